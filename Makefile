@@ -1,0 +1,51 @@
+# winnow: `make pipeline` and `make test` are all the set-up a fresh machine needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WINNOW := $(VENV)/bin/winnow
+# CPU build of torch by default; GPU users: make TORCH_SPEC="torch" (CUDA wheel) or pre-install it.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+export OMP_NUM_THREADS ?= 1
+export RAY_DEDUP_LOGS ?= 0
+
+.PHONY: install pipeline test test-fast lint format bench eval train clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+pipeline: $(STAMP)
+	$(WINNOW) run configs/default.yaml --run-dir runs/default
+
+test: $(STAMP)
+	$(PY) -m pytest -q --timeout=900
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" --timeout=600
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all
+
+eval: $(STAMP)
+	$(PY) -m benchmarks.eval_filters
+
+train: $(STAMP)
+	$(WINNOW) train configs/moe-tiny.yaml --tokens runs/default/tokens --out runs/default/train
+
+clean:
+	rm -rf runs/ .pytest_cache

@@ -1,0 +1,205 @@
+"""Deterministic benchmark corpus of any size, built from the real text in ../shared/data.
+
+Documents average ~4 KB and come in known kinds, so every benchmark can check
+what it removed as well as how fast it ran:
+
+| kind       | share | what                                                                  |
+|------------|-------|-----------------------------------------------------------------------|
+| clean      | 70%   | real paragraphs (WikiText, TinyStories, Gutenberg, Shakespeare, web)   |
+| exact_dup  | 8%    | a byte-identical copy of an earlier clean document                    |
+| near_dup   | 8%    | an earlier clean document with ~3% of its words edited                |
+| offensive  | 4%    | clean text with hateful/offensive tweets (Davidson, ToxiGen) mixed in |
+| pii        | 4%    | clean text with synthetic PII sentences (Presidio) mixed in           |
+| multilang  | 4%    | sentences in one of 75 languages (lingua test data)                   |
+| junk       | 2%    | short or symbol-heavy text that quality filters remove                |
+
+Usage: python -m benchmarks.corpus --docs 100000 --out benchmarks/out/corpus-100k
+Writes Parquet shards (id, text, source, url, position, kind, dup_of) of ~10k rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+KINDS = [
+    ("clean", 0.70),
+    ("exact_dup", 0.08),
+    ("near_dup", 0.08),
+    ("offensive", 0.04),
+    ("pii", 0.04),
+    ("multilang", 0.04),
+    ("junk", 0.02),
+]
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("url", pa.string()),
+        ("position", pa.int64()),
+        ("kind", pa.string()),
+        ("dup_of", pa.string()),
+    ]
+)
+
+
+class TextPools:
+    """The real text the corpus is sampled from, loaded once."""
+
+    def __init__(self, shared: Path = SHARED):
+        self.paragraphs = self._paragraphs(shared)
+        with open(shared / "toxicity/davidson_labeled_data.csv", encoding="utf-8") as f:
+            self.offensive = [r["tweet"] for r in csv.DictReader(f) if r["class"] in ("0", "1")]
+        with open(shared / "toxicity/toxigen_seed_sentences.csv", encoding="utf-8") as f:
+            self.offensive += [r["text"] for r in csv.DictReader(f) if r["label"] == "hate"]
+        pii = json.loads((shared / "pii/presidio_synth_dataset_v2.json").read_text(encoding="utf-8"))
+        self.pii = [p["full_text"] for p in pii if p["spans"]]
+        self.sentences: dict[str, list[str]] = {}
+        with open(shared / "langid/lingua_sentences_75lang_250each.tsv", encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                self.sentences.setdefault(r["lang"], []).append(r["text"])
+        with open(shared / "langid/lingua_word_pairs_75lang_100each.tsv", encoding="utf-8") as f:
+            self.snippets = [r["text"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+    @staticmethod
+    def _paragraphs(shared: Path) -> list[str]:
+        paras: list[str] = []
+        files = [
+            "clean_text/wikitext2_valid.txt",
+            "clean_text/wikitext2_test.txt",
+            "clean_text/tinystories_head.txt",
+            "clean_text/tinyshakespeare_input.txt",
+            *sorted(str(p.relative_to(shared)) for p in (shared / "clean_text/gutenberg").glob("*.txt")),
+        ]
+        for rel in files:
+            text = (shared / rel).read_text(encoding="utf-8", errors="replace")
+            for block in re.split(r"\n\s*\n", text):
+                block = " ".join(block.split())
+                if len(block) >= 200 and not block.startswith("="):
+                    paras.append(block.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", "."))
+        return paras
+
+
+def _clean_doc(pools: TextPools, rng: random.Random, target: int) -> str:
+    parts, size = [], 0
+    while size < target:
+        p = rng.choice(pools.paragraphs)
+        parts.append(p)
+        size += len(p) + 2
+    return "\n\n".join(parts)
+
+
+def _edit(text: str, rng: random.Random, rate: float = 0.03) -> str:
+    words = text.split(" ")
+    for _ in range(max(1, int(len(words) * rate))):
+        i = rng.randrange(len(words))
+        op = rng.random()
+        if op < 0.4:
+            words[i] = rng.choice(words)
+        elif op < 0.7 and len(words) > 10:
+            del words[i]
+        else:
+            words.insert(i, rng.choice(words))
+    return " ".join(words)
+
+
+def generate(num_docs: int, seed: int = 0, mean_bytes: int = 3500, pools: TextPools | None = None) -> Iterator[dict]:
+    """Yield `num_docs` documents deterministically from `seed` (memory: the pools plus a ring of originals)."""
+    pools = pools or TextPools()
+    rng = random.Random(seed)
+    names = [k for k, _ in KINDS]
+    weights = [w for _, w in KINDS]
+    recent: list[tuple[str, str]] = []  # (id, text) of clean originals that duplicates copy
+    langs = sorted(pools.sentences)
+    for i in range(num_docs):
+        kind = rng.choices(names, weights)[0]
+        if kind in ("exact_dup", "near_dup") and not recent:
+            kind = "clean"
+        target = max(300, int(rng.gauss(mean_bytes, mean_bytes / 3)))
+        dup_of = None
+        if kind == "clean":
+            text = _clean_doc(pools, rng, target)
+        elif kind == "exact_dup":
+            dup_of, text = rng.choice(recent)
+        elif kind == "near_dup":
+            dup_of, orig = rng.choice(recent)
+            text = _edit(orig, rng)
+        elif kind == "offensive":
+            text = _clean_doc(pools, rng, target // 2) + "\n\n" + "\n".join(rng.sample(pools.offensive, 6))
+        elif kind == "pii":
+            text = _clean_doc(pools, rng, target // 2) + "\n\n" + "\n".join(rng.sample(pools.pii, 4))
+        elif kind == "multilang":
+            lang = rng.choice(langs)
+            sents, size = [], 0
+            while size < target:
+                s = rng.choice(pools.sentences[lang])
+                sents.append(s)
+                size += len(s.encode("utf-8")) + 1
+            text = " ".join(sents)
+        else:
+            text = " ".join(rng.sample(pools.snippets, rng.randint(1, 4)))
+        doc_id = f"bench-{seed}-{i:08d}"
+        if kind == "clean":
+            recent.append((doc_id, text))
+            if len(recent) > 2000:
+                recent.pop(rng.randrange(len(recent)))
+        yield {
+            "id": doc_id,
+            "text": text,
+            "source": f"benchmark://seed-{seed}",
+            "url": f"https://example.org/doc/{i}",
+            "position": i,
+            "kind": kind,
+            "dup_of": dup_of,
+        }
+
+
+def write_corpus(out_dir: Path, num_docs: int, seed: int = 0, rows_per_shard: int = 10_000) -> list[Path]:
+    """Write the corpus as Parquet shards (zstd); return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths, rows = [], []
+
+    def flush() -> None:
+        path = out_dir / f"part-{len(paths):05d}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows, SCHEMA), path, compression="zstd")
+        paths.append(path)
+        rows.clear()
+
+    for doc in generate(num_docs, seed):
+        rows.append(doc)
+        if len(rows) >= rows_per_shard:
+            flush()
+    if rows:
+        flush()
+    return paths
+
+
+def load_texts(num_docs: int, seed: int = 0) -> list[str]:
+    """The corpus texts in memory (for micro-benchmarks of one library call)."""
+    return [d["text"] for d in generate(num_docs, seed)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Build the deterministic benchmark corpus.")
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "corpus")
+    args = parser.parse_args()
+    paths = write_corpus(args.out, args.docs, args.seed)
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    print(f"wrote {total} documents in {len(paths)} shards under {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Subcommands that run one library on its own: filter, dedup, tokenize, train, generate.
+
+Each handler parses arguments, calls the library, prints a short summary and
+returns an exit code; the libraries know nothing about the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import yaml
+
+
+def _load_yaml(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise SystemExit(f"error: {path} must hold a mapping")
+    return data
+
+
+def _cmd_filter_score(args: argparse.Namespace) -> int:
+    from filters.score_jsonl import score_jsonl
+
+    counts = score_jsonl(args.policy, args.input, args.output, mode=args.mode, batch_size=args.batch_size)
+    print(json.dumps(counts, sort_keys=True))
+    return 0
+
+
+def _cmd_dedup(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from dedup import DedupConfig, explain, run_dedup
+    from pipeline.config import format_validation_error
+
+    raw = _load_yaml(args.config)
+    if args.threshold is not None:
+        raw.setdefault("minhash", {})["threshold"] = args.threshold
+    try:
+        cfg = DedupConfig.model_validate(raw)
+    except ValidationError as e:
+        print(format_validation_error(e, args.config or "dedup options"), file=sys.stderr)
+        return 2
+    if args.explain:
+        print(explain(cfg.minhash))
+        if not args.input:
+            return 0
+    if not args.input or not args.output:
+        print("error: dedup needs INPUT... and -o OUTPUT (or --explain)", file=sys.stderr)
+        return 2
+    from pipeline.executor import init_ray
+
+    if cfg.use_ray:
+        init_ray(args.address)
+    stats = run_dedup(args.input, args.output, cfg)
+    print(json.dumps(stats if isinstance(stats, dict) else stats.to_dict(), indent=2, default=str))
+    return 0
+
+
+def _cmd_tokenize(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from pipeline.config import format_validation_error
+    from pipeline.executor import init_ray
+    from tokenization import TokenizeConfig, tokenize_to_dir
+
+    raw = _load_yaml(args.config)
+    if "tokenize" in raw and isinstance(raw["tokenize"], dict):
+        raw = raw["tokenize"]
+    try:
+        cfg = TokenizeConfig.model_validate(raw)
+    except ValidationError as e:
+        print(format_validation_error(e, args.config or "tokenize options"), file=sys.stderr)
+        return 2
+    inputs: list[str] = []
+    for item in args.input:
+        if os.path.isdir(item):
+            from pipeline.runner import last_document_stage
+
+            inputs += last_document_stage(item)
+        else:
+            inputs.append(item)
+    init_ray(args.address)
+    stats = tokenize_to_dir(inputs, args.output, cfg)
+    print(json.dumps(stats if isinstance(stats, dict) else stats.to_dict(), indent=2, default=str))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from trainer.train import train
+
+    result = train(args.config, args.tokens, args.out, resume=not args.no_resume, max_steps=args.max_steps)
+    print(f"checkpoint: {getattr(result, 'checkpoint_dir', args.out)}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from trainer.generate import generate
+
+    for piece in generate(
+        args.checkpoint,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+    ):
+        print(piece, end="", flush=True)
+    print()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("filter", help="score texts against a policy")
+    fsub = p.add_subparsers(dest="filter_command", required=True, metavar="SUBCOMMAND")
+    s = fsub.add_parser("score", help="one JSON line per input line: id, action, categories, lang, spans, text")
+    s.add_argument("input", help="JSONL with `text` (and `id`, `url`)")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--policy", default="configs/policy.yaml")
+    s.add_argument("--mode", choices=["pretrain", "runtime"], default="pretrain")
+    s.add_argument("--batch-size", type=int, default=256)
+    s.set_defaults(func=_cmd_filter_score)
+
+    p = sub.add_parser("dedup", help="exact + MinHash near-dedup of JSONL/Parquet files on their own")
+    p.add_argument("input", nargs="*", help="JSONL or Parquet files with `id` and `text`")
+    p.add_argument("-o", "--output", help="output directory: kept, removed and clusters Parquet files")
+    p.add_argument("--config", help="YAML with dedup options (exact, minhash, survivor, ...)")
+    p.add_argument("--threshold", type=float, help="target Jaccard similarity (overrides the config)")
+    p.add_argument("--explain", action="store_true", help="print the S-curve of the LSH parameters")
+    p.add_argument("--address", help="existing Ray cluster")
+    p.set_defaults(func=_cmd_dedup)
+
+    p = sub.add_parser("tokenize", help="tokenize a run directory or Parquet/JSONL files into Arrow shards")
+    p.add_argument("input", nargs="+", help="a run directory, or Parquet/JSONL files")
+    p.add_argument("-o", "--output", required=True, help="tokens directory to write")
+    p.add_argument("--config", help="YAML with tokenize options (or a run config with a tokenize section)")
+    p.add_argument("--address", help="existing Ray cluster")
+    p.set_defaults(func=_cmd_tokenize)
+
+    p = sub.add_parser("train", help="train the bundled MoE model on a tokens directory")
+    p.add_argument("config", help="model/training config, e.g. configs/moe-tiny.yaml")
+    p.add_argument("--tokens", required=True, help="tokens directory (from the tokenize stage)")
+    p.add_argument("--out", required=True, help="checkpoint/log directory")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("generate", help="sample text from a trained checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--prompt", default="")
+    p.add_argument("--max-new-tokens", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_generate)

@@ -1,0 +1,173 @@
+"""The run config: YAML, validated so that a typo or a bad value names its field.
+
+Relative paths in a config (sources, policy, caches) are resolved against the
+directory of the config file, so a run behaves the same from any working
+directory and on any node of a cluster that sees the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+STAGE_NAMES = ("ingest", "exact_dedup", "filter", "near_dedup", "tokenize")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class CommonCrawlSpec(Strict):
+    """A slice of a Common Crawl crawl, read from its `<kind>.paths.gz` index."""
+
+    crawl: str = Field(pattern=r"^CC-MAIN-\d{4}-\d{2}$")
+    kind: Literal["wet", "warc"] = "wet"
+    files: str = Field("0:1", pattern=r"^\d*:\d*$", description="a Python slice of the paths index, e.g. '0:10'")
+    base_url: str = "https://data.commoncrawl.org"
+
+
+class SourceSpec(Strict):
+    """One input: a path, glob or URI; or a Common Crawl slice."""
+
+    uri: str | None = None
+    commoncrawl: CommonCrawlSpec | None = None
+    format: Literal["warc", "wet", "arc", "jsonl", "parquet", "text"] | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    text_field: str = "text"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if (self.uri is None) == (self.commoncrawl is None):
+            raise ValueError("give exactly one of `uri` or `commoncrawl`")
+        return self
+
+
+class IngestConfig(Strict):
+    sources: list[SourceSpec] = Field(min_length=1)
+    cache_dir: str = "~/.cache/winnow/downloads"
+    extract_html: bool = True
+    max_doc_bytes: int = Field(50_000_000, gt=0)
+    min_text_chars: int = Field(1, ge=1, description="documents shorter than this are removed as empty_text")
+    batch_rows: int = Field(2048, gt=0, description="rows buffered before a Parquet write: bounds memory")
+    retries: int = Field(5, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class ExactDedupConfig(Strict):
+    enabled: bool = True
+    normalize: bool = True
+
+
+class FilterStageConfig(Strict):
+    policy: str = "policy.yaml"
+    mode: Literal["pretrain", "runtime"] = "pretrain"
+    batch_rows: int = Field(512, gt=0)
+    actors: int | None = Field(None, ge=1, description="filter actors (each loads the models once); default: CPUs")
+
+
+class RayConfig(Strict):
+    address: str | None = Field(None, description="existing cluster (ray://host:10001 or 'auto'); default local")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local instance; default: all")
+
+
+class RunConfig(Strict):
+    name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$")
+    run_dir: str | None = None
+    stages: list[str] = Field(default_factory=lambda: list(STAGE_NAMES))
+    ingest: IngestConfig
+    exact_dedup: ExactDedupConfig = ExactDedupConfig()
+    filter: FilterStageConfig = FilterStageConfig()
+    near_dedup: dict[str, Any] = Field(default_factory=dict)
+    tokenize: dict[str, Any] = Field(default_factory=dict)
+    ray: RayConfig = RayConfig()
+    base_dir: str = Field(".", description="set by the loader: the directory of the config file", exclude=True)
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_known(cls, stages: list[str]) -> list[str]:
+        unknown = [s for s in stages if s not in STAGE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; known: {list(STAGE_NAMES)}")
+        if not stages or stages[0] != "ingest":
+            raise ValueError("the first stage must be 'ingest'")
+        if len(set(stages)) != len(stages):
+            raise ValueError("a stage is listed twice")
+        if "tokenize" in stages and stages[-1] != "tokenize":
+            raise ValueError("'tokenize' must be the last stage")
+        return stages
+
+    def resolve(self, path: str) -> str:
+        """A config-relative path made absolute (URIs and absolute paths unchanged)."""
+        if "://" in path:
+            return path
+        path = os.path.expanduser(path)
+        return path if os.path.isabs(path) else os.path.normpath(os.path.join(self.base_dir, path))
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the field."""
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a run config; raise ConfigError naming every bad field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    raw.update(overrides or {})
+    return parse_config(raw, source=str(path), base_dir=str(path.resolve().parent))
+
+
+def parse_config(raw: dict[str, Any], source: str = "<dict>", base_dir: str = ".") -> RunConfig:
+    try:
+        cfg = RunConfig.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from e
+    _validate_sections(cfg, source)
+    return cfg
+
+
+def _validate_sections(cfg: RunConfig, source: str) -> None:
+    """Validate library-owned sections with the libraries' own models, so errors name the field."""
+    from pipeline.sections import validate_sections
+
+    errors = validate_sections(cfg)
+    if errors:
+        raise ConfigError("\n".join([f"invalid config {source}:", *errors]))
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML (what `config.yaml` in the run directory holds)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json", exclude={"base_dir"}), sort_keys=False)
+
+
+_SLICE = re.compile(r"^(\d*):(\d*)$")
+
+
+def parse_slice(text: str) -> slice:
+    m = _SLICE.match(text)
+    if not m:
+        raise ConfigError(f"bad slice {text!r}: expected START:STOP")
+    start, stop = (int(g) if g else None for g in m.groups())
+    return slice(start, stop)

@@ -1,0 +1,279 @@
+"""`fetch`: turn a source URI into a local file, through a cache that makes reruns free.
+
+* local paths and `file://` URIs are returned as they are (sha256 checked when given);
+* `http(s)://` is streamed with `requests` (TLS verified) into `<cache>/<h[:2]>/<h>/<name>`, where
+  `h` = sha256(URI) and `<name>` keeps the original file name (readers detect formats from it).
+  A sidecar `<name>.sha256` records the content hash; when it exists the file is returned without
+  any network request. The download lands in `<name>.part` and is resumed with HTTP Range after a
+  dropped connection (206 → append, 200 → start over), retried with exponential backoff on
+  5xx/429/timeouts/connection errors, and renamed into place (os.replace) only once complete and
+  verified. 4xx other than 408/429 fail at once with `FetchError` (URI and status).
+* other fsspec URIs (`s3://`, `hf://`, `gs://` ...) stream through `fsspec.open` into the same cache.
+
+Concurrency comes from the caller (one Ray task per file); an advisory lock on the partial file
+keeps two tasks fetching the same URI on one machine from interleaving their writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import random
+import re
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
+
+import requests
+import urllib3
+from tqdm import tqdm
+
+_CHUNK = 1 << 20
+_USER_AGENT = "winnow-ingest/0.1 (+https://github.com/winnow)"
+_RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_BACKOFF = 60.0
+
+
+class FetchError(RuntimeError):
+    """A source could not be fetched; `uri` and (for HTTP) `status` say which and why."""
+
+    def __init__(self, uri: str, message: str, status: int | None = None) -> None:
+        self.uri = uri
+        self.status = status
+        where = f"HTTP {status}" if status is not None else "error"
+        super().__init__(f"cannot fetch {uri}: {where}: {message}")
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way worth retrying (5xx, 429, dropped connection, short body)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def uri_key(uri: str) -> str:
+    """Cache key of a URI: its sha256 in hex."""
+    return hashlib.sha256(uri.encode("utf-8")).hexdigest()
+
+
+def cache_path(uri: str, cache_dir: Path) -> Path:
+    """Where `fetch` stores a remote URI: `<cache>/<h[:2]>/<h>/<original file name>`."""
+    key = uri_key(uri)
+    name = _SAFE_NAME.sub("_", unquote(Path(urlparse(uri).path).name))[:200] or "download"
+    return Path(cache_dir) / key[:2] / key / name
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _local_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return Path(uri)
+    return None
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _bar(total: int | None, initial: int, uri: str, progress: bool) -> tqdm:
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=Path(urlparse(uri).path).name[:40],
+        disable=not (progress and sys.stderr.isatty()),
+        leave=False,
+    )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_name(path.name + ".lock")
+    with open(lock, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = resp.headers.get("Retry-After", "")
+    return min(float(value), _MAX_BACKOFF) if value.strip().isdigit() else None
+
+
+def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: float, progress: bool) -> None:
+    """One GET, resuming from `part`'s size; returns when the body is complete, else raises."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        with session.get(uri, headers=headers, stream=True, timeout=timeout) as resp:
+            status = resp.status_code
+            if status == 416 and have:
+                total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+                if total.isdigit() and int(total) == have:
+                    return  # the partial file already holds the whole body
+                part.unlink(missing_ok=True)
+                raise _Retryable(f"range {have}- not satisfiable (size {total or 'unknown'}); restarting")
+            if status in _RETRYABLE_STATUS:
+                raise _Retryable(f"HTTP {status}", _retry_after(resp))
+            if status >= 400:
+                raise FetchError(uri, resp.reason or "request failed", status)
+            if status == 206:
+                m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                if not m or int(m.group(1)) != have:
+                    part.unlink(missing_ok=True)
+                    raise _Retryable(f"unexpected Content-Range {resp.headers.get('Content-Range')!r}")
+                mode, offset = "ab", have
+                expected = None if m.group(3) == "*" else int(m.group(3))
+            else:  # 200: the server ignored Range (or none was sent): start over
+                mode, offset = "wb", 0
+                length = resp.headers.get("Content-Length")
+                expected = int(length) if length and length.isdigit() else None
+            written = offset
+            # read1 hands over whatever arrived before a drop (iter_content would discard the
+            # last partial chunk); raw bytes, never content-decoded, so Range offsets line up.
+            with open(part, mode) as out, _bar(expected, offset, uri, progress) as bar:
+                try:
+                    while chunk := resp.raw.read1(_CHUNK, decode_content=False):
+                        out.write(chunk)
+                        written += len(chunk)
+                        bar.update(len(chunk))
+                finally:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if expected is not None and written < expected:
+                raise _Retryable(f"connection closed after {written} of {expected} bytes")
+    except (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.HTTPError,
+    ) as e:
+        raise _Retryable(f"{type(e).__name__}: {e}") from e
+
+
+def _fsspec_attempt(uri: str, part: Path, progress: bool) -> None:
+    import fsspec
+
+    try:
+        with (
+            fsspec.open(uri, "rb") as src,
+            open(part, "wb") as out,
+            _bar(getattr(src, "size", None), 0, uri, progress) as bar,
+        ):
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+    except (FileNotFoundError, PermissionError) as e:
+        raise FetchError(uri, f"{type(e).__name__}: {e}") from e
+    except (OSError, TimeoutError, ConnectionError) as e:
+        raise _Retryable(f"{type(e).__name__}: {e}") from e
+
+
+def _with_retries(uri: str, part: Path, attempt, retries: int, backoff: float) -> None:
+    failures = 0
+    while True:
+        before = part.stat().st_size if part.exists() else 0
+        try:
+            attempt()
+            return
+        except _Retryable as e:
+            after = part.stat().st_size if part.exists() else 0
+            failures = 0 if after > before else failures + 1  # progress made: not a failure streak
+            if failures > retries:
+                raise FetchError(uri, f"gave up after {retries} retries: {e}") from e
+            delay = e.retry_after
+            if delay is None:
+                delay = min(_MAX_BACKOFF, backoff * 2 ** max(0, failures - 1)) * (0.5 + random.random() / 2)
+            time.sleep(delay)
+
+
+def _verify(uri: str, expected: str | None, actual: str) -> None:
+    if expected and actual.lower() != expected.lower():
+        raise FetchError(uri, f"sha256 mismatch: expected {expected.lower()}, got {actual}")
+
+
+def fetch(
+    uri: str,
+    cache_dir: Path,
+    *,
+    sha256: str | None = None,
+    retries: int = 5,
+    timeout: float = 60,
+    progress: bool = True,
+    backoff: float = 1.0,
+    session: requests.Session | None = None,
+) -> Path:
+    """Local path of `uri`, downloading it into `cache_dir` first when it is remote.
+
+    Raises `FetchError` on a missing source, a non-retryable HTTP status, exhausted retries or a
+    sha256 mismatch (the mismatching download is deleted, never left in the cache).
+    """
+    local = _local_path(uri)
+    if local is not None:
+        if not local.is_file():
+            raise FetchError(uri, "no such file")
+        if sha256:
+            _verify(uri, sha256, file_sha256(local))
+        return local
+
+    final = cache_path(uri, cache_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    side = _sidecar(final)
+    with _locked(final):
+        if final.is_file() and side.is_file():
+            recorded = side.read_text().strip()
+            if not sha256 or recorded.lower() == sha256.lower():
+                return final
+            final.unlink()  # a different version than the one asked for: fetch again
+            side.unlink()
+        part = final.with_name(final.name + ".part")
+        scheme = urlparse(uri).scheme.lower()
+        if scheme in ("http", "https"):
+            sess = session or requests.Session()
+            try:
+                _with_retries(
+                    uri, part, lambda: _http_attempt(sess, uri, part, timeout, progress), retries, backoff
+                )
+            finally:
+                if session is None:
+                    sess.close()
+        else:
+            _with_retries(uri, part, lambda: _fsspec_attempt(uri, part, progress), retries, backoff)
+        digest = file_sha256(part)
+        try:
+            _verify(uri, sha256, digest)
+        except FetchError:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, final)
+        _write_atomic(side, digest + "\n")
+    return final

@@ -1,0 +1,89 @@
+"""JSON Lines reader (plain, gzip, zstd), one document per line, bounded by one line.
+
+A line that is not valid UTF-8, not valid JSON, not an object, or lacks a string `text_field`
+becomes a `BadRecord` naming the line number: JSON requires UTF-8, so such a line signals
+corruption rather than a charset to guess. Blank lines are not documents.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline.ingest.compression import open_binary
+from pipeline.ingest.records import BadRecord, Record, excerpt
+
+_CHUNK = 1 << 16
+
+
+def _skip_line(stream) -> int:
+    """Consume the rest of an over-long line; returns its length without the newline."""
+    n = 0
+    while part := stream.readline(_CHUNK):
+        if part.endswith(b"\n"):
+            return n + len(part) - 1
+        n += len(part)
+    return n
+
+
+def _url(obj: dict) -> str | None:
+    url = obj.get("url")
+    if not isinstance(url, str):
+        meta = obj.get("metadata")
+        url = meta.get("url") if isinstance(meta, dict) else None
+    return url if isinstance(url, str) and url else None
+
+
+def _parse(line: bytes, line_no: int, position: int, text_field: str) -> Record | BadRecord:
+    try:
+        s = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return BadRecord(position, f"line {line_no}: invalid UTF-8 at byte {e.start}", excerpt(line))
+    try:
+        obj = json.loads(s)
+    except json.JSONDecodeError as e:
+        return BadRecord(
+            position, f"line {line_no}: malformed JSON: {e.msg} (column {e.colno})", excerpt(line)
+        )
+    if not isinstance(obj, dict):
+        return BadRecord(
+            position, f"line {line_no}: expected a JSON object, got {type(obj).__name__}", excerpt(line)
+        )
+    text = obj.get(text_field)
+    if not isinstance(text, str):
+        got = "missing" if text is None else type(text).__name__
+        return BadRecord(
+            position, f"line {line_no}: field {text_field!r} is {got}, not a string", excerpt(line)
+        )
+    meta: dict = {"line": line_no}
+    if "id" in obj and isinstance(obj["id"], str | int):
+        meta["orig_id"] = str(obj["id"])
+    return Record(position, text, _url(obj), meta)
+
+
+def read_jsonl(
+    path: Path, *, text_field: str = "text", max_doc_bytes: int = 50_000_000
+) -> Iterator[Record | BadRecord]:
+    """Documents of a JSONL file; truncation ends with a `BadRecord` after the readable lines."""
+    position = line_no = 0
+    with open_binary(path) as stream:
+        try:
+            while line := stream.readline(max_doc_bytes + 1):
+                line_no += 1
+                if len(line) > max_doc_bytes and not line.endswith(b"\n"):
+                    size = len(line) + _skip_line(stream)
+                    yield BadRecord(
+                        position,
+                        f"document too large: {size} bytes (line {line_no}, limit {max_doc_bytes})",
+                        excerpt(line),
+                    )
+                    position += 1
+                    continue
+                if not line.strip():
+                    continue
+                yield _parse(line.strip(), line_no, position, text_field)
+                position += 1
+        except (EOFError, zlib.error, OSError) as e:
+            yield BadRecord(position, f"input truncated after line {line_no}: {type(e).__name__}: {e}")

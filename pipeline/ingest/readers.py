@@ -1,0 +1,87 @@
+"""`read_records`: one entry point for every source format, used by the ingest stage per file.
+
+Format comes from the file name (compression suffixes ignored; compression itself is sniffed
+from magic bytes), or from `fmt`:
+
+| fmt | names |
+|---|---|
+| warc | .warc, .warc.gz/.zst (also WAT: no documents) |
+| wet | .wet, .warc.wet.gz (same reader: WET is WARC with `conversion` records) |
+| arc | .arc, .arc.gz |
+| jsonl | .jsonl, .ndjson, .json (+ .gz/.zst): one JSON object per line |
+| parquet | .parquet |
+| text | .txt, .text (+ .gz/.zst): one document per file |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+from pipeline.ingest.extract import ExtractSettings
+from pipeline.ingest.jsonl import read_jsonl
+from pipeline.ingest.parquet import read_parquet
+from pipeline.ingest.records import BadRecord, Record
+from pipeline.ingest.text import read_text
+from pipeline.ingest.warc import read_warc
+
+FORMATS = ("warc", "wet", "arc", "jsonl", "parquet", "text")
+_COMPRESSION = (".gz", ".gzip", ".zst", ".zstd")
+_SUFFIXES = {
+    ".warc": "warc",
+    ".wat": "warc",
+    ".wet": "wet",
+    ".arc": "arc",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "text",
+    ".text": "text",
+}
+
+
+def detect_format(name: str) -> str | None:
+    """Format from a file name or URI (`None` if unknown)."""
+    base = PurePosixPath(urlparse(name).path if "://" in name else name).name.lower()
+    for ext in _COMPRESSION:
+        if base.endswith(ext):
+            base = base[: -len(ext)]
+            break
+    return _SUFFIXES.get(PurePosixPath(base).suffix)
+
+
+def read_records(
+    path: Path,
+    source_uri: str,
+    fmt: str | None = None,
+    *,
+    extract_html: bool = True,
+    max_doc_bytes: int = 50_000_000,
+    text_field: str = "text",
+    extract_settings: ExtractSettings | None = None,
+    batch_size: int = 1024,
+) -> Iterator[Record | BadRecord]:
+    """Stream the documents of one local file (from `fetch`) in a stable order.
+
+    `source_uri` is the file's original URI (used to detect the format when the local name does
+    not tell). Yields `Record`s and `BadRecord`s with consecutive positions 0, 1, 2, ...; it never
+    raises on bad *content*, only on an unknown format (ValueError) or an unopenable path (OSError).
+    """
+    path = Path(path)
+    fmt = fmt or detect_format(path.name) or detect_format(source_uri)
+    if fmt is None:
+        raise ValueError(f"cannot tell the format of {source_uri!r}; set fmt to one of {FORMATS}")
+    if fmt in ("warc", "wet", "arc"):
+        return read_warc(
+            path, extract_html=extract_html, max_doc_bytes=max_doc_bytes, settings=extract_settings
+        )
+    if fmt == "jsonl":
+        return read_jsonl(path, text_field=text_field, max_doc_bytes=max_doc_bytes)
+    if fmt == "parquet":
+        return read_parquet(path, text_field=text_field, max_doc_bytes=max_doc_bytes, batch_size=batch_size)
+    if fmt == "text":
+        return read_text(path, max_doc_bytes=max_doc_bytes)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")

@@ -1,0 +1,41 @@
+"""What a reader yields: a document (`Record`) or an unreadable one (`BadRecord`).
+
+Both carry `position`, the ordinal among *document* records in the file. Bad records share the
+sequence because they were meant to be documents, so the ingest ledger's input count is
+records + bad records, and ids (hash of source URI + position) never depend on sharding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MetaValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One document. `meta` is flat (scalar values) so the stage can turn keys into columns."""
+
+    position: int
+    text: str
+    url: str | None = None
+    meta: dict[str, MetaValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BadRecord:
+    """A document that could not be read; it goes to quarantine with `error` and an excerpt."""
+
+    position: int
+    error: str
+    raw_excerpt: bytes = b""
+
+
+EXCERPT_BYTES = 512
+
+
+def excerpt(data: bytes | str) -> bytes:
+    """First bytes of the offending input, bounded so quarantine stays small."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", errors="replace")
+    return bytes(data[:EXCERPT_BYTES])

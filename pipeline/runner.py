@@ -1,0 +1,105 @@
+"""The stage runner: runs the configured stages in order into a run directory.
+
+A stage with `_SUCCESS` is skipped on rerun; inside a stage, finished parts are
+skipped too, so a killed run resumes where it stopped. After every stage the
+ledger is checked and `stats.json` rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipeline import storage
+from pipeline.config import ConfigError, RunConfig, dump_config
+from pipeline.ledger import StageStats, ledger_dict
+from pipeline.stages.base import StagePaths
+
+log = logging.getLogger("winnow")
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    stages: list[StageStats]
+    ledger: dict
+
+
+STAGE_MODULES = {
+    "ingest": "pipeline.stages.ingest",
+    "exact_dedup": "pipeline.stages.exact_dedup",
+    "filter": "pipeline.stages.filtering",
+    "near_dedup": "pipeline.stages.near_dedup",
+    "tokenize": "pipeline.stages.tokenize",
+}
+
+
+def stage_function(name: str) -> Callable[[RunConfig, str, str | None], StageStats]:
+    """`run(cfg, run_dir, previous_stage) -> StageStats` of a stage (imported only when it runs)."""
+    import importlib
+
+    return importlib.import_module(STAGE_MODULES[name]).run
+
+
+def prepare_run_dir(cfg: RunConfig, run_dir: str, *, restart: bool = False) -> None:
+    """Create the run directory; refuse to resume one that was made with a different config."""
+    cfg_path = storage.join(run_dir, "config.yaml")
+    text = dump_config(cfg)
+    if restart:
+        storage.remove_tree(run_dir)
+    if storage.exists(cfg_path):
+        old = storage.read_text(cfg_path)
+        if old != text:
+            raise ConfigError(
+                f"{run_dir} holds a run made with a different config; "
+                "use another --run-dir, or --restart to discard it"
+            )
+    storage.makedirs(run_dir)
+    storage.write_text(cfg_path, text)
+
+
+def run_pipeline(
+    cfg: RunConfig,
+    run_dir: str,
+    *,
+    restart: bool = False,
+    on_stage: Callable[[StageStats], None] | None = None,
+) -> RunResult:
+    """Run every configured stage; return the ledger. Ray must already be initialized."""
+    prepare_run_dir(cfg, run_dir, restart=restart)
+    done: list[StageStats] = []
+    previous: str | None = None
+    for name in cfg.stages:
+        paths = StagePaths(run_dir, name)
+        if storage.exists(paths.success):
+            stats = StageStats.from_dict(storage.read_json(paths.success))
+            stats.extra["resumed"] = True
+            log.info("stage %s: finished earlier, skipped", name)
+        else:
+            start = time.perf_counter()
+            stats = stage_function(name)(cfg, run_dir, previous)
+            stats.seconds = round(time.perf_counter() - start, 3)
+            stats.check()
+            storage.write_json(paths.success, stats.to_dict())
+        done.append(stats)
+        storage.write_json(storage.join(run_dir, "stats.json"), ledger_dict(done))
+        if on_stage:
+            on_stage(stats)
+        previous = name
+    ledger = ledger_dict(done)
+    storage.write_json(storage.join(run_dir, "stats.json"), ledger)
+    return RunResult(run_dir, done, ledger)
+
+
+def last_document_stage(run_dir: str) -> list[str]:
+    """Parquet parts of the last finished document stage of a run (what `tokenize` reads)."""
+    import yaml
+
+    stages = yaml.safe_load(storage.read_text(storage.join(run_dir, "config.yaml")))["stages"]
+    for name in reversed([s for s in stages if s != "tokenize"]):
+        paths = StagePaths(run_dir, name)
+        if storage.exists(paths.success):
+            return paths.output_parts()
+    raise ValueError(f"{run_dir} has no finished document stage")

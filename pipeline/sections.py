@@ -1,0 +1,66 @@
+"""Config sections owned by the libraries (dedup, tokenization, filters).
+
+The pipeline config embeds them as plain mappings and validates them here with
+the libraries' own models, prefixing each error with the section name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.config import RunConfig
+
+
+def near_dedup_config(cfg: RunConfig) -> Any:
+    from dedup import DedupConfig
+
+    return DedupConfig.model_validate(cfg.near_dedup)
+
+
+def tokenize_config(cfg: RunConfig) -> Any:
+    from tokenization import TokenizeConfig
+
+    raw = dict(cfg.tokenize)
+    tok = raw.get("tokenizer")
+    if isinstance(tok, dict) and tok.get("path"):
+        raw["tokenizer"] = {**tok, "path": cfg.resolve(tok["path"])}
+    return TokenizeConfig.model_validate(raw)
+
+
+def _errors(section: str, model: type[BaseModel] | None, fn, cfg: RunConfig) -> list[str]:
+    try:
+        fn(cfg)
+    except ValidationError as e:
+        out = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in (section, *err["loc"]))
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            out.append(f"  {loc}: {msg}")
+        return out
+    except (ValueError, OSError) as e:
+        return [f"  {section}: {e}"]
+    return []
+
+
+def validate_sections(cfg: RunConfig) -> list[str]:
+    errors: list[str] = []
+    if "near_dedup" in cfg.stages:
+        errors += _errors("near_dedup", None, near_dedup_config, cfg)
+    if "tokenize" in cfg.stages:
+        errors += _errors("tokenize", None, tokenize_config, cfg)
+    if "filter" in cfg.stages:
+        policy = cfg.resolve(cfg.filter.policy)
+        if "://" not in policy and not os.path.exists(policy):
+            errors.append(f"  filter.policy: file not found: {policy}")
+        else:
+            errors += _errors("filter.policy", None, lambda c: _load_policy(policy), cfg)
+    return errors
+
+
+def _load_policy(path: str) -> Any:
+    from filters import Policy
+
+    return Policy.load(path)

@@ -1,0 +1,216 @@
+"""Ingest: sources → documents, one Ray task per source file, one Parquet part per source.
+
+Fetching (with resume, retries and a content-addressed cache) and parsing are
+in `pipeline.ingest`; this stage decides where every record ends up: kept,
+removed as `empty_text`, or quarantined (an unreadable record, or a source
+that could not be fetched at all).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipeline import storage
+from pipeline.config import IngestConfig, RunConfig, SourceSpec
+from pipeline.ledger import StageStats
+from pipeline.schema import DOCUMENT_SCHEMA, document_id, with_stage_reason
+from pipeline.stages.base import RemovalWriter, StagePaths
+
+GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One concrete input file: `uri` as the config spells it (it feeds the ids), `location` to open."""
+
+    uri: str
+    location: str
+    format: str | None
+    sha256: str | None
+    text_field: str
+
+
+def expand_sources(cfg: RunConfig) -> list[SourceFile]:
+    """Globs and Common Crawl slices → a sorted, de-duplicated list of files (the part order)."""
+    files: list[SourceFile] = []
+    for spec in cfg.ingest.sources:
+        files.extend(_expand_one(spec, cfg))
+    seen: set[str] = set()
+    unique = []
+    for f in files:
+        if f.uri not in seen:
+            seen.add(f.uri)
+            unique.append(f)
+    return unique
+
+
+def _expand_one(spec: SourceSpec, cfg: RunConfig) -> list[SourceFile]:
+    if spec.commoncrawl is not None:
+        from pipeline.ingest.commoncrawl import commoncrawl_uris
+
+        cc = spec.commoncrawl
+        uris = commoncrawl_uris(
+            crawl=cc.crawl,
+            kind=cc.kind,
+            files=cc.files,
+            base_url=cc.base_url,
+            cache_dir=Path(os.path.expanduser(cfg.resolve(cfg.ingest.cache_dir))),
+        )
+        fmt = spec.format or cc.kind
+        return [SourceFile(u, u, fmt, None, spec.text_field) for u in uris]
+    assert spec.uri is not None
+    uri = spec.uri
+    if not GLOB_CHARS & set(uri):
+        return [SourceFile(uri, cfg.resolve(uri), spec.format, spec.sha256, spec.text_field)]
+    if "://" in uri and not uri.startswith("file://"):
+        fs, path = storage.filesystem(uri)
+        proto = uri.split("://", 1)[0]
+        matches = sorted(f"{proto}://{m}" for m in fs.glob(path))
+        return [SourceFile(m, m, spec.format, None, spec.text_field) for m in matches]
+    pattern = cfg.resolve(uri)
+    matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    base = cfg.base_dir
+    out = []
+    for m in matches:
+        rel = os.path.relpath(m, base) if not os.path.isabs(uri) else m
+        out.append(SourceFile(rel, m, spec.format, None, spec.text_field))
+    return out
+
+
+class _PartWriter:
+    """Buffers one source's documents and routes each to kept, removed (`empty_text`) or quarantine."""
+
+    def __init__(self, paths: StagePaths, part: str, src: SourceFile, ingest: IngestConfig):
+        self.src = src
+        self.ingest = ingest
+        self.stats = StageStats(name="ingest")
+        self.removals = RemovalWriter(paths, part)
+        self.writer = storage.AtomicParquetWriter(paths.part(part), DOCUMENT_SCHEMA)
+        self.kept: list[dict] = []
+        self.empty: list[dict] = []
+
+    def document(self, position: int, text: str, url: str | None) -> None:
+        self.stats.input += 1
+        text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become U+FFFD
+        row = {"id": document_id(self.src.uri, position), "text": text, "source": self.src.uri}
+        row.update(url=url, position=position)
+        if len(text.strip()) < self.ingest.min_text_chars:
+            self.stats.add_removed("empty_text")
+            self.empty.append(row)
+        else:
+            self.stats.kept += 1
+            self.stats.bytes_out += len(text.encode("utf-8"))
+            self.kept.append(row)
+        if len(self.kept) + len(self.empty) >= self.ingest.batch_rows:
+            self.flush()
+
+    def quarantine(self, position: int | None, error: str) -> None:
+        self.stats.input += 1
+        self.stats.quarantined += 1
+        doc_id = document_id(self.src.uri, position) if position is not None else None
+        row = {"source": self.src.uri, "position": position, "stage": "ingest", "error": error, "id": doc_id}
+        self.removals.quarantine([row])
+
+    def flush(self) -> None:
+        if self.kept:
+            self.writer.write(pa.Table.from_pylist(self.kept, DOCUMENT_SCHEMA))
+            self.kept.clear()
+        if self.empty:
+            table = pa.Table.from_pylist(self.empty, DOCUMENT_SCHEMA)
+            self.removals.rejected(with_stage_reason(table, "ingest", ["empty_text"] * table.num_rows))
+            self.empty.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+        self.removals.close()
+
+    def abort(self, exc: BaseException) -> None:
+        self.writer.abort(exc)
+        self.removals.abort(exc)
+
+
+def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: str) -> StageStats:
+    """Fetch and parse one source into `ingest/part-<index>.parquet`; runs as a Ray task."""
+    from pipeline.ingest.fetch import fetch
+    from pipeline.ingest.readers import BadRecord, read_records
+
+    start = time.perf_counter()
+    out = _PartWriter(StagePaths(run_dir, "ingest"), f"part-{index:05d}", src, ingest)
+    try:
+        try:
+            local = fetch(
+                src.location,
+                Path(os.path.expanduser(ingest.cache_dir)),
+                sha256=src.sha256,
+                retries=ingest.retries,
+                timeout=ingest.timeout_s,
+                progress=False,
+            )
+        except Exception as e:  # an unreachable source is one quarantined input, never a crashed run
+            out.quarantine(None, f"fetch failed: {e}")
+            local = None
+        if local is not None:
+            out.stats.bytes_in = os.path.getsize(local)
+            position = -1
+            try:
+                for rec in read_records(
+                    Path(local),
+                    src.uri,
+                    src.format,
+                    extract_html=ingest.extract_html,
+                    max_doc_bytes=ingest.max_doc_bytes,
+                    text_field=src.text_field,
+                ):
+                    position = rec.position
+                    if isinstance(rec, BadRecord):
+                        out.quarantine(rec.position, rec.error)
+                    else:
+                        out.document(rec.position, rec.text, rec.url)
+            except Exception as e:  # the reader itself failed: quarantine the rest of the file, go on
+                out.quarantine(position + 1, f"reading stopped: {type(e).__name__}: {e}")
+        out.close()
+    except BaseException as exc:
+        out.abort(exc)
+        raise
+    out.stats.seconds = time.perf_counter() - start
+    out.stats.check()
+    return out.stats
+
+
+def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
+    """Driver side: expand sources, run one task per source (skipping finished parts), sum the ledger."""
+    from pipeline.executor import run_tasks
+    from pipeline.stages.base import load_part_stats
+
+    paths = StagePaths(run_dir, "ingest")
+    sources = expand_sources(cfg)
+    if not sources:
+        raise ValueError("ingest.sources matched no files")
+    ingest_cfg = cfg.ingest.model_copy(update={"cache_dir": cfg.resolve(cfg.ingest.cache_dir)})
+    total = StageStats(name="ingest")
+    todo = []
+    for i, src in enumerate(sources):
+        stats = load_part_stats(paths, f"part-{i:05d}")
+        if stats is None:
+            todo.append((i, src, ingest_cfg, run_dir))
+        else:
+            total.merge(stats)
+    for stats in run_tasks(_ingest_and_mark, todo, total=len(todo), desc="ingest"):
+        total.merge(stats)
+    total.extra["sources"] = len(sources)
+    return total
+
+
+def _ingest_and_mark(index: int, src: SourceFile, ingest: IngestConfig, run_dir: str) -> StageStats:
+    from pipeline.stages.base import finish_part
+
+    stats = ingest_source(index, src, ingest, run_dir)
+    finish_part(StagePaths(run_dir, "ingest"), f"part-{index:05d}", stats)
+    return stats

@@ -1,0 +1,39 @@
+"""The ledger reconciles, and says so when it does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.ledger import LedgerError, StageStats, funnel_table, ledger_dict
+
+
+def test_merge_and_reconcile():
+    a = StageStats("filter", input=10, kept=6, removed={"hate": 3}, quarantined=1)
+    b = StageStats("filter", input=5, kept=4, removed={"hate": 1})
+    a.merge(b)
+    assert (a.input, a.kept, a.removed, a.quarantined) == (15, 10, {"hate": 4}, 1)
+    a.check()
+    a.kept += 1
+    with pytest.raises(LedgerError, match="does not reconcile"):
+        a.check()
+
+
+def test_ledger_chains_stages_and_renders_a_funnel():
+    stages = [
+        StageStats("ingest", input=100, kept=90, removed={"empty_text": 5}, quarantined=5),
+        StageStats("exact_dedup", input=90, kept=80, removed={"exact_duplicate": 10}),
+    ]
+    ledger = ledger_dict(stages)
+    assert ledger["documents_in"] == 100 and ledger["documents_out"] == 80 and ledger["reconciles"]
+    text = funnel_table(ledger)
+    assert "exact_duplicate 10" in text and "reconciles" in text
+    stages[1].input = 91
+    stages[1].kept = 81
+    assert not ledger_dict(stages)["reconciles"]  # a document appeared between stages
+
+
+def test_round_trip_keeps_extra_keys():
+    s = StageStats("tokenize", input=3, kept=3, extra={"tokens": 1000})
+    d = s.to_dict()
+    assert d["tokens"] == 1000
+    assert StageStats.from_dict(d).extra["tokens"] == 1000

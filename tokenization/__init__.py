@@ -1,0 +1,46 @@
+"""winnow tokenization: byte-level BPE, a Ray tokenize stage, packed Arrow shards and their reader.
+
+Import the reader (``tokenization.reader``) without pulling in Ray: the heavy modules load lazily.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tokenization.config import TokenizeConfig, TokenizerConfig
+
+if TYPE_CHECKING:
+    from tokenization.errors import EmptyCorpusError
+    from tokenization.reader import GlobalBatchSampler, TokenDataset
+    from tokenization.stage import TokenizeStats, tokenize_to_dir
+    from tokenization.tokenizer import load_tokenizer, train_tokenizer
+
+_LAZY = {
+    "tokenize_to_dir": "tokenization.stage",
+    "TokenizeStats": "tokenization.stage",
+    "EmptyCorpusError": "tokenization.errors",
+    "train_tokenizer": "tokenization.tokenizer",
+    "load_tokenizer": "tokenization.tokenizer",
+    "TokenDataset": "tokenization.reader",
+    "GlobalBatchSampler": "tokenization.reader",
+}
+
+__all__ = [
+    "EmptyCorpusError",
+    "GlobalBatchSampler",
+    "TokenDataset",
+    "TokenizeConfig",
+    "TokenizeStats",
+    "TokenizerConfig",
+    "load_tokenizer",
+    "tokenize_to_dir",
+    "train_tokenizer",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tokenization' has no attribute {name!r}")
