@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export RAY_DEDUP_LOGS ?= 0
 
-.PHONY: install pipeline test test-fast lint format bench eval train clean
+.PHONY: install pipeline test test-deps test-fast lint format bench bench-train eval train clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ install: $(STAMP)
 pipeline: $(STAMP)
 	$(WINNOW) run configs/default.yaml --run-dir runs/default
 
-test: $(STAMP)
+# The report test drives headless Chromium (Debian's package); installed when we may, else that test skips.
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: chromium not installed; the report's browser test will skip"; }
+
+test: $(STAMP) test-deps
 	$(PY) -m pytest -q --timeout=900
 
 test-fast: $(STAMP)
@@ -41,8 +47,12 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
+bench-train: $(STAMP)
+	$(PY) -m benchmarks.train_speed
+
 eval: $(STAMP)
-	$(PY) -m benchmarks.eval_filters
+	$(PY) -m benchmarks.eval_rules
+	$(PY) -m benchmarks.eval_classifiers
 
 train: $(STAMP)
 	$(WINNOW) train configs/moe-tiny.yaml --tokens runs/default/tokens --out runs/default/train

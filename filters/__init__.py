@@ -1,1 +1,12 @@
-"""winnow filters."""
+"""winnow filters: one policy for disallowed and low-quality content, in the pipeline and at runtime.
+
+from filters import Policy, Filter
+f = Filter(Policy.load("configs/policy.yaml"), mode="runtime")
+v = f.check(text)            # Verdict: action, categories, spans, text (redacted), lang, reasons
+vs = f.check_batch(texts)    # the pipeline's vectorized path, same verdicts
+"""
+
+from filters.engine import Filter, Verdict
+from filters.policy import CATEGORIES, Policy
+
+__all__ = ["CATEGORIES", "Filter", "Policy", "Verdict"]

@@ -48,6 +48,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"  ledger:       {run_dir}/stats.json")
     if "tokenize" in cfg.stages:
         print(f"  tokens:       {run_dir}/tokens/")
+    if not args.no_report:
+        from pipeline.report import write_report
+
+        print(f"  report:       {write_report(run_dir)}")
     return EXIT_OK if result.ledger["reconciles"] else EXIT_FAIL
 
 
@@ -79,6 +83,18 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import write_report
+
+    try:
+        path = write_report(args.run_dir, args.output, train_log=args.train_log, policy=args.policy)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"report: {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winnow",
@@ -92,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="output directory or fsspec URI (default: run_dir from the config, or runs/NAME)")
     p.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local instance)")
     p.add_argument("--restart", action="store_true", help="discard an earlier run in the run directory first")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="check a run config and say what is wrong, field by field")
@@ -103,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true", help="print stats.json as is")
     p.set_defaults(func=_cmd_stats)
+
+    p = sub.add_parser("report", help="write a self-contained report.html: funnel, scores, languages, clusters")
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--output", help="output file (default: RUN_DIR/report.html)")
+    p.add_argument("--train-log", help="trainer log (JSONL) to plot; default: RUN_DIR/train/**/*.jsonl")
+    p.add_argument("--policy", help="policy file for the thresholds (default: the run's)")
+    p.set_defaults(func=_cmd_report)
 
     from pipeline import commands
 

@@ -59,8 +59,15 @@ class IngestConfig(Strict):
 
 
 class ExactDedupConfig(Strict):
+    """Exact dedup on a 128-bit hash of normalized text (NFKC, lower case, collapsed whitespace)."""
+
     enabled: bool = True
-    normalize: bool = True
+    survivor: list[Literal["quality", "length", "source_order"]] = Field(
+        default_factory=lambda: ["quality", "length", "source_order"],
+        description="order of survivor criteria per cluster; the smallest id breaks remaining ties",
+    )
+    num_partitions: int = Field(8, ge=1, le=4096, description="hash partitions of the shuffle")
+    rows_per_block: int = Field(20_000, ge=1, description="rows per input block read by one task")
 
 
 class FilterStageConfig(Strict):

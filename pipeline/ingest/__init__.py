@@ -6,7 +6,8 @@ The ingest stage calls, per source file (one Ray task each):
     for rec in read_records(path, uri):   # Record | BadRecord, positions 0, 1, 2, ...
         ...
 
-and expands Common Crawl sources with `commoncrawl_uris(crawl, kind, files, cache_dir=...)`.
+expands globs with `expand_uri(pattern)` (sorted, so ids do not depend on listing order), and
+Common Crawl sources with `commoncrawl_uris(crawl, kind, files, cache_dir=...)`.
 """
 
 from pipeline.ingest.commoncrawl import commoncrawl_uris, paths_index_uri
@@ -14,6 +15,7 @@ from pipeline.ingest.extract import ExtractSettings, decode_html, extract_main_t
 from pipeline.ingest.fetch import FetchError, cache_path, fetch
 from pipeline.ingest.readers import FORMATS, detect_format, read_records
 from pipeline.ingest.records import BadRecord, Record
+from pipeline.ingest.sources import expand_uri
 
 __all__ = [
     "FORMATS",
@@ -25,6 +27,7 @@ __all__ = [
     "commoncrawl_uris",
     "decode_html",
     "detect_format",
+    "expand_uri",
     "extract_main_text",
     "fetch",
     "paths_index_uri",

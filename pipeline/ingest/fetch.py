@@ -5,7 +5,8 @@
   `h` = sha256(URI) and `<name>` keeps the original file name (readers detect formats from it).
   A sidecar `<name>.sha256` records the content hash; when it exists the file is returned without
   any network request. The download lands in `<name>.part` and is resumed with HTTP Range after a
-  dropped connection (206 → append, 200 → start over), retried with exponential backoff on
+  dropped connection (206 → append, 200 → start over; `If-Range` with the first response's ETag or
+  Last-Modified, so a file that changed on the server is fetched whole again), retried with exponential backoff on
   5xx/429/timeouts/connection errors, and renamed into place (os.replace) only once complete and
   verified. 4xx other than 408/429 fail at once with `FetchError` (URI and status).
 * other fsspec URIs (`s3://`, `hf://`, `gs://` ...) stream through `fsspec.open` into the same cache.
@@ -92,6 +93,11 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _validator_path(part: Path) -> Path:
+    """ETag/Last-Modified of the response that started `part`, sent back as If-Range on resume."""
+    return part.with_name(part.name + ".validator")
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_text(text)
@@ -131,8 +137,11 @@ def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: floa
     """One GET, resuming from `part`'s size; returns when the body is complete, else raises."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+    validator = _validator_path(part)
     if have:
         headers["Range"] = f"bytes={have}-"
+        if validator.is_file():  # resume only if the file did not change meanwhile (else 200)
+            headers["If-Range"] = validator.read_text().strip()
     try:
         with session.get(uri, headers=headers, stream=True, timeout=timeout) as resp:
             status = resp.status_code
@@ -155,6 +164,11 @@ def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: floa
                 expected = None if m.group(3) == "*" else int(m.group(3))
             else:  # 200: the server ignored Range (or none was sent): start over
                 mode, offset = "wb", 0
+                tag = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+                if tag and not tag.startswith("W/"):  # weak ETags cannot validate a Range
+                    _write_atomic(validator, tag)
+                else:
+                    validator.unlink(missing_ok=True)
                 length = resp.headers.get("Content-Length")
                 expected = int(length) if length and length.isdigit() else None
             written = offset
@@ -171,6 +185,8 @@ def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: floa
                     os.fsync(out.fileno())
             if expected is not None and written < expected:
                 raise _Retryable(f"connection closed after {written} of {expected} bytes")
+    except requests.exceptions.SSLError as e:  # a certificate problem does not fix itself
+        raise FetchError(uri, f"TLS error: {e}") from e
     except (
         requests.ConnectionError,
         requests.Timeout,
@@ -178,6 +194,8 @@ def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: floa
         urllib3.exceptions.HTTPError,
     ) as e:
         raise _Retryable(f"{type(e).__name__}: {e}") from e
+    except requests.RequestException as e:  # malformed URL, too many redirects, ...
+        raise FetchError(uri, f"{type(e).__name__}: {e}") from e
 
 
 def _fsspec_attempt(uri: str, part: Path, progress: bool) -> None:
@@ -275,5 +293,6 @@ def fetch(
             part.unlink(missing_ok=True)
             raise
         os.replace(part, final)
+        _validator_path(part).unlink(missing_ok=True)
         _write_atomic(side, digest + "\n")
     return final

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 MetaValue = str | int | float | bool | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Record:
     """One document. `meta` is flat (scalar values) so the stage can turn keys into columns."""
 
@@ -22,7 +22,7 @@ class Record:
     meta: dict[str, MetaValue] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BadRecord:
     """A document that could not be read; it goes to quarantine with `error` and an excerpt."""
 

@@ -100,6 +100,7 @@ def _meta(rec: ArcWarcRecord, mime: str | None) -> dict:
         ("warc_record_id", "WARC-Record-ID"),
         ("warc_date", "WARC-Date"),
         ("lang", "WARC-Identified-Content-Language"),
+        ("warc_truncated", "WARC-Truncated"),  # the crawler cut the payload (e.g. CC at 1 MiB)
     ):
         value = h.get_header(name)
         if value:

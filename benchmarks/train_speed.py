@@ -1,0 +1,148 @@
+"""Trainer throughput: tokens/s and MFU for moe-tiny and a mid-size config, plus the expert-dispatch
+implementations side by side (grouped matmul vs the per-expert loop fallback) on the same config.
+
+    .venv/bin/python -m benchmarks.train_speed [--device cpu|cuda] [--steps N] [--configs tiny,mid,small]
+
+MFU convention: 6·(active − input-embedding params) + 6·L·H·T·(d_qk + d_v) FLOPs per token (PaLM appendix B,
+no causal discount), over the per-device peak from trainer.metrics (H100/H200 bf16 dense 989 TFLOP/s; CPU:
+threads × 2.5 GHz × FLOPs/cycle by ISA, an estimate). Writes benchmarks/out/train_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+
+from trainer.metrics import read_log
+from trainer.sample_tokens import synthetic_tokens_dir
+from trainer.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+MID = {  # between tiny and small: a few M active params, still CPU-trainable
+    "dim": 256, "n_layers": 4, "n_dense_layers": 1, "inter_dim": 768, "n_heads": 8, "kv_lora_rank": 64,
+    "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32, "n_routed_experts": 16,
+    "n_activated_experts": 4, "moe_inter_dim": 128, "n_expert_groups": 4, "n_limited_groups": 2,
+}  # fmt: skip
+
+
+def _machine() -> dict:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "?")
+    info = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "mem_gib": round(int(mem) / 2**20, 1) if mem != "?" else None,
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    with contextlib.suppress(Exception):
+        info["cpu"] = (
+            subprocess.run(["lscpu"], capture_output=True, text=True)
+            .stdout.split("Model name:")[1]
+            .split("\n")[0]
+            .strip()
+        )
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _config(name: str, device: str, steps: int, impl: str, compile_: bool, batch: int, micro: int) -> dict:
+    base = "moe-small" if name == "small" else "moe-tiny"
+    raw = yaml.safe_load((REPO / "configs" / f"{base}.yaml").read_text())
+    if name == "mid":
+        raw["model"].update(MID)
+    raw["model"]["expert_impl"] = impl
+    raw["train"].update(
+        steps=steps, warmup_steps=min(10, steps), log_every=max(1, steps // 4), eval_every=0, checkpoint_every=0,
+        device=device, compile=compile_, global_batch_size=batch, micro_batch_size=micro, keep_checkpoints=1,
+    )  # fmt: skip
+    return raw
+
+
+def run_one(
+    name: str,
+    device: str,
+    steps: int,
+    impl: str,
+    tokens: Path,
+    work: Path,
+    compile_: bool,
+    batch: int,
+    micro: int,
+) -> dict:
+    cfg_path = work / f"{name}-{impl}.yaml"
+    cfg_path.write_text(yaml.safe_dump(_config(name, device, steps, impl, compile_, batch, micro)))
+    res = train(str(cfg_path), str(tokens), str(work / f"out-{name}-{impl}"), resume=False)
+    recs = [r for r in read_log(res.log_path) if r.get("kind") == "train"]
+    start = next(r for r in read_log(res.log_path) if r.get("kind") == "start")
+    steady = recs[1:] or recs  # the first window holds warm-up / compilation
+    tps = sum(r["tokens_per_s"] for r in steady) / len(steady)
+    return {
+        "config": name, "impl": impl, "device": start["device"], "precision": start["precision"],
+        "params_total": res.total_params, "params_active": res.active_params, "steps": res.step,
+        "tokens_per_s": tps, "mfu": sum(r["mfu"] for r in steady) / len(steady),
+        "peak_flops": start["peak_flops_per_device"], "peak_source": start["peak_source"],
+        "load_max_over_mean": steady[-1]["expert_load_max_over_mean_worst"], "final_loss": res.final_loss,
+    }  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--configs", default="tiny,mid")
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument(
+        "--impls", default="grouped_mm,loop", help="expert paths to compare (auto, grouped_mm, loop)"
+    )
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--micro", type=int, default=8)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "train_speed.json"))
+    a = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tokens = synthetic_tokens_dir(
+            work / "tokens", a.vocab, a.seq_len, rows=max(256, a.batch * 8), val_rows=a.micro
+        )
+        for name in a.configs.split(","):
+            for impl in a.impls.split(","):
+                rows.append(run_one(name, a.device, a.steps, impl, tokens, work, a.compile, a.batch, a.micro))
+    machine = _machine()
+    print(f"\nmachine: {machine}\n")
+    print(
+        "| config | device | precision | active / total params | expert impl | tokens/s | MFU | vs loop | load max/mean |"
+    )
+    print("|---|---|---|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        ref = next((x for x in rows if x["config"] == r["config"] and x["impl"] == "loop"), r)
+        print(
+            f"| {r['config']} | {r['device']} | {r['precision']} | {r['params_active'] / 1e6:.2f}M / {r['params_total'] / 1e6:.2f}M"
+            f" | {r['impl']} | {r['tokens_per_s']:,.0f} | {100 * r['mfu']:.2f}% | {r['tokens_per_s'] / ref['tokens_per_s']:.2f}x"
+            f" | {r['load_max_over_mean'] or 0:.2f} |"
+        )
+    print(f"\npeak used: {rows[0]['peak_flops'] / 1e12:.2f} TFLOP/s ({rows[0]['peak_source']}); seq_len {a.seq_len}, "
+          f"global batch {a.batch}, micro {a.micro}, {a.steps} steps, synthetic Zipf tokens (vocab {a.vocab})")  # fmt: skip
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps({"machine": machine, "args": vars(a), "results": rows}, indent=2))
+    os.replace(tmp_out, out)
+
+
+if __name__ == "__main__":
+    main()

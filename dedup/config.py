@@ -1,0 +1,74 @@
+"""Pydantic configs for exact and MinHash dedup; `extra="forbid"` so the pipeline config can embed them safely."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SurvivorKey = Literal["quality", "length", "source_order"]
+
+
+class ExactDedupConfig(BaseModel):
+    """Exact dedup on a 128-bit hash of normalized text (NFKC, lowercase, collapsed whitespace)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+
+
+class MinHashConfig(BaseModel):
+    """MinHash LSH near-dedup.
+
+    Defaults come from the quality benchmark (benchmarks/dedup_quality.py): 5-word shingles, 128
+    permutations, threshold 0.8, bands x rows from `lsh.optimal_params` weighted towards recall
+    (fp 0.2 / fn 0.8 → 12x10) because the exact Jaccard check removes the extra false candidates.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    num_perm: int = Field(128, ge=2, le=1024)
+    seed: int = 1
+    scheme: Literal["affine32", "legacy"] = "affine32"
+    ngram: int = Field(5, ge=1, le=32, description="word n-gram size")
+    char_ngram: int = Field(
+        5, ge=1, le=32, description="char n-gram size for unspaced scripts (CJK, Thai...)"
+    )
+    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="target Jaccard similarity")
+    fp_weight: float = Field(0.2, ge=0.0, le=1.0)
+    fn_weight: float = Field(0.8, ge=0.0, le=1.0)
+    bands: int | None = Field(None, ge=1, description="hand-set bands (with rows) instead of the optimum")
+    rows: int | None = Field(None, ge=1)
+    verify_jaccard: bool = Field(
+        True, description="drop candidate pairs whose exact shingle Jaccard < threshold"
+    )
+    max_bucket_pairs: int = Field(
+        64, ge=2, description="buckets up to this size are verified pairwise; larger ones by star from min id"
+    )
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> MinHashConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows={self.bands * self.rows} exceeds num_perm={self.num_perm}")
+        return self
+
+
+class DedupConfig(BaseModel):
+    """Whole dedup stage: exact first, then MinHash near-dedup on the exact survivors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exact: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    minhash: MinHashConfig = Field(default_factory=MinHashConfig)
+    survivor: list[SurvivorKey] = Field(
+        default_factory=lambda: ["quality", "length", "source_order"],
+        description="order of survivor criteria per cluster; the id is always the final tie-break",
+    )
+    num_partitions: int = Field(8, ge=1, le=4096, description="hash partitions of the shuffles")
+    rows_per_block: int = Field(20_000, ge=1, description="rows per input block read by one task")
+    index_dir: str | None = Field(None, description="persistent LSH index of earlier runs to dedup against")
+    update_index: bool = Field(False, description="append this run's near-dedup survivors to index_dir")
+    use_ray: bool = True

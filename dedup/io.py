@@ -1,0 +1,141 @@
+"""Input blocks (files read inside tasks), the member view of a block, and atomic Parquet writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from dedup.survivor import MEMBER_SCHEMA
+
+
+@dataclass(frozen=True)
+class FileBlock:
+    """A slice of one input file, read by the task that processes it (texts never pass the driver)."""
+
+    path: str
+    fmt: str  # "parquet" or "jsonl"
+    row_groups: tuple[int, ...] | None = None
+
+
+def plan_blocks(paths: list[str], rows_per_block: int) -> list[FileBlock]:
+    """Deterministic blocks: Parquet row groups packed up to rows_per_block; one block per JSONL file."""
+    blocks: list[FileBlock] = []
+    for path in sorted(paths):
+        if path.endswith(".parquet"):
+            md = pq.ParquetFile(path).metadata
+            group: list[int] = []
+            rows = 0
+            for g in range(md.num_row_groups):
+                if group and rows + md.row_group(g).num_rows > rows_per_block:
+                    blocks.append(FileBlock(path, "parquet", tuple(group)))
+                    group, rows = [], 0
+                group.append(g)
+                rows += md.row_group(g).num_rows
+            if group:
+                blocks.append(FileBlock(path, "parquet", tuple(group)))
+        elif path.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz")):
+            blocks.append(FileBlock(path, "jsonl"))
+        else:
+            raise ValueError(f"unsupported input (want .parquet or .jsonl): {path}")
+    return blocks
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Files as given, and the .parquet/.jsonl files inside given directories."""
+    out: list[str] = []
+    for p in inputs:
+        if os.path.isdir(p):
+            out += [
+                str(f)
+                for f in sorted(Path(p).rglob("*"))
+                if f.suffix in (".parquet", ".jsonl") and f.is_file()
+            ]
+        else:
+            out.append(p)
+    return out
+
+
+def load_block(block: Any) -> pa.Table:
+    """A block as an Arrow table: tables pass through, FileBlocks are read here (inside the task)."""
+    if isinstance(block, pa.Table):
+        table = block
+    elif isinstance(block, pa.RecordBatch):
+        table = pa.Table.from_batches([block])
+    elif isinstance(block, FileBlock):
+        if block.fmt == "parquet":
+            table = pq.ParquetFile(block.path).read_row_groups(list(block.row_groups or []))
+        else:
+            table = pajson.read_json(block.path)
+    else:
+        raise TypeError(f"unsupported block type {type(block)!r}")
+    if "id" not in table.column_names or "text" not in table.column_names:
+        raise ValueError("documents need `id` and `text` columns")
+    if table.schema.field("id").type != pa.string():
+        table = table.set_column(table.schema.get_field_index("id"), "id", pc.cast(table["id"], pa.string()))
+    return table
+
+
+def members(table: pa.Table) -> pa.Table:
+    """Survivor attributes of each document (no text): id, UTF-8 length, quality, source, position."""
+    n = table.num_rows
+
+    def col(name: str, typ: pa.DataType) -> pa.Array:
+        if name in table.column_names:
+            return pc.cast(table[name], typ).combine_chunks()
+        return pa.nulls(n, typ)
+
+    text = table["text"].combine_chunks()
+    length = pc.fill_null(pc.binary_length(text), 0).cast(pa.int64())
+    return pa.Table.from_arrays(
+        [
+            col("id", pa.string()),
+            length,
+            col("quality", pa.float64()),
+            col("source", pa.string()),
+            col("position", pa.int64()),
+            pa.array(np.zeros(n, dtype=bool)),
+        ],
+        schema=MEMBER_SCHEMA,
+    )
+
+
+def split_by(table: pa.Table, part: np.ndarray, num_parts: int) -> list[pa.Table]:
+    """Hash-partition rows: row i goes to part[i] (stable order within a part)."""
+    order = np.argsort(part, kind="stable")
+    counts = np.bincount(part, minlength=num_parts)
+    t = table.take(pa.array(order))
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return [t.slice(int(bounds[i]), int(counts[i])) for i in range(num_parts)]
+
+
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write to a temp file in the same directory, then os.replace (readers never see a partial file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

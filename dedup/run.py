@@ -1,0 +1,168 @@
+"""File-level entry points for `winnow dedup`: run_dedup (inputs → out_dir) and explain (the S-curve)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
+
+from dedup.config import DedupConfig
+from dedup.engine import DedupResult, dedup_blocks, make_executor
+from dedup.io import (
+    FileBlock,
+    expand_inputs,
+    load_block,
+    plan_blocks,
+    write_parquet_atomic,
+    write_text_atomic,
+)
+from dedup.lsh import explain as _explain_minhash
+
+DECISION_COLUMNS = ["stage", "reason", "cluster_id", "kept_id"]
+
+
+class DedupStats(BaseModel):
+    """What a dedup run did; `documents_in == kept + removed_exact + removed_near` always."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents_in: int
+    kept: int
+    removed_exact: int
+    removed_near: int
+    bytes_in: int
+    bytes_removed: int
+    exact_clusters: int
+    near_clusters: int
+    cluster_size_histogram: dict[str, int]
+    bands: int | None = None
+    rows: int | None = None
+    candidate_pairs: int | None = None
+    verified_pairs: int | None = None
+    cc_iterations: int | None = None
+    index_added: int | None = None
+    seconds: float
+
+
+def explain(config: DedupConfig) -> str:
+    """Text for `winnow dedup --explain`: settings and P(candidate) at Jaccard 0.0..1.0."""
+    head = f"exact dedup: {'on' if config.exact.enabled else 'off'} (xxh3-128 of NFKC-lowercased, whitespace-collapsed text)"
+    if not config.minhash.enabled:
+        return head + "\nnear dedup: off"
+    return head + "\n" + _explain_minhash(config.minhash)
+
+
+def split_block(block: Any, removed: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(kept, rejected) rows of one block; rejected rows keep all columns plus stage, reason, cluster_id, kept_id."""
+    t = load_block(block)
+    gone = pc.is_in(t["id"], value_set=removed["id"])
+    kept = t.filter(pc.invert(gone))
+    rej = t.filter(gone)
+    if rej.num_rows:
+        pos = pc.index_in(rej["id"], value_set=removed["id"])
+        for c in DECISION_COLUMNS:
+            rej = rej.append_column(c, removed[c].take(pos))
+    else:
+        for c in DECISION_COLUMNS:
+            rej = rej.append_column(c, pa.array([], pa.string()))
+    return kept, rej
+
+
+def _write_block(out_dir: str, i: int, removed: pa.Table, block: Any) -> tuple[int, int]:
+    kept, rej = split_block(block, removed)
+    write_parquet_atomic(kept, Path(out_dir) / "kept" / f"part-{i:05d}.parquet")
+    write_parquet_atomic(rej, Path(out_dir) / "rejected" / f"part-{i:05d}.parquet")
+    text_bytes = int(pc.sum(pc.binary_length(kept["text"])).as_py() or 0) if kept.num_rows else 0
+    return kept.num_rows + rej.num_rows, text_bytes
+
+
+def histogram(sizes: np.ndarray) -> dict[str, int]:
+    """Cluster sizes in power-of-two buckets: "2", "3-4", "5-8", ..."""
+    out: dict[str, int] = {}
+    lo = 2
+    while len(sizes) and lo <= sizes.max():
+        hi = 2 if lo == 2 else 2 * (lo - 1)
+        n = int(((sizes >= lo) & (sizes <= hi)).sum())
+        if n:
+            out[str(lo) if lo == hi else f"{lo}-{hi}"] = n
+        lo = hi + 1
+    return out
+
+
+def stats_of(result: DedupResult, documents_in: int, bytes_in: int, seconds: float) -> DedupStats:
+    r = result.removed
+    reasons = r["reason"].to_pylist()
+    cl = result.clusters
+    kinds = np.array(cl["kind"].to_pylist(), dtype=object)
+    info = result.info
+    return DedupStats(
+        documents_in=documents_in,
+        kept=documents_in - r.num_rows,
+        removed_exact=reasons.count("exact_duplicate"),
+        removed_near=reasons.count("near_duplicate"),
+        bytes_in=bytes_in,
+        bytes_removed=int(pc.sum(r["text_bytes"]).as_py() or 0) if r.num_rows else 0,
+        exact_clusters=int((kinds == "exact_duplicate").sum()),
+        near_clusters=int((kinds == "near_duplicate").sum()),
+        cluster_size_histogram=histogram(cl["size"].to_numpy()),
+        bands=info.get("bands"),
+        rows=info.get("rows"),
+        candidate_pairs=info.get("candidate_pairs"),
+        verified_pairs=info.get("verified_pairs"),
+        cc_iterations=info.get("cc_iterations"),
+        index_added=info.get("index_added"),
+        seconds=round(seconds, 3),
+    )
+
+
+def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> DedupStats:
+    """Dedup JSONL/Parquet files (or directories of them) with `id` and `text` into out_dir.
+
+    Writes kept/part-*.parquet, rejected/part-*.parquet (all columns + stage, reason, cluster_id, kept_id),
+    clusters.parquet (cluster_id, kept_id, kind, size, members) and stats.json. Part i comes from input
+    block i, so the output is the same whatever the worker count.
+    """
+    t0 = time.perf_counter()
+    blocks: list[FileBlock] = plan_blocks(expand_inputs(input_paths), config.rows_per_block)
+    if not blocks:
+        raise ValueError(f"no input files in {input_paths}")
+    ex = make_executor(config)
+    result = dedup_blocks(blocks, config, ex)
+    removed = ex.put(result.removed)
+    counts = ex.get(
+        [ex.submit(_write_block, out_dir, i, removed, b, num_returns=1) for i, b in enumerate(blocks)]
+    )
+    documents_in = sum(c[0] for c in counts)
+    kept_bytes = sum(c[1] for c in counts)
+    write_parquet_atomic(result.clusters, Path(out_dir) / "clusters.parquet")
+    bytes_removed = int(pc.sum(result.removed["text_bytes"]).as_py() or 0) if result.removed.num_rows else 0
+    stats = stats_of(result, documents_in, kept_bytes + bytes_removed, time.perf_counter() - t0)
+    write_text_atomic(json.dumps(stats.model_dump(), indent=1), Path(out_dir) / "stats.json")
+    return stats
+
+
+def apply_to_dataset(ds: Any, result: DedupResult) -> tuple[Any, Any]:
+    """(kept, rejected) Ray Datasets from a dataset and the decisions computed on it."""
+    import ray
+
+    ref = ray.put(result.removed)
+
+    def _kept(batch: pa.Table, removed: pa.Table) -> pa.Table:
+        return split_block(batch, removed)[0]
+
+    def _rejected(batch: pa.Table, removed: pa.Table) -> pa.Table:
+        return split_block(batch, removed)[1]
+
+    kw = {"batch_format": "pyarrow", "fn_args": (ref,)}
+    return ds.map_batches(_kept, **kw), ds.map_batches(_rejected, **kw)
+
+
+def dedup_dataset(ds: Any, config: DedupConfig) -> DedupResult:
+    """Decisions for a Ray Dataset (blocks stay in the object store; only decisions come to the driver)."""
+    return dedup_blocks(list(ds.to_arrow_refs()), config, make_executor(config))

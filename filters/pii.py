@@ -1,0 +1,364 @@
+"""PII and secrets: validated pattern detection on the raw text, with typed redaction.
+
+Each entity type is one bounded regex (no nested unbounded quantifiers, every
+repeat capped) that proposes candidates, and a validator that rejects what is
+only shaped like one: Luhn for credit cards, ISO 13616 mod-97 and the country's
+length for IBANs, SSA ranges for US SSNs, `ipaddress` for IP addresses, digit
+counts for phone numbers, Shannon entropy for generic ``key=value`` secrets.
+Cheap substring gates skip the regexes a text cannot match (no ``@`` -> no
+e-mail scan). The detector runs on the raw text, never on the normalized view,
+so leetspeak folding cannot break a number.
+
+Overlaps are resolved deterministically: the longest span wins, then the
+earliest, then the most specific type (secrets before PII).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from filters.detectors.base import DetectorResult, Span
+
+__all__ = ["PLACEHOLDERS", "PIIDetector", "PIIMatch", "find_pii", "iban_valid", "luhn_valid", "redact"]
+
+PLACEHOLDERS = {
+    "EMAIL": "<EMAIL>",
+    "PHONE": "<PHONE>",
+    "IP_ADDRESS": "<IP_ADDRESS>",
+    "CREDIT_CARD": "<CREDIT_CARD>",
+    "IBAN": "<IBAN>",
+    "US_SSN": "<US_SSN>",
+    "SECRET": "<SECRET>",
+}
+SECRET_TYPES = frozenset({"AWS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "OPENAI_KEY", "GOOGLE_API_KEY"})
+SECRET_TYPES |= {"STRIPE_KEY", "PRIVATE_KEY", "JWT", "GENERIC_SECRET"}
+
+
+@dataclass(frozen=True)
+class PIIMatch:
+    """One entity on the raw text: [start, end), its type, and its category (pii or secrets)."""
+
+    start: int
+    end: int
+    type: str
+
+    @property
+    def category(self) -> str:
+        return "secrets" if self.type in SECRET_TYPES else "pii"
+
+    @property
+    def placeholder(self) -> str:
+        return PLACEHOLDERS["SECRET"] if self.category == "secrets" else PLACEHOLDERS[self.type]
+
+
+# --- patterns -----------------------------------------------------------------------------------
+
+_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+)
+_IPV4_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
+_IPV6_RE = re.compile(
+    r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\.\d{1,3}){0,3}(?![\w:])"
+)
+# 12-19 digits in groups separated by single spaces or dashes.
+_CARD_RE = re.compile(r"(?<![\d\-+])\d(?:[ \-]?\d){11,18}(?![\d])")
+# Contiguous, or printed in groups of four ("GB82 WEST 1234 5698 7654 32").
+_IBAN_RE = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)(?![A-Za-z0-9])"
+)
+_SSN_RE = re.compile(r"(?<![\d\-])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\d\-])")
+# Phones: optional +CC / 00CC / (0) trunk, an optional (area) group, then 2-6 digit groups separated by
+# one space, dot or dash; or a bare run of 10-11 digits. Validated by digit count below.
+_PHONE_RE = re.compile(
+    r"(?<![\w+\-./])(?:(?:\+|00)\d{1,3}[ .\-]?)?(?:\(0\)[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,5}(?:[ .\-]\d{2,8}){1,5}(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?(?![\w]|[\-.]\d)"
+    r"|(?<![\w+\-./])\+?\d{10,13}(?![\w]|[\-.]\d)"
+)
+_SSN_SHAPE_RE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+_YMD_RE = re.compile(r"^\d{4}([\-./])(\d{1,2})\1(\d{1,2})(?![\d\-./])")
+_DMY_RE = re.compile(r"^(\d{1,2})([\-./])(\d{1,2})\2\d{2,4}(?![\d\-./])")
+
+_SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "AWS_KEY",
+        re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    ),
+    (
+        "GITHUB_TOKEN",
+        re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})"),
+    ),
+    ("SLACK_TOKEN", re.compile(r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9\-]{10,250}")),
+    ("OPENAI_KEY", re.compile(r"(?<![A-Za-z0-9_\-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,200}")),
+    ("STRIPE_KEY", re.compile(r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,99}")),
+    ("GOOGLE_API_KEY", re.compile(r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])")),
+    (
+        "PRIVATE_KEY",
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----[\s\S]{1,16384}?-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+        ),
+    ),
+    (
+        "JWT",
+        re.compile(
+            r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,4096}\.eyJ[A-Za-z0-9_\-]{8,8192}\.[A-Za-z0-9_\-]{8,4096}"
+        ),
+    ),
+]
+# key = "value" where the key name says it is a credential; the value is checked for entropy.
+_GENERIC_SECRET_RE = re.compile(
+    r"(?i)(?<![a-z0-9])(?:api[_\-]?key|api[_\-]?secret|secret[_\-]?key|client[_\-]?secret|access[_\-]?token|auth[_\-]?token|access[_\-]?key|private[_\-]?key|password|passwd|secret|token)"
+    r"[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?([A-Za-z0-9_\-+/=.~]{16,200})"
+)
+_SECRET_GATES = {
+    "AWS_KEY": ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
+    "GITHUB_TOKEN": ("gh", "github_pat_"),
+    "SLACK_TOKEN": ("xox",),
+    "OPENAI_KEY": ("sk-",),
+    "STRIPE_KEY": ("_live_", "_test_"),
+    "GOOGLE_API_KEY": ("AIza",),
+    "PRIVATE_KEY": ("PRIVATE KEY",),
+    "JWT": ("eyJ",),
+}
+
+
+# --- validators ---------------------------------------------------------------------------------
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum of a digit string."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# ISO 13616 IBAN lengths per country (SWIFT IBAN registry).
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22,
+    "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25,
+    "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
+    "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban_valid(candidate: str) -> bool:
+    """Country length and the mod-97 checksum (ISO 7064) of an IBAN, spaces ignored."""
+    s = candidate.replace(" ", "").upper()
+    if _IBAN_LENGTHS.get(s[:2]) != len(s) or not s.isalnum():
+        return False
+    rearranged = s[4:] + s[:4]
+    digits = "".join(str(int(c, 36)) for c in rearranged)
+    return int(digits) % 97 == 1
+
+
+def _ssn_valid(area: str, group: str, serial: str) -> bool:
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+_CARD_PREFIXES = (
+    "4",
+    "51",
+    "52",
+    "53",
+    "54",
+    "55",
+    "50",
+    "56",
+    "57",
+    "58",
+    "6",
+    "34",
+    "37",
+    "30",
+    "36",
+    "38",
+)
+_CARD_PREFIXES += ("35", "22", "23", "24", "25", "26", "27", "1800", "2131", "39")
+
+
+def _card_valid(candidate: str) -> bool:
+    digits = candidate.replace(" ", "").replace("-", "")
+    if not 12 <= len(digits) <= 19 or not digits.startswith(_CARD_PREFIXES):
+        return False
+    if len(set(digits)) < 2:  # 0000 0000 0000 0000 and friends
+        return False
+    seps = {c for c in candidate if not c.isdigit()}
+    return len(seps) <= 1 and luhn_valid(digits)
+
+
+def _looks_like_date(core: str) -> bool:
+    m = _YMD_RE.match(core)
+    if m:
+        return 1 <= int(m.group(2)) <= 12 and 1 <= int(m.group(3)) <= 31
+    m = _DMY_RE.match(core)
+    if m:
+        a, b = int(m.group(1)), int(m.group(3))
+        return (1 <= a <= 31 and 1 <= b <= 12) or (1 <= a <= 12 and 1 <= b <= 31)
+    return False
+
+
+def _phone_valid(candidate: str) -> bool:
+    digits = sum(c.isdigit() for c in candidate.split("x")[0].split("ext")[0])
+    if not 7 <= digits <= 15:
+        return False
+    core = candidate.strip()
+    if _looks_like_date(core):
+        return False
+    seps = [c for c in core if c in " .-"]
+    # "1.2.3.4"-style dotted groups of 1-3 digits are versions/IPs, handled elsewhere.
+    if seps and all(c == "." for c in seps) and digits < 9:
+        return False
+    groups = re.split(r"[ .\-]", core)
+    # Shapes that belong to other entities: SSN (3-2-4), IPv4 (four 1-3 digit dotted groups),
+    # card/account numbers (three or more 4-digit groups).
+    if _SSN_SHAPE_RE.match(core) or (len(groups) == 4 and set(seps) == {"."} and all(len(g) <= 3 for g in groups)):
+        return False
+    if sum(len(g) == 4 and g.isdigit() for g in groups) >= 3:
+        return False
+    # Two space-separated short groups ("224 4966") are more often house numbers than phones.
+    if seps and set(seps) == {" "} and len(seps) == 1 and digits < 9 and core[0] not in "+(":
+        return False
+    # A bare digit run is only a phone when it has a leading + or a trunk 0 or 10-11 digits (NANP).
+    return not (not seps and "(" not in core and not core.startswith("+") and digits not in (10, 11))
+
+
+def _ipv4_valid(candidate: str) -> bool:
+    parts = candidate.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
+
+
+def _ipv6_valid(candidate: str) -> bool:
+    if candidate.count(":") < 2:
+        return False
+    groups = [g for g in candidate.split(":") if g]
+    if len(groups) < 3 and candidate not in ("::1",):  # "a::b" in code is not an address
+        return False
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+def _entropy(s: str) -> float:
+    counts = Counter(s)
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _generic_secret_valid(value: str) -> bool:
+    classes = sum(
+        (any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value))
+    )
+    return classes >= 2 and _entropy(value) >= 3.5
+
+
+# --- detection ----------------------------------------------------------------------------------
+
+
+def _candidates(text: str) -> list[PIIMatch]:
+    found: list[PIIMatch] = []
+    if "@" in text:
+        found += [PIIMatch(m.start(), m.end(), "EMAIL") for m in _EMAIL_RE.finditer(text)]
+    has_digit = any(d in text for d in "0123456789")
+    if has_digit:
+        if "." in text:
+            found += [
+                PIIMatch(*m.span(), "IP_ADDRESS") for m in _IPV4_RE.finditer(text) if _ipv4_valid(m.group())
+            ]
+        found += [
+            PIIMatch(*m.span(), "CREDIT_CARD") for m in _CARD_RE.finditer(text) if _card_valid(m.group())
+        ]
+        found += [
+            PIIMatch(m.start(), m.end(), "US_SSN")
+            for m in _SSN_RE.finditer(text)
+            if _ssn_valid(m.group(1), m.group(3), m.group(4))
+        ]
+        found += [PIIMatch(*m.span(), "PHONE") for m in _PHONE_RE.finditer(text) if _phone_valid(m.group())]
+        found += [PIIMatch(*m.span(), "IBAN") for m in _IBAN_RE.finditer(text) if iban_valid(m.group())]
+    if "::" in text or text.count(":") >= 2:
+        found += [
+            PIIMatch(*m.span(), "IP_ADDRESS") for m in _IPV6_RE.finditer(text) if _ipv6_valid(m.group())
+        ]
+    for kind, pattern in _SECRET_PATTERNS:
+        if any(g in text for g in _SECRET_GATES[kind]):
+            found += [PIIMatch(*m.span(), kind) for m in pattern.finditer(text)]
+    if "=" in text or ":" in text:
+        for m in _GENERIC_SECRET_RE.finditer(text):
+            if _generic_secret_valid(m.group(1)):
+                found.append(PIIMatch(m.start(1), m.end(1), "GENERIC_SECRET"))
+    return found
+
+
+_PRIORITY = {"EMAIL": 1, "IBAN": 1, "CREDIT_CARD": 1, "US_SSN": 1, "IP_ADDRESS": 2, "PHONE": 3}
+
+
+def find_pii(text: str) -> list[PIIMatch]:
+    """Non-overlapping validated entities of ``text``, sorted by start offset."""
+    cands = _candidates(text)
+    if not cands:
+        return []
+    # Longest first; ties: earlier, then the more specific type (checksummed before phone).
+    cands.sort(key=lambda m: (-(m.end - m.start), m.start, _PRIORITY.get(m.type, 0), m.type))
+    taken: list[PIIMatch] = []
+    for c in cands:
+        if all(c.end <= t.start or c.start >= t.end for t in taken):
+            taken.append(c)
+    taken.sort(key=lambda m: m.start)
+    return taken
+
+
+def redact(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """Replace each (start, end, placeholder) of ``text``; overlapping spans are merged (first placeholder wins)."""
+    if not spans:
+        return text
+    spans = sorted(spans, key=lambda s: (s[0], -s[1]))
+    merged: list[list] = []
+    for s, e, ph in spans:
+        if merged and s < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e, ph])
+    out: list[str] = []
+    pos = 0
+    for s, e, ph in merged:
+        out.append(text[pos:s])
+        out.append(ph)
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class PIIDetector:
+    """Detector adaptor: scores ``pii`` and ``secrets`` (1.0 when at least one entity is found)."""
+
+    name = "pii"
+
+    def detect_batch(self, texts: list[str]) -> list[DetectorResult]:
+        out = []
+        for text in texts:
+            matches = find_pii(text)
+            spans = [Span(m.category, m.start, m.end, m.type) for m in matches]
+            cats = {m.category for m in matches}
+            out.append(
+                DetectorResult(
+                    scores={
+                        "pii": 1.0 if "pii" in cats else 0.0,
+                        "secrets": 1.0 if "secrets" in cats else 0.0,
+                    },
+                    spans=spans,
+                )
+            )
+        return out

@@ -1,0 +1,27 @@
+"""Exact dedup: one copy of each normalized text survives (hash shuffle in `dedup`, on Ray)."""
+
+from __future__ import annotations
+
+from pipeline.config import RunConfig
+from pipeline.ledger import StageStats
+from pipeline.stages.dedup_stage import apply_decisions, stage_inputs
+
+
+def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
+    from dedup import DedupConfig
+    from dedup.engine import make_executor, run_exact
+    from dedup.io import plan_blocks
+
+    section = cfg.exact_dedup
+    dcfg = DedupConfig(
+        survivor=section.survivor, num_partitions=section.num_partitions, rows_per_block=section.rows_per_block
+    )
+    parts = stage_inputs(run_dir, previous)
+    if section.enabled and parts:
+        result = run_exact(plan_blocks(parts, dcfg.rows_per_block), dcfg, make_executor(dcfg))
+        removed, clusters = result.removed, result.clusters
+    else:
+        from dedup.survivor import empty_clusters, empty_removed
+
+        removed, clusters = empty_removed(), empty_clusters()
+    return apply_decisions(run_dir, previous, "exact_dedup", removed, clusters, cfg.ingest.batch_rows)

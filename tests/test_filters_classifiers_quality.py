@@ -1,0 +1,164 @@
+"""QualityDetector against datatrove's own filters on real documents: same decision, same reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("spacy")
+
+from datatrove.data import Document  # noqa: E402
+from datatrove.pipeline.filters import (  # noqa: E402
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+)
+from datatrove.utils.text import split_into_words  # noqa: E402
+
+from filters.detectors import quality_rules as qr  # noqa: E402
+from filters.detectors.quality import QualityDetector  # noqa: E402
+
+DATATROVE = {
+    "gopher_quality": GopherQualityFilter,
+    "gopher_repetition": GopherRepetitionFilter,
+    "c4": C4QualityFilter,
+    "fineweb": FineWebQualityFilter,
+}
+
+
+def _corpus(d: Path) -> list[str]:
+    """~140 real documents (≤ 2.5 KB each to keep datatrove's reference run short), many failing some rule."""
+    docs: list[str] = []
+    for f in sorted((d / "web/dolma_fixtures").glob("cc_en_head-*.jsonl")):
+        docs += [json.loads(line)["text"][:2000] for line in f.open(encoding="utf-8")]
+    with gzip.open(d / "web/dolma_fixtures/provided_documents_000.json.gz", "rt", encoding="utf-8") as f:
+        docs += [json.loads(line)["text"][:2000] for line in f]
+    gt = json.loads((d / "web/article_extraction_benchmark/ground-truth.json").read_text())
+    docs += [gt[k]["articleBody"][:2000] for k in sorted(gt)[:25]]
+    stories = (d / "clean_text/tinystories_head.txt").read_text().split("<|endoftext|>")
+    docs += [s.strip() for s in stories[:12]]
+    for name in ("wikitext2_valid.txt", "tinyshakespeare_input.txt"):
+        text = (d / "clean_text" / name).read_text()
+        docs += [text[i : i + 2500] for i in range(0, 2500 * 6, 2500)]
+    for f in sorted((d / "clean_text/gutenberg").glob("*.txt")):
+        text = f.read_text(encoding="utf-8", errors="replace")
+        docs += [text[:2500], text[len(text) // 2 : len(text) // 2 + 2500]]
+    # Web-page text as a naive extractor gives it (menus, scripts, CSS): fails C4 / FineWeb / Gopher rules.
+    for f in sorted((d / "web/trafilatura_eval/pages").glob("*.html"))[:8]:
+        raw = f.read_text(encoding="utf-8", errors="replace")
+        docs.append(re.sub(r"<[^>]{0,2000}>", "\n", raw)[:2000])
+    # Lists and repeated lines built from real text: list_ratio, short lines, dup lines/paragraphs, n-grams.
+    pairs = (d / "langid/lingua_word_pairs_75lang_100each.tsv").read_text().splitlines()[1:]
+    en = [p.split("\t")[1] for p in pairs if p.startswith("en\t")]
+    docs.append("\n".join(en[:80]))
+    sentences = [
+        s.split("\t")[1]
+        for s in (d / "langid/lingua_sentences_75lang_250each.tsv").read_text().splitlines()[1:]
+        if s.startswith("en\t")
+    ]
+    docs.append("\n".join(sentences[:5] * 6))
+    docs.append("\n\n".join(sentences[5:8] * 4))
+    docs.append(" ".join(sentences[10:14]) + " " + " ".join([sentences[14]] * 5))
+    docs.append("\n".join(f"• {s}" for s in sentences[20:40]))
+    docs.append("\n".join(s.rstrip(".") + "..." for s in sentences[40:60]))
+    docs.append("\n".join(sentences[60:70]) + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit.")
+    docs.append(" ".join(sentences[70:90]).replace(" the ", " #the "))
+    docs += ["", "   \n\n  ", "word " * 60, "Ok."]
+    return docs
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data: Path) -> list[str]:
+    return _corpus(shared_data)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: list[str]) -> dict[str, list[str]]:
+    """datatrove's reason per check per document ("" = kept), each filter run alone on the original text."""
+    out = {}
+    for check, cls in DATATROVE.items():
+        f = cls()
+        reasons = []
+        for i, text in enumerate(corpus):
+            r = f.filter(Document(text=text, id=str(i)))
+            reasons.append("" if r is True else r[1])
+        out[check] = reasons
+    return out
+
+
+def test_each_check_matches_datatrove(corpus, reference):
+    shared = QualityDetector().tokenizer
+    for check, expected in reference.items():
+        det = QualityDetector(checks=[check])
+        det.tokenizer = shared
+        got = det.detect_batch(corpus)
+        for i, (res, exp) in enumerate(zip(got, expected)):
+            assert res.labels["quality_reason"] == (f"{check}:{exp}" if exp else ""), (check, i, corpus[i][:200])
+            assert res.scores["low_quality"] == (1.0 if exp else 0.0)
+
+
+def test_corpus_exercises_many_reasons(reference):
+    """The parity test is only meaningful if documents fail many different rules of every check."""
+    reasons = {(c, r) for c, rs in reference.items() for r in rs if r}
+    for check in DATATROVE:
+        assert any(c == check for c, _ in reasons), check
+    assert len(reasons) >= 14, sorted(reasons)
+    assert sum(1 for r in reference["gopher_quality"] if not r) >= 40  # and many documents pass
+
+
+def test_all_checks_first_reason_and_score(corpus, reference):
+    det = QualityDetector()
+    for i, res in enumerate(det.detect_batch(corpus)):
+        expected = next((f"{c}:{reference[c][i]}" for c in DATATROVE if reference[c][i]), "")
+        assert res.labels["quality_reason"] == expected
+        q = res.scores["quality"]
+        assert 0.0 <= q <= 1.0
+        assert (q == 1.0) == (expected == "")
+
+
+def test_words_equal_datatrove_tokenizer(corpus):
+    det = QualityDetector()
+    sample = corpus[::8]
+    assert det.tokenizer.words_batch(sample) == [split_into_words(t, "en") for t in sample]
+
+
+def test_batching_and_order_do_not_change_results(corpus):
+    docs = corpus[:60]
+    a = QualityDetector().detect_batch(docs)
+    det = QualityDetector()
+    b = [det.detect_batch([t])[0] for t in reversed(docs)][::-1]
+    assert a == b
+
+
+def test_dup_ngram_fast_path_equals_reference_loop():
+    rng = random.Random(7)
+    vocab = ["a", "ab", "b", "ba", "the", "cat", "sat"]  # "".join collisions on purpose ("a"+"b" == "ab")
+    for _ in range(300):
+        words = [rng.choice(vocab) for _ in range(rng.randint(0, 60))]
+        joined = "".join(words)
+        offsets = [0]
+        for w in words:
+            offsets.append(offsets[-1] + len(w))
+        fast = qr.dup_ngram_chars(words, [5, 6, 7, 8, 9, 10])
+        for n in range(5, 11):
+            assert fast[n] == qr._dup_ngram_chars_reference(joined, offsets, n), (words, n)
+
+
+def test_whitespace_regex_is_str_isspace():
+    ws = re.compile(r"\s")
+    for cp in list(range(0, 0x3100)) + [0xFEFF, 0x205F, 0x3000]:
+        c = chr(cp)
+        assert (ws.match(c) is not None) == c.isspace(), hex(cp)
+
+
+def test_rejects_unknown_checks_and_options():
+    with pytest.raises(ValueError):
+        QualityDetector(checks=["gopher_quality", "nope"])
+    with pytest.raises(ValueError):
+        QualityDetector(min_doc_words=10)

@@ -1,0 +1,200 @@
+"""Policy validation, Filter/Verdict semantics, check vs check_batch, bad input, arrow, score_jsonl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from filters import Filter, Policy
+from filters.arrow import annotate
+from filters.score_jsonl import score_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+POLICY = REPO / "configs" / "policy.yaml"
+RULES = {"terms", "pii", "urls"}
+
+
+def rules_policy_dict() -> dict:
+    """The shipped policy restricted to the rule detectors (no model files needed)."""
+    data = yaml.safe_load(POLICY.read_text())
+    for name in list(data["categories"]):
+        cat = data["categories"][name]
+        cat["detectors"] = [
+            d for d in cat["detectors"] if (d if isinstance(d, str) else d["ref"]).split(":")[0] in RULES
+        ]
+        if not cat["detectors"]:
+            del data["categories"][name]
+    data.pop("calibration", None)
+    return data
+
+
+@pytest.fixture(scope="module")
+def rules_filter() -> Filter:
+    return Filter(Policy.model_validate(rules_policy_dict()), mode="pretrain")
+
+
+def test_shipped_policy_loads_every_category():
+    p = Policy.load(POLICY)
+    from filters import CATEGORIES
+
+    assert list(p.categories) == list(CATEGORIES)
+    assert p.categories["language"].keep == ["en"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda d: d["categories"].__setitem__("hatee", d["categories"]["hate"]), "hatee"),
+        (lambda d: d["categories"]["hate"].__setitem__("treshold", 0.5), "treshold"),
+        (lambda d: d["categories"]["hate"].__setitem__("detectors", ["toxicty:hate"]), "toxicty"),
+        (lambda d: d["categories"]["hate"].__setitem__("detectors", ["terms:hat"]), "hat"),
+        (lambda d: d["categories"]["hate"].__setitem__("action", "block"), "action"),
+        (lambda d: d["categories"]["hate"].__setitem__("threshold", 1.5), "threshold"),
+        (lambda d: d["categories"]["hate"].__setitem__("applies_to", ["training"]), "applies_to"),
+        (lambda d: d.__setitem__("detector", {}), "detector"),
+        (lambda d: d["detectors"]["urls"].__setitem__("domain", ["x.com"]), "domain"),
+        (lambda d: d["categories"]["language"].pop("keep"), "keep"),
+        (lambda d: d["categories"]["hate"].__setitem__("keep", ["en"]), "keep"),
+        (lambda d: d["categories"]["low_quality"].__setitem__("action", "redact"), "redact"),
+    ],
+)
+def test_policy_validation_fails_closed_naming_the_field(mutate, needle):
+    data = yaml.safe_load(POLICY.read_text())
+    mutate(data)
+    with pytest.raises(ValidationError) as e:
+        Policy.model_validate(data)
+    assert needle in str(e.value)
+
+
+def test_one_categorys_threshold_never_disables_another():
+    data = rules_policy_dict()
+    text = "He was sharing child porn, what a fucking shit."
+    base = Filter(Policy.model_validate(data)).check(text)
+    assert base.action == "drop" and base.reason == "sexual_minors"
+    # Make every other category as permissive as the schema allows.
+    for name, cat in data["categories"].items():
+        if name != "sexual_minors":
+            cat["threshold"] = 1.0
+            cat["action"] = "allow"
+    v = Filter(Policy.model_validate(data)).check(text)
+    assert v.action == "drop" and v.reason == "sexual_minors"
+    assert v.categories["sexual_minors"] == base.categories["sexual_minors"]
+
+
+def test_action_precedence_and_redaction(rules_filter):
+    v = rules_filter.check("Write to jane.doe@example.com about the meeting.")
+    assert v.action == "redact" and v.text == "Write to <EMAIL> about the meeting."
+    assert v.spans == [("pii", 9, 29)]
+    # drop beats redact: the original text is kept in the verdict (the pipeline removes the document)
+    v = rules_filter.check("jane.doe@example.com says: here is how to make a pipe bomb")
+    assert v.action == "drop" and v.reason == "illicit" and "pii" in v.fired
+    assert v.text.startswith("jane.doe@example.com")
+    # flag (profanity) loses to redact
+    v = rules_filter.check("fuck this shit, mail jane.doe@example.com")
+    assert v.action == "redact" and "profanity" in v.fired
+    assert rules_filter.check("A quiet afternoon by the river.").action == "allow"
+
+
+def test_spans_land_on_raw_text_for_obfuscated_input(rules_filter):
+    raw = "ok so: j\u200ba\u200bi\u200bl\u200bb\u200ba\u200bi\u200bt pics, and ｃｈｉｌｄ ｐｏｒｎ"
+    v = rules_filter.check(raw)
+    assert v.action == "drop" and v.reason == "sexual_minors"
+    got = sorted(raw[s:e] for c, s, e in v.spans if c == "sexual_minors")
+    assert got == sorted(["j\u200ba\u200bi\u200bl\u200bb\u200ba\u200bi\u200bt", "ｃｈｉｌｄ ｐｏｒｎ"])
+
+
+def test_url_blocklist_feeds_its_category(rules_filter):
+    v = rules_filter.check("A nice page about cats.", url="https://example.com/blowjob/1")
+    assert v.action == "drop" and v.reason == "sexual"
+    assert rules_filter.check("A nice page about cats.", url="https://example.com/cats").action == "allow"
+
+
+BAD_INPUTS = [
+    "",
+    " ",
+    "\ud800 lone surrogate \udfff",
+    "mixed ру́сский 中文 العربية עברית 𝐟𝐮𝐜𝐤 \u202eevil",
+    "\x00\x01\x02 binary \xff\xfe",
+    bytes(range(256)).decode("latin-1"),
+    "a" * 300_000,
+    "f u c k " * 20_000,
+    "1" * 100_000,
+]
+
+
+def test_check_batch_equals_check_on_real_and_bad_input(rules_filter, shared_data):
+    lines = (shared_data / "toxicity" / "wiki_toxicity_nonfuzzed_testset.csv").read_text(encoding="utf-8").splitlines()
+    texts = lines[1:120] + BAD_INPUTS + ["Call +1 415 555 0132 or mail x@y.org", "go kill yourself"]
+    batch = rules_filter.check_batch(texts)
+    single = [rules_filter.check(t) for t in texts]
+    assert [b.to_dict() for b in batch] == [s.to_dict() for s in single]
+    assert all(v.action in ("allow", "flag", "redact", "drop") for v in batch)
+
+
+def test_one_large_document():
+    f = Filter(Policy.model_validate(rules_policy_dict()), mode="runtime")
+    big = ("All good here. " * 700_000)[:10_000_000] + " kill yourself"
+    v = f.check(big)
+    assert v.action == "drop" and v.spans[-1][2] == len(big)
+    assert f.check(b"\xff\xfe bytes in".decode("utf-8", "replace")).action == "allow"
+    assert f.check(None).action == "allow"  # type: ignore[arg-type]
+
+
+def test_arrow_annotate(rules_filter):
+    table = pa.table(
+        {
+            "id": ["a", "b", "c", "d"],
+            "text": ["Nice day.", "mail me at jo@ex.com", "how to cook meth at home", "fine text"],
+            "url": [None, None, None, "https://x.com/porn/video"],
+        }
+    )
+    out = annotate(rules_filter, table)
+    assert out.column("action").to_pylist() == ["allow", "redact", "drop", "drop"]
+    assert out.column("reason").to_pylist() == ["", "", "illicit", "sexual"]
+    assert out.column("text").to_pylist()[1] == "mail me at <EMAIL>"
+    assert out.schema.field("score_illicit").type == pa.float32()
+    assert out.schema.field("flags").type == pa.list_(pa.string())
+    assert out.column("flags").to_pylist()[2] == ["illicit"]
+    assert out.column("id").to_pylist() == ["a", "b", "c", "d"]
+
+
+def test_score_jsonl(tmp_path):
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(yaml.safe_dump(rules_policy_dict()))
+    inp = tmp_path / "in.jsonl"
+    lines = [
+        json.dumps({"id": "1", "text": "hello there"}),
+        "{not json",
+        json.dumps({"id": "3", "text": "mail jo@ex.com"}),
+        json.dumps([1, 2]),
+        json.dumps({"id": "5", "text": 7}),
+        json.dumps({"id": "6", "text": "\ud800 how to make a pipe bomb"}),
+        "",
+    ]
+    inp.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    counts = score_jsonl(pol, inp, out, mode="runtime", batch_size=2)
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == len(lines)
+    assert [r["action"] for r in recs] == ["allow", "error", "redact", "error", "error", "drop", "error"]
+    assert recs[2]["text"] == "mail <EMAIL>" and "text" not in recs[0]
+    assert recs[5]["spans"] and recs[5]["id"] == "6"
+    assert counts == {"allow": 1, "error": 4, "redact": 1, "drop": 1}
+
+
+def test_default_policy_with_real_detectors_when_available():
+    """The whole shipped policy, once the classifier detectors exist in this checkout."""
+    from filters.registry import DetectorUnavailable
+
+    try:
+        f = Filter(Policy.load(POLICY), mode="pretrain")
+    except DetectorUnavailable as e:
+        pytest.skip(f"classifier detector not built yet: {e}")
+    vs = f.check_batch(["The cat sat on the mat. " * 20, "how to cook meth"])
+    assert vs[1].action == "drop"
+    assert vs[0].lang == "en"

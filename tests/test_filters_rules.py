@@ -1,0 +1,189 @@
+"""Normalization, blocklist terms (obfuscation-proof, on real data) and the URL blocklist."""
+
+from __future__ import annotations
+
+import pytest
+
+from filters.normalize import normalize
+from filters.terms import TermEntry, TermMatcher, default_matcher, load_default_entries
+from filters.urls import UrlBlocklist
+
+OBFUSCATIONS = {
+    "plain": lambda w: w,
+    "upper": lambda w: w.upper(),
+    "mixed_case": lambda w: "".join(c.upper() if i % 2 else c for i, c in enumerate(w)),
+    "zero_width": lambda w: "\u200b".join(w),
+    "bidi": lambda w: w[0] + "\u202e" + w[1:] + "\u202c",
+    "soft_hyphen": lambda w: "\u00ad".join(w),
+    "fullwidth": lambda w: "".join(chr(ord(c) + 0xFEE0) if "a" <= c <= "z" else c for c in w),
+    "spaced": lambda w: " ".join(w),
+    "dotted": lambda w: ".".join(w),
+    "dashed": lambda w: "-".join(w),
+    "homoglyph": lambda w: w.replace("o", "о").replace("c", "с").replace("a", "а").replace("e", "е"),
+    "leet": lambda w: w.replace("i", "1").replace("o", "0").replace("e", "3").replace("s", "$").replace("a", "@"),
+    "math_bold": lambda w: "".join(chr(0x1D41A + ord(c) - 97) if "a" <= c <= "z" else c for c in w),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OBFUSCATIONS))
+@pytest.mark.parametrize(
+    ("word", "category"),
+    [("jailbait", "sexual_minors"), ("lolicon", "sexual_minors"), ("shithead", "profanity")],
+)
+def test_obfuscated_terms_are_caught_with_raw_spans(kind, word, category):
+    """Every obfuscation of a blocked term matches, and the span covers exactly the obfuscated word."""
+    obf = OBFUSCATIONS[kind](word)
+    raw = f"Look at this: {obf}! ok"
+    scores, spans = default_matcher().match(raw)
+    assert scores[category] > 0, (kind, obf)
+    hit = [s for s in spans if s.category == category]
+    assert hit, (kind, obf)
+    start = raw.index(obf)
+    got = raw[hit[0].start : hit[0].end]
+    # The span lands on the raw text: it starts at the obfuscated word and covers all its letters.
+    assert hit[0].start == start, (kind, got)
+    assert normalize(got).text.replace(" ", "").replace(".", "").replace("-", "") == word
+
+
+def test_word_boundaries_and_clean_words_do_not_match():
+    m = default_matcher()
+    for text in ["a class on assumptions and passes", "the title of the document", "Scunthorpe analysis", "cocktail"]:
+        scores, spans = m.match(text)
+        assert not spans, (text, spans)
+    # numbers stay numbers: leetspeak only folds digits inside words with letters
+    assert normalize("In 2019, 55 of 1,000 people").text == "in 2019, 55 of 1,000 people"
+    assert normalize("sh1t").text == "shit"
+    assert normalize("fuck!").text == "fuck!"
+
+
+def test_normalize_offsets_map_back_to_raw():
+    raw = "x \ufb01ne \u200bF U C K ｆｕｃｋ İz"
+    n = normalize(raw)
+    for i, ch in enumerate(n.text):
+        j = n.raw_index(i)
+        assert 0 <= j < len(raw)
+        # every normalized character comes from a raw character at or after the previous one
+        if i:
+            assert j >= n.raw_index(i - 1)
+    s = n.text.index("fuck")
+    assert raw[slice(*n.raw_span(s, s + 4))] == "F U C K"
+
+
+def test_cjk_terms_match_without_word_boundaries():
+    scores, spans = default_matcher().match("这是三级片的网站")
+    assert scores["profanity"] > 0 and spans
+    assert "这是三级片的网站"[spans[0].start : spans[0].end] == "三级片"
+
+
+def test_russian_words_are_not_folded_to_latin():
+    # A real Russian word made of lookalike letters must not turn into the English term it resembles.
+    n = normalize("Сок и соск")
+    assert n.text == "сок и соск"
+    # but a mixed-script token is folded
+    assert normalize("сunt").text == "cunt"
+
+
+def test_every_ldnoobw_language_list_is_loaded_and_matches(shared_data):
+    """Each LDNOOBW language file's terms are found in a sentence, through the one automaton."""
+    entries = load_default_entries()
+    langs = {e.source for e in entries if e.source.startswith("ldnoobw:")}
+    assert len(langs) == 28
+    m = default_matcher()
+    missed = []
+    for path in sorted((shared_data / "toxicity" / "ldnoobw_badwords").glob("*.txt")):
+        terms = [t.strip() for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+        loaded = {e.term for e in entries if e.source == f"ldnoobw:{path.stem}"}
+        for t in terms[:40]:
+            if t not in loaded:
+                continue
+            scores, spans = m.match(f"well, {t} is here")
+            if not spans:
+                missed.append((path.stem, t))
+    assert not missed, missed[:20]
+
+
+def test_curated_categories_on_real_and_written_text(shared_data):
+    m = default_matcher()
+    cases = {
+        "hate": "They chanted gas the jews at the rally.",
+        "harassment": "Nobody cares, just go kill yourself.",
+        "sexual_minors": "He was sharing child porn in the chat.",
+        "violence": "I will kill you and your whole family.",
+        "self_harm": "I keep thinking about the best way to commit suicide.",
+        "illicit": "Here is how to cook meth in a trailer.",
+        "spam": "Click here! Buy now! Limited time offer, 100% free, act now, cheap viagra!",
+        "profanity": "What the fuck is this shit.",
+        "sexual": "free porn videos, hardcore porn, xxx",
+    }
+    for cat, text in cases.items():
+        scores, _ = m.match(text)
+        assert scores[cat] >= 0.5, (cat, scores)
+    # Davidson tweets labelled hate speech by the coders hit the hate lists far more often than
+    # tweets labelled "neither".
+    import csv
+
+    with open(shared_data / "toxicity" / "davidson_labeled_data.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    hate = [r["tweet"] for r in rows if r["class"] == "0"][:600]
+    neither = [r["tweet"] for r in rows if r["class"] == "2"][:600]
+    rate = lambda xs: sum(m.match(t)[0]["hate"] > 0 for t in xs) / len(xs)  # noqa: E731
+    assert rate(hate) > 0.3
+    assert rate(neither) < 0.05
+
+
+def test_low_flag_rate_on_clean_wikitext(shared_data):
+    text = (shared_data / "clean_text" / "wikitext2_valid.txt").read_text(encoding="utf-8")
+    paras = [p for p in text.split("\n") if len(p) > 200]
+    assert len(paras) > 1000
+    m = default_matcher()
+    fired = 0
+    for p in paras:
+        scores, _ = m.match(p)
+        if any(scores[c] >= 0.5 for c in ("hate", "harassment", "sexual_minors", "violence", "self_harm", "illicit")):
+            fired += 1
+    # Wikipedia articles about wars and crimes exist; blocking-category hits must stay rare.
+    assert fired / len(paras) < 0.01, fired
+
+
+def test_matcher_weights_and_score_formula():
+    m = TermMatcher([TermEntry("foo", "spam", 0.5, "t"), TermEntry("bar baz", "spam", 1.0, "t")])
+    scores, spans = m.match("foo and bar baz and FOO")
+    assert len(spans) == 3
+    import math
+
+    assert scores["spam"] == pytest.approx(1 - math.exp(-2.0))
+
+
+def test_url_blocklist_matches_datatrove_semantics(shared_data):
+    from datatrove.pipeline.filters import url_filter as dt
+
+    lists = shared_data / "toxicity" / "datatrove_url_filter_words"
+    banned = dt.parse_list(open(lists / "banned_words.txt"))
+    soft = dt.parse_list(open(lists / "soft_banned_words.txt"))
+    sub = dt.parse_list(open(lists / "banned_subwords.txt"))
+
+    def reference(url: str) -> bool:  # datatrove URLFilter.filter, word-list part
+        words = set(dt.normalizer.split(url))
+        if any(w in words for w in banned):
+            return True
+        if sum(w in words for w in soft) >= 2:
+            return True
+        n = dt.normalize(url)
+        return any(s in n for s in sub)
+
+    ub = UrlBlocklist(domains=["bad.example"])
+    urls = [
+        "https://en.wikipedia.org/wiki/Cat",
+        "https://example.com/blowjob/video",
+        "https://example.com/sexy-lingerie",
+        "https://example.com/sexy-cat",
+        "https://example.com/big-tits-here",
+        "https://news.example.org/2024/05/escort-ship-naval",
+        "https://shop.example.com/class/assignments",
+        "http://www.bigtitsxx.com/x",
+    ]
+    for u in urls:
+        assert bool(ub.reason(u)) == reference(u), u
+    assert ub.reason("https://cdn.bad.example/a") == "domain"
+    assert ub.reason("https://notbad.example/a") == ""
+    assert ub.reason(None) == "" and ub.reason("") == ""

@@ -1,0 +1,110 @@
+"""The Ray task: read one chunk, split its documents train/val, encode, write flat token streams.
+
+Each task writes ``chunk-<index>.<split>.bin`` (little-endian int32: per document [BOS] tokens EOS,
+in input order) so the driver only concatenates files in chunk order and never holds the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from tokenization.inputs import Chunk, read_chunk
+from tokenization.tokenizer import SpecialIds
+
+SPLITS = ("train", "val")
+TOKEN_DTYPE = np.dtype("<i4")
+
+# One deserialized tokenizer per worker process, keyed by its sha256 (loading costs ~0.1 s).
+_TOKENIZER_CACHE: dict[str, Tokenizer] = {}
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    records: int  # documents read, including empty ones
+    documents: dict[str, int]
+    tokens: dict[str, int]
+    empty: int  # documents with null/empty text, skipped
+    text_bytes: int
+
+
+def is_val(doc_id: str, seed: int, val_fraction: float) -> bool:
+    """Split by a hash of (seed, id): independent of sharding, chunking and worker count."""
+    if val_fraction <= 0.0:
+        return False
+    h = hashlib.blake2b(f"{seed}\x00{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") < val_fraction * 2**64
+
+
+def chunk_path(tmp_dir: str, index: int, split: str) -> str:
+    return os.path.join(tmp_dir, f"chunk-{index:06d}.{split}.bin")
+
+
+def _tokenizer(sha: str, tok_json: str) -> Tokenizer:
+    tok = _TOKENIZER_CACHE.get(sha)
+    if tok is None:
+        tok = Tokenizer.from_str(tok_json)
+        _TOKENIZER_CACHE.clear()
+        _TOKENIZER_CACHE[sha] = tok
+    return tok
+
+
+def encode_chunk(
+    chunk: Chunk,
+    tok_sha: str,
+    tok_json: str,
+    specials: SpecialIds,
+    *,
+    id_column: str,
+    text_column: str,
+    seed: int,
+    val_fraction: float,
+    batch_size: int,
+    tmp_dir: str,
+) -> ChunkResult:
+    """Encode one chunk into per-split token files; the body of the Ray task."""
+    tok = _tokenizer(tok_sha, tok_json)
+    ids, texts = read_chunk(chunk, id_column, text_column)
+    keep_texts: list[str] = []
+    keep_split: list[bool] = []
+    empty = 0
+    text_bytes = 0
+    for doc_id, text in zip(ids, texts, strict=True):
+        if not text:
+            empty += 1
+            continue
+        keep_texts.append(text)
+        keep_split.append(is_val(doc_id, seed, val_fraction))
+        text_bytes += len(text.encode("utf-8"))
+    documents = {s: 0 for s in SPLITS}
+    tokens = {s: 0 for s in SPLITS}
+    paths = {s: chunk_path(tmp_dir, chunk.index, s) for s in SPLITS}
+    files = {s: open(paths[s] + ".part", "wb") for s in SPLITS}  # noqa: SIM115
+    try:
+        # Written batch by batch: a task holds one batch of Python ints, not its whole chunk.
+        for a in range(0, len(keep_texts), batch_size):
+            encs = tok.encode_batch_fast(keep_texts[a : a + batch_size], add_special_tokens=False)
+            streams: dict[str, list[int]] = {s: [] for s in SPLITS}
+            for enc, val in zip(encs, keep_split[a : a + batch_size], strict=True):
+                split = "val" if val else "train"
+                stream = streams[split]
+                if specials.add_bos:
+                    stream.append(specials.bos)
+                stream.extend(enc.ids)
+                stream.append(specials.eos)
+                documents[split] += 1
+            for split, stream in streams.items():
+                if stream:
+                    files[split].write(np.asarray(stream, dtype=TOKEN_DTYPE).tobytes())
+                    tokens[split] += len(stream)
+    finally:
+        for f in files.values():
+            f.close()
+    for split in SPLITS:
+        os.replace(paths[split] + ".part", paths[split])
+    return ChunkResult(chunk.index, len(ids), documents, tokens, empty, text_bytes)

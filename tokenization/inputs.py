@@ -1,0 +1,162 @@
+"""Input discovery and chunking: Parquet row ranges and JSONL line ranges, read independently by tasks.
+
+Chunks are planned in the driver from metadata only (Parquet footers, a newline scan for JSONL), so
+the document order (input-path order, then row order) never depends on how many tasks run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+_SCAN_BLOCK = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous range of documents of one input file: rows [start, stop) or bytes [start, stop)."""
+
+    index: int
+    path: str
+    kind: str  # "parquet" or "jsonl"
+    start: int
+    stop: int
+    first_row: int  # position of the first document in its file (for derived ids)
+
+
+def expand_inputs(input_paths: list[str]) -> list[str]:
+    """Files in the given order; a directory contributes its Parquet/JSONL files sorted by name."""
+    out: list[str] = []
+    for raw in input_paths:
+        p = Path(raw)
+        if p.is_dir():
+            files = sorted(
+                str(f)
+                for f in p.iterdir()
+                if f.is_file() and f.name.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES)
+            )
+            out.extend(files)
+        elif p.is_file():
+            out.append(str(p))
+        else:
+            raise FileNotFoundError(f"tokenize input not found: {raw}")
+    return out
+
+
+def file_kind(path: str) -> str:
+    low = path.lower()
+    if low.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if low.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    raise ValueError(f"unsupported tokenize input {path!r}: expected .parquet or .jsonl")
+
+
+def _jsonl_line_starts(path: str, every: int) -> tuple[list[int], int]:
+    """Byte offsets of lines 0, every, 2*every, ... and the total number of lines (one streaming scan)."""
+    starts = [0]
+    n_lines = 0
+    offset = 0
+    last_byte = b"\n"
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_SCAN_BLOCK)
+            if not block:
+                break
+            nl = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            # line number (0-based) that starts right after each newline = n_lines + i + 1
+            line_no = n_lines + np.arange(1, len(nl) + 1)
+            pick = nl[line_no % every == 0] + offset + 1
+            starts.extend(int(x) for x in pick)
+            n_lines += len(nl)
+            offset += len(block)
+            last_byte = block[-1:]
+    size = offset
+    if last_byte != b"\n":
+        n_lines += 1  # final line without a newline
+    starts = [s for s in starts if s < size]
+    return starts, n_lines
+
+
+def count_documents(path: str) -> int:
+    """Rows of a Parquet file (footer) or lines of a JSONL file (newline scan)."""
+    if file_kind(path) == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    return _jsonl_line_starts(path, every=2**62)[1]
+
+
+def plan_chunks(files: list[str], docs_per_task: int) -> list[Chunk]:
+    """Split every file into ranges of about ``docs_per_task`` documents, in input order."""
+    chunks: list[Chunk] = []
+    for path in files:
+        if file_kind(path) == "parquet":
+            n = pq.ParquetFile(path).metadata.num_rows
+            for a in range(0, n, docs_per_task):
+                chunks.append(Chunk(len(chunks), path, "parquet", a, min(n, a + docs_per_task), a))
+        else:
+            starts, _ = _jsonl_line_starts(path, every=docs_per_task)
+            size = os.path.getsize(path)
+            bounds = [*starts, size]
+            for i in range(len(starts)):
+                chunks.append(Chunk(len(chunks), path, "jsonl", bounds[i], bounds[i + 1], i * docs_per_task))
+    return chunks
+
+
+def auto_docs_per_task(total_docs: int, workers: int) -> int:
+    """About four tasks per worker for load balance, within [64, 5000] documents (bounds task memory)."""
+    return int(min(5_000, max(64, math.ceil(total_docs / max(1, 4 * workers)))))
+
+
+def _derived_id(path: str, position: int) -> str:
+    return f"{Path(path).name}#{position}"
+
+
+def read_chunk(chunk: Chunk, id_column: str, text_column: str) -> tuple[list[str], list[str | None]]:
+    """(ids, texts) of a chunk; a missing id column gets ``<file name>#<position>`` ids."""
+    if chunk.kind == "parquet":
+        pf = pq.ParquetFile(chunk.path)
+        names = pf.schema_arrow.names
+        if text_column not in names:
+            raise ValueError(f"{chunk.path}: no {text_column!r} column (columns: {names})")
+        cols = [text_column] + ([id_column] if id_column in names else [])
+        md = pf.metadata
+        groups, first, row = [], None, 0
+        for g in range(md.num_row_groups):
+            g_rows = md.row_group(g).num_rows
+            if row + g_rows > chunk.start and row < chunk.stop:
+                groups.append(g)
+                first = row if first is None else first
+            row += g_rows
+        table = pf.read_row_groups(groups, columns=cols)
+        table = table.slice(chunk.start - (first or 0), chunk.stop - chunk.start)
+        texts = table.column(text_column).to_pylist()
+        if id_column in names:
+            ids = [str(x) for x in table.column(id_column).to_pylist()]
+        else:
+            ids = [_derived_id(chunk.path, chunk.first_row + i) for i in range(len(texts))]
+        return ids, texts
+    with open(chunk.path, "rb") as f:
+        f.seek(chunk.start)
+        data = f.read(chunk.stop - chunk.start)
+    ids, texts = [], []
+    for i, line in enumerate(data.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{chunk.path}: line {chunk.first_row + i + 1} is not valid JSON: {e}") from e
+        if not isinstance(rec, dict):
+            raise ValueError(f"{chunk.path}: line {chunk.first_row + i + 1} is not a JSON object")
+        texts.append(rec.get(text_column))
+        rid = rec.get(id_column)
+        ids.append(str(rid) if rid is not None else _derived_id(chunk.path, chunk.first_row + i))
+    return ids, texts

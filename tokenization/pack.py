@@ -1,0 +1,122 @@
+"""Packing and shard writing: a split's token stream → shuffled rows of seq_len + 1 → Arrow IPC shards.
+
+The stream lives in a flat int32 file that is memory-mapped as a (rows, seq_len + 1) matrix, so the
+shuffle gathers rows shard by shard and peak memory is one shard, whatever the corpus size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from tokenization.encode import TOKEN_DTYPE
+
+COLUMN = "input_ids"
+SCHEMA = pa.schema([pa.field(COLUMN, pa.list_(pa.int32()), nullable=False)])
+# Distinguishes the shuffle stream of each split from the other uses of the seed.
+_SPLIT_SALT = {"train": 1, "val": 2}
+
+
+@dataclass
+class SplitPack:
+    """What was written for one split (becomes manifest["splits"][split])."""
+
+    rows: int = 0
+    tokens: int = 0  # tokens in the written rows (including padding when tail="pad")
+    documents: int = 0
+    dropped_tokens: int = 0
+    pad_tokens: int = 0
+    shards: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "tokens": self.tokens,
+            "documents": self.documents,
+            "dropped_tokens": self.dropped_tokens,
+            "pad_tokens": self.pad_tokens,
+            "shards": self.shards,
+        }
+
+
+def append_file(dst, src_path: str) -> None:
+    """Stream one chunk file onto the split stream (bounded memory)."""
+    with open(src_path, "rb") as src:
+        shutil.copyfileobj(src, dst, length=8 * 2**20)
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 * 2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def rows_to_table(rows: np.ndarray) -> pa.Table:
+    """(n, row_len) int32 → table with one ``list<int32>`` column, zero-copy on the values."""
+    n, row_len = rows.shape
+    values = pa.array(np.ascontiguousarray(rows, dtype=np.int32).reshape(-1), type=pa.int32())
+    offsets = pa.array(np.arange(0, (n + 1) * row_len, row_len, dtype=np.int32), type=pa.int32())
+    arr = pa.ListArray.from_arrays(offsets, values, type=pa.list_(pa.int32()))
+    return pa.Table.from_arrays([arr], schema=SCHEMA)
+
+
+def write_ipc(path: str, rows: np.ndarray) -> None:
+    """Uncompressed Arrow IPC in the *streaming* format: it is what ``datasets.Dataset.from_file``
+    reads (it calls ``pa.ipc.open_stream``; the footer-bearing file format fails there) and a
+    memory-mapped ``pa.ipc.open_stream`` still reads it zero-copy."""
+    tmp = path + ".part"
+    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as writer:
+        writer.write_table(rows_to_table(rows))
+    os.replace(tmp, path)
+
+
+def pack_split(
+    stream_path: str,
+    out_dir: str,
+    split: str,
+    *,
+    row_len: int,
+    rows_per_shard: int,
+    seed: int,
+    tail: str,
+    pad_id: int | None,
+) -> SplitPack:
+    """Cut the stream into rows, shuffle them with the seed, write ``<out_dir>/<split>/shard-NNNNN.arrow``."""
+    n_tokens = os.path.getsize(stream_path) // TOKEN_DTYPE.itemsize
+    result = SplitPack()
+    full_rows, rem = divmod(n_tokens, row_len)
+    if rem and tail == "pad":
+        if pad_id is None:
+            raise ValueError("tail='pad' needs a PAD token id")
+        with open(stream_path, "ab") as f:
+            f.write(np.full(row_len - rem, pad_id, dtype=TOKEN_DTYPE).tobytes())
+        result.pad_tokens = row_len - rem
+        full_rows += 1
+    else:
+        result.dropped_tokens = rem
+    result.rows = full_rows
+    result.tokens = full_rows * row_len
+    os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+    if full_rows == 0:
+        return result
+    perm = np.random.Generator(np.random.PCG64([seed, _SPLIT_SALT[split]])).permutation(full_rows)
+    for s, a in enumerate(range(0, full_rows, rows_per_shard)):
+        idx = perm[a : a + rows_per_shard]
+        rel = f"{split}/shard-{s:05d}.arrow"
+        path = os.path.join(out_dir, rel)
+        # A fresh map per shard: the pages it touched leave the resident set when it is dropped.
+        mm = np.memmap(stream_path, dtype=TOKEN_DTYPE, mode="r", shape=(full_rows, row_len))
+        rows = mm[idx]
+        del mm
+        write_ipc(path, rows)
+        result.shards.append(
+            {"path": rel, "rows": len(idx), "tokens": len(idx) * row_len, "sha256": sha256_file(path)}
+        )
+    return result
