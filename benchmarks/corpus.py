@@ -114,7 +114,9 @@ def _edit(text: str, rng: random.Random, rate: float = 0.03) -> str:
     return " ".join(words)
 
 
-def generate(num_docs: int, seed: int = 0, mean_bytes: int = 3500, pools: TextPools | None = None) -> Iterator[dict]:
+def generate(
+    num_docs: int, seed: int = 0, mean_bytes: int = 3500, pools: TextPools | None = None
+) -> Iterator[dict]:
     """Yield `num_docs` documents deterministically from `seed` (memory: the pools plus a ring of originals)."""
     pools = pools or TextPools()
     rng = random.Random(seed)

@@ -83,7 +83,11 @@ def machine() -> dict[str, str]:
 def labeled_sets() -> dict[str, tuple[list[str], dict[str, np.ndarray]]]:
     """name -> (texts, {category: 0/1 array}) for the evaluation sets."""
     tox = DATA / "toxicity"
-    test = [(t, lab) for t, lab, src in load_examples(tox) if split_of(t) == "test" and not src.startswith("book:")]
+    test = [
+        (t, lab)
+        for t, lab, src in load_examples(tox)
+        if split_of(t) == "test" and not src.startswith("book:")
+    ]
     texts = [t for t, _ in test]
     targets = [category_targets(lab) for _, lab in test]
     sets = {"davidson+toxigen test": (texts, {c: np.array([g[c] for g in targets]) for c in CATEGORIES})}
@@ -129,15 +133,18 @@ def eval_toxicity(det: ToxicityDetector, thresholds: dict[str, float]) -> dict:
         res["sets"][name] = rows
     # Long documents: FPR on clean 4 KB documents and recall with one toxic sentence inside.
     texts, targets = labeled_sets()["davidson+toxigen test"]
-    toxic = [t for t, y in zip(texts, targets["toxicity"]) if y == 1]
-    hate = [t for t, y in zip(texts, targets["hate"]) if y == 1]
+    toxic = [t for t, y in zip(texts, targets["toxicity"], strict=False) if y == 1]
+    hate = [t for t, y in zip(texts, targets["hate"], strict=False) if y == 1]
     docs = clean_documents()
     for label, window in (("windowed (300 chars)", det.window_chars), ("whole text", 10**9)):
         d = ToxicityDetector(det.model_path, det.calibration_path, window_chars=window)
         clean = d.detect_batch(docs)
         row = {}
         for c, pool in (("toxicity", toxic), ("hate", hate), ("profanity", toxic)):
-            mixed = [doc[: len(doc) // 2] + "\n" + pool[i % len(pool)] + "\n" + doc[len(doc) // 2 :] for i, doc in enumerate(docs)]
+            mixed = [
+                doc[: len(doc) // 2] + "\n" + pool[i % len(pool)] + "\n" + doc[len(doc) // 2 :]
+                for i, doc in enumerate(docs)
+            ]
             got = d.detect_batch(mixed)
             row[c] = {
                 "fpr_clean_docs": float(np.mean([o.scores[c] >= thresholds[c] for o in clean])),
@@ -196,15 +203,19 @@ def main() -> int:
     tox = eval_toxicity(det, thresholds)
     lid = eval_langid()
     report = {"machine": machine(), "thresholds": thresholds, "toxicity": tox, "langid": lid}
-    print(f"# Classifier evaluation ({report['machine']['date']}, nproc {report['machine']['nproc']}, "
-          f"{report['machine']['mem_gib']} GiB)\n")
+    print(
+        f"# Classifier evaluation ({report['machine']['date']}, nproc {report['machine']['nproc']}, "
+        f"{report['machine']['mem_gib']} GiB)\n"
+    )
     print("## Toxicity (held-out splits; thresholds from dev, see filters/models/toxicity_thresholds.json)\n")
     print("| set | model:category | n | pos | precision | recall | F1 | ROC AUC | FPR at threshold |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, rows in tox["sets"].items():
         for key, m in rows.items():
-            print(f"| {name} | {key} | {m['n']} | {m['pos']} | {fmt(m['precision'])} | {fmt(m['recall'])} | "
-                  f"{fmt(m['f1'])} | {fmt(m['auc'])} | {fmt(m['fpr'])} |")
+            print(
+                f"| {name} | {key} | {m['n']} | {m['pos']} | {fmt(m['precision'])} | {fmt(m['recall'])} | "
+                f"{fmt(m['f1'])} | {fmt(m['auc'])} | {fmt(m['fpr'])} |"
+            )
     print("\n## Toxicity on ~4 KB clean documents (200 news/WikiText docs)\n")
     print("| scoring | category | FPR clean docs | recall, one toxic test sentence inserted |")
     print("|---|---|---|---|")
@@ -219,8 +230,10 @@ def main() -> int:
     print("| set | macro acc (75 langs) | macro acc (langs lid.176 knows) | texts/s | not in lid.176 |")
     print("|---|---|---|---|---|")
     for name, m in lid.items():
-        print(f"| {name} | {fmt(m['macro_all'])} | {fmt(m['macro_supported'])} | {m['texts_per_s']:,.0f} | "
-              f"{' '.join(m['unsupported'])} |")
+        print(
+            f"| {name} | {fmt(m['macro_all'])} | {fmt(m['macro_supported'])} | {m['texts_per_s']:,.0f} | "
+            f"{' '.join(m['unsupported'])} |"
+        )
     print("\nPer-language accuracy (sentences / two-word snippets):\n")
     print("| lang | sentences | two words |\n|---|---|---|")
     for lang, v in lid["sentences"]["per_language"].items():

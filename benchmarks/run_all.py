@@ -47,7 +47,11 @@ def main() -> int:
             continue
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", f"benchmarks.{name}"], cwd=ROOT, capture_output=True, text=True, check=False
+            [sys.executable, "-m", f"benchmarks.{name}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         took = time.perf_counter() - start
         (OUT / f"{name}.md").write_text(proc.stdout)

@@ -36,6 +36,8 @@ OUT = REPO / "benchmarks" / "out"
 WORK = OUT / "tokenize_speed_work"
 N_FILES = 8
 DOC_CHARS = 4096
+# Small shards so both memory-table corpora span several: the driver's peak is about one shard.
+SHARD_MB = 4
 
 
 # ---------------------------------------------------------------- corpus and tokenizer
@@ -365,6 +367,7 @@ def main() -> None:
     ap.add_argument("--mem-mb", default="8,32", help="two corpus sizes for the peak-memory table")
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is kept")
+    ap.add_argument("--tables", default="speed,memory", help="which tables to produce")
     ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--tokenizer", help=argparse.SUPPRESS)
@@ -386,8 +389,9 @@ def main() -> None:
     tokenizer = build_tokenizer(args.vocab)
     corpus = build_corpus(args.mb)
 
+    tables = set(args.tables.split(","))
     speed = []
-    for n in cores:
+    for n in cores if "speed" in tables else []:
         raw = _subprocess("raw", corpus, tokenizer, n, args.repeat)
         win = _subprocess("winnow", corpus, tokenizer, n, args.repeat)
         dtv = _subprocess("datatrove", corpus, tokenizer, n, args.repeat)
@@ -420,7 +424,7 @@ def main() -> None:
         speed[-2]["winnow_timings"] = win["timings"]
 
     memory = []
-    for mb in [float(x) for x in args.mem_mb.split(",")]:
+    for mb in [float(x) for x in args.mem_mb.split(",")] if "memory" in tables else []:
         c = build_corpus(mb)
         win = _subprocess("winnow", c, tokenizer, max(cores), 1)
         memory.append(
@@ -440,6 +444,7 @@ def main() -> None:
         "repeat": args.repeat,
         "vocab_size": args.vocab,
         "doc_chars": DOC_CHARS,
+        "shard_mb": SHARD_MB,
         "speed": speed,
         "memory": memory,
     }

@@ -250,14 +250,14 @@ def _fold_chars(text: str) -> tuple[str, np.ndarray | None]:
     if _special_gate().search(text) is None:
         return text.lower(), None
     pieces: list[str] = []
-    idx: list[np.ndarray] = []
+    idx: list[int] = []
     pos = 0
     same_length = True
     for m in special_re.finditer(text):
         s, e = m.span()
         if s > pos:
             pieces.append(text[pos:s].lower())
-            idx.append(np.arange(pos, s, dtype=np.int64))
+            idx.extend(range(pos, s))
         for k in range(s, e):
             ch = text[k]
             rep = special.get(ch)
@@ -266,16 +266,15 @@ def _fold_chars(text: str) -> tuple[str, np.ndarray | None]:
             if len(rep) != 1:
                 same_length = False
             pieces.append(rep)
-            if rep:
-                idx.append(np.full(len(rep), k, dtype=np.int64))
+            idx.extend([k] * len(rep))
         pos = e
     if pos < len(text):
         pieces.append(text[pos:].lower())
-        idx.append(np.arange(pos, len(text), dtype=np.int64))
+        idx.extend(range(pos, len(text)))
     out = "".join(pieces)
     if same_length:
         return out, None
-    return out, (np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64))
+    return out, np.fromiter(idx, dtype=np.int64, count=len(idx))
 
 
 def _fold_confusables(text: str) -> str:

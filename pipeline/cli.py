@@ -105,8 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a pipeline config into a run directory (resumes an unfinished run)")
     p.add_argument("config", help="run config (YAML)")
-    p.add_argument("--run-dir", help="output directory or fsspec URI (default: run_dir from the config, or runs/NAME)")
-    p.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local instance)")
+    p.add_argument(
+        "--run-dir", help="output directory or fsspec URI (default: run_dir from the config, or runs/NAME)"
+    )
+    p.add_argument(
+        "--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local instance)"
+    )
     p.add_argument("--restart", action="store_true", help="discard an earlier run in the run directory first")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.set_defaults(func=_cmd_run)
@@ -116,12 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", action="store_true", help="also list the files the sources expand to")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("stats", help="print the funnel of a run: per stage in, kept, removed by reason, quarantined")
+    p = sub.add_parser(
+        "stats", help="print the funnel of a run: per stage in, kept, removed by reason, quarantined"
+    )
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true", help="print stats.json as is")
     p.set_defaults(func=_cmd_stats)
 
-    p = sub.add_parser("report", help="write a self-contained report.html: funnel, scores, languages, clusters")
+    p = sub.add_parser(
+        "report", help="write a self-contained report.html: funnel, scores, languages, clusters"
+    )
     p.add_argument("run_dir")
     p.add_argument("-o", "--output", help="output file (default: RUN_DIR/report.html)")
     p.add_argument("--train-log", help="trainer log (JSONL) to plot; default: RUN_DIR/train/**/*.jsonl")
@@ -137,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     try:
         return args.func(args)
     except ConfigError as e:

@@ -15,6 +15,13 @@ from typing import Any
 import yaml
 
 
+def _as_dict(stats: Any) -> Any:
+    for method in ("model_dump", "to_dict"):
+        if hasattr(stats, method):
+            return getattr(stats, method)()
+    return stats
+
+
 def _load_yaml(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
@@ -48,7 +55,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
         print(format_validation_error(e, args.config or "dedup options"), file=sys.stderr)
         return 2
     if args.explain:
-        print(explain(cfg.minhash))
+        print(explain(cfg))
         if not args.input:
             return 0
     if not args.input or not args.output:
@@ -59,7 +66,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if cfg.use_ray:
         init_ray(args.address)
     stats = run_dedup(args.input, args.output, cfg)
-    print(json.dumps(stats if isinstance(stats, dict) else stats.to_dict(), indent=2, default=str))
+    print(json.dumps(_as_dict(stats), indent=2, default=str))
     return 0
 
 
@@ -87,8 +94,8 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
         else:
             inputs.append(item)
     init_ray(args.address)
-    stats = tokenize_to_dir(inputs, args.output, cfg)
-    print(json.dumps(stats if isinstance(stats, dict) else stats.to_dict(), indent=2, default=str))
+    stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite)
+    print(json.dumps(_as_dict(stats), indent=2, default=str))
     return 0
 
 
@@ -103,6 +110,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from trainer.generate import generate
 
+    print(args.prompt, end="", flush=True)
     for piece in generate(
         args.checkpoint,
         args.prompt,
@@ -119,7 +127,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("filter", help="score texts against a policy")
     fsub = p.add_subparsers(dest="filter_command", required=True, metavar="SUBCOMMAND")
-    s = fsub.add_parser("score", help="one JSON line per input line: id, action, categories, lang, spans, text")
+    s = fsub.add_parser(
+        "score", help="one JSON line per input line: id, action, categories, lang, spans, text"
+    )
     s.add_argument("input", help="JSONL with `text` (and `id`, `url`)")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--policy", default="configs/policy.yaml")
@@ -140,6 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", nargs="+", help="a run directory, or Parquet/JSONL files")
     p.add_argument("-o", "--output", required=True, help="tokens directory to write")
     p.add_argument("--config", help="YAML with tokenize options (or a run config with a tokenize section)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing tokens directory")
     p.add_argument("--address", help="existing Ray cluster")
     p.set_defaults(func=_cmd_tokenize)
 

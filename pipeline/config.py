@@ -27,7 +27,9 @@ class CommonCrawlSpec(Strict):
 
     crawl: str = Field(pattern=r"^CC-MAIN-\d{4}-\d{2}$")
     kind: Literal["wet", "warc"] = "wet"
-    files: str = Field("0:1", pattern=r"^\d*:\d*$", description="a Python slice of the paths index, e.g. '0:10'")
+    files: str = Field(
+        "0:1", pattern=r"^\d*:\d*$", description="a Python slice of the paths index, e.g. '0:10'"
+    )
     base_url: str = "https://data.commoncrawl.org"
 
 
@@ -74,11 +76,15 @@ class FilterStageConfig(Strict):
     policy: str = "policy.yaml"
     mode: Literal["pretrain", "runtime"] = "pretrain"
     batch_rows: int = Field(512, gt=0)
-    actors: int | None = Field(None, ge=1, description="filter actors (each loads the models once); default: CPUs")
+    actors: int | None = Field(
+        None, ge=1, description="filter actors (each loads the models once); default: CPUs"
+    )
 
 
 class RayConfig(Strict):
-    address: str | None = Field(None, description="existing cluster (ray://host:10001 or 'auto'); default local")
+    address: str | None = Field(
+        None, description="existing cluster (ray://host:10001 or 'auto'); default local"
+    )
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local instance; default: all")
 
 
@@ -92,7 +98,9 @@ class RunConfig(Strict):
     near_dedup: dict[str, Any] = Field(default_factory=dict)
     tokenize: dict[str, Any] = Field(default_factory=dict)
     ray: RayConfig = RayConfig()
-    base_dir: str = Field(".", description="set by the loader: the directory of the config file", exclude=True)
+    base_dir: str = Field(
+        ".", description="set by the loader: the directory of the config file", exclude=True
+    )
 
     @field_validator("stages")
     @classmethod

@@ -2,8 +2,14 @@
 
 Ray schedules; we only bound how many jobs are in flight (so a corpus of
 100k parts does not become 100k pending object refs) and show progress.
-Tasks keep Ray's retries: every part write is atomic, so a retried task
-after a lost worker writes the same bytes again.
+
+Lost workers and nodes: every part write is atomic and a part's stats file is
+written last, so redoing a part writes the same bytes again. Plain tasks keep
+Ray's system-failure retries. The actor pool does its own recovery instead of
+Ray's actor restarts: a job whose actor died goes back on the queue for a live
+actor, and a replacement actor is started that joins the pool only once it is
+up. (With Ray's restarts, a job pinned to a restarting actor waits for that
+actor, which never gets placed while the survivors hold every CPU: a hang.)
 """
 
 from __future__ import annotations
@@ -11,26 +17,36 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 from tqdm import tqdm
 
 log = logging.getLogger("winnow")
 
+# How often one job may lose its actor (node lost, worker OOM-killed, segfault) before the stage fails.
+ACTOR_JOB_ATTEMPTS = 4
+
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join `address` (or RAY_ADDRESS) when given, else start a local instance; no-op if already up."""
+    """Join `address` (or RAY_ADDRESS) when given, else start a local instance; no-op if already up.
+
+    Inside `ray job submit`, Ray sets RAY_ADDRESS for the entrypoint, so the run joins the cluster
+    and inherits the job's runtime env (e.g. `--working-dir`). Without an address we ask for
+    "local" explicitly: Ray would otherwise attach to whatever cluster its `ray_current_cluster`
+    file names (a `ray start` on this machine), which is never what a plain local run means.
+    """
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"log_to_driver": True, "configure_logging": False}
-    # Workers must import the project's packages: ship this checkout's runtime env only for clusters.
-    if address:
+    if address and address != "local":
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
     ray.data.DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
 
 
@@ -48,7 +64,11 @@ def run_tasks(
     max_in_flight: int | None = None,
     max_retries: int = 3,
 ) -> Iterator[Any]:
-    """Run `fn(*job)` as Ray tasks, yielding results as they finish (order not guaranteed)."""
+    """Run `fn(*job)` as Ray tasks, yielding results as they finish (order not guaranteed).
+
+    A task whose worker or node dies is retried by Ray (`max_retries`); an exception raised by
+    `fn` itself is not retried (the stages quarantine bad documents instead of raising).
+    """
     remote = ray.remote(num_cpus=num_cpus, max_retries=max_retries, retry_exceptions=False)(fn)
     limit = max_in_flight or 2 * cluster_cpus()
     pending: list[ray.ObjectRef] = []
@@ -76,22 +96,71 @@ def run_on_actors(
     num_actors: int,
     num_cpus: float = 1,
     num_gpus: float = 0,
+    max_attempts: int = ACTOR_JOB_ATTEMPTS,
 ) -> Iterator[Any]:
-    """Run jobs on a pool of actors that each hold a loaded model (built once per actor)."""
-    from ray.util import ActorPool
+    """Run jobs on a pool of actors that each hold a loaded model (built once per actor).
 
-    remote_cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3, max_task_retries=3)(actor_cls)
-    actors = [remote_cls.remote(*actor_args) for _ in range(max(1, num_actors))]
-    pool = ActorPool(actors)
+    Results are yielded as they finish. A job whose actor dies is requeued (at most
+    `max_attempts` tries per job) and the dead actor is replaced; an exception raised by the
+    method itself propagates. An actor whose constructor fails counts against the same budget,
+    so a broken model file fails the stage instead of respawning forever.
+    """
+    remote_cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_task_retries=0)(
+        actor_cls
+    )
+    queue: deque[tuple[tuple[Any, ...], int]] = deque((job, 1) for job in jobs)
+    starting: dict[ray.ObjectRef, Any] = {}  # readiness probe -> actor being created
+    idle: list[Any] = []
+    running: dict[ray.ObjectRef, tuple[Any, tuple[Any, ...], int]] = {}
+    failed_starts = 0
+
+    def spawn() -> None:
+        actor = remote_cls.remote(*actor_args)
+        starting[actor.__ray_ready__.remote()] = actor
+
+    for _ in range(max(1, num_actors)):
+        spawn()
     try:
         with progress(total, desc) as bar:
-            for result in pool.map_unordered(lambda a, job: getattr(a, method).remote(*job), list(jobs)):
+            while queue or running:
+                while idle and queue:
+                    actor = idle.pop()
+                    job, attempt = queue.popleft()
+                    running[getattr(actor, method).remote(*job)] = (actor, job, attempt)
+                [ref], _ = ray.wait([*starting, *running], num_returns=1)
+                if ref in starting:
+                    actor = starting.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except RayActorError as e:
+                        failed_starts += 1
+                        if failed_starts >= max_attempts + num_actors:
+                            raise RuntimeError(f"{desc}: {failed_starts} actors failed to start") from e
+                        log.warning("%s: an actor failed to start (%s); starting another", desc, e)
+                        spawn()
+                    else:
+                        idle.append(actor)
+                    continue
+                actor, job, attempt = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayActorError as e:
+                    if attempt >= max_attempts:
+                        raise RuntimeError(f"{desc}: job {job!r} lost its actor {attempt} times") from e
+                    log.warning("%s: actor lost (%s); job requeued (attempt %d)", desc, e, attempt + 1)
+                    ray.kill(actor)
+                    queue.appendleft((job, attempt + 1))
+                    spawn()
+                    continue
+                idle.append(actor)
                 bar.update(1)
                 yield result
     finally:
-        for a in actors:
-            ray.kill(a)
+        for actor in [*idle, *starting.values(), *(a for a, _, _ in running.values())]:
+            ray.kill(actor)
 
 
 def progress(total: int, desc: str) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="part", disable=not sys.stderr.isatty() or total == 0, leave=False)
+    return tqdm(
+        total=total, desc=desc, unit="part", disable=not sys.stderr.isatty() or total == 0, leave=False
+    )

@@ -62,7 +62,9 @@ def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
     if is_local(path):
         local = path[len("file://") :] if path.startswith("file://") else path
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-        tmp = os.path.join(os.path.dirname(local) or ".", f".{os.path.basename(local)}.{uuid.uuid4().hex}.tmp")
+        tmp = os.path.join(
+            os.path.dirname(local) or ".", f".{os.path.basename(local)}.{uuid.uuid4().hex}.tmp"
+        )
         try:
             with open(tmp, mode) as f:
                 yield f

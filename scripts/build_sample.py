@@ -88,7 +88,9 @@ def jsonl_docs(shared: Path, rng: random.Random) -> list[dict]:
 
     articles = [a for a in wikitext_articles(shared / "clean_text/wikitext2_valid.txt") if len(a[1]) > 1500]
     for title, body in articles[:40]:
-        add(f"{title}\n\n{body}".replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", "."), "wikitext")
+        add(
+            f"{title}\n\n{body}".replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", "."), "wikitext"
+        )
     for s in [s for s in tinystories(shared / "clean_text/tinystories_head.txt") if len(s) > 400][:300]:
         add(s, "tinystories")
     # Languages: ten sentences per document.
@@ -120,7 +122,9 @@ def jsonl_docs(shared: Path, rng: random.Random) -> list[dict]:
         add("\n".join(pii[i * 4 : (i + 1) * 4]), "pii")
     # Junk: two-word snippets and symbol-heavy lines (low quality).
     with open(shared / "langid/lingua_word_pairs_75lang_100each.tsv", encoding="utf-8") as f:
-        pairs = [r["text"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["lang"] == "en"]
+        pairs = [
+            r["text"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["lang"] == "en"
+        ]
     for i in range(15):
         add(pairs[i], "junk")
     # Exact duplicates (some differ only by case and whitespace) and near duplicates.
@@ -157,7 +161,10 @@ def main() -> None:
         for d in docs:
             gz.write((json.dumps(d, ensure_ascii=False) + "\n").encode("utf-8"))
     (OUT / "documents.jsonl.gz").write_bytes(buf.getvalue())
-    for rel in ["web/dolma_fixtures/cc_en_head-0091.jsonl", "web/dolma_fixtures/provided_documents_000.json.gz"]:
+    for rel in [
+        "web/dolma_fixtures/cc_en_head-0091.jsonl",
+        "web/dolma_fixtures/provided_documents_000.json.gz",
+    ]:
         shutil.copyfile(args.shared / rel, OUT / Path(rel).name)
     shutil.copyfile(args.shared / "clean_text/gutenberg/31251-0.txt", OUT / "gutenberg-31251.txt")
     # A file with broken lines: the run quarantines them and goes on.

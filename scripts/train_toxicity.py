@@ -87,7 +87,7 @@ def book_windows(clean_text: Path, per_book: int = 2500, chars: int = 300) -> li
     windows, deterministic."""
     from filters.detectors.toxicity import windows
 
-    books = sorted((clean_text / "gutenberg").glob("*.txt")) + [clean_text / "tinyshakespeare_input.txt"]
+    books = [*sorted((clean_text / "gutenberg").glob("*.txt")), clean_text / "tinyshakespeare_input.txt"]
     out = []
     for book in books:
         text = book.read_text(encoding="utf-8-sig", errors="replace")
@@ -191,15 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         "fasttext": HYPER,
         "quantize": QUANT,
         "data": [
-        "toxicity/davidson_labeled_data.csv (MIT)",
-        "toxicity/toxigen_seed_sentences.csv (MIT)",
-        "clean_text/gutenberg/*.txt, clean_text/tinyshakespeare_input.txt (public domain), up to 2,500 windows each",
-    ],
+            "toxicity/davidson_labeled_data.csv (MIT)",
+            "toxicity/toxigen_seed_sentences.csv (MIT)",
+            "clean_text/gutenberg/*.txt, clean_text/tinyshakespeare_input.txt (public domain), up to 2,500 windows each",
+        ],
     }
     _write_atomic(args.out / "toxicity_calibration.json", (json.dumps(calib, indent=2) + "\n").encode())
     _write_atomic(args.out / "toxicity_thresholds.json", (json.dumps(thresholds, indent=2) + "\n").encode())
     size = (args.out / "toxicity.ftz").stat().st_size
-    print(json.dumps({"thresholds": thresholds, "dev_f1": dev_f1, "sizes": calib["sizes"], "ftz_bytes": size}))
+    print(
+        json.dumps({"thresholds": thresholds, "dev_f1": dev_f1, "sizes": calib["sizes"], "ftz_bytes": size})
+    )
     return 0
 
 

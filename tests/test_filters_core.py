@@ -128,7 +128,11 @@ BAD_INPUTS = [
 
 
 def test_check_batch_equals_check_on_real_and_bad_input(rules_filter, shared_data):
-    lines = (shared_data / "toxicity" / "wiki_toxicity_nonfuzzed_testset.csv").read_text(encoding="utf-8").splitlines()
+    lines = (
+        (shared_data / "toxicity" / "wiki_toxicity_nonfuzzed_testset.csv")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    )
     texts = lines[1:120] + BAD_INPUTS + ["Call +1 415 555 0132 or mail x@y.org", "go kill yourself"]
     batch = rules_filter.check_batch(texts)
     single = [rules_filter.check(t) for t in texts]

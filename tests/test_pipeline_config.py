@@ -23,12 +23,15 @@ def test_default_config_is_valid(repo_root):
 
 
 def test_unknown_key_names_the_field(tmp_path):
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
         stages: [ingest]
         ingest:
           sources: [{uri: a.jsonl}]
           max_doc_bytez: 10
-    """)
+    """,
+    )
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert "ingest.max_doc_bytez: unknown field" in str(e.value)
@@ -57,16 +60,21 @@ def test_source_needs_exactly_one_kind():
     cfg = parse_config({"stages": ["ingest"], "ingest": {"sources": [{"commoncrawl": cc}]}})
     assert cfg.ingest.sources[0].commoncrawl.crawl == "CC-MAIN-2024-10"
     with pytest.raises(ConfigError, match=r"commoncrawl\.crawl"):
-        parse_config({"stages": ["ingest"], "ingest": {"sources": [{"commoncrawl": {**cc, "crawl": "2024"}}]}})
+        parse_config(
+            {"stages": ["ingest"], "ingest": {"sources": [{"commoncrawl": {**cc, "crawl": "2024"}}]}}
+        )
 
 
 def test_library_sections_are_validated_with_their_names(tmp_path):
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
         stages: [ingest, near_dedup, tokenize]
         ingest: {sources: [{uri: a.jsonl}]}
         near_dedup: {minhash: {threshold: 1.5}}
         tokenize: {seq_len: 0, colour: blue}
-    """)
+    """,
+    )
     with pytest.raises(ConfigError) as e:
         load_config(p)
     msg = str(e.value)

@@ -62,7 +62,7 @@ def test_bad_input_is_quarantined_and_nothing_is_lost(ray_session, bad_corpus, t
         "flaky.jsonl": Fault(status=500, times=2),
         "dropped.jsonl": Fault(drop_after=5000, times=1),
     }
-    names = sorted(p.name for p in bad_corpus.iterdir()) + ["missing.jsonl"]
+    names = [*sorted(p.name for p in bad_corpus.iterdir()), "missing.jsonl"]
     with serve_directory(bad_corpus, faults) as server:
         urls = [f"{server.url}/{n}" for n in names]
         cfg = parse_config(_config(urls, tmp_path / "cache"))
@@ -124,10 +124,15 @@ def test_a_run_dir_from_another_config_is_refused(ray_session, tmp_path, repo_ro
     from pipeline.config import ConfigError
 
     src = str(repo_root / "data" / "sample" / "cc_en_head-0091.jsonl")
-    cfg = parse_config({"stages": ["ingest"], "ingest": {"sources": [{"uri": src}], "cache_dir": str(tmp_path)}})
+    cfg = parse_config(
+        {"stages": ["ingest"], "ingest": {"sources": [{"uri": src}], "cache_dir": str(tmp_path)}}
+    )
     run_pipeline(cfg, str(tmp_path / "run"))
     other = parse_config(
-        {"stages": ["ingest"], "ingest": {"sources": [{"uri": src}], "cache_dir": str(tmp_path), "retries": 1}}
+        {
+            "stages": ["ingest"],
+            "ingest": {"sources": [{"uri": src}], "cache_dir": str(tmp_path), "retries": 1},
+        }
     )
     with pytest.raises(ConfigError, match="different config"):
         run_pipeline(other, str(tmp_path / "run"))

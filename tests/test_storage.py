@@ -32,4 +32,7 @@ def test_parquet_bytes_are_deterministic(tmp_path):
 def test_listdir_is_sorted_and_skips_hidden(tmp_path):
     for name in ["b.parquet", "a.parquet", ".a.parquet.tmp", "c.json"]:
         (tmp_path / name).write_text("x")
-    assert [os.path.basename(p) for p in storage.listdir(str(tmp_path), ".parquet")] == ["a.parquet", "b.parquet"]
+    assert [os.path.basename(p) for p in storage.listdir(str(tmp_path), ".parquet")] == [
+        "a.parquet",
+        "b.parquet",
+    ]

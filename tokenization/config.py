@@ -58,7 +58,9 @@ class TokenizeConfig(BaseModel):
     tail: Literal["drop", "pad"] = Field(
         default="drop", description="the last partial row of a split: dropped (counted) or padded with PAD"
     )
-    batch_size: int = Field(default=1000, ge=1, description="documents per encode_batch call")
+    batch_size: int = Field(
+        default=256, ge=1, description="documents per encode_batch call (bounds a task's Encoding objects)"
+    )
     docs_per_task: int | None = Field(
         default=None, ge=1, description="documents per Ray task (auto if unset)"
     )

@@ -111,8 +111,8 @@ def plan_chunks(files: list[str], docs_per_task: int) -> list[Chunk]:
 
 
 def auto_docs_per_task(total_docs: int, workers: int) -> int:
-    """About four tasks per worker for load balance, within [64, 5000] documents (bounds task memory)."""
-    return int(min(5_000, max(64, math.ceil(total_docs / max(1, 4 * workers)))))
+    """About four tasks per worker for load balance, within [64, 2000] documents (bounds task memory)."""
+    return int(min(2_000, max(64, math.ceil(total_docs / max(1, 4 * workers)))))
 
 
 def _derived_id(path: str, position: int) -> str:

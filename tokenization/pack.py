@@ -1,7 +1,7 @@
 """Packing and shard writing: a split's token stream → shuffled rows of seq_len + 1 → Arrow IPC shards.
 
-The stream lives in a flat int32 file that is memory-mapped as a (rows, seq_len + 1) matrix, so the
-shuffle gathers rows shard by shard and peak memory is one shard, whatever the corpus size.
+The stream lives in a flat int32 file of (rows, seq_len + 1) tokens; the shuffle reads each shard's rows
+from it with positioned reads, so peak memory is one shard whatever the corpus size.
 """
 
 from __future__ import annotations
@@ -77,6 +77,23 @@ def write_ipc(path: str, rows: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _gather_rows(stream_path: str, idx: np.ndarray, row_len: int) -> np.ndarray:
+    """Copy rows ``idx`` of the stream file with one ``preadv`` per row into a new array.
+
+    Not a memory map: the kernel maps read-ahead/fault-around pages with every touched row, so a
+    shuffled gather would make the whole stream resident; here peak memory is exactly one shard."""
+    out = np.empty((len(idx), row_len), dtype=TOKEN_DTYPE)
+    row_bytes = row_len * TOKEN_DTYPE.itemsize
+    fd = os.open(stream_path, os.O_RDONLY)
+    try:
+        for j, r in enumerate(idx.tolist()):
+            if os.preadv(fd, [out[j]], r * row_bytes) != row_bytes:
+                raise OSError(f"short read from {stream_path} at row {r}")
+    finally:
+        os.close(fd)
+    return out
+
+
 def pack_split(
     stream_path: str,
     out_dir: str,
@@ -111,11 +128,7 @@ def pack_split(
         idx = perm[a : a + rows_per_shard]
         rel = f"{split}/shard-{s:05d}.arrow"
         path = os.path.join(out_dir, rel)
-        # A fresh map per shard: the pages it touched leave the resident set when it is dropped.
-        mm = np.memmap(stream_path, dtype=TOKEN_DTYPE, mode="r", shape=(full_rows, row_len))
-        rows = mm[idx]
-        del mm
-        write_ipc(path, rows)
+        write_ipc(path, _gather_rows(stream_path, idx, row_len))
         result.shards.append(
             {"path": rel, "rows": len(idx), "tokens": len(idx) * row_len, "sha256": sha256_file(path)}
         )

@@ -83,9 +83,13 @@ def load_checkpoint(path: str) -> tuple[dict[str, Any], list[str]]:
     try:
         loaded = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # pickle with code in it, or not a torch file
-        raise DetoxifyLoadError(f"detoxify: refusing {p.name}: not loadable with weights_only=True ({e})") from e
+        raise DetoxifyLoadError(
+            f"detoxify: refusing {p.name}: not loadable with weights_only=True ({e})"
+        ) from e
     if not isinstance(loaded, dict) or "state_dict" not in loaded:
-        raise DetoxifyLoadError(f"detoxify: {p.name} is not a detoxify checkpoint ({{'config', 'state_dict'}})")
+        raise DetoxifyLoadError(
+            f"detoxify: {p.name} is not a detoxify checkpoint ({{'config', 'state_dict'}})"
+        )
     config = loaded.get("config") or {}
     classes = list(config.get("dataset", {}).get("args", {}).get("classes", []))
     n_classes = config.get("arch", {}).get("args", {}).get("num_classes")
@@ -150,7 +154,9 @@ class DetoxifyDetector:
         if head is None:
             raise DetoxifyLoadError("detoxify: no classification head (classifier.weight) in the checkpoint")
         if head != len(labels):
-            raise DetoxifyLoadError(f"detoxify: head has {head} outputs but the checkpoint names {len(labels)} labels")
+            raise DetoxifyLoadError(
+                f"detoxify: head has {head} outputs but the checkpoint names {len(labels)} labels"
+            )
         config.num_labels = head
         config.problem_type = "multi_label_classification"
 
@@ -208,8 +214,8 @@ class DetoxifyDetector:
         probs = self.predict(texts)
         results = []
         for row in probs:
-            scores = {f"detoxify_{lab}": float(p) for lab, p in zip(labels, row)}
-            for lab, p in zip(labels, row):
+            scores = {f"detoxify_{lab}": float(p) for lab, p in zip(labels, row, strict=False)}
+            for lab, p in zip(labels, row, strict=False):
                 for cat in LABEL_TO_CATEGORY.get(lab, ()):
                     scores[cat] = max(scores.get(cat, 0.0), float(p))
             results.append(DetectorResult(scores=scores))

@@ -68,7 +68,7 @@ class LangIdDetector:
         if not todo:
             return out
         labels, probs = self.model.predict([prepared[i] for i in todo], k=1)
-        for i, lab, prob in zip(todo, labels, probs):
+        for i, lab, prob in zip(todo, labels, probs, strict=False):
             if not lab:
                 continue
             lang = lab[0].removeprefix("__label__")

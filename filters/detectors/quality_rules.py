@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
-
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
 from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
 from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
@@ -89,7 +88,7 @@ def _top_ngram_chars(words: list[str], n: int) -> int | None:
     """
     if len(words) < n:
         return None
-    gram, count = Counter(zip(*(words[k:] for k in range(n)))).most_common(1)[0]
+    gram, count = Counter(zip(*(words[k:] for k in range(n)), strict=False)).most_common(1)[0]
     return (sum(len(w) for w in gram) + n - 1) * count
 
 
@@ -139,18 +138,19 @@ def _dup_ngram_chars_exact(joined: str, offsets: list[int], n: int, h: np.ndarra
     _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
     repeated = np.flatnonzero(counts[inverse] > 1)
     groups: dict[int, list[int]] = {}
-    candidates = []
+    candidates: list[tuple[int, list[int], int]] = []  # (position, its group, how many earlier members)
     for pos in repeated.tolist():
         members = groups.setdefault(int(inverse[pos]), [])
         if members:
-            candidates.append((pos, members[:]))
+            candidates.append((pos, members, len(members)))
         members.append(pos)
     skipped: set[int] = set()
     chars = idx = 0
-    for pos, earlier in candidates:
+    for pos, members, n_earlier in candidates:
         if pos < idx or pos >= limit:
             continue
         gram = joined[offsets[pos] : offsets[pos + n]]
+        earlier = (members[k] for k in range(n_earlier))
         if any(q not in skipped and joined[offsets[q] : offsets[q + n]] == gram for q in earlier):
             chars += len(gram)
             skipped.update(range(pos + 1, pos + n))
@@ -253,7 +253,11 @@ def c4(text: str, tokenizer: ChunkTokenizer) -> list[Rule]:
     # The first whole-document failure in line order is datatrove's reason; then the other rule.
     rules: list[Rule] = doc_rules[:1]
     failed = {name for name, _ in doc_rules}
-    rules += [(name, name not in failed) for name in ("lorem_ipsum", "curly_bracket") if rules[:1] != [(name, False)]]
+    rules += [
+        (name, name not in failed)
+        for name in ("lorem_ipsum", "curly_bracket")
+        if rules[:1] != [(name, False)]
+    ]
     rules.append(("too_few_sentences", num_sentences >= 5))
     return rules
 

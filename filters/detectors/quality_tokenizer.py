@@ -26,10 +26,7 @@ _NON_WS = re.compile(r"\S+")
 
 def _is_punct(text: str) -> bool:
     """spaCy's IS_PUNCT lexical attribute (spacy.lang.lex_attrs.is_punct)."""
-    for char in text:
-        if not unicodedata.category(char).startswith("P"):
-            return False
-    return True
+    return all(unicodedata.category(char).startswith("P") for char in text)
 
 
 class ChunkTokenizer:
@@ -100,7 +97,7 @@ class ChunkTokenizer:
                 while k + 1 < len(starts) and tok.idx >= starts[k + 1]:
                     k += 1
                 out[k].append(tok.text)
-        for chunk, toks in zip(missing, out):
+        for chunk, toks in zip(missing, out, strict=False):
             self._cache[chunk] = tuple(toks)
 
     def words_batch(self, texts: list[str]) -> list[list[str]]:

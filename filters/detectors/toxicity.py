@@ -144,8 +144,8 @@ class ToxicityDetector:
         if not pieces:
             return out
         pred_labels, pred_probs = model.predict(pieces, k=-1, threshold=0.0)
-        for i, (labs, probs) in enumerate(zip(pred_labels, pred_probs)):
-            for lab, p in zip(labs, probs):
+        for i, (labs, probs) in enumerate(zip(pred_labels, pred_probs, strict=False)):
+            for lab, p in zip(labs, probs, strict=False):
                 out[lab.removeprefix("__label__")][i] = p
         return out
 

@@ -63,7 +63,9 @@ class StagePaths:
         return storage.join(self.parts_state_dir, f"{part}.json")
 
     def output_parts(self) -> list[str]:
-        return [p for p in storage.listdir(self.out_dir, ".parquet") if os.path.basename(p).startswith("part-")]
+        return [
+            p for p in storage.listdir(self.out_dir, ".parquet") if os.path.basename(p).startswith("part-")
+        ]
 
 
 def part_name(path: str) -> str:
@@ -91,7 +93,9 @@ class RemovalWriter:
         if not rows:
             return
         if self._quarantine is None:
-            self._quarantine = storage.AtomicParquetWriter(self.paths.quarantine(self.part), QUARANTINE_SCHEMA)
+            self._quarantine = storage.AtomicParquetWriter(
+                self.paths.quarantine(self.part), QUARANTINE_SCHEMA
+            )
         self._quarantine.write(pa.Table.from_pylist(rows, QUARANTINE_SCHEMA))
 
     def close(self) -> None:
@@ -165,9 +169,8 @@ def _apply(transform: Transform, table: pa.Table, stage: str) -> tuple[pa.Table,
     try:
         kept, removed = transform(table)
         return kept, removed, []
-    except Exception:
-        if table.num_rows == 1:
-            raise
+    except Exception:  # the rows that raise are found below, one by one (a one-row batch too)
+        pass
     kept_parts, removed_parts, bad = [], [], []
     for i in range(table.num_rows):
         row = table.slice(i, 1)
@@ -188,7 +191,11 @@ def _apply(transform: Transform, table: pa.Table, stage: str) -> tuple[pa.Table,
             )
     empty_k, empty_r = transform(table.slice(0, 0))
     kept = pa.concat_tables([empty_k, *kept_parts]) if kept_parts else empty_k
-    removed = pa.concat_tables([empty_r, *removed_parts], promote_options="permissive") if removed_parts else empty_r
+    removed = (
+        pa.concat_tables([empty_r, *removed_parts], promote_options="permissive")
+        if removed_parts
+        else empty_r
+    )
     return kept, removed, bad
 
 

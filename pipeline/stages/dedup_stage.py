@@ -68,7 +68,9 @@ def apply_decisions(
         for s in sizes:
             key = str(int(s)) if s < 10 else ("10-99" if s < 100 else "100+")
             hist[key] = hist.get(key, 0) + 1
-        stats.extra["cluster_sizes"] = dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+"))))
+        stats.extra["cluster_sizes"] = dict(
+            sorted(hist.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+")))
+        )
     return stats
 
 

@@ -14,7 +14,9 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
 
     section = cfg.exact_dedup
     dcfg = DedupConfig(
-        survivor=section.survivor, num_partitions=section.num_partitions, rows_per_block=section.rows_per_block
+        survivor=section.survivor,
+        num_partitions=section.num_partitions,
+        rows_per_block=section.rows_per_block,
     )
     parts = stage_inputs(run_dir, previous)
     if section.enabled and parts:
