@@ -2,14 +2,16 @@
 
     .venv/bin/python -m benchmarks.filter_speed [--docs 300]
 
-Documents: ~4 KB chunks of real text (WikiText-2 valid/test, TinyStories, Gutenberg, from
-../shared/data/clean_text). Single process, OMP_NUM_THREADS=1 (= per core). Rows:
+Documents: benchmarks.corpus.load_texts (~4 KB real-text documents with a share of offensive, PII and
+multilingual ones). Single process, OMP_NUM_THREADS=1 (= per core). Rows:
 - winnow rules: terms + PII/secrets + URL blocklist (the normalization included),
 - winnow full chain: the shipped configs/policy.yaml in pretrain mode (rules + langid + quality +
   toxicity), when all its detectors exist in this checkout,
 - datatrove: LanguageFilter + GopherQualityFilter + GopherRepetitionFilter + C4QualityFilter +
   FineWebQualityFilter on the same documents.
-Then time vs size for the rules on pathological inputs (should grow linearly).
+- each detector of the full chain alone (detect_batch on the same documents).
+Then time vs size for every detector on pathological inputs (should grow linearly):
+    --sizes 10000,100000,1000000,10000000
 Writes benchmarks/out/filter_speed.json.
 """
 
@@ -30,18 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
 
-def make_docs(n: int, size: int = 4000) -> list[str]:
-    clean = DATA / "clean_text"
-    text = "\n".join(
-        p.read_text(encoding="utf-8", errors="replace")
-        for p in [clean / "wikitext2_valid.txt", clean / "wikitext2_test.txt", clean / "tinystories_head.txt"]
-    )
-    docs = []
-    for i in range(0, len(text) - size, size):
-        docs.append(text[i : i + size])
-        if len(docs) >= n:
-            break
-    return docs
+def make_docs(n: int) -> list[str]:
+    from benchmarks.corpus import load_texts
+
+    return load_texts(n, seed=0)
 
 
 def rate(fn, docs, min_seconds: float = 2.0) -> float:
@@ -119,7 +113,8 @@ def datatrove_chain():
 SIZES = (10_000, 100_000, 1_000_000)
 
 
-def pathological(filt) -> list[dict]:
+def pathological(detectors: dict, sizes: tuple[int, ...]) -> list[dict]:
+    """Seconds per detector per input kind and size (one document each)."""
     rng = random.Random(0)
     gens = {
         "repeated_char": lambda n: "a" * n,
@@ -130,72 +125,95 @@ def pathological(filt) -> list[dict]:
         "colons_hex": lambda n: ("a1:" * (n // 3 + 1))[:n],
         "digit_groups": lambda n: ("12 34 " * (n // 6 + 1))[:n],
         "zero_width": lambda n: ("x\u200b" * (n // 2 + 1))[:n],
+        "prose_digits": lambda n: (
+            "Call 555-0132 on 2024-01-02 at 10.0.0.1 or mail a@b.co. " * (n // 56 + 1)
+        )[:n],
     }
     rows = []
     for name, g in gens.items():
-        for size in SIZES:
-            if size > 1_000_000 and name == "random_bytes":
-                continue
+        for size in sizes:
             text = g(size)
-            t0 = time.perf_counter()
-            filt.check(text)
-            rows.append({"input": name, "chars": size, "seconds": time.perf_counter() - t0})
+            for det_name, det in detectors.items():
+                if det_name == "urls":
+                    continue
+                t0 = time.perf_counter()
+                det.detect_batch([text])
+                rows.append(
+                    {"input": name, "chars": size, "detector": det_name, "seconds": time.perf_counter() - t0}
+                )
     return rows
+
+
+def detector_rate(name: str, det, docs: list[str]) -> float:
+    if name == "urls":
+        return rate(lambda d: det.check_urls([None] * len(d)), docs, 0.5)
+    return rate(det.detect_batch, docs)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=300)
     ap.add_argument("--skip-pathological", action="store_true")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="pathological sizes (chars)")
     args = ap.parse_args()
+    sizes = tuple(int(x) for x in args.sizes.split(","))
     docs = make_docs(args.docs)
     rf = rules_filter()
-    results = {"docs": len(docs), "avg_chars": sum(map(len, docs)) / len(docs)}
+    results: dict = {"docs": len(docs), "avg_chars": sum(map(len, docs)) / len(docs)}
     results["winnow_rules"] = rate(rf.check_batch, docs)
     full_note = ""
+    ff = None
     try:
         from filters import Filter, Policy
 
         ff = Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="pretrain")
         results["winnow_full_chain"] = rate(ff.check_batch, docs)
+        results["detectors"] = {n: detector_rate(n, d, docs) for n, d in ff.detectors.items()}
     except Exception as e:  # a detector not built in this checkout
         full_note = f"full chain not run: {e}"
         results["winnow_full_chain"] = None
+        results["detectors"] = {}
     dtc = datatrove_chain()
     results["datatrove"] = rate(dtc, docs)
     results["datatrove_language_step"] = dtc.note
     results["machine"] = {
         "nproc": os.cpu_count(),
         "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "loadavg_1m": round(os.getloadavg()[0], 1),
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
     results["date"] = datetime.date.today().isoformat()
     if not args.skip_pathological:
-        results["pathological"] = pathological(rf)
+        results["pathological"] = pathological(ff.detectors if ff else rf.detectors, sizes)
     dt = results["datatrove"]
-    print(
-        f"# filter speed ({results['date']}, {results['machine']['nproc']} cpus, {results['machine']['mem_gb']} GB)"
-    )
+    m = results["machine"]
+    print(f"# filter speed ({results['date']}, {m['nproc']} cpus, {m['mem_gb']} GB, load {m['loadavg_1m']})")
     print(f"{len(docs)} docs of ~{results['avg_chars']:.0f} chars, one process (docs/s per core)\n")
-    print("| chain | docs/s/core | vs datatrove |")
-    print("|---|---:|---:|")
-    for k in ("winnow_rules", "winnow_full_chain", "datatrove"):
-        v = results[k]
-        print(f"| {k} | {v:.0f} | {v / dt:.2f}x |" if v else f"| {k} | n/a | n/a |")
+    print("| chain | docs/s/core | ms/doc | vs datatrove |")
+    print("|---|---:|---:|---:|")
+    rows = [(k, results[k]) for k in ("winnow_rules", "winnow_full_chain")]
+    rows += [(f"detector {k} alone", v) for k, v in results["detectors"].items()]
+    rows += [("datatrove (lang + Gopher x2 + C4 + FineWeb)", dt)]
+    for k, v in rows:
+        print(f"| {k} | {v:.0f} | {1000 / v:.2f} | {v / dt:.2f}x |" if v else f"| {k} | n/a | n/a | n/a |")
     print(f"\ndatatrove language step: {results['datatrove_language_step']}")
     if full_note:
         print(f"\n{full_note}")
     if "pathological" in results:
-        print("\n| pathological input | 10 KB s | 100 KB s | 1 MB s | 1MB/100KB |")
-        print("|---|---:|---:|---:|---:|")
-        by = {}
+        print(
+            "\n| pathological input | detector | "
+            + " | ".join(f"{s:,} chars s" for s in sizes)
+            + " | last/prev |"
+        )
+        print("|---|---|" + "---:|" * (len(sizes) + 1))
+        by: dict = {}
         for r in results["pathological"]:
-            by.setdefault(r["input"], {})[r["chars"]] = r["seconds"]
-        for name, d in by.items():
-            cells = [f"{d[s]:.4f}" if s in d else "-" for s in SIZES]
-            ratio = f"{d[1_000_000] / d[100_000]:.1f}"
-            print(f"| {name} | " + " | ".join(cells) + f" | {ratio} |")
+            by.setdefault((r["input"], r["detector"]), {})[r["chars"]] = r["seconds"]
+        for (name, det), d in by.items():
+            cells = [f"{d[s]:.4f}" for s in sizes]
+            ratio = f"{d[sizes[-1]] / max(d[sizes[-2]], 1e-6):.1f}" if len(sizes) > 1 else "-"
+            print(f"| {name} | {det} | " + " | ".join(cells) + f" | {ratio} |")
     out = REPO / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "filter_speed.json.tmp"

@@ -38,6 +38,7 @@ N_FILES = 8
 DOC_CHARS = 4096
 # Small shards so both memory-table corpora span several: the driver's peak is about one shard.
 SHARD_MB = 4
+MEM_DOCS_PER_TASK = 500
 
 
 # ---------------------------------------------------------------- corpus and tokenizer
@@ -253,9 +254,11 @@ def run_winnow(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
             "tokenizer": {"path": str(tokenizer)},
         }
     )
+    if os.environ.get("BENCH_DOCS_PER_TASK"):
+        cfg = cfg.model_copy(update={"docs_per_task": int(os.environ["BENCH_DOCS_PER_TASK"])})
     out_dir = WORK / f"winnow-out-{os.getpid()}"
-    # Warm-up on one file: starts the Ray workers (the pipeline has them running already).
-    tokenize_to_dir(_parquet_files(corpus)[:1], str(out_dir), cfg, overwrite=True)
+    # Warm-up on the same small file for every corpus: starts the Ray workers (as in the pipeline).
+    tokenize_to_dir(_parquet_files(build_corpus(1))[:1], str(out_dir), cfg, overwrite=True)
     rss_before = _peak_rss_mb()
     runs = []
     for _ in range(repeat):
@@ -313,8 +316,12 @@ def run_datatrove(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dic
 ROLES = {"raw": run_raw, "winnow": run_winnow, "datatrove": run_datatrove}
 
 
-def _subprocess(role: str, corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
+def _subprocess(
+    role: str, corpus: Path, tokenizer: Path, cores: int, repeat: int, docs_per_task: int | None = None
+) -> dict:
     env = dict(os.environ)
+    if docs_per_task:
+        env["BENCH_DOCS_PER_TASK"] = str(docs_per_task)
     # Raw/winnow-driver threads = cores; datatrove's N worker processes each get one thread.
     env["RAYON_NUM_THREADS"] = "1" if role == "datatrove" else str(cores)
     env["TOKENIZERS_PARALLELISM"] = "false" if role == "datatrove" else "true"
@@ -388,6 +395,7 @@ def main() -> None:
         sys.exit(f"asked for {max(cores)} cores, {machine['affinity']} available")
     tokenizer = build_tokenizer(args.vocab)
     corpus = build_corpus(args.mb)
+    build_corpus(1)  # the warm-up corpus
 
     tables = set(args.tables.split(","))
     speed = []
@@ -426,7 +434,8 @@ def main() -> None:
     memory = []
     for mb in [float(x) for x in args.mem_mb.split(",")] if "memory" in tables else []:
         c = build_corpus(mb)
-        win = _subprocess("winnow", c, tokenizer, max(cores), 1)
+        # Same task size for both corpora, so the table isolates the corpus size.
+        win = _subprocess("winnow", c, tokenizer, max(cores), 1, docs_per_task=MEM_DOCS_PER_TASK)
         memory.append(
             {
                 "corpus_mb": mb,
@@ -468,7 +477,7 @@ def main() -> None:
             f"{r['vs_encode_batch_cpu']:.2f}× / {r['vs_encode_batch_wall']:.2f}× | "
             f"{r['vs_datatrove_cpu']:.2f}× / {r['vs_datatrove_wall']:.2f}× |"
         )
-    print(f"\n## winnow peak memory ({max(cores)} cores)\n")
+    print(f"\n## winnow peak memory ({max(cores)} cores, {MEM_DOCS_PER_TASK} documents per task)\n")
     print(
         "| corpus MiB | tokens | seconds | driver peak RSS MiB (before run) | largest Ray worker peak RSS MiB |"
     )

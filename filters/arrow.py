@@ -1,7 +1,9 @@
 """Annotate an Arrow table of documents with the policy's verdicts (the pipeline's filter stage).
 
 Adds ``lang`` (string), ``lang_score`` (float32), ``score_<category>`` (float32, one per active
-category), ``quality`` (float32, from the quality detector; dedup's survivor rule reads it),
+category), ``quality`` (float32, from the quality detector; dedup's survivor rule reads it; null where the
+policy does not score quality in the document's language), ``quality_reason`` (string: the first
+failing quality check, e.g. ``gopher_quality:gopher_short_doc``, "" when it passed or was not scored),
 ``action`` (string), ``reason`` (string: the category that decided a drop, "" otherwise) and
 ``flags`` (list<string>: every category that fired), and replaces ``text`` with the redacted text
 where the action is ``redact``. The pipeline keeps rows whose action is not ``drop``.
@@ -29,6 +31,7 @@ def annotate(filter: Filter, table: pa.Table, text_column: str = "text", url_col
     for c in cats:
         cols[f"score_{c}"] = pa.array([v.categories.get(c, 0.0) for v in verdicts], pa.float32())
     cols["quality"] = pa.array([v.quality for v in verdicts], pa.float32())
+    cols["quality_reason"] = pa.array([v.quality_reason for v in verdicts], pa.string())
     cols["action"] = pa.array([v.action for v in verdicts], pa.string())
     cols["reason"] = pa.array([v.reason if v.action == "drop" else "" for v in verdicts], pa.string())
     cols["flags"] = pa.array([v.fired for v in verdicts], pa.list_(pa.string()))

@@ -47,6 +47,7 @@ class Verdict:
     fired: list[str] = field(default_factory=list)
     reason: str = ""
     labels: list[str] = field(default_factory=list)  # finer type per span (e.g. EMAIL), parallel to spans
+    quality_reason: str = ""  # the quality detector's first failing check, e.g. "c4:too_few_sentences"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,16 +71,30 @@ class Filter:
         self.policy = policy
         self.mode = mode
         self.categories: dict[str, Category] = policy.active(mode)
-        needed = sorted({r.detector for c in self.categories.values() for r in c.detectors})
+        needed = {r.detector for c in self.categories.values() for r in c.detectors}
+        if any(c.languages for c in self.categories.values()):
+            needed.add("langid")  # language-scoped categories need the document's language
         given = detectors or {}
         self.detectors: dict[str, Any] = {
-            n: given[n] if n in given else build_detector(n, policy) for n in needed
+            n: given[n] if n in given else build_detector(n, policy) for n in sorted(needed)
         }
-        # Resolved (category -> [(detector, key, threshold, ref)]) once.
+        # Resolved (category -> [(detector, key, threshold, ref, action)]) once.
         self._plan = {
-            name: [(r.detector, r.key, policy.threshold_for(name, r), r.ref) for r in cat.detectors]
+            name: [
+                (r.detector, r.key, policy.threshold_for(name, r), r.ref, policy.action_for(name, r))
+                for r in cat.detectors
+            ]
             for name, cat in self.categories.items()
         }
+        # detector -> languages it must score (None: every document). A detector that feeds only
+        # language-scoped categories is not run on documents in other languages (saves its cost).
+        self._scope: dict[str, frozenset[str] | None] = {}
+        for n in self.detectors:
+            users = [c for c in self.categories.values() if any(r.detector == n for r in c.detectors)]
+            if n == "langid" or not users or any(c.languages is None for c in users):
+                self._scope[n] = None
+            else:
+                self._scope[n] = frozenset(lang for c in users for lang in c.languages or ())
 
     # -- detectors ---------------------------------------------------------------------------
 
@@ -120,7 +135,25 @@ class Filter:
             raise ValueError("urls must be as long as texts")
         if not texts:
             return []
-        results = {n: self._run_detector(n, d, texts, urls) for n, d in self.detectors.items()}
+        results: dict[str, list[DetectorResult]] = {}
+        langs: list[str | None] = [None] * len(texts)
+        if "langid" in self.detectors:
+            results["langid"] = self._run_detector("langid", self.detectors["langid"], texts, urls)
+            langs = [r.labels.get("lang") for r in results["langid"]]
+        for n, d in self.detectors.items():
+            if n == "langid":
+                continue
+            scope = self._scope[n]
+            if scope is None:
+                results[n] = self._run_detector(n, d, texts, urls)
+                continue
+            idx = [i for i, lang in enumerate(langs) if lang in scope]
+            full = [DetectorResult() for _ in texts]
+            if idx:
+                sub = self._run_detector(n, d, [texts[i] for i in idx], [urls[i] for i in idx])
+                for i, r in zip(idx, sub, strict=True):
+                    full[i] = r
+            results[n] = full
         return [self._verdict(i, texts[i], results) for i in range(len(texts))]
 
     # -- judgement ---------------------------------------------------------------------------
@@ -134,12 +167,14 @@ class Filter:
         errors = [r[i].labels["_error"] for r in results.values() if "_error" in r[i].labels]
 
         lang = lang_score = quality = None
+        quality_reason = ""
         if "langid" in results:
             r = results["langid"][i]
             lang = r.labels.get("lang") or None
             lang_score = float(r.scores.get("lang_score", 0.0))
         if "quality" in results and "quality" in results["quality"][i].scores:
             quality = float(results["quality"][i].scores["quality"])
+            quality_reason = results["quality"][i].labels.get("quality_reason", "")
 
         for name, cat in self.categories.items():
             if name == "language":
@@ -153,18 +188,21 @@ class Filter:
                         f"language: {lang or 'unknown'} ({lang_score or 0.0:.3f}) not in keep/min_score"
                     )
                 continue
+            if cat.languages is not None and lang not in cat.languages:
+                scores[name] = 0.0  # not judged in this language (its detectors did not run)
+                continue
             best = 0.0
             hit_refs = []
-            for det_name, key, thr, ref in self._plan[name]:
+            for det_name, key, thr, ref, ref_action in self._plan[name]:
                 s = float(results[det_name][i].scores.get(key, 0.0))
                 best = max(best, s)
                 if s >= thr:
-                    hit_refs.append((det_name, key, s, thr, ref))
+                    hit_refs.append((det_name, key, s, thr, ref, ref_action))
             scores[name] = round(best, 6)
             if not hit_refs:
                 continue
             fired.append(name)
-            reasons.extend(f"{name}: {ref}={s:.3f} >= {thr:.3f}" for _, _, s, thr, ref in hit_refs)
+            reasons.extend(f"{name}: {ref}={s:.3f} >= {thr:.3f}" for _, _, s, thr, ref, _ in hit_refs)
             cat_spans = [
                 sp
                 for det_name in sorted({h[0] for h in hit_refs} & SPAN_DETECTORS)
@@ -172,7 +210,7 @@ class Filter:
                 if sp.category == name
             ]
             spans_out.extend(cat_spans)
-            action = cat.action
+            action = max((h[5] for h in hit_refs), key=ACTION_RANK.__getitem__)
             if action == "redact" and not cat_spans:
                 action = cat.on_unredactable
                 reasons.append(f"{name}: fired without spans, {action} instead of redact")
@@ -206,6 +244,7 @@ class Filter:
             lang=lang,
             lang_score=lang_score,
             quality=quality,
+            quality_reason=quality_reason,
             reasons=reasons,
             fired=fired,
             reason=reason,

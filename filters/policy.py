@@ -44,6 +44,9 @@ CATEGORIES = (
 ACTIONS = ("allow", "flag", "redact", "drop")
 ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}  # drop > redact > flag > allow
 HARM_KEYS = ("hate", "harassment", "sexual", "violence", "self_harm", "profanity", "toxicity")
+# What the bundled toxicity classifier scores (filters/detectors/toxicity.py); a ref to another key
+# would silently score 0, so it is a validation error.
+TOXICITY_KEYS = ("hate", "profanity", "toxicity")
 TERM_KEYS = (
     "hate",
     "harassment",
@@ -57,7 +60,7 @@ TERM_KEYS = (
 )
 # detector name -> (score keys a ref may name, default key when the ref has no ":key")
 DETECTOR_KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "toxicity": (HARM_KEYS, None),
+    "toxicity": (TOXICITY_KEYS, None),
     "detoxify": (HARM_KEYS, None),
     "terms": (TERM_KEYS, None),
     "pii": (("pii", "secrets"), "pii"),
@@ -89,11 +92,16 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 class DetectorRef(BaseModel):
-    """One detector score feeding a category, optionally with its own threshold."""
+    """One detector score feeding a category, optionally with its own threshold and action.
+
+    ``action`` (default: the category's) lets one category treat its signals differently, e.g. a
+    classifier score alone only flags while a blocklist hit or a high-confidence score drops.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     ref: str
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    action: Action | None = None
 
     @field_validator("ref")
     @classmethod
@@ -122,6 +130,9 @@ class Category(BaseModel):
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)  # language only
     # A redact category that fired without spans (a classifier score): what to do instead.
     on_unredactable: Literal["drop", "flag"] = "drop"
+    # Judge this category only on documents whose detected language (langid) is listed; others get
+    # score 0 and the category's detectors are not run on them (e.g. English-only quality heuristics).
+    languages: list[str] | None = None
 
     @field_validator("detectors", mode="before")
     @classmethod
@@ -189,6 +200,8 @@ class Policy(BaseModel):
             if is_lang:
                 if cat.keep is None or cat.min_score is None:
                     raise ValueError("category 'language' needs 'keep' (a list or 'all') and 'min_score'")
+                if cat.languages is not None:
+                    raise ValueError("category 'language': use 'keep', not 'languages'")
                 if any(r.detector != "langid" for r in cat.detectors):
                     raise ValueError("category 'language' takes only the 'langid' detector")
             else:
@@ -197,7 +210,10 @@ class Policy(BaseModel):
                 bad = [r.ref for r in cat.detectors if r.detector == "langid"]
                 if bad:
                     raise ValueError(f"category {name!r}: 'langid' only feeds the 'language' category")
-            if cat.action == "redact" and not any(r.detector in SPAN_DETECTORS for r in cat.detectors):
+            if cat.languages is not None and not cat.languages:
+                raise ValueError(f"category {name!r}: 'languages' must list at least one language")
+            actions = {r.action or cat.action for r in cat.detectors}
+            if "redact" in actions and not any(r.detector in SPAN_DETECTORS for r in cat.detectors):
                 raise ValueError(f"category {name!r}: action 'redact' needs a span detector (terms or pii)")
         return v
 
@@ -234,6 +250,10 @@ class Policy(BaseModel):
                 if k in self.calibrated:
                     return self.calibrated[k]
         return self.categories[category].threshold
+
+    def action_for(self, category: str, ref: DetectorRef) -> str:
+        """The ref's own action, else its category's."""
+        return ref.action or self.categories[category].action
 
     def active(self, mode: str) -> dict[str, Category]:
         if mode not in ("pretrain", "runtime"):

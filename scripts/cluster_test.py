@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -245,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         results["job_s"] = round(time.monotonic() - t_job, 1)
         (work / "job.log").write_text(submit.stdout + submit.stderr)
         status = ray_cli("job", "status", f"--address={cluster.dashboard}", submission, env=env)
-        results["job_status"] = "SUCCEEDED" if "SUCCEEDED" in status.stdout else status.stdout.strip()[-300:]
+        results["job_status"] = job_status(status.stdout + status.stderr, submission)
         print(f"job {submission}: {results['job_status']} in {results['job_s']}s")
 
         local.wait(timeout=args.timeout)
@@ -289,6 +290,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if passed else 1
+
+
+def job_status(cli_output: str, submission: str) -> str:
+    """SUCCEEDED / FAILED / STOPPED / ... from `ray job status` (it prints success differently from the rest)."""
+    if f"Job '{submission}' succeeded" in cli_output:
+        return "SUCCEEDED"
+    m = re.search(rf"Status for job '{re.escape(submission)}': ([\w.]+)", cli_output)
+    return m.group(1) if m else "UNKNOWN"
 
 
 def _reconciles(run_dir: Path) -> bool:

@@ -43,7 +43,12 @@ def test_shipped_policy_loads_every_category():
     from filters import CATEGORIES
 
     assert list(p.categories) == list(CATEGORIES)
-    assert p.categories["language"].keep == ["en"]
+    keep = p.categories["language"].keep
+    assert keep[0] == "en" and "de" in keep and "no" in keep  # "no" (Norwegian) must stay a string
+    assert p.categories["low_quality"].languages == ["en"]
+    # Classifier refs name only keys the bundled classifier outputs.
+    refs = {r.ref for c in p.categories.values() for r in c.detectors}
+    assert {r for r in refs if r.startswith("toxicity:")} <= {"toxicity:hate", "toxicity:profanity"}
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def test_rerun_skips_finished_parts_and_downloads_nothing(ray_session, tmp_path,
         # Simulate a run killed in the middle of the stage: no _SUCCESS, one part unfinished.
         os.remove(paths.success)
         os.remove(paths.part_stats("part-00001"))
-        os.remove(paths.part("part-00001"))
+        os.remove(paths.part("part-00001-0000"))
         second = run_pipeline(cfg, run_dir)
         assert len(server.requests) == gets  # the cache served the re-read part
     assert _counts(second.ledger) == _counts(first.ledger)
@@ -137,3 +137,16 @@ def test_a_run_dir_from_another_config_is_refused(ray_session, tmp_path, repo_ro
     with pytest.raises(ConfigError, match="different config"):
         run_pipeline(other, str(tmp_path / "run"))
     assert run_pipeline(other, str(tmp_path / "run"), restart=True).ledger["documents_in"] == 10
+
+
+def test_a_big_source_is_cut_into_parts_in_order(ray_session, tmp_path, repo_root):
+    src = str(repo_root / "data" / "sample" / "documents.jsonl.gz")
+    raw = {"stages": ["ingest"], "ingest": {"sources": [{"uri": src, "format": "jsonl"}], "part_rows": 100}}
+    raw["ingest"]["batch_rows"] = 50
+    raw["ingest"]["cache_dir"] = str(tmp_path)
+    result = run_pipeline(parse_config(raw), str(tmp_path / "run"))
+    parts = StagePaths(str(tmp_path / "run"), "ingest").output_parts()
+    assert len(parts) > 3
+    positions = [p for part in parts for p in pq.read_table(part)["position"].to_pylist()]
+    assert positions == sorted(positions) and len(positions) == result.stages[0].kept
+    assert all(pq.read_metadata(p).num_rows <= 100 for p in parts)

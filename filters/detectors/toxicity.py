@@ -1,20 +1,31 @@
 """Offline toxicity detector: a bundled fastText classifier, calibrated, with per-category thresholds.
 
 The model (`filters/models/toxicity.ftz`) is trained by `scripts/train_toxicity.py`
-on MIT-licensed data only (Davidson et al. tweets, ToxiGen seed sentences);
-see `filters/models/MODEL_CARD.md`. It is one-vs-all over the labels
-`hate` (hate speech toward a group), `offensive` (vulgar / offensive language)
-and `clean`; the detector reports, per text, calibrated probabilities:
+on MIT / public-domain data only (Davidson et al. tweets, ToxiGen seed sentences,
+Project Gutenberg and Shakespeare prose); see `filters/models/MODEL_CARD.md`.
+It is one-vs-all over the labels `hate` (hate speech toward a group),
+`offensive` (vulgar / offensive language) and `clean`; the detector reports,
+per text, calibrated probabilities:
 
 - `hate`: P(hate speech), Platt-calibrated on the dev split;
 - `profanity`: P(offensive or vulgar language), from the `offensive` label;
 - `toxicity`: P(hate or offensive), from 1 - P(clean).
 
-Toxicity is local (one slur in a 4 KB page), and a bag-of-ngrams averaged over
-a long page dilutes it, so long texts are scored in windows (lines, cut into
-pieces of at most `window_chars` characters at whitespace) and each category
-takes the maximum over windows. All windows of a batch go to one fastText
-`predict` call. Optionally `profanity` becomes max(ours, alt-profanity-check).
+Normalization (`normalize`) is shared by training and inference and removes
+what only tweets have (URLs, @mentions, "RT", HTML entities, emoji, hashtag
+signs, punctuation runs), so the model cannot learn "tweet style = toxic": it
+lower-cases, maps punctuation to spaces and keeps words. It works on UTF-8
+bytes with one `bytes.translate` table (ASCII) plus one `str.translate` table
+for non-ASCII punctuation/emoji, because per-character regexes were the main
+cost of scoring.
+
+Toxicity is local (one slur in a 4 KB page), and a bag of words averaged over
+a long page dilutes it, so long texts are scored in windows of at most
+`window_chars` bytes cut at a line break (else a space) and each category takes
+the maximum over windows. All windows of a batch go to one fastText `predict`
+call. Thresholds (`toxicity_thresholds.json`) are chosen for this max-over-
+windows score on long clean documents (see the training script). Optionally
+`profanity` becomes max(ours, alt-profanity-check) (slow; off by default).
 """
 
 from __future__ import annotations
@@ -34,52 +45,112 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS_DIR / "toxicity.ftz"
 DEFAULT_CALIBRATION = MODELS_DIR / "toxicity_calibration.json"
 CATEGORIES = ("hate", "profanity", "toxicity")
+DEFAULT_WINDOW = 300
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _URL = re.compile(r"https?://\S{1,2000}|www\.\S{1,2000}")
 _MENTION = re.compile(r"@\w{1,50}")
-_RT = re.compile(r"\brt\b")
-_PUNCT = re.compile(r"([^\w\s'])")
-_SPACES = re.compile(r"\s+")
-_BLANKS = re.compile(r"[^\S\r\n\v\f\x85\u2028\u2029]+")
-_LINES = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+_RT = re.compile(rb"(?<![a-z0-9])rt(?![a-z0-9])")
+_ENTITY = re.compile(r"&#?\w{1,32};")
 
 
-def normalize(text: str) -> str:
-    """Lower-case, unescape HTML, drop URLs, @mentions and "RT", split punctuation off words;
-    line breaks are kept (windows follow lines), other whitespace runs become one space."""
-    if "&" in text:
+def _ascii_table() -> bytes:
+    """Bytes -> bytes: A-Z lower-cased, ASCII punctuation and control characters to space, line
+    breaks kept (windows are cut at them); bytes >= 0x80 (UTF-8 sequences) unchanged."""
+    table = bytearray(range(256))
+    for b in range(128):
+        c = chr(b)
+        if c.isupper():
+            table[b] = ord(c.lower())
+        elif not c.isalnum() and c != "\n":
+            table[b] = ord(" ")
+    return bytes(table)
+
+
+def _unicode_table() -> dict[int, int | None]:
+    """Non-ASCII punctuation, symbols and emoji to space (curly apostrophes deleted like "'")."""
+    table: dict[int, int | None] = {}
+    ranges = [
+        (0x80, 0xBF),  # Latin-1 punctuation and symbols (¡ « » ° ...)
+        (0x2000, 0x206F),  # general punctuation: dashes, quotes, ellipsis, zero-width, bidi marks
+        (0x2190, 0x2BFF),  # arrows, math, technical, box drawing, shapes, dingbats
+        (0x3000, 0x303F),  # CJK punctuation
+        (0xFE00, 0xFE0F),  # variation selectors
+        (0xFEFF, 0xFEFF),  # BOM
+        (0xFF01, 0xFF0F),  # full-width punctuation
+        (0x1F000, 0x1FAFF),  # emoji, pictographs
+        (0xD800, 0xDFFF),  # lone surrogates (cannot be encoded)
+    ]
+    for lo, hi in ranges:
+        for cp in range(lo, hi + 1):
+            table[cp] = 0x20
+    for cp in (0x85, 0x2028, 0x2029):
+        table[cp] = 0x0A  # line breaks stay line breaks
+    for cp in (0x2018, 0x2019, 0x02BC):
+        table[cp] = None
+    return table
+
+
+_ASCII = _ascii_table()
+_UNICODE = _unicode_table()
+_DELETE = b"'"
+
+
+def normalize(text: str) -> bytes:
+    """Lower-cased UTF-8 words separated by spaces, line breaks kept; tweet artefacts removed.
+
+    Drops: HTML entities (after unescaping: &amp; -> "&" -> space, &#128514; -> emoji -> space),
+    URLs, @mentions, the retweet marker "rt", emoji, punctuation (apostrophes are deleted so
+    "don't" -> "dont"). Deterministic and linear in the text length.
+    """
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    if "&" in text and _ENTITY.search(text):
         text = html.unescape(text)
-    text = _SURROGATES.sub(" ", text).lower()
     if "http" in text or "www." in text:
         text = _URL.sub(" ", text)
     if "@" in text:
         text = _MENTION.sub(" ", text)
-    text = _RT.sub(" ", text)
-    text = _PUNCT.sub(r" \1 ", text)
-    return _BLANKS.sub(" ", text)
+    if not text.isascii():
+        text = text.lower().translate(_UNICODE)
+    data = text.encode("utf-8", "replace").translate(_ASCII, _DELETE)
+    if b"rt" in data:
+        data = _RT.sub(b" ", data)
+    return data
 
 
 def preprocess(text: str) -> str:
     """Normalization shared by training and inference, as one line (what fastText reads)."""
-    return _SPACES.sub(" ", normalize(text)).strip()
+    return " ".join(normalize(text).decode("utf-8", "ignore").split())
+
+
+def window_bytes(data: bytes, window_chars: int) -> list[bytes]:
+    """`data` cut into pieces of at most `window_chars` bytes, each cut at the last line break in
+    its second half, else at the last space, else hard; whitespace-only pieces dropped."""
+    out = []
+    n = len(data)
+    start = 0
+    half = max(1, window_chars // 2)
+    while start < n:
+        end = start + window_chars
+        if end >= n:
+            end = n
+        else:
+            cut = data.rfind(b"\n", start + half, end)
+            if cut < 0:
+                cut = data.rfind(b" ", start + 1, end)
+            if cut > start:
+                end = cut
+        piece = data[start:end]
+        if not piece.isspace() and piece:
+            out.append(piece)
+        start = end
+    return out
 
 
 def windows(text: str, window_chars: int) -> list[str]:
-    """Lines of `text`, each cut at whitespace into pieces of at most `window_chars` characters
-    (surrounding whitespace stripped, empty pieces dropped)."""
-    out = []
-    for line in _LINES.split(text):
-        line = line.strip()
-        while len(line) > window_chars:
-            cut = line.rfind(" ", 0, window_chars)
-            if cut <= 0:
-                cut = window_chars
-            out.append(line[:cut])
-            line = line[cut:].lstrip()
-        if line:
-            out.append(line)
-    return out
+    """The one-line windows the model scores for `text` (normalized)."""
+    pieces = window_bytes(normalize(text), window_chars)
+    return [p.replace(b"\n", b" ").decode("utf-8", "ignore").strip() for p in pieces]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -101,12 +172,12 @@ class ToxicityDetector:
         self,
         model_path: str | None = None,
         calibration_path: str | None = None,
-        window_chars: int = 300,
+        window_chars: int = DEFAULT_WINDOW,
         profanity_check: bool = False,
     ):
         self.model_path = str(model_path or DEFAULT_MODEL)
         self.calibration_path = str(calibration_path or DEFAULT_CALIBRATION)
-        self.window_chars = window_chars
+        self.window_chars = int(window_chars)
         self.profanity_check = profanity_check
         self._model: Any = None
         self._calib: dict[str, Any] = {}
@@ -129,6 +200,9 @@ class ToxicityDetector:
                 import fasttext
 
                 self._model = fasttext.load_model(self.model_path)
+                labels = [lab.removeprefix("__label__") for lab in self._model.get_labels()]
+                self._label_index = {f"__label__{lab}": i for i, lab in enumerate(labels)}
+                self._labels = labels
         return self._model
 
     def _calibration(self) -> dict[str, Any]:
@@ -137,20 +211,19 @@ class ToxicityDetector:
         return self._calib
 
     def raw_scores(self, pieces: list[str]) -> dict[str, np.ndarray]:
-        """Uncalibrated one-vs-all probabilities per fastText label for preprocessed one-line pieces."""
+        """Uncalibrated one-vs-all probabilities per fastText label for one-line pieces."""
         model = self._load()
-        labels = model.get_labels()
-        out = {lab.removeprefix("__label__"): np.zeros(len(pieces)) for lab in labels}
-        if not pieces:
-            return out
-        pred_labels, pred_probs = model.predict(pieces, k=-1, threshold=0.0)
-        for i, (labs, probs) in enumerate(zip(pred_labels, pred_probs, strict=False)):
-            for lab, p in zip(labs, probs, strict=False):
-                out[lab.removeprefix("__label__")][i] = p
-        return out
+        out = np.zeros((len(self._labels), len(pieces)))
+        if pieces:
+            pred_labels, pred_probs = model.predict(pieces, k=-1, threshold=0.0)
+            index = self._label_index
+            for i, (labs, probs) in enumerate(zip(pred_labels, pred_probs, strict=True)):
+                for lab, p in zip(labs, probs, strict=True):
+                    out[index[lab], i] = p
+        return {lab: out[j] for j, lab in enumerate(self._labels)}
 
     def score_pieces(self, pieces: list[str]) -> dict[str, np.ndarray]:
-        """Calibrated category probabilities for preprocessed one-line pieces."""
+        """Calibrated category probabilities for one-line pieces."""
         raw = self.raw_scores(pieces)
         cal = self._calibration()["platt"]
         sources = {"hate": raw["hate"], "profanity": raw["offensive"], "toxicity": 1.0 - raw["clean"]}
@@ -162,16 +235,15 @@ class ToxicityDetector:
         owners: list[int] = []
         pieces: list[str] = []
         for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                text = "" if text is None else str(text)
-            for w in windows(normalize(text), self.window_chars):
-                pieces.append(w)
-                owners.append(i)
-        scores = self.score_pieces(pieces)
-        best = {c: np.zeros(len(texts)) for c in CATEGORIES}
-        idx = np.asarray(owners, dtype=np.int64)
-        for c in CATEGORIES:
-            if len(idx):
+            for w in windows(text, self.window_chars):
+                if w:
+                    pieces.append(w)
+                    owners.append(i)
+        best = {c: np.zeros(len(texts)) for c in CATEGORIES}  # no words: nothing toxic found
+        if pieces:
+            scores = self.score_pieces(pieces)
+            idx = np.asarray(owners, dtype=np.int64)
+            for c in CATEGORIES:
                 np.maximum.at(best[c], idx, scores[c])
         if self.profanity_check:
             best["profanity"] = np.maximum(best["profanity"], _profanity_check_max(texts, self.window_chars))
@@ -179,13 +251,14 @@ class ToxicityDetector:
 
 
 def _profanity_check_max(texts: list[str], window_chars: int) -> np.ndarray:
-    """alt-profanity-check's probability, maximum over the same windows (its own model, from its wheel)."""
+    """alt-profanity-check's probability, maximum over raw-text windows (its own model, from its wheel)."""
     from profanity_check import predict_prob
 
     owners, pieces = [], []
     for i, text in enumerate(texts):
-        for w in windows(_SURROGATES.sub(" ", text if isinstance(text, str) else ""), window_chars):
-            pieces.append(w)
+        raw = (text if isinstance(text, str) else "").encode("utf-8", "replace")
+        for w in window_bytes(raw, window_chars):
+            pieces.append(w.decode("utf-8", "ignore"))
             owners.append(i)
     best = np.zeros(len(texts))
     if pieces:

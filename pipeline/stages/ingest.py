@@ -89,9 +89,13 @@ class _PartWriter:
     def __init__(self, paths: StagePaths, part: str, src: SourceFile, ingest: IngestConfig):
         self.src = src
         self.ingest = ingest
+        self.paths = paths
+        self.part = part
         self.stats = StageStats(name="ingest")
         self.removals = RemovalWriter(paths, part)
-        self.writer = storage.AtomicParquetWriter(paths.part(part), DOCUMENT_SCHEMA)
+        # A big source is cut into parts of `part_rows` documents, so later stages parallelize over it.
+        self.seq = 0
+        self.writer = storage.AtomicParquetWriter(paths.part(f"{part}-{self.seq:04d}"), DOCUMENT_SCHEMA)
         self.kept: list[dict] = []
         self.empty: list[dict] = []
 
@@ -121,6 +125,12 @@ class _PartWriter:
         if self.kept:
             self.writer.write(pa.Table.from_pylist(self.kept, DOCUMENT_SCHEMA))
             self.kept.clear()
+            if self.writer.rows >= self.ingest.part_rows:
+                self.writer.close()
+                self.seq += 1
+                self.writer = storage.AtomicParquetWriter(
+                    self.paths.part(f"{self.part}-{self.seq:04d}"), DOCUMENT_SCHEMA
+                )
         if self.empty:
             table = pa.Table.from_pylist(self.empty, DOCUMENT_SCHEMA)
             self.removals.rejected(with_stage_reason(table, "ingest", ["empty_text"] * table.num_rows))
@@ -137,7 +147,7 @@ class _PartWriter:
 
 
 def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: str) -> StageStats:
-    """Fetch and parse one source into `ingest/part-<index>.parquet`; runs as a Ray task."""
+    """Fetch and parse one source into `ingest/part-<index>-<seq>.parquet`; runs as a Ray task."""
     from pipeline.ingest.fetch import fetch
     from pipeline.ingest.readers import BadRecord, read_records
 

@@ -1,0 +1,442 @@
+"""The FastAPI app: OpenAI-compatible completions whose output passes the runtime policy.
+
+Flow of a request: auth and size limits -> prompt check (a blocked prompt gets a refusal, the model is
+never called) -> the backend's pieces go through a ``StreamGuard`` -> released text is sent (SSE or one
+JSON body). A stop closes the backend stream (decoding stops / upstream connection closed) and ends the
+answer with ``finish_reason: "content_filter"`` and the safe message. Every intervention is counted in
+``/metrics`` and written to the audit log. Errors reach the client as a short JSON message, never a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from filters.engine import Filter, Verdict
+from filters.policy import Policy
+from filters.stream import StreamGuard
+from server.audit import AuditLog, intervention_records
+from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend
+from server.config import ServeConfig, file_sha256
+from server.metrics import Metrics
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("winnow.serve")
+BLOCKING = frozenset({"drop"})
+
+
+class ClientError(Exception):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+def _error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+@dataclass
+class _State:
+    cfg: ServeConfig
+    filter: Filter | None
+    backend: Backend
+    metrics: Metrics
+    audit: AuditLog
+    policy_sha256: str
+
+
+def build_backend(cfg: ServeConfig) -> Backend:
+    if cfg.backend == "checkpoint":
+        assert cfg.checkpoint
+        return CheckpointBackend(cfg.checkpoint, cfg.device)
+    assert cfg.upstream_url
+    return UpstreamBackend(cfg.upstream_url, cfg.upstream_api_key, cfg.upstream_model, cfg.upstream_timeout_s)
+
+
+def create_app(cfg: ServeConfig, *, filter: Filter | None = None, backend: Backend | None = None) -> FastAPI:
+    """The app for ``cfg``; ``filter`` / ``backend`` may be injected (tests), else built from ``cfg``."""
+    if cfg.filter_enabled and filter is None:
+        filter = Filter(Policy.load(cfg.policy), mode="runtime")
+    if not cfg.filter_enabled:
+        filter = None
+    backend = backend or build_backend(cfg)
+    metrics = Metrics()
+    policy_sha = file_sha256(cfg.policy)
+    state = _State(
+        cfg, filter, backend, metrics, AuditLog(cfg.audit_log, policy_sha, backend.model_sha256), policy_sha
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await backend.aclose()
+
+    app = FastAPI(title="winnow serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.winnow = state
+
+    @app.exception_handler(ClientError)
+    async def _client_error(_req: Request, exc: ClientError) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.kind)
+
+    @app.exception_handler(Exception)
+    async def _server_error(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed")
+        return _error(500, "internal server error", "server_error")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "filter": state.filter is not None,
+            "policy_sha256": state.policy_sha256,
+            "model_sha256": backend.model_sha256,
+        }
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        _auth(state, request)
+        return {"object": "list", "data": [{"id": cfg.model_name, "object": "model", "owned_by": "winnow"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        return await _handle(state, request, "chat")
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        return await _handle(state, request, "completion")
+
+    return app
+
+
+# -- request handling ---------------------------------------------------------------------------
+
+
+def _auth(state: _State, request: Request) -> None:
+    keys = state.cfg.api_keys
+    if not keys:
+        return
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not token or not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
+        raise ClientError(401, "invalid or missing API key", "authentication_error")
+
+
+async def _read_json(state: _State, request: Request) -> dict[str, Any]:
+    limit = state.cfg.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ClientError(413, f"request body larger than {limit} bytes")
+    buf = bytearray()
+    async for part in request.stream():
+        buf += part
+        if len(buf) > limit:
+            raise ClientError(413, f"request body larger than {limit} bytes")
+    try:
+        body = json.loads(buf)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ClientError(400, "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ClientError(400, "request body must be a JSON object")
+    return body
+
+
+def _parse(state: _State, body: dict[str, Any], kind: str) -> tuple[GenRequest, str, bool]:
+    """(generation request, text to check as the prompt, stream?)."""
+    cfg = state.cfg
+    messages = None
+    if kind == "chat":
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ClientError(400, "'messages' must be a non-empty list")
+        parts, user_parts = [], []
+        for m in messages:
+            if (
+                not isinstance(m, dict)
+                or not isinstance(m.get("content"), str)
+                or not isinstance(m.get("role"), str)
+            ):
+                raise ClientError(400, "each message needs string 'role' and 'content'")
+            parts.append(f"{m['role']}: {m['content']}\n")
+            user_parts.append(m["content"])
+        prompt = "".join(parts) + "assistant:"
+        check_text = "\n".join(user_parts)
+    else:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise ClientError(400, "'prompt' must be a string")
+        check_text = prompt
+    if len(prompt) > cfg.max_prompt_chars:
+        raise ClientError(413, f"prompt longer than {cfg.max_prompt_chars} characters")
+    max_tokens = body.get("max_tokens", body.get("max_completion_tokens")) or cfg.default_max_tokens
+    temperature = body.get("temperature", 1.0)
+    seed = body.get("seed", 0)
+    top_p = body.get("top_p")
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ClientError(400, "'max_tokens' must be a positive integer")
+    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        raise ClientError(400, "'temperature' must be in [0, 2]")
+    if not isinstance(seed, int):
+        raise ClientError(400, "'seed' must be an integer")
+    model = body.get("model") if isinstance(body.get("model"), str) else cfg.model_name
+    req = GenRequest(
+        kind=kind,
+        prompt=prompt,
+        messages=messages,
+        max_tokens=min(max_tokens, cfg.max_tokens_limit),
+        temperature=float(temperature),
+        top_p=float(top_p) if isinstance(top_p, (int, float)) else None,
+        seed=seed,
+        model=model,
+    )
+    return req, check_text, bool(body.get("stream", False))
+
+
+class _Outcome:
+    """What happened to one request's output (filled while streaming, used for audit and metrics)."""
+
+    def __init__(self) -> None:
+        self.finish_reason = "stop"
+        self.verdict: Verdict | None = None
+        self.filter_s = 0.0
+        self.stage = "output"
+        self.stop_reason = ""
+
+
+def _blocked(state: _State, v: Verdict) -> bool:
+    if v.action not in BLOCKING:
+        return False
+    if not state.cfg.fail_closed and set(v.fired) == {"detector_error"}:
+        log.error("detector error ignored (fail_closed=false): %s", v.reasons)
+        return False
+    return True
+
+
+async def _guarded(state: _State, req: GenRequest, out: _Outcome, deadline: float) -> AsyncIterator[str]:
+    """Released text pieces; sets ``out`` when the answer ends. Closes the backend stream on a stop."""
+    guard = (
+        StreamGuard(
+            state.filter,
+            strict=state.cfg.strict,
+            max_holdback=state.cfg.max_holdback,
+            classify_lines=state.cfg.classify_lines,
+            fail_closed=state.cfg.fail_closed,
+        )
+        if state.filter is not None
+        else None
+    )
+    pieces = state.backend.stream(req)
+    n = 0
+    try:
+        async for piece in pieces:
+            n += 1
+            if guard is None:
+                yield piece
+            else:
+                t0 = time.perf_counter()
+                released = guard.feed(piece)
+                out.filter_s += time.perf_counter() - t0
+                if guard.stopped and _blocked(state, guard.verdict):
+                    break
+                if released:
+                    yield released
+            if time.monotonic() > deadline:
+                out.finish_reason = "length"
+                break
+        else:
+            if n >= req.max_tokens:
+                out.finish_reason = "length"
+    finally:
+        await pieces.aclose()  # stops decoding / closes the upstream connection
+    if guard is None:
+        return
+    t0 = time.perf_counter()
+    rest = guard.close()
+    out.filter_s += time.perf_counter() - t0
+    out.verdict = guard.verdict
+    out.stop_reason = guard.stop_reason
+    if guard.verdict is not None and _blocked(state, guard.verdict):
+        out.finish_reason = "content_filter"
+        return
+    if rest:
+        yield rest
+
+
+def _record(
+    state: _State,
+    rid: str,
+    endpoint: str,
+    stage: str,
+    v: Verdict | None,
+    text: str,
+    t_start: float,
+    **extra: Any,
+) -> None:
+    if v is None:
+        return
+    records = intervention_records(v, text)
+    for rec in records:
+        state.metrics.interventions.labels(stage, rec["category"], v.action).inc()
+    latency_ms = round((time.perf_counter() - t_start) * 1000, 3)
+    state.audit.write(rid, stage, v.action, records, endpoint=endpoint, latency_ms=latency_ms, **extra)
+
+
+async def _handle(state: _State, request: Request, kind: str) -> Response:
+    t_start = time.perf_counter()
+    endpoint = "chat" if kind == "chat" else "completions"
+    rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex
+    try:
+        _auth(state, request)
+        body = await _read_json(state, request)
+        req, check_text, stream = _parse(state, body, kind)
+    except ClientError:
+        state.metrics.requests.labels(endpoint, "rejected").inc()
+        raise
+    created = int(time.time())
+    model = req.model
+
+    # Prompt check: a blocked prompt gets the refusal; the model is never called.
+    if state.filter is not None and state.cfg.prompt_checks:
+        t0 = time.perf_counter()
+        pv = await asyncio.to_thread(state.filter.check, check_text)
+        state.metrics.filter_latency.observe(time.perf_counter() - t0)
+        if pv.fired:
+            _record(state, rid, endpoint, "prompt", pv, check_text, t_start)
+        if _blocked(state, pv):
+            state.metrics.requests.labels(endpoint, "prompt_blocked").inc()
+            state.metrics.latency.labels(endpoint).observe(time.perf_counter() - t_start)
+            msg = state.cfg.refusal_message
+            if stream:
+                return StreamingResponse(
+                    _sse_single(kind, rid, created, model, msg, "content_filter"),
+                    media_type="text/event-stream",
+                )
+            return JSONResponse(_full_body(kind, rid, created, model, msg, "content_filter", req))
+
+    out = _Outcome()
+    deadline = time.monotonic() + state.cfg.request_timeout_s
+
+    def finish(released_text: str) -> None:
+        v = out.verdict
+        if v is not None and v.fired:
+            _record(
+                state,
+                rid,
+                endpoint,
+                "output",
+                v,
+                v.text if v.action != "redact" else released_text,
+                t_start,
+                stop_reason=out.stop_reason,
+                finish_reason=out.finish_reason,
+            )
+        state.metrics.filter_latency.observe(out.filter_s)
+        state.metrics.latency.labels(endpoint).observe(time.perf_counter() - t_start)
+        state.metrics.requests.labels(endpoint, out.finish_reason).inc()
+
+    if not stream:
+        try:
+            parts = [p async for p in _guarded(state, req, out, deadline)]
+        except Exception:
+            state.metrics.requests.labels(endpoint, "error").inc()
+            raise
+        text = "".join(parts)
+        finish(text)
+        if out.finish_reason == "content_filter":
+            text = state.cfg.safe_message  # nothing was sent: the partial answer is withheld too
+        return JSONResponse(_full_body(kind, rid, created, model, text, out.finish_reason, req))
+
+    async def events() -> AsyncIterator[bytes]:
+        sent: list[str] = []
+        try:
+            if kind == "chat":
+                yield _sse(_chunk(kind, rid, created, model, None, None, role=True))
+            async for piece in _guarded(state, req, out, deadline):
+                sent.append(piece)
+                yield _sse(_chunk(kind, rid, created, model, piece, None))
+            if out.finish_reason == "content_filter":
+                yield _sse(_chunk(kind, rid, created, model, state.cfg.safe_message, None))
+            yield _sse(_chunk(kind, rid, created, model, None, out.finish_reason))
+            yield b"data: [DONE]\n\n"
+        except Exception:
+            log.exception("stream failed")
+            state.metrics.requests.labels(endpoint, "error").inc()
+            yield _sse({"error": {"message": "internal server error", "type": "server_error"}})
+            return
+        finish("".join(sent))
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+# -- OpenAI wire format -------------------------------------------------------------------------
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+
+
+def _chunk(
+    kind: str, rid: str, created: int, model: str, text: str | None, finish: str | None, role: bool = False
+) -> dict[str, Any]:
+    if kind == "chat":
+        delta: dict[str, Any] = {"role": "assistant"} if role else {}
+        if text is not None:
+            delta["content"] = text
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return {
+            "id": rid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [choice],
+        }
+    choice = {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+    return {"id": rid, "object": "text_completion", "created": created, "model": model, "choices": [choice]}
+
+
+async def _sse_single(
+    kind: str, rid: str, created: int, model: str, text: str, finish: str
+) -> AsyncIterator[bytes]:
+    if kind == "chat":
+        yield _sse(_chunk(kind, rid, created, model, None, None, role=True))
+    yield _sse(_chunk(kind, rid, created, model, text, None))
+    yield _sse(_chunk(kind, rid, created, model, None, finish))
+    yield b"data: [DONE]\n\n"
+
+
+def _full_body(
+    kind: str, rid: str, created: int, model: str, text: str, finish: str, req: GenRequest
+) -> dict:
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    if kind == "chat":
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+        obj = "chat.completion"
+    else:
+        choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+        obj = "text_completion"
+    return {"id": rid, "object": obj, "created": created, "model": model, "choices": [choice], "usage": usage}
+
+
+def serve(cfg: ServeConfig) -> None:
+    """Run the server until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    app = create_app(cfg)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", timeout_keep_alive=5)

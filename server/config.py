@@ -1,0 +1,69 @@
+"""Server configuration: one validated object, built from CLI flags (or a YAML file) and fixed at start."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["ServeConfig", "file_sha256"]
+
+
+class ServeConfig(BaseModel):
+    """Everything `winnow serve` needs; unknown keys are errors (fail closed on typos)."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    backend: Literal["checkpoint", "upstream"] = "checkpoint"
+    checkpoint: str | None = None  # a trainer out dir / checkpoints dir / step dir
+    device: str | None = None
+    upstream_url: str | None = None  # base URL of an OpenAI-compatible server, e.g. http://host:8001/v1
+    upstream_api_key: str | None = None
+    upstream_model: str | None = None  # model name sent upstream (default: the client's)
+    model_name: str = "winnow"
+    policy: str = "configs/policy.yaml"
+    filter_enabled: bool = True  # False serves unfiltered (benchmark baseline only)
+    prompt_checks: bool = True  # check the prompt with the runtime policy; blocked -> refusal, no model call
+    fail_closed: bool = True  # a detector error blocks the answer (False: answer passes, error is logged)
+    strict: bool = True
+    max_holdback: int = Field(default=2048, ge=64)
+    classify_lines: bool = True
+    api_keys: list[str] = Field(default_factory=list)  # Bearer keys; empty = no auth
+    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    max_prompt_chars: int = Field(default=200_000, ge=1)
+    max_tokens_limit: int = Field(default=4096, ge=1)
+    default_max_tokens: int = Field(default=256, ge=1)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    upstream_timeout_s: float = Field(default=60.0, gt=0)
+    audit_log: str | None = None  # JSONL of every intervention
+    safe_message: str = "I can't help with that."
+    refusal_message: str = "I can't help with that request."
+
+    @model_validator(mode="after")
+    def _backend_args(self) -> ServeConfig:
+        if self.backend == "checkpoint" and not self.checkpoint:
+            raise ValueError("backend 'checkpoint' needs 'checkpoint' (a trainer output directory)")
+        if self.backend == "upstream" and not self.upstream_url:
+            raise ValueError("backend 'upstream' needs 'upstream_url'")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: object) -> ServeConfig:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a serve config is a mapping")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(data)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, streamed (a checkpoint may be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

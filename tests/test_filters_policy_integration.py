@@ -1,0 +1,153 @@
+"""The shipped policy (configs/policy.yaml) with every real detector, on real data.
+
+Floors were measured on this data with the bundled models (see the numbers in each test) and set
+with a margin, so a retrained classifier may move them a little but a broken integration (a score
+key renamed, a threshold not applied, a language scope lost) fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from filters import Filter, Policy
+from filters.arrow import annotate
+
+POLICY = Path(__file__).resolve().parents[1] / "configs" / "policy.yaml"
+
+
+@pytest.fixture(scope="module")
+def flt() -> Filter:
+    return Filter(Policy.load(POLICY), mode="pretrain")
+
+
+def _detok(text: str) -> str:
+    """WikiText's tokenized form back to ordinary prose (" @-@ " -> "-", " , " -> ", "); its <unk>
+    (a rare word removed by the dataset) becomes a word again, else Gopher counts 3 symbols for it."""
+    text = text.replace("<unk>", "unknown").replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
+    text = re.sub(r" ([,.;:!?)'])", r"\1", text)
+    text = text.replace("( ", "(").replace(' " ', ' "')
+    return text
+
+
+def _clean_docs(path: Path, n: int, size: int = 4000, wiki: bool = False) -> list[str]:
+    """Consecutive paragraphs of a clean file joined into ~`size`-char documents."""
+    raw = path.read_text(encoding="utf-8")
+    paras = [p.strip() for p in re.split(r"\n\s*\n" if not wiki else r"\n", raw)]
+    paras = [_detok(p) if wiki else " ".join(p.split()) for p in paras]
+    paras = [p for p in paras if len(p) > 150 and not p.startswith("=")]
+    docs, cur = [], []
+    for p in paras:
+        cur.append(p)
+        if sum(len(x) for x in cur) >= size:
+            docs.append("\n\n".join(cur))
+            cur = []
+        if len(docs) == n:
+            break
+    return docs
+
+
+def _davidson(shared: Path, cls: str, n: int) -> list[str]:
+    with open(shared / "toxicity/davidson_labeled_data.csv", encoding="utf-8") as f:
+        return [r["tweet"] for r in csv.DictReader(f) if r["class"] == cls][:n]
+
+
+def test_hate_tweets_mostly_dropped(flt: Filter, shared_data: Path):
+    hate = _davidson(shared_data, "0", 400)
+    vs = flt.check_batch(hate)
+    actions = Counter(v.action for v in vs)
+    # Measured: 400/400 dropped (reason hate 312, low_quality 82, language 6); hate fires on 376.
+    assert actions["drop"] >= 0.95 * len(hate)
+    assert sum("hate" in v.fired for v in vs) >= 0.8 * len(hate)
+    # Tweets are short: without the quality heuristics, hate terms/classifier still drop most.
+    assert sum(v.reason == "hate" for v in vs) >= 0.6 * len(hate)
+
+
+def test_clean_documents_mostly_kept(flt: Filter, shared_data: Path):
+    wiki = _clean_docs(shared_data / "clean_text/wikitext2_valid.txt", 60, wiki=True)
+    stories = _clean_docs(shared_data / "clean_text/tinystories_head.txt", 60)
+    assert len(wiki) == 60 and len(stories) == 60
+    for name, docs, floor in (("wikitext", wiki, 0.8), ("tinystories", stories, 0.9)):
+        vs = flt.check_batch(docs)
+        kept = [v for v in vs if v.action != "drop"]
+        # Measured: WikiText 51/60 kept (9 number-heavy ones fail gopher_below_alpha_threshold),
+        # TinyStories 60/60.
+        assert len(kept) >= floor * len(docs), (name, Counter(v.reason for v in vs))
+        assert all(v.lang == "en" for v in vs)
+        # No harm category drops a clean document (flags are allowed: the classifier at its tweet
+        # threshold is a flag-only signal in this policy).
+        harm = {"hate", "harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit"}
+        assert not [v.reason for v in vs if v.reason in harm], name
+
+
+def _lingua(shared: Path) -> dict[str, str]:
+    """One ~2 KB document per language from the lingua test sentences."""
+    by_lang: dict[str, list[str]] = {}
+    with open(shared / "langid/lingua_sentences_75lang_250each.tsv", encoding="utf-8") as f:
+        for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            by_lang.setdefault(r["lang"], []).append(r["text"])
+    return {lang: " ".join(s[:25]) for lang, s in by_lang.items()}
+
+
+def test_non_english_follows_the_language_list(flt: Filter, shared_data: Path):
+    docs = _lingua(shared_data)
+    langs = sorted(docs)
+    vs = flt.check_batch([docs[lang] for lang in langs])
+    keep = set(flt.categories["language"].keep)
+    for lang, v in zip(langs, vs, strict=True):
+        # Quality heuristics are English-only: never the reason for a non-English document.
+        if v.lang != "en":
+            assert "low_quality" not in v.fired and v.quality is None and v.quality_reason == "", lang
+        if v.lang not in keep:
+            assert v.action == "drop" and v.reason == "language", lang
+    kept_langs = {lang for lang, v in zip(langs, vs, strict=True) if v.action != "drop"}
+    # Measured: all 20 kept languages present in lingua (as nb/nn for "no") are kept.
+    expected = {lang for lang in langs if lang in keep}
+    assert len(kept_langs & expected) >= len(expected) - 1, expected - kept_langs
+    # Only kept languages survive (lingua's nb/nn come out of lid.176 as "no", which is kept).
+    assert all(v.lang in keep for v in vs if v.action != "drop")
+
+
+def test_pii_redacted(flt: Filter, shared_data: Path):
+    data = json.loads((shared_data / "pii/presidio_synth_dataset_v2.json").read_text(encoding="utf-8"))
+    samples = [
+        d
+        for d in data
+        if any(s["entity_type"] == "EMAIL_ADDRESS" for s in d["spans"]) and len(d["spans"]) == 1
+    ][:30]
+    assert len(samples) >= 10
+    # Embed in a clean English paragraph so the sample is judged as a document, not a fragment.
+    host = _clean_docs(shared_data / "clean_text/tinystories_head.txt", 1)[0]
+    vs = flt.check_batch([host + "\n\n" + d["full_text"] for d in samples])
+    for d, v in zip(samples, vs, strict=True):
+        email = d["spans"][0]["entity_value"]
+        assert v.action == "redact", (v.reasons, d["full_text"])
+        assert email not in v.text and "<EMAIL>" in v.text
+
+
+def test_check_equals_check_batch_and_arrow(flt: Filter, shared_data: Path):
+    texts = (
+        _davidson(shared_data, "0", 8)
+        + _davidson(shared_data, "2", 4)
+        + _clean_docs(shared_data / "clean_text/wikitext2_valid.txt", 4, wiki=True)
+        + list(_lingua(shared_data).values())[:6]
+        + ["", "Contact me at jane.doe@example.com or +1 (415) 555-0132.", "short"]
+    )
+    batch = flt.check_batch(texts)
+    single = [flt.check(t) for t in texts]
+    assert [v.to_dict() for v in batch] == [v.to_dict() for v in single]
+    table = annotate(flt, pa.table({"text": texts, "url": [None] * len(texts)}))
+    assert table.column("action").to_pylist() == [v.action for v in batch]
+    reasons = table.column("reason").to_pylist()
+    qreasons = table.column("quality_reason").to_pylist()
+    for v, r, q in zip(batch, reasons, qreasons, strict=True):
+        assert q == v.quality_reason
+        if r == "low_quality":  # the report groups by reason; the failing check is in quality_reason
+            assert re.fullmatch(r"(gopher_quality|gopher_repetition|c4|fineweb):\w+", q)
+    assert "low_quality" in reasons

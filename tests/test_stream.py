@@ -1,0 +1,223 @@
+"""StreamGuard: same verdict as Filter.check on any chunking, strict release, bounded and linear work."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from filters import Filter, Policy
+from filters.stream import StreamGuard
+
+REPO = Path(__file__).resolve().parents[1]
+POLICY = REPO / "configs" / "policy.yaml"
+
+
+def _rules_policy() -> Policy:
+    """The shipped policy minus classifier refs: every verdict then comes from span detectors."""
+    data = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
+    data.pop("calibration", None)
+    for cat in data["categories"].values():
+        cat["detectors"] = [d for d in cat["detectors"] if "toxicity" not in str(d)]
+    return Policy.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def full() -> Filter:
+    return Filter(Policy.load(POLICY), mode="runtime")
+
+
+@pytest.fixture(scope="module")
+def rules() -> Filter:
+    return Filter(_rules_policy(), mode="runtime")
+
+
+SYNTH = [
+    "Call me at +1 415 555 0132 or write to bob.smith@example.com, thanks.\n",
+    "You are worthless. Honestly you should kill yourself tonight.\nMore text after it.",
+    "my key is AKIAIOSFODNN7EXAMPLE and card 4111 1111 1111 1111 ok",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGcY5unA67hqxnfZKHXzZPq\n"
+    "-----END RSA PRIVATE KEY-----\nthat was the key\n",
+    "IBAN GB82 WEST 1234 5698 7654 32 is mine; SSN 123-45-6789.\n",
+    "f u c k this, and sh1t happens, k1ll y0urself\n",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data) -> list[str]:
+    """Real texts: PII samples, labeled tweets (offensive and not), Shakespeare, plus split-prone cases."""
+    pii = json.loads((shared_data / "pii" / "presidio_synth_dataset_v2.json").read_text(encoding="utf-8"))
+    with open(shared_data / "toxicity" / "davidson_labeled_data.csv", encoding="utf-8") as f:
+        tweets = [r["tweet"] for r in csv.DictReader(f)]
+    shakespeare = (shared_data / "clean_text" / "tinyshakespeare_input.txt").read_text(encoding="utf-8")
+    paras = [p + "\n" for p in shakespeare[:40_000].split("\n\n")]
+    return [d["full_text"] for d in pii[:120]] + tweets[:120] + paras[:60] + SYNTH
+
+
+def _run(guard: StreamGuard, text: str, cuts: list[int]) -> str:
+    bounds = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    out = [guard.feed(text[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    out.append(guard.close())
+    return "".join(out)
+
+
+def _first_blocking_span_start(filt: Filter, text: str) -> int | None:
+    """Start of the span whose arrival first makes a prefix of ``text`` blocked (None: never blocked)."""
+    v = filt.check(text)
+    if v.action != "drop":
+        return None
+    for _cat, start, end in sorted(v.spans, key=lambda s: s[2]):
+        if filt.check(text[:end]).action == "drop":
+            return start
+    return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_property_rules_exact(rules, corpus, data):
+    """Rules-only policy: any chunking gives exactly check()'s verdict and redacted text, and releases
+    nothing of the span that made the text blocked."""
+    text = data.draw(st.sampled_from(corpus))
+    cuts = data.draw(st.lists(st.integers(0, max(len(text), 1)), max_size=40))
+    g = StreamGuard(rules)
+    out = _run(g, text, cuts)
+    want = rules.check(text)
+    if not g.stopped:
+        assert g.verdict == want
+        assert out == want.text
+    else:
+        assert want.action == "drop" and g.verdict.action == "drop"
+        assert g.verdict.reason in want.fired
+        first = _first_blocking_span_start(rules, text)
+        assert first is not None and g.released_chars <= first  # strict: zero violating characters
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_property_full_policy(full, corpus, data):
+    """Shipped policy (with the toxicity classifier). Run to the end: verdict == check(text). Stopped:
+    blocked by check() as well, or by a line the classifier scores >= line_min_score on its own."""
+    text = data.draw(st.sampled_from(corpus))
+    cuts = data.draw(st.lists(st.integers(0, max(len(text), 1)), max_size=30))
+    lines = data.draw(st.booleans())
+    g = StreamGuard(full, classify_lines=lines)
+    out = _run(g, text, cuts)
+    want = full.check(text)
+    if not g.stopped:
+        assert g.verdict == want
+        assert out == want.text
+    elif g.stop_reason.endswith("(line)"):
+        assert lines and g.verdict.action == "drop"
+    else:
+        assert want.action == "drop" and g.verdict.reason in want.fired
+
+
+def test_term_split_across_chunks_is_stopped(rules):
+    g = StreamGuard(rules)
+    released = "".join(g.feed(c) for c in ["Honestly you should ki", "ll your", "self now, ", "ok?"])
+    released += g.close()
+    assert g.stopped and g.verdict.action == "drop" and g.verdict.reason == "harassment"
+    assert "kill" not in released and released == "Honestly you should "
+    assert g.feed("more") == "" and g.close() == ""
+
+
+def test_phone_split_across_chunks_is_redacted(rules):
+    g = StreamGuard(rules)
+    pieces = ["Call +1 4", "15 55", "5 01", "32 later.", "\nBye"]
+    outs = [g.feed(p) for p in pieces]
+    outs.append(g.close())
+    assert not any(ch.isdigit() for o in outs for ch in o)  # no digit of the number ever released
+    assert "".join(outs) == "Call <PHONE> later.\nBye"
+    assert g.verdict.action == "redact"
+
+
+def test_private_key_held_until_complete(rules):
+    key = SYNTH[3]
+    g = StreamGuard(rules)
+    outs = [g.feed(key[i : i + 5]) for i in range(0, len(key), 5)]
+    outs.append(g.close())
+    assert "MIIE" not in "".join(outs)
+    assert "".join(outs) == "<SECRET>\nthat was the key\n"
+
+
+def test_exact_reassembly_no_inserted_spaces(full, shared_data):
+    text = (shared_data / "clean_text" / "tinystories_head.txt").read_text(encoding="utf-8")[:3000]
+    g = StreamGuard(full)
+    out = _run(g, text, list(range(0, len(text), 3)))
+    want = full.check(text)
+    assert not g.stopped and out == want.text == text
+
+
+def test_holdback_bounded_without_newlines(rules, shared_data):
+    words = (shared_data / "clean_text" / "wikitext2_valid.txt").read_text(encoding="utf-8").split()
+    text = " ".join(words[:6000])  # ~35 kB, no newline at all
+    g = StreamGuard(rules, max_holdback=512)
+    out = []
+    for i in range(0, len(text), 4):
+        out.append(g.feed(text[i : i + 4]))
+        assert g.held <= 512 + 4
+    out.append(g.close())
+    assert "".join(out) == rules.check(text).text
+
+
+class _Counting:
+    """Wraps a span detector and counts the characters it is asked to scan."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.chars = inner, inner.name, 0
+
+    def detect_batch(self, texts):
+        self.chars += sum(len(t) for t in texts)
+        return self.inner.detect_batch(texts)
+
+    def __getattr__(self, k):
+        return getattr(self.inner, k)
+
+
+def test_scanning_is_linear(rules, shared_data):
+    text = (shared_data / "clean_text" / "tinystories_head.txt").read_text(encoding="utf-8")
+    scanned = []
+    for n in (10_000, 40_000):
+        dets = dict(rules.detectors)
+        dets["terms"] = _Counting(dets["terms"])
+        f = Filter(rules.policy, "runtime", detectors=dets)
+        g = StreamGuard(f)
+        t = text[:n]
+        for i in range(0, n, 4):  # ~one token per chunk
+            g.feed(t[i : i + 4])
+        g.close()
+        scanned.append(dets["terms"].chars / n)
+    # Characters scanned per character of stream do not grow with the stream (quadratic would be 4x).
+    assert scanned[1] < scanned[0] * 1.3, scanned
+
+
+class _Broken:
+    name = "toxicity"
+
+    def detect_batch(self, texts):
+        raise RuntimeError("classifier unavailable")
+
+
+@pytest.mark.parametrize("fail_closed", [True, False])
+def test_detector_error(full, fail_closed):
+    dets = dict(full.detectors)
+    dets["toxicity"] = _Broken()
+    f = Filter(full.policy, "runtime", detectors=dets)
+    text = "A calm line.\nWrite to bob.smith@example.com please.\n"
+    g = StreamGuard(f, fail_closed=fail_closed)
+    out = _run(g, text, list(range(0, len(text), 6)))
+    if fail_closed:
+        assert g.stopped and "detector_error" in g.verdict.fired and "bob" not in out
+    else:
+        assert not g.stopped and out == "A calm line.\nWrite to <EMAIL> please.\n"
+        assert g.verdict.action == "redact"
+
+
+def test_empty_stream(full):
+    g = StreamGuard(full)
+    assert g.close() == "" and g.verdict.action == full.check("").action
