@@ -7,15 +7,15 @@
   calibration and thresholds), and the CC BY-SA Wikipedia Talk and Jigsaw
   sets (never trained on). Precision / recall / F1 at the shipped threshold,
   ROC AUC, and the false-positive rate at the shipped threshold; side by side
-  with alt-profanity-check alone (at its own 0.5) and combined (max).
+  with alt-profanity-check alone (at its own 0.5).
   Note: alt-profanity-check was itself trained on Davidson and on Wikipedia
   comments, so its figures on those sets are optimistic (seen data).
-- Long documents: clean ~4 KB documents (news article bodies, WikiText) as
-  they are (false positives) and with one held-out toxic test sentence put in
-  the middle (recall), whole-text scoring vs windowed scoring (max over windows).
+- Long documents: clean ~4 KB documents (WikiText, news article bodies,
+  TinyStories, held-out Gutenberg blocks) as they are (false positives) and
+  with one held-out toxic test text put in the middle (recall).
 - Language ID: lid.176 accuracy per language on the lingua sentences and
   two-word snippets, macro average over all 75 languages and over those lid.176 knows.
-- Speed: toxicity documents/s on ~4 KB documents, one core.
+- Speed: documents/s per detector on the ~4 KB benchmark corpus, one core.
 Writes benchmarks/out/eval_classifiers.json.
 """
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from filters.detectors.langid import LangIdDetector  # noqa: E402
 from filters.detectors.toxicity import CATEGORIES, ToxicityDetector, _profanity_check_max  # noqa: E402
-from scripts.train_toxicity import category_targets, load_examples, split_of  # noqa: E402
+from scripts.train_toxicity import book_blocks, category_targets, insert_middle, load_tweets, split_of  # noqa: E402
 
 DATA = Path(os.environ.get("WINNOW_SHARED_DATA", ROOT.parent / "shared" / "data"))
 OUT = ROOT / "benchmarks" / "out"
@@ -83,11 +83,7 @@ def machine() -> dict[str, str]:
 def labeled_sets() -> dict[str, tuple[list[str], dict[str, np.ndarray]]]:
     """name -> (texts, {category: 0/1 array}) for the evaluation sets."""
     tox = DATA / "toxicity"
-    test = [
-        (t, lab)
-        for t, lab, src in load_examples(tox)
-        if split_of(t) == "test" and not src.startswith("book:")
-    ]
+    test = [(t, lab) for t, lab, _ in load_tweets(tox) if split_of(t) == "test"]
     texts = [t for t, _ in test]
     targets = [category_targets(lab) for _, lab in test]
     sets = {"davidson+toxigen test": (texts, {c: np.array([g[c] for g in targets]) for c in CATEGORIES})}
@@ -110,17 +106,26 @@ def labeled_sets() -> dict[str, tuple[list[str], dict[str, np.ndarray]]]:
     return sets
 
 
-def clean_documents(n: int = 200, size: int = 4000) -> list[str]:
-    gt = json.loads((DATA / "web/article_extraction_benchmark/ground-truth.json").read_text())
-    docs = [gt[k]["articleBody"][:size] for k in sorted(gt) if len(gt[k]["articleBody"]) >= size // 2]
+def clean_documents(size: int = 4000) -> dict[str, list[str]]:
+    """Clean ~4 KB documents never trained on: WikiText (CC BY-SA, evaluation only), news article
+    bodies, TinyStories (CDLA-Sharing, evaluation only), and the held-out *test* Gutenberg blocks."""
     wiki = (DATA / "clean_text/wikitext2_test.txt").read_text()
-    docs += [wiki[i : i + size] for i in range(0, len(wiki) - size, size)]
-    return docs[:n]
+    gt = json.loads((DATA / "web/article_extraction_benchmark/ground-truth.json").read_text())
+    stories = (DATA / "clean_text/tinystories_head.txt").read_text()
+    return {
+        "WikiText-2 test": [wiki[i : i + size] for i in range(0, len(wiki) - size, size)],
+        "news article bodies": [
+            gt[k]["articleBody"][:size] for k in sorted(gt) if len(gt[k]["articleBody"]) >= size // 2
+        ],
+        "TinyStories": [stories[i : i + size] for i in range(0, len(stories) - size, size)],
+        "Gutenberg test blocks": [b for b, _, sp in book_blocks(DATA / "clean_text") if sp == "test"],
+    }
 
 
 def eval_toxicity(det: ToxicityDetector, thresholds: dict[str, float]) -> dict:
     res: dict = {"sets": {}, "long_docs": {}}
-    for name, (texts, targets) in labeled_sets().items():
+    sets = labeled_sets()
+    for name, (texts, targets) in sets.items():
         out = det.detect_batch(texts)
         pc = _profanity_check_max(texts, det.window_chars)
         rows = {}
@@ -129,43 +134,51 @@ def eval_toxicity(det: ToxicityDetector, thresholds: dict[str, float]) -> dict:
             rows[f"ours:{c}"] = prf(y, s, thresholds[c])
             if c in ("profanity", "toxicity"):
                 rows[f"alt-profanity-check:{c}"] = prf(y, pc, 0.5)
-                rows[f"max(ours, alt-profanity-check):{c}"] = prf(y, np.maximum(s, pc), thresholds[c])
         res["sets"][name] = rows
-    # Long documents: FPR on clean 4 KB documents and recall with one toxic sentence inside.
-    texts, targets = labeled_sets()["davidson+toxigen test"]
-    toxic = [t for t, y in zip(texts, targets["toxicity"], strict=False) if y == 1]
-    hate = [t for t, y in zip(texts, targets["hate"], strict=False) if y == 1]
-    docs = clean_documents()
-    for label, window in (("windowed (300 chars)", det.window_chars), ("whole text", 10**9)):
-        d = ToxicityDetector(det.model_path, det.calibration_path, window_chars=window)
-        clean = d.detect_batch(docs)
-        row = {}
-        for c, pool in (("toxicity", toxic), ("hate", hate), ("profanity", toxic)):
-            mixed = [
-                doc[: len(doc) // 2] + "\n" + pool[i % len(pool)] + "\n" + doc[len(doc) // 2 :]
-                for i, doc in enumerate(docs)
-            ]
-            got = d.detect_batch(mixed)
+    # Long documents: FPR on clean 4 KB documents and recall with one held-out test text inside.
+    texts, targets = sets["davidson+toxigen test"]
+    pools = {c: [t for t, y in zip(texts, targets[c], strict=True) if y and len(t) < 400] for c in CATEGORIES}
+    for name, docs in clean_documents().items():
+        clean = det.detect_batch(docs)
+        row = {"n": len(docs)}
+        for c, pool in pools.items():
+            mixed = det.detect_batch([insert_middle(d, pool[i % len(pool)]) for i, d in enumerate(docs)])
             row[c] = {
                 "fpr_clean_docs": float(np.mean([o.scores[c] >= thresholds[c] for o in clean])),
-                "recall_one_toxic_sentence": float(np.mean([o.scores[c] >= thresholds[c] for o in got])),
+                "recall_one_inserted_test_text": float(
+                    np.mean([o.scores[c] >= thresholds[c] for o in mixed])
+                ),
             }
-        res["long_docs"][label] = row
-    # Speed on ~4 KB documents (one core; the model is already loaded).
-    bench = (docs * 3)[:500]
-    for label, window in (("windowed (300 chars)", det.window_chars), ("whole text", 10**9)):
-        d = ToxicityDetector(det.model_path, det.calibration_path, window_chars=window)
-        d.detect_batch(bench[:10])
-        t0 = time.perf_counter()
-        d.detect_batch(bench)
-        res.setdefault("speed_docs_per_s", {})[label] = len(bench) / (time.perf_counter() - t0)
-    d = ToxicityDetector(det.model_path, det.calibration_path, profanity_check=True)
-    d.detect_batch(bench[:10])
-    t0 = time.perf_counter()
-    d.detect_batch(bench)
-    res["speed_docs_per_s"]["windowed + alt-profanity-check"] = len(bench) / (time.perf_counter() - t0)
-    res["doc_chars_mean"] = float(np.mean([len(x) for x in bench]))
+        res["long_docs"][name] = row
     return res
+
+
+def eval_speed(num_docs: int = 1000) -> dict:
+    """Documents/s per detector on the ~4 KB benchmark corpus, one core, models loaded: per second of
+    wall time and per second of this process's CPU time (the latter is what "per core" means on a
+    shared, loaded machine)."""
+    from benchmarks.corpus import load_texts
+    from filters.detectors.quality import QualityDetector
+
+    docs = load_texts(num_docs)
+    out = {"docs": len(docs), "mean_chars": float(np.mean([len(d) for d in docs]))}
+    dets = {
+        f"toxicity (windows {ToxicityDetector().window_chars} B)": ToxicityDetector(),
+        "toxicity + alt-profanity-check": ToxicityDetector(profanity_check=True),
+        "langid (first 2,000 chars)": LangIdDetector(),
+        "quality (4 checks)": QualityDetector(),
+    }
+    for name, det in dets.items():
+        det.detect_batch(docs[:5])
+        batch = docs if not name.startswith("quality") else docs[:200]
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(0, len(batch), 256):
+            det.detect_batch(batch[i : i + 256])
+        out[name] = {
+            "wall": len(batch) / (time.perf_counter() - t0),
+            "cpu": len(batch) / (time.process_time() - c0),
+        }
+    return out
 
 
 def eval_langid() -> dict:
@@ -193,6 +206,14 @@ def eval_langid() -> dict:
     return res
 
 
+def write_json(path: Path, data: dict) -> None:
+    """Atomic JSON write (temp file + os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
 def fmt(x: float) -> str:
     return "n/a" if x != x else f"{x:.3f}"
 
@@ -202,7 +223,13 @@ def main() -> int:
     det = ToxicityDetector()
     tox = eval_toxicity(det, thresholds)
     lid = eval_langid()
-    report = {"machine": machine(), "thresholds": thresholds, "toxicity": tox, "langid": lid}
+    report = {
+        "machine": machine(),
+        "thresholds": thresholds,
+        "toxicity": tox,
+        "langid": lid,
+        "speed": eval_speed(),
+    }
     print(
         f"# Classifier evaluation ({report['machine']['date']}, nproc {report['machine']['nproc']}, "
         f"{report['machine']['mem_gib']} GiB)\n"
@@ -216,16 +243,22 @@ def main() -> int:
                 f"| {name} | {key} | {m['n']} | {m['pos']} | {fmt(m['precision'])} | {fmt(m['recall'])} | "
                 f"{fmt(m['f1'])} | {fmt(m['auc'])} | {fmt(m['fpr'])} |"
             )
-    print("\n## Toxicity on ~4 KB clean documents (200 news/WikiText docs)\n")
-    print("| scoring | category | FPR clean docs | recall, one toxic test sentence inserted |")
-    print("|---|---|---|---|")
-    for label, row in tox["long_docs"].items():
-        for c, m in row.items():
-            print(f"| {label} | {c} | {fmt(m['fpr_clean_docs'])} | {fmt(m['recall_one_toxic_sentence'])} |")
-    print(f"\n## Toxicity speed (docs of {tox['doc_chars_mean']:.0f} chars, 1 core)\n")
-    print("| scoring | docs/s |\n|---|---|")
-    for label, v in tox["speed_docs_per_s"].items():
-        print(f"| {label} | {v:,.0f} |")
+    print(f"\n## Toxicity on ~4 KB clean documents (windows of {det.window_chars} bytes, max over windows)\n")
+    print("| documents | n | category | FPR clean docs | recall, one held-out test text inserted |")
+    print("|---|---|---|---|---|")
+    for name, row in tox["long_docs"].items():
+        for c in CATEGORIES:
+            m = row[c]
+            print(
+                f"| {name} | {row['n']} | {c} | {fmt(m['fpr_clean_docs'])} | "
+                f"{fmt(m['recall_one_inserted_test_text'])} |"
+            )
+    speed = report["speed"]
+    print(f"\n## Speed ({speed['docs']} docs of {speed['mean_chars']:.0f} chars mean, 1 core)\n")
+    print("| detector | docs/s (wall) | docs/s per CPU-second |\n|---|---|---|")
+    for label, v in speed.items():
+        if label not in ("docs", "mean_chars"):
+            print(f"| {label} | {v['wall']:,.0f} | {v['cpu']:,.0f} |")
     print("\n## Language ID (fastText lid.176)\n")
     print("| set | macro acc (75 langs) | macro acc (langs lid.176 knows) | texts/s | not in lid.176 |")
     print("|---|---|---|---|---|")
@@ -238,10 +271,7 @@ def main() -> int:
     print("| lang | sentences | two words |\n|---|---|---|")
     for lang, v in lid["sentences"]["per_language"].items():
         print(f"| {lang} | {v:.3f} | {lid['two-word snippets']['per_language'][lang]:.3f} |")
-    OUT.mkdir(parents=True, exist_ok=True)
-    tmp = OUT / "eval_classifiers.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, OUT / "eval_classifiers.json")
+    write_json(OUT / "eval_classifiers.json", report)
     return 0
 
 

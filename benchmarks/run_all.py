@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 BENCHMARKS = [
     "ingest_speed",
+    "ingest_memory",
     "extraction_quality",
     "dedup_speed",
     "dedup_quality",

@@ -4,9 +4,11 @@ from filters import Policy, Filter
 f = Filter(Policy.load("configs/policy.yaml"), mode="runtime")
 v = f.check(text)            # Verdict: action, categories, spans, text (redacted), lang, reasons
 vs = f.check_batch(texts)    # the pipeline's vectorized path, same verdicts
+g = StreamGuard(f)           # model output chunk by chunk: g.feed(chunk) -> safe text; g.close()
 """
 
 from filters.engine import Filter, Verdict
 from filters.policy import CATEGORIES, Policy
+from filters.stream import StreamGuard
 
-__all__ = ["CATEGORIES", "Filter", "Policy", "Verdict"]
+__all__ = ["CATEGORIES", "Filter", "Policy", "StreamGuard", "Verdict"]

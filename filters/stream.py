@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -52,7 +53,7 @@ _PEM_END_RE = re.compile(r"-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK
 _PEM_MAX = 16384 + 256  # the PRIVATE_KEY pattern's own bound on a block
 _LOOKAHEAD = 256  # chars seen after a forced cut point before the cut is made
 _LAST_WS_RE = re.compile(r"\s(?=\S*\Z)")
-_TOKEN_RE = re.compile(r"\S+")
+_SEPARATORS = frozenset(" .-_*·•/")
 # A chain of spaced single letters at the end ("f u c ", "f.u.c") that could still grow into a run.
 _SPACED_TAIL_RE = re.compile(r"(?:(?<![^\W_])[^\W_][ .\-_*·•/]{1,2})+$")
 # A forced cut: after the space following a letter-only word of 5+ letters, before a letter.
@@ -61,8 +62,11 @@ _PII_KEY_TOKEN_RE = re.compile(r"^(?:[:=]+|x|ext\.?)$", re.IGNORECASE)
 
 
 @lru_cache(maxsize=8)
-def _word_prefixes(extra: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[frozenset[str], int]:
-    """Normalized beginnings (whole words) of multi-word terms, and the most words a term has."""
+def _word_prefixes(
+    extra: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[frozenset[str], int, dict[str, tuple[str, ...]]]:
+    """Normalized beginnings (whole words) of multi-word terms, the most words a term has, and the
+    beginnings indexed by their last word."""
     terms = [normalize_term(e.term) for e in load_default_entries()]
     terms += [normalize_term(t) for _, ts in extra for t in ts]
     prefixes: set[str] = set()
@@ -72,7 +76,10 @@ def _word_prefixes(extra: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[froz
         most = max(most, len(words))
         for k in range(1, len(words)):
             prefixes.add(" ".join(words[:k]))
-    return frozenset(prefixes), most
+    by_last: dict[str, list[str]] = {}
+    for p in prefixes:
+        by_last.setdefault(p.rsplit(" ", 1)[-1], []).append(p)
+    return frozenset(prefixes), most, {w: tuple(ps) for w, ps in by_last.items()}
 
 
 class _Replay:
@@ -179,7 +186,7 @@ class StreamGuard:
         self._released = 0  # absolute raw offset released so far
         self._open_cache: tuple[int, int, _Acc] | None = None  # (u, p_u, acc incl. stable open prefix)
         extra = filter.policy.detectors.terms.extra_terms or {}
-        self._prefixes, self._max_words = _word_prefixes(
+        self._prefixes, self._max_words, self._prefix_ends = _word_prefixes(
             tuple(sorted((k, tuple(v)) for k, v in extra.items()))
         )
         # Thresholds and actions of every (category, detector ref), resolved once.
@@ -372,14 +379,16 @@ class StreamGuard:
         n = len(o)
         u = self._term_unstable_start(o)
         p_u = self._pii_unstable_start(o, u)
-        if self._open_cache is not None and self._open_cache[:2] == (u, p_u):
-            acc = self._open_cache[2]
+        cache = self._open_cache
+        if cache is not None and cache[:2] == (u, p_u):
+            su, spu, acc = cache  # nothing became stable since the last scan
         else:
             acc = self._acc.copy()
             acc.add(self._scan_one("terms", o[:u]), self._scan_one("pii", o[:p_u]), self._closed_len)
+            su, spu = u, p_u
             self._open_cache = (u, p_u, acc)
-        pem = self._pem_start(o, p_u)
-        hold = min(u, p_u, self._term_prefix_start(o, u), pem)
+        pem = self._pem_start(o, spu)
+        hold = min(su, spu, self._term_prefix_start(o, u), pem)
         if n - hold > self.max_holdback and pem == n:
             hold = n - self.max_holdback  # the bound wins (documented limitation)
         r_abs = self._closed_len + max(hold, 0)
@@ -394,7 +403,9 @@ class StreamGuard:
         if n and not o[-1].isspace():
             m = _last_ws(o)
             u = m + 1
-        m = _SPACED_TAIL_RE.search(o, max(0, u - 256), u)
+        m = None
+        if u >= 2 and o[u - 1] in _SEPARATORS and o[u - 2].isalnum():  # cheap gate for the regex
+            m = _SPACED_TAIL_RE.search(o, max(0, u - 256), u)
         if m is not None and m.start() < u:
             u = _last_ws(o[: m.start()]) + 1  # back to the start of the token the chain begins in
         return u
@@ -403,19 +414,21 @@ class StreamGuard:
         """Earliest start of complete tokens before ``u`` that begin a multi-word term."""
         if self._max_words <= 1:
             return u
-        toks = _last_tokens(o, u, self._max_words - 1)
         best = u
         words: list[str] = []
-        for start, tok in toks:  # nearest first
-            words.insert(0, normalize(tok).text)
-            if " ".join(words) in self._prefixes:
+        for start, tok in _tokens_back(o, u, self._max_words - 1):  # nearest first
+            words.insert(0, _norm_token(tok))
+            joined = " ".join(words)
+            if joined in self._prefixes:
                 best = start
+            elif not any(p.endswith(joined) for p in self._prefix_ends.get(words[-1], ())):
+                break  # no term beginning ends with these words: more words cannot help
         return best
 
     @staticmethod
     def _pii_unstable_start(o: str, u: int) -> int:
         """Start of trailing tokens that may still become a PII span (digit groups, ``key =``)."""
-        toks = _last_tokens(o, u, 12)
+        toks = _tokens_back(o, u, 12)
         p = u
         digits = False
         for start, tok in toks:  # nearest first
@@ -548,14 +561,31 @@ def _last_ws(o: str) -> int:
     return -1
 
 
-def _last_tokens(o: str, end: int, k: int) -> list[tuple[int, str]]:
-    """Up to ``k`` whitespace-delimited tokens ending before ``end``, nearest first (bounded look-back)."""
-    window = 64 * max(k, 1)
-    lo = max(0, end - window)
-    toks = [(m.start() + lo, m.group()) for m in _TOKEN_RE.finditer(o[lo:end])]
-    if lo > 0 and toks and toks[0][0] == lo:
-        toks = toks[1:]  # possibly cut
-    return toks[::-1][:k]
+def _tokens_back(o: str, end: int, k: int) -> Iterator[tuple[int, str]]:
+    """Up to ``k`` whitespace-delimited tokens ending before ``end``, nearest first, found lazily.
+
+    A token longer than 64 characters ends the walk (no PII group or term word is that long)."""
+    pos = end
+    for _ in range(k):
+        while pos > 0 and o[pos - 1].isspace():
+            pos -= 1
+        if pos <= 0:
+            return
+        lo = max(0, pos - 65)
+        m = _LAST_WS_RE.search(o, lo, pos)
+        if m is None:
+            if lo > 0:
+                return
+            start = 0
+        else:
+            start = m.end()
+        yield start, o[start:pos]
+        pos = start
+
+
+@lru_cache(maxsize=8192)
+def _norm_token(tok: str) -> str:
+    return normalize(tok).text
 
 
 def _placeholder(span: Span) -> str:

@@ -124,6 +124,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from server.cli import run
+
+    return run(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("filter", help="score texts against a policy")
     fsub = p.add_subparsers(dest="filter_command", required=True, metavar="SUBCOMMAND")
@@ -170,3 +176,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_generate)
+
+    from server.cli import add_arguments
+
+    p = sub.add_parser("serve", help="OpenAI-compatible server whose output passes the policy's runtime rules")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_serve)

@@ -59,7 +59,7 @@ QUANT = {"cutoff": 60_000, "retrain": True, "qnorm": True, "dsub": 2}
 BLOCK_CHARS = 4000
 WINDOW_SIZES = (150, 400, 1000)
 CLEAN_TWEET_REPEAT = 3
-MAX_DOC_FPR = 0.01
+MAX_DOC_FPR = 0.02
 
 
 def split_of(text: str, seed: int = SEED) -> str:

@@ -33,7 +33,7 @@ from scripts.cluster_test import diff_outputs, output_files
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MARKER = "WINNOW-TEST-RAISE-ON-THIS-DOCUMENT"
 NUM_PARTS = 8
-DOCS_PER_PART = 16
+DOCS_PER_PART = 12
 
 
 # ----------------------------------------------------------------------------- corpus, config, outputs
@@ -371,7 +371,8 @@ def test_document_that_raises_is_quarantined_and_the_run_goes_on(ray_session, mo
     for q in quarantined:
         assert q["stage"] == "filter" and "ValueError: detector crashed" in q["error"]
     # The marked part's other documents went through the filter as usual (kept or removed by policy).
-    part3 = json.loads((run_dir / "filter" / "_parts" / "part-00003.json").read_text())
+    [part3_file] = (run_dir / "filter" / "_parts").glob("part-00003*.json")  # source 3 fits in one part
+    part3 = json.loads(part3_file.read_text())
     assert part3["quarantined"] == 1 and part3["input"] >= DOCS_PER_PART - 5
     assert part3["kept"] + sum(part3["removed"].values()) == part3["input"] - 1
     assert_nothing_lost_or_duplicated(run_dir)

@@ -66,12 +66,12 @@ def test_langid_empty_and_multiline():
 
 @pytest.fixture(scope="module")
 def tox_test_split(shared_data: Path):
-    from scripts.train_toxicity import category_targets, load_examples, split_of
+    from scripts.train_toxicity import category_targets, load_tweets, split_of
 
     test = [
         (t, category_targets(lab))
-        for t, lab, src in load_examples(shared_data / "toxicity")
-        if split_of(t) == "test" and not src.startswith("book:")
+        for t, lab, _ in load_tweets(shared_data / "toxicity")
+        if split_of(t) == "test"
     ]
     return [t for t, _ in test], {c: np.array([y[c] for _, y in test]) for c in CATEGORIES}
 
@@ -126,14 +126,48 @@ def test_toxicity_is_local_in_long_documents(shared_data: Path):
 
 
 def test_split_is_fixed_and_disjoint(shared_data: Path):
-    from scripts.train_toxicity import load_examples, preprocess, split_of
+    from scripts.train_toxicity import book_blocks, example_split, load_tweets, preprocess, split_of
 
-    ex = load_examples(shared_data / "toxicity")
     by_text: dict[str, set[str]] = {}
-    for t, _, _ in ex:
-        by_text.setdefault(preprocess(t), set()).add(split_of(t))
+    for t, _, src in load_tweets(shared_data / "toxicity"):
+        by_text.setdefault(preprocess(t), set()).add(example_split(t, src))
     assert all(len(s) == 1 for s in by_text.values())
     assert split_of("some text") == split_of("some text")
+    blocks = book_blocks(shared_data / "clean_text")
+    counts = {s: sum(1 for _, _, sp in blocks if sp == s) for s in ("train", "dev", "test")}
+    assert counts["dev"] >= 100 and counts["test"] >= 100 and counts["train"] > 4 * counts["dev"]
+    # a book window belongs to its block's split, whatever its text
+    _, source, split = blocks[0]
+    assert example_split("any text", source) == split
+
+
+def test_normalization_removes_tweet_artefacts():
+    from filters.detectors.toxicity import preprocess, windows
+
+    tweet = "RT @some_user: you\u2019re so &amp; \u201cgreat\u201d!!! http://t.co/abc #win \U0001f602"
+    assert preprocess(tweet) == "youre so great win"
+    assert preprocess("Start a part of the art") == "start a part of the art"
+    assert preprocess("Caf\u00e9 \u2014 D\u00e9j\u00e0") == "caf\u00e9 d\u00e9j\u00e0"
+    text = ("word " * 100 + "\n") * 10
+    ws = windows(text, 300)
+    assert all(0 < len(w.encode()) <= 300 for w in ws) and " ".join(ws).split() == text.split()
+
+
+def test_long_clean_prose_is_not_flagged_but_an_inserted_tweet_is(shared_data: Path, tox_test_split):
+    """Document-level thresholds: few clean 4 KB WikiText pages (never trained on) cross them,
+    most pages with one held-out offensive tweet inserted do."""
+    from scripts.train_toxicity import insert_middle
+
+    thresholds = json.loads((MODELS_DIR / "toxicity_thresholds.json").read_text())
+    wiki = (shared_data / "clean_text/wikitext2_test.txt").read_text()
+    docs = [wiki[i : i + 4000] for i in range(0, 4000 * 100, 4000)]
+    det = ToxicityDetector()
+    clean = np.array([r.scores["toxicity"] for r in det.detect_batch(docs)])
+    texts, targets = tox_test_split
+    pool = [t for t, y in zip(texts, targets["profanity"], strict=True) if y and len(t) < 400]
+    mixed = det.detect_batch([insert_middle(d, pool[i]) for i, d in enumerate(docs)])
+    assert (clean >= thresholds["toxicity"]).mean() <= 0.05  # measured 0.0X
+    assert np.mean([r.scores["toxicity"] >= thresholds["toxicity"] for r in mixed]) >= 0.5  # measured 0.X
 
 
 @pytest.mark.parametrize("make", [LangIdDetector, QualityDetector, ToxicityDetector])
@@ -146,8 +180,10 @@ def test_bad_inputs_never_raise(make):
     assert det.detect_batch([]) == []
 
 
-@pytest.mark.parametrize("make", [LangIdDetector, QualityDetector, ToxicityDetector])
-def test_ten_megabyte_document(make):
-    doc = ("The quick brown fox jumps over the lazy dog. " * 24_000 + "\n") * 10  # ~10 MB
+@pytest.mark.parametrize("make, copies", [(LangIdDetector, 10), (QualityDetector, 1), (ToxicityDetector, 1)])
+def test_huge_document(make, copies):
+    """One 10 MB smoke case (langid, which only reads a prefix); 1 MB for the others: the
+    10 MB cases and the linear-growth figures are in benchmarks/pathological.py."""
+    doc = ("The quick brown fox jumps over the lazy dog. " * 24_000 + "\n") * copies
     (res,) = make().detect_batch([doc])
-    assert res.scores
+    assert res.scores and all(np.isfinite(v) for v in res.scores.values())

@@ -207,3 +207,77 @@ def test_default_policy_with_real_detectors_when_available():
     vs = f.check_batch(["The cat sat on the mat. " * 20, "how to cook meth"])
     assert vs[1].action == "drop"
     assert vs[0].lang == "en"
+
+
+class _FakeDet:
+    """A detector returning fixed scores/labels per text (keyed by the text itself)."""
+
+    def __init__(self, name: str, table: dict[str, tuple[dict, dict]]):
+        self.name = name
+        self.table = table
+        self.seen: list[str] = []
+
+    def detect_batch(self, texts):
+        from filters.detectors.base import DetectorResult
+
+        self.seen.extend(texts)
+        return [DetectorResult(scores=dict(self.table[t][0]), labels=dict(self.table[t][1])) for t in texts]
+
+
+def test_ref_action_and_language_scope():
+    """A ref's own action (classifier flags, high score drops) and a language-scoped category whose
+    detector never runs on other languages."""
+    pol = Policy.model_validate(
+        {
+            "categories": {
+                "hate": {
+                    "detectors": [
+                        {"ref": "toxicity:hate", "action": "flag"},
+                        {"ref": "toxicity:hate", "threshold": 0.9},
+                    ],
+                    "threshold": 0.3,
+                    "action": "drop",
+                    "applies_to": ["pretrain"],
+                },
+                "low_quality": {
+                    "detectors": ["quality"],
+                    "action": "drop",
+                    "applies_to": ["pretrain"],
+                    "languages": ["en"],
+                },
+            }
+        }
+    )
+    texts = ["en mild", "en severe", "de junk", "en junk"]
+    tox = _FakeDet(
+        "toxicity",
+        {"en mild": ({"hate": 0.5}, {}), "en severe": ({"hate": 0.95}, {})}
+        | {t: ({"hate": 0.0}, {}) for t in ("de junk", "en junk")},
+    )
+    lid = _FakeDet("langid", {t: ({"lang_score": 0.99}, {"lang": t[:2]}) for t in texts})
+    junk = ({"low_quality": 1.0, "quality": 0.2}, {"quality_reason": "c4:x"})
+    good = ({"low_quality": 0.0, "quality": 1.0}, {"quality_reason": ""})
+    q = _FakeDet("quality", {t: junk if "junk" in t else good for t in texts})
+    f = Filter(pol, detectors={"toxicity": tox, "langid": lid, "quality": q})
+    vs = f.check_batch(texts)
+    assert [v.action for v in vs] == ["flag", "drop", "allow", "drop"]
+    assert [v.reason for v in vs] == ["hate", "hate", "", "low_quality"]
+    assert q.seen == ["en mild", "en severe", "en junk"]  # never run on the German text
+    assert vs[2].quality is None and vs[2].categories["low_quality"] == 0.0 and vs[2].quality_reason == ""
+    assert vs[3].quality_reason == "c4:x"
+    assert [v.to_dict() for v in vs] == [f.check(t).to_dict() for t in texts]
+
+
+def test_toxicity_refs_limited_to_model_outputs():
+    with pytest.raises(ValueError, match="harassment"):
+        Policy.model_validate(
+            {
+                "categories": {
+                    "harassment": {
+                        "detectors": ["toxicity:harassment"],
+                        "action": "drop",
+                        "applies_to": ["runtime"],
+                    }
+                }
+            }
+        )

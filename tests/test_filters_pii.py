@@ -142,7 +142,9 @@ def test_windowed_scan_equals_whole_text_scan(monkeypatch, shared_data):
     texts = [d["full_text"] for d in data[:600]]
     rng = random.Random(7)
     alphabets = ["0123456789 .-()+xext:ABGBde\n@", "0123456789abcdefABCDEF:.= \"'_-apikeytokensecret\n"]
-    texts += ["".join(rng.choice(a) for _ in range(rng.randint(5, 300))) for a in alphabets for _ in range(800)]
+    texts += [
+        "".join(rng.choice(a) for _ in range(rng.randint(5, 300))) for a in alphabets for _ in range(800)
+    ]
     texts += ["word " * rng.randint(0, 40) + t for t in texts[:600]]  # entities far from the start
     windowed = [P.find_pii(t) for t in texts]
     monkeypatch.setattr(P, "_windows", lambda runs, before, after, n: [(0, n)])

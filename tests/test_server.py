@@ -10,7 +10,6 @@ import openai
 import pytest
 
 from filters import Filter, Policy
-from filters.detectors.base import DetectorResult
 from filters.score_jsonl import score_jsonl
 from server.app import create_app
 from server.config import ServeConfig
@@ -221,9 +220,8 @@ def test_batch_and_runtime_scores_identical(shared_data, shared_filter, tmp_path
     """`winnow filter score` (score_jsonl, runtime mode) and the server's guard give the same scores."""
     import csv
 
-    rows = list(
-        csv.DictReader(open(shared_data / "toxicity" / "davidson_labeled_data.csv", encoding="utf-8"))
-    )
+    with open(shared_data / "toxicity" / "davidson_labeled_data.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     texts = [r["tweet"] for r in rows[:40]] + [REDACTED, CLEAN, BLOCKED]
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def corpus(shared_data) -> list[str]:
 
 def _run(guard: StreamGuard, text: str, cuts: list[int]) -> str:
     bounds = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
-    out = [guard.feed(text[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    out = [guard.feed(text[a:b]) for a, b in itertools.pairwise(bounds)]
     out.append(guard.close())
     return "".join(out)
 

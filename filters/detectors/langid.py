@@ -6,6 +6,11 @@ fastText predicts one line at a time, so newlines are replaced by spaces
 (as datatrove's LanguageFilter does) and the whole batch goes to one
 `predict` call. Labels are ISO 639 codes as lid.176 writes them ("en", "zh",
 "sr"...); empty or whitespace-only text gets "unknown" with score 0.
+
+Only the first `max_chars` characters (default 2,000, about 300 words) are
+scored: lid.176 averages word and character n-gram vectors, so its answer on a 2 KB prefix is
+as good as on the whole text, and a 10 MB document then costs the same as a
+10 KB one. Pass `max_chars=None` to score whole texts.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from filters.detectors.base import DetectorResult
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+DEFAULT_MAX_CHARS = 2_000
 _NEWLINES = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
 
 
@@ -32,8 +38,8 @@ class LangIdDetector:
 
     name = "langid"
 
-    def __init__(self, model_path: str | None = None, max_chars: int | None = None):
-        """`max_chars` optionally scores only the first characters (None: the whole text)."""
+    def __init__(self, model_path: str | None = None, max_chars: int | None = DEFAULT_MAX_CHARS):
+        """`max_chars`: score only the first characters (None: the whole text)."""
         self.model_path = model_path or default_model_path()
         self.max_chars = max_chars
         self._model: Any = None

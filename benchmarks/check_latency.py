@@ -1,0 +1,172 @@
+"""Runtime filter latency: ``Filter.check`` p50/p99 and ``StreamGuard`` cost per chunk vs stream length.
+
+    .venv/bin/python -m benchmarks.check_latency [--n 300] [--tokens 8192]
+
+One core (OMP_NUM_THREADS=1, torch/fastText single-threaded), the shipped configs/policy.yaml in runtime
+mode (offline: terms, PII/secrets, URL lists, the bundled fastText toxicity classifier). Texts are real:
+200-character and 2 KB windows of TinyStories / WikiText-2 and tweets from the Davidson set.
+
+StreamGuard: one stream of ~N tokens (4 characters per chunk, real text with its newlines) fed chunk by
+chunk; mean cost per chunk in each stretch of the stream, side by side with the naive guard that re-checks
+the whole text so far on every chunk (``Filter.check(text[:i])``, sampled) -- the reference whose cost
+grows with the stream. Writes benchmarks/out/check_latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import itertools
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "benchmarks" / "out"
+
+
+def _texts(size: int, n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    stories = (DATA / "clean_text" / "tinystories_head.txt").read_text(encoding="utf-8")
+    wiki = (DATA / "clean_text" / "wikitext2_valid.txt").read_text(encoding="utf-8")
+    with open(DATA / "toxicity" / "davidson_labeled_data.csv", encoding="utf-8") as f:
+        tweets = " ".join(r["tweet"] for r in csv.DictReader(f))
+    out = []
+    for i in range(n):
+        src = (stories, wiki, tweets)[i % 3]
+        s = rng.randrange(0, len(src) - size)
+        out.append(src[s : s + size])
+    return out
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def check_latency(filt, size: int, n: int) -> dict:
+    texts = _texts(size, n)
+    for t in texts[:20]:  # warm-up (lazy tables, classifier load)
+        filt.check(t)
+    times = []
+    for t in texts:
+        t0 = time.perf_counter()
+        filt.check(t)
+        times.append((time.perf_counter() - t0) * 1000)
+    return {
+        "chars": size,
+        "n": n,
+        "p50_ms": _pct(times, 0.5),
+        "p99_ms": _pct(times, 0.99),
+        "mean_ms": statistics.fmean(times),
+    }
+
+
+def guard_cost(filt, tokens: int, chunk: int = 4, naive_samples: int = 12) -> list[dict]:
+    from filters.stream import StreamGuard
+
+    stories = (DATA / "clean_text" / "tinystories_head.txt").read_text(encoding="utf-8")
+    text = stories[: tokens * chunk]
+    g = StreamGuard(filt)
+    per_chunk: list[float] = []
+    for i in range(0, len(text), chunk):
+        t0 = time.perf_counter()
+        g.feed(text[i : i + chunk])
+        per_chunk.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    g.close()
+    close_ms = (time.perf_counter() - t0) * 1000
+    rows = []
+    bounds = [0, 512, 1024, 2048, 4096, 8192, 16384]
+    bounds = [b for b in bounds if b < tokens] + [tokens]
+    for lo, hi in itertools.pairwise(bounds):
+        seg = per_chunk[lo:hi]
+        # The naive guard at this stream length: re-check everything so far, on a few sampled chunks.
+        idx = [lo + (hi - lo) * k // naive_samples for k in range(naive_samples)]
+        naive = []
+        for j in idx:
+            t0 = time.perf_counter()
+            filt.check(text[: (j + 1) * chunk])
+            naive.append(time.perf_counter() - t0)
+        ours = statistics.fmean(seg) * 1e6
+        ref = statistics.fmean(naive) * 1e6
+        rows.append(
+            {
+                "tokens": f"{lo}-{hi}",
+                "guard_us_per_chunk": ours,
+                "guard_p99_us": _pct(seg, 0.99) * 1e6,
+                "naive_recheck_us_per_chunk": ref,
+                "speedup": ref / ours,
+            }
+        )
+    rows.append({"close_ms": close_ms, "stopped": g.stopped, "max_held_chars": g.holdback_max_seen})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=300, help="texts per size")
+    ap.add_argument("--tokens", type=int, default=8192, help="stream length in chunks (~tokens)")
+    args = ap.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    from filters import Filter, Policy
+
+    filt = Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="runtime")
+    res: dict = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "nproc": os.cpu_count(),
+            "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "loadavg_1m": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(),
+        },
+        "policy": "configs/policy.yaml (runtime)",
+        "check": [check_latency(filt, 200, args.n), check_latency(filt, 2048, args.n)],
+        "stream": guard_cost(filt, args.tokens),
+    }
+    m = res["machine"]
+    print(
+        f"# check latency ({res['date']}, {m['nproc']} cpus, {m['mem_gb']} GB, load {m['loadavg_1m']}, 1 core)"
+    )
+    print("\n| text | n | p50 ms | p99 ms | goal p99 | p99 / goal |\n|---|---|---|---|---|---|")
+    for r in res["check"]:
+        goal = 5.0 if r["chars"] == 2048 else None
+        ratio = f"{r['p99_ms'] / goal:.2f}" if goal else "-"
+        print(
+            f"| {r['chars']} chars | {r['n']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+            f"{'< 5 ms' if goal else '-'} | {ratio} |"
+        )
+    print(
+        "\n| stream position (tokens) | StreamGuard us/chunk | p99 us | naive re-check us/chunk | naive / ours |"
+    )
+    print("|---|---|---|---|---|")
+    for r in res["stream"][:-1]:
+        print(
+            f"| {r['tokens']} | {r['guard_us_per_chunk']:.1f} | {r['guard_p99_us']:.1f} | "
+            f"{r['naive_recheck_us_per_chunk']:.1f} | {r['speedup']:.1f}x |"
+        )
+    last = res["stream"][-1]
+    print(
+        f"\nclose() on the whole stream: {last['close_ms']:.1f} ms; max held back: {last['max_held_chars']} chars"
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = OUT / "check_latency.json.tmp"
+    tmp.write_text(json.dumps(res, indent=2), encoding="utf-8")
+    os.replace(tmp, OUT / "check_latency.json")
+
+
+if __name__ == "__main__":
+    main()

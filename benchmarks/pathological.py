@@ -1,0 +1,99 @@
+"""Detector time vs input size on pathological documents: growth must stay linear.
+
+    .venv/bin/python -m benchmarks.pathological [--max-mb 10] [--detectors langid,quality,toxicity]
+
+For each detector (langid, quality, toxicity) and each kind of input (repeated
+character, random bytes decoded as UTF-8, one giant token, many short lines,
+mixed scripts), one document of 10 KB, 100 KB, 1 MB, 10 MB is scored alone and
+timed. The ratio column is time(size) / time(size / 10): ≈ 10 means linear,
+≫ 10 means a super-linear path. Writes benchmarks/out/pathological.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from benchmarks.eval_classifiers import OUT, machine, write_json
+
+MIXED = "Hello мир 世界 مرحبا नमस्ते γειά שלום こんにちは 안녕 สวัสดี "
+
+
+def make(kind: str, size: int) -> str:
+    """A deterministic document of about `size` characters."""
+    if kind == "repeated char":
+        return "a" * size
+    if kind == "random bytes":
+        return random.Random(size).randbytes(size).decode("utf-8", "replace")
+    if kind == "giant token":
+        rng = random.Random(size)
+        return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=size))
+    if kind == "short lines":
+        return "ok\n" * (size // 3)
+    if kind == "mixed scripts":
+        return (MIXED * (size // len(MIXED) + 1))[:size]
+    raise ValueError(kind)
+
+
+KINDS = ("repeated char", "random bytes", "giant token", "short lines", "mixed scripts")
+
+
+def detectors(names: list[str]) -> dict:
+    from filters.detectors.langid import LangIdDetector
+    from filters.detectors.quality import QualityDetector
+    from filters.detectors.toxicity import ToxicityDetector
+
+    make_det = {"langid": LangIdDetector, "quality": QualityDetector, "toxicity": ToxicityDetector}
+    out = {}
+    for name in names:
+        det = make_det[name]()
+        det.detect_batch(["warm up the model and tokenizer."])
+        out[name] = det
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--max-mb", type=int, default=10)
+    ap.add_argument("--detectors", default="langid,quality,toxicity")
+    args = ap.parse_args()
+    sizes = [s for s in (10_000, 100_000, 1_000_000, 10_000_000) if s <= args.max_mb * 1_000_000]
+    dets = detectors(args.detectors.split(","))
+    rows = []
+    for name, det in dets.items():
+        for kind in KINDS:
+            prev = None
+            for size in sizes:
+                doc = make(kind, size)
+                t0 = time.perf_counter()
+                det.detect_batch([doc])
+                secs = time.perf_counter() - t0
+                rows.append(
+                    {
+                        "detector": name,
+                        "input": kind,
+                        "chars": size,
+                        "seconds": secs,
+                        "ratio_vs_10x_smaller": secs / prev if prev else None,
+                    }
+                )
+                prev = secs
+    m = machine()
+    print(f"# Pathological inputs ({m['date']}, nproc {m['nproc']}, {m['mem_gib']} GiB, 1 core)\n")
+    print("| detector | input | chars | seconds | MB/s | ratio vs 10× smaller |\n|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = f"{r['ratio_vs_10x_smaller']:.1f}" if r["ratio_vs_10x_smaller"] else "–"
+        mbs = r["chars"] / r["seconds"] / 1e6
+        print(
+            f"| {r['detector']} | {r['input']} | {r['chars']:,} | {r['seconds']:.3f} | {mbs:.1f} | {ratio} |"
+        )
+    write_json(OUT / "pathological.json", {"machine": m, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

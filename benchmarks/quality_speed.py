@@ -1,0 +1,95 @@
+"""Quality detector speed vs datatrove's own filters, same documents, same run, one core.
+
+    .venv/bin/python -m benchmarks.quality_speed [--docs 400]
+
+Reference: datatrove's GopherQualityFilter + GopherRepetitionFilter + C4QualityFilter +
+FineWebQualityFilter (default parameters), each run on every document (what
+`QualityDetector()` evaluates: all four checks, every rule). Documents: the
+deterministic ~4 KB real-text corpus (`benchmarks.corpus.load_texts`). Also
+checks that both sides take the same keep/drop decision per check.
+Writes benchmarks/out/quality_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from benchmarks.corpus import load_texts
+from benchmarks.eval_classifiers import OUT, machine, write_json
+
+
+def run(num_docs: int) -> dict:
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    from filters.detectors.quality import CHECKS, QualityDetector
+
+    docs = load_texts(num_docs)
+    det = QualityDetector()
+    det.detect_batch(docs[:5])  # load spaCy outside the timing
+    t0, c0 = time.perf_counter(), time.process_time()
+    ours = det.detect_batch(docs)
+    ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+
+    ref = {
+        "gopher_quality": GopherQualityFilter(),
+        "gopher_repetition": GopherRepetitionFilter(),
+        "c4": C4QualityFilter(),
+        "fineweb": FineWebQualityFilter(),
+    }
+    for f in ref.values():
+        f.filter(Document(text=docs[0], id="warm"))
+    reasons = {c: [] for c in CHECKS}
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i, text in enumerate(docs):
+        for c, f in ref.items():
+            r = f.filter(Document(text=text, id=str(i)))
+            reasons[c].append("" if r is True else r[1])
+    ref_s, ref_cpu = time.perf_counter() - t0, time.process_time() - c0
+    expected = [next((f"{c}:{reasons[c][i]}" for c in CHECKS if reasons[c][i]), "") for i in range(len(docs))]
+    same = sum(o.labels["quality_reason"] == e for o, e in zip(ours, expected, strict=True))
+    return {
+        "docs": len(docs),
+        "mean_chars": sum(map(len, docs)) / len(docs),
+        "ours_docs_per_s": len(docs) / ours_s,
+        "datatrove_docs_per_s": len(docs) / ref_s,
+        "speedup": ref_s / ours_s,
+        "ours_docs_per_cpu_s": len(docs) / ours_cpu,
+        "datatrove_docs_per_cpu_s": len(docs) / ref_cpu,
+        "speedup_cpu": ref_cpu / ours_cpu,
+        "same_first_reason": same / len(docs),
+        "removed_ours": sum(o.scores["low_quality"] == 1.0 for o in ours),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, default=400)
+    args = ap.parse_args()
+    res = {"machine": machine(), **run(args.docs)}
+    m = res["machine"]
+    print(f"# Quality detector vs datatrove ({m['date']}, nproc {m['nproc']}, {m['mem_gib']} GiB, 1 core)\n")
+    print(f"{res['docs']} docs, mean {res['mean_chars']:.0f} chars\n")
+    print("| implementation | docs/s | ratio |\n|---|---|---|")
+    print(
+        f"| datatrove Gopher quality + repetition + C4 + FineWeb | {res['datatrove_docs_per_s']:,.0f} | 1.0× |"
+    )
+    print(
+        f"| winnow QualityDetector (same 4 checks) | {res['ours_docs_per_s']:,.0f} | {res['speedup']:.1f}× |"
+    )
+    print(f"\nsame first failing rule as datatrove on {res['same_first_reason']:.1%} of documents")
+    write_json(OUT / "quality_speed.json", res)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

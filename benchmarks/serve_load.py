@@ -1,0 +1,246 @@
+"""Server throughput and p99 latency with 32 concurrent streaming clients, filter on vs off.
+
+    .venv/bin/python -m benchmarks.serve_load [--requests 256] [--concurrency 32] [--pieces 256]
+
+Three processes on 127.0.0.1: a scripted fake upstream (server.testing.FakeUpstream; every answer is
+``--pieces`` 4-character pieces of real TinyStories text, no delay), and ``winnow serve`` proxying to it
+twice: once with the shipped policy (prompt check + StreamGuard), once with the filter disabled (same
+server code, ``filter_enabled=false``). The load generator (asyncio + httpx) sends a fixed number of
+streaming chat requests with a fixed concurrency and stops by itself; rounds alternate off/on to spread
+the machine's background load. Ratio = filtered / unfiltered throughput; the filter's cost is 1 - ratio
+(goal < 10%). Writes benchmarks/out/serve_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "benchmarks" / "out"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _role_upstream(port: int, pieces: int, delay_ms: float) -> None:
+    import uvicorn
+
+    from server.testing import FakeUpstream
+
+    text = (DATA / "clean_text" / "tinystories_head.txt").read_text(encoding="utf-8")
+
+    def script(prompt: str) -> list[str]:
+        start = (sum(map(ord, prompt)) * 7919) % (len(text) - pieces * 4)
+        part = text[start : start + pieces * 4]
+        return [part[i : i + 4] for i in range(0, len(part), 4)]
+
+    uvicorn.run(
+        FakeUpstream(script, delay_s=delay_ms / 1000).app, host="127.0.0.1", port=port, log_level="error"
+    )
+
+
+def _role_server(port: int, upstream: str, filtered: bool) -> None:
+    import uvicorn
+
+    from server.app import create_app
+    from server.config import ServeConfig
+
+    cfg = ServeConfig(
+        backend="upstream",
+        upstream_url=upstream,
+        policy=str(REPO / "configs" / "policy.yaml"),
+        filter_enabled=filtered,
+        port=port,
+    )
+    uvicorn.run(create_app(cfg), host="127.0.0.1", port=port, log_level="error")
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.serve_load", *args], cwd=REPO, env=env)
+
+
+def _wait(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def _one(client: httpx.AsyncClient, url: str, i: int) -> tuple[float, float, int, str]:
+    body = {
+        "model": "m",
+        "stream": True,
+        "max_tokens": 4096,
+        "messages": [{"role": "user", "content": f"story {i}"}],
+    }
+    t0 = time.perf_counter()
+    ttft, chars, finish = None, 0, ""
+    async with client.stream("POST", url, json=body) as r:
+        r.raise_for_status()
+        async for line in r.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            ch = json.loads(line[6:])["choices"][0]
+            piece = ch["delta"].get("content") or ""
+            if piece and ttft is None:
+                ttft = time.perf_counter() - t0
+            chars += len(piece)
+            finish = ch.get("finish_reason") or finish
+    return time.perf_counter() - t0, ttft or 0.0, chars, finish
+
+
+async def _load(base: str, requests: int, concurrency: int) -> dict:
+    url = base + "/v1/chat/completions"
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+
+        async def run(i: int):
+            async with sem:
+                return await _one(client, url, i)
+
+        t0 = time.perf_counter()
+        res = await asyncio.gather(*(run(i) for i in range(requests)))
+        wall = time.perf_counter() - t0
+    lat = sorted(r[0] for r in res)
+    return {
+        "requests": requests,
+        "wall_s": wall,
+        "req_per_s": requests / wall,
+        "chars_per_s": sum(r[2] for r in res) / wall,
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] * 1000,
+        "ttft_p50_ms": statistics.median(r[1] for r in res) * 1000,
+        "finish": {f: sum(1 for r in res if r[3] == f) for f in {r[3] for r in res}},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--role", choices=["main", "upstream", "server"], default="main")
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--upstream")
+    ap.add_argument("--no-filter", action="store_true")
+    ap.add_argument("--requests", type=int, default=256)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--pieces", type=int, default=256, help="pieces (~tokens) per answer")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument(
+        "--delay-ms", type=float, default=0.0, help="upstream delay per piece (model decode time)"
+    )
+    args = ap.parse_args()
+    if args.role == "upstream":
+        return _role_upstream(args.port, args.pieces, args.delay_ms)
+    if args.role == "server":
+        return _role_server(args.port, args.upstream, not args.no_filter)
+
+    up, on, off = _free_port(), _free_port(), _free_port()
+    up_url = f"http://127.0.0.1:{up}/v1"
+    procs = [
+        _spawn(
+            "--role",
+            "upstream",
+            "--port",
+            str(up),
+            "--pieces",
+            str(args.pieces),
+            "--delay-ms",
+            str(args.delay_ms),
+        )
+    ]
+    procs.append(_spawn("--role", "server", "--port", str(on), "--upstream", up_url))
+    procs.append(_spawn("--role", "server", "--port", str(off), "--upstream", up_url, "--no-filter"))
+    try:
+        for p in (on, off):
+            _wait(f"http://127.0.0.1:{p}/healthz")
+        asyncio.run(_load(f"http://127.0.0.1:{on}", 32, args.concurrency))  # warm-up both
+        asyncio.run(_load(f"http://127.0.0.1:{off}", 32, args.concurrency))
+        runs: dict[str, list[dict]] = {"off": [], "on": []}
+        for _ in range(args.rounds):
+            for name, port in (("off", off), ("on", on)):
+                runs[name].append(
+                    asyncio.run(_load(f"http://127.0.0.1:{port}", args.requests, args.concurrency))
+                )
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)
+
+    def agg(rs: list[dict]) -> dict:
+        return {
+            k: statistics.fmean(r[k] for r in rs)
+            for k in ("req_per_s", "chars_per_s", "p50_ms", "p99_ms", "ttft_p50_ms")
+        } | {"finish": rs[-1]["finish"]}
+
+    res = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "nproc": os.cpu_count(),
+            "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "loadavg_1m": round(os.getloadavg()[0], 2),
+        },
+        "params": {
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "pieces": args.pieces,
+            "rounds": args.rounds,
+        },
+        "off": agg(runs["off"]),
+        "on": agg(runs["on"]),
+        "runs": runs,
+    }
+    off_r, on_r = res["off"], res["on"]
+    res["throughput_ratio"] = on_r["req_per_s"] / off_r["req_per_s"]
+    m = res["machine"]
+    print(
+        f"# serve load ({res['date']}, {m['nproc']} cpus, {m['mem_gb']} GB, load {m['loadavg_1m']}); "
+        f"{args.requests} streaming requests x {args.rounds} rounds, {args.concurrency} concurrent, "
+        f"{args.pieces} pieces each"
+    )
+    print("\n| server | req/s | chars/s | p50 ms | p99 ms | TTFT p50 ms |\n|---|---|---|---|---|---|")
+    for name, r in (("filter off", off_r), ("filter on (shipped policy)", on_r)):
+        print(
+            f"| {name} | {r['req_per_s']:.1f} | {r['chars_per_s']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
+            f"{r['ttft_p50_ms']:.0f} |"
+        )
+    print(
+        f"| ratio on/off | {res['throughput_ratio']:.3f} | {on_r['chars_per_s'] / off_r['chars_per_s']:.3f} | "
+        f"{on_r['p50_ms'] / off_r['p50_ms']:.2f} | {on_r['p99_ms'] / off_r['p99_ms']:.2f} | "
+        f"{on_r['ttft_p50_ms'] / max(off_r['ttft_p50_ms'], 1e-9):.2f} |"
+    )
+    print(
+        f"\nfilter cost: {100 * (1 - res['throughput_ratio']):.1f}% of throughput (goal < 10%); "
+        f"finish reasons (filter on): {on_r['finish']}"
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "serve_load.json" if not args.delay_ms else f"serve_load_delay{args.delay_ms:g}ms.json"
+    tmp = OUT / (name + ".tmp")
+    tmp.write_text(json.dumps(res, indent=2), encoding="utf-8")
+    os.replace(tmp, OUT / name)
+
+
+if __name__ == "__main__":
+    main()

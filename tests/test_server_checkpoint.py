@@ -1,0 +1,99 @@
+"""winnow serve with the bundled trainer checkpoint (a tiny model trained here for a few steps)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import openai
+import pytest
+import yaml
+
+from server.app import create_app
+from server.config import ServeConfig
+from server.testing import ServerThread
+from trainer.sample_tokens import bpe_tokens_dir
+from trainer.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPT = "ROMEO:\nWhat light through yonder window"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(shared_data, tmp_path_factory) -> str:
+    text = (shared_data / "clean_text" / "tinyshakespeare_input.txt").read_text(encoding="utf-8")[:60_000]
+    docs = [d for d in text.split("\n\n") if d.strip()]
+    root = tmp_path_factory.mktemp("serve_ckpt")
+    tokens = bpe_tokens_dir(root / "tokens", docs, vocab_size=512, seq_len=64)
+    train(str(REPO / "configs" / "moe-tiny.yaml"), str(tokens), str(root / "out"), max_steps=4)
+    return str(root / "out")
+
+
+def _stream(client: openai.OpenAI, prompt: str, max_tokens: int) -> tuple[str, str | None]:
+    text, finish = [], None
+    events = client.chat.completions.create(
+        model="tiny",
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=max_tokens,
+        temperature=0,
+        stream=True,
+    )
+    for ev in events:
+        if ev.choices and ev.choices[0].delta.content:
+            text.append(ev.choices[0].delta.content)
+        if ev.choices and ev.choices[0].finish_reason:
+            finish = ev.choices[0].finish_reason
+    return "".join(text), finish
+
+
+def test_bundled_model_guarded(tiny_checkpoint, tmp_path):
+    # 1) Unfiltered greedy answer: what the model says for PROMPT.
+    base = ServeConfig(
+        checkpoint=tiny_checkpoint,
+        policy=str(REPO / "configs" / "policy.yaml"),
+        device="cpu",
+        filter_enabled=False,
+    )
+    app = create_app(base)
+    with ServerThread(app) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
+        raw, finish = _stream(c, PROMPT, 96)
+        full_pieces = app.state.winnow.backend.pieces_generated
+        r = c.chat.completions.create(
+            model="tiny", messages=[{"role": "user", "content": PROMPT}], max_tokens=48, temperature=0
+        )
+    assert raw and finish in ("stop", "length")
+    assert r.choices[0].message.content == raw  # streaming and not give the same greedy text
+    # A word the model says in the first half of its answer (so that a stop saves the rest).
+    words = [
+        m
+        for m in re.finditer(r"(?<![^\W\d_])[^\W\d_]{3,}(?![^\W\d_])", raw)
+        if m.start() > 0 and m.end() < len(raw) // 2
+    ]
+    if not words:
+        pytest.skip(f"the tiny model produced no word to block: {raw!r}")
+    word = words[0].group()
+    # 2) A policy that blocks that word as violence: the guard stops the stream, decoding stops.
+    pol = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text(encoding="utf-8"))
+    pol["calibration"] = None
+    pol["detectors"]["terms"]["extra_terms"] = {"violence": [word]}
+    ppath = tmp_path / "policy.yaml"
+    ppath.write_text(yaml.safe_dump(pol), encoding="utf-8")
+    cfg = base.model_copy(update={"filter_enabled": True, "policy": str(ppath), "prompt_checks": True})
+    app = create_app(cfg)
+    backend = app.state.winnow.backend
+    with ServerThread(app) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
+        before = backend.pieces_generated
+        text, finish = _stream(c, PROMPT, 96)
+        generated = backend.pieces_generated - before
+        assert finish == "content_filter"
+        assert text.endswith(cfg.safe_message)
+        released = text[: -len(cfg.safe_message)]
+        assert raw.startswith(released) and len(released) <= words[0].start()
+        assert generated < full_pieces  # decoding stopped early (fewer pieces than the full answer)
+        # 3) A blocked prompt is refused without calling the model.
+        before = backend.pieces_generated
+        text, finish = _stream(c, "you should kill yourself", 16)
+        assert finish == "content_filter" and text == cfg.refusal_message
+        assert backend.pieces_generated == before
