@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export RAY_DEDUP_LOGS ?= 0
 
-.PHONY: install pipeline test test-deps test-fast lint format bench bench-train eval train clean
+.PHONY: install pipeline test test-deps test-fast cluster-test lint format bench bench-train eval train clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# A head and two worker nodes on this machine; the default pipeline as a Ray job; bytes equal a local run's.
+cluster-test: $(STAMP)
+	$(PY) scripts/cluster_test.py
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

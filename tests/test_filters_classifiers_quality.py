@@ -21,6 +21,7 @@ from datatrove.pipeline.filters import (
 )
 from datatrove.utils.text import split_into_words
 
+from filters.detectors import quality as qd
 from filters.detectors import quality_rules as qr
 from filters.detectors.quality import QualityDetector
 
@@ -107,13 +108,24 @@ def test_each_check_matches_datatrove(corpus, reference):
             assert res.scores["low_quality"] == (1.0 if exp else 0.0)
 
 
-def test_gopher_long_doc_rule():
-    """The > 100,000-word rule (datatrove's `max_doc_words`; word parity with datatrove's tokenizer
-    is tested above; running datatrove itself on such a document takes tens of seconds)."""
-    assert GopherQualityFilter().max_doc_words == 100_000
+def test_gopher_long_doc_rule(shared_data: Path):
+    """The > 100,000-word rule, both paths: the spaCy word count (words built without spaces, so
+    the no-tokenizer shortcut cannot decide) and the shortcut, checked against datatrove on real text."""
+    assert GopherQualityFilter().max_doc_words == qd.MAX_DOC_WORDS == 100_000
     det = QualityDetector(checks=["gopher_quality"])
-    (res,) = det.detect_batch(["cat " * 100_001])
+    glued = "cat\u3000" * 100_001  # ideographic space: spaCy splits there, str.split(" ") does not
+    assert not qd.surely_too_long(glued)
+    assert not qd.surely_too_long("... " * 200_000)  # symbol-only pieces are not words
+    (res,) = det.detect_batch([glued])
     assert res.labels["quality_reason"] == "gopher_quality:gopher_long_doc"
+    text = (shared_data / "clean_text/tinystories_head.txt").read_text()[:600_000]
+    assert qd.surely_too_long(text)
+    r = GopherQualityFilter().filter(Document(text=text, id="long"))
+    assert r is not True and r[1] == "gopher_long_doc"
+    (res,) = QualityDetector().detect_batch([text])
+    assert (
+        res.labels["quality_reason"] == "gopher_quality:gopher_long_doc" and res.scores["low_quality"] == 1.0
+    )
 
 
 def test_corpus_exercises_many_reasons(reference):

@@ -10,6 +10,8 @@ Output per text:
   so a document failing one of the 31 rules of the four checks scores ≈ 0.97
   and a document failing many scores low; it grades documents, the binary
   decision is `low_quality`.
+  Documents that certainly exceed Gopher's 100,000-word limit (`surely_too_long`)
+  are decided without tokenizing and score 0.0.
 - `labels["quality_reason"]`: "<check>:<datatrove reason>" of the first
   failing rule, checks in the order given (e.g. "gopher_quality:gopher_short_doc",
   "c4:too_few_sentences", "fineweb:line_punct_ratio"), or "" when kept.
@@ -36,7 +38,26 @@ from filters.detectors.quality_tokenizer import ChunkTokenizer
 CHECKS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 _WORDLESS = {"c4"}
 HUGE_WORDS = 200_000
+MAX_DOC_WORDS = 100_000  # datatrove GopherQualityFilter's max_doc_words
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_ALNUM = re.compile(r"[^\W_]")
+
+
+def surely_too_long(text: str, limit: int = MAX_DOC_WORDS) -> bool:
+    """True when `text` certainly has more than `limit` non-symbol words for datatrove's Gopher
+    quality filter, decided without spaCy: spaCy never joins text across a space, so each
+    space-separated piece holding a letter or digit yields at least one non-symbol word. A lower
+    bound, so False only means "tokenize to know". Cheap: only texts over 2 * limit chars are
+    looked at, and counting stops at limit + 1."""
+    if len(text) <= 2 * limit:
+        return False
+    count = 0
+    for piece in text.split(" "):
+        if _ALNUM.search(piece):
+            count += 1
+            if count > limit:
+                return True
+    return False
 
 
 def _sanitize(text: object) -> str:
@@ -100,10 +121,22 @@ class QualityDetector:
 
     def detect_batch(self, texts: list[str]) -> list[DetectorResult]:
         clean = [_sanitize(t) for t in texts]
+        # A document over Gopher's word limit fails the first check whatever the rest says; deciding
+        # that without spaCy keeps multi-megabyte garbage (random bytes, mixed scripts) linear and fast.
+        long_doc = [self.checks[0] == "gopher_quality" and surely_too_long(t) for t in clean]
         need_words = any(c not in _WORDLESS for c in self.checks)
-        all_words = self.tokenizer.words_batch(clean) if need_words else [[] for _ in clean]
+        to_tokenize = ["" if skip else t for t, skip in zip(clean, long_doc, strict=True)]
+        all_words = self.tokenizer.words_batch(to_tokenize) if need_words else [[] for _ in clean]
         out = []
-        for text, words in zip(clean, all_words, strict=False):
+        for text, words, skip in zip(clean, all_words, long_doc, strict=True):
+            if skip:
+                out.append(
+                    DetectorResult(
+                        scores={"low_quality": 1.0, "quality": 0.0},
+                        labels={"quality_reason": "gopher_quality:gopher_long_doc"},
+                    )
+                )
+                continue
             reason = ""
             passed = total = 0
             for check, rules in self._rules(text, words):
