@@ -179,6 +179,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     from server.cli import add_arguments
 
-    p = sub.add_parser("serve", help="OpenAI-compatible server whose output passes the policy's runtime rules")
+    p = sub.add_parser(
+        "serve", help="OpenAI-compatible server whose output passes the policy's runtime rules"
+    )
     add_arguments(p)
     p.set_defaults(func=_cmd_serve)

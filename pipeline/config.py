@@ -56,7 +56,9 @@ class IngestConfig(Strict):
     max_doc_bytes: int = Field(50_000_000, gt=0)
     min_text_chars: int = Field(1, ge=1, description="documents shorter than this are removed as empty_text")
     batch_rows: int = Field(2048, gt=0, description="rows buffered before a Parquet write: bounds memory")
-    part_rows: int = Field(100_000, gt=0, description="documents per output part: the unit of later parallelism")
+    part_rows: int = Field(
+        100_000, gt=0, description="documents per output part: the unit of later parallelism"
+    )
     retries: int = Field(5, ge=0)
     timeout_s: float = Field(60.0, gt=0)
 

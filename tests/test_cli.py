@@ -16,7 +16,18 @@ def test_help_lists_every_command():
     out = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for cmd in ["run", "validate", "stats", "report", "filter", "dedup", "tokenize", "train", "generate", "serve"]:
+    for cmd in [
+        "run",
+        "validate",
+        "stats",
+        "report",
+        "filter",
+        "dedup",
+        "tokenize",
+        "train",
+        "generate",
+        "serve",
+    ]:
         assert cmd in out
 
 
