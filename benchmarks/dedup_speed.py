@@ -1,12 +1,16 @@
 """Speed benchmark: MinHash signatures and full near-dedup, ours vs datasketch and datatrove, same documents.
 
-    .venv/bin/python -m benchmarks.dedup_speed [--docs 10000] [--sig-docs 2000] [--mem-docs 20000]
+    .venv/bin/python -m benchmarks.dedup_speed [--docs 10000] [--sig-docs 2000] [--mem-sizes 100000,300000]
+                                               [--parts sig,full,mem]
 
-Signatures are timed in this process on one core (shingling included for everyone). Full near-dedup runs
-each system in a fresh subprocess so its peak RSS (ru_maxrss) is its own: ours inline on one core
-(LocalExecutor, no Ray), ours on Ray with 2 CPUs (time only: Ray workers are separate processes), and
-datatrove's four MinHash stages with LocalPipelineExecutor (1 task). The memory curve runs ours inline at
-two sizes. Writes benchmarks/out/dedup_speed.json.
+Signatures are timed in this process pinned to CPU 0 (`sched_setaffinity`, what `taskset -c 0` does),
+shingling included for everyone; wall and CPU-time docs/s are both reported with the load average, because
+the machine is shared. Full near-dedup runs each system in a fresh subprocess so its peak RSS (VmHWM) is its
+own: ours inline on one core (LocalExecutor, no Ray), ours on Ray with 2 CPUs (time only: Ray workers are
+separate processes), and datatrove's four MinHash stages with LocalPipelineExecutor (1 task). The memory
+curve runs ours inline (LocalExecutor, one process, default DedupConfig: exact + 12x10 near-dedup with the
+Jaccard check) on `benchmarks.corpus` Parquet shards at each size, and fits peak RSS = a + b * docs to
+extrapolate to 1M documents. Writes benchmarks/out/dedup_speed.json.
 """
 
 from __future__ import annotations
@@ -47,6 +51,12 @@ def _write_jsonl(docs, path: Path) -> None:
             f.write(json.dumps({"id": i, "text": t}) + "\n")
 
 
+def _vm_hwm_kib() -> int:
+    """VmHWM (peak RSS of this process image); ru_maxrss would carry the parent's peak across exec."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(x.split()[1]) for x in status if x.startswith("VmHWM"))
+
+
 # ------------------------------------------------------------------ signatures (in process, one core)
 
 
@@ -68,12 +78,23 @@ def bench_signatures(docs: list[str]) -> list[dict]:
     rows = []
 
     def timed(name: str, fn, sample: list[str]) -> None:
-        t0 = time.perf_counter()
+        fn(sample[:20])  # warm-up: lazy tables, permutations, imports
+        c0, t0 = time.process_time(), time.perf_counter()
         fn(sample)
-        dt = time.perf_counter() - t0
-        rows.append({"system": name, "docs": len(sample), "seconds": dt, "docs_per_s": len(sample) / dt})
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rows.append(
+            {
+                "system": name,
+                "docs": len(sample),
+                "seconds": dt,
+                "docs_per_s": len(sample) / dt,
+                "cpu_seconds": cpu,
+                "docs_per_cpu_s": len(sample) / cpu,
+            }
+        )
 
-    timed("winnow (xxh32, numpy batch)", lambda s: signatures(s, cfg), docs)
+    timed(f"winnow (numpy word hashes, {BANDS * ROWS} perms)", lambda s: signatures(s, cfg), docs)
+    timed("winnow (default 128 perms)", lambda s: signatures(s, OurCfg()), docs)
 
     def ds_bulk(s):
         MinHash.bulk([shingles(t) for t in s], num_perm=BANDS * ROWS)  # default sha1_hash32
@@ -106,6 +127,22 @@ def bench_signatures(docs: list[str]) -> list[dict]:
 
 def worker(kind: str, jsonl: str, work: str) -> dict:
     t0 = time.perf_counter()
+    if kind == "ours_mem":
+        from dedup import DedupConfig, run_dedup
+
+        base = _vm_hwm_kib()
+        paths = sorted(str(p) for p in Path(jsonl).glob("*.parquet"))
+        t0 = time.perf_counter()
+        stats = run_dedup(paths, str(Path(work) / "out"), DedupConfig(use_ray=False))
+        return {
+            "seconds": time.perf_counter() - t0,
+            "removed": stats.removed_exact + stats.removed_near,
+            "removed_exact": stats.removed_exact,
+            "removed_near": stats.removed_near,
+            "import_rss_mib": base / 1024,
+            "peak_rss_mib": _vm_hwm_kib() / 1024,
+            "bands_rows": f"{stats.bands}x{stats.rows}",
+        }
     if kind in ("ours_local", "ours_ray2"):
         from dedup import DedupConfig, run_dedup
 
@@ -166,12 +203,33 @@ def worker(kind: str, jsonl: str, work: str) -> dict:
             1 for f in (w / "removed").glob("*") for _ in gzip.decompress(f.read_bytes()).splitlines()
         )
     dt = time.perf_counter() - t0
-    # VmHWM (peak RSS of this process image); ru_maxrss would carry the parent's peak across exec.
-    hwm = next(
-        int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")
-    )
+    hwm = _vm_hwm_kib()
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"seconds": dt, "removed": removed, "peak_rss_mib": max(hwm, kids) / 1024}
+
+
+def run_memory(n: int) -> dict:
+    """Our full dedup inline on n `benchmarks.corpus` documents (Parquet shards), in a fresh subprocess."""
+    from benchmarks.corpus import write_corpus
+
+    with tempfile.TemporaryDirectory() as work:
+        src = Path(work) / "src"
+        t0 = time.perf_counter()
+        write_corpus(src, n)
+        gen = time.perf_counter() - t0
+        res = _subprocess("ours_mem", str(src), work)
+    res.update(system="ours_mem", docs=n, docs_per_s=n / res["seconds"], corpus_seconds=gen)
+    return res
+
+
+def _subprocess(kind: str, jsonl: str, work: str) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.dedup_speed", "--worker", kind, "--jsonl", jsonl, "--work", work]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run_worker(kind: str, docs) -> dict:
@@ -180,32 +238,78 @@ def run_worker(kind: str, docs) -> dict:
         src.mkdir()
         jsonl = src / "docs.jsonl"
         _write_jsonl(docs, jsonl)
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.dedup_speed",
-            "--worker",
-            kind,
-            "--jsonl",
-            str(jsonl),
-            "--work",
-            work,
-        ]
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res = _subprocess(kind, str(jsonl), work)
     res.update(system=kind, docs=len(docs), docs_per_s=len(docs) / res["seconds"])
     return res
+
+
+def _load() -> dict:
+    one, five, fifteen = os.getloadavg()
+    return {"load_1m": one, "load_5m": five, "load_15m": fifteen}
+
+
+def _print_signatures(sig: list[dict], load: dict) -> None:
+    print(
+        f"signatures, pinned to CPU 0; load average before/after: {load['before']['load_1m']:.2f} / "
+        f"{load['after']['load_1m']:.2f} (1 min) on {os.cpu_count()} CPUs\n"
+    )
+    ref, ref_cpu = sig[0]["docs_per_s"], sig[0]["docs_per_cpu_s"]
+    print("| signatures (1 core) | docs | docs/s (wall) | docs/s (CPU time) | winnow / this (wall) | (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in sig:
+        print(
+            f"| {r['system']} | {r['docs']} | {r['docs_per_s']:.0f} | {r['docs_per_cpu_s']:.0f} | "
+            f"{ref / r['docs_per_s']:.2f}x | {ref_cpu / r['docs_per_cpu_s']:.2f}x |"
+        )
+
+
+def _print_full(full: list[dict]) -> None:
+    base = full[0]["docs_per_s"]
+    print("\n| full near-dedup | docs | seconds | docs/s | peak RSS MiB | winnow 1-core / this |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in full:
+        rss = f"{r['peak_rss_mib']:.0f}" + (" (driver only)" if r["system"] == "ours_ray2" else "")
+        print(
+            f"| {r['system']} | {r['docs']} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | {rss} | "
+            f"{base / r['docs_per_s']:.2f}x |"
+        )
+
+
+def memory_fit(mem: list[dict], target_docs: int = 1_000_000) -> dict:
+    """Least-squares line peak_rss = a + b * docs through the measured sizes, evaluated at target_docs."""
+    import numpy as np
+
+    x = np.array([r["docs"] for r in mem], dtype=float)
+    y = np.array([r["peak_rss_mib"] for r in mem], dtype=float)
+    b, a = np.polyfit(x, y, 1)
+    at = a + b * target_docs
+    return {"intercept_mib": a, "mib_per_1k_docs": 1000 * b, "docs": target_docs, "peak_rss_gib": at / 1024}
+
+
+def _print_memory(mem: list[dict], fit: dict) -> None:
+    print(
+        "\n| full dedup inline (LocalExecutor, default config) | docs | seconds | docs/s | removed exact | "
+        "removed near | RSS after imports MiB | peak RSS MiB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in mem:
+        print(
+            f"| ours_mem ({r['bands_rows']}) | {r['docs']} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | "
+            f"{r['removed_exact']} | {r['removed_near']} | {r['import_rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
+        )
+    print(
+        f"\nlinear fit: peak RSS = {fit['intercept_mib']:.0f} MiB + {fit['mib_per_1k_docs']:.1f} MiB per 1k docs"
+        f" -> {fit['docs']:,} docs: {fit['peak_rss_gib']:.1f} GiB "
+        f"({'fits' if fit['peak_rss_gib'] < 24 else 'does NOT fit'} in 24 GiB)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=10_000)
     ap.add_argument("--sig-docs", type=int, default=2000)
-    ap.add_argument("--mem-docs", type=int, default=20_000, help="memory curve at this size and 3x")
+    ap.add_argument("--mem-sizes", default="100000,300000", help="comma-separated corpus sizes")
+    ap.add_argument("--parts", default="sig,full,mem", help="any of sig,full,mem")
     ap.add_argument("--skip-datatrove-full", action="store_true")
     ap.add_argument("--worker")
     ap.add_argument("--jsonl")
@@ -216,47 +320,41 @@ def main() -> None:
         return
     from benchmarks.dedup_data import speed_docs
 
-    docs = speed_docs(max(a.docs, a.sig_docs))
-    avg = sum(len(t.encode()) for _, t in docs[: a.docs]) / a.docs
-    sig = bench_signatures([t for _, t in docs[: a.sig_docs]])
-    full = [run_worker("ours_local", docs[: a.docs]), run_worker("ours_ray2", docs[: a.docs])]
-    if not a.skip_datatrove_full:
-        full.append(run_worker("datatrove", docs[: a.docs]))
-    mem = [run_worker("ours_local", speed_docs(n, seed=1)) for n in (a.mem_docs, 3 * a.mem_docs)]
-    result = {
-        "machine": _machine(),
-        "avg_doc_bytes": avg,
-        "signatures": sig,
-        "full": full,
-        "memory_curve": mem,
-        "lsh": {"bands": BANDS, "rows": ROWS},
-    }
+    parts = set(a.parts.split(","))
     OUT.mkdir(exist_ok=True)
-    (OUT / "dedup_speed.json").write_text(json.dumps(result, indent=1))
+    out_path = OUT / "dedup_speed.json"
+    result = json.loads(out_path.read_text()) if out_path.exists() else {}
+    result["machine"] = _machine()
     m = result["machine"]
     print(
-        f"machine: {m['nproc']} CPUs, {m['memory_gib']} GiB, {m['date']}; avg doc {avg:.0f} B; "
-        f"{BANDS}x{ROWS} LSH\n"
+        f"machine: {m['nproc']} CPUs, {m['memory_gib']} GiB, {m['date']}; {BANDS}x{ROWS} LSH where compared\n"
     )
-    ref = sig[0]["docs_per_s"]
-    print("| signatures (1 core) | docs | docs/s | winnow / this |\n|---|---:|---:|---:|")
-    for r in sig:
-        print(f"| {r['system']} | {r['docs']} | {r['docs_per_s']:.0f} | {ref / r['docs_per_s']:.2f}x |")
-    base = full[0]["docs_per_s"]
-    print(
-        "\n| full near-dedup | docs | seconds | docs/s | peak RSS MiB | winnow 1-core / this |\n|---|---:|---:|---:|---:|---:|"
-    )
-    for r in full:
-        rss = f"{r['peak_rss_mib']:.0f}" + (" (driver only)" if r["system"] == "ours_ray2" else "")
-        print(
-            f"| {r['system']} | {r['docs']} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | {rss} | "
-            f"{base / r['docs_per_s']:.2f}x |"
-        )
-    print("\n| memory curve (ours, inline) | docs | peak RSS MiB | MiB per 1k docs |\n|---|---:|---:|---:|")
-    for r in mem:
-        print(
-            f"| ours_local | {r['docs']} | {r['peak_rss_mib']:.0f} | {1000 * r['peak_rss_mib'] / r['docs']:.1f} |"
-        )
+    docs = speed_docs(max(a.docs, a.sig_docs))
+    result["avg_doc_bytes"] = sum(len(t.encode()) for _, t in docs[: a.docs]) / a.docs
+    if "sig" in parts:
+        cpus = os.sched_getaffinity(0)
+        load = {"before": _load()}
+        os.sched_setaffinity(0, {min(cpus)})
+        try:
+            sig = bench_signatures([t for _, t in docs[: a.sig_docs]])
+        finally:
+            os.sched_setaffinity(0, cpus)
+        load["after"] = _load()
+        result.update(signatures=sig, signatures_load=load, lsh={"bands": BANDS, "rows": ROWS})
+        print(f"avg doc {result['avg_doc_bytes']:.0f} B")
+        _print_signatures(sig, load)
+    if "full" in parts:
+        full = [run_worker("ours_local", docs[: a.docs]), run_worker("ours_ray2", docs[: a.docs])]
+        if not a.skip_datatrove_full:
+            full.append(run_worker("datatrove", docs[: a.docs]))
+        result["full"] = full
+        _print_full(full)
+    if "mem" in parts:
+        mem = [run_memory(int(n)) for n in a.mem_sizes.split(",")]
+        fit = memory_fit(mem)
+        result.update(memory_curve=mem, memory_fit=fit, memory_load=_load())
+        _print_memory(mem, fit)
+    out_path.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ from dedup.survivor import MEMBER_SCHEMA
 
 
 def index_settings(cfg: MinHashConfig, bands: int, rows: int) -> dict:
+    """Settings an index is tied to; format 2 = shingle hash built from word hashes (format 1 was xxh32)."""
     keys = ("num_perm", "seed", "scheme", "ngram", "char_ngram")
-    return {**{k: getattr(cfg, k) for k in keys}, "bands": bands, "rows": rows, "format": 1}
+    return {**{k: getattr(cfg, k) for k in keys}, "bands": bands, "rows": rows, "format": 2}
 
 
 def check_index(index_dir: str, settings: dict) -> bool:

@@ -284,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     for c in CATEGORIES:
         s = np.array([r.scores[c] for r in clean_scores])
         thr = max(threshold_for_fpr(s, MAX_DOC_FPR), round(f1_thresholds[c], 4))
+        ceiling = float(calibrate(np.array([1.0]), platt[c]["a"], platt[c]["b"])[0])
+        if thr > ceiling:
+            # fastText's float32 probabilities saturate at 1.0: when more than MAX_DOC_FPR of the clean
+            # dev documents hold a saturated window, no threshold separates them; never ship a dead one.
+            raise SystemExit(f"{c}: threshold {thr} is above the highest reachable score {ceiling:.4f}")
         thresholds[c] = round(thr, 4)
         pool = toxic_dev[c]
         mixed = det.detect_batch([insert_middle(d, pool[i % len(pool)]) for i, d in enumerate(dev_docs)])

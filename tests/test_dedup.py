@@ -40,6 +40,16 @@ CJK = [
     "ภาษาไทยเขียนติดกันโดยไม่มีการเว้นวรรคระหว่างคำ",
 ]
 
+MIXED = [
+    "Ünïcödé wörds ﬁne",
+    "two words",
+    "",
+    "  ,;  ",
+    "İstanbul STRASSE straße 12½ x_y 한국어 문장 東京タワー𠀀𠀁abc日本 ไทยabc",
+    "lone surrogate \ud800 here and here again",
+    "long " + "z" * 5000 + " token then five more words here",
+]
+
 
 def _pairs(shared_data: Path) -> list[tuple[str, str, str]]:
     """(rev_id, original comment, identity-swapped comment) joined on rev_id."""
@@ -78,7 +88,7 @@ def wiki_docs(shared_data) -> list[str]:
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
 def test_signatures_match_datasketch(wiki_docs, scheme):
     cfg = MinHashConfig(scheme=scheme, num_perm=96, seed=7)
-    docs = wiki_docs[:20] + CJK
+    docs = wiki_docs[:20] + CJK + MIXED
     ours = signatures(docs, cfg)
     for doc, sig in zip(docs, ours, strict=True):
         m = MinHash(num_perm=96, seed=7, hashfunc=hash32, scheme=scheme)
@@ -102,8 +112,38 @@ def test_signatures_match_datasketch_default_sha1(wiki_docs):
 
 
 def test_fast_shingle_hashes_equal_reference(wiki_docs):
-    for doc in [*wiki_docs[:10], *CJK, "Ünïcödé wörds ﬁne", "two words", ""]:
+    for doc in [*wiki_docs[:10], *CJK, *MIXED]:
         assert shingle_hashes(doc).tolist() == [hash32(s) for s in shingles(doc)]
+        assert shingle_hashes(doc, 2, 3).tolist() == [hash32(s) for s in shingles(doc, 2, 3)]
+
+
+def test_vectorized_tokenizer_matches_regex_on_random_unicode():
+    """The per-code-point class table must split exactly like TOKEN_RE, over the whole code space."""
+    rng = np.random.default_rng(0)
+    pool = np.concatenate(
+        [
+            rng.integers(1, 0x110000, 3000),
+            rng.integers(0x20, 0x7F, 3000),
+            rng.integers(0x3000, 0xA000, 800),
+            rng.integers(0x0E00, 0x1100, 800),
+            rng.integers(0xD800, 0xE000, 50),  # surrogates
+        ]
+    )
+    for _ in range(150):
+        text = "".join(map(chr, rng.choice(pool, int(rng.integers(0, 120)))))
+        assert shingle_hashes(text, 3, 2).tolist() == [hash32(s) for s in shingles(text, 3, 2)], repr(text)
+
+
+def test_shingle_hash_is_order_sensitive_and_spread(shared_data):
+    assert hash32(b"ab cd") != hash32(b"cd ab") and hash32(b"ab") != hash32(b"ba")
+    assert hash32(b"a b") != hash32(b"ab")
+    text = (shared_data / "clean_text/wikitext2_valid.txt").read_text().lower()
+    words = sorted(set(text.split()))
+    assert len(words) > 10000
+    h = np.array([hash32(w.encode()) for w in words], dtype=np.uint32)
+    assert len(np.unique(h)) >= len(words) - 2  # ~0.02 collisions expected among 12k 32-bit values
+    bits = (h[:, None] >> np.arange(32, dtype=np.uint32)) & 1  # every bit set about half the time
+    assert np.all(np.abs(bits.mean(axis=0) - 0.5) < 0.03)
 
 
 def test_cjk_and_thai_use_char_ngrams():

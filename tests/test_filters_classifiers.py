@@ -107,6 +107,9 @@ def test_thresholds_file_consistent():
     calib = json.loads((MODELS_DIR / "toxicity_calibration.json").read_text())
     assert set(thresholds) == set(CATEGORIES) == set(calib["platt"])
     assert all(0.0 < v < 1.0 for v in thresholds.values())
+    for c, t in thresholds.items():  # reachable: fastText's probabilities saturate at 1.0
+        p = calib["platt"][c]
+        assert t < 1.0 / (1.0 + np.exp(-(p["a"] * np.log(1e6) + p["b"]))), c
     assert calib["sizes"]["test"] > 0 and calib["sizes"]["dev"] > 0
     assert (MODELS_DIR / "toxicity.ftz").stat().st_size < 5 * 2**20
     assert (MODELS_DIR / "MODEL_CARD.md").is_file()

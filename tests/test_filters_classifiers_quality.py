@@ -109,13 +109,15 @@ def test_each_check_matches_datatrove(corpus, reference):
 
 
 def test_gopher_long_doc_rule(shared_data: Path):
-    """The > 100,000-word rule, both paths: the spaCy word count (words built without spaces, so
-    the no-tokenizer shortcut cannot decide) and the shortcut, checked against datatrove on real text."""
+    """The > 100,000-word rule, both paths: the spaCy word count (words without whitespace between
+    them, so the no-tokenizer shortcut cannot decide) and the shortcut, checked against datatrove."""
     assert GopherQualityFilter().max_doc_words == qd.MAX_DOC_WORDS == 100_000
     det = QualityDetector(checks=["gopher_quality"])
-    glued = "cat\u3000" * 100_001  # ideographic space: spaCy splits there, str.split(" ") does not
+    glued = "cat," * 100_001  # one whitespace-free piece: only spaCy's infix rules find the words
     assert not qd.surely_too_long(glued)
     assert not qd.surely_too_long("... " * 200_000)  # symbol-only pieces are not words
+    weird_spaces = "a\x1cb c\u3000d\x85e\x0bf\u2028g\th\x1fi"
+    assert split_into_words(weird_spaces, "en") == weird_spaces.split()  # spaCy splits where str.split does
     (res,) = det.detect_batch([glued])
     assert res.labels["quality_reason"] == "gopher_quality:gopher_long_doc"
     text = (shared_data / "clean_text/tinystories_head.txt").read_text()[:600_000]

@@ -67,6 +67,37 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
+def _param_names(model: nn.Module, opt: torch.optim.Optimizer) -> list[str]:
+    """Optimizer parameter order (the integer ids of opt.state_dict()) as FQNs; fully_shard keeps the names."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    return [names[id(p)] for g in opt.param_groups for p in g["params"]]
+
+
+def optim_state_by_index(by_name: dict, model: nn.Module, opt: torch.optim.Optimizer) -> dict:
+    """FQN-keyed optimizer state (torch.distributed.checkpoint's full state dict) → opt.state_dict() layout."""
+    index = {n: i for i, n in enumerate(_param_names(model, opt))}
+    return {
+        "state": {index[n]: v for n, v in by_name["state"].items()},
+        "param_groups": [{**g, "params": [index[n] for n in g["params"]]} for g in by_name["param_groups"]],
+    }
+
+
+def optim_state_by_name(by_index: dict, model: nn.Module, opt: torch.optim.Optimizer) -> dict:
+    """opt.state_dict() layout → FQN-keyed, as set_optimizer_state_dict expects for an FSDP2 model."""
+    names = _param_names(model, opt)
+    return {
+        "state": {names[int(i)]: v for i, v in by_index["state"].items()},
+        "param_groups": [
+            {**g, "params": [names[int(i)] for i in g["params"]]} for g in by_index["param_groups"]
+        ],
+    }
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
 def teardown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

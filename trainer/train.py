@@ -66,13 +66,12 @@ def _resolve(cfg: Config, vocab: int, seq_len: int) -> Config:
 
 def _no_sync(model: nn.Module, sync: bool):
     """Skip gradient all-reduce on all but the last micro-batch (DDP no_sync / FSDP2 requires_gradient_sync)."""
-    if sync:
+    if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: a flag, so it must be set back on the last one
+        model.set_requires_gradient_sync(sync)
         return contextlib.nullcontext()
-    if hasattr(model, "no_sync"):
-        return model.no_sync()
-    if hasattr(model, "set_requires_gradient_sync"):
-        model.set_requires_gradient_sync(False)
-    return contextlib.nullcontext()
+    if sync or not hasattr(model, "no_sync"):
+        return contextlib.nullcontext()
+    return model.no_sync()
 
 
 def _full_state(core: nn.Module, opt: torch.optim.Optimizer, fsdp: bool) -> tuple[dict, dict]:
@@ -84,8 +83,10 @@ def _full_state(core: nn.Module, opt: torch.optim.Optimizer, fsdp: bool) -> tupl
         get_optimizer_state_dict,
     )
 
-    o = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return get_model_state_dict(core, options=o), get_optimizer_state_dict(core, opt, options=o)
+    o = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0 only
+    weights, by_name = get_model_state_dict(core, options=o), get_optimizer_state_dict(core, opt, options=o)
+    # Same layout as opt.state_dict() of one process, so the checkpoint resumes under any world size or mode.
+    return weights, D.optim_state_by_index(by_name, core, opt) if by_name else {}
 
 
 @torch.no_grad()
@@ -161,6 +162,9 @@ def train_config(
             batches.load_state_dict(state["sampler"])
         model.to(info.device)
 
+        fsdp = info.enabled and tc.parallel == "fsdp"
+        # Wrap first: fully_shard swaps the parameters for sharded DTensors, and the optimizer must hold those.
+        wrapped = D.wrap(model, info, tc.parallel)
         fused = info.device.type == "cuda"
         opt = torch.optim.AdamW(
             _param_groups(model, tc.weight_decay),
@@ -172,14 +176,15 @@ def train_config(
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps, tc.min_lr_ratio)
         )
-        fsdp = info.enabled and tc.parallel == "fsdp"
-        wrapped = D.wrap(model, info, tc.parallel)
         if state is not None:
             if fsdp:
                 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
                 set_optimizer_state_dict(
-                    model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=True)
+                    model,
+                    opt,
+                    D.optim_state_by_name(state["optimizer"], model, opt),
+                    options=StateDictOptions(full_state_dict=True),
                 )
             else:
                 opt.load_state_dict(state["optimizer"])
@@ -203,8 +208,8 @@ def train_config(
         peak, peak_label = device_peak_flops(info.device, precision, tc.peak_flops)
         seq_len = ds.seq_len
         step_tokens = tc.global_batch_size * seq_len
-        val = (
-            ValSet(val_ds, tc.eval_batches * tc.micro_batch_size * info.world, info.rank, info.world)
+        val = (  # the same rows under any world size (split over ranks), so val_loss compares across them
+            ValSet(val_ds, tc.eval_batches * tc.micro_batch_size, info.rank, info.world)
             if val_ds is not None
             else None
         )
@@ -247,8 +252,6 @@ def train_config(
                     loss, lm = fwd(micro[:, :-1], micro[:, 1:])
                 (loss / accum).backward()
                 win_loss += lm.double() / accum
-            if fsdp:
-                wrapped.set_requires_gradient_sync(True)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
             opt.step()
             sched.step()
@@ -339,6 +342,7 @@ def train_config(
                         ds.tokenizer_path,
                         tc.keep_checkpoints,
                     )
+                D.barrier(info)  # no rank moves on (or reports the latest checkpoint) before it is in place
                 win_t0 = time.perf_counter()
 
         if val is not None and not last_val:

@@ -45,14 +45,15 @@ _ALNUM = re.compile(r"[^\W_]")
 
 def surely_too_long(text: str, limit: int = MAX_DOC_WORDS) -> bool:
     """True when `text` certainly has more than `limit` non-symbol words for datatrove's Gopher
-    quality filter, decided without spaCy: spaCy never joins text across a space, so each
-    space-separated piece holding a letter or digit yields at least one non-symbol word. A lower
+    quality filter, decided without spaCy: spaCy splits at every `str.isspace` character (as
+    `str.split()` does) and never joins text across one, so each whitespace-separated piece holding
+    a letter or digit yields at least one non-symbol word. A lower
     bound, so False only means "tokenize to know". Cheap: only texts over 2 * limit chars are
     looked at, and counting stops at limit + 1."""
     if len(text) <= 2 * limit:
         return False
     count = 0
-    for piece in text.split(" "):
+    for piece in text.split():
         if _ALNUM.search(piece):
             count += 1
             if count > limit:
