@@ -350,7 +350,10 @@ def main() -> None:
         result["full"] = full
         _print_full(full)
     if "mem" in parts:
-        mem = [run_memory(int(n)) for n in a.mem_sizes.split(",")]
+        # Merged by size with earlier runs' points (peak RSS does not depend on load), so sizes can be added.
+        measured = {r["docs"]: r for r in result.get("memory_curve", [])}
+        measured.update({int(n): run_memory(int(n)) for n in a.mem_sizes.split(",")})
+        mem = [measured[n] for n in sorted(measured)]
         fit = memory_fit(mem)
         result.update(memory_curve=mem, memory_fit=fit, memory_load=_load())
         _print_memory(mem, fit)

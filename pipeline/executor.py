@@ -63,8 +63,12 @@ def run_tasks(
     num_cpus: float = 1,
     max_in_flight: int | None = None,
     max_retries: int = 3,
+    unit: str = "part",
+    postfix: Callable[[Any], str] | None = None,
 ) -> Iterator[Any]:
     """Run `fn(*job)` as Ray tasks, yielding results as they finish (order not guaranteed).
+
+    `postfix(result)` may return a short text for the progress bar (e.g. bytes read so far).
 
     A task whose worker or node dies is retried by Ray (`max_retries`); an exception raised by
     `fn` itself is not retried (the stages quarantine bad documents instead of raising).
@@ -72,17 +76,23 @@ def run_tasks(
     remote = ray.remote(num_cpus=num_cpus, max_retries=max_retries, retry_exceptions=False)(fn)
     limit = max_in_flight or 2 * cluster_cpus()
     pending: list[ray.ObjectRef] = []
-    with progress(total, desc) as bar:
+    with progress(total, desc, unit) as bar:
+
+        def finished(ref: ray.ObjectRef) -> Any:
+            result = ray.get(ref)
+            bar.update(1)
+            if postfix is not None:
+                bar.set_postfix_str(postfix(result), refresh=False)
+            return result
+
         for job in jobs:
             if len(pending) >= limit:
                 done, pending = ray.wait(pending, num_returns=1)
-                yield ray.get(done[0])
-                bar.update(1)
+                yield finished(done[0])
             pending.append(remote.remote(*job))
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
-            bar.update(1)
+            yield finished(done[0])
 
 
 def run_on_actors(
@@ -160,7 +170,5 @@ def run_on_actors(
             ray.kill(actor)
 
 
-def progress(total: int, desc: str) -> tqdm:
-    return tqdm(
-        total=total, desc=desc, unit="part", disable=not sys.stderr.isatty() or total == 0, leave=False
-    )
+def progress(total: int, desc: str, unit: str = "part") -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty() or total == 0, leave=False)

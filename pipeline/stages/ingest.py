@@ -212,7 +212,15 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
             todo.append((i, src, ingest_cfg, run_dir))
         else:
             total.merge(stats)
-    for stats in run_tasks(_ingest_and_mark, todo, total=len(todo), desc="ingest"):
+    read = StageStats(name="ingest")
+
+    def postfix(stats: StageStats) -> str:
+        read.merge(stats)
+        return f"{read.bytes_in / 1e6:,.1f} MB, {read.input:,} docs"
+
+    for stats in run_tasks(
+        _ingest_and_mark, todo, total=len(todo), desc="ingest", unit="file", postfix=postfix
+    ):
         total.merge(stats)
     total.extra["sources"] = len(sources)
     return total
