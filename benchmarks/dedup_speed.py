@@ -142,6 +142,8 @@ def worker(kind: str, jsonl: str, work: str) -> dict:
             "import_rss_mib": base / 1024,
             "peak_rss_mib": _vm_hwm_kib() / 1024,
             "bands_rows": f"{stats.bands}x{stats.rows}",
+            "candidate_pairs": stats.candidate_pairs,
+            "verified_pairs": stats.verified_pairs,
         }
     if kind in ("ours_local", "ours_ray2"):
         from dedup import DedupConfig, run_dedup
@@ -276,32 +278,45 @@ def _print_full(full: list[dict]) -> None:
 
 
 def memory_fit(mem: list[dict], target_docs: int = 1_000_000) -> dict:
-    """Least-squares line peak_rss = a + b * docs through the measured sizes, evaluated at target_docs."""
+    """Least-squares lines peak_rss = a + b * docs (and a quadratic when 3+ sizes), evaluated at target_docs.
+
+    Both are printed because peak RSS follows candidate pairs (the Jaccard check holds one shingle set per
+    candidate edge), which grow faster than documents when duplicates come from a finite pool.
+    """
     import numpy as np
 
     x = np.array([r["docs"] for r in mem], dtype=float)
     y = np.array([r["peak_rss_mib"] for r in mem], dtype=float)
     b, a = np.polyfit(x, y, 1)
-    at = a + b * target_docs
-    return {"intercept_mib": a, "mib_per_1k_docs": 1000 * b, "docs": target_docs, "peak_rss_gib": at / 1024}
+    fit = {"intercept_mib": a, "mib_per_1k_docs": 1000 * b, "docs": target_docs}
+    fit["peak_rss_gib"] = (a + b * target_docs) / 1024
+    if len(x) >= 3:
+        fit["quadratic_peak_rss_gib"] = float(np.polyval(np.polyfit(x, y, 2), target_docs)) / 1024
+    return fit
 
 
 def _print_memory(mem: list[dict], fit: dict) -> None:
     print(
         "\n| full dedup inline (LocalExecutor, default config) | docs | seconds | docs/s | removed exact | "
-        "removed near | RSS after imports MiB | peak RSS MiB |"
+        "removed near | candidate pairs | verified pairs | RSS after imports MiB | peak RSS MiB |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in mem:
         print(
             f"| ours_mem ({r['bands_rows']}) | {r['docs']} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | "
-            f"{r['removed_exact']} | {r['removed_near']} | {r['import_rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
+            f"{r['removed_exact']} | {r['removed_near']} | {r.get('candidate_pairs', 'n/a')} | "
+            f"{r.get('verified_pairs', 'n/a')} | {r['import_rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
         )
     print(
         f"\nlinear fit: peak RSS = {fit['intercept_mib']:.0f} MiB + {fit['mib_per_1k_docs']:.1f} MiB per 1k docs"
         f" -> {fit['docs']:,} docs: {fit['peak_rss_gib']:.1f} GiB "
         f"({'fits' if fit['peak_rss_gib'] < 24 else 'does NOT fit'} in 24 GiB)"
     )
+    if "quadratic_peak_rss_gib" in fit:
+        q = fit["quadratic_peak_rss_gib"]
+        print(
+            f"quadratic fit -> {fit['docs']:,} docs: {q:.1f} GiB ({'fits' if q < 24 else 'does NOT fit'} in 24 GiB)"
+        )
 
 
 def main() -> None:

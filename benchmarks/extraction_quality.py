@@ -14,11 +14,9 @@ Writes benchmarks/out/extraction_quality.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gzip
 import json
 import os
-import platform
 import re
 import time
 from collections import Counter
@@ -27,23 +25,12 @@ from pathlib import Path
 
 import trafilatura
 
+from benchmarks.machine import machine_info
 from pipeline.ingest.extract import ExtractSettings, decode_html, extract_main_text
 
 SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 OUT = Path(__file__).resolve().parent / "out"
 _WS = re.compile(r"\s+")
-
-
-def machine() -> dict:
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    mem_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:")), 0)
-    return {
-        "nproc": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "trafilatura": trafilatura.__version__,
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 def token_prf(pred: str, gold: str) -> tuple[float, float, float]:
@@ -128,7 +115,7 @@ def main() -> None:
     fns = extractors()
     art = article_benchmark(fns, args.limit)
     snip = snippet_benchmark(fns, args.limit)
-    m = machine()
+    m = machine_info("trafilatura")
     print(
         f"# Extraction quality ({m['date']}, nproc={m['nproc']}, {m['memory_gib']} GiB, "
         f"trafilatura {m['trafilatura']})\n"

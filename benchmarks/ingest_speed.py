@@ -13,36 +13,19 @@ Writes benchmarks/out/ingest_speed.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import machine_info
+
 SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WARC_DIR = SHARED / "web" / "warc"
 OUT = Path(__file__).resolve().parent / "out"
-
-
-def machine() -> dict:
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    mem_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:")), 0)
-    from importlib.metadata import version
-
-    import trafilatura
-
-    return {
-        "nproc": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "trafilatura": trafilatura.__version__,
-        "datatrove": version("datatrove"),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 def warc_files() -> list[Path]:
@@ -124,7 +107,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.reps)))
         return
     rows = [_spawn("winnow", args.reps), _spawn("datatrove", args.reps), _spawn("winnow", 4 * args.reps)]
-    m = machine()
+    m = machine_info("trafilatura", "datatrove")
     print(
         f"# Ingest + extraction speed, one core ({m['date']}, nproc={m['nproc']}, {m['memory_gib']} GiB, "
         f"trafilatura {m['trafilatura']}, datatrove {m['datatrove']})\n"

@@ -22,7 +22,6 @@ import io
 import json
 import os
 import platform
-import secrets
 import shutil
 import subprocess
 import sys
@@ -97,19 +96,10 @@ def run_on_cluster(config_path: str, run_dir: str, workers: int) -> dict:
 
 
 def measure(config_path: Path, run_dir: Path, workers: int, work: Path) -> dict:
+    from scripts.cluster_test import private_ray_env
+
     ray_tmp = Path(tempfile.mkdtemp(prefix="wsc-", dir="/tmp"))  # short: Ray's unix socket paths are limited
-    token = work / "ray_auth_token"
-    if not token.exists():
-        token.write_text(secrets.token_hex(32))
-        token.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    env.update(
-        RAY_TMPDIR=str(ray_tmp),
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(token),
-        OMP_NUM_THREADS="1",
-        RAY_DEDUP_LOGS="0",
-    )
+    env = private_ray_env(work, ray_tmp)
     cmd = [sys.executable, "-m", "benchmarks.scaling", "--one", str(config_path), str(run_dir), str(workers)]
     try:
         proc = subprocess.run(

@@ -1,6 +1,6 @@
 """Tokenize throughput: winnow's stage end to end vs raw ``tokenizers.encode_batch`` vs datatrove.
 
-    .venv/bin/python -m benchmarks.tokenize_speed [--mb 16] [--cores 1,2] [--mem-mb 8,32]
+    .venv/bin/python -m benchmarks.tokenize_speed [--mb 16] [--cores 1,2] [--mem-mb 8,32,128] [--tag T]
 
 Each measurement runs in a fresh subprocess pinned to N cores (CPU affinity, ``RAYON_NUM_THREADS``)
 on the same ~4 KB documents cut from ../shared/data/clean_text and the same tokenizer file:
@@ -250,7 +250,7 @@ def run_winnow(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
             "seq_len": 2048,
             "val_fraction": 0.01,
             "seed": 0,
-            "shard_mb": 64,
+            "shard_mb": float(os.environ.get("BENCH_SHARD_MB", 64)),
             "tokenizer": {"path": str(tokenizer)},
         }
     )
@@ -271,6 +271,7 @@ def run_winnow(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
         **_best(runs),
         "tokens": tokens,
         "timings": stats.timings,
+        "driver_phase_peak_rss_mb": stats.peak_rss_mb,
         "driver_peak_rss_mb": _peak_rss_mb(),
         "driver_peak_rss_before_mb": rss_before,
         "worker_peak_rss_mb": _descendant_hwm_mb("ray::"),
@@ -317,11 +318,19 @@ ROLES = {"raw": run_raw, "winnow": run_winnow, "datatrove": run_datatrove}
 
 
 def _subprocess(
-    role: str, corpus: Path, tokenizer: Path, cores: int, repeat: int, docs_per_task: int | None = None
+    role: str,
+    corpus: Path,
+    tokenizer: Path,
+    cores: int,
+    repeat: int,
+    docs_per_task: int | None = None,
+    shard_mb: float | None = None,
 ) -> dict:
     env = dict(os.environ)
     if docs_per_task:
         env["BENCH_DOCS_PER_TASK"] = str(docs_per_task)
+    if shard_mb:
+        env["BENCH_SHARD_MB"] = str(shard_mb)
     # Raw/winnow-driver threads = cores; datatrove's N worker processes each get one thread.
     env["RAYON_NUM_THREADS"] = "1" if role == "datatrove" else str(cores)
     env["TOKENIZERS_PARALLELISM"] = "false" if role == "datatrove" else "true"
@@ -371,7 +380,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=16, help="corpus size for the speed table (MiB of text)")
     ap.add_argument("--cores", default="1,2", help="core counts to compare")
-    ap.add_argument("--mem-mb", default="8,32", help="two corpus sizes for the peak-memory table")
+    ap.add_argument("--mem-mb", default="8,32,128", help="corpus sizes for the peak-memory table")
+    ap.add_argument("--tag", default="", help="suffix of the JSON file name (runs per core count)")
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is kept")
     ap.add_argument("--tables", default="speed,memory", help="which tables to produce")
@@ -400,6 +410,7 @@ def main() -> None:
     tables = set(args.tables.split(","))
     speed = []
     for n in cores if "speed" in tables else []:
+        load = os.getloadavg()[0]
         raw = _subprocess("raw", corpus, tokenizer, n, args.repeat)
         win = _subprocess("winnow", corpus, tokenizer, n, args.repeat)
         dtv = _subprocess("datatrove", corpus, tokenizer, n, args.repeat)
@@ -427,6 +438,8 @@ def main() -> None:
                     "vs_datatrove_cpu": dtv["cpu_seconds"] / r["cpu_seconds"],
                     "vs_encode_batch_wall": ref_wall / r["seconds"],
                     "vs_datatrove_wall": dtv["seconds"] / r["seconds"],
+                    "load_1min_before": load,
+                    "load_1min_after": os.getloadavg()[0],
                 }
             )
         speed[-2]["winnow_timings"] = win["timings"]
@@ -435,7 +448,9 @@ def main() -> None:
     for mb in [float(x) for x in args.mem_mb.split(",")] if "memory" in tables else []:
         c = build_corpus(mb)
         # Same task size for both corpora, so the table isolates the corpus size.
-        win = _subprocess("winnow", c, tokenizer, max(cores), 1, docs_per_task=MEM_DOCS_PER_TASK)
+        win = _subprocess(
+            "winnow", c, tokenizer, max(cores), 1, docs_per_task=MEM_DOCS_PER_TASK, shard_mb=SHARD_MB
+        )
         memory.append(
             {
                 "corpus_mb": mb,
@@ -444,6 +459,8 @@ def main() -> None:
                 "driver_peak_rss_mb": win["driver_peak_rss_mb"],
                 "driver_peak_rss_before_mb": win["driver_peak_rss_before_mb"],
                 "worker_peak_rss_mb": win["worker_peak_rss_mb"],
+                "driver_phase_peak_rss_mb": win["driver_phase_peak_rss_mb"],
+                "load": os.getloadavg(),
             }
         )
 
@@ -457,35 +474,44 @@ def main() -> None:
         "speed": speed,
         "memory": memory,
     }
-    tmp = OUT / "tokenize_speed.json.part"
+    name = f"tokenize_speed{'-' + args.tag if args.tag else ''}.json"
+    tmp = OUT / (name + ".part")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, OUT / "tokenize_speed.json")
+    os.replace(tmp, OUT / name)
 
     print(
         f"# tokenize speed — {machine['date']}, nproc={machine['nproc']}, {machine['memory_gib']} GiB, "
         f"{args.mb:g} MiB of ~4 KB clean_text docs, byte-level BPE vocab {args.vocab}\n"
     )
     print(
-        "| method | cores | wall s | tokens/s per core (wall) | CPU s | tokens per CPU-s "
-        "| vs encode_batch (CPU / wall) | vs datatrove (CPU / wall) |"
+        "| method | cores | load (1 min, before → after) | wall s | tokens/s per core (wall) | CPU s "
+        "| tokens per CPU-s | vs encode_batch (CPU / wall) | vs datatrove (CPU / wall) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in speed:
         print(
-            f"| {r['method']} | {r['cores']} | {r['seconds']:.2f} | {r['tokens_per_s_per_core']:,.0f} | "
+            f"| {r['method']} | {r['cores']} | {r['load_1min_before']:.1f} → {r['load_1min_after']:.1f} "
+            f"| {r['seconds']:.2f} | {r['tokens_per_s_per_core']:,.0f} | "
             f"{r['cpu_seconds']:.2f} | {r['tokens_per_cpu_s']:,.0f} | "
             f"{r['vs_encode_batch_cpu']:.2f}× / {r['vs_encode_batch_wall']:.2f}× | "
             f"{r['vs_datatrove_cpu']:.2f}× / {r['vs_datatrove_wall']:.2f}× |"
         )
-    print(f"\n## winnow peak memory ({max(cores)} cores, {MEM_DOCS_PER_TASK} documents per task)\n")
     print(
-        "| corpus MiB | tokens | seconds | driver peak RSS MiB (before run) | largest Ray worker peak RSS MiB |"
+        f"\n## winnow peak memory ({max(cores)} cores, {MEM_DOCS_PER_TASK} documents per task, "
+        f"shard_mb {SHARD_MB})\n"
     )
-    print("|---:|---:|---:|---:|---:|")
+    print(
+        "| corpus MiB | tokens | seconds | driver peak RSS MiB (before run) | driver peak after "
+        "plan / tokenizer / encode / pack | largest Ray worker peak RSS MiB | load (1 min) |"
+    )
+    print("|---:|---:|---:|---:|---|---:|---:|")
     for m in memory:
+        ph = m["driver_phase_peak_rss_mb"]
+        phases = " / ".join(f"{ph[k]:.0f}" for k in ("plan", "tokenizer", "encode", "pack") if k in ph)
         print(
             f"| {m['corpus_mb']:g} | {m['tokens']:,} | {m['seconds']:.2f} | {m['driver_peak_rss_mb']:.0f} "
-            f"({m['driver_peak_rss_before_mb']:.0f}) | {m['worker_peak_rss_mb']:.0f} |"
+            f"({m['driver_peak_rss_before_mb']:.0f}) | {phases} | {m['worker_peak_rss_mb']:.0f} | "
+            f"{m['load'][0]:.1f} |"
         )
 
 

@@ -52,6 +52,9 @@ _PEM_BEGIN = "-----BEGIN "
 _PEM_END_RE = re.compile(r"-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 _PEM_MAX = 16384 + 256  # the PRIVATE_KEY pattern's own bound on a block
 _LOOKAHEAD = 256  # chars seen after a forced cut point before the cut is made
+_WS_RE = re.compile(r"\s")
+# The checkpoint moves once the stable open text behind it is longer than this (chars).
+_CK_EVERY = 768
 _LAST_WS_RE = re.compile(r"\s(?=\S*\Z)")
 _SEPARATORS = frozenset(" .-_*·•/")
 # A chain of spaced single letters at the end ("f u c ", "f.u.c") that could still grow into a run.
@@ -105,6 +108,9 @@ class _Acc:
         self.term_weight: dict[str, float] = {}
         self.term_spans: list[Span] = []
         self.pii_spans: list[Span] = []
+        # Decisions derived from a finished _Acc (blocking category, redacting categories): an _Acc
+        # from _scan_open is never changed after it is built, so they are computed once per scan.
+        self.memo: dict[str, Any] = {}
 
     def copy(self) -> _Acc:
         c = _Acc()
@@ -112,6 +118,13 @@ class _Acc:
         c.term_spans = list(self.term_spans)
         c.pii_spans = list(self.pii_spans)
         return c
+
+    def merge(self, other: _Acc) -> None:
+        """Add ``other``'s weights and spans (results of text that follows this one's)."""
+        for cat, w in other.term_weight.items():
+            self.term_weight[cat] = self.term_weight.get(cat, 0.0) + w
+        self.term_spans += other.term_spans
+        self.pii_spans += other.pii_spans
 
     def add(self, terms: DetectorResult | None, pii: DetectorResult | None, base: int) -> None:
         if terms is not None:
@@ -184,7 +197,14 @@ class StreamGuard:
         self._open = ""
         self._acc = _Acc()
         self._released = 0  # absolute raw offset released so far
-        self._open_cache: tuple[int, int, _Acc] | None = None  # (u, p_u, acc incl. stable open prefix)
+        # (u, p_u, hold before the PEM check, acc incl. the stable open prefix) of the last scan.
+        self._open_cache: tuple[int, int, int, _Acc] | None = None
+        # Checkpoint inside the open segment: results of open[:ck] are final (a plain cut point, see
+        # _advance_checkpoint), so each chunk rescans only open[ck:u], not the whole open line.
+        self._ck = 0
+        self._ck_acc = _Acc()
+        self._ck_every = _CK_EVERY
+        self.checkpoints = 0  # times the open-segment checkpoint moved (long lines)
         extra = filter.policy.detectors.terms.extra_terms or {}
         self._prefixes, self._max_words, self._prefix_ends = _word_prefixes(
             tuple(sorted((k, tuple(v)) for k, v in extra.items()))
@@ -221,16 +241,22 @@ class StreamGuard:
             return ""
         self._chunks.append(chunk)
         self._open += chunk
+        # A chunk without whitespace only extends the last (unstable) token: the stable prefix, its
+        # scan and every hold except the length bounds stay as they were (see _stable_open).
+        grows_token = _WS_RE.search(chunk) is None and self._open_cache is not None
         try:
-            self._close_segments()
+            if not grows_token or len(self._open) > self.max_segment:
+                self._close_segments()
             if self.stopped:
                 return ""
-            r_abs, acc = self._stable_open()
+            r_abs, acc = self._stable_open(grows_token)
         except Exception as e:  # a detector failed: fail closed
             self._error = f"{type(e).__name__}: {e}"
             self._stop("detector_error")
             return ""
-        blocking = self._blocking(acc.scores())
+        blocking = acc.memo.get("blocking")
+        if blocking is None:
+            blocking = acc.memo["blocking"] = self._blocking(acc.scores())
         if blocking:
             self._stop(blocking)
             return ""
@@ -355,6 +381,8 @@ class StreamGuard:
         self._closed_len += cut
         self._open = self._open[cut:]
         self._open_cache = None
+        self._ck = 0
+        self._ck_acc = _Acc()
         if classify and self._line_dets and seg.strip():
             line_scores = {}
             for name, det in self._line_dets.items():
@@ -373,27 +401,86 @@ class StreamGuard:
 
     # -- the open segment --------------------------------------------------------------------
 
-    def _stable_open(self) -> tuple[int, _Acc]:
-        """Absolute offset up to which text may be released, and the accumulated stable results."""
+    def _stable_open(self, grows_token: bool = False) -> tuple[int, _Acc]:
+        """Absolute offset up to which text may be released, and the accumulated stable results.
+
+        ``grows_token``: the text added since the last call holds no whitespace, so the last token
+        start ``u`` and everything computed from ``open[:u]`` are unchanged (no hold pattern, PEM
+        marker or newline cut can appear without whitespace); only the length-dependent bounds move.
+        """
         o = self._open
         n = len(o)
-        u = self._term_unstable_start(o)
-        p_u = self._pii_unstable_start(o, u)
         cache = self._open_cache
-        if cache is not None and cache[:2] == (u, p_u):
-            su, spu, acc = cache  # nothing became stable since the last scan
+        if grows_token and cache is not None:
+            su, spu, base_hold, acc = cache
         else:
-            acc = self._acc.copy()
-            acc.add(self._scan_one("terms", o[:u]), self._scan_one("pii", o[:p_u]), self._closed_len)
-            su, spu = u, p_u
-            self._open_cache = (u, p_u, acc)
+            u = self._term_unstable_start(o)
+            p_u = self._pii_unstable_start(o, u)
+            if cache is not None and cache[:2] == (u, p_u):
+                su, spu, _, acc = cache  # nothing became stable since the last scan
+            else:
+                acc = self._scan_open(o, u, p_u)
+                su, spu = u, p_u
+            base_hold = min(su, spu, self._term_prefix_start(o, u))
+            self._open_cache = (su, spu, base_hold, acc)
         pem = self._pem_start(o, spu)
-        hold = min(su, spu, self._term_prefix_start(o, u), pem)
+        hold = min(base_hold, pem)
+        if not grows_token and hold - self._ck > self._ck_every:
+            self._advance_checkpoint(o, hold, acc)
         if n - hold > self.max_holdback and pem == n:
             hold = n - self.max_holdback  # the bound wins (documented limitation)
         r_abs = self._closed_len + max(hold, 0)
         self.holdback_max_seen = max(self.holdback_max_seen, self._closed_len + n - r_abs)
         return r_abs, acc
+
+    def _scan_open(self, o: str, u: int, p_u: int) -> _Acc:
+        """Closed results + the scan of the stable open prefix (terms up to ``u``, PII up to ``p_u``)."""
+        acc = self._acc.copy()
+        c = self._ck
+        if min(u, p_u) < c:  # the stable prefix moved back behind the checkpoint: rescan it all
+            c = 0
+        else:
+            acc.merge(self._ck_acc)
+        base = self._closed_len + c
+        acc.add(self._scan_one("terms", o[c:u]), self._scan_one("pii", o[c:p_u]), base)
+        return acc
+
+    def _advance_checkpoint(self, o: str, hold: int, acc: _Acc) -> None:
+        """Move the checkpoint to the last plain cut point at least ``_LOOKAHEAD`` before ``hold``.
+
+        Same argument as a forced segment cut: at a space between two letter-only words that no span
+        of the current scan crosses, with everything up to ``_LOOKAHEAD`` characters past it already
+        scanned, the detectors give the same results on both sides as on the whole (normalization,
+        terms and PII patterns are local there; a longer span would begin in released text, which the
+        holds rule out). Text before the release point only: a span still growing is never split.
+        """
+        ck = self._ck
+        limit = hold - _LOOKAHEAD
+        if limit <= ck:
+            return
+        lo_abs = self._closed_len + ck
+        covered = [
+            (sp.start - self._closed_len, sp.end - self._closed_len)
+            for sp in acc.term_spans + acc.pii_spans
+            if sp.end > lo_abs
+        ]
+        best = ck
+        for m in _PLAIN_CUT_RE.finditer(o, ck, limit):
+            p = m.end()
+            if p > limit:
+                break
+            if any(s < p < e for s, e in covered):
+                continue
+            b = o.rfind(_PEM_BEGIN, 0, p)
+            if b >= 0 and _PEM_END_RE.search(o, b, p) is None:
+                continue
+            best = p
+        if best <= ck:
+            return
+        part = o[ck:best]
+        self._ck_acc.add(self._scan_one("terms", part), self._scan_one("pii", part), lo_abs)
+        self._ck = best  # the next scan of the open segment starts here
+        self.checkpoints += 1
 
     @staticmethod
     def _term_unstable_start(o: str) -> int:
@@ -481,7 +568,9 @@ class StreamGuard:
             cats = {c for c, s, e in final.spans} if final.action == "redact" else set()
             cats = {c for c in cats if self._category_action(c) == "redact"}
         else:
-            cats = self._redact_categories(acc.scores())
+            cats = acc.memo.get("redact")
+            if cats is None:
+                cats = acc.memo["redact"] = self._redact_categories(acc.scores())
         spans = [
             sp for sp in acc.term_spans + acc.pii_spans if sp.category in cats and sp.end > self._released
         ]

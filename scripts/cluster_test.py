@@ -185,21 +185,31 @@ def wait_for_cpus(cluster: Cluster, env: dict[str, str], cpus: int, timeout: flo
 # ----------------------------------------------------------------------------- the test
 
 
-def base_env(work: Path) -> dict[str, str]:
-    token = work / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    token.chmod(0o600)
+def private_ray_env(token_dir: Path, ray_tmp: Path) -> dict[str, str]:
+    """Environment for processes that start their own Ray: a private temp dir and their own token.
+
+    Token authentication stays on; `~/.ray/auth_token` and any session Ray are left alone.
+    """
+    token = token_dir / "ray_auth_token"
+    if not token.exists():
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     env.update(
-        RAY_TMPDIR=str(work / "r"),
+        RAY_TMPDIR=str(ray_tmp),
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN_PATH=str(token),
         OMP_NUM_THREADS="1",
         RAY_DEDUP_LOGS="0",
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     )
-    (work / "r").mkdir()
     return env
+
+
+def base_env(work: Path) -> dict[str, str]:
+    (work / "r").mkdir()
+    return private_ray_env(work, work / "r")
 
 
 def run(args: argparse.Namespace) -> int:

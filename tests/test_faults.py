@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from scripts.cluster_test import diff_outputs, output_files
+from scripts.cluster_test import diff_outputs, output_files, private_ray_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MARKER = "WINNOW-TEST-RAISE-ON-THIS-DOCUMENT"
@@ -107,24 +107,6 @@ def assert_nothing_lost_or_duplicated(run_dir: str | Path) -> None:
         assert len(kept) + len(gone) == len(set(kept) | set(gone)), f"{stage}: an id appears twice"
         assert set(kept) | set(gone) == flow, f"{stage}: ids lost or invented"
         flow = set(kept)
-
-
-def private_ray_env(tmp: Path, ray_tmp: Path) -> dict[str, str]:
-    """Environment for a subprocess with its own Ray: private temp dir, its own auth token (auth stays on)."""
-    token = tmp / "ray_auth_token"
-    if not token.exists():
-        token.write_text(os.urandom(16).hex())
-        token.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    env.update(
-        RAY_TMPDIR=str(ray_tmp),
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(token),
-        OMP_NUM_THREADS="1",
-        RAY_DEDUP_LOGS="0",
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    )
-    return env
 
 
 def end_process_group(proc: subprocess.Popen, grace_s: float = 20.0) -> None:

@@ -242,3 +242,14 @@ def test_batch_and_runtime_scores_identical(shared_data, shared_filter, tmp_path
             assert g.verdict.action == b["action"] == "drop" and g.verdict.reason == b["reason"]
         else:
             assert g.verdict.categories == b["categories"] and g.verdict.action == b["action"]
+
+
+def test_content_event_template_matches_full_encoding():
+    """The fast per-piece SSE encoding is byte-identical to encoding the whole chunk dict."""
+    from server.app import _chunk, _content_template, _sse
+
+    for kind in ("chat", "completion"):
+        head, tail = _content_template(kind, "chatcmpl-x", 1700000000, 'm"odel')
+        for piece in ["plain", 'quo"te\\n', "\n", "ünï 😀", "\x00", "</script>"]:
+            fast = head + json.dumps(piece, ensure_ascii=False).encode() + tail
+            assert fast == _sse(_chunk(kind, "chatcmpl-x", 1700000000, 'm"odel', piece, None))

@@ -118,6 +118,30 @@ def test_property_full_policy(full, corpus, data):
         assert want.action == "drop" and g.verdict.reason in want.fired
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_property_long_lines_checkpoint_exact(rules, corpus, data):
+    """Long lines (several corpus texts joined without newlines) move the open-segment checkpoint. The
+    guard must give check()'s verdict and text, and release exactly what a guard that rescans the whole
+    open line on every chunk (checkpoint off) releases, chunk by chunk."""
+    parts = data.draw(st.lists(st.sampled_from(corpus), min_size=3, max_size=8))
+    text = " ".join(p.replace("\n", " ") for p in parts)
+    step = data.draw(st.integers(1, 12))
+    fast, slow = StreamGuard(rules), StreamGuard(rules)
+    slow._ck_every = 10**9  # never checkpoint: the reference
+    out_fast, out_slow = [], []
+    for i in range(0, len(text), step):
+        out_fast.append(fast.feed(text[i : i + step]))
+        out_slow.append(slow.feed(text[i : i + step]))
+        assert out_fast[-1] == out_slow[-1] and fast.stopped == slow.stopped
+    out_fast.append(fast.close())
+    out_slow.append(slow.close())
+    assert out_fast == out_slow and fast.verdict == slow.verdict
+    want = rules.check(text)
+    if not fast.stopped:
+        assert fast.verdict == want and "".join(out_fast) == want.text
+
+
 def test_term_split_across_chunks_is_stopped(rules):
     g = StreamGuard(rules)
     released = "".join(g.feed(c) for c in ["Honestly you should ki", "ll your", "self now, ", "ok?"])
@@ -164,6 +188,7 @@ def test_holdback_bounded_without_newlines(rules, shared_data):
         assert g.held <= 512 + 4
     out.append(g.close())
     assert "".join(out) == rules.check(text).text
+    assert g.checkpoints > 20  # a long line is scanned from a moving checkpoint, not from its start
 
 
 class _Counting:

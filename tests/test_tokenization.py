@@ -311,3 +311,33 @@ def test_training_sample_is_capped_and_independent_of_chunking(tmp_path, shared_
     )
     n = sum(len(t.encode()) for t in by_bytes)
     assert 20_000 <= n < 20_000 + max(len(t.encode()) for t in texts)
+
+
+@pytest.mark.parametrize("add_bos", [False, True])
+def test_pack_documents_matches_the_plain_python_stream(shared_data, add_bos):
+    """The vectorized stream builder equals the obvious list loop ([BOS] ids EOS per document)."""
+    from tokenization.encode import pack_documents
+    from tokenization.tokenizer import SpecialIds
+
+    texts = _speeches(shared_data, 200)
+    tok = train_tokenizer(iter(texts), _cfg(tokenizer={"vocab_size": 500}))
+    docs = [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)] + [[]]
+    specials = SpecialIds(eos=1, bos=0, pad=2, add_bos=add_bos)
+    expected: list[int] = []
+    for ids in docs:
+        expected += ([0] if add_bos else []) + ids + [1]
+    got = pack_documents(docs, specials)
+    assert got.dtype == np.dtype("<i4") and got.tolist() == expected
+
+
+def test_parquet_chunks_follow_row_groups_and_cover_every_row_once(tmp_path, shared_data):
+    """Chunks never straddle row groups (no group is decoded twice) unless a group alone is too big."""
+    texts = _speeches(shared_data, 350)
+    src = _write_parquet(tmp_path / "in.parquet", texts, row_group_size=40)
+    for per_task in (1, 30, 40, 100, 10_000):
+        chunks = plan_chunks([str(src)], per_task)
+        assert all(c.stop - c.start <= per_task for c in chunks)
+        if per_task >= 40:  # whole groups: every boundary is a multiple of the group size
+            assert all(c.start % 40 == 0 for c in chunks)
+        got = [t for c in chunks for t in read_chunk(c, "id", "text")[1]]
+        assert got == texts

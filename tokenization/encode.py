@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -39,6 +40,24 @@ def is_val(doc_id: str, seed: int, val_fraction: float) -> bool:
         return False
     h = hashlib.blake2b(f"{seed}\x00{doc_id}".encode(), digest_size=8).digest()
     return int.from_bytes(h, "big") < val_fraction * 2**64
+
+
+def pack_documents(docs: list[list[int]], specials: SpecialIds) -> np.ndarray:
+    """``[BOS] ids EOS`` per document, concatenated into one int32 array without a Python list of
+    all tokens: the ids are copied once (``np.fromiter``) and the specials placed by offset."""
+    lens = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+    extra = 2 if specials.add_bos else 1
+    ends = np.cumsum(lens + extra)  # one past each document's EOS
+    out = np.empty(int(ends[-1]) if len(ends) else 0, dtype=TOKEN_DTYPE)
+    is_token = np.ones(len(out), dtype=bool)
+    is_token[ends - 1] = False
+    out[ends - 1] = specials.eos
+    if specials.add_bos:
+        starts = ends - lens - 2
+        is_token[starts] = False
+        out[starts] = specials.bos
+    out[is_token] = np.fromiter(chain.from_iterable(docs), dtype=TOKEN_DTYPE, count=int(lens.sum()))
+    return out
 
 
 def chunk_path(tmp_dir: str, index: int, split: str) -> str:
@@ -86,21 +105,17 @@ def encode_chunk(
     paths = {s: chunk_path(tmp_dir, chunk.index, s) for s in SPLITS}
     files = {s: open(paths[s] + ".part", "wb") for s in SPLITS}  # noqa: SIM115
     try:
-        # Written batch by batch: a task holds one batch of Python ints, not its whole chunk.
+        # Written batch by batch: a task holds one batch of token ids, not its whole chunk.
         for a in range(0, len(keep_texts), batch_size):
             encs = tok.encode_batch_fast(keep_texts[a : a + batch_size], add_special_tokens=False)
-            streams: dict[str, list[int]] = {s: [] for s in SPLITS}
+            by_split: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
             for enc, val in zip(encs, keep_split[a : a + batch_size], strict=True):
-                split = "val" if val else "train"
-                stream = streams[split]
-                if specials.add_bos:
-                    stream.append(specials.bos)
-                stream.extend(enc.ids)
-                stream.append(specials.eos)
-                documents[split] += 1
-            for split, stream in streams.items():
-                if stream:
-                    files[split].write(np.asarray(stream, dtype=TOKEN_DTYPE).tobytes())
+                by_split["val" if val else "train"].append(enc.ids)
+            for split, docs in by_split.items():
+                if docs:
+                    stream = pack_documents(docs, specials)
+                    files[split].write(memoryview(stream))
+                    documents[split] += len(docs)
                     tokens[split] += len(stream)
     finally:
         for f in files.values():

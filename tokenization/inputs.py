@@ -93,14 +93,34 @@ def count_documents(path: str) -> int:
     return _jsonl_line_starts(path, every=2**62)[1]
 
 
+def _parquet_ranges(path: str, docs_per_task: int) -> list[tuple[int, int]]:
+    """Row ranges of at most ``docs_per_task`` rows that follow row-group boundaries: whole groups are
+    merged while they fit, a larger group is cut. A range straddling groups would make two tasks
+    read and decompress the same group; boundaries never change the document order."""
+    md = pq.ParquetFile(path).metadata
+    ranges: list[tuple[int, int]] = []
+    start = row = 0
+    for g in range(md.num_row_groups):
+        n = md.row_group(g).num_rows
+        if row > start and row + n - start > docs_per_task:
+            ranges.append((start, row))
+            start = row
+        if n > docs_per_task:
+            ranges.extend((a, min(row + n, a + docs_per_task)) for a in range(row, row + n, docs_per_task))
+            start = row + n
+        row += n
+    if row > start:
+        ranges.append((start, row))
+    return ranges
+
+
 def plan_chunks(files: list[str], docs_per_task: int) -> list[Chunk]:
     """Split every file into ranges of about ``docs_per_task`` documents, in input order."""
     chunks: list[Chunk] = []
     for path in files:
         if file_kind(path) == "parquet":
-            n = pq.ParquetFile(path).metadata.num_rows
-            for a in range(0, n, docs_per_task):
-                chunks.append(Chunk(len(chunks), path, "parquet", a, min(n, a + docs_per_task), a))
+            for a, b in _parquet_ranges(path, docs_per_task):
+                chunks.append(Chunk(len(chunks), path, "parquet", a, b, a))
         else:
             starts, _ = _jsonl_line_starts(path, every=docs_per_task)
             size = os.path.getsize(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import time
 import uuid
@@ -75,9 +76,15 @@ class TokenizeStats:
     tokenizer_trained: bool
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    # Driver's peak RSS (MiB, since process start) at the end of each phase: locates memory growth.
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def _hash_unit(seed: int, doc_id: str) -> float:
@@ -218,6 +225,7 @@ def tokenize_to_dir(
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    rss: dict[str, float] = {}
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True to replace it)")
@@ -244,6 +252,7 @@ def tokenize_to_dir(
     docs_per_task = config.docs_per_task or auto_docs_per_task(total_docs, workers)
     chunks = plan_chunks(files, docs_per_task)
     timings["plan"] = time.perf_counter() - t0
+    rss["plan"] = _peak_rss_mb()
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:12]
@@ -260,12 +269,14 @@ def tokenize_to_dir(
         tok_sha = sha256_bytes(tok_data)
         specials = special_ids(tok, config)
         timings["tokenizer"] = time.perf_counter() - t
+        rss["tokenizer"] = _peak_rss_mb()
 
         t = time.perf_counter()
         packs, records, empty, text_bytes = _run_encode(
             chunks, tok_data.decode("utf-8-sig"), tok_sha, specials, config, workers, str(scratch)
         )
         timings["encode"] = time.perf_counter() - t
+        rss["encode"] = _peak_rss_mb()
         if sum(p.documents for p in packs.values()) == 0:
             raise EmptyCorpusError(f"empty corpus: all {records} documents have empty text")
 
@@ -291,6 +302,7 @@ def tokenize_to_dir(
                 f"seq_len + 1 = {config.row_len} tokens (lower seq_len or use tail='pad')"
             )
         timings["pack"] = time.perf_counter() - t
+        rss["pack"] = _peak_rss_mb()
 
         vocab_size = tok.get_vocab_size(with_added_tokens=True)
         manifest = {
@@ -348,4 +360,5 @@ def tokenize_to_dir(
         tokenizer_trained=trained,
         seconds=time.perf_counter() - t0,
         timings=timings,
+        peak_rss_mb=rss,
     )
