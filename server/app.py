@@ -277,10 +277,7 @@ async def _arrivals(pieces: AsyncIterator[str]) -> AsyncIterator[list[str]]:
     finally:
         if not reader.done():
             reader.cancel()
-        try:
-            await reader
-        except asyncio.CancelledError:
-            pass
+        await asyncio.gather(reader, return_exceptions=True)  # our own cancellation still propagates
         await pieces.aclose()  # stops decoding / closes the upstream connection
 
 
