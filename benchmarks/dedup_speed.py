@@ -280,8 +280,9 @@ def _print_full(full: list[dict]) -> None:
 def memory_fit(mem: list[dict], target_docs: int = 1_000_000) -> dict:
     """Least-squares lines peak_rss = a + b * docs (and a quadratic when 3+ sizes), evaluated at target_docs.
 
-    Both are printed because peak RSS follows candidate pairs (the Jaccard check holds one shingle set per
-    candidate edge), which grow faster than documents when duplicates come from a finite pool.
+    The quadratic is printed as a check on linearity: candidate pairs grow faster than documents when
+    duplicates come from a finite pool, and peak RSS must not follow them (the Jaccard check ships each
+    shingle set once per partition, not once per candidate edge).
     """
     import numpy as np
 

@@ -112,10 +112,19 @@ def run_near(blocks: list[Any], config: DedupConfig, ex, exclude: pa.Array | Non
         cand = np.unique(np.concatenate([stages.edge_nodes(t) for t in ex.get(edges)]))
         cand_ref = ex.put(cand)
         sets = _transpose([_multi(ex, stages.collect_sets, P, cfg, P, cand_ref, excl, b) for b in blocks], P)
-        att = [_multi(ex, stages.verify_attach, P, P, 1, edges[p], *sets[p]) for p in range(P)]
-        att_t = _transpose(att, P)
+        # Each u-partition sends every v-partition its edges plus the sets of their distinct u's (once each).
+        att = [_multi(ex, stages.verify_attach, 2 * P, P, 1, edges[p], *sets[p]) for p in range(P)]
+        att_e, att_s = _transpose([a[:P] for a in att], P), _transpose([a[P:] for a in att], P)
         edges = [
-            ex.submit(stages.verify_finish, cfg.threshold, len(att_t[q]), *att_t[q], *sets[q])
+            ex.submit(
+                stages.verify_finish,
+                cfg.threshold,
+                len(att_e[q]),
+                len(att_s[q]),
+                *att_e[q],
+                *att_s[q],
+                *sets[q],
+            )
             for q in range(P)
         ]
     edge_tables = ex.get(edges)

@@ -176,45 +176,58 @@ def _lookup(sets: pa.Table, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, found
 
 
-def verify_attach(num_parts: int, n_edge_parts: int, *parts: pa.Table) -> pa.Table | tuple:
-    """Attach u's shingle set to each edge of this u-partition, repartition by v."""
+def verify_attach(num_parts: int, n_edge_parts: int, *parts: pa.Table) -> tuple:
+    """Split this u-partition's edges by v-partition, and send each destination the shingle sets of its
+    distinct u endpoints once: a set travels at most once per destination partition, never once per edge,
+    so memory stays linear in documents however many candidate pairs a document has.
+
+    Returns num_parts edge tables (u, v) followed by num_parts set tables (node, set).
+    """
     edges = pa.concat_tables(parts[:n_edge_parts])
     sets = pa.concat_tables(parts[n_edge_parts:])
     u = edges["u"].to_numpy()
-    rows, found = _lookup(sets, u)
-    su = sets["set"].take(pa.array(rows)) if sets.num_rows else pa.nulls(len(u), pa.list_(pa.uint32()))
-    su = pc.if_else(pa.array(found), su, pa.nulls(len(u), pa.list_(pa.uint32())))
-    t = edges.append_column("su", su)
-    return ret(split_by(t, _part(t["v"].to_numpy(), num_parts), num_parts))
+    dest = _part(edges["v"].to_numpy(), num_parts)
+    edge_out: list[pa.Table] = []
+    set_out: list[pa.Table] = []
+    for q in range(num_parts):
+        mask = dest == q
+        edge_out.append(edges.filter(pa.array(mask)))
+        uq = np.unique(u[mask])
+        rows, found = _lookup(sets, uq)
+        set_out.append(sets.take(pa.array(rows[found])) if sets.num_rows else sets)
+    return ret(edge_out + set_out)
 
 
-def _as_lists(arr: pa.Array) -> list[np.ndarray | None]:
+def _as_lists(arr: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:
+    """Views of each (non-null) list's values, without copying them."""
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    flat = arr.flatten().to_numpy()  # values of non-null lists, contiguous
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    flat = arr.flatten().to_numpy()  # values of the lists, contiguous
     lens = pc.fill_null(pc.list_value_length(arr), 0).to_numpy()
     ends = np.cumsum(lens)
-    return [flat[e - n : e] if ok else None for e, n, ok in zip(ends, lens, valid, strict=True)]
+    return [flat[e - n : e] for e, n in zip(ends, lens, strict=True)]
 
 
-def verify_finish(threshold: float, n_msg_parts: int, *parts: pa.Table) -> pa.Table:
-    """Keep edges whose exact Jaccard >= threshold; edges to indexed (old) documents have no set and are kept."""
-    msgs = pa.concat_tables(parts[:n_msg_parts])
-    sets = pa.concat_tables(parts[n_msg_parts:])
-    v = msgs["v"].to_numpy()
-    rows, found = _lookup(sets, v)
-    su = _as_lists(msgs["su"])
-    sv_all = _as_lists(sets["set"]) if sets.num_rows else []
+def verify_finish(threshold: float, n_edge_parts: int, n_uset_parts: int, *parts: pa.Table) -> pa.Table:
+    """Keep edges of this v-partition whose exact Jaccard >= threshold.
+
+    Inputs: edge tables, then the u-endpoint set tables (one per source u-partition), then this partition's
+    own set tables. Edges to indexed (old) documents have no set on one side and are kept.
+    """
+    edges = pa.concat_tables(parts[:n_edge_parts])
+    usets = pa.concat_tables(parts[n_edge_parts : n_edge_parts + n_uset_parts])
+    vsets = pa.concat_tables(parts[n_edge_parts + n_uset_parts :])
+    u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
+    urows, ufound = _lookup(usets, u)
+    vrows, vfound = _lookup(vsets, v)
+    su = _as_lists(usets["set"]) if usets.num_rows else []
+    sv = _as_lists(vsets["set"]) if vsets.num_rows else []
     keep = np.ones(len(v), dtype=bool)
-    for i in range(len(v)):
-        a = su[i]
-        if a is None or not found[i]:
-            continue
-        b = sv_all[rows[i]]
+    for i in np.flatnonzero(ufound & vfound):
+        a, b = su[urows[i]], sv[vrows[i]]
         inter = len(np.intersect1d(a, b, assume_unique=True))
         union = len(a) + len(b) - inter
         keep[i] = union > 0 and inter / union >= threshold
-    return msgs.select(["u", "v"]).filter(pa.array(keep))
+    return edges.select(["u", "v"]).filter(pa.array(keep))
 
 
 # ---------------------------------------------------------------- connected components
