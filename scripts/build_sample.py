@@ -132,8 +132,10 @@ def jsonl_docs(shared: Path, rng: random.Random) -> list[dict]:
     for d in rng.sample(originals, 25):
         text = d["text"] if rng.random() < 0.5 else "  " + d["text"].upper().replace(" ", "   ") + "\n"
         add(text, "exact_dup")
-    for d in rng.sample(originals, 25):
-        add(edit_words(d["text"], rng, 0.04), "near_dup")
+    # Near copies of stories, which pass the quality filter, so the near-dedup stage (after the filter) sees them.
+    stories = [d for d in docs if d["kind"] == "tinystories"]
+    for d in rng.sample(stories, 25):
+        add(edit_words(d["text"], rng, 0.01), "near_dup")
     with open(shared / "neardup/wiki_toxicity_fuzzed_testset.csv", encoding="utf-8") as f:
         fuzzed = {r["rev_id"]: r["comment"] for r in csv.DictReader(f)}
     with open(shared / "toxicity/wiki_toxicity_nonfuzzed_testset.csv", encoding="utf-8") as f:
