@@ -8,7 +8,6 @@ that could not be fetched at all).
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ from pipeline.config import IngestConfig, RunConfig, SourceSpec
 from pipeline.ledger import StageStats
 from pipeline.schema import DOCUMENT_SCHEMA, document_id, with_stage_reason
 from pipeline.stages.base import RemovalWriter, StagePaths
-
-GLOB_CHARS = set("*?[")
 
 
 @dataclass(frozen=True)
@@ -65,20 +62,18 @@ def _expand_one(spec: SourceSpec, cfg: RunConfig) -> list[SourceFile]:
         fmt = spec.format or cc.kind
         return [SourceFile(u, u, fmt, None, spec.text_field) for u in uris]
     assert spec.uri is not None
+    from pipeline.ingest.sources import expand_uri, is_glob
+
     uri = spec.uri
-    if not GLOB_CHARS & set(uri):
+    if not is_glob(uri):
         return [SourceFile(uri, cfg.resolve(uri), spec.format, spec.sha256, spec.text_field)]
-    if "://" in uri and not uri.startswith("file://"):
-        fs, path = storage.filesystem(uri)
-        proto = uri.split("://", 1)[0]
-        matches = sorted(f"{proto}://{m}" for m in fs.glob(path))
-        return [SourceFile(m, m, spec.format, None, spec.text_field) for m in matches]
-    pattern = cfg.resolve(uri)
-    matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-    base = cfg.base_dir
+    if "://" in uri:
+        return [SourceFile(m, m, spec.format, None, spec.text_field) for m in expand_uri(uri)]
+    # A relative local glob: ids use the path as the config spells it, so they do not depend on
+    # where the checkout lives.
     out = []
-    for m in matches:
-        rel = os.path.relpath(m, base) if not os.path.isabs(uri) else m
+    for m in expand_uri(cfg.resolve(uri)):
+        rel = m if os.path.isabs(uri) else os.path.relpath(m, cfg.base_dir)
         out.append(SourceFile(rel, m, spec.format, None, spec.text_field))
     return out
 
