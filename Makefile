@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 WINNOW := $(VENV)/bin/winnow
-# CPU build of torch by default; GPU users: make TORCH_SPEC="torch" (CUDA wheel) or pre-install it.
+# torch first (README: CPU vs CUDA builds); TORCH_SPEC may carry pip options, e.g. an index URL.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
