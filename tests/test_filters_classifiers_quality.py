@@ -19,7 +19,7 @@ from datatrove.pipeline.filters import (
     GopherQualityFilter,
     GopherRepetitionFilter,
 )
-from datatrove.utils.text import split_into_words
+from datatrove.utils.text import split_into_sentences, split_into_words
 
 from filters.detectors import quality as qd
 from filters.detectors import quality_rules as qr
@@ -153,6 +153,18 @@ def test_words_equal_datatrove_tokenizer(corpus):
     det = QualityDetector()
     sample = corpus[::8]
     assert det.tokenizer.words_batch(sample) == [split_into_words(t, "en") for t in sample]
+
+
+def test_sentence_counts_equal_datatrove(corpus):
+    # Real lines plus whitespace variants (tabs, double spaces, leading blanks) that spaCy makes tokens of;
+    # counted twice so the second pass runs on the per-chunk sentence cache.
+    lines = [ln.strip() for t in corpus[::6] for ln in t.splitlines() if ln.strip()][:300]
+    lines += [ln.replace(". ", ".  ").replace(" ", "\t", 2) for ln in lines[:60]]
+    lines += ["", " ", "  Hi. there", "Ok.\u3000Next one! yes", "a .\n b", "!!! ?? x. y"]
+    expected = [len(split_into_sentences(ln, "en")) for ln in lines]
+    tok = QualityDetector().tokenizer
+    assert tok.count_sentences_batch(lines) == expected
+    assert [tok.count_sentences(ln) for ln in lines] == expected
 
 
 def test_batching_and_order_do_not_change_results(corpus):

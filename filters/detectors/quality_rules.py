@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from itertools import accumulate
+from operator import methodcaller
 
 import numpy as np
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
@@ -32,14 +34,47 @@ _STOP_CHARS = tuple(TERMINAL_PUNCTUATION)
 _STOP_WORDS = frozenset(STOP_WORDS)
 
 
+_FIELD = 64  # bit width of each packed counter (word counts stay far below 2**64)
+_FIELD_MASK = (1 << _FIELD) - 1
+_MAX_WORD_STATS = 1_000_000
+_word_stats: dict[str, int] = {}
+
+
+def _word_stat(word: str) -> int:
+    """A word's Gopher counters packed in one int: has a letter, is non-symbol, non-symbol length.
+
+    Packing lets one C-level `sum(map(...))` add all three over a document's words."""
+    non_symbol = any(ch not in PUNCTUATION_SET for ch in word)
+    alpha = any(c.isalpha() for c in word)
+    return alpha | (non_symbol << _FIELD) | ((len(word) if non_symbol else 0) << (2 * _FIELD))
+
+
+def _word_totals(words: list[str]) -> tuple[int, int, int]:
+    """(words with a letter, non-symbol words, characters in non-symbol words), memoized per word.
+
+    Words repeat heavily within and across documents, so per-character checks run once per distinct
+    word. When the memo is full a new dict replaces it (never cleared in place, so a concurrent
+    caller holding the old one still finds its words)."""
+    global _word_stats
+    memo = _word_stats
+    missing = set(words).difference(memo)
+    if missing:
+        if len(memo) + len(missing) > _MAX_WORD_STATS:
+            memo = _word_stats = {}
+            missing = set(words)
+        for w in missing:
+            memo[w] = _word_stat(w)
+    total = sum(map(memo.__getitem__, words))
+    return total & _FIELD_MASK, (total >> _FIELD) & _FIELD_MASK, total >> (2 * _FIELD)
+
+
 def gopher_quality(text: str, words: list[str]) -> list[Rule]:
     """GopherQualityFilter with default thresholds."""
     n_words = len(words)
-    non_symbol = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
-    n_ns = len(non_symbol)
+    alpha, n_ns, ns_chars = _word_totals(words)
     rules: list[Rule] = [("gopher_short_doc", n_ns >= 50), ("gopher_long_doc", n_ns <= 100_000)]
     if n_ns:
-        avg = sum(len(w) for w in non_symbol) / n_ns
+        avg = ns_chars / n_ns
         rules += [("gopher_below_avg_threshold", avg >= 3), ("gopher_above_avg_threshold", avg <= 10)]
     else:
         rules += [("gopher_below_avg_threshold", False), ("gopher_above_avg_threshold", False)]
@@ -58,7 +93,6 @@ def gopher_quality(text: str, words: list[str]) -> list[Rule]:
     else:
         rules += [("gopher_too_many_bullets", False), ("gopher_too_many_end_ellipsis", False)]
     if n_words:
-        alpha = sum(any(c.isalpha() for c in w) for w in words)
         rules.append(("gopher_below_alpha_threshold", alpha / n_words >= 0.8))
     else:
         rules.append(("gopher_below_alpha_threshold", False))
@@ -177,9 +211,7 @@ def _dup_ngram_chars_reference(joined: str, offsets: list[int], n: int) -> int:
 def dup_ngram_chars(words: list[str], ns: list[int]) -> dict[int, int]:
     """Characters in repeated ""-joined n-grams for each n (datatrove's find_all_duplicate)."""
     joined = "".join(words)
-    offsets = [0]
-    for w in words:
-        offsets.append(offsets[-1] + len(w))
+    offsets = list(accumulate(map(len, words), initial=0))
     off = np.asarray(offsets, dtype=np.int64)
     hasher = _substring_hasher(joined)
     out = {}
@@ -187,7 +219,12 @@ def dup_ngram_chars(words: list[str], ns: list[int]) -> dict[int, int]:
         if len(words) < n + 1:
             out[n] = 0
             continue
-        out[n] = _dup_ngram_chars_exact(joined, offsets, n, hasher(off[:-n], off[n:]))
+        h = hasher(off[:-n], off[n:])
+        sorted_h = np.sort(h)
+        if not (sorted_h[1:] == sorted_h[:-1]).any():
+            out[n] = 0  # all n-grams distinct (equal strings hash equal): nothing repeats
+            continue
+        out[n] = _dup_ngram_chars_exact(joined, offsets, n, h)
     return out
 
 
@@ -226,7 +263,7 @@ def c4(text: str, tokenizer: ChunkTokenizer) -> list[Rule]:
     that survive the earlier line filters); the rule that fires first in line
     order is listed first, so "first failing rule" gives datatrove's reason.
     """
-    num_sentences = 0
+    sentence_lines: list[str] = []
     doc_rules: list[Rule] = []
     for raw in text.splitlines():
         line = raw.strip()
@@ -249,7 +286,8 @@ def c4(text: str, tokenizer: ChunkTokenizer) -> list[Rule]:
             continue
         if any(p in line_l for p in POLICY_SUBSTRINGS):
             continue
-        num_sentences += tokenizer.count_sentences(line)
+        sentence_lines.append(line)
+    num_sentences = sum(tokenizer.count_sentences_batch(sentence_lines))
     # The first whole-document failure in line order is datatrove's reason; then the other rule.
     rules: list[Rule] = doc_rules[:1]
     failed = {name for name, _ in doc_rules}
@@ -268,8 +306,8 @@ def fineweb(text: str, words: list[str]) -> list[Rule]:
     if not lines:
         return [("empty", False)]
     n = len(lines)
-    punct = sum(1 for line in lines if line.endswith(_STOP_CHARS)) / n
-    short = sum(1 for line in lines if len(line) <= 30) / n
+    punct = sum(map(methodcaller("endswith", _STOP_CHARS), lines)) / n
+    short = sum(1 for length in map(len, lines) if length <= 30) / n
     dup = _dup_counts(lines)[1] / len(text.replace("\n", ""))
     rules: list[Rule] = [
         ("line_punct_ratio", punct >= 0.12),

@@ -21,7 +21,6 @@ import unicodedata
 from typing import Any
 
 _RUNS = re.compile(r"\S+|\s+")  # `\s` is exactly `str.isspace` for str patterns (checked in tests)
-_NON_WS = re.compile(r"\S+")
 
 
 def _is_punct(text: str) -> bool:
@@ -40,6 +39,7 @@ class ChunkTokenizer:
         self.max_cache = max_cache
         self._nlp: Any = None
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._sent_cache: dict[str, tuple[int, bool, int, bool]] = {}
         self._lock = threading.Lock()
         self._punct_chars: frozenset[str] = frozenset()
         self._plain_ok = spacy_lang == "en"
@@ -63,11 +63,12 @@ class ChunkTokenizer:
     def _fill(self, chunks: list[str]) -> None:
         """Tokenize the chunks missing from the cache in one spaCy call."""
         cache = self._cache
-        missing = list(dict.fromkeys(c for c in chunks if c not in cache))
+        missing = [c for c in dict.fromkeys(chunks) if c not in cache]  # dedupe first: chunks repeat
         if not missing:
             return
         if len(cache) + len(missing) > self.max_cache:
             cache.clear()  # bounded memory; results never depend on the cache
+            missing = list(dict.fromkeys(chunks))  # the callers read every chunk back
         nlp = self.nlp
         if self._plain_ok:
             # An ASCII-letters chunk that is not a special case (e.g. "cannot", "gonna") is one
@@ -102,7 +103,7 @@ class ChunkTokenizer:
 
     def words_batch(self, texts: list[str]) -> list[list[str]]:
         """datatrove's `split_into_words(text, "en")` for each text (whitespace tokens dropped)."""
-        chunked = [_NON_WS.findall(t) for t in texts]
+        chunked = [t.split() for t in texts]  # str.split() splits at exactly the `str.isspace` runs
         with self._lock:
             self._fill([c for chunks in chunked for c in chunks])
             cache = self._cache
@@ -117,37 +118,81 @@ class ChunkTokenizer:
     def words(self, text: str) -> list[str]:
         return self.words_batch([text])[0]
 
-    def count_sentences(self, line: str) -> int:
-        """Number of sentences spaCy's default `sentencizer` finds in `line`.
+    def _sentence_step(self, run: str) -> tuple[int, bool, int, bool]:
+        """The sentencizer's effect of a chunk's tokens, for both incoming states.
 
-        Mirrors `Sentencizer.predict`: a new sentence starts at the first token
-        after a sentence-final character that is neither punctuation nor such a
-        character. Whitespace runs other than a single separating space are
-        tokens too (as in spaCy), so they can start a sentence.
-        """
-        if not line:
-            return 1  # datatrove's split_into_sentences("") yields one (empty) part
-        runs = _RUNS.findall(line)
-        with self._lock:
-            self._fill([r for r in runs if not r.isspace()])
+        (triggers, seen_period after) starting with seen_period False, then the same starting with
+        True: the state machine of `count_sentences` carries only that flag, so a chunk's effect is
+        computed once per distinct chunk instead of once per token occurrence."""
+        step = self._sent_cache.get(run)
+        if step is None:
             punct_chars = self._punct_chars
-            cache = self._cache
-            triggers = 0
-            seen_period = False
-            n_tokens = 0
-            for run in runs:
-                if run.isspace():
-                    if n_tokens and run[0] == " ":
-                        run = run[1:]
-                    toks: tuple[str, ...] = (run,) if run else ()
-                else:
-                    toks = cache[run]
-                for tok in toks:
-                    n_tokens += 1
+            out: list[int | bool] = []
+            for seen_period in (False, True):
+                triggers = 0
+                for tok in self._cache[run]:
                     in_chars = tok in punct_chars
                     if seen_period and not in_chars and not _is_punct(tok):
                         triggers += 1
                         seen_period = False
                     elif in_chars:
                         seen_period = True
-        return 1 + triggers
+                out += [triggers, seen_period]
+            step = (int(out[0]), bool(out[1]), int(out[2]), bool(out[3]))
+            if len(self._sent_cache) >= self.max_cache:
+                self._sent_cache = {}  # bounded memory; results never depend on the cache
+            self._sent_cache[run] = step
+        return step
+
+    def count_sentences_batch(self, lines: list[str]) -> list[int]:
+        """Number of sentences spaCy's default `sentencizer` finds in each line.
+
+        Mirrors `Sentencizer.predict`: a new sentence starts at the first token
+        after a sentence-final character that is neither punctuation nor such a
+        character. Whitespace runs other than a single separating space are
+        tokens too (as in spaCy), so they can start a sentence. A whitespace token
+        is never punctuation nor sentence-final, so it only closes a pending period.
+        All lines' chunks go to spaCy in one call.
+        """
+        all_runs = [_RUNS.findall(line) for line in lines]
+        counts = []
+        with self._lock:
+            self._fill([c for line in lines for c in line.split()])  # the non-whitespace runs
+            _ = self.nlp  # loads spaCy, which sets _punct_chars
+            sent_cache = self._sent_cache
+            for line, runs in zip(lines, all_runs, strict=True):
+                if not line:
+                    counts.append(1)  # datatrove's split_into_sentences("") yields one (empty) part
+                    continue
+                triggers = 0
+                seen_period = False
+                any_tokens = False
+                for run in runs:
+                    if run == " ":  # the usual separator: no token once a token came before it
+                        any_tokens = True
+                    elif run.isspace():
+                        if any_tokens and run[0] == " ":
+                            run = run[1:]
+                        if run:
+                            any_tokens = True
+                            if seen_period:
+                                triggers += 1
+                                seen_period = False
+                    else:
+                        any_tokens = True
+                        step = sent_cache.get(run)
+                        if step is None:
+                            step = self._sentence_step(run)
+                            sent_cache = self._sent_cache
+                        if seen_period:
+                            triggers += step[2]
+                            seen_period = step[3]
+                        else:
+                            triggers += step[0]
+                            seen_period = step[1]
+                counts.append(1 + triggers)
+        return counts
+
+    def count_sentences(self, line: str) -> int:
+        """Number of sentences spaCy's default `sentencizer` finds in `line` (see `count_sentences_batch`)."""
+        return self.count_sentences_batch([line])[0]
