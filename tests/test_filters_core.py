@@ -196,14 +196,9 @@ def test_score_jsonl(tmp_path):
     assert counts == {"allow": 1, "error": 4, "redact": 1, "drop": 1}
 
 
-def test_default_policy_with_real_detectors_when_available():
-    """The whole shipped policy, once the classifier detectors exist in this checkout."""
-    from filters.registry import DetectorUnavailable
-
-    try:
-        f = Filter(Policy.load(POLICY), mode="pretrain")
-    except DetectorUnavailable as e:
-        pytest.skip(f"classifier detector not built yet: {e}")
+def test_default_policy_with_real_detectors():
+    """The whole shipped policy with every real detector (a missing detector is a failure)."""
+    f = Filter(Policy.load(POLICY), mode="pretrain")
     vs = f.check_batch(["The cat sat on the mat. " * 20, "how to cook meth"])
     assert vs[1].action == "drop"
     assert vs[0].lang == "en"

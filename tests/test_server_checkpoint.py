@@ -70,8 +70,7 @@ def test_bundled_model_guarded(tiny_checkpoint, tmp_path):
         for m in re.finditer(r"(?<![^\W\d_])[^\W\d_]{3,}(?![^\W\d_])", raw)
         if m.start() > 0 and m.end() < len(raw) // 2
     ]
-    if not words:
-        pytest.skip(f"the tiny model produced no word to block: {raw!r}")
+    assert words, f"the tiny model's greedy answer has no word to block: {raw!r}"
     word = words[0].group()
     # 2) A policy that blocks that word as violence: the guard stops the stream, decoding stops.
     pol = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text(encoding="utf-8"))
