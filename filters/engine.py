@@ -230,7 +230,7 @@ class Filter:
         out_text = text
         if final == "redact":
             to_redact = [
-                (sp.start, sp.end, _placeholder(sp))
+                (sp.start, sp.end, placeholder_for(sp))
                 for sp in spans_out
                 if cat_action.get(sp.category) == "redact"
             ]
@@ -252,7 +252,7 @@ class Filter:
         )
 
 
-def _placeholder(span: Span) -> str:
+def placeholder_for(span: Span) -> str:
     if span.category == "secrets":
         return PLACEHOLDERS["SECRET"]
     if span.category == "pii":

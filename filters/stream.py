@@ -39,9 +39,9 @@ from functools import lru_cache
 from typing import Any
 
 from filters.detectors.base import DetectorResult, Span
-from filters.engine import Filter, Verdict
+from filters.engine import Filter, Verdict, placeholder_for
 from filters.normalize import normalize, normalize_term
-from filters.pii import PLACEHOLDERS, redact
+from filters.pii import redact
 from filters.policy import SPAN_DETECTORS
 from filters.terms import load_default_entries
 
@@ -299,7 +299,7 @@ class StreamGuard:
         text = v.text
         if action == "redact":
             to_redact = [
-                (sp.start, sp.end, _placeholder(sp))
+                (sp.start, sp.end, placeholder_for(sp))
                 for sp in self._acc.term_spans + self._acc.pii_spans
                 if self._category_action(sp.category) == "redact" and sp.category in fired
             ]
@@ -346,21 +346,10 @@ class StreamGuard:
     def _forced_cut(self, o: str) -> int:
         """A plain cut point far enough behind the end that no span can cross it any more."""
         limit = len(o) - _LOOKAHEAD
-        best = 0
         # Spans of the current scan: a cut never falls inside one.
         scan = self._scan(o[: limit + _LOOKAHEAD // 2])
         covered = [(sp.start, sp.end) for res in scan.values() if res is not None for sp in res.spans]
-        for m in _PLAIN_CUT_RE.finditer(o, max(0, limit - self.max_holdback), limit):
-            p = m.end()
-            if p > limit:
-                break
-            if any(s < p < e for s, e in covered):
-                continue
-            b = o.rfind(_PEM_BEGIN, 0, p)
-            if b >= 0 and _PEM_END_RE.search(o, b, p) is None:
-                continue
-            best = p
-        return best
+        return _last_plain_cut(o, max(0, limit - self.max_holdback), limit, covered, default=0)
 
     def _scan(self, text: str) -> dict[str, DetectorResult | None]:
         out: dict[str, DetectorResult | None] = {"terms": None, "pii": None}
@@ -464,17 +453,7 @@ class StreamGuard:
             for sp in acc.term_spans + acc.pii_spans
             if sp.end > lo_abs
         ]
-        best = ck
-        for m in _PLAIN_CUT_RE.finditer(o, ck, limit):
-            p = m.end()
-            if p > limit:
-                break
-            if any(s < p < e for s, e in covered):
-                continue
-            b = o.rfind(_PEM_BEGIN, 0, p)
-            if b >= 0 and _PEM_END_RE.search(o, b, p) is None:
-                continue
-            best = p
+        best = _last_plain_cut(o, ck, limit, covered, default=ck)
         if best <= ck:
             return
         part = o[ck:best]
@@ -583,7 +562,7 @@ class StreamGuard:
         base = self._released
         raw = self._raw(base, r_abs)
         local = [
-            (max(sp.start, base) - base, min(sp.end, r_abs) - base, _placeholder(sp))
+            (max(sp.start, base) - base, min(sp.end, r_abs) - base, placeholder_for(sp))
             for sp in spans
             if sp.start < r_abs
         ]
@@ -677,9 +656,18 @@ def _norm_token(tok: str) -> str:
     return normalize(tok).text
 
 
-def _placeholder(span: Span) -> str:
-    if span.category == "secrets":
-        return PLACEHOLDERS["SECRET"]
-    if span.category == "pii":
-        return PLACEHOLDERS.get(span.label, "<PII>")
-    return f"<{span.category.upper()}>"
+def _last_plain_cut(o: str, start: int, limit: int, covered: list[tuple[int, int]], default: int) -> int:
+    """The last plain cut point in ``o[start:limit]`` that no covered span crosses and that is
+    outside an open PEM block; ``default`` when there is none."""
+    best = default
+    for m in _PLAIN_CUT_RE.finditer(o, start, limit):
+        p = m.end()
+        if p > limit:
+            break
+        if any(s < p < e for s, e in covered):
+            continue
+        b = o.rfind(_PEM_BEGIN, 0, p)
+        if b >= 0 and _PEM_END_RE.search(o, b, p) is None:
+            continue
+        best = p
+    return best

@@ -25,6 +25,7 @@ import ahocorasick
 
 from filters.detectors.base import DetectorResult, Span
 from filters.normalize import NormalizedText, normalize, normalize_term
+from filters.policy import TERM_KEYS
 
 __all__ = [
     "TERM_CATEGORIES",
@@ -36,17 +37,7 @@ __all__ = [
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-TERM_CATEGORIES = (
-    "hate",
-    "harassment",
-    "sexual",
-    "sexual_minors",
-    "violence",
-    "self_harm",
-    "illicit",
-    "profanity",
-    "spam",
-)
+TERM_CATEGORIES = TERM_KEYS  # the categories the policy lets `terms:<category>` name
 LDNOOBW_WEIGHT = 0.35
 
 # Scripts written without spaces between words: their terms match anywhere.

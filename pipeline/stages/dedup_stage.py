@@ -33,15 +33,12 @@ class ApplyDecision:
         ids = removed["id"].combine_chunks()
 
         def transform(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-            mask = pc.is_in(table["id"], value_set=ids)
+            # One lookup gives both the split and, for removed rows, their decision row.
+            idx = pc.index_in(table["id"], value_set=ids)
+            mask = pc.is_valid(idx)
             kept = table.filter(pc.invert(mask))
             gone = table.filter(mask)
-            if gone.num_rows == 0:
-                extra = pa.table({c: pa.array([], pa.string()) for c in DECISION_COLUMNS[1:]})
-                return kept, _hstack(gone, extra)
-            # Attach reason, cluster and kept id to each removed row, in the row's own order.
-            idx = pc.index_in(gone["id"], value_set=ids)
-            extra = removed.select(DECISION_COLUMNS[1:]).take(idx)
+            extra = removed.select(DECISION_COLUMNS[1:]).take(idx.filter(mask))
             return kept, _hstack(gone, extra)
 
         return transform

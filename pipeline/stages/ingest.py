@@ -96,7 +96,10 @@ class _PartWriter:
 
     def document(self, position: int, text: str, url: str | None) -> None:
         self.stats.input += 1
-        text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become U+FFFD
+        data = text.encode(
+            "utf-8", "replace"
+        )  # lone surrogates become "?"; the bytes are what Parquet stores
+        text = data.decode("utf-8")
         row = {"id": document_id(self.src.uri, position), "text": text, "source": self.src.uri}
         row.update(url=url, position=position)
         if len(text.strip()) < self.ingest.min_text_chars:
@@ -104,7 +107,7 @@ class _PartWriter:
             self.empty.append(row)
         else:
             self.stats.kept += 1
-            self.stats.bytes_out += len(text.encode("utf-8"))
+            self.stats.bytes_out += len(data)
             self.kept.append(row)
         if len(self.kept) + len(self.empty) >= self.ingest.batch_rows:
             self.flush()
