@@ -20,6 +20,9 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import product
+
+import ahocorasick_rs
 
 from filters.detectors.base import DetectorResult, Span
 
@@ -112,9 +115,10 @@ _GENERIC_SECRET_RE = re.compile(
     r"(?i)(?<![a-z0-9])(?:api[_\-]?key|api[_\-]?secret|secret[_\-]?key|client[_\-]?secret|access[_\-]?token|auth[_\-]?token|access[_\-]?key|private[_\-]?key|password|passwd|secret|token)"
     r"[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?([A-Za-z0-9_\-+/=.~]{16,200})"
 )
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _SECRET_GATES = {
     "AWS_KEY": ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
-    "GITHUB_TOKEN": ("gh", "github_pat_"),
+    "GITHUB_TOKEN": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     "SLACK_TOKEN": ("xox",),
     "OPENAI_KEY": ("sk-",),
     "STRIPE_KEY": ("_live_", "_test_"),
@@ -123,7 +127,40 @@ _SECRET_GATES = {
     "JWT": ("eyJ",),
 }
 
-_ANY_GATE_RE = re.compile("|".join(re.escape(g) for gates in _SECRET_GATES.values() for g in gates))
+# Every credential name of _GENERIC_SECRET_RE holds one of these words, at most 8 characters after
+# the name's start ("private_key"); the name is at most 13 characters, then a quote, 3 blanks, the
+# separator, 3 blanks, a quote and a value of at most 200: 222 characters from the word's start.
+_SECRET_WORDS = ("key", "secret", "token", "pass")
+_SECRET_BEFORE, _SECRET_AFTER = 9, 230
+
+
+def _ignorecase_spellings(word: str) -> list[str]:
+    """Every string `re.fullmatch("(?i)" + word, s)` accepts for an ASCII word (e.g. "ſ" for "s",
+    the Kelvin sign for "k"), read off `re` itself so the gate below matches exactly like it."""
+    variants = []
+    for letter in word:
+        probe = re.compile("(?i)" + re.escape(letter))
+        variants.append(
+            sorted(
+                {chr(c) for c in range(0x250) if probe.fullmatch(chr(c))}
+                | {c for c in ("\u212a", "\u212b", "\u1e9e", "\u2126") if probe.fullmatch(c)}
+            )
+        )
+    return ["".join(p) for p in product(*variants)]
+
+
+def _gate_automaton() -> tuple[ahocorasick_rs.AhoCorasick, list[str]]:
+    """One automaton for the literal gates of the token patterns and the credential words; per
+    pattern, the token kind it gates ("" for a credential word)."""
+    patterns = {g: kind for kind, gates in _SECRET_GATES.items() for g in gates}
+    for word in _SECRET_WORDS:
+        patterns.update(dict.fromkeys(_ignorecase_spellings(word), ""))
+    ordered = sorted(patterns)
+    automaton = ahocorasick_rs.AhoCorasick(ordered, implementation=ahocorasick_rs.Implementation.DFA)
+    return automaton, [patterns[p] for p in ordered]
+
+
+_GATES, _GATE_KIND = _gate_automaton()
 
 
 # --- validators ---------------------------------------------------------------------------------
@@ -285,9 +322,7 @@ _IBAN_BEFORE, _IBAN_AFTER = 3, 46
 # An IPv6 match has a colon within its first 5 characters and spans at most 51; a generic secret's
 # key ends at most 17 characters before its ":"/"=" and its value at most 205 after.
 _COLON = re.compile(":")
-_KEY_SEP = re.compile("[:=]")
 _V6_BEFORE, _V6_AFTER = 5, 53
-_SECRET_BEFORE, _SECRET_AFTER = 18, 207
 
 
 def _windows(runs: list[tuple[int, int]], before: int, after: int, n: int) -> list[tuple[int, int]]:
@@ -345,13 +380,18 @@ def _candidates(text: str) -> list[PIIMatch]:
         found += [
             PIIMatch(*m.span(), "IP_ADDRESS") for m in _scan(_IPV6_RE, text, win6) if _ipv6_valid(m.group())
         ]
-    if _ANY_GATE_RE.search(text) is not None:  # one C scan instead of 15 substring tests on prose
-        for kind, pattern in _SECRET_PATTERNS:
-            if any(g in text for g in _SECRET_GATES[kind]):
-                found += [PIIMatch(*m.span(), kind) for m in pattern.finditer(text)]
-    if "=" in text or ":" in text:
-        seps = [(m.start(), m.start()) for m in _KEY_SEP.finditer(text)]
-        for m in _scan(_GENERIC_SECRET_RE, text, _windows(seps, _SECRET_BEFORE, _SECRET_AFTER, len(text))):
+    # One automaton pass finds the token gates and the credential words (every occurrence).
+    try:
+        gates = _GATES.find_matches_as_indexes(text, overlapping=True)
+    except UnicodeEncodeError:  # lone surrogates: never part of a gate, U+FFFD keeps the offsets
+        gates = _GATES.find_matches_as_indexes(_SURROGATES.sub("\ufffd", text), overlapping=True)
+    kinds = {_GATE_KIND[i] for i, _, _ in gates}
+    for kind, pattern in _SECRET_PATTERNS:
+        if kind in kinds:
+            found += [PIIMatch(*m.span(), kind) for m in pattern.finditer(text)]
+    if "" in kinds and ("=" in text or ":" in text):
+        words = sorted((start, start) for i, start, _ in gates if not _GATE_KIND[i])
+        for m in _scan(_GENERIC_SECRET_RE, text, _windows(words, _SECRET_BEFORE, _SECRET_AFTER, len(text))):
             if _generic_secret_valid(m.group(1)):
                 found.append(PIIMatch(m.start(1), m.end(1), "GENERIC_SECRET"))
     return found

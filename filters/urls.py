@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import ahocorasick
+import ahocorasick_rs
 
 from filters.detectors.base import DetectorResult
 
@@ -70,12 +70,7 @@ class UrlBlocklist:
             subwords = _read_list(lists_dir / "banned_subwords.txt")
         else:
             self.banned_words, self.soft_banned_words, subwords = set(), set(), set()
-        self._subwords = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for i, w in enumerate(sorted(subwords)):
-            self._subwords.add_word(w, i)
-        self._has_subwords = bool(subwords)
-        if self._has_subwords:
-            self._subwords.make_automaton()
+        self._subwords = ahocorasick_rs.AhoCorasick(sorted(subwords)) if subwords else None
 
     def reason(self, url: str | None) -> str:
         """Why ``url`` is blocked ("" when it is not, or when there is no URL)."""
@@ -98,7 +93,7 @@ class UrlBlocklist:
             return "hard_blacklisted"
         if len(words & self.soft_banned_words) >= self.soft_word_threshold:
             return "soft_blacklisted"
-        if self._has_subwords and next(self._subwords.iter(_normalize(url)), None) is not None:
+        if self._subwords is not None and self._subwords.find_matches_as_indexes(_normalize(url)):
             return "blacklisted_subword"
         return ""
 

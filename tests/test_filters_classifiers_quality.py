@@ -6,6 +6,7 @@ import gzip
 import json
 import random
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -184,9 +185,61 @@ def test_dup_ngram_fast_path_equals_reference_loop():
         offsets = [0]
         for w in words:
             offsets.append(offsets[-1] + len(w))
-        fast = qr.dup_ngram_chars(words, [5, 6, 7, 8, 9, 10])
+        spans = qr.WordSpans(words)
         for n in range(5, 11):
-            assert fast[n] == qr._dup_ngram_chars_reference(joined, offsets, n), (words, n)
+            assert qr.dup_ngram_chars(spans, n) == qr._dup_ngram_chars_reference(joined, offsets, n), (
+                words,
+                n,
+            )
+
+
+def _repetitive_docs(corpus: list[str]) -> list[list[str]]:
+    """Word lists from real text, from plain to very repetitive: pasted paragraphs, repeated
+    phrases, boilerplate lines, tiny vocabularies with "".join collisions, and short documents."""
+    rng = random.Random(11)
+    plain = [t.split() for t in corpus[:40]]
+    docs = list(plain)
+    for words in plain[:30]:
+        phrase = words[: rng.randint(2, 12)]
+        mixed = list(words)
+        for _ in range(rng.randint(1, 25)):
+            at = rng.randint(0, len(mixed))
+            mixed[at:at] = phrase
+        docs.append(mixed)
+        docs.append(words + words[: rng.randint(0, len(words))])
+    vocab = ["a", "ab", "b", "ba", "the", "cat", "sat"]
+    docs += [[rng.choice(vocab) for _ in range(rng.randint(0, 80))] for _ in range(60)]
+    return docs
+
+
+def test_ngram_bounds_decide_exactly_like_exact_counts(corpus):
+    """The bounded checks give the exact answer at every limit around the true value."""
+    for words in _repetitive_docs(corpus):
+        spans = qr.WordSpans(words)
+        joined = "".join(words)
+        offsets = spans.off.tolist()
+        for n in (2, 3, 4):
+            true = qr.top_ngram_chars(words, n)
+            grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+            if grams:  # datatrove's find_top_duplicate on the " "-joined strings
+                gram, count = max(Counter(grams).items(), key=lambda kv: kv[1])
+                assert true == len(gram) * count
+            else:
+                assert true is None
+            for limit in {0, 1, 50, *((true - 1, true, true + 1) if true else ())}:
+                got = qr.top_ngram_within(spans, {n: limit})[n]
+                assert got == (true is None or true <= limit), (words[:20], n, limit)
+        for n in range(5, 11):
+            true = qr._dup_ngram_chars_reference(joined, offsets, n)
+            for limit in {0, 1, 50, true - 1, true, true + 1}:
+                assert qr.dup_ngram_within(spans, {n: limit})[n] == (true <= limit), (words[:20], n, limit)
+
+
+def test_char_limits_match_datatrove_fractions():
+    for size in (1, 7, 100, 999, 4046, 123_457):
+        for frac in (0.1, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.18, 0.2):
+            c = qr._largest_within(size, frac)
+            assert c / size <= frac < (c + 1) / size
 
 
 def test_whitespace_regex_is_str_isspace():

@@ -151,3 +151,52 @@ def test_windowed_scan_equals_whole_text_scan(monkeypatch, shared_data):
     whole = [P.find_pii(t) for t in texts]
     assert windowed == whole
     assert sum(map(len, whole)) > 200  # measured 273: the comparison covers real entities
+
+
+def test_generic_secret_windows_equal_whole_text_scan():
+    """Credentials are searched only near the words key/secret/token/pass; every credential name of
+    every spelling, with quotes, blanks and values up to the 200-character cap, is still found."""
+    import random
+
+    import filters.pii as P
+
+    rng = random.Random(3)
+    names = ["api_key", "API-SECRET", "secretkey", "Client_Secret", "access-token", "AuthToken", "access_key"]
+    names += ["private-key", "PASSWORD", "passwd", "secret", "token", "apikey"]
+    value_chars = "abcdefXYZ0123456789_-+/=.~"
+    texts = []
+    for _ in range(3000):
+        name = rng.choice(names)
+        value = "".join(rng.choice(value_chars) for _ in range(rng.choice([15, 16, 40, 199, 200, 230])))
+        quote = rng.choice(["", "'", '"'])
+        sep = " " * rng.randint(0, 4) + rng.choice(":=") + "\t" * rng.randint(0, 3)
+        before = "".join(rng.choice("ab _.") for _ in range(rng.randint(0, 12)))
+        texts.append(f"{before}{name}{quote}{sep}{quote}{value} tail")
+    windowed = [[m for m in P.find_pii(t) if m.type == "GENERIC_SECRET"] for t in texts]
+    whole = [
+        [
+            (m.start(1), m.end(1))
+            for m in P._GENERIC_SECRET_RE.finditer(t)
+            if P._generic_secret_valid(m.group(1))
+        ]
+        for t in texts
+    ]
+    assert [[(m.start, m.end) for m in w] for w in windowed] == whole
+    assert sum(map(len, whole)) > 1000  # the comparison covers many real matches
+
+
+def test_credential_word_gate_covers_every_ignorecase_spelling():
+    """The gate lists every spelling re's (?i) accepts for the credential words (all of Unicode)."""
+    import re
+    import sys
+
+    import filters.pii as P
+
+    letters = sorted(set("".join(P._SECRET_WORDS)))
+    probe = re.compile("(?i)[" + "".join(letters) + "]")
+    hits = [
+        chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF and probe.fullmatch(chr(c))
+    ]
+    for letter in letters:
+        one = re.compile("(?i)" + letter)
+        assert {c for c in hits if one.fullmatch(c)} == set(P._ignorecase_spellings(letter)), letter

@@ -199,3 +199,36 @@ def test_url_blocklist_matches_datatrove_semantics(shared_data):
     assert ub.reason("https://cdn.bad.example/a") == "domain"
     assert ub.reason("https://notbad.example/a") == ""
     assert ub.reason(None) == "" and ub.reason("") == ""
+
+
+def test_spaced_run_gate_never_skips_a_run():
+    """The cheap pre-scan finds every text the full spaced-letters scan matches, and scanning from
+    just before it gives the same runs (exhaustive over short strings of letters and separators)."""
+    import random
+
+    from filters import normalize as nz
+
+    rng = random.Random(0)
+    alphabet = "ab c.-_*·•/ é1\n"
+    for _ in range(30_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        full = [m.span() for m in nz._SPACED_RE.finditer(text)]
+        gate = nz._SPACED_GATE_RE.search(text)
+        fast = (
+            [] if gate is None else [m.span() for m in nz._SPACED_RE.finditer(text, max(0, gate.start() - 2))]
+        )
+        assert fast == full, repr(text)
+
+
+def test_terms_match_overlapping_and_on_word_boundaries():
+    m = TermMatcher(
+        [
+            TermEntry("ass", "profanity", 1.0, "t"),
+            TermEntry("asshole", "profanity", 1.0, "t"),
+            TermEntry("hole", "profanity", 1.0, "t"),
+        ]
+    )
+    _, spans = m.match("class asshole, ass hole")
+    assert [(s.start, s.end) for s in spans] == [(6, 13), (15, 18), (19, 23)]
+    _, spans = m.match("\ud800 ass")  # a lone surrogate keeps the offsets
+    assert [(s.start, s.end) for s in spans] == [(2, 5)]

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
-from itertools import accumulate
 from operator import methodcaller
 
 import numpy as np
@@ -113,50 +111,122 @@ def _dup_counts(items: list[str]) -> tuple[int, int]:
     return n, chars
 
 
-def _top_ngram_chars(words: list[str], n: int) -> int | None:
-    """Characters of the most frequent " "-joined n-gram times its count (datatrove's find_top_duplicate).
+_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
+_BASE_INV = pow(_BASE, -1, 1 << 64)
+_GRAM_MUL = np.uint64(0x100000001B3)  # odd: combines word hashes into an n-gram code (mod 2**64)
+_LEN_MASK = np.uint64((1 << 24) - 1)  # n-gram lengths packed under a hash in one sort key
 
-    Words never contain spaces, so " "-joined n-grams are equal exactly when the
-    word tuples are; counting tuples avoids building the strings. Ties go to the
-    first n-gram seen, as in `Counter.most_common`.
-    """
+_powers_cache: tuple[np.ndarray, np.ndarray] = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
+
+
+def _powers(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """BASE**k and BASE**-k (mod 2**64) for k <= m, from a cache that grows by doubling (replaced
+    whole, never mutated, so concurrent readers are safe)."""
+    global _powers_cache
+    pow_, inv_pow = _powers_cache
+    if len(pow_) <= m:
+        size = max(m + 1, 2 * len(pow_), 1 << 14)
+        pow_ = np.full(size, _BASE, dtype=np.uint64)
+        inv_pow = np.full(size, _BASE_INV, dtype=np.uint64)
+        pow_[0] = inv_pow[0] = 1
+        with np.errstate(over="ignore"):
+            pow_ = np.cumprod(pow_, dtype=np.uint64)
+            inv_pow = np.cumprod(inv_pow, dtype=np.uint64)
+        _powers_cache = (pow_, inv_pow)
+    return pow_, inv_pow
+
+
+class WordSpans:
+    """A document's words joined without separators ("".join, as datatrove's find_all_duplicate
+    joins n-grams), with word offsets and vectorized substring hashes: the shared input of the
+    n-gram repetition rules, built once per document in numpy.
+
+    Hashes are position-independent polynomial hashes (mod 2**64) of joined[a:b]: equal substrings
+    always hash equal, so a collision can only make strings look equal, never different."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        n = len(words)
+        # spaCy words never hold whitespace, so in " ".join the spaces are exactly the word boundaries
+        cp = np.frombuffer(" ".join(words).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        gaps = np.flatnonzero(cp == 32)
+        off = np.zeros(n + 1, dtype=np.int64)
+        if len(gaps) == max(n - 1, 0):
+            off[1:n] = gaps - np.arange(len(gaps))
+            off[n] = len(cp) - len(gaps)
+            chars = cp[cp != 32]
+        else:  # a word with a space in it (not from spaCy): count lengths the slow way
+            off[1:] = np.cumsum([len(w) for w in words])
+            chars = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        self.off = off
+        self._pow, inv_pow = _powers(len(chars))
+        self._prefix = np.zeros(len(chars) + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            np.cumsum((chars.astype(np.uint64) + np.uint64(1)) * inv_pow[: len(chars)], out=self._prefix[1:])
+
+    def hashes(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Hashes of joined[a:b] for character offsets a <= b (arrays of any shape)."""
+        with np.errstate(over="ignore"):
+            return (self._prefix[b] - self._prefix[a]) * self._pow[a] + (b - a).astype(np.uint64) * np.uint64(
+                _BASE
+            )
+
+    def ngram_hashes(self, n: int) -> np.ndarray:
+        """Hash of the "".join of words[p:p+n] for every start p."""
+        return self.hashes(self.off[:-n], self.off[n:])
+
+
+def top_ngram_chars(words: list[str], n: int) -> int | None:
+    """Characters of the most frequent " "-joined n-gram times its count (datatrove's
+    find_top_duplicate), None when there are fewer than n words.
+
+    Words never contain spaces, so " "-joined n-grams are equal exactly when the word tuples are.
+    Ties go to the first n-gram seen, as in `Counter.most_common`."""
     if len(words) < n:
         return None
     gram, count = Counter(zip(*(words[k:] for k in range(n)), strict=False)).most_common(1)[0]
     return (sum(len(w) for w in gram) + n - 1) * count
 
 
-_MASK = (1 << 64) - 1
-_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
-_BASE_INV = pow(_BASE, -1, 1 << 64)
+def top_ngram_within(spans: WordSpans, limits: dict[int, int]) -> dict[int, bool]:
+    """For each n, whether `top_ngram_chars(words, n)` is None or at most `limits[n]`.
 
-
-def _substring_hasher(joined: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Position-independent polynomial hashes (mod 2**64) of joined[a:b], vectorized.
-
-    Equal substrings always get equal hashes, so "all hashes distinct" proves
-    "all substrings distinct"; a collision only sends us to the exact loop.
-    """
-    cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-    m = len(cp)
-    with np.errstate(over="ignore"):
-        inv_pow = np.empty(m, dtype=np.uint64)
-        pow_ = np.empty(m + 1, dtype=np.uint64)
-        if m:
-            inv_pow[0] = 1
-            inv_pow[1:] = np.uint64(_BASE_INV)
-            inv_pow = np.cumprod(inv_pow, dtype=np.uint64)
-        pow_[0] = 1
-        pow_[1:] = np.uint64(_BASE)
-        pow_ = np.cumprod(pow_, dtype=np.uint64)
-        prefix = np.zeros(m + 1, dtype=np.uint64)
-        np.cumsum((cp + np.uint64(1)) * inv_pow, dtype=np.uint64, out=prefix[1:])
-
-    def hashes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return (prefix[b] - prefix[a]) * pow_[a] + (b - a).astype(np.uint64) * np.uint64(_BASE)
-
-    return hashes
+    An upper bound settles most documents without counting tuples: the largest count times
+    " "-joined length over all distinct n-grams (the first most frequent one is among them). n-grams
+    are told apart by sort keys packing a code of their word hashes with their length, all n in one
+    numpy sort (a row each); a collision only merges groups of equal length, which can only raise
+    the bound. Documents over the bound get the exact count."""
+    words, off = spans.words, spans.off
+    n_words = len(words)
+    out = {n: True for n in limits if n_words < n}  # datatrove: no n-gram, no rule
+    ns = sorted(n for n in limits if n not in out)
+    if not ns:
+        return out
+    width = n_words - ns[0] + 1
+    keys = np.zeros((len(ns), width), dtype=np.uint64)  # padding: length 0, never counted
+    h = spans.ngram_hashes(1)
+    codes = h
+    for n in range(1, ns[-1] + 1):
+        if n > 1:
+            with np.errstate(over="ignore"):
+                codes = codes[:-1] * _GRAM_MUL + h[n - 1 :]
+        if n in ns:
+            lengths = off[n:] - off[:-n]
+            if int(lengths.max()) > int(_LEN_MASK):  # an n-gram over 16 M characters: count exactly
+                return {**out, **{m: top_ngram_chars(words, m) <= limits[m] for m in ns}}
+            keys[ns.index(n), : len(codes)] = (codes & ~_LEN_MASK) | lengths.astype(np.uint64)
+    keys.sort(axis=1)
+    new_group = np.ones(keys.shape, dtype=bool)
+    new_group[:, 1:] = keys[:, 1:] != keys[:, :-1]
+    starts = np.flatnonzero(new_group.ravel())  # every row starts a group: groups stay in their row
+    counts = np.diff(starts, append=keys.size)
+    lengths = (keys.ravel()[starts] & _LEN_MASK).astype(np.int64)
+    rows = starts // width
+    chars = np.where(lengths > 0, lengths + np.asarray(ns)[rows] - 1, 0)
+    bounds = np.maximum.reduceat(counts * chars, np.searchsorted(starts, np.arange(len(ns)) * width))
+    for n, bound in zip(ns, bounds.tolist(), strict=True):
+        out[n] = bound <= limits[n] or top_ngram_chars(words, n) <= limits[n]
+    return out
 
 
 def _dup_ngram_chars_exact(joined: str, offsets: list[int], n: int, h: np.ndarray) -> int:
@@ -208,23 +278,43 @@ def _dup_ngram_chars_reference(joined: str, offsets: list[int], n: int) -> int:
     return chars
 
 
-def dup_ngram_chars(words: list[str], ns: list[int]) -> dict[int, int]:
-    """Characters in repeated ""-joined n-grams for each n (datatrove's find_all_duplicate)."""
-    joined = "".join(words)
-    offsets = list(accumulate(map(len, words), initial=0))
-    off = np.asarray(offsets, dtype=np.int64)
-    hasher = _substring_hasher(joined)
-    out = {}
-    for n in ns:
-        if len(words) < n + 1:
-            out[n] = 0
-            continue
-        h = hasher(off[:-n], off[n:])
-        sorted_h = np.sort(h)
-        if not (sorted_h[1:] == sorted_h[:-1]).any():
-            out[n] = 0  # all n-grams distinct (equal strings hash equal): nothing repeats
-            continue
-        out[n] = _dup_ngram_chars_exact(joined, offsets, n, h)
+def dup_ngram_chars(spans: WordSpans, n: int) -> int:
+    """Characters in repeated ""-joined n-grams (datatrove's find_all_duplicate), exactly."""
+    if len(spans.words) < n + 1:
+        return 0
+    return _dup_ngram_chars_exact("".join(spans.words), spans.off.tolist(), n, spans.ngram_hashes(n))
+
+
+def dup_ngram_within(spans: WordSpans, limits: dict[int, int]) -> dict[int, bool]:
+    """For each n, whether `dup_ngram_chars(spans, n) <= limits[n]`, usually without the exact walk.
+
+    Every repeat datatrove counts starts at a position whose n-gram string occurred earlier, so the
+    total length of all such later occurrences bounds the count from above. All n are bounded in one
+    numpy sort of keys packing a substring hash with the n-gram's length: equal strings give equal
+    keys, and a collision only merges groups, which can only raise the bound. When the bound is
+    within the limit the answer is settled; other documents take the exact walk."""
+    n_words = len(spans.words)
+    out = {n: limit >= 0 for n, limit in limits.items() if n_words < n + 1}  # under two n-grams: no repeat
+    ns = sorted(n for n in limits if n not in out)
+    if not ns:
+        return out
+    starts = spans.off[: n_words - ns[0] + 1]
+    ends = np.arange(len(starts))[None, :] + np.asarray(ns)[:, None]  # one row per n, in words
+    valid = ends <= n_words
+    stops = spans.off[np.minimum(ends, n_words)]
+    lengths = stops - starts
+    if int(lengths.max()) <= int(_LEN_MASK):
+        keys = (spans.hashes(np.broadcast_to(starts, stops.shape), stops) & ~_LEN_MASK) | lengths.astype(
+            np.uint64
+        )
+        keys[~valid] = 0  # padding: length 0 adds nothing
+        keys.sort(axis=1)
+        repeats = keys[:, 1:] == keys[:, :-1]
+        bounds = np.where(repeats, keys[:, 1:] & _LEN_MASK, np.uint64(0)).sum(axis=1).tolist()
+    else:
+        bounds = [None] * len(ns)  # an n-gram over 16 M characters: only the exact walk
+    for n, bound in zip(ns, bounds, strict=True):
+        out[n] = (bound is not None and bound <= limits[n]) or dup_ngram_chars(spans, n) <= limits[n]
     return out
 
 
@@ -247,13 +337,31 @@ def gopher_repetition(text: str, words: list[str]) -> list[Rule]:
         ("dup_line_frac", l_dup / len(lines) <= 0.3),
         ("dup_line_char_frac", l_chars / size <= 0.2),
     ]
-    for n, frac in TOP_NGRAMS:
-        top = _top_ngram_chars(words, n)
-        rules.append((f"top_{n}_gram", top is None or top / size <= frac))
-    dups = dup_ngram_chars(words, [n for n, _ in DUP_NGRAMS])
-    for n, frac in DUP_NGRAMS:
-        rules.append((f"duplicated_{n}_n_grams", dups[n] / size <= frac))
+    # datatrove's `chars / size <= frac` as a limit on chars (the same comparison, made once per n)
+    spans = WordSpans(words)
+    top_within = top_ngram_within(spans, {n: _largest_within(size, frac) for n, frac in TOP_NGRAMS})
+    for n, _ in TOP_NGRAMS:
+        rules.append((f"top_{n}_gram", top_within[n]))
+    within = dup_ngram_within(spans, {n: _largest_within(size, frac) for n, frac in DUP_NGRAMS})
+    for n, _ in DUP_NGRAMS:
+        rules.append((f"duplicated_{n}_n_grams", within[n]))
     return rules
+
+
+def _largest_within(size: int, frac: float) -> int:
+    """The largest character count c with `c / size <= frac` (datatrove's float comparison)."""
+    c = int(size * frac)
+    while (c + 1) / size <= frac:
+        c += 1
+    while c >= 0 and c / size > frac:
+        c -= 1
+    return c
+
+
+MIN_SENTENCES = 5  # C4QualityFilter's min_num_sentences
+# A word (str.split piece; `\s` is str.isspace) over C4's 1000-character limit. Anchored at word
+# starts, so each character is read at most twice whatever the word lengths.
+_LONG_WORD = re.compile(r"(?<!\S)\S{1001}")
 
 
 def c4(text: str, tokenizer: ChunkTokenizer) -> list[Rule]:
@@ -267,13 +375,13 @@ def c4(text: str, tokenizer: ChunkTokenizer) -> list[Rule]:
     doc_rules: list[Rule] = []
     for raw in text.splitlines():
         line = raw.strip()
-        words = line.split()
-        if any(len(w) > 1000 for w in words):
+        if len(line) > 1000 and _LONG_WORD.search(line):
             continue
+        few_words = len(line.split(None, 2)) < 3  # counted before citations are removed, as datatrove
         line = CITATION_REGEX.sub("", line)
         if not line.endswith(END_PUNCTUATION) or line.endswith(ELLIPSIS):
             continue
-        if len(words) < 3:
+        if few_words:
             continue
         line_l = line.lower()
         if "lorem ipsum" in line_l:
@@ -287,7 +395,9 @@ def c4(text: str, tokenizer: ChunkTokenizer) -> list[Rule]:
         if any(p in line_l for p in POLICY_SUBSTRINGS):
             continue
         sentence_lines.append(line)
-    num_sentences = sum(tokenizer.count_sentences_batch(sentence_lines))
+    # Only "at least five" matters, and every kept line holds a sentence: the sentencizer runs only
+    # when there are fewer than five lines, and stops once five sentences are found.
+    enough_sentences = tokenizer.has_sentences(sentence_lines, MIN_SENTENCES)
     # The first whole-document failure in line order is datatrove's reason; then the other rule.
     rules: list[Rule] = doc_rules[:1]
     failed = {name for name, _ in doc_rules}
@@ -296,7 +406,7 @@ def c4(text: str, tokenizer: ChunkTokenizer) -> list[Rule]:
         for name in ("lorem_ipsum", "curly_bracket")
         if rules[:1] != [(name, False)]
     ]
-    rules.append(("too_few_sentences", num_sentences >= 5))
+    rules.append(("too_few_sentences", enough_sentences))
     return rules
 
 

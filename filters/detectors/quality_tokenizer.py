@@ -16,9 +16,14 @@ spaCy's (a test compares them with datatrove's on real documents).
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import unicodedata
+from itertools import accumulate, chain
 from typing import Any
+
+import numpy as np
+from spacy.attrs import IDX, LENGTH
 
 _RUNS = re.compile(r"\S+|\s+")  # `\s` is exactly `str.isspace` for str patterns (checked in tests)
 
@@ -56,19 +61,24 @@ class ChunkTokenizer:
             import spacy
             from spacy.pipeline import Sentencizer
 
-            self._nlp = spacy.blank(self.spacy_lang)
+            nlp = spacy.blank(self.spacy_lang)
+            # Only token boundaries are read here, never lexical attributes (shape, like_num, ...);
+            # computing them for every new word was most of spaCy's cost. Splitting never reads them.
+            nlp.vocab.lex_attr_getters = {}
             self._punct_chars = frozenset(Sentencizer.default_punct_chars)
+            self._nlp = nlp
         return self._nlp
 
     def _fill(self, chunks: list[str]) -> None:
         """Tokenize the chunks missing from the cache in one spaCy call."""
         cache = self._cache
-        missing = [c for c in dict.fromkeys(chunks) if c not in cache]  # dedupe first: chunks repeat
+        missing = set(chunks).difference(cache)  # chunks repeat heavily: each distinct one once
         if not missing:
             return
         if len(cache) + len(missing) > self.max_cache:
             cache.clear()  # bounded memory; results never depend on the cache
-            missing = list(dict.fromkeys(chunks))  # the callers read every chunk back
+            missing = set(chunks)  # the callers read every chunk back
+        missing = sorted(missing)  # one spaCy call over them, in an order independent of hashing
         nlp = self.nlp
         if self._plain_ok:
             # An ASCII-letters chunk that is not a special case (e.g. "cannot", "gonna") is one
@@ -84,35 +94,25 @@ class ChunkTokenizer:
             if not missing:
                 return
         joined = " ".join(missing)
-        starts = []
-        pos = 0
-        for chunk in missing:
-            starts.append(pos)
-            pos += len(chunk) + 1
-        out: list[list[str]] = [[] for _ in missing]
         nlp.max_length = max(nlp.max_length, len(joined) + 10)
         with nlp.memory_zone():
-            doc = nlp.tokenizer(joined)
-            k = 0
-            for tok in doc:
-                while k + 1 < len(starts) and tok.idx >= starts[k + 1]:
-                    k += 1
-                out[k].append(tok.text)
-        for chunk, toks in zip(missing, out, strict=False):
-            self._cache[chunk] = tuple(toks)
+            # token offsets and lengths as arrays: no Token objects
+            idx, length = nlp.tokenizer(joined).to_array([IDX, LENGTH]).T.tolist()
+        starts = list(accumulate((len(c) + 1 for c in missing[:-1]), initial=0))
+        owner = np.searchsorted(starts, idx, side="right") - 1  # the chunk each token lies in
+        out: list[list[str]] = [[] for _ in missing]
+        for k, i, n in zip(owner.tolist(), idx, length, strict=True):
+            out[k].append(joined[i : i + n])
+        for chunk, toks in zip(missing, out, strict=True):
+            cache[chunk] = tuple(toks)
 
     def words_batch(self, texts: list[str]) -> list[list[str]]:
         """datatrove's `split_into_words(text, "en")` for each text (whitespace tokens dropped)."""
         chunked = [t.split() for t in texts]  # str.split() splits at exactly the `str.isspace` runs
         with self._lock:
             self._fill([c for chunks in chunked for c in chunks])
-            cache = self._cache
-            result = []
-            for chunks in chunked:
-                words: list[str] = []
-                for c in chunks:
-                    words.extend(cache[c])
-                result.append(words)
+            lookup = self._cache.__getitem__
+            result = [list(chain.from_iterable(map(lookup, chunks))) for chunks in chunked]
         return result
 
     def words(self, text: str) -> list[str]:
@@ -144,54 +144,70 @@ class ChunkTokenizer:
             self._sent_cache[run] = step
         return step
 
-    def count_sentences_batch(self, lines: list[str]) -> list[int]:
-        """Number of sentences spaCy's default `sentencizer` finds in each line.
+    def _triggers(self, line: str, limit: int) -> int:
+        """Sentence starts after the first in `line` (the sentencizer's), counting stops at `limit`.
 
-        Mirrors `Sentencizer.predict`: a new sentence starts at the first token
-        after a sentence-final character that is neither punctuation nor such a
-        character. Whitespace runs other than a single separating space are
-        tokens too (as in spaCy), so they can start a sentence. A whitespace token
-        is never punctuation nor sentence-final, so it only closes a pending period.
-        All lines' chunks go to spaCy in one call.
-        """
-        all_runs = [_RUNS.findall(line) for line in lines]
+        Mirrors `Sentencizer.predict`: a new sentence starts at the first token after a
+        sentence-final character that is neither punctuation nor such a character. Whitespace runs
+        other than a single separating space are tokens too (as in spaCy), so they can start a
+        sentence. A whitespace token is never punctuation nor sentence-final, so it only closes a
+        pending period. Call with the lock held and the line's chunks in the cache."""
+        sent_cache = self._sent_cache
+        triggers = 0
+        seen_period = False
+        any_tokens = False
+        for run in _RUNS.findall(line):
+            if run == " ":  # the usual separator: no token once a token came before it
+                any_tokens = True
+            elif run.isspace():
+                if any_tokens and run[0] == " ":
+                    run = run[1:]
+                if run:
+                    any_tokens = True
+                    if seen_period:
+                        triggers += 1
+                        seen_period = False
+            else:
+                any_tokens = True
+                step = sent_cache.get(run)
+                if step is None:
+                    step = self._sentence_step(run)
+                    sent_cache = self._sent_cache
+                if seen_period:
+                    triggers += step[2]
+                    seen_period = step[3]
+                else:
+                    triggers += step[0]
+                    seen_period = step[1]
+            if triggers >= limit:
+                break
+        return triggers
+
+    def count_sentences_batch(self, lines: list[str]) -> list[int]:
+        """Number of sentences spaCy's default `sentencizer` finds in each line (all lines' chunks go
+        to spaCy in one call)."""
         counts = []
         with self._lock:
             self._fill([c for line in lines for c in line.split()])  # the non-whitespace runs
             _ = self.nlp  # loads spaCy, which sets _punct_chars
-            sent_cache = self._sent_cache
-            for line, runs in zip(lines, all_runs, strict=True):
-                if not line:
-                    counts.append(1)  # datatrove's split_into_sentences("") yields one (empty) part
-                    continue
-                triggers = 0
-                seen_period = False
-                any_tokens = False
-                for run in runs:
-                    if run == " ":  # the usual separator: no token once a token came before it
-                        any_tokens = True
-                    elif run.isspace():
-                        if any_tokens and run[0] == " ":
-                            run = run[1:]
-                        if run:
-                            any_tokens = True
-                            if seen_period:
-                                triggers += 1
-                                seen_period = False
-                    else:
-                        any_tokens = True
-                        step = sent_cache.get(run)
-                        if step is None:
-                            step = self._sentence_step(run)
-                            sent_cache = self._sent_cache
-                        if seen_period:
-                            triggers += step[2]
-                            seen_period = step[3]
-                        else:
-                            triggers += step[0]
-                            seen_period = step[1]
-                counts.append(1 + triggers)
+            for line in lines:
+                # datatrove's split_into_sentences("") yields one (empty) part
+                counts.append(1 + self._triggers(line, sys.maxsize) if line else 1)
         return counts
+
+    def has_sentences(self, lines: list[str], minimum: int) -> bool:
+        """True when the lines hold at least `minimum` sentences in all (`count_sentences_batch`
+        summed), reading only as far as needed: every line counts at least one."""
+        total = len(lines)
+        with self._lock:
+            _ = self.nlp  # loads spaCy, which sets _punct_chars
+            for line in lines:
+                if total >= minimum:
+                    break
+                if line:
+                    self._fill(line.split())
+                    total += self._triggers(line, minimum - total)
+        return total >= minimum
 
     def count_sentences(self, line: str) -> int:
         """Number of sentences spaCy's default `sentencizer` finds in `line` (see `count_sentences_batch`)."""
