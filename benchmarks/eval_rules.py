@@ -12,7 +12,10 @@
    detection rate is compared side by side with the plain text, for the rules alone (the same
    category still fires) and for the whole shipped policy (still dropped by a harm category).
 3. Terms false-positive rate on clean text: ~4 KB documents of clean_text paragraphs; the share of
-   documents where a terms category fires, per category, and where that would drop the document.
+   documents where a terms category fires, per category, and where that would drop the document
+   (the rule detectors with each document's language known, as in the pipeline).
+4. Other languages' LDNOOBW lists on 75 languages' sentences: how often a list of another language
+   fires with every list counting and with lists scoped to their language (lid.176).
 Markdown tables on stdout, figures in benchmarks/out/eval_rules.json.
 """
 
@@ -113,7 +116,14 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
     "dots": lambda w: ".".join(w),
     "fullwidth": lambda w: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in w),
     "mixed_case": lambda w: "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(w)),
+    "elongated": lambda w: _elongate(w),
 }
+
+
+def _elongate(w: str) -> str:
+    """The word's first vowel (else its last letter) written four times: "fuck" -> "fuuuuck"."""
+    k = next((i for i, c in enumerate(w) if c.lower() in "aeiou"), len(w) - 1)
+    return w[: k + 1] + w[k] * 3 + w[k + 1 :]
 
 
 def _rewrite(text: str, spans: list[tuple[int, int]], fn: Callable[[str], str]) -> str:
@@ -180,7 +190,7 @@ def eval_terms_fp(n_docs: int) -> dict:
             parts.append(p)
             size += len(p) + 2
         docs.append("\n\n".join(parts))
-    rules = rules_filter()
+    rules = rules_filter(with_language=True)  # other languages' term lists count only in their language
     vs = rules.check_batch(docs)
     fired = Counter(c for v in vs for c in v.fired if c in HARM or c == "spam")
     dropped = Counter(v.reason for v in vs if v.action == "drop")
@@ -199,10 +209,58 @@ def eval_terms_fp(n_docs: int) -> dict:
     }
 
 
+def eval_language_lists(per_lang: int) -> dict:
+    """Non-English LDNOOBW lists on other languages' sentences: how often a list of another language
+    fires when every list counts (language unknown) and when lists count only in their own language
+    (the language from lid.176, as the pipeline runs it); and how often a language's own list still
+    fires on its sentences (the hits scoping must keep)."""
+    from filters.detectors.langid import LangIdDetector
+    from filters.terms import default_matcher
+
+    matcher = default_matcher()
+    with open(DATA / "langid/lingua_sentences_75lang_250each.tsv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t")]
+    by_lang: dict[str, list[str]] = {}
+    for r in rows:
+        if len(by_lang.setdefault(r["lang"], [])) < per_lang:
+            by_lang[r["lang"]].append(r["text"])
+    sentences = [(lang, t) for lang, ts in sorted(by_lang.items()) for t in ts]
+    detected = [r.labels["lang"] for r in LangIdDetector().detect_batch([t for _, t in sentences])]
+
+    def list_hits(text: str, lang: str | None) -> set[str]:
+        spans = matcher.match(text, lang)[1]
+        return {
+            s.label.split(":", 1)[1]
+            for s in spans
+            if s.label.startswith("ldnoobw:") and s.label != "ldnoobw:en"
+        }
+
+    own_lists = {"tl": "fil"}
+    other_unscoped = other_scoped = own_unscoped = own_scoped = 0
+    for (lang, text), found in zip(sentences, detected, strict=True):
+        own = own_lists.get(lang, lang)
+        unscoped, scoped = list_hits(text, None), list_hits(text, found)
+        other_unscoped += bool(unscoped - {own})
+        other_scoped += bool(scoped - {own})
+        own_unscoped += own in unscoped
+        own_scoped += own in scoped
+    n = len(sentences)
+    return {
+        "sentences": n,
+        "languages": len(by_lang),
+        "other_language_list_fires": {
+            "every list": other_unscoped / n,
+            "own language only": other_scoped / n,
+        },
+        "own_language_list_fires": {"every list": own_unscoped, "own language only": own_scoped},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tweets", type=int, default=600)
     ap.add_argument("--clean-docs", type=int, default=600)
+    ap.add_argument("--lang-sentences", type=int, default=250, help="sentences per language")
     args = ap.parse_args()
     res = {"date": datetime.date.today().isoformat(), "nproc": os.cpu_count()}
     res["pii"] = pii = eval_pii()
@@ -236,6 +294,15 @@ def main() -> None:
     for c, r in fp["fired_rate"].items():
         print(f"| {c} | {r:.4f} |")
     print("\nmost frequent term hits: " + ", ".join(f"{k}: {v}" for k, v in fp["top_terms"].items()))
+    res["language_lists"] = ll = eval_language_lists(args.lang_sentences)
+    print(
+        f"\n## Other languages' LDNOOBW lists ({ll['sentences']} lingua sentences, {ll['languages']} "
+        "languages, language from lid.176)\n"
+    )
+    print("| lists that count | sentences where another language's list fires | own-list hits kept |")
+    print("|---|---:|---:|")
+    for k in ("every list", "own language only"):
+        print(f"| {k} | {ll['other_language_list_fires'][k]:.4f} | {ll['own_language_list_fires'][k]} |")
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = OUT / "eval_rules.json.tmp"
     tmp.write_text(json.dumps(res, indent=1, ensure_ascii=False))

@@ -62,7 +62,10 @@ def rate(fn, doc_sets: list[list[str]], warm: list[str]) -> float:
     return 1.0 / best
 
 
-def rules_filter():
+def rules_filter(with_language: bool = False):
+    """The shipped policy's rule detectors only (terms, PII, URLs). `with_language`: also identify each
+    document's language (lid.176; nothing is dropped for it), so language-specific term lists count
+    only in their language, as in the pipeline."""
     import yaml
 
     from filters import Filter, Policy
@@ -78,6 +81,14 @@ def rules_filter():
         ]
         if not cat["detectors"]:
             del data["categories"][name]
+    if with_language:
+        data["categories"]["language"] = {
+            "detectors": ["langid"],
+            "keep": "all",
+            "min_score": 0.0,
+            "action": "flag",
+            "applies_to": ["pretrain"],
+        }
     return Filter(Policy.model_validate(data), mode="pretrain")
 
 

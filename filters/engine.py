@@ -99,7 +99,7 @@ class Filter:
     # -- detectors ---------------------------------------------------------------------------
 
     def _run_detector(
-        self, name: str, det: Any, texts: list[str], urls: list[str | None]
+        self, name: str, det: Any, texts: list[str], urls: list[str | None], langs: list[str | None]
     ) -> list[DetectorResult]:
         """One detector over the batch; a detector error fails closed for the texts it broke on."""
         if name == "urls":
@@ -107,17 +107,25 @@ class Filter:
         inputs = texts
         if name not in SPAN_DETECTORS:
             inputs = [t[:MAX_CLASSIFIER_CHARS] for t in texts]
+        known = [lang if lang and lang != "unknown" else None for lang in langs]
+        uses_language = getattr(det, "uses_language", False)  # e.g. language-specific term lists
+
+        def detect(batch: list[str], at: int = 0) -> list[DetectorResult]:
+            if uses_language:
+                return det.detect_batch(batch, langs=known[at : at + len(batch)])
+            return det.detect_batch(batch)
+
         try:
-            res = det.detect_batch(inputs)
+            res = detect(inputs)
             if len(res) != len(inputs):
                 raise RuntimeError(f"detector {name!r} returned {len(res)} results for {len(inputs)} texts")
             return res
         except Exception:
             log.exception("detector %s failed on a batch; retrying text by text", name)
         out = []
-        for t in inputs:
+        for i, t in enumerate(inputs):
             try:
-                out.append(det.detect_batch([t])[0])
+                out.append(detect([t], i)[0])
             except Exception as e:  # fail closed: this text is dropped with the error as reason
                 out.append(DetectorResult(labels={"_error": f"{name}: {type(e).__name__}: {e}"}))
         return out
@@ -138,19 +146,21 @@ class Filter:
         results: dict[str, list[DetectorResult]] = {}
         langs: list[str | None] = [None] * len(texts)
         if "langid" in self.detectors:
-            results["langid"] = self._run_detector("langid", self.detectors["langid"], texts, urls)
+            results["langid"] = self._run_detector("langid", self.detectors["langid"], texts, urls, langs)
             langs = [r.labels.get("lang") for r in results["langid"]]
         for n, d in self.detectors.items():
             if n == "langid":
                 continue
             scope = self._scope[n]
             if scope is None:
-                results[n] = self._run_detector(n, d, texts, urls)
+                results[n] = self._run_detector(n, d, texts, urls, langs)
                 continue
             idx = [i for i, lang in enumerate(langs) if lang in scope]
             full = [DetectorResult() for _ in texts]
             if idx:
-                sub = self._run_detector(n, d, [texts[i] for i in idx], [urls[i] for i in idx])
+                sub = self._run_detector(
+                    n, d, [texts[i] for i in idx], [urls[i] for i in idx], [langs[i] for i in idx]
+                )
                 for i, r in zip(idx, sub, strict=True):
                     full[i] = r
             results[n] = full

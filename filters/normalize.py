@@ -5,9 +5,10 @@ dodge a blocklist are undone: NFKC (fullwidth, ligatures, math alphanumerics),
 case folding, removal of zero-width / bidi / other format characters,
 homoglyph folding (Cyrillic/Greek lookalikes, only inside tokens that mix them
 with Latin letters so real Russian or Greek words are left alone), spaced or
-dotted single letters ("f u c k", "f.u.c.k", "f-u-c-k") and leetspeak (digits
+dotted single letters ("f u c k", "f.u.c.k", "f-u-c-k"), leetspeak (digits
 and @ $ ! | only inside tokens that also hold letters, so ordinary numbers stay
-numbers). PII detection never uses this view: it runs on the raw text.
+numbers) and elongation (letter runs squeezed in words with a letter written three
+times: "fuuuck"). PII detection never uses this view: it runs on the raw text.
 
 Every step is linear in the text length and most run in C (``str.lower``,
 ``str.translate``, ``re``): the common ASCII document only pays for a lowercase
@@ -27,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["NormalizedText", "normalize", "normalize_term"]
+__all__ = ["NormalizedText", "has_elongation", "normalize", "normalize_term", "squeeze"]
 
 # Characters removed outright: zero-width, joiners, bidi controls, soft hyphen,
 # variation selectors, tag characters, other Unicode "format" (Cf) characters.
@@ -224,6 +225,9 @@ class NormalizedText:
     raw: str
     text: str
     offsets: np.ndarray | None  # offsets[i] = raw index of text[i]; None means identity
+    squeezed: tuple[tuple[int, int], ...] = ()  # spans of elongated words squeezed ("fuuuck" -> "fuck")
+    # raw index of the last raw character text[i] stands for (a squeezed run's last letter); None: offsets
+    end_offsets: np.ndarray | None = None
 
     def raw_index(self, i: int) -> int:
         return i if self.offsets is None else int(self.offsets[i])
@@ -234,7 +238,8 @@ class NormalizedText:
             return start, start
         if self.offsets is None:
             return start, end
-        return int(self.offsets[start]), int(self.offsets[end - 1]) + 1
+        last = self.offsets if self.end_offsets is None else self.end_offsets
+        return int(self.offsets[start]), int(last[end - 1]) + 1
 
 
 def _compose(outer: np.ndarray | None, inner: np.ndarray | None) -> np.ndarray | None:
@@ -384,16 +389,88 @@ def _token_start(text: str, i: int) -> int:
     return j
 
 
-def normalize(raw: str) -> NormalizedText:
+_LETTER_RE = re.compile(r"[^\W\d_]")  # a letter, as the term boundaries and `re` see it
+_ASCII_LETTERS = np.array([_LETTER_RE.fullmatch(chr(c)) is not None for c in range(128)])
+_REPEATS_RE = re.compile(r"([^\W\d_])\1+")
+
+
+def squeeze(word: str) -> str:
+    """Every run of one repeated letter cut to one letter ("fuuuck" -> "fuck", "boob" -> "bob")."""
+    return _REPEATS_RE.sub(r"\1", word)
+
+
+def _letters(cp: np.ndarray) -> np.ndarray:
+    """Which code points are letters (ASCII by table, others once per distinct code point)."""
+    mask = np.zeros(len(cp), dtype=bool)
+    ascii_ = cp < 128
+    mask[ascii_] = _ASCII_LETTERS[cp[ascii_]]
+    if not ascii_.all():
+        other = cp[~ascii_]
+        distinct = np.unique(other)
+        is_letter = np.array([_LETTER_RE.fullmatch(chr(c)) is not None for c in distinct.tolist()])
+        mask[~ascii_] = is_letter[np.searchsorted(distinct, other)]
+    return mask
+
+
+def _fold_elongation(
+    text: str,
+) -> tuple[str, np.ndarray | None, np.ndarray | None, tuple[tuple[int, int], ...]]:
+    """Squeeze the letter runs of words holding an elongation ("fuuuck" -> "fuck").
+
+    Only words (runs of letters) with a letter written three times in a row change, so ordinary
+    double letters ("class", "book") stay. Vectorized over code points: linear, and a text
+    without a tripled character costs two comparisons. Returns the text, the offsets of the change
+    (first and last character of each squeezed run) and the squeezed words' spans in the new text
+    (blocklist terms with double letters, squeezed, match only inside those)."""
+    if len(text) < 3:
+        return text, None, None, ()
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    tripled = np.flatnonzero((cp[2:] == cp[1:-1]) & (cp[1:-1] == cp[:-2]))
+    if not len(tripled):
+        return text, None, None, ()
+    letter = _letters(cp)
+    tripled = tripled[letter[tripled]]
+    if not len(tripled):
+        return text, None, None, ()
+    word_id = np.cumsum(~letter)  # letters of one word share an id
+    in_elongated = letter & np.isin(word_id, word_id[tripled])
+    repeat = np.zeros(len(cp), dtype=bool)
+    repeat[1:] = cp[1:] == cp[:-1]
+    keep = ~(in_elongated & repeat)
+    kept = np.flatnonzero(keep)
+    out = cp[kept].tobytes().decode("utf-32-le", "surrogatepass")
+    new_pos = np.cumsum(keep) - 1
+    where = np.flatnonzero(in_elongated & keep)
+    _, starts = np.unique(word_id[where], return_index=True)
+    ends = np.append(starts[1:], len(where)) - 1
+    spans = tuple(zip(new_pos[where[starts]].tolist(), (new_pos[where[ends]] + 1).tolist(), strict=True))
+    run_last = np.append(kept[1:], len(cp)) - 1  # everything up to the next kept character
+    return out, kept.astype(np.int64), run_last.astype(np.int64), spans
+
+
+def normalize(raw: str, elongation: bool = True) -> NormalizedText:
     """The matching view of ``raw`` with offsets to the raw text. Never raises on str input."""
     text, offsets = _fold_chars(raw)
     text = _fold_confusables(text)
     text, inner = _collapse_spaced(text)
     offsets = _compose(offsets, inner)
     text = _fold_leet(text)
-    return NormalizedText(raw=raw, text=text, offsets=offsets)
+    if not elongation:
+        return NormalizedText(raw=raw, text=text, offsets=offsets)
+    text, inner, inner_last, squeezed = _fold_elongation(text)
+    end_offsets = _compose(offsets, inner_last) if inner_last is not None else None
+    offsets = _compose(offsets, inner)
+    return NormalizedText(raw=raw, text=text, offsets=offsets, squeezed=squeezed, end_offsets=end_offsets)
 
 
 def normalize_term(term: str) -> str:
-    """The same view for a blocklist term, so terms and texts are folded identically."""
-    return normalize(term.strip()).text
+    """The same view for a blocklist term, so terms and texts are folded identically; elongation is
+    left to the matcher ("xxx" stays "xxx", see `squeeze`)."""
+    return normalize(term.strip(), elongation=False).text
+
+
+def has_elongation(term: str) -> bool:
+    """Whether a (normalized) term holds a letter written three times in a row."""
+    return any(
+        a == b == c and _LETTER_RE.fullmatch(a) for a, b, c in zip(term, term[1:], term[2:], strict=False)
+    )

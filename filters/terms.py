@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +28,7 @@ from pathlib import Path
 import ahocorasick_rs
 
 from filters.detectors.base import DetectorResult, Span
-from filters.normalize import NormalizedText, normalize, normalize_term
+from filters.normalize import NormalizedText, has_elongation, normalize, normalize_term, squeeze
 from filters.policy import TERM_KEYS
 
 __all__ = [
@@ -41,6 +43,9 @@ __all__ = [
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TERM_CATEGORIES = TERM_KEYS  # the categories the policy lets `terms:<category>` name
 LDNOOBW_WEIGHT = 0.35
+# LDNOOBW list names that are not lid.176 labels (Klingon and Kabyle have no lid.176 label: their
+# lists count only when a document's language is unknown).
+LDNOOBW_LANGS = {"fil": "tl", "fr-CA-u-sd-caqc": "fr"}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 # Scripts written without spaces between words: their terms match anywhere.
@@ -69,6 +74,7 @@ class TermEntry:
     category: str
     weight: float
     source: str
+    lang: str | None = None  # the document language it applies to (lid.176 code); None: every language
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -112,7 +118,10 @@ def load_default_entries(data_dir: Path = DATA_DIR) -> list[TermEntry]:
             if not norm or norm in allow:
                 continue
             cat = en_cat.get(norm, "sexual") if lang == "en" else "profanity"
-            entries.append(TermEntry(term.strip(), cat, LDNOOBW_WEIGHT, f"ldnoobw:{lang}"))
+            # English swearing turns up in every language's web text; the other lists hold many
+            # ordinary English words ("cu", "pute", "figa"), so they count only in their language.
+            scope = None if lang == "en" else LDNOOBW_LANGS.get(lang, lang)
+            entries.append(TermEntry(term.strip(), cat, LDNOOBW_WEIGHT, f"ldnoobw:{lang}", scope))
     for cat in TERM_CATEGORIES:
         path = terms_dir / f"{cat}.tsv"
         if path.exists():
@@ -120,26 +129,60 @@ def load_default_entries(data_dir: Path = DATA_DIR) -> list[TermEntry]:
     return entries
 
 
+def _inside(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
+    """Whether [start, end) lies within one of the sorted, disjoint spans."""
+    k = bisect_right(spans, (start, sys.maxsize)) - 1
+    return k >= 0 and spans[k][0] <= start and end <= spans[k][1]
+
+
 class TermMatcher:
     """One automaton over all terms; ``match`` returns per-category scores and raw spans."""
 
     def __init__(self, entries: Iterable[TermEntry]):
         # normalized term -> {category: (weight, source)}; the highest weight wins per category.
-        table: dict[str, dict[str, tuple[float, str]]] = {}
+        # normalized term -> {category: (weight, source, languages or None for all)}
+        table: dict[str, dict[str, tuple[float, str, frozenset[str] | None]]] = {}
         for e in entries:
             norm = normalize_term(e.term)
             if not norm:
                 continue
             per_cat = table.setdefault(norm, {})
-            if e.category not in per_cat or per_cat[e.category][0] < e.weight:
-                per_cat[e.category] = (e.weight, e.source)
+            langs = None if e.lang is None else frozenset([e.lang])
+            if e.category in per_cat:
+                w, src, old_langs = per_cat[e.category]
+                langs = None if old_langs is None or langs is None else old_langs | langs
+                if w >= e.weight:
+                    per_cat[e.category] = (w, src, langs)
+                    continue
+            per_cat[e.category] = (e.weight, e.source, langs)
         self.categories = tuple(sorted({c for v in table.values() for c in v}))
-        terms = sorted(table)
-        # per pattern index: (needs word boundaries, hits)
+        # Elongated words are squeezed in the text ("fuuuck" -> "fuck", "boooobs" -> "bobs"), so a term
+        # with double letters also gets its squeezed form, valid only inside a squeezed word; a term
+        # with a tripled letter ("xxx") exists only in that form.
+        patterns: dict[str, dict[str, tuple[float, str, frozenset[str] | None]]] = {}
+        elongated_only: dict[str, dict[str, tuple[float, str, frozenset[str] | None]]] = {}
+        for norm, per_cat in table.items():
+            squeezed = squeeze(norm)
+            if not has_elongation(norm):
+                patterns[norm] = per_cat
+            if squeezed != norm and (len(squeezed) >= 3 or has_elongation(norm)):
+                merged = elongated_only.setdefault(squeezed, {})
+                for cat, value in per_cat.items():
+                    if cat not in merged or merged[cat][0] < value[0]:
+                        merged[cat] = value
+        for squeezed in list(elongated_only):
+            if squeezed in patterns:  # already matches everywhere
+                del elongated_only[squeezed]
+        terms = sorted(patterns) + sorted(elongated_only)
+        # per pattern index: (needs word boundaries, only inside a squeezed word, hits)
         self._values = [
             (
                 not _no_boundary_script(norm),
-                tuple((cat, w, src) for cat, (w, src) in sorted(table[norm].items())),
+                norm in elongated_only,
+                tuple(
+                    (cat, w, src, langs)
+                    for cat, (w, src, langs) in sorted((patterns.get(norm) or elongated_only[norm]).items())
+                ),
             )
             for norm in terms
         ]
@@ -150,8 +193,13 @@ class TermMatcher:
         )
         self.size = len(table)
 
-    def match_normalized(self, norm: NormalizedText) -> tuple[dict[str, float], list[Span]]:
-        """Scores per category (every category present, 0.0 when no hit) and raw-offset spans."""
+    def match_normalized(
+        self, norm: NormalizedText, lang: str | None = None
+    ) -> tuple[dict[str, float], list[Span]]:
+        """Scores per category (every category present, 0.0 when no hit) and raw-offset spans.
+
+        `lang`: the document's language; terms of a language-specific list count only in their
+        language. None (unknown, e.g. a model's streamed answer) lets every list count."""
         text = norm.text
         n = len(text)
         weights: dict[str, float] = {}
@@ -165,11 +213,15 @@ class TermMatcher:
             )
         matches.sort(key=lambda m: (m[2], m[1]))
         for index, start, end in matches:
-            bounded, hits = self._values[index]
+            bounded, elongated_only, hits = self._values[index]
+            if elongated_only and not _inside(norm.squeezed, start, end):
+                continue
             if bounded and ((start > 0 and text[start - 1].isalnum()) or (end < n and text[end].isalnum())):
                 continue
             rs, re_ = norm.raw_span(start, end)
-            for cat, w, src in hits:
+            for cat, w, src, langs in hits:
+                if langs is not None and lang is not None and lang not in langs:
+                    continue
                 weights[cat] = weights.get(cat, 0.0) + w
                 spans.append(Span(cat, rs, re_, src))
         scores = {c: 0.0 for c in self.categories}
@@ -178,8 +230,8 @@ class TermMatcher:
         spans.sort(key=lambda s: (s.start, s.end, s.category))
         return scores, spans
 
-    def match(self, raw: str) -> tuple[dict[str, float], list[Span]]:
-        return self.match_normalized(normalize(raw))
+    def match(self, raw: str, lang: str | None = None) -> tuple[dict[str, float], list[Span]]:
+        return self.match_normalized(normalize(raw), lang)
 
 
 @lru_cache(maxsize=1)
@@ -192,6 +244,7 @@ class TermsDetector:
     """Detector adaptor: scores keyed by category (``terms:<category>`` in a policy)."""
 
     name = "terms"
+    uses_language = True  # the engine passes each document's language (see `detect_batch`)
 
     def __init__(self, extra_terms: dict[str, list[str]] | None = None, extra_weight: float = 1.0):
         if extra_terms:
@@ -202,9 +255,10 @@ class TermsDetector:
         else:
             self.matcher = default_matcher()
 
-    def detect_batch(self, texts: list[str]) -> list[DetectorResult]:
+    def detect_batch(self, texts: list[str], langs: list[str | None] | None = None) -> list[DetectorResult]:
+        """`langs`: each text's language (lid.176 code), None where unknown (every list counts)."""
         out = []
-        for text in texts:
-            scores, spans = self.matcher.match(text)
+        for text, lang in zip(texts, langs or [None] * len(texts), strict=True):
+            scores, spans = self.matcher.match(text, lang)
             out.append(DetectorResult(scores=scores, spans=spans))
         return out

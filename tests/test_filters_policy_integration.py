@@ -151,3 +151,51 @@ def test_check_equals_check_batch_and_arrow(flt: Filter, shared_data: Path):
         if r == "low_quality":  # the report groups by reason; the failing check is in quality_reason
             assert re.fullmatch(r"(gopher_quality|gopher_repetition|c4|fineweb):\w+", q)
     assert "low_quality" in reasons
+
+
+def test_other_languages_term_lists_count_only_in_their_language(shared_data: Path):
+    """LDNOOBW lists of other languages hold ordinary words ("nicht" is Dutch-list profanity, "Bitte"
+    French-list): with the document's language known they no longer fire, while a language's own
+    list still does; with the language unknown (a server's stream) every list counts."""
+    from filters.terms import TermsDetector
+
+    docs = _lingua(shared_data)
+    det = TermsDetector()
+
+    def other_lists(lang: str | None, text: str) -> set[str]:
+        (r,) = det.detect_batch([text], langs=[lang])
+        own = {"tl": "fil"}.get(lang or "", lang)
+        return {
+            s.label
+            for s in r.spans
+            if s.label.startswith("ldnoobw:") and s.label not in ("ldnoobw:en", f"ldnoobw:{own}")
+        }
+
+    unknown = {lang: other_lists(None, t) for lang, t in docs.items()}
+    known = {lang: other_lists(lang, t) for lang, t in docs.items()}
+    assert sum(map(bool, unknown.values())) >= 10  # measured 15 of 75 documents
+    assert not any(known.values())
+    assert "ldnoobw:nl" in unknown["de"]
+    # The pipeline's path: the engine passes lid.176's language to the terms detector.
+    data = {
+        "categories": {
+            "profanity": {
+                "detectors": ["terms:profanity"],
+                "threshold": 0.2,
+                "action": "flag",
+                "applies_to": ["pretrain"],
+            },
+            "language": {
+                "detectors": ["langid"],
+                "keep": "all",
+                "min_score": 0.0,
+                "action": "flag",
+                "applies_to": ["pretrain"],
+            },
+        }
+    }
+    flt = Filter(Policy.model_validate(data), mode="pretrain")
+    v_de = flt.check(docs["de"])
+    assert v_de.lang == "de" and "profanity" not in v_de.fired
+    own = "Das ist doch Scheiße, verdammte Scheiße."  # German profanity, German list
+    assert "profanity" in flt.check(own).fired

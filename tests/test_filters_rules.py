@@ -232,3 +232,45 @@ def test_terms_match_overlapping_and_on_word_boundaries():
     assert [(s.start, s.end) for s in spans] == [(6, 13), (15, 18), (19, 23)]
     _, spans = m.match("\ud800 ass")  # a lone surrogate keeps the offsets
     assert [(s.start, s.end) for s in spans] == [(2, 5)]
+
+
+@pytest.mark.parametrize(
+    "text, word",
+    [
+        ("what the FUUUUCK is this", "FUUUUCK"),
+        ("well shiiiiit.", "shiiiiit"),
+        ("fuckkkk you", "fuckkkk"),
+        ("nice boooobs", "boooobs"),  # a term with double letters, matched squeezed
+        ("xxx movies", "xxx"),  # a term with a tripled letter
+        ("XXXX movies", "XXXX"),
+    ],
+)
+def test_elongated_words_match_with_raw_spans(text, word):
+    _, spans = default_matcher().match(text)
+    assert [text[s.start : s.end] for s in spans] == [word]
+
+
+@pytest.mark.parametrize(
+    "text", ["as we said", "x marks the spot", "a class book", "Coooool! Sooo good, yesss", "assess it"]
+)
+def test_elongation_and_double_letters_do_not_invent_terms(text):
+    assert default_matcher().match(text)[1] == []
+
+
+def test_elongation_squeezes_only_words_with_a_tripled_letter():
+    n = normalize("Class book, fuuuuck!! iii 777 \u0430\u0430\u0430")
+    assert n.text == "class book, fuck!! i 777 \u0430"
+    assert [n.raw[slice(*n.raw_span(s, e))] for s, e in n.squeezed] == [
+        "fuuuuck",
+        "iii",
+        "\u0430\u0430\u0430",
+    ]
+
+
+def test_language_specific_lists_need_their_language():
+    m = default_matcher()
+    text = "we met at the cu"  # "cu": Portuguese-list profanity, an ordinary token in English
+    assert [s.label for s in m.match(text, "en")[1]] == []
+    assert [s.label for s in m.match(text, "pt")[1]] == ["ldnoobw:pt"]
+    assert [s.label for s in m.match(text, None)[1]] == ["ldnoobw:pt"]  # language unknown: every list
+    assert [s.label for s in m.match("fuck off", "de")[1]]  # the English list counts everywhere
