@@ -256,6 +256,30 @@ def eval_language_lists(per_lang: int) -> dict:
     }
 
 
+def eval_context_cost() -> dict:
+    """What the innocent-sense rules (terms/innocent.txt, terms/senses.tsv) cost and save: term hits
+    with and without them on all Davidson tweets (abusive, hits should stay) and on the two
+    Gutenberg books about cats ("Pussy" is the cat)."""
+    from filters.terms import TermMatcher, default_matcher, load_default_entries
+
+    plain, ctx = TermMatcher(load_default_entries()), default_matcher()
+    with open(DATA / "toxicity/davidson_labeled_data.csv", encoding="utf-8") as f:
+        tweets = [r["tweet"] for r in csv.DictReader(f)]
+    books = [
+        (DATA / "clean_text/gutenberg" / n).read_text(encoding="utf-8")
+        for n in ("43429-0.txt", "43790-0.txt")
+    ]
+
+    def hits(m, texts: list[str]) -> int:
+        return sum(len(m.match(t)[1]) for t in texts)
+
+    return {
+        "davidson_tweets": len(tweets),
+        "davidson_hits": {"plain": hits(plain, tweets), "with senses": hits(ctx, tweets)},
+        "cat_book_hits": {"plain": hits(plain, books), "with senses": hits(ctx, books)},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tweets", type=int, default=600)
@@ -294,6 +318,17 @@ def main() -> None:
     for c, r in fp["fired_rate"].items():
         print(f"| {c} | {r:.4f} |")
     print("\nmost frequent term hits: " + ", ".join(f"{k}: {v}" for k, v in fp["top_terms"].items()))
+    res["context"] = cx = eval_context_cost()
+    print("\n## Innocent senses (terms/innocent.txt phrases, terms/senses.tsv sense words)\n")
+    print("| text | term hits, plain | with the innocent-sense rules |")
+    print("|---|---:|---:|")
+    print(
+        f"| Davidson tweets ({cx['davidson_tweets']:,}, abusive) | {cx['davidson_hits']['plain']:,} "
+        f"| {cx['davidson_hits']['with senses']:,} |"
+    )
+    print(
+        f"| two Gutenberg books about cats | {cx['cat_book_hits']['plain']:,} | {cx['cat_book_hits']['with senses']:,} |"
+    )
     res["language_lists"] = ll = eval_language_lists(args.lang_sentences)
     print(
         f"\n## Other languages' LDNOOBW lists ({ll['sentences']} lingua sentences, {ll['languages']} "

@@ -38,11 +38,14 @@ __all__ = [
     "TermsDetector",
     "default_matcher",
     "load_default_entries",
+    "load_innocent_phrases",
+    "load_senses",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TERM_CATEGORIES = TERM_KEYS  # the categories the policy lets `terms:<category>` name
 LDNOOBW_WEIGHT = 0.35
+SENSE_WINDOW = 500  # characters on each side of a hit searched for its innocent-sense words
 # LDNOOBW list names that are not lid.176 labels (Klingon and Kabyle have no lid.176 label: their
 # lists count only when a document's language is unknown).
 LDNOOBW_LANGS = {"fil": "tl", "fr-CA-u-sd-caqc": "fr"}
@@ -129,6 +132,20 @@ def load_default_entries(data_dir: Path = DATA_DIR) -> list[TermEntry]:
     return entries
 
 
+def load_innocent_phrases(data_dir: Path = DATA_DIR) -> list[str]:
+    """Phrases in which a listed term has its innocent sense (``terms/innocent.txt``)."""
+    return _read_lines(data_dir / "terms" / "innocent.txt")
+
+
+def load_senses(data_dir: Path = DATA_DIR) -> dict[str, list[str]]:
+    """Terms with a common innocent sense and the words that signal it (``terms/senses.tsv``)."""
+    out = {}
+    for line in _read_lines(data_dir / "terms" / "senses.tsv"):
+        term, _, words = line.partition("\t")
+        out[term.strip()] = [w.strip() for w in words.split(",") if w.strip()]
+    return out
+
+
 def _inside(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
     """Whether [start, end) lies within one of the sorted, disjoint spans."""
     k = bisect_right(spans, (start, sys.maxsize)) - 1
@@ -138,9 +155,17 @@ def _inside(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
 class TermMatcher:
     """One automaton over all terms; ``match`` returns per-category scores and raw spans."""
 
-    def __init__(self, entries: Iterable[TermEntry]):
-        # normalized term -> {category: (weight, source)}; the highest weight wins per category.
-        # normalized term -> {category: (weight, source, languages or None for all)}
+    def __init__(
+        self,
+        entries: Iterable[TermEntry],
+        innocent: Iterable[str] = (),
+        senses: dict[str, list[str]] | None = None,
+    ):
+        """`innocent`: phrases in which a term has its innocent sense ("cock crow"): hits inside
+        them are ignored. `senses`: term -> words that signal its innocent sense ("pussy": "cat");
+        a hit with one of them within SENSE_WINDOW characters is ignored."""
+        # normalized term -> {category: (weight, source, languages or None for all)}; the highest
+        # weight wins per category
         table: dict[str, dict[str, tuple[float, str, frozenset[str] | None]]] = {}
         for e in entries:
             norm = normalize_term(e.term)
@@ -174,7 +199,8 @@ class TermMatcher:
             if squeezed in patterns:  # already matches everywhere
                 del elongated_only[squeezed]
         terms = sorted(patterns) + sorted(elongated_only)
-        # per pattern index: (needs word boundaries, only inside a squeezed word, hits)
+        # per pattern index: (needs word boundaries, only inside a squeezed word, hits); () hits for
+        # an innocent phrase
         self._values = [
             (
                 not _no_boundary_script(norm),
@@ -186,6 +212,16 @@ class TermMatcher:
             )
             for norm in terms
         ]
+        phrases = sorted({p for p in map(normalize_term, innocent) if p} - set(terms))
+        terms += phrases
+        self._values += [(not _no_boundary_script(p), False, ()) for p in phrases]
+        self._senses: dict[int, re.Pattern[str]] = {}
+        index = {t: i for i, t in enumerate(terms)}
+        for term, words in (senses or {}).items():
+            norm = normalize_term(term)
+            folded = sorted({w for w in map(normalize_term, words) if w}, key=lambda w: (-len(w), w))
+            if norm in index and folded:
+                self._senses[index[norm]] = re.compile(r"\b(?:" + "|".join(map(re.escape, folded)) + r")\b")
         self._automaton = ahocorasick_rs.AhoCorasick(
             terms,
             matchkind=ahocorasick_rs.MatchKind.Standard,
@@ -212,12 +248,25 @@ class TermMatcher:
                 _SURROGATES.sub("\ufffd", text), overlapping=True
             )
         matches.sort(key=lambda m: (m[2], m[1]))
+        found = []
+        innocent: list[tuple[int, int]] = []
         for index, start, end in matches:
             bounded, elongated_only, hits = self._values[index]
             if elongated_only and not _inside(norm.squeezed, start, end):
                 continue
             if bounded and ((start > 0 and text[start - 1].isalnum()) or (end < n and text[end].isalnum())):
                 continue
+            if not hits:
+                innocent.append((start, end))
+            elif index in self._senses and self._senses[index].search(
+                text, max(0, start - SENSE_WINDOW), end + SENSE_WINDOW
+            ):
+                continue  # the innocent sense is nearby ("Pussy" among cats and kittens)
+            else:
+                found.append((start, end, hits))
+        for start, end, hits in found:
+            if innocent and any(s <= start and end <= e for s, e in innocent):
+                continue  # the innocent sense ("cock crow", "pussy willow")
             rs, re_ = norm.raw_span(start, end)
             for cat, w, src, langs in hits:
                 if langs is not None and lang is not None and lang not in langs:
@@ -237,7 +286,7 @@ class TermMatcher:
 @lru_cache(maxsize=1)
 def default_matcher() -> TermMatcher:
     """The bundled lists, compiled once per process (~0.1 s)."""
-    return TermMatcher(load_default_entries())
+    return TermMatcher(load_default_entries(), load_innocent_phrases(), load_senses())
 
 
 class TermsDetector:
@@ -251,7 +300,7 @@ class TermsDetector:
             entries = load_default_entries()
             for cat, terms in extra_terms.items():
                 entries.extend(TermEntry(t, cat, extra_weight, "policy") for t in terms)
-            self.matcher = TermMatcher(entries)
+            self.matcher = TermMatcher(entries, load_innocent_phrases(), load_senses())
         else:
             self.matcher = default_matcher()
 

@@ -274,3 +274,27 @@ def test_language_specific_lists_need_their_language():
     assert [s.label for s in m.match(text, "pt")[1]] == ["ldnoobw:pt"]
     assert [s.label for s in m.match(text, None)[1]] == ["ldnoobw:pt"]  # language unknown: every list
     assert [s.label for s in m.match("fuck off", "de")[1]]  # the English list counts everywhere
+
+
+def test_innocent_phrases_silence_only_their_own_hits():
+    from filters.terms import load_innocent_phrases
+
+    plain = TermMatcher(load_default_entries())
+    m = default_matcher()
+    for phrase in load_innocent_phrases():
+        assert plain.match(phrase)[1], phrase  # each phrase holds a listed term ...
+        assert m.match(f"And then {phrase}.")[1] == [], phrase  # ... that it silences
+    text = "It was tit for tat. Then she showed her tits."
+    assert [text[s.start : s.end] for s in m.match(text)[1]] == ["tits"]  # outside the phrase it counts
+
+
+def test_sense_words_nearby_silence_an_ambiguous_term(shared_data):
+    """ "Pussy" in a Gutenberg book about cats is a cat; with no cat nearby it counts."""
+    m = default_matcher()
+    book = (shared_data / "clean_text/gutenberg/43790-0.txt").read_text(encoding="utf-8")
+    plain = TermMatcher(load_default_entries())
+    assert sum(s.category == "sexual" for s in plain.match(book)[1]) >= 40  # measured 57
+    assert sum(s.category == "sexual" for s in m.match(book)[1]) <= 8  # measured 4
+    assert [s.category for s in m.match("show me your pussy")[1]] == ["sexual"]
+    far = "pussy " + "and so on " * 60 + "cat"  # the sense word is out of reach
+    assert [s.category for s in m.match(far)[1]] == ["sexual"]
