@@ -4,9 +4,9 @@
 
 Documents: benchmarks.corpus.load_texts (~4 KB real-text documents with a share of offensive, PII and
 multilingual ones); every chain first runs over 200 other documents (models loaded, caches filled),
-then is timed on 3 further sets of --docs documents, each new to it (2 sets for datatrove).
+then all are timed in turn on each of 3 further sets of --docs documents, each set new to them.
 Single process, OMP_NUM_THREADS=1, rates in documents per CPU-second of the fastest set, so a busy
-shared machine skews them little.
+shared machine skews them little; a CPU probe before and after shows the machine's speed.
 Rows:
 - winnow rules: terms + PII/secrets + URL blocklist (the normalization included),
 - winnow full chain: the shipped configs/policy.yaml in pretrain mode (rules + langid + quality +
@@ -32,6 +32,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from benchmarks.machine import cpu_probe
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
@@ -50,16 +52,20 @@ def make_docs(n: int) -> tuple[list[str], list[list[str]]]:
     return texts[:WARM_DOCS], sets
 
 
-def rate(fn, doc_sets: list[list[str]], warm: list[str]) -> float:
-    """Documents per CPU-second of the fastest pass, one pass per set of unseen documents (after one
-    pass over `warm`): CPU time and the best pass keep out most of the noise of a shared machine."""
-    fn(warm)  # tables, models, caches
-    best = float("inf")
+def rates(contenders: dict, doc_sets: list[list[str]], warm: list[str]) -> dict[str, float]:
+    """Documents per CPU-second of each contender's fastest pass. Each first runs over `warm` (models
+    loaded, caches filled); then round r times every contender in turn on set r of unseen documents,
+    so all of them sample the same moments of a shared machine, whose speed drifts by tens of percent
+    within minutes. CPU time and the fastest round keep out most of the rest."""
+    for fn in contenders.values():
+        fn(warm)
+    best = dict.fromkeys(contenders, float("inf"))
     for docs in doc_sets:
-        t0 = time.process_time()
-        fn(docs)
-        best = min(best, (time.process_time() - t0) / len(docs))
-    return 1.0 / best
+        for name, fn in contenders.items():
+            t0 = time.process_time()
+            fn(docs)
+            best[name] = min(best[name], (time.process_time() - t0) / len(docs))
+    return {name: 1.0 / b for name, b in best.items()}
 
 
 def rules_filter(with_language: bool = False):
@@ -167,12 +173,6 @@ def pathological(detectors: dict, sizes: tuple[int, ...]) -> list[dict]:
     return rows
 
 
-def detector_rate(name: str, det, doc_sets: list[list[str]], warm: list[str]) -> float:
-    if name == "urls":
-        return rate(lambda d: det.check_urls([None] * len(d)), doc_sets, warm)
-    return rate(det.detect_batch, doc_sets, warm)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=500, help="documents per timed set")
@@ -180,28 +180,35 @@ def main() -> None:
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="pathological sizes (chars)")
     args = ap.parse_args()
     sizes = tuple(int(x) for x in args.sizes.split(","))
+    probe_start = cpu_probe()
     warm, doc_sets = make_docs(args.docs)
     docs = doc_sets[0]
     rf = rules_filter()
     all_docs = [t for d in doc_sets for t in d]
     results: dict = {"docs": len(docs), "avg_chars": sum(map(len, all_docs)) / len(all_docs)}
-    results["winnow_rules"] = rate(rf.check_batch, doc_sets, warm)
+    dtc = datatrove_chain()
+    contenders = {"winnow_rules": rf.check_batch, "datatrove": dtc}
     full_note = ""
     ff = None
     try:
         from filters import Filter, Policy
 
         ff = Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="pretrain")
-        results["winnow_full_chain"] = rate(ff.check_batch, doc_sets, warm)
-        results["detectors"] = {n: detector_rate(n, d, doc_sets, warm) for n, d in ff.detectors.items()}
+        contenders["winnow_full_chain"] = ff.check_batch
+        for n, d in ff.detectors.items():
+            contenders[f"detector:{n}"] = (
+                (lambda docs, d=d: d.check_urls([None] * len(docs))) if n == "urls" else d.detect_batch
+            )
     except Exception as e:  # a detector not built in this checkout
         full_note = f"full chain not run: {e}"
-        results["winnow_full_chain"] = None
-        results["detectors"] = {}
-    dtc = datatrove_chain()
-    results["datatrove"] = rate(dtc, doc_sets[:2], warm[:20])
+    measured = rates(contenders, doc_sets, warm)
+    results["winnow_rules"] = measured["winnow_rules"]
+    results["winnow_full_chain"] = measured.get("winnow_full_chain")
+    results["detectors"] = {k.split(":", 1)[1]: v for k, v in measured.items() if k.startswith("detector:")}
+    results["datatrove"] = measured["datatrove"]
     results["datatrove_language_step"] = dtc.note
     results["machine"] = {
+        "cpu_probe_s": {"start": probe_start, "end": cpu_probe()},
         "nproc": os.cpu_count(),
         "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "loadavg_1m": round(os.getloadavg()[0], 1),
@@ -213,7 +220,10 @@ def main() -> None:
         results["pathological"] = pathological(ff.detectors if ff else rf.detectors, sizes)
     dt = results["datatrove"]
     m = results["machine"]
-    print(f"# filter speed ({results['date']}, {m['nproc']} cpus, {m['mem_gb']} GB, load {m['loadavg_1m']})")
+    print(
+        f"# filter speed ({results['date']}, {m['nproc']} cpus, {m['mem_gb']} GB, load {m['loadavg_1m']}, "
+        f"CPU probe {m['cpu_probe_s']['start']} s / {m['cpu_probe_s']['end']} s: sum(range(10**7)), lower is faster)"
+    )
     print(
         f"{ROUNDS} sets of {len(docs)} unseen docs of ~{results['avg_chars']:.0f} chars (after {len(warm)} "
         "warm-up docs), one process, docs per CPU-second of the fastest set\n"

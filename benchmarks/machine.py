@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -28,3 +29,15 @@ def machine_info(*packages: str) -> dict:
         except PackageNotFoundError:
             info[name] = "not installed"
     return info
+
+
+def cpu_probe() -> float:
+    """CPU-seconds of a fixed pure-Python loop (best of 3): how fast this core is right now. On a shared
+    virtual machine it varies by tens of percent from minute to minute; figures measured minutes apart
+    compare through it, and ratios measured in one run need it less."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        sum(range(10_000_000))
+        best = min(best, time.process_time() - t0)
+    return round(best, 3)

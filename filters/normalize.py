@@ -212,7 +212,7 @@ _SEPARATORS = frozenset(" .-_*·•/")
 _SPACED_GATE_RE = re.compile(r"[ .\-_*·•/][^\W_][ .\-_*·•/]{1,2}[^\W_](?![^\W_])")
 # Tokens (at most 64 chars) of a-z, digits and leet symbols that contain at least one leet symbol.
 _LEET_RUN_RE = re.compile(r"[0-9@$!|]+")
-_TOKEN_AROUND_RE = re.compile(r"[a-z0-9@$!|]{1,64}")
+_TOKEN_RUN_RE = re.compile(r"[a-z0-9@$!|]+")
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|")
 _HAS_LEET_RE = re.compile(r"[0-9@$!|]")
 _HAS_ALPHA_RE = re.compile(r"[a-z]")
@@ -345,27 +345,27 @@ def _fold_leet(text: str) -> str:
     """Leetspeak -> letters inside tokens that also contain letters (length preserving).
 
     Scans runs of leet symbols (a simple class: the fastest scan `re` has) and only
-    widens a run to its token when a letter touches it, so numbers stay numbers.
+    widens a run to its token when a letter touches it, so numbers stay numbers. A token
+    is a maximal run of a-z, digits and leet symbols of at most 64 characters; a longer run
+    is not a word and is left alone (skipped whole, so a 10 MB "a@a@..." costs one scan).
     """
     if _HAS_LEET_RE.search(text) is None:
         return text
     n = len(text)
     spans: list[tuple[int, int]] = []
-    last_end = -1
-    for m in _LEET_RUN_RE.finditer(text):
+    pos = 0  # everything before pos is settled; a token never starts before it
+    while (m := _LEET_RUN_RE.search(text, pos)) is not None:
         s, e = m.span()
-        if s < last_end:
-            continue  # already inside a widened token
-        before = s > 0 and "a" <= text[s - 1] <= "z"
-        after = e < n and "a" <= text[e] <= "z"
-        if not (before or after):
+        if not ((s > 0 and "a" <= text[s - 1] <= "z") or (e < n and "a" <= text[e] <= "z")):
+            pos = e
             continue
-        tok = _TOKEN_AROUND_RE.match(text, _token_start(text, s))
-        if tok is None:
-            continue
-        ts, te = tok.span()
-        spans.append((ts, te))
-        last_end = te
+        end = _TOKEN_RUN_RE.match(text, s).end()
+        start, floor = s, max(pos, s - 65)
+        while start > floor and text[start - 1] in _TOKEN_CHARS:
+            start -= 1
+        if end - start <= 64:
+            spans.append((start, end))
+        pos = end
     if not spans:
         return text
     pieces: list[str] = []
@@ -378,15 +378,6 @@ def _fold_leet(text: str) -> str:
         pos = te
     pieces.append(text[pos:])
     return "".join(pieces)
-
-
-def _token_start(text: str, i: int) -> int:
-    """Start of the a-z/leet token containing position i (looks back at most 64 chars)."""
-    lo = max(0, i - 64)
-    j = i
-    while j > lo and text[j - 1] in _TOKEN_CHARS:
-        j -= 1
-    return j
 
 
 _LETTER_RE = re.compile(r"[^\W\d_]")  # a letter, as the term boundaries and `re` see it
@@ -426,14 +417,14 @@ def _fold_elongation(
         return text, None, None, ()
     cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     tripled = np.flatnonzero((cp[2:] == cp[1:-1]) & (cp[1:-1] == cp[:-2]))
-    if not len(tripled):
+    if not len(tripled) or not _letters(cp[tripled]).any():  # none, or only "...", "---", blanks
         return text, None, None, ()
     letter = _letters(cp)
     tripled = tripled[letter[tripled]]
-    if not len(tripled):
-        return text, None, None, ()
     word_id = np.cumsum(~letter)  # letters of one word share an id
-    in_elongated = letter & np.isin(word_id, word_id[tripled])
+    elongated_word = np.zeros(int(word_id[-1]) + 1, dtype=bool)
+    elongated_word[word_id[tripled]] = True
+    in_elongated = letter & elongated_word[word_id]
     repeat = np.zeros(len(cp), dtype=bool)
     repeat[1:] = cp[1:] == cp[:-1]
     keep = ~(in_elongated & repeat)

@@ -254,3 +254,17 @@ def test_rejects_unknown_checks_and_options():
         QualityDetector(checks=["gopher_quality", "nope"])
     with pytest.raises(ValueError):
         QualityDetector(min_doc_words=10)
+
+
+def test_overlong_chunks_are_tokenized_in_pieces():
+    """spaCy's affix splitting is quadratic in a chunk's length, so chunks over MAX_CHUNK characters
+    are cut into pieces first; shorter chunks are untouched."""
+    from filters.detectors.quality_tokenizer import MAX_CHUNK
+
+    tok = QualityDetector().tokenizer
+    long_chunk = "a1:" * (2 * MAX_CHUNK // 3 + 5)  # over 2 * MAX_CHUNK characters, no whitespace
+    pieces = [long_chunk[i : i + MAX_CHUNK] for i in range(0, len(long_chunk), MAX_CHUNK)]
+    expected = [w for p in pieces for w in split_into_words(p, "en")]
+    assert tok.words_batch([f"Start {long_chunk} end."]) == [["Start", *expected, "end", "."]]
+    normal = "A plain sentence, with (brackets) and U.S. abbreviations."
+    assert tok.words_batch([normal]) == [split_into_words(normal, "en")]

@@ -10,7 +10,11 @@ cases containing whitespace are pure-whitespace strings). So the token list of
 a document is the concatenation of the token lists of its chunks, and we can
 keep our own bounded dict from chunk to tokens, asking spaCy only for chunks
 never seen before, all of a batch's misses in one call. The words are exactly
-spaCy's (a test compares them with datatrove's on real documents).
+spaCy's (a test compares them with datatrove's on real documents), with one
+exception: spaCy's affix splitting is quadratic in a chunk's length (a 100,000-
+character run of "a1:" takes 35 s), so a chunk longer than MAX_CHUNK characters
+(far longer than any word; C4 already discards lines holding a word over 1,000)
+is tokenized in MAX_CHUNK-character pieces, which keeps every input linear.
 """
 
 from __future__ import annotations
@@ -26,6 +30,23 @@ import numpy as np
 from spacy.attrs import IDX, LENGTH
 
 _RUNS = re.compile(r"\S+|\s+")  # `\s` is exactly `str.isspace` for str patterns (checked in tests)
+
+
+MAX_CHUNK = 1000
+
+
+def _bounded(chunks: list[str]) -> list[str]:
+    """`chunks` (str.split() pieces: exactly the `str.isspace` runs apart) with those over MAX_CHUNK
+    characters cut into MAX_CHUNK-character pieces."""
+    if max(map(len, chunks), default=0) <= MAX_CHUNK:
+        return chunks
+    out: list[str] = []
+    for c in chunks:
+        if len(c) <= MAX_CHUNK:
+            out.append(c)
+        else:
+            out.extend(c[i : i + MAX_CHUNK] for i in range(0, len(c), MAX_CHUNK))
+    return out
 
 
 def _is_punct(text: str) -> bool:
@@ -108,7 +129,7 @@ class ChunkTokenizer:
 
     def words_batch(self, texts: list[str]) -> list[list[str]]:
         """datatrove's `split_into_words(text, "en")` for each text (whitespace tokens dropped)."""
-        chunked = [t.split() for t in texts]  # str.split() splits at exactly the `str.isspace` runs
+        chunked = [_bounded(t.split()) if len(t) > MAX_CHUNK else t.split() for t in texts]
         with self._lock:
             self._fill([c for chunks in chunked for c in chunks])
             lookup = self._cache.__getitem__
