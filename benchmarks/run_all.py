@@ -25,6 +25,7 @@ BENCHMARKS = [
     "dedup_speed",
     "dedup_quality",
     "filter_speed",
+    "quality_speed",
     "tokenize_speed",
     "train_speed",
 ]
