@@ -152,6 +152,15 @@ def _inside(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
     return k >= 0 and spans[k][0] <= start and end <= spans[k][1]
 
 
+def _automaton(patterns: list[str]) -> ahocorasick_rs.AhoCorasick:
+    """Every occurrence of every pattern (overlapping), as a DFA: the fastest scan."""
+    return ahocorasick_rs.AhoCorasick(
+        patterns,
+        matchkind=ahocorasick_rs.MatchKind.Standard,
+        implementation=ahocorasick_rs.Implementation.DFA,
+    )
+
+
 class TermMatcher:
     """One automaton over all terms; ``match`` returns per-category scores and raw spans."""
 
@@ -222,12 +231,17 @@ class TermMatcher:
             folded = sorted({w for w in map(normalize_term, words) if w}, key=lambda w: (-len(w), w))
             if norm in index and folded:
                 self._senses[index[norm]] = re.compile(r"\b(?:" + "|".join(map(re.escape, folded)) + r")\b")
-        self._automaton = ahocorasick_rs.AhoCorasick(
-            terms,
-            matchkind=ahocorasick_rs.MatchKind.Standard,
-            implementation=ahocorasick_rs.Implementation.DFA,
-        )
+        self._patterns = terms
+        self._automaton = _automaton(terms)
         self.size = len(table)
+
+    def __getstate__(self) -> dict:
+        """Picklable (Ray actors, worker processes): the automaton is rebuilt from the patterns."""
+        return {k: v for k, v in self.__dict__.items() if k != "_automaton"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._automaton = _automaton(self._patterns)
 
     def match_normalized(
         self, norm: NormalizedText, lang: str | None = None

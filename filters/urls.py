@@ -70,7 +70,16 @@ class UrlBlocklist:
             subwords = _read_list(lists_dir / "banned_subwords.txt")
         else:
             self.banned_words, self.soft_banned_words, subwords = set(), set(), set()
-        self._subwords = ahocorasick_rs.AhoCorasick(sorted(subwords)) if subwords else None
+        self._subword_list = sorted(subwords)
+        self._subwords = ahocorasick_rs.AhoCorasick(self._subword_list) if subwords else None
+
+    def __getstate__(self) -> dict:
+        """Picklable (Ray actors, worker processes): the automaton is rebuilt from the word list."""
+        return {k: v for k, v in self.__dict__.items() if k != "_subwords"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._subwords = ahocorasick_rs.AhoCorasick(self._subword_list) if self._subword_list else None
 
     def reason(self, url: str | None) -> str:
         """Why ``url`` is blocked ("" when it is not, or when there is no URL)."""

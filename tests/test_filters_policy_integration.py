@@ -199,3 +199,14 @@ def test_other_languages_term_lists_count_only_in_their_language(shared_data: Pa
     assert v_de.lang == "de" and "profanity" not in v_de.fired
     own = "Das ist doch Scheiße, verdammte Scheiße."  # German profanity, German list
     assert "profanity" in flt.check(own).fired
+
+
+def test_whole_filter_pickles(flt: Filter, shared_data: Path):
+    """A Filter (every detector of the shipped policy) can be sent to a worker process as is."""
+    import pickle
+
+    host = _clean_docs(shared_data / "clean_text/tinystories_head.txt", 1)[0]
+    text = f"Write to jo@example.com.\n\n{host}"
+    clone = pickle.loads(pickle.dumps(flt))
+    assert clone.check(text) == flt.check(text)
+    assert clone.check(text).action == "redact"

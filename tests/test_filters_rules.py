@@ -298,3 +298,21 @@ def test_sense_words_nearby_silence_an_ambiguous_term(shared_data):
     assert [s.category for s in m.match("show me your pussy")[1]] == ["sexual"]
     far = "pussy " + "and so on " * 60 + "cat"  # the sense word is out of reach
     assert [s.category for s in m.match(far)[1]] == ["sexual"]
+
+
+def test_rule_detectors_pickle():
+    """Detectors travel to Ray actors and worker processes; the automata are rebuilt on arrival."""
+    import pickle
+
+    from filters.pii import PIIDetector
+    from filters.terms import TermsDetector
+
+    terms = pickle.loads(pickle.dumps(TermsDetector()))
+    assert terms.detect_batch(["fuuuck you"], langs=["en"])[0].scores["profanity"] > 0
+    urls = pickle.loads(pickle.dumps(UrlBlocklist()))
+    assert urls.reason("https://example.com/porn-videos") != "" and urls.reason("https://example.com/") == ""
+    pii = pickle.loads(pickle.dumps(PIIDetector()))
+    assert pii.detect_batch(["mail jo@ex.com, key AKIAABCDEFGHIJKLMNOP"])[0].scores == {
+        "pii": 1.0,
+        "secrets": 1.0,
+    }
