@@ -226,6 +226,7 @@ class NormalizedText:
     text: str
     offsets: np.ndarray | None  # offsets[i] = raw index of text[i]; None means identity
     squeezed: tuple[tuple[int, int], ...] = ()  # spans of elongated words squeezed ("fuuuck" -> "fuck")
+    spaced: tuple[tuple[int, int], ...] = ()  # spans of collapsed spaced-letter runs ("f u c k" -> "fuck")
     # raw index of the last raw character text[i] stands for (a squeezed run's last letter); None: offsets
     end_offsets: np.ndarray | None = None
 
@@ -317,28 +318,75 @@ def _spaced_keep_from(text: str, s: int, e: int) -> int:
     return s
 
 
-def _collapse_spaced(text: str) -> tuple[str, np.ndarray | None]:
-    """Drop the separators of spaced/dotted single-letter runs ("f u c k" -> "fuck")."""
+def _collapse_spaced(text: str) -> tuple[str, np.ndarray | None, list[tuple[int, int]]]:
+    """Drop the separators of spaced/dotted single-letter runs ("f u c k" -> "fuck"). Also returns
+    the collapsed runs' spans in the new text."""
     gate = _SPACED_GATE_RE.search(text)
     if gate is None:
-        return text, None
+        return text, None, []
     matches = list(_SPACED_RE.finditer(text, max(0, gate.start() - 2)))  # lookbehinds see the text before
     if not matches:
-        return text, None
+        return text, None, []
     keep = np.ones(len(text), dtype=bool)
     pieces: list[str] = []
-    pos = 0
+    runs: list[tuple[int, int]] = []
+    pos = out_len = 0
     for m in matches:
         s, e = m.span()
         k0 = _spaced_keep_from(text, s, e)
         for k in range(k0, e):
             if text[k] in _SEPARATORS:
                 keep[k] = False
-        pieces.append(text[pos:k0])
-        pieces.append("".join(c for c in text[k0:e] if c not in _SEPARATORS))
+        letters = "".join(c for c in text[k0:e] if c not in _SEPARATORS)
+        pieces += [text[pos:k0], letters]
+        out_len += k0 - pos
+        runs.append((out_len, out_len + len(letters)))
+        out_len += len(letters)
         pos = e
     pieces.append(text[pos:])
-    return "".join(pieces), np.flatnonzero(keep)
+    return "".join(pieces), np.flatnonzero(keep), runs
+
+
+_SPACE_CODES = [
+    c for c in range(0x3001) if chr(c).isspace()
+]  # every str.isspace code point (the last: U+3000)
+_IS_SPACE = np.zeros(0x3001 + 1, dtype=bool)  # the last entry (False) also stands for every higher code point
+_IS_SPACE[_SPACE_CODES] = True
+
+
+def _collapse_whitespace(text: str) -> tuple[str, np.ndarray | None]:
+    """Every run of whitespace (newlines, tabs, several spaces, Unicode spaces) as one space, and none
+    at the ends (as `" ".join(text.split())`), so a multi-word term ("kill yourself") is not dodged by
+    a double space or a line break. Vectorized over code points with a table of `str.isspace`."""
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if not len(cp):
+        return text, None
+    space = np.take(_IS_SPACE, cp, mode="clip")  # code points past the table are not spaces
+    inner_run = space[1:] & space[:-1]
+    if not (space[0] or space[-1] or inner_run.any()):
+        if not (space & (cp != 32)).any():
+            return text, None
+        out = cp.copy()
+        out[space] = 32
+        return out.tobytes().decode("utf-32-le", "surrogatepass"), None  # one for one: same offsets
+    keep = ~space
+    keep[1:] |= ~space[:-1]  # the first character of an inner run stands for it, as " "
+    body = np.flatnonzero(~space)
+    keep[: body[0] if len(body) else len(cp)] = False  # no whitespace at the ends
+    if len(body):
+        keep[body[-1] + 1 :] = False
+    kept = np.flatnonzero(keep)
+    out = cp[kept]
+    out[space[kept]] = 32
+    return out.tobytes().decode("utf-32-le", "surrogatepass"), kept
+
+
+def _moved(spans: list[tuple[int, int]], inner: np.ndarray | None) -> list[tuple[int, int]]:
+    """Spans of a text carried into the text a step made of it (inner: new index -> old index)."""
+    if inner is None or not spans:
+        return spans
+    flat = np.searchsorted(inner, np.asarray(spans, dtype=np.int64).ravel())
+    return [(int(a), int(b)) for a, b in flat.reshape(-1, 2)]
 
 
 def _fold_leet(text: str) -> str:
@@ -443,15 +491,26 @@ def normalize(raw: str, elongation: bool = True) -> NormalizedText:
     """The matching view of ``raw`` with offsets to the raw text. Never raises on str input."""
     text, offsets = _fold_chars(raw)
     text = _fold_confusables(text)
-    text, inner = _collapse_spaced(text)
+    text, inner, spaced = _collapse_spaced(text)
     offsets = _compose(offsets, inner)
     text = _fold_leet(text)
+    text, inner = _collapse_whitespace(text)
+    offsets = _compose(offsets, inner)
+    spaced = _moved(spaced, inner)
     if not elongation:
-        return NormalizedText(raw=raw, text=text, offsets=offsets)
+        return NormalizedText(raw=raw, text=text, offsets=offsets, spaced=tuple(spaced))
     text, inner, inner_last, squeezed = _fold_elongation(text)
     end_offsets = _compose(offsets, inner_last) if inner_last is not None else None
     offsets = _compose(offsets, inner)
-    return NormalizedText(raw=raw, text=text, offsets=offsets, squeezed=squeezed, end_offsets=end_offsets)
+    spaced = _moved(spaced, inner)
+    return NormalizedText(
+        raw=raw,
+        text=text,
+        offsets=offsets,
+        squeezed=squeezed,
+        end_offsets=end_offsets,
+        spaced=tuple(spaced),
+    )
 
 
 def normalize_term(term: str) -> str:

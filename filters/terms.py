@@ -146,6 +146,13 @@ def load_senses(data_dir: Path = DATA_DIR) -> dict[str, list[str]]:
     return out
 
 
+def _ends_spaced_run(runs: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
+    """A hit that ends a collapsed spaced-letter run one letter after its start: the letter is a
+    one-letter word spaced like the rest ("u f a g g o t" -> "ufaggot", "a n i g g e r")."""
+    k = bisect_right(runs, (start, sys.maxsize)) - 1
+    return k >= 0 and runs[k][0] == start - 1 and runs[k][1] == end
+
+
 def _inside(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
     """Whether [start, end) lies within one of the sorted, disjoint spans."""
     k = bisect_right(spans, (start, sys.maxsize)) - 1
@@ -268,7 +275,11 @@ class TermMatcher:
             bounded, elongated_only, hits = self._values[index]
             if elongated_only and not _inside(norm.squeezed, start, end):
                 continue
-            if bounded and ((start > 0 and text[start - 1].isalnum()) or (end < n and text[end].isalnum())):
+            if (
+                bounded
+                and ((start > 0 and text[start - 1].isalnum()) or (end < n and text[end].isalnum()))
+                and not _ends_spaced_run(norm.spaced, start, end)
+            ):
                 continue
             if not hits:
                 innocent.append((start, end))

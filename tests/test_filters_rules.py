@@ -316,3 +316,44 @@ def test_rule_detectors_pickle():
         "pii": 1.0,
         "secrets": 1.0,
     }
+
+
+@pytest.mark.parametrize(
+    "text, phrase",
+    [
+        ("kill  yourself", "kill  yourself"),  # two spaces
+        ("just kill\nyourself", "kill\nyourself"),  # a line break
+        ("how to make a\u3000pipe bomb", "how to make a\u3000pipe bomb"),  # an ideographic space
+    ],
+)
+def test_whitespace_runs_do_not_break_multiword_terms(text, phrase):
+    spans = default_matcher().match(text)[1]
+    assert phrase in {text[s.start : s.end] for s in spans}
+
+
+def test_spaced_word_after_a_one_letter_word():
+    """ "u f a g g o t" collapses to "ufaggot": the term ending the run one letter in still counts."""
+    m = default_matcher()
+    text = "yea u stupid f a g g o t. ok"
+    assert [(s.category, text[s.start : s.end]) for s in m.match(text)[1]] == [("hate", "f a g g o t")]
+    assert m.match("S.P.I.C.E. girls")[1] == []  # a term inside a spelled-out word does not
+
+
+def test_whitespace_collapse_equals_split_join_with_exact_offsets():
+    import random
+
+    from filters.normalize import _collapse_whitespace
+
+    rng = random.Random(0)
+    alphabet = ["a", "b", " ", "\n", "\t", "\u3000", "\x85", "\xa0", "\u2028", "\U0001f600", "\ud800"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        out, offsets = _collapse_whitespace(text)
+        assert out == " ".join(text.split()), repr(text)
+        if offsets is None:
+            assert len(out) == len(text)
+        else:
+            assert len(offsets) == len(out)
+            assert all(
+                text[i] == c or (c == " " and text[i].isspace()) for c, i in zip(out, offsets, strict=True)
+            )
