@@ -1,10 +1,11 @@
 """Filter speed: documents/s per core for the policy chain vs datatrove's filters, and pathological input.
 
-    .venv/bin/python -m benchmarks.filter_speed [--docs 500]
+    .venv/bin/python -m benchmarks.filter_speed [--docs 150] [--rounds 8]
 
 Documents: benchmarks.corpus.load_texts (~4 KB real-text documents with a share of offensive, PII and
 multilingual ones); every chain first runs over 200 other documents (models loaded, caches filled),
-then all are timed in turn on each of 3 further sets of --docs documents, each set new to them.
+then all are timed in turn on each of --rounds further sets of --docs documents, each set new to
+them; short sets and many rounds let every contender meet the machine's fast moments.
 Single process, OMP_NUM_THREADS=1, rates in documents per CPU-second of the fastest set, so a busy
 shared machine skews them little; a CPU probe before and after shows the machine's speed.
 Rows:
@@ -39,16 +40,15 @@ DATA = REPO.parent / "shared" / "data"
 
 
 WARM_DOCS = 200
-ROUNDS = 3
 
 
-def make_docs(n: int) -> tuple[list[str], list[list[str]]]:
-    """(warm-up documents, ROUNDS sets of n measured documents), all disjoint: every timed pass
+def make_docs(n: int, rounds: int) -> tuple[list[str], list[list[str]]]:
+    """(warm-up documents, `rounds` sets of n measured documents), all disjoint: every timed pass
     meets documents it has not seen, as a pipeline does, so caches help only as much as they would."""
     from benchmarks.corpus import load_texts
 
-    texts = load_texts(WARM_DOCS + ROUNDS * n, seed=0)
-    sets = [texts[WARM_DOCS + r * n : WARM_DOCS + (r + 1) * n] for r in range(ROUNDS)]
+    texts = load_texts(WARM_DOCS + rounds * n, seed=0)
+    sets = [texts[WARM_DOCS + r * n : WARM_DOCS + (r + 1) * n] for r in range(rounds)]
     return texts[:WARM_DOCS], sets
 
 
@@ -175,13 +175,14 @@ def pathological(detectors: dict, sizes: tuple[int, ...]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=500, help="documents per timed set")
+    ap.add_argument("--docs", type=int, default=150, help="documents per timed set")
+    ap.add_argument("--rounds", type=int, default=8, help="timed sets (each contender's fastest counts)")
     ap.add_argument("--skip-pathological", action="store_true")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="pathological sizes (chars)")
     args = ap.parse_args()
     sizes = tuple(int(x) for x in args.sizes.split(","))
     probe_start = cpu_probe()
-    warm, doc_sets = make_docs(args.docs)
+    warm, doc_sets = make_docs(args.docs, args.rounds)
     docs = doc_sets[0]
     rf = rules_filter()
     all_docs = [t for d in doc_sets for t in d]
@@ -225,7 +226,7 @@ def main() -> None:
         f"CPU probe {m['cpu_probe_s']['start']} s / {m['cpu_probe_s']['end']} s: sum(range(10**7)), lower is faster)"
     )
     print(
-        f"{ROUNDS} sets of {len(docs)} unseen docs of ~{results['avg_chars']:.0f} chars (after {len(warm)} "
+        f"{len(doc_sets)} sets of {len(docs)} unseen docs of ~{results['avg_chars']:.0f} chars (after {len(warm)} "
         "warm-up docs), one process, docs per CPU-second of the fastest set\n"
     )
     print("| chain | docs/s/core | ms/doc | vs datatrove |")
