@@ -275,6 +275,26 @@ def _phone_valid(candidate: str) -> bool:
     return not (not seps and "(" not in core and not core.startswith("+") and digits not in (10, 11))
 
 
+# Context that makes a phone-shaped number something else: a street name and suffix after it (a
+# house number: "17151 2450 Crown St"), or a postal code / ID label just before it.
+_STREET_AFTER_RE = re.compile(
+    r"[ \t]{1,3}(?:[A-Z][\w'’.-]{0,24}[ \t]{1,3}){1,3}"
+    r"(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Ln|Lane|Dr|Drive|Way|Ct|Court|Pl|Place|Pkwy|Parkway"
+    r"|Hwy|Highway|Terrace|Ter|Circle|Cir|Sq|Square|Trail|Trl|Row|Crescent|Close)\b"
+)
+_LABEL_BEFORE_RE = re.compile(
+    r"(?i)\b(?:zip|zip code|postal code|postcode|post code|licen[cs]e(?: number| no\.?)?|passport(?: number| no\.?)?)"
+    r"(?: is)?[\s:#.]{0,3}$"
+)
+
+
+def _not_a_phone_here(text: str, start: int, end: int) -> bool:
+    """A house number before a street, or a number labelled as a postal code or an ID."""
+    return _STREET_AFTER_RE.match(text, end) is not None or (
+        _LABEL_BEFORE_RE.search(text[max(0, start - 30) : start]) is not None
+    )
+
+
 def _ipv4_valid(candidate: str) -> bool:
     parts = candidate.split(".")
     return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
@@ -366,7 +386,9 @@ def _candidates(text: str) -> list[PIIMatch]:
             if _ssn_valid(m.group(1), m.group(3), m.group(4))
         ]
         found += [
-            PIIMatch(*m.span(), "PHONE") for m in _scan(_PHONE_RE, text, win) if _phone_valid(m.group())
+            PIIMatch(*m.span(), "PHONE")
+            for m in _scan(_PHONE_RE, text, win)
+            if _phone_valid(m.group()) and not _not_a_phone_here(text, *m.span())
         ]
         iban_runs = [(s, s) for s, e in runs if e - s >= 2]
         if iban_runs:

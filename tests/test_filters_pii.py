@@ -200,3 +200,22 @@ def test_credential_word_gate_covers_every_ignorecase_spelling():
     for letter in letters:
         one = re.compile("(?i)" + letter)
         assert {c for c in hits if one.fullmatch(c)} == set(P._ignorecase_spellings(letter)), letter
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The restaurant is at 17151 2450 Crown St, downtown.",
+        "Please send it to 03262 2437 Main Street South.",
+        "My zip code is 90010-170",
+        "ZIP: 75534-030",
+        "my driver's license number is 2270-66-1551",
+    ],
+)
+def test_house_numbers_and_labelled_codes_are_not_phones(text):
+    assert [m.type for m in find_pii(text)] == []
+
+
+def test_phones_near_street_words_stay_phones():
+    text = "Call (579) 888-3058 or +41 71 526 99 04 from the St Louis office."
+    assert [m.type for m in find_pii(text)] == ["PHONE", "PHONE"]
