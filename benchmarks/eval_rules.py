@@ -37,15 +37,6 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OUT = REPO / "benchmarks" / "out"
 HARM = ("hate", "harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit", "profanity")
-# Presidio entity type -> our PII type.
-PII_TYPES = {
-    "EMAIL_ADDRESS": "EMAIL",
-    "PHONE_NUMBER": "PHONE",
-    "IP_ADDRESS": "IP_ADDRESS",
-    "CREDIT_CARD": "CREDIT_CARD",
-    "IBAN_CODE": "IBAN",
-    "US_SSN": "US_SSN",
-}
 
 
 def _prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> dict[str, float]:
@@ -55,21 +46,21 @@ def _prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> dict[str, floa
 
 
 def eval_pii() -> dict:
-    from filters.pii import find_pii
+    from filters.pii import PRESIDIO_TYPES, find_pii
 
     data = json.loads((DATA / "pii/presidio_synth_dataset_v2.json").read_text(encoding="utf-8"))
-    ours = {v: k for k, v in PII_TYPES.items()}
-    counts = {t: Counter() for t in PII_TYPES.values()}
+    ours = {v: k for k, v in PRESIDIO_TYPES.items()}
+    counts = {t: Counter() for t in PRESIDIO_TYPES.values()}
     not_detected: Counter = Counter()
     for rec in data:
         text = rec["full_text"]
         gold = [(s["start_position"], s["end_position"], s["entity_type"]) for s in rec["spans"]]
         for _, _, t in gold:
-            if t not in PII_TYPES:
+            if t not in PRESIDIO_TYPES:
                 not_detected[t] += 1
         pred = [(m.start, m.end, m.type) for m in find_pii(text) if m.type in ours]
         for t in counts:
-            g = [(s, e) for s, e, gt in gold if PII_TYPES.get(gt) == t]
+            g = [(s, e) for s, e, gt in gold if PRESIDIO_TYPES.get(gt) == t]
             pr = [(s, e) for s, e, pt in pred if pt == t]
             c = counts[t]
             c["gold"] += len(g)

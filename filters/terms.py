@@ -2,8 +2,7 @@
 
 All term lists (LDNOOBW in 28 languages plus the curated per-category lists in
 ``filters/data/terms``) are folded with ``normalize_term`` and compiled into a
-single Aho-Corasick automaton (the Rust ``aho-corasick`` crate's DFA, through
-``ahocorasick_rs``: ~7x faster than pyahocorasick here). A text is normalized once (see
+single Aho-Corasick automaton (``filters.automaton``). A text is normalized once (see
 ``filters.normalize``) and scanned once; each hit is kept only if it sits on
 word boundaries of the normalized text ("ass" does not match in "class"),
 except for terms in scripts written without spaces (CJK, Thai, ...). Hits are
@@ -25,8 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import ahocorasick_rs
-
+from filters.automaton import Automaton
 from filters.detectors.base import DetectorResult, Span
 from filters.normalize import NormalizedText, has_elongation, normalize, normalize_term, squeeze
 from filters.policy import TERM_KEYS
@@ -49,7 +47,6 @@ SENSE_WINDOW = 500  # characters on each side of a hit searched for its innocent
 # LDNOOBW list names that are not lid.176 labels (Klingon and Kabyle have no lid.176 label: their
 # lists count only when a document's language is unknown).
 LDNOOBW_LANGS = {"fil": "tl", "fr-CA-u-sd-caqc": "fr"}
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 # Scripts written without spaces between words: their terms match anywhere.
 _NO_BOUNDARY_RANGES = (
@@ -159,15 +156,6 @@ def _inside(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
     return k >= 0 and spans[k][0] <= start and end <= spans[k][1]
 
 
-def _automaton(patterns: list[str]) -> ahocorasick_rs.AhoCorasick:
-    """Every occurrence of every pattern (overlapping), as a DFA: the fastest scan."""
-    return ahocorasick_rs.AhoCorasick(
-        patterns,
-        matchkind=ahocorasick_rs.MatchKind.Standard,
-        implementation=ahocorasick_rs.Implementation.DFA,
-    )
-
-
 class TermMatcher:
     """One automaton over all terms; ``match`` returns per-category scores and raw spans."""
 
@@ -238,17 +226,8 @@ class TermMatcher:
             folded = sorted({w for w in map(normalize_term, words) if w}, key=lambda w: (-len(w), w))
             if norm in index and folded:
                 self._senses[index[norm]] = re.compile(r"\b(?:" + "|".join(map(re.escape, folded)) + r")\b")
-        self._patterns = terms
-        self._automaton = _automaton(terms)
+        self._automaton = Automaton(terms)
         self.size = len(table)
-
-    def __getstate__(self) -> dict:
-        """Picklable (Ray actors, worker processes): the automaton is rebuilt from the patterns."""
-        return {k: v for k, v in self.__dict__.items() if k != "_automaton"}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._automaton = _automaton(self._patterns)
 
     def match_normalized(
         self, norm: NormalizedText, lang: str | None = None
@@ -262,13 +241,7 @@ class TermMatcher:
         weights: dict[str, float] = {}
         spans: list[Span] = []
         # Every occurrence (overlapping), by end then longest first: a fixed order for the sums.
-        try:
-            matches = self._automaton.find_matches_as_indexes(text, overlapping=True)
-        except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset
-            matches = self._automaton.find_matches_as_indexes(
-                _SURROGATES.sub("\ufffd", text), overlapping=True
-            )
-        matches.sort(key=lambda m: (m[2], m[1]))
+        matches = sorted(self._automaton.find(text), key=lambda m: (m[2], m[1]))
         found = []
         innocent: list[tuple[int, int]] = []
         for index, start, end in matches:

@@ -17,8 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import ahocorasick_rs
-
+from filters.automaton import Automaton
 from filters.detectors.base import DetectorResult
 
 __all__ = ["UrlBlocklist"]
@@ -70,16 +69,7 @@ class UrlBlocklist:
             subwords = _read_list(lists_dir / "banned_subwords.txt")
         else:
             self.banned_words, self.soft_banned_words, subwords = set(), set(), set()
-        self._subword_list = sorted(subwords)
-        self._subwords = ahocorasick_rs.AhoCorasick(self._subword_list) if subwords else None
-
-    def __getstate__(self) -> dict:
-        """Picklable (Ray actors, worker processes): the automaton is rebuilt from the word list."""
-        return {k: v for k, v in self.__dict__.items() if k != "_subwords"}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._subwords = ahocorasick_rs.AhoCorasick(self._subword_list) if self._subword_list else None
+        self._subwords = Automaton(sorted(subwords)) if subwords else None
 
     def reason(self, url: str | None) -> str:
         """Why ``url`` is blocked ("" when it is not, or when there is no URL)."""
@@ -102,7 +92,7 @@ class UrlBlocklist:
             return "hard_blacklisted"
         if len(words & self.soft_banned_words) >= self.soft_word_threshold:
             return "soft_blacklisted"
-        if self._subwords is not None and self._subwords.find_matches_as_indexes(_normalize(url)):
+        if self._subwords is not None and self._subwords.find(_normalize(url)):
             return "blacklisted_subword"
         return ""
 

@@ -23,6 +23,21 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shakespeare_tokens(shared_data: Path):
+    """A builder of token shards for the trainer's tests: the first `chars` characters of Tiny
+    Shakespeare, paragraphs as documents, a 512-token byte-level BPE, rows of 64 tokens."""
+
+    def build(dest: Path, chars: int) -> Path:
+        from trainer.sample_tokens import bpe_tokens_dir
+
+        text = (shared_data / "clean_text" / "tinyshakespeare_input.txt").read_text(encoding="utf-8")[:chars]
+        docs = [d for d in text.split("\n\n") if d.strip()]
+        return bpe_tokens_dir(dest, docs, vocab_size=512, seq_len=64)
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
 

@@ -12,7 +12,6 @@ import yaml
 from server.app import create_app
 from server.config import ServeConfig
 from server.testing import ServerThread
-from trainer.sample_tokens import bpe_tokens_dir
 from trainer.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,11 +19,9 @@ PROMPT = "ROMEO:\nWhat light through yonder window"
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(shared_data, tmp_path_factory) -> str:
-    text = (shared_data / "clean_text" / "tinyshakespeare_input.txt").read_text(encoding="utf-8")[:60_000]
-    docs = [d for d in text.split("\n\n") if d.strip()]
+def tiny_checkpoint(shakespeare_tokens, tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("serve_ckpt")
-    tokens = bpe_tokens_dir(root / "tokens", docs, vocab_size=512, seq_len=64)
+    tokens = shakespeare_tokens(root / "tokens", 60_000)
     train(str(REPO / "configs" / "moe-tiny.yaml"), str(tokens), str(root / "out"), max_steps=4)
     return str(root / "out")
 

@@ -13,7 +13,6 @@ from trainer.config import ModelConfig
 from trainer.data import open_split, unigram_entropy_bits
 from trainer.experts import grouped_mm_supported
 from trainer.model import MoE, Transformer
-from trainer.sample_tokens import bpe_tokens_dir
 from trainer.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -59,9 +58,8 @@ def test_cached_decode_equals_full_forward_on_cuda():
     torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-3, rtol=1e-3)  # TF32 matmuls allowed
 
 
-def test_tiny_trains_on_cuda_bf16(shared_data, tmp_path):
-    text = (shared_data / "clean_text" / "tinyshakespeare_input.txt").read_text(encoding="utf-8")[:300_000]
-    tokens = bpe_tokens_dir(tmp_path / "tokens", [d for d in text.split("\n\n") if d.strip()], 512, 64)
+def test_tiny_trains_on_cuda_bf16(shakespeare_tokens, tmp_path):
+    tokens = shakespeare_tokens(tmp_path / "tokens", 300_000)
     raw = yaml.safe_load((REPO / "configs" / "moe-tiny.yaml").read_text())
     raw["train"].update(device="cuda", precision="bf16")
     cfg = tmp_path / "cfg.yaml"

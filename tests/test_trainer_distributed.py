@@ -153,12 +153,8 @@ def _resume_from(src: Path, step: int, dst: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tokens_dir(shared_data, tmp_path_factory) -> Path:
-    from trainer.sample_tokens import bpe_tokens_dir
-
-    text = (shared_data / "clean_text" / "tinyshakespeare_input.txt").read_text(encoding="utf-8")[:120_000]
-    docs = [d for d in text.split("\n\n") if d.strip()]
-    return bpe_tokens_dir(tmp_path_factory.mktemp("tok") / "tokens", docs, vocab_size=512, seq_len=64)
+def tokens_dir(shakespeare_tokens, tmp_path_factory) -> Path:
+    return shakespeare_tokens(tmp_path_factory.mktemp("tok") / "tokens", 120_000)
 
 
 @pytest.fixture(scope="module")

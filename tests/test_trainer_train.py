@@ -17,18 +17,15 @@ from safetensors.torch import load_file
 from trainer import checkpoint as ckpt
 from trainer.data import open_split, unigram_entropy_bits
 from trainer.generate import generate, load_model
-from trainer.sample_tokens import bpe_tokens_dir
 from trainer.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tokens_dir(shared_data, tmp_path_factory) -> Path:
-    """Tiny-Shakespeare (first 300 kB, paragraphs as documents) with a 512-token byte-level BPE."""
-    text = (shared_data / "clean_text" / "tinyshakespeare_input.txt").read_text(encoding="utf-8")[:300_000]
-    docs = [d for d in text.split("\n\n") if d.strip()]
-    return bpe_tokens_dir(tmp_path_factory.mktemp("tok") / "tokens", docs, vocab_size=512, seq_len=64)
+def tokens_dir(shakespeare_tokens, tmp_path_factory) -> Path:
+    """Tiny-Shakespeare (first 300 kB) token shards."""
+    return shakespeare_tokens(tmp_path_factory.mktemp("tok") / "tokens", 300_000)
 
 
 @pytest.fixture(scope="module")
