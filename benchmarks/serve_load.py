@@ -60,6 +60,7 @@ def _role_server(port: int, upstream: str, filtered: bool) -> None:
 
     from server.app import create_app
     from server.config import ServeConfig
+    from server.transport import uvicorn_config
 
     cfg = ServeConfig(
         backend="upstream",
@@ -68,7 +69,8 @@ def _role_server(port: int, upstream: str, filtered: bool) -> None:
         filter_enabled=filtered,
         port=port,
     )
-    uvicorn.run(create_app(cfg), host="127.0.0.1", port=port, log_level="error")
+    app = create_app(cfg)  # served with the server's own settings (read deadlines, connection cap)
+    uvicorn.Server(uvicorn_config(app, cfg, "127.0.0.1", port, "error")).run()
 
 
 def _spawn(*args: str) -> subprocess.Popen:

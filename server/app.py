@@ -22,25 +22,21 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from filters.engine import Filter, Verdict
 from filters.policy import Policy
 from filters.stream import StreamGuard
 from server.audit import AuditLog, intervention_records
-from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend
+from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend, Usage
 from server.config import ServeConfig, file_sha256
 from server.metrics import Metrics
+from server.request import ClientError, parse_json_body, parse_request
 
 __all__ = ["create_app", "serve"]
 
 log = logging.getLogger("winnow.serve")
 BLOCKING = frozenset({"drop"})
-
-
-class ClientError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
 
 
 def _error(status: int, message: str, kind: str) -> JSONResponse:
@@ -67,16 +63,15 @@ def build_backend(cfg: ServeConfig) -> Backend:
 
 def create_app(cfg: ServeConfig, *, filter: Filter | None = None, backend: Backend | None = None) -> FastAPI:
     """The app for ``cfg``; ``filter`` / ``backend`` may be injected (tests), else built from ``cfg``."""
+    backend = backend or build_backend(cfg)  # first: a wrong checkpoint path fails before the policy loads
     if cfg.filter_enabled and filter is None:
         filter = Filter(Policy.load(cfg.policy), mode="runtime")
     if not cfg.filter_enabled:
         filter = None
-    backend = backend or build_backend(cfg)
     metrics = Metrics()
     policy_sha = file_sha256(cfg.policy)
-    state = _State(
-        cfg, filter, backend, metrics, AuditLog(cfg.audit_log, policy_sha, backend.model_sha256), policy_sha
-    )
+    audit = AuditLog(cfg.audit_log, policy_sha, backend.model_sha256, cfg.audit_key_file)
+    state = _State(cfg, filter, backend, metrics, audit, policy_sha)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -143,70 +138,14 @@ async def _read_json(state: _State, request: Request) -> dict[str, Any]:
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise ClientError(413, f"request body larger than {limit} bytes")
     buf = bytearray()
-    async for part in request.stream():
-        buf += part
-        if len(buf) > limit:
-            raise ClientError(413, f"request body larger than {limit} bytes")
     try:
-        body = json.loads(buf)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ClientError(400, "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ClientError(400, "request body must be a JSON object")
-    return body
-
-
-def _parse(state: _State, body: dict[str, Any], kind: str) -> tuple[GenRequest, str, bool]:
-    """(generation request, text to check as the prompt, stream?)."""
-    cfg = state.cfg
-    messages = None
-    if kind == "chat":
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise ClientError(400, "'messages' must be a non-empty list")
-        parts, user_parts = [], []
-        for m in messages:
-            if (
-                not isinstance(m, dict)
-                or not isinstance(m.get("content"), str)
-                or not isinstance(m.get("role"), str)
-            ):
-                raise ClientError(400, "each message needs string 'role' and 'content'")
-            parts.append(f"{m['role']}: {m['content']}\n")
-            user_parts.append(m["content"])
-        prompt = "".join(parts) + "assistant:"
-        check_text = "\n".join(user_parts)
-    else:
-        prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-            prompt = prompt[0]
-        if not isinstance(prompt, str):
-            raise ClientError(400, "'prompt' must be a string")
-        check_text = prompt
-    if len(prompt) > cfg.max_prompt_chars:
-        raise ClientError(413, f"prompt longer than {cfg.max_prompt_chars} characters")
-    max_tokens = body.get("max_tokens", body.get("max_completion_tokens")) or cfg.default_max_tokens
-    temperature = body.get("temperature", 1.0)
-    seed = body.get("seed", 0)
-    top_p = body.get("top_p")
-    if not isinstance(max_tokens, int) or max_tokens < 1:
-        raise ClientError(400, "'max_tokens' must be a positive integer")
-    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-        raise ClientError(400, "'temperature' must be in [0, 2]")
-    if not isinstance(seed, int):
-        raise ClientError(400, "'seed' must be an integer")
-    model = body.get("model") if isinstance(body.get("model"), str) else cfg.model_name
-    req = GenRequest(
-        kind=kind,
-        prompt=prompt,
-        messages=messages,
-        max_tokens=min(max_tokens, cfg.max_tokens_limit),
-        temperature=float(temperature),
-        top_p=float(top_p) if isinstance(top_p, (int, float)) else None,
-        seed=seed,
-        model=model,
-    )
-    return req, check_text, bool(body.get("stream", False))
+        async for part in request.stream():
+            buf += part
+            if len(buf) > limit:
+                raise ClientError(413, f"request body larger than {limit} bytes")
+    except ClientDisconnect:  # the client left, or the body deadline closed the connection
+        raise ClientError(408, "request body not received in time") from None
+    return parse_json_body(bytes(buf))
 
 
 class _Outcome:
@@ -218,6 +157,7 @@ class _Outcome:
         self.filter_s = 0.0
         self.stage = "output"
         self.stop_reason = ""
+        self.timed_out = False  # request_timeout_s ended the answer
 
 
 def _blocked(state: _State, v: Verdict) -> bool:
@@ -240,14 +180,27 @@ _END = object()
 _MAX_PENDING = 256  # pieces read ahead of the guard at most (back-pressure on the backend)
 
 
-async def _arrivals(pieces: AsyncIterator[str]) -> AsyncIterator[list[str]]:
+class _DeadlinePassed(Exception):
+    """``request_timeout_s`` ran out while waiting for the backend (silent, or sending no content)."""
+
+
+async def _next(queue: asyncio.Queue[Any], deadline: float) -> Any:
+    try:
+        return await asyncio.wait_for(queue.get(), timeout=max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        raise _DeadlinePassed from None
+
+
+async def _arrivals(pieces: AsyncIterator[str], deadline: float) -> AsyncIterator[list[str]]:
     """The backend's pieces grouped by arrival: each list is everything that arrived while the
     previous list was being filtered and sent (never waits for more, so it adds no latency).
 
     Why: under load many pieces are already buffered when the handler gets to run again; feeding
     them to the guard in one call and sending them as one SSE event costs one guard scan and one
     write instead of one per piece. A stop (the consumer leaves early) cancels the reader, which
-    closes the backend stream (decoding stops / the upstream connection is closed).
+    closes the backend stream (decoding stops / the upstream connection is closed). Waiting is bounded
+    by ``deadline`` (``_DeadlinePassed``): an upstream that sends nothing, or only SSE comments, cannot
+    hold the request past it.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(_MAX_PENDING)
 
@@ -263,7 +216,7 @@ async def _arrivals(pieces: AsyncIterator[str]) -> AsyncIterator[list[str]]:
     reader = asyncio.create_task(pump())
     try:
         while True:
-            batch = [await queue.get()]
+            batch = [await _next(queue, deadline)]
             while not queue.empty() and len(batch) < _MAX_PENDING:
                 batch.append(queue.get_nowait())
             last = batch[-1]
@@ -294,7 +247,7 @@ async def _guarded(state: _State, req: GenRequest, out: _Outcome, deadline: floa
         if state.filter is not None
         else None
     )
-    batches = _arrivals(state.backend.stream(req))
+    batches = _arrivals(state.backend.stream(req), deadline)
     n = 0
     try:
         async for batch in batches:
@@ -311,11 +264,12 @@ async def _guarded(state: _State, req: GenRequest, out: _Outcome, deadline: floa
                 if released:
                     yield released
             if time.monotonic() > deadline:
-                out.finish_reason = "length"
-                break
+                raise _DeadlinePassed
         else:
             if n >= req.max_tokens:
                 out.finish_reason = "length"
+    except _DeadlinePassed:
+        out.finish_reason, out.timed_out = "length", True
     finally:
         await batches.aclose()  # cancels the reader and closes the backend stream
     if guard is None:
@@ -344,7 +298,7 @@ def _record(
 ) -> None:
     if v is None:
         return
-    records = intervention_records(v, text)
+    records = intervention_records(v, state.audit.text_hmac(text), len(text))
     for rec in records:
         state.metrics.interventions.labels(stage, rec["category"], v.action).inc()
     latency_ms = round((time.perf_counter() - t_start) * 1000, 3)
@@ -358,10 +312,12 @@ async def _handle(state: _State, request: Request, kind: str) -> Response:
     try:
         _auth(state, request)
         body = await _read_json(state, request)
-        req, check_text, stream = _parse(state, body, kind)
+        parsed = parse_request(state.cfg, body, kind)
     except ClientError:
         state.metrics.requests.labels(endpoint, "rejected").inc()
         raise
+    req, check_text, stream = parsed.gen, parsed.check_text, parsed.stream
+    usage = req.usage if parsed.include_usage else None
     created = int(time.time())
     model = req.model
 
@@ -378,10 +334,10 @@ async def _handle(state: _State, request: Request, kind: str) -> Response:
             msg = state.cfg.refusal_message
             if stream:
                 return StreamingResponse(
-                    _sse_single(kind, rid, created, model, msg, "content_filter"),
+                    _sse_single(kind, rid, created, model, msg, "content_filter", usage),
                     media_type="text/event-stream",
                 )
-            return JSONResponse(_full_body(kind, rid, created, model, msg, "content_filter", req))
+            return JSONResponse(_full_body(kind, rid, created, model, msg, "content_filter", req.usage))
 
     out = _Outcome()
     deadline = time.monotonic() + state.cfg.request_timeout_s
@@ -402,7 +358,7 @@ async def _handle(state: _State, request: Request, kind: str) -> Response:
             )
         state.metrics.filter_latency.observe(out.filter_s)
         state.metrics.latency.labels(endpoint).observe(time.perf_counter() - t_start)
-        state.metrics.requests.labels(endpoint, out.finish_reason).inc()
+        state.metrics.requests.labels(endpoint, "timeout" if out.timed_out else out.finish_reason).inc()
 
     if not stream:
         try:
@@ -414,7 +370,7 @@ async def _handle(state: _State, request: Request, kind: str) -> Response:
         finish(text)
         if out.finish_reason == "content_filter":
             text = state.cfg.safe_message  # nothing was sent: the partial answer is withheld too
-        return JSONResponse(_full_body(kind, rid, created, model, text, out.finish_reason, req))
+        return JSONResponse(_full_body(kind, rid, created, model, text, out.finish_reason, req.usage))
 
     async def events() -> AsyncIterator[bytes]:
         sent: list[str] = []
@@ -428,6 +384,8 @@ async def _handle(state: _State, request: Request, kind: str) -> Response:
             if out.finish_reason == "content_filter":
                 yield _sse(_chunk(kind, rid, created, model, state.cfg.safe_message, None))
             yield _sse(_chunk(kind, rid, created, model, None, out.finish_reason))
+            if usage is not None:
+                yield _sse(_usage_chunk(kind, rid, created, model, usage))
             yield b"data: [DONE]\n\n"
         except Exception:
             log.exception("stream failed")
@@ -475,32 +433,64 @@ def _chunk(
     return {"id": rid, "object": "text_completion", "created": created, "model": model, "choices": [choice]}
 
 
+def _usage_chunk(kind: str, rid: str, created: int, model: str, usage: Usage) -> dict[str, Any]:
+    """The final event a client asked for with ``stream_options.include_usage``: no choices, the usage."""
+    obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+    return {
+        "id": rid,
+        "object": obj,
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": _usage(usage),
+    }
+
+
+def _usage(usage: Usage) -> dict[str, int]:
+    total = usage.prompt_tokens + usage.completion_tokens
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": total,
+    }
+
+
 async def _sse_single(
-    kind: str, rid: str, created: int, model: str, text: str, finish: str
+    kind: str, rid: str, created: int, model: str, text: str, finish: str, usage: Usage | None
 ) -> AsyncIterator[bytes]:
     if kind == "chat":
         yield _sse(_chunk(kind, rid, created, model, None, None, role=True))
     yield _sse(_chunk(kind, rid, created, model, text, None))
     yield _sse(_chunk(kind, rid, created, model, None, finish))
+    if usage is not None:
+        yield _sse(_usage_chunk(kind, rid, created, model, usage))
     yield b"data: [DONE]\n\n"
 
 
 def _full_body(
-    kind: str, rid: str, created: int, model: str, text: str, finish: str, req: GenRequest
-) -> dict:
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    kind: str, rid: str, created: int, model: str, text: str, finish: str, usage: Usage
+) -> dict[str, Any]:
     if kind == "chat":
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
         obj = "chat.completion"
     else:
         choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
         obj = "text_completion"
-    return {"id": rid, "object": obj, "created": created, "model": model, "choices": [choice], "usage": usage}
+    return {
+        "id": rid,
+        "object": obj,
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "usage": _usage(usage),
+    }
 
 
-def serve(cfg: ServeConfig) -> None:
-    """Run the server until interrupted (uvicorn, one process)."""
+def serve(cfg: ServeConfig, app: FastAPI | None = None) -> None:
+    """Run the server until interrupted (uvicorn, one process, read deadlines; see server/transport.py)."""
     import uvicorn
 
-    app = create_app(cfg)
-    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", timeout_keep_alive=5)
+    from server.transport import uvicorn_config
+
+    app = app or create_app(cfg)
+    uvicorn.Server(uvicorn_config(app, cfg, cfg.host, cfg.port, "info")).run()

@@ -18,11 +18,36 @@ from typing import Any, Protocol
 
 import httpx
 
-__all__ = ["Backend", "CheckpointBackend", "GenRequest", "UpstreamBackend", "UpstreamError"]
+__all__ = [
+    "Backend",
+    "BackendSetupError",
+    "CheckpointBackend",
+    "GenRequest",
+    "UpstreamBackend",
+    "UpstreamError",
+    "Usage",
+]
 
 
 class UpstreamError(RuntimeError):
     """The upstream server failed (status, protocol); its message is safe to log, not to return verbatim."""
+
+
+class BackendSetupError(ValueError):
+    """The backend cannot start because of what the user passed (e.g. a wrong checkpoint path)."""
+
+
+@dataclass
+class Usage:
+    """Token counts of one generation, filled by the backend as it streams.
+
+    ``source``: "tokenizer" (the checkpoint's own tokenizer), "upstream" (the upstream's ``usage``),
+    "counted" (the upstream gave none: completion = content events received, prompt unknown = 0).
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    source: str = "none"
 
 
 @dataclass
@@ -37,7 +62,7 @@ class GenRequest:
     top_p: float | None
     seed: int
     model: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
 
 
 class Backend(Protocol):
@@ -53,12 +78,11 @@ class CheckpointBackend:
 
     def __init__(self, checkpoint: str, device: str | None = None, top_k: int | None = 50):
         from trainer import checkpoint as ckpt
-        from trainer.generate import load_model
 
         self.checkpoint = checkpoint
         self.device = device
         self.top_k = top_k
-        load_model(checkpoint, device)  # fail at start, not on the first request
+        _load_checkpoint(checkpoint, device)  # fail at start, not on the first request
         p = Path(checkpoint)
         weights = p / ckpt.WEIGHTS
         if not weights.is_file():
@@ -73,6 +97,12 @@ class CheckpointBackend:
     async def stream(self, req: GenRequest) -> AsyncIterator[str]:
         from trainer.generate import generate
 
+        _model, tok, _eos = _load_checkpoint(self.checkpoint, self.device)  # cached by the trainer
+        context = _model.cfg.max_seq_len or 1
+        ids = await asyncio.to_thread(lambda: tok.encode(req.prompt).ids)
+        req.usage.prompt_tokens = max(1, min(len(ids), context - 1))  # what generate() feeds the model
+        req.usage.source = "tokenizer"
+        produced: list[str] = []
         stop = threading.Event()
         gen = generate(
             self.checkpoint,
@@ -97,6 +127,7 @@ class CheckpointBackend:
                 piece = await asyncio.to_thread(step)
                 if piece is None:
                     return
+                produced.append(piece)
                 yield piece
         finally:
             stop.set()
@@ -106,9 +137,25 @@ class CheckpointBackend:
                     gen.close()
 
             await asyncio.to_thread(_close)
+            req.usage.completion_tokens = len(tok.encode("".join(produced)).ids)
 
     async def aclose(self) -> None:
         return None
+
+
+def _load_checkpoint(checkpoint: str, device: str | None) -> tuple[Any, Any, int | None]:
+    """``trainer.generate.load_model``, with a wrong path reported as what the user must fix."""
+    hint = "pass the --out directory of `winnow train` (or one of its checkpoints/step-* directories)"
+    if not Path(checkpoint).is_dir():  # checked before importing torch: the mistake is reported at once
+        raise BackendSetupError(f"checkpoint {checkpoint}: no such directory; {hint}")
+    from trainer.generate import load_model
+
+    try:
+        return load_model(checkpoint, device)
+    except FileNotFoundError:
+        raise BackendSetupError(
+            f"checkpoint {checkpoint}: no model.safetensors found in it; {hint}"
+        ) from None
 
 
 class UpstreamBackend:
@@ -131,6 +178,7 @@ class UpstreamBackend:
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
             "stream": True,
+            "stream_options": {"include_usage": True},  # the final event carries the upstream's usage
         }
         if req.top_p is not None:
             body["top_p"] = req.top_p
@@ -140,25 +188,67 @@ class UpstreamBackend:
         else:
             body["prompt"] = req.prompt
             url = f"{self.base_url}/completions"
-        async with self._client.stream("POST", url, json=body) as resp:
-            if resp.status_code != 200:
-                await resp.aread()
-                raise UpstreamError(f"upstream returned HTTP {resp.status_code}")
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                try:
-                    choice = json.loads(data)["choices"][0]
-                except (json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
-                    raise UpstreamError(f"malformed upstream event: {type(e).__name__}") from e
-                piece = (
-                    (choice.get("delta") or {}).get("content") if req.kind == "chat" else choice.get("text")
-                )
-                if piece:
-                    yield piece
+        events = 0
+        try:
+            async with self._client.stream("POST", url, json=body) as resp:
+                if resp.status_code != 200:
+                    await resp.aread()
+                    raise UpstreamError(f"upstream returned HTTP {resp.status_code}")
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    event = _parse_event(data)
+                    _take_usage(event, req.usage)
+                    piece = _piece(event, req.kind)
+                    if piece:
+                        events += 1
+                        yield piece
+        finally:
+            if req.usage.source != "upstream":
+                req.usage.prompt_tokens, req.usage.completion_tokens = 0, events
+                req.usage.source = "counted"
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _parse_event(data: str) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError as e:
+        raise UpstreamError("malformed upstream event: not JSON") from e
+    if not isinstance(event, dict):
+        raise UpstreamError("malformed upstream event: not an object")
+    return event
+
+
+def _piece(event: dict[str, Any], kind: str) -> str | None:
+    """The text of an upstream event (None for a usage-only event, whose ``choices`` is empty)."""
+    choices = event.get("choices")
+    if not isinstance(choices, list):
+        raise UpstreamError("malformed upstream event: no choices")
+    if not choices:
+        return None
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise UpstreamError("malformed upstream event: bad choice")
+    if kind == "chat":
+        delta = choice.get("delta")
+        piece = delta.get("content") if isinstance(delta, dict) else None
+    else:
+        piece = choice.get("text")
+    return piece if isinstance(piece, str) else None
+
+
+def _take_usage(event: dict[str, Any], usage: Usage) -> None:
+    """Adopt the upstream's ``usage`` when it is well formed (non-negative integer counts)."""
+    up = event.get("usage")
+    if not isinstance(up, dict):
+        return
+    prompt, completion = up.get("prompt_tokens"), up.get("completion_tokens")
+    counts = (prompt, completion)
+    if all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 2**53 for c in counts):
+        usage.prompt_tokens, usage.completion_tokens, usage.source = prompt, completion, "upstream"

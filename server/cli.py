@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from server.config import ServeConfig
 
@@ -21,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port (default 8000)")
     parser.add_argument("--model-name", help="model id reported to clients")
     parser.add_argument("--audit-log", help="JSONL file of every intervention")
+    parser.add_argument(
+        "--audit-key-file",
+        help="HMAC key of the audit log's text digests (default AUDIT_LOG.key, created 0600; "
+        "$WINNOW_AUDIT_KEY overrides)",
+    )
     parser.add_argument(
         "--api-key", action="append", dest="api_keys", help="accepted Bearer key (repeatable)"
     )
@@ -42,6 +52,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
             "port",
             "model_name",
             "audit_log",
+            "audit_key_file",
             "api_keys",
             "device",
         )
@@ -59,8 +70,66 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
+class _UsageError(Exception):
+    """A setup mistake: printed as one ``error:`` line, exit status 2."""
+
+
 def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; a setup mistake (config, paths, audit key) is one ``error:`` line, exit 2."""
     from server.app import serve
 
-    serve(config_from_args(args))
+    try:
+        cfg = _config(args)
+        app = _app(cfg)
+    except _UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    serve(cfg, app)
     return 0
+
+
+def _config(args: argparse.Namespace) -> ServeConfig:
+    from pydantic import ValidationError
+
+    try:
+        cfg = config_from_args(args)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "serve config"
+        raise _UsageError(f"{where}: {first['msg']} (see `winnow serve --help`)") from None
+    except (
+        OSError,
+        ValueError,
+        yaml.YAMLError,
+    ) as e:  # the --config file: missing, unreadable, not a mapping
+        raise _UsageError(
+            f"serve config {args.config}: {_reason(e)}; pass an existing YAML mapping"
+        ) from None
+    if not Path(cfg.policy).is_file():
+        raise _UsageError(f"policy file {cfg.policy} not found; pass --policy PATH")
+    return cfg
+
+
+def _app(cfg: ServeConfig) -> Any:
+    """The app, with what the user passed (checkpoint, policy, audit paths) checked on the way."""
+    from server.app import create_app
+    from server.audit import AuditKeyError
+    from server.backends import BackendSetupError
+
+    try:
+        return create_app(cfg)
+    except (BackendSetupError, AuditKeyError) as e:
+        raise _UsageError(str(e)) from None
+    except OSError as e:
+        raise _UsageError(
+            f"{e.filename or 'file'}: {_reason(e)}; check the path and its permissions"
+        ) from None
+    except (ValueError, yaml.YAMLError) as e:
+        raise _UsageError(f"policy {cfg.policy}: {_reason(e)}; fix the policy file") from None
+
+
+def _reason(e: Exception) -> str:
+    """The first line of an error, bounded (never a traceback)."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]

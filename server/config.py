@@ -37,9 +37,14 @@ class ServeConfig(BaseModel):
     max_prompt_chars: int = Field(default=200_000, ge=1)
     max_tokens_limit: int = Field(default=4096, ge=1)
     default_max_tokens: int = Field(default=256, ge=1)
-    request_timeout_s: float = Field(default=120.0, gt=0)
+    request_timeout_s: float = Field(default=120.0, gt=0)  # total deadline of one generation
     upstream_timeout_s: float = Field(default=60.0, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)  # first byte of a request -> end of its headers
+    body_timeout_s: float = Field(default=30.0, gt=0)  # end of headers -> end of the body
+    keep_alive_s: float = Field(default=5.0, gt=0)  # idle keep-alive connection is closed after this
+    max_connections: int = Field(default=512, ge=1)  # concurrent connections + requests; beyond: 503
     audit_log: str | None = None  # JSONL of every intervention
+    audit_key_file: str | None = None  # HMAC key of the audit log (default: <audit_log>.key, created 0600)
     safe_message: str = "I can't help with that."
     refusal_message: str = "I can't help with that request."
 

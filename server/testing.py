@@ -19,14 +19,24 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
+from server.transport import uvicorn_config
+
 __all__ = ["FakeUpstream", "ServerThread"]
 
 
 class ServerThread:
-    """Run an ASGI app with uvicorn on 127.0.0.1 and a free port, in a daemon thread."""
+    """Run an ASGI app with uvicorn on 127.0.0.1 and a free port, in a daemon thread.
+
+    A winnow app (``create_app``) runs with the server's own uvicorn settings (read deadlines,
+    keep-alive, connection cap), so tests exercise what ``winnow serve`` runs.
+    """
 
     def __init__(self, app: Any, log_level: str = "warning"):
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="on")
+        state = getattr(getattr(app, "state", None), "winnow", None)
+        if state is not None:
+            config = uvicorn_config(app, state.cfg, "127.0.0.1", 0, log_level)
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -57,14 +67,21 @@ class _Stats:
     requests: int = 0
     sent: list[int] = field(default_factory=list)  # pieces sent per request
     closed_early: list[bool] = field(default_factory=list)  # client went away before the last piece
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # the request bodies received
 
 
 class FakeUpstream:
-    """Answers each prompt with a scripted list of pieces (``script(prompt) -> pieces``), streamed or not."""
+    """Answers each prompt with a scripted list of pieces (``script(prompt) -> pieces``), streamed or not.
 
-    def __init__(self, script: Callable[[str], list[str]], delay_s: float = 0.0):
+    With ``report_usage`` it reports ``usage`` as OpenAI does (in the body; when streaming, in a final
+    event without choices, only if the request asks with ``stream_options.include_usage``): prompt tokens
+    = whitespace-separated words of the prompt, completion tokens = pieces.
+    """
+
+    def __init__(self, script: Callable[[str], list[str]], delay_s: float = 0.0, report_usage: bool = True):
         self.script = script
         self.delay_s = delay_s
+        self.report_usage = report_usage
         self.stats = _Stats()
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._chat)
@@ -81,6 +98,7 @@ class FakeUpstream:
 
     def _answer(self, body: dict[str, Any], prompt: str, kind: str) -> Any:
         pieces = self.script(prompt)
+        self.stats.bodies.append(body)
         self.stats.requests += 1
         idx = len(self.stats.sent)
         self.stats.sent.append(0)
@@ -93,10 +111,23 @@ class FakeUpstream:
                 if kind == "chat"
                 else {"index": 0, "text": text, "finish_reason": "stop"}
             )
-            return {"id": "up", "object": "x", "created": 0, "model": "fake", "choices": [choice]}
-        return StreamingResponse(self._events(pieces, kind, idx), media_type="text/event-stream")
+            answer = {"id": "up", "object": "x", "created": 0, "model": "fake", "choices": [choice]}
+            if self.report_usage:
+                answer["usage"] = self.usage(prompt, pieces)
+            return answer
+        options = body.get("stream_options") or {}
+        usage = self.usage(prompt, pieces) if self.report_usage and options.get("include_usage") else None
+        return StreamingResponse(self._events(pieces, kind, idx, usage), media_type="text/event-stream")
 
-    async def _events(self, pieces: list[str], kind: str, idx: int) -> AsyncIterator[bytes]:
+    @staticmethod
+    def usage(prompt: str, pieces: list[str]) -> dict[str, int]:
+        """The usage this fake reports for a prompt and its answer."""
+        p, c = len(prompt.split()), len(pieces)
+        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+    async def _events(
+        self, pieces: list[str], kind: str, idx: int, usage: dict[str, int] | None
+    ) -> AsyncIterator[bytes]:
         done = False
         try:
             for p in pieces:
@@ -109,6 +140,8 @@ class FakeUpstream:
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
             yield b'data: {"choices": [{"index": 0, "delta": {}, "text": "", "finish_reason": "stop"}]}\n\n'
+            if usage is not None:
+                yield b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
             done = True
         finally:

@@ -130,7 +130,7 @@ def test_redacted_answer(client, proxy, stream):
     assert pii, recs
     r = pii[-1]
     assert r["action"] == "redact" and r["score"] == 1.0 and r["threshold"] == 0.5
-    assert len(r["policy_sha256"]) == 64 and len(r["model_sha256"]) == 64 and len(r["text_sha256"]) == 64
+    assert len(r["policy_sha256"]) == 64 and len(r["model_sha256"]) == 64 and len(r["text_hmac_sha256"]) == 64
     assert [s[2] for s in r["spans"]] == ["EMAIL", "PHONE"]
     assert r["latency_ms"] >= 0 and r["request_id"].startswith("chatcmpl-")
 

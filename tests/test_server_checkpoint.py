@@ -8,10 +8,12 @@ from pathlib import Path
 import openai
 import pytest
 import yaml
+from tokenizers import Tokenizer
 
 from server.app import create_app
 from server.config import ServeConfig
 from server.testing import ServerThread
+from trainer.checkpoint import latest_checkpoint
 from trainer.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +63,13 @@ def test_bundled_model_guarded(tiny_checkpoint, tmp_path):
         )
     assert raw and finish in ("stop", "length")
     assert r.choices[0].message.content == raw  # streaming and not give the same greedy text
+    # Usage counts the checkpoint's own tokenizer: the role-formatted prompt and the generated text.
+    tok = Tokenizer.from_file(
+        str(latest_checkpoint(Path(tiny_checkpoint) / "checkpoints") / "tokenizer.json")
+    )
+    assert r.usage.prompt_tokens == len(tok.encode(f"user: {PROMPT}\nassistant:").ids) > 0
+    assert r.usage.completion_tokens == len(tok.encode(raw).ids) > 0
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
     # A word the model says in the first half of its answer (so that a stop saves the rest).
     words = [
         m
