@@ -30,7 +30,7 @@ class DetectorUnavailable(RuntimeError):
 
 
 def build_detector(name: str, policy: Policy) -> Any:
-    """The detector ``name`` configured from ``policy.detectors.<name>``."""
+    """The detector ``name`` configured from ``policy.detectors.<name>`` (validated by the policy)."""
     cfg = policy.detectors
     if name == "terms":
         from filters.terms import TermsDetector
@@ -39,11 +39,11 @@ def build_detector(name: str, policy: Policy) -> Any:
     if name == "pii":
         from filters.pii import PIIDetector
 
-        return PIIDetector(**cfg.pii)
+        return PIIDetector(**cfg.options("pii"))
     if name == "urls":
         from filters.urls import UrlBlocklist
 
-        return UrlBlocklist(**cfg.urls.model_dump())
+        return UrlBlocklist(**cfg.options("urls"))
     if name not in _LAZY:
         raise DetectorUnavailable(f"unknown detector {name!r}")
     module, cls_name = _LAZY[name]
@@ -51,7 +51,7 @@ def build_detector(name: str, policy: Policy) -> Any:
         cls = getattr(importlib.import_module(module), cls_name)
     except (ImportError, AttributeError) as e:
         raise DetectorUnavailable(f"detector {name!r} ({module}.{cls_name}) is not available: {e}") from e
-    det = cls(**getattr(cfg, name))
+    det = cls(**cfg.options(name))
     if not isinstance(det, Detector):
         raise DetectorUnavailable(f"detector {name!r} does not implement the Detector protocol")
     return det

@@ -4,21 +4,138 @@ One output line per input line, in order: ``id``, ``action``, ``categories``, ``
 ``text`` only when redacted. A line that is not a JSON object with a string ``text`` becomes
 ``{"line": n, "id": ..., "action": "error", "error": "..."}``: never a crash, never a skipped line.
 The output is written to a temporary file and renamed into place when complete.
+
+``score_file`` is the command's library call: it checks the paths and options first (a
+``ScoreInputError`` or ``PolicyError`` names what is wrong), falls back to the shipped policy, and
+returns a summary that says which mode judged the file, how many documents there were (0 for an
+empty file) and why documents were dropped, so a pretrain-mode surprise is visible.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filters.engine import Filter, Verdict
-from filters.policy import Policy
+from filters.policy import Policy, default_policy_path
 
-__all__ = ["score_jsonl"]
+__all__ = ["MODES", "ScoreInputError", "ScoreSummary", "score_file", "score_jsonl"]
+
+MODES = {
+    "pretrain": (
+        "curating training data: every category that applies to pretrain, including low_quality "
+        "(Gopher/C4/FineWeb heuristics, which drop short texts) and language"
+    ),
+    "runtime": "checking model output: only the categories that apply at runtime (harm, PII, secrets)",
+}
+MAX_BATCH_SIZE = 65_536
+
+
+class ScoreInputError(ValueError):
+    """An input, output or option of ``score_file`` that cannot work; the message names it."""
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What ``score_file`` did: the policy and mode used, and the counts of the output lines."""
+
+    input: str
+    output: str
+    policy: str
+    mode: str
+    documents: int
+    errors: int
+    actions: dict[str, int] = field(default_factory=dict)
+    dropped_by: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def note(self) -> str:
+        """A sentence for the user when the result would otherwise surprise ("" when none)."""
+        if self.documents == 0 and self.errors == 0:
+            return f"{self.input} has no lines: nothing was scored ({self.output} is empty)"
+        low = self.dropped_by.get("low_quality", 0)
+        if self.mode == "pretrain" and low:
+            return (
+                f"{low} of {self.documents} documents dropped as low_quality: mode pretrain judges "
+                "training data (short texts fail the quality heuristics); --mode runtime checks only "
+                "harm, PII and secrets"
+            )
+        return ""
+
+
+def score_file(
+    in_path: str | Path,
+    out_path: str | Path,
+    policy_path: str | Path | None = None,
+    mode: str = "pretrain",
+    batch_size: int = 256,
+) -> ScoreSummary:
+    """Check the arguments, then score ``in_path`` into ``out_path``; the shipped policy when none is given."""
+    _check_args(in_path, out_path, mode, batch_size)
+    policy = Path(policy_path) if policy_path is not None else default_policy_path()
+    actions, reasons = _score(Policy.load(policy), mode, in_path, out_path, batch_size)
+    errors = actions.pop("error", 0)
+    return ScoreSummary(
+        input=str(in_path),
+        output=str(out_path),
+        policy=str(policy),
+        mode=mode,
+        documents=sum(actions.values()),
+        errors=errors,
+        actions=dict(sorted(actions.items())),
+        dropped_by=dict(sorted(reasons.items())),
+    )
+
+
+def score_jsonl(
+    policy_path: str | Path,
+    in_path: str | Path,
+    out_path: str | Path,
+    mode: str = "pretrain",
+    batch_size: int = 256,
+) -> dict[str, int]:
+    """Score every line of ``in_path`` into ``out_path``; returns counts per action (and "error")."""
+    _check_args(in_path, out_path, mode, batch_size)
+    actions, _ = _score(Policy.load(policy_path), mode, in_path, out_path, batch_size)
+    return dict(actions)
+
+
+def _check_args(in_path: str | Path, out_path: str | Path, mode: str, batch_size: int) -> None:
+    """Every argument a user gives, checked before any model loads."""
+    if mode not in MODES:
+        raise ScoreInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not 1 <= batch_size <= MAX_BATCH_SIZE
+    ):
+        raise ScoreInputError(f"batch size must be from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
+    _check_paths(Path(in_path), Path(out_path))
+
+
+def _check_paths(in_path: Path, out_path: Path) -> None:
+    """Refuse, before any model loads, an input that cannot be read or an output that would clobber it."""
+    if not in_path.exists():
+        raise ScoreInputError(f"input file not found: {in_path}")
+    if in_path.is_dir():
+        raise ScoreInputError(f"input {in_path} is a directory; give a JSONL file")
+    try:
+        in_path.open("rb").close()
+    except OSError as e:
+        raise ScoreInputError(f"cannot read input {in_path}: {e.strerror}") from None
+    if out_path.is_dir():
+        raise ScoreInputError(f"output {out_path} is a directory; give a file name with -o")
+    if out_path.exists() and out_path.resolve() == in_path.resolve():
+        raise ScoreInputError(f"output {out_path} is the input file; write the scores to another file")
 
 
 def _parse(line: str) -> tuple[Any, str, str | None] | str:
@@ -51,19 +168,26 @@ def _record(doc_id: Any, v: Verdict) -> dict[str, Any]:
     return rec
 
 
-def score_jsonl(
-    policy_path: str | Path,
-    in_path: str | Path,
-    out_path: str | Path,
-    mode: str = "pretrain",
-    batch_size: int = 256,
-) -> dict[str, int]:
-    """Score every line of ``in_path`` into ``out_path``; returns counts per action (and "error")."""
-    filt = Filter(Policy.load(policy_path), mode=mode)
+def _open_temp(out_path: Path) -> tuple[int, str]:
+    """A temporary file next to the output (renamed into place when complete)."""
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise ScoreInputError(f"cannot write output {out_path}: {e.strerror}") from None
+
+
+def _score(
+    policy: Policy, mode: str, in_path: str | Path, out_path: str | Path, batch_size: int
+) -> tuple[Counter[str], Counter[str]]:
+    """Write one record per input line; counts per action (and "error") and per drop reason.
+
+    The detectors (seconds to load) are built at the first text, so an empty file returns at once."""
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    filt = functools.cache(lambda: Filter(policy, mode=mode))
     counts: Counter[str] = Counter()
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    reasons: Counter[str] = Counter()
+    fd, tmp = _open_temp(out_path)
     try:
         with (
             os.fdopen(fd, "w", encoding="utf-8") as out,
@@ -73,13 +197,17 @@ def score_jsonl(
             batch: list[tuple[Any, str, str | None]] = []
 
             def flush() -> None:
-                verdicts = iter(filt.check_batch([b[1] for b in batch], [b[2] for b in batch]))
+                verdicts = iter(
+                    filt().check_batch([b[1] for b in batch], [b[2] for b in batch]) if batch else []
+                )
                 for line_no, doc_id, err in pending:
                     if err is not None:
                         rec = {"line": line_no, "id": doc_id, "action": "error", "error": err}
                     else:
                         rec = _record(doc_id, next(verdicts))
                     counts[rec["action"]] += 1
+                    if rec["action"] == "drop":
+                        reasons[rec["reason"]] += 1
                     out.write(json.dumps(rec, ensure_ascii=True) + "\n")
                 pending.clear()
                 batch.clear()
@@ -91,7 +219,7 @@ def score_jsonl(
                 else:
                     pending.append((line_no, parsed[0], None))
                     batch.append(parsed)
-                if len(batch) >= batch_size:
+                if len(pending) >= batch_size:  # bounds memory for runs of bad lines too
                     flush()
             flush()
         os.replace(tmp, out_path)
@@ -99,4 +227,4 @@ def score_jsonl(
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return dict(counts)
+    return counts, reasons

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--upstream", dest="upstream_url", help="OpenAI-compatible base URL to proxy, e.g. http://h:8001/v1"
     )
     parser.add_argument("--upstream-model", help="model name sent upstream")
-    parser.add_argument("--policy", help="policy YAML (default configs/policy.yaml)")
+    parser.add_argument("--policy", help="policy YAML (default: the shipped policy, configs/policy.yaml)")
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 8000)")
     parser.add_argument("--model-name", help="model id reported to clients")

@@ -9,6 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from filters.policy import default_policy_path
+
 __all__ = ["ServeConfig", "file_sha256"]
 
 
@@ -25,7 +27,7 @@ class ServeConfig(BaseModel):
     upstream_api_key: str | None = None
     upstream_model: str | None = None  # model name sent upstream (default: the client's)
     model_name: str = "winnow"
-    policy: str = "configs/policy.yaml"
+    policy: str = Field(default_factory=lambda: str(default_policy_path()))  # the shipped policy
     filter_enabled: bool = True  # False serves unfiltered (benchmark baseline only)
     prompt_checks: bool = True  # check the prompt with the runtime policy; blocked -> refusal, no model call
     fail_closed: bool = True  # a detector error blocks the answer (False: answer passes, error is logged)
