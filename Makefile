@@ -12,21 +12,29 @@ export RAY_DEDUP_LOGS ?= 0
 
 .PHONY: install pipeline test test-deps test-fast cluster-test lint format bench bench-train eval train clean
 
+# Each step says what it does; pip shows its downloads, since torch alone takes minutes.
 $(STAMP): pyproject.toml
+	@echo "==> [1/4] creating the virtualenv $(VENV) with $(PYTHON)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@echo "==> [2/4] upgrading pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "==> [3/4] installing $(TORCH_SPEC) (CPU build: ~200 MB download, ~750 MB installed; the CUDA build is several GB)"
+	@$(PY) -m pip install --progress-bar on $(TORCH_SPEC)
+	@echo "==> [4/4] installing winnow and its dependencies (Ray, pyarrow, tokenizers, ...: ~1.7 GB installed)"
+	@$(PY) -m pip install --progress-bar on -e ".[dev]"
 	@touch $(STAMP)
+	@echo "==> installed: $(WINNOW)"
 
 install: $(STAMP)
 
 pipeline: $(STAMP)
 	$(WINNOW) run configs/default.yaml --run-dir runs/default
 
-# The report test drives headless Chromium (Debian's package); installed when we may, else that test skips.
+# The report test drives headless Chromium (Debian's package). As root with apt-get, `make test` installs
+# it and says so first; otherwise that one test skips. NO_CHROMIUM=1 never installs it.
 test-deps:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	@command -v chromium >/dev/null 2>&1 || { [ -z "$(NO_CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  echo "==> installing Chromium with apt-get (running as root) for the report's browser test; NO_CHROMIUM=1 skips this" && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: chromium not installed; the report's browser test will skip"; }
 

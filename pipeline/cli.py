@@ -22,10 +22,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.executor import init_ray
     from pipeline.ledger import funnel_table
+    from pipeline.preflight import preflight_run
     from pipeline.runner import run_pipeline
 
     cfg = load_config(args.config)
     run_dir = args.run_dir or (cfg.resolve(cfg.run_dir) if cfg.run_dir else os.path.join("runs", cfg.name))
+    _print_warnings(preflight_run(cfg, run_dir, restart=args.restart))
     init_ray(args.address or cfg.ray.address, cfg.ray.num_cpus)
 
     def on_stage(stats) -> None:
@@ -55,11 +57,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ledger["reconciles"] else EXIT_FAIL
 
 
+def _print_warnings(warnings: list[str]) -> None:
+    for line in warnings:
+        print(line, file=sys.stderr, flush=True)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
+    from pipeline.preflight import check_sources
     from pipeline.stages.ingest import expand_sources
 
     cfg = load_config(args.config)
+    if args.sources:
+        _print_warnings(check_sources(cfg, remote=True))
     print(f"{args.config}: valid; stages: {' -> '.join(cfg.stages)}")
     if args.sources:
         for src in expand_sources(cfg):
@@ -73,8 +83,12 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
     path = storage.join(args.run_dir, "stats.json")
     if not storage.exists(path):
-        print(f"error: no stats.json in {args.run_dir} (has the run started?)", file=sys.stderr)
-        return EXIT_FAIL
+        print(
+            f"error: no stats.json in {args.run_dir} — give a run directory that `winnow run` wrote "
+            "(runs/default after `make pipeline`)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     ledger = storage.read_json(path)
     if args.json:
         print(json.dumps(ledger, indent=2))

@@ -23,20 +23,35 @@ def _as_dict(stats: Any) -> Any:
 
 
 def _load_yaml(path: str | None) -> dict[str, Any]:
+    """An options file as a mapping; a missing or malformed one is a ConfigError (one `error:` line)."""
+    from pipeline.config import ConfigError
+
     if not path:
         return {}
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror} — check the --config path") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}".replace("\n", " ")) from e
     if not isinstance(data, dict):
-        raise SystemExit(f"error: {path} must hold a mapping")
+        raise ConfigError(f"{path} must hold a mapping of options")
     return data
 
 
 def _cmd_filter_score(args: argparse.Namespace) -> int:
-    from filters.score_jsonl import score_jsonl
+    from filters.policy import PolicyError
+    from filters.score_jsonl import ScoreInputError, score_file
 
-    counts = score_jsonl(args.policy, args.input, args.output, mode=args.mode, batch_size=args.batch_size)
-    print(json.dumps(counts, sort_keys=True))
+    try:
+        summary = score_file(args.input, args.output, args.policy, mode=args.mode, batch_size=args.batch_size)
+    except (ScoreInputError, PolicyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary.to_dict(), sort_keys=True))
+    if summary.note:
+        print(f"note: {summary.note}", file=sys.stderr)
     return 0
 
 
@@ -52,7 +67,10 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     try:
         cfg = DedupConfig.model_validate(raw)
     except ValidationError as e:
-        print(format_validation_error(e, args.config or "dedup options"), file=sys.stderr)
+        print(
+            f"error: {format_validation_error(e, args.config or 'dedup options', DedupConfig)}",
+            file=sys.stderr,
+        )
         return 2
     if args.explain:
         print(explain(cfg))
@@ -70,6 +88,31 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokenize_inputs(items: list[str]) -> list[str]:
+    """Files to tokenize: a run directory gives its last finished stage's parts; checked before Ray."""
+    from pipeline.config import ConfigError
+    from pipeline.runner import last_document_stage
+
+    inputs: list[str] = []
+    for item in items:
+        if "://" in item:
+            inputs.append(item)
+        elif os.path.isdir(item):
+            if not os.path.isfile(os.path.join(item, "config.yaml")):
+                raise ConfigError(
+                    f"{item} is not a run directory (no config.yaml) — give one `winnow run` wrote"
+                )
+            try:
+                inputs += last_document_stage(item)
+            except ValueError as e:
+                raise ConfigError(f"{e} — run the pipeline first (`winnow run CONFIG`)") from e
+        elif os.path.isfile(item):
+            inputs.append(item)
+        else:
+            raise ConfigError(f"no such file or run directory: {item} — check the path")
+    return inputs
+
+
 def _cmd_tokenize(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -83,23 +126,46 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     try:
         cfg = TokenizeConfig.model_validate(raw)
     except ValidationError as e:
-        print(format_validation_error(e, args.config or "tokenize options"), file=sys.stderr)
+        print(
+            f"error: {format_validation_error(e, args.config or 'tokenize options', TokenizeConfig)}",
+            file=sys.stderr,
+        )
         return 2
-    inputs: list[str] = []
-    for item in args.input:
-        if os.path.isdir(item):
-            from pipeline.runner import last_document_stage
-
-            inputs += last_document_stage(item)
-        else:
-            inputs.append(item)
+    inputs = _tokenize_inputs(args.input)
     init_ray(args.address)
     stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite)
     print(json.dumps(_as_dict(stats), indent=2, default=str))
     return 0
 
 
+def _train_input_error(config: str, tokens: str) -> str | None:
+    """Why `winnow train` cannot start (a missing or invalid config, no tokens), checked before torch loads."""
+    from pydantic import ValidationError
+
+    from pipeline.config import format_validation_error
+    from trainer.config import Config, load_config
+
+    if not os.path.isfile(config):
+        return f"train config not found: {config} — give a model config such as configs/moe-tiny.yaml"
+    try:
+        load_config(config)
+    except ValidationError as e:
+        return format_validation_error(e, config, Config)
+    except (ValueError, yaml.YAMLError) as e:
+        return f"invalid config {config}: {e}"
+    if not os.path.isfile(os.path.join(tokens, "manifest.json")):
+        return (
+            f"no manifest.json in {tokens} — give the tokens directory the tokenize stage writes "
+            "(runs/default/tokens after `make pipeline`)"
+        )
+    return None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    error = _train_input_error(args.config, args.tokens)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from trainer.train import train
 
     result = train(args.config, args.tokens, args.out, resume=not args.no_resume, max_steps=args.max_steps)
@@ -108,8 +174,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from trainer.generate import generate
+    from trainer.generate import find_checkpoint, generate
 
+    try:
+        find_checkpoint(args.checkpoint)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(args.prompt, end="", flush=True)
     for piece in generate(
         args.checkpoint,
@@ -138,8 +209,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("input", help="JSONL with `text` (and `id`, `url`)")
     s.add_argument("-o", "--output", required=True)
-    s.add_argument("--policy", default="configs/policy.yaml")
-    s.add_argument("--mode", choices=["pretrain", "runtime"], default="pretrain")
+    s.add_argument("--policy", help="policy YAML (default: the shipped policy, as configs/policy.yaml)")
+    s.add_argument(
+        "--mode",
+        choices=["pretrain", "runtime"],
+        default="pretrain",
+        help="pretrain (default): judge training data, every category that applies to pretrain, "
+        "including low_quality (short texts fail its heuristics), spam and language; "
+        "runtime: judge model output as the server does, only harm, PII and secrets",
+    )
     s.add_argument("--batch-size", type=int, default=256)
     s.set_defaults(func=_cmd_filter_score)
 

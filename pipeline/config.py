@@ -7,10 +7,12 @@ directory and on any node of a cluster that sees the same files.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -110,7 +112,8 @@ class RunConfig(Strict):
     def _stages_known(cls, stages: list[str]) -> list[str]:
         unknown = [s for s in stages if s not in STAGE_NAMES]
         if unknown:
-            raise ValueError(f"unknown stage(s) {unknown}; known: {list(STAGE_NAMES)}")
+            hint = did_you_mean(unknown[0], STAGE_NAMES)
+            raise ValueError(f"unknown stage(s) {unknown}{hint} (known: {list(STAGE_NAMES)})")
         if not stages or stages[0] != "ingest":
             raise ValueError("the first stage must be 'ingest'")
         if len(set(stages)) != len(stages):
@@ -131,15 +134,53 @@ class ConfigError(ValueError):
     """A config that cannot run; the message names the field."""
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
+def format_validation_error(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
+    """Every error on its own line, named by its dotted field; an unknown field gets a suggestion."""
     lines = [f"invalid config {source}:"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        lines.append(f"  {loc}: {msg}")
+    lines += [f"  {field_message(e, model)}" for e in err.errors()]
     return "\n".join(lines)
+
+
+def field_message(error: Any, model: type[BaseModel] | None, prefix: str = "") -> str:
+    """`dotted.field: message` for one pydantic error; `did you mean` for a mistyped key of `model`."""
+    loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *error["loc"])) or "(top level)"
+    if error["type"] != "extra_forbidden":
+        return f"{loc}: {error['msg']}"
+    known = known_fields(model, error["loc"][:-1]) if model is not None else []
+    return f"{loc}: unknown field{did_you_mean(str(error['loc'][-1]), known)}"
+
+
+def did_you_mean(word: str, known: Any) -> str:
+    """`; did you mean 'x'?` for the closest known name (difflib), else ''."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def known_fields(model: type[BaseModel], path: Any) -> list[str]:
+    """The field names a user may write at `path` (a pydantic error location) inside `model`."""
+    current: Any = model
+    for part in path:
+        current = _model_of(current)
+        if isinstance(part, int):
+            continue  # a list index: _model_of already stepped into the item type
+        if current is None or part not in current.model_fields:
+            return []
+        current = current.model_fields[part].annotation
+    current = _model_of(current)
+    if current is None:
+        return []
+    return [name for name, f in current.model_fields.items() if f.exclude is not True]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `X`, `X | None` or `list[X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (list, Union, types.UnionType):
+        for arg in get_args(annotation):
+            if (found := _model_of(arg)) is not None:
+                return found
+    return None
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -161,7 +202,7 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>", base_dir: str = ".
     try:
         cfg = RunConfig.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, source)) from e
+        raise ConfigError(format_validation_error(e, source, RunConfig)) from e
     _validate_sections(cfg, source)
     return cfg
 

@@ -12,6 +12,7 @@ The same run directory gives the same bytes (the date shown is the run's own).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -278,12 +279,12 @@ def _scores(d: ReportData) -> str:
             + _figure(svg, tab, "bin counts")
             + "</div>"
         )
-        k_over = int((kept >= thr).sum()) if thr is not None else 0
-        r_over = int((rem >= thr).sum()) if thr is not None else 0
+        rule, removed_side = _removal_rule(col, thr)
+        k_over, r_over = int(removed_side(kept).sum()), int(removed_side(rem).sum())
         summary.append(
             [
                 label,
-                f"{thr:g}" if thr is not None else "–",
+                rule,
                 d.actions.get(cat, "–") if col.startswith("score_") else "–",
                 _n(stage_removed.get(cat, 0)) if col.startswith("score_") else "–",
                 f"{k_over:,} ({_pct(k_over, kept.size)})" if thr is not None else "–",
@@ -295,11 +296,11 @@ def _scores(d: ReportData) -> str:
     table = _table(
         [
             "score",
-            "threshold",
+            "removed when",
             "action",
             "removed for it (exact)",
-            "kept ≥ threshold",
-            "removed ≥ threshold",
+            "kept past threshold",
+            "removed past threshold",
             "mean kept",
             "mean removed",
         ],
@@ -310,8 +311,36 @@ def _scores(d: ReportData) -> str:
         f"Stage {d.score_stage}: kept = {d.scores_kept.note('kept rows')}; removed = "
         f"{d.scores_removed.note('removed rows')}. {d.policy_note}. A category's score is the maximum of its "
         "detectors' scores; a detector may carry its own threshold, so kept rows can sit above the category line."
+        + (
+            LANGUAGE_NOTE.format(min_score=d.thresholds["_lang_score"])
+            if "_lang_score" in d.thresholds
+            else ""
+        )
     )
     return _section("scores", "Filter scores", table + f'<div class="grid">{"".join(figs)}</div>', note)
+
+
+LANGUAGE_NOTE = (
+    " One language rule, seen from two sides: the policy keeps a document whose language is in its keep "
+    "list with lang_score ≥ {min_score:g}; the language score is 1 − lang_score (1 for a language not "
+    "kept), so it removes above 1 − {min_score:g}. A removed document with a high lang_score is in a "
+    "language the policy does not keep."
+)
+
+
+def _removal_rule(col: str, thr: float | None) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    """How the policy uses a score's threshold: the rule as shown, and which scores fall on the removed side.
+
+    Categories remove at score ≥ threshold; `lang_score` is a minimum (removed below it); the
+    language category's score is 1 − lang_score, removed strictly above 1 − min_score.
+    """
+    if thr is None:
+        return "–", lambda v: np.zeros(v.shape, dtype=bool)
+    if col == "lang_score":
+        return f"< {thr:g}", lambda v: v < thr
+    if col == "score_language":
+        return f"> {thr:g}", lambda v: v > thr
+    return f"≥ {thr:g}", lambda v: v >= thr
 
 
 def _langs(d: ReportData) -> str:
@@ -535,8 +564,8 @@ caption{text-align:left;color:var(--muted);font-size:12px;padding-bottom:4px}
 th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
 thead th{background:#f1f3f6;font-weight:600}
 tbody th{font-weight:500}
-.num{text-align:right}
 td{word-break:break-word}
+.num{text-align:right;white-space:nowrap;word-break:normal}
 details summary{cursor:pointer;color:var(--accent);font-size:12px}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 24px}
 code{background:#f1f3f6;border-radius:4px;padding:0 4px}

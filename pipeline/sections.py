@@ -7,11 +7,12 @@ the libraries' own models, prefixing each error with the section name.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, field_message
 
 
 def near_dedup_config(cfg: RunConfig) -> Any:
@@ -30,16 +31,14 @@ def tokenize_config(cfg: RunConfig) -> Any:
     return TokenizeConfig.model_validate(raw)
 
 
-def _errors(section: str, model: type[BaseModel] | None, fn, cfg: RunConfig) -> list[str]:
+def _errors(
+    section: str, model: type[BaseModel] | None, fn: Callable[[RunConfig], Any], cfg: RunConfig
+) -> list[str]:
+    """`fn(cfg)`'s validation errors as `  section.field: message` lines (with `did you mean`)."""
     try:
         fn(cfg)
     except ValidationError as e:
-        out = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in (section, *err["loc"]))
-            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-            out.append(f"  {loc}: {msg}")
-        return out
+        return [f"  {field_message(err, model, prefix=section)}" for err in e.errors()]
     except (ValueError, OSError) as e:
         return [f"  {section}: {e}"]
     return []
@@ -48,9 +47,13 @@ def _errors(section: str, model: type[BaseModel] | None, fn, cfg: RunConfig) -> 
 def validate_sections(cfg: RunConfig) -> list[str]:
     errors: list[str] = []
     if "near_dedup" in cfg.stages:
-        errors += _errors("near_dedup", None, near_dedup_config, cfg)
+        from dedup import DedupConfig
+
+        errors += _errors("near_dedup", DedupConfig, near_dedup_config, cfg)
     if "tokenize" in cfg.stages:
-        errors += _errors("tokenize", None, tokenize_config, cfg)
+        from tokenization import TokenizeConfig
+
+        errors += _errors("tokenize", TokenizeConfig, tokenize_config, cfg)
     if "filter" in cfg.stages:
         policy = cfg.resolve(cfg.filter.policy)
         if "://" not in policy and not os.path.exists(policy):

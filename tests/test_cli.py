@@ -94,7 +94,7 @@ def test_stats_and_report_on_a_run(ray_session, repo_root, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["documents_in"] == 10
     assert main(["report", str(run_dir), "-o", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").read_text().startswith("<!")
-    assert main(["stats", str(tmp_path / "nope")]) == 1
+    assert main(["stats", str(tmp_path / "nope")]) == 2  # a user's mistake
 
 
 def test_tokenize_a_run_directory(ray_session, repo_root, tmp_path, capsys):

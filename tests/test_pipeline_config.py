@@ -89,3 +89,52 @@ def test_cli_validate_reports_errors_and_exit_code(tmp_path, capsys, repo_root):
     p = write(tmp_path, "stages: [ingest]\ningest: {sources: [{uri: a}], retries: -1}\n")
     assert main(["validate", str(p)]) == 2
     assert "ingest.retries" in capsys.readouterr().err
+
+
+def test_a_mistyped_key_suggests_the_closest_known_key(tmp_path):
+    """Issue 12: a typo got `unknown field` and no hint."""
+    p = write(
+        tmp_path,
+        """
+        stages: [ingest, near_dedup, tokenize]
+        ingest:
+          sources: [{uri: a.jsonl, text_feild: body}]
+          part_row: 10
+        exact_dedup: {survivr: [length]}
+    """,
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    lines = str(e.value).splitlines()
+    assert "  ingest.sources.0.text_feild: unknown field; did you mean 'text_field'?" in lines
+    assert "  ingest.part_row: unknown field; did you mean 'part_rows'?" in lines
+    assert "  exact_dedup.survivr: unknown field; did you mean 'survivor'?" in lines
+
+
+def test_a_mistyped_key_in_a_library_section_suggests_too(tmp_path):
+    p = write(
+        tmp_path,
+        """
+        stages: [ingest, near_dedup, tokenize]
+        ingest: {sources: [{uri: a.jsonl}]}
+        near_dedup: {minhash: {treshold: 0.8}}
+        tokenize: {seq_lenn: 64, colour: blue}
+    """,
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    lines = str(e.value).splitlines()
+    assert "  near_dedup.minhash.treshold: unknown field; did you mean 'threshold'?" in lines
+    assert "  tokenize.seq_lenn: unknown field; did you mean 'seq_len'?" in lines
+    assert "  tokenize.colour: unknown field" in lines  # nothing close: no guess
+
+
+def test_a_mistyped_top_level_key_and_stage_name(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        parse_config({"stage": ["ingest"], "ingest": {"sources": [{"uri": "x"}]}, "ray": {"num_cpu": 2}})
+    assert "  stage: unknown field; did you mean 'stages'?" in str(e.value)
+    assert "  ray.num_cpu: unknown field; did you mean 'num_cpus'?" in str(e.value)
+    with pytest.raises(
+        ConfigError, match=r"unknown stage\(s\) \['near_dedupe'\]; did you mean 'near_dedup'\?"
+    ):
+        parse_config({"stages": ["ingest", "near_dedupe"], "ingest": {"sources": [{"uri": "x"}]}})

@@ -363,12 +363,14 @@ def test_report_sections_and_numbers(full_run):
 
     scores = page.rows("scores")
     hate = scores["hate"]
-    assert hate[1:4] == ["0.5", "drop", f"{exp['filter_reasons']['hate']:,}"]
+    assert hate[1:4] == ["≥ 0.5", "drop", f"{exp['filter_reasons']['hate']:,}"]
     k_over = sum(v >= 0.5 for v in exp["kept_hate"])
     r_over = sum(v >= 0.5 for v in exp["removed_hate"])
     assert hate[4].startswith(f"{k_over:,} (") and hate[5].startswith(f"{r_over:,} (")
-    assert scores["language"][1] == "0.35"  # 1 - min_score
-    assert scores["lang_score"][1] == "0.65"
+    assert scores["language"][1] == "> 0.35"  # 1 - min_score
+    assert scores["lang_score"][1] == "< 0.65"  # a minimum: removed below it, not above
+    assert scores["lang_score"][4].startswith("0 (")  # every kept row has lang_score >= 0.65
+    assert "keeps a document whose language is in its keep list with lang_score ≥ 0.65" in html
     # Bin tables of the hate histogram add up to every row read.
     hist_tables = [t for t in page.sections["scores"] if t and t[0] == ["bin", "kept", "removed"]]
     hate_bins = hist_tables[sorted(["hate", "language", "spam"]).index("hate")]
@@ -543,3 +545,19 @@ def test_report_of_an_fsspec_run_dir(full_run, tmp_path):
         assert len(page.sections["quarantine"][0]) == 5 and "training" in page.sections
     finally:
         fs.rm(base, recursive=True)
+
+
+def test_ledger_numbers_are_right_aligned_grouped_and_never_wrap(tmp_path):
+    """Issue 12: the funnel table broke long numbers across lines in a narrow window."""
+    run = tmp_path / "big"
+    run.mkdir()
+    st = StageStats("ingest", 12_345_678, 12_000_000, {"empty_text": 345_678}, 0)
+    (run / "stats.json").write_text(json.dumps(ledger_dict([st])))
+    (run / "config.yaml").write_text(yaml.safe_dump({"name": "big"}))
+    html = Path(write_report(str(run))).read_text(encoding="utf-8")
+    num_rule = re.search(r"\.num\{([^}]*)\}", html)
+    assert num_rule and "white-space:nowrap" in num_rule.group(1) and "text-align:right" in num_rule.group(1)
+    assert "word-break:normal" in num_rule.group(1)  # overrides td{word-break:break-word}
+    funnel = html[html.index('<section id="funnel">') : html.index('<section id="scores">')]
+    for cell in ("12,345,678", "12,000,000", "345,678"):
+        assert f'<td class="num">{cell}</td>' in funnel

@@ -26,17 +26,30 @@ def _load(path: str, mtime_ns: int, device: str) -> tuple[Transformer, object, i
     return model, tok, eos
 
 
+def find_checkpoint(checkpoint_dir: str | Path) -> Path:
+    """The step directory to load: `checkpoint_dir` itself, else the newest under it or its checkpoints/.
+
+    Raises FileNotFoundError with a message a user can act on (the CLI prints it as one `error:` line).
+    """
+    p = Path(checkpoint_dir)
+    if (p / ckpt.WEIGHTS).is_file():
+        return p
+    latest = ckpt.latest_checkpoint(p / "checkpoints") or ckpt.latest_checkpoint(p)
+    if latest is not None:
+        return latest
+    why = "does not exist" if not p.exists() else f"holds no {ckpt.WEIGHTS} and no step-NNNNNNNN checkpoint"
+    raise FileNotFoundError(
+        f"no checkpoint at {p}: it {why} — give the --out directory of `winnow train` "
+        "(`make train` writes runs/default/train), its checkpoints/ or one step-NNNNNNNN directory"
+    )
+
+
 def load_model(
     checkpoint_dir: str | Path, device: str | None = None
 ) -> tuple[Transformer, object, int | None]:
     """(model in eval mode, tokenizer, eos id); cached per checkpoint so a server does not reload per request.
     `checkpoint_dir` may be a step-NNNNNNNN dir, a checkpoints/ dir or a training out dir (newest is used)."""
-    p = Path(checkpoint_dir)
-    if not (p / ckpt.WEIGHTS).is_file():
-        latest = ckpt.latest_checkpoint(p / "checkpoints") or ckpt.latest_checkpoint(p)
-        if latest is None:
-            raise FileNotFoundError(f"no checkpoint in {p}")
-        p = latest
+    p = find_checkpoint(checkpoint_dir)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return _load(str(p.resolve()), (p / ckpt.WEIGHTS).stat().st_mtime_ns, dev)
 

@@ -1,0 +1,178 @@
+"""A newcomer's first mistakes, through the real `winnow` command: one `error:` line, exit 2, before Ray.
+
+Each case runs the installed CLI in a subprocess on configs and files written into tmp_path, with
+RAY_TMPDIR pointed into tmp_path, so "before Ray starts" is checked directly: no Ray session
+directory appears, and the command ends in well under a Ray start (~19 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+WINNOW = str(Path(sys.executable).parent / "winnow")
+FAST_S = 10.0
+
+
+def winnow(tmp_path: Path, *args: str, limit_s: float = FAST_S) -> subprocess.CompletedProcess[str]:
+    """Run `winnow ARGS` in tmp_path with Ray's temp dir inside it; fail if it took a Ray start."""
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")}
+    start = time.monotonic()
+    proc = subprocess.run([WINNOW, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - start
+    assert elapsed < limit_s, f"took {elapsed:.1f}s: {proc.stderr[-2000:]}"
+    assert not (tmp_path / "ray").exists(), "Ray was started"
+    return proc
+
+
+def one_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The single `error:` line of a refused command (exit 2, no traceback)."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def write_config(tmp_path: Path, sources: str, extra: str = "") -> str:
+    (tmp_path / "run.yaml").write_text(f"stages: [ingest]\ningest:\n  sources: {sources}\n{extra}")
+    return "run.yaml"
+
+
+BAD_SOURCES = [
+    ("[{uri: nothere.jsonl}]", "ingest.sources.0: no file matches 'nothere.jsonl'"),
+    ("[{uri: one.jsonl}, {uri: 'data/*.jsonl'}]", "ingest.sources.1: no file matches 'data/*.jsonl'"),
+    (
+        "[{uri: 'file:///nonexistent-winnow/*.wet.gz'}]",
+        "no file matches 'file:///nonexistent-winnow/*.wet.gz'",
+    ),
+    ("[{uri: data}]", "ingest.sources.0: no file matches 'data'"),  # an empty directory
+]
+
+
+@pytest.mark.parametrize("command", [["validate", "--sources"], ["run"]], ids=["validate", "run"])
+@pytest.mark.parametrize(("sources", "expected"), BAD_SOURCES, ids=["missing", "glob", "file-glob", "dir"])
+def test_a_source_that_matches_no_file_is_refused_before_ray(tmp_path, command, sources, expected):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "one.jsonl").write_text('{"text": "a document"}\n')
+    cfg = write_config(tmp_path, sources)
+    line = one_error(winnow(tmp_path, command[0], cfg, *command[1:]))
+    assert expected in line
+    assert "check the path" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_validate_sources_lists_a_remote_glob_and_refuses_an_empty_one(tmp_path):
+    """Remote globs are listed by `validate --sources` only (memory:// is empty in a new process)."""
+    cfg = write_config(tmp_path, "[{uri: 'memory://winnow-nothing/*.jsonl'}]")
+    line = one_error(winnow(tmp_path, "validate", cfg, "--sources"))
+    assert line == (
+        "error: ingest.sources.0: no file matches 'memory://winnow-nothing/*.jsonl' "
+        "— check the path, glob or directory"
+    )
+
+
+def test_an_empty_only_source_is_a_warning_not_an_error(tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    proc = winnow(tmp_path, "validate", write_config(tmp_path, "[{uri: empty.jsonl}]"), "--sources")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "warning: ingest.sources.0: 'empty.jsonl' is empty (0 bytes): the run will keep no documents"
+    ]
+    assert "valid" in proc.stdout and "empty.jsonl" in proc.stdout
+
+
+@pytest.mark.slow  # starts Ray
+def test_a_run_of_an_empty_only_source_warns_first_and_finishes(tmp_path):
+    """The warning comes before Ray starts; the run itself (stages on empty input) ends cleanly."""
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    cfg = write_config(tmp_path, "[{uri: empty.jsonl}]")
+    proc = subprocess.run(  # Ray's default temp dir: a tmp_path one is too long for its sockets
+        [WINNOW, "run", cfg, "--run-dir", "out", "--no-report"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.splitlines()[0] == (
+        "warning: ingest.sources.0: 'empty.jsonl' is empty (0 bytes): the run will keep no documents"
+    )
+    assert "Traceback" not in proc.stderr and "error:" not in proc.stderr
+    assert "documents in 0 -> out 0" in proc.stdout
+
+
+def test_a_reused_run_dir_names_what_differs_before_ray(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.runner import prepare_run_dir
+
+    (tmp_path / "one.jsonl").write_text('{"text": "a document"}\n')
+    first = write_config(tmp_path, "[{uri: one.jsonl}]", "  min_text_chars: 1\n")
+    prepare_run_dir(load_config(tmp_path / first), str(tmp_path / "out"))  # what a first run leaves
+    write_config(tmp_path, "[{uri: one.jsonl}]", "  min_text_chars: 5\nfilter: {mode: runtime}\n")
+    line = one_error(winnow(tmp_path, "run", "run.yaml", "--run-dir", "out"))
+    assert "ingest.min_text_chars: 1 -> 5" in line
+    assert "filter.mode: pretrain -> runtime" in line
+    assert "--restart" in line and "--run-dir" in line
+
+
+def test_a_mistyped_key_gets_the_closest_known_key(tmp_path):
+    (tmp_path / "run.yaml").write_text(
+        "stages: [ingest, filtr]\ningest:\n  sources: [{uri: a.jsonl, formt: jsonl}]\n  min_text_char: 3\n"
+    )
+    proc = winnow(tmp_path, "validate", "run.yaml")
+    assert one_error(proc) == "error: invalid config run.yaml:"
+    assert "ingest.min_text_char: unknown field; did you mean 'min_text_chars'?" in proc.stderr
+    assert "ingest.sources.0.formt: unknown field; did you mean 'format'?" in proc.stderr
+    assert "unknown stage(s) ['filtr']; did you mean 'filter'?" in proc.stderr
+
+
+@pytest.mark.parametrize("make_dir", [False, True], ids=["no-such-path", "empty-dir"])
+def test_generate_with_a_wrong_checkpoint_path(tmp_path, make_dir):
+    if make_dir:
+        (tmp_path / "ckpt").mkdir()
+    # No Ray here; the limit only allows for importing torch on a busy machine.
+    line = one_error(winnow(tmp_path, "generate", "ckpt", "--prompt", "hello", limit_s=60))
+    assert line.startswith("error: no checkpoint at ckpt: it ")
+    assert "winnow train" in line
+
+
+def test_a_mistyped_dedup_option_is_one_error_line(tmp_path):
+    (tmp_path / "dedup.yaml").write_text("minhash: {treshold: 0.8}\n")
+    proc = winnow(tmp_path, "dedup", "--config", "dedup.yaml", "--explain")
+    assert one_error(proc) == "error: invalid config dedup.yaml:"
+    assert "minhash.treshold: unknown field; did you mean 'threshold'?" in proc.stderr
+
+
+def test_train_with_a_wrong_config_or_tokens_dir(tmp_path, repo_root):
+    """Checked before torch loads: no traceback from deep inside the trainer."""
+    tiny = str(repo_root / "configs" / "moe-tiny.yaml")
+    line = one_error(winnow(tmp_path, "train", "nope.yaml", "--tokens", "tokens", "--out", "o", limit_s=60))
+    assert line.startswith("error: train config not found: nope.yaml")
+    line = one_error(winnow(tmp_path, "train", tiny, "--tokens", "tokens", "--out", "o", limit_s=60))
+    assert line.startswith("error: no manifest.json in tokens — give the tokens directory")
+    (tmp_path / "typo.yaml").write_text("model: {dim: 64, n_layer: 3}\ntrain: {steps: 5}\n")
+    proc = winnow(tmp_path, "train", "typo.yaml", "--tokens", "tokens", "--out", "o", limit_s=60)
+    assert one_error(proc) == "error: invalid config typo.yaml:"
+    assert "model.n_layer: unknown field; did you mean 'n_layers'?" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_stats_and_tokenize_of_a_path_that_is_not_a_run(tmp_path):
+    (tmp_path / "plain").mkdir()
+    assert one_error(winnow(tmp_path, "stats", "nope")).startswith("error: no stats.json in nope — ")
+    line = one_error(winnow(tmp_path, "tokenize", "nope.jsonl", "-o", "tokens"))
+    assert line == "error: no such file or run directory: nope.jsonl — check the path"
+    line = one_error(winnow(tmp_path, "tokenize", "plain", "-o", "tokens"))
+    assert line.startswith("error: plain is not a run directory (no config.yaml)")
+    assert not (tmp_path / "tokens").exists()
+
+
+def test_a_missing_options_file_is_one_error_line(tmp_path):
+    line = one_error(winnow(tmp_path, "dedup", "--config", "nope.yaml", "--explain"))
+    assert line == "error: cannot read nope.yaml: No such file or directory — check the --config path"
