@@ -60,6 +60,8 @@ def _multi(ex, fn, num_returns: int, *args) -> list[Any]:
 
 def run_exact(blocks: list[Any], config: DedupConfig, ex) -> DedupResult:
     """Exact duplicates across all blocks (one hash-partitioned shuffle)."""
+    if not blocks:  # nothing to shuffle: the reducers would get no tables at all
+        return DedupResult(empty_removed(), empty_clusters(), {"exact_clusters": 0})
     P = config.num_partitions
     maps = [_multi(ex, stages.exact_map, P, P, b) for b in blocks]
     reds = [
@@ -78,6 +80,10 @@ def run_near(blocks: list[Any], config: DedupConfig, ex, exclude: pa.Array | Non
     P = config.num_partitions
     bands, rows = bands_rows(cfg)
     info: dict[str, Any] = {"bands": bands, "rows": rows}
+    if not blocks:  # nothing to band: the reducers would get no tables at all
+        return DedupResult(
+            empty_removed(), empty_clusters(), {**info, "candidate_pairs": 0, "near_clusters": 0}
+        )
     t0 = time.perf_counter()
     excl = ex.put(exclude) if exclude is not None and len(exclude) else None
     settings = idx.index_settings(cfg, bands, rows)

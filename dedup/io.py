@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ def plan_blocks(paths: list[str], rows_per_block: int) -> list[FileBlock]:
                     group, rows = [], 0
                 group.append(g)
                 rows += md.row_group(g).num_rows
-            if group:
+            if group or md.num_row_groups == 0:  # an empty file is a block too: its part keeps the schema
                 blocks.append(FileBlock(path, "parquet", tuple(group)))
         elif path.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz")):
             blocks.append(FileBlock(path, "jsonl"))
@@ -74,7 +74,7 @@ def load_block(block: Any) -> pa.Table:
         if block.fmt == "parquet":
             table = pq.ParquetFile(block.path).read_row_groups(list(block.row_groups or []))
         else:
-            table = pajson.read_json(block.path)
+            table = _read_jsonl(block.path)
     else:
         raise TypeError(f"unsupported block type {type(block)!r}")
     if "id" not in table.column_names or "text" not in table.column_names:
@@ -82,6 +82,26 @@ def load_block(block: Any) -> pa.Table:
     if table.schema.field("id").type != pa.string():
         table = table.set_column(table.schema.get_field_index("id"), "id", pc.cast(table["id"], pa.string()))
     return table
+
+
+EMPTY_DOCUMENTS = pa.schema([("id", pa.string()), ("text", pa.string())])
+_BLANK_SCAN_BYTES = 1 << 20
+
+
+def _is_blank(path: str) -> bool:
+    """Whether a (possibly compressed) JSONL file holds nothing but whitespace, read in bounded blocks."""
+    with pa.input_stream(path, compression="detect") as f:
+        while block := f.read(_BLANK_SCAN_BYTES):
+            if block.strip():
+                return False
+    return True
+
+
+def _read_jsonl(path: str) -> pa.Table:
+    """A JSONL file as a table; an empty (or all-blank) file is zero documents, not an error."""
+    if _is_blank(path):
+        return EMPTY_DOCUMENTS.empty_table()
+    return pajson.read_json(path)
 
 
 def members(table: pa.Table) -> pa.Table:
@@ -117,25 +137,30 @@ def split_by(table: pa.Table, part: np.ndarray, num_parts: int) -> list[pa.Table
     return [t.slice(int(bounds[i]), int(counts[i])) for i in range(num_parts)]
 
 
+def _temp_path(path: Path) -> Path:
+    """A unique hidden name next to `path`: created with open(), so the file mode follows the umask
+    like every other file of a run (mkstemp would make it 0600)."""
+    return path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+
+
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike) -> None:
     """Write to a temp file in the same directory, then os.replace (readers never see a partial file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temp_path(path)
     try:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    tmp = _temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -15,38 +15,39 @@ actor, which never gets placed while the survivors hold every CPU: a hang.)
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import ray
 from ray.exceptions import RayActorError
 from tqdm import tqdm
 
+from dedup.executor import connect_ray
+
 log = logging.getLogger("winnow")
+
+# Progress: a log line at most this often (seconds) when stderr is not a terminal; waits wake up
+# this often so the line (or the bar's clock) moves even while one long part runs.
+PROGRESS_EVERY_S = 5.0
+WAIT_TICK_S = 1.0
 
 # How often one job may lose its actor (node lost, worker OOM-killed, segfault) before the stage fails.
 ACTOR_JOB_ATTEMPTS = 4
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join `address` (or RAY_ADDRESS) when given, else start a local instance; no-op if already up.
+    """Join `address` (or RAY_ADDRESS) when given, else start a loopback-only local instance.
 
     Inside `ray job submit`, Ray sets RAY_ADDRESS for the entrypoint, so the run joins the cluster
-    and inherits the job's runtime env (e.g. `--working-dir`). Without an address we ask for
-    "local" explicitly: Ray would otherwise attach to whatever cluster its `ray_current_cluster`
-    file names (a `ray start` on this machine), which is never what a plain local run means.
+    and inherits the job's runtime env (e.g. `--working-dir`). The local start is
+    `dedup.executor.start_local_ray`: every service on 127.0.0.1, no dashboard, no metrics export.
     """
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"log_to_driver": True, "configure_logging": False}
-    if address and address != "local":
-        ray.init(address=address, **kwargs)
-    else:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
+    connect_ray(address, num_cpus)
     ray.data.DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
 
 
@@ -76,22 +77,26 @@ def run_tasks(
     remote = ray.remote(num_cpus=num_cpus, max_retries=max_retries, retry_exceptions=False)(fn)
     limit = max_in_flight or 2 * cluster_cpus()
     pending: list[ray.ObjectRef] = []
-    with progress(total, desc, unit) as bar:
+    with StageProgress(total, desc, unit) as bar:
 
         def finished(ref: ray.ObjectRef) -> Any:
             result = ray.get(ref)
-            bar.update(1)
-            if postfix is not None:
-                bar.set_postfix_str(postfix(result), refresh=False)
+            bar.update(postfix(result) if postfix is not None else None)
             return result
 
         for job in jobs:
-            if len(pending) >= limit:
-                done, pending = ray.wait(pending, num_returns=1)
+            while len(pending) >= limit:
+                done, pending = ray.wait(pending, num_returns=1, timeout=WAIT_TICK_S)
+                if not done:
+                    bar.tick()
+                    continue
                 yield finished(done[0])
             pending.append(remote.remote(*job))
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            done, pending = ray.wait(pending, num_returns=1, timeout=WAIT_TICK_S)
+            if not done:
+                bar.tick()
+                continue
             yield finished(done[0])
 
 
@@ -107,6 +112,7 @@ def run_on_actors(
     num_cpus: float = 1,
     num_gpus: float = 0,
     max_attempts: int = ACTOR_JOB_ATTEMPTS,
+    postfix: Callable[[Any], str] | None = None,
 ) -> Iterator[Any]:
     """Run jobs on a pool of actors that each hold a loaded model (built once per actor).
 
@@ -131,13 +137,17 @@ def run_on_actors(
     for _ in range(max(1, num_actors)):
         spawn()
     try:
-        with progress(total, desc) as bar:
+        with StageProgress(total, desc) as bar:
             while queue or running:
                 while idle and queue:
                     actor = idle.pop()
                     job, attempt = queue.popleft()
                     running[getattr(actor, method).remote(*job)] = (actor, job, attempt)
-                [ref], _ = ray.wait([*starting, *running], num_returns=1)
+                ready, _ = ray.wait([*starting, *running], num_returns=1, timeout=WAIT_TICK_S)
+                if not ready:
+                    bar.tick()
+                    continue
+                ref = ready[0]
                 if ref in starting:
                     actor = starting.pop(ref)
                     try:
@@ -163,12 +173,71 @@ def run_on_actors(
                     spawn()
                     continue
                 idle.append(actor)
-                bar.update(1)
+                bar.update(postfix(result) if postfix is not None else None)
                 yield result
     finally:
         for actor in [*idle, *starting.values(), *(a for a, _, _ in running.values())]:
             ray.kill(actor)
 
 
-def progress(total: int, desc: str, unit: str = "part") -> tqdm:
-    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty() or total == 0, leave=False)
+def progress_every_s() -> float:
+    """Seconds between progress lines in a log: WINNOW_PROGRESS_EVERY, else PROGRESS_EVERY_S."""
+    try:
+        value = float(os.environ.get("WINNOW_PROGRESS_EVERY", PROGRESS_EVERY_S))
+    except ValueError:
+        return PROGRESS_EVERY_S
+    return min(max(value, 0.1), 3600.0) if math.isfinite(value) else PROGRESS_EVERY_S
+
+
+class StageProgress:
+    """A stage's progress on stderr while it runs, so a long stage is never silent.
+
+    On a terminal: a tqdm bar (parts done / total, the caller's postfix, elapsed time). In a log
+    (stderr not a TTY): one plain line at most every `progress_every_s()` seconds, and none for a
+    stage that finishes sooner, so logs stay short.
+    """
+
+    def __init__(self, total: int, desc: str, unit: str = "part", stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.total, self.desc, self.unit = total, desc, unit
+        self.done = 0
+        self.note = ""
+        self.every = progress_every_s()
+        self.start = self.last_line = time.monotonic()
+        interactive = self.stream.isatty() and total > 0
+        self.bar = (
+            tqdm(total=total, desc=desc, unit=unit, leave=False, file=self.stream) if interactive else None
+        )
+
+    def __enter__(self) -> StageProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, note: str | None = None) -> None:
+        """One more part finished; `note` (e.g. "12,345 documents") describes the work so far."""
+        self.done += 1
+        if note is not None:
+            self.note = note
+        if self.bar is not None:
+            if note is not None:
+                self.bar.set_postfix_str(note, refresh=False)
+            self.bar.update(1)
+        self.tick()
+
+    def tick(self) -> None:
+        """Called while waiting too: refreshes the bar's clock, or writes the log line when due."""
+        if self.bar is not None:
+            self.bar.refresh()
+            return
+        now = time.monotonic()
+        if self.total and now - self.last_line >= self.every:
+            self.last_line = now
+            note = f", {self.note}" if self.note else ""
+            line = f"  {self.desc}: {self.done}/{self.total} {self.unit}s{note}, {now - self.start:.0f}s"
+            print(line, file=self.stream, flush=True)

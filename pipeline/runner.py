@@ -60,37 +60,77 @@ def prepare_run_dir(cfg: RunConfig, run_dir: str, *, restart: bool = False) -> N
     storage.write_text(cfg_path, text)
 
 
+def print_line(text: str) -> None:
+    """run_pipeline's messages go to stdout, flushed, between the CLI's stage lines."""
+    print(text, flush=True)
+
+
 def run_pipeline(
     cfg: RunConfig,
     run_dir: str,
     *,
     restart: bool = False,
     on_stage: Callable[[StageStats], None] | None = None,
+    say: Callable[[str], None] = print_line,
 ) -> RunResult:
-    """Run every configured stage; return the ledger. Ray must already be initialized."""
+    """Run every configured stage; return the ledger. Ray must already be initialized.
+
+    `on_stage(stats)` is called after each stage that ran. A stage finished by an earlier run is
+    not run again, and `say` announces "<stage>: skipped (already done)" instead: its old counts and
+    timing are in the ledger, not news. When no document is left, `say` names the stage that
+    removed the last one, so an empty output reads as a result rather than a failure.
+    """
     prepare_run_dir(cfg, run_dir, restart=restart)
     done: list[StageStats] = []
     previous: str | None = None
     for name in cfg.stages:
         paths = StagePaths(run_dir, name)
         if storage.exists(paths.success):
-            stats = StageStats.from_dict(storage.read_json(paths.success))
-            stats.extra["resumed"] = True
-            log.info("stage %s: finished earlier, skipped", name)
+            stats = resumed_stats(paths)
+            say(f"  {name}: skipped (already done)")
         else:
-            start = time.perf_counter()
-            stats = stage_function(name)(cfg, run_dir, previous)
-            stats.seconds = round(time.perf_counter() - start, 3)
-            stats.check()
+            stats = run_stage(cfg, run_dir, name, previous)
             storage.write_json(paths.success, stats.to_dict())
+            if on_stage:
+                on_stage(stats)
         done.append(stats)
         storage.write_json(storage.join(run_dir, "stats.json"), ledger_dict(done))
-        if on_stage:
-            on_stage(stats)
         previous = name
+    note = empty_output_note(done)
+    if note:
+        say(note)
     ledger = ledger_dict(done)
     storage.write_json(storage.join(run_dir, "stats.json"), ledger)
     return RunResult(run_dir, done, ledger)
+
+
+def resumed_stats(paths: StagePaths) -> StageStats:
+    """The ledger entry a finished stage left, marked as resumed."""
+    stats = StageStats.from_dict(storage.read_json(paths.success))
+    stats.extra["resumed"] = True
+    log.info("stage %s: finished earlier, skipped", paths.name)
+    return stats
+
+
+def run_stage(cfg: RunConfig, run_dir: str, name: str, previous: str | None) -> StageStats:
+    """Run one stage, time it and check that its counts reconcile."""
+    start = time.perf_counter()
+    stats = stage_function(name)(cfg, run_dir, previous)
+    stats.seconds = round(time.perf_counter() - start, 3)
+    stats.check()
+    return stats
+
+
+def empty_output_note(stages: list[StageStats]) -> str | None:
+    """The line "no documents left after <stage>; ..." when the document stages ended with none."""
+    documents = [s for s in stages if s.name != "tokenize"]
+    if not documents or documents[-1].kept:
+        return None
+    emptied = next(s.name for s in documents if not s.kept)
+    consequence = (
+        "nothing to tokenize" if any(s.name == "tokenize" for s in stages) else "the output is empty"
+    )
+    return f"no documents left after {emptied}; {consequence}"
 
 
 def last_document_stage(run_dir: str) -> list[str]:

@@ -44,16 +44,13 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance for the whole test session (it takes ~10 s to start)."""
+    """One local Ray instance for the whole test session (it takes ~10 s to start), started the
+    way `winnow run` starts its own: loopback only, no dashboard, no metrics export."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+    from dedup.executor import connect_ray
+
+    connect_ray(num_cpus=2, log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     yield ray

@@ -52,11 +52,14 @@ def sample_run(ray_session, repo_root, tmp_path_factory):
         run_dir = str(tmp / "run")
         result = run_pipeline(cfg, run_dir)
         downloads = len(server.requests)
-        rerun = run_pipeline(cfg, run_dir)
+        said: list[str] = []
+        reported: list[str] = []
+        rerun = run_pipeline(cfg, run_dir, say=said.append, on_stage=lambda s: reported.append(s.name))
         downloads_after_rerun = len(server.requests)
     return {
         "result": result,
         "rerun": rerun,
+        "rerun_messages": (said, reported),
         "run_dir": run_dir,
         "downloads": (downloads, downloads_after_rerun),
         "server_url": server.url,
@@ -110,6 +113,10 @@ def test_rerun_skips_everything_and_downloads_nothing(sample_run):
     first, second = sample_run["downloads"]
     assert first >= len(SAMPLE_FILES) and second == first
     assert all(s.extra.get("resumed") for s in sample_run["rerun"].stages)
+    # Announced as skipped, never reported as if they had just run (with their old timings).
+    said, reported = sample_run["rerun_messages"]
+    assert said == [f"  {s.name}: skipped (already done)" for s in sample_run["rerun"].stages]
+    assert reported == []
 
 
 def test_output_bytes_do_not_depend_on_parallelism(sample_run, repo_root):

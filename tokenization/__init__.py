@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tokenization.config import TokenizeConfig, TokenizerConfig
 
 if TYPE_CHECKING:
-    from tokenization.errors import EmptyCorpusError
+    from tokenization.errors import CorpusTooSmallError, EmptyCorpusError, TokenizeInputError
     from tokenization.reader import GlobalBatchSampler, TokenDataset
     from tokenization.stage import TokenizeStats, tokenize_to_dir
     from tokenization.tokenizer import load_tokenizer, train_tokenizer
@@ -19,6 +19,8 @@ _LAZY = {
     "tokenize_to_dir": "tokenization.stage",
     "TokenizeStats": "tokenization.stage",
     "EmptyCorpusError": "tokenization.errors",
+    "CorpusTooSmallError": "tokenization.errors",
+    "TokenizeInputError": "tokenization.errors",
     "train_tokenizer": "tokenization.tokenizer",
     "load_tokenizer": "tokenization.tokenizer",
     "TokenDataset": "tokenization.reader",
@@ -26,10 +28,12 @@ _LAZY = {
 }
 
 __all__ = [
+    "CorpusTooSmallError",
     "EmptyCorpusError",
     "GlobalBatchSampler",
     "TokenDataset",
     "TokenizeConfig",
+    "TokenizeInputError",
     "TokenizeStats",
     "TokenizerConfig",
     "load_tokenizer",

@@ -3,5 +3,13 @@
 from __future__ import annotations
 
 
-class EmptyCorpusError(ValueError):
+class TokenizeInputError(ValueError):
+    """The inputs cannot make a tokenized dataset; the message says what to change."""
+
+
+class EmptyCorpusError(TokenizeInputError):
     """No document with text was found in the tokenize inputs."""
+
+
+class CorpusTooSmallError(TokenizeInputError):
+    """The documents do not fill one training row of seq_len + 1 tokens."""

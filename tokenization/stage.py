@@ -14,7 +14,7 @@ import resource
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,9 +22,10 @@ import pyarrow.parquet as pq
 import ray
 from tokenizers import Tokenizer
 
+from dedup.executor import connect_ray
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path, encode_chunk
-from tokenization.errors import EmptyCorpusError
+from tokenization.errors import CorpusTooSmallError, EmptyCorpusError
 from tokenization.inputs import (
     Chunk,
     auto_docs_per_task,
@@ -48,6 +49,10 @@ FORMAT_VERSION = 1
 # Encoding is single-threaded inside a task: Ray provides the parallelism (one task per CPU),
 # so the tokenizers thread pool would only oversubscribe the cores.
 _TASK_ENV = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
+# Waits for encoded chunks wake up this often (seconds) to report progress.
+PROGRESS_WAIT_S = 1.0
+# progress(chunks appended, chunks total, documents so far)
+EncodeProgress = Callable[[int, int, int], None]
 # Defined once so Ray exports the function once per driver, not once per call.
 _encode_remote = ray.remote(num_cpus=1)(encode_chunk)
 
@@ -133,11 +138,14 @@ def training_sample(
 
 
 def _ray_workers(config: TokenizeConfig) -> int:
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, configure_logging=False)
+    connect_ray()  # no-op when the caller already started or joined Ray
     if config.num_workers is not None:
         return config.num_workers
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _no_progress(done: int, total: int, documents: int) -> None:
+    """The default: nobody is watching."""
 
 
 def _run_encode(
@@ -148,9 +156,14 @@ def _run_encode(
     config: TokenizeConfig,
     workers: int,
     scratch: str,
+    progress: EncodeProgress | None = None,
 ) -> tuple[dict[str, SplitPack], int, int, int]:
     """Encode chunks on Ray (at most ``workers`` in flight) and append their token files to the
-    per-split streams strictly in chunk order as they complete."""
+    per-split streams strictly in chunk order as they complete.
+
+    ``progress(chunks appended, chunks total, documents so far)`` is called after each appended chunk
+    and at least every ``PROGRESS_WAIT_S`` while waiting, so a caller can show that work goes on."""
+    report = progress or _no_progress
     remote = _encode_remote.options(runtime_env={"env_vars": _TASK_ENV})
     tok_ref = ray.put(tok_json)
     packs = {s: SplitPack() for s in SPLITS}
@@ -176,7 +189,9 @@ def _run_encode(
                 )
                 pending[ref] = next_submit
                 next_submit += 1
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=PROGRESS_WAIT_S)
+            if not ready:
+                report(next_append, len(chunks), records)
             for ref in ready:
                 pending.pop(ref)
                 res: ChunkResult = ray.get(ref)
@@ -192,6 +207,7 @@ def _run_encode(
                 records += res.records
                 text_bytes += res.text_bytes
                 next_append += 1
+                report(next_append, len(chunks), records)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -216,12 +232,14 @@ def tokenize_to_dir(
     *,
     source_run: str | None = None,
     overwrite: bool = False,
+    progress: EncodeProgress | None = None,
 ) -> TokenizeStats:
     """Tokenize Parquet/JSONL documents (``id``, ``text``) into ``out_dir`` (the tokens/ contract).
 
-    Raises ``EmptyCorpusError`` when no document has text, ``ValueError`` when the tokenizer lacks
-    the EOS token or the corpus is shorter than one training row, ``FileExistsError`` when
-    ``out_dir`` is non-empty and ``overwrite`` is false.
+    Raises ``EmptyCorpusError`` when no document has text, ``CorpusTooSmallError`` when the corpus
+    is shorter than one training row (both ``TokenizeInputError``), ``ValueError`` when the tokenizer
+    lacks the EOS token, ``FileExistsError`` when ``out_dir`` is non-empty and ``overwrite`` is
+    false. ``progress`` gets the encoding's progress (see ``_run_encode``).
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -231,7 +249,10 @@ def tokenize_to_dir(
         raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True to replace it)")
     files = expand_inputs(input_paths)
     if not files:
-        raise EmptyCorpusError(f"empty corpus: no Parquet/JSONL files in {input_paths}")
+        raise EmptyCorpusError(
+            f"empty corpus: no Parquet/JSONL files in {input_paths}; nothing to tokenize "
+            "(give .parquet/.jsonl files, or a directory or run directory holding them)"
+        )
     for f in files:
         file_kind(f)
 
@@ -247,7 +268,9 @@ def tokenize_to_dir(
     counts = [count_documents(f) for f in files]
     total_docs = sum(counts)
     if total_docs == 0:
-        raise EmptyCorpusError(f"empty corpus: the {len(files)} input file(s) hold no documents")
+        raise EmptyCorpusError(
+            f"empty corpus: the {len(files)} input file(s) hold no documents; nothing to tokenize"
+        )
     workers = _ray_workers(config)
     docs_per_task = config.docs_per_task or auto_docs_per_task(total_docs, workers)
     chunks = plan_chunks(files, docs_per_task)
@@ -273,12 +296,14 @@ def tokenize_to_dir(
 
         t = time.perf_counter()
         packs, records, empty, text_bytes = _run_encode(
-            chunks, tok_data.decode("utf-8-sig"), tok_sha, specials, config, workers, str(scratch)
+            chunks, tok_data.decode("utf-8-sig"), tok_sha, specials, config, workers, str(scratch), progress
         )
         timings["encode"] = time.perf_counter() - t
         rss["encode"] = _peak_rss_mb()
         if sum(p.documents for p in packs.values()) == 0:
-            raise EmptyCorpusError(f"empty corpus: all {records} documents have empty text")
+            raise EmptyCorpusError(
+                f"empty corpus: all {records} documents have empty text; nothing to tokenize"
+            )
 
         t = time.perf_counter()
         for s in SPLITS:
@@ -297,7 +322,7 @@ def tokenize_to_dir(
             packs[s].documents = documents
             os.remove(stream)
         if packs["train"].rows == 0:
-            raise ValueError(
+            raise CorpusTooSmallError(
                 f"corpus too small: {packs['train'].dropped_tokens} train tokens do not fill one row of "
                 f"seq_len + 1 = {config.row_len} tokens (lower seq_len or use tail='pad')"
             )

@@ -60,6 +60,7 @@ def run_map_stage(
             todo.append(in_path)
         else:
             total.merge(stats)
+    postfix = documents_so_far(total)
     if use_actors and todo:
         n = min(len(todo), actors or cluster_cpus())
         results = run_on_actors(
@@ -70,10 +71,27 @@ def run_map_stage(
             total=len(todo),
             desc=stage,
             num_actors=n,
+            postfix=postfix,
         )
     else:
         jobs = [(factory, run_dir, stage, batch_rows, p) for p in todo]
-        results = run_tasks(_process_in_task, jobs, total=len(todo), desc=stage)
+        results = run_tasks(_process_in_task, jobs, total=len(todo), desc=stage, postfix=postfix)
     for stats in results:
         total.merge(stats)
     return total
+
+
+def documents_so_far(total: StageStats) -> Callable[[StageStats], str]:
+    """Progress text: documents through the stage so far (parts finished earlier included).
+
+    It counts the finished parts itself: the caller merges a part into `total` only after the
+    progress bar has seen it.
+    """
+    seen = total.input
+
+    def note(part: StageStats) -> str:
+        nonlocal seen
+        seen += part.input
+        return f"{seen:,} documents"
+
+    return note
