@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
+import secrets
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,10 +169,14 @@ def _record(doc_id: Any, v: Verdict) -> dict[str, Any]:
 
 
 def _open_temp(out_path: Path) -> tuple[int, str]:
-    """A temporary file next to the output (renamed into place when complete)."""
+    """A temporary file next to the output (renamed into place when complete).
+
+    Created with O_EXCL under a random name like mkstemp, but with mode 0666 & ~umask, so the
+    output's permissions match every other file winnow writes (mkstemp's are 0600)."""
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+        tmp = out_path.parent / f".{out_path.name}.{secrets.token_hex(8)}.tmp"
+        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
     except OSError as e:
         raise ScoreInputError(f"cannot write output {out_path}: {e.strerror}") from None
 

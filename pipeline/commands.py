@@ -79,8 +79,20 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if not args.input or not args.output:
         print("error: dedup needs INPUT... and -o OUTPUT (or --explain)", file=sys.stderr)
         return 2
+    from dedup.io import expand_inputs
     from pipeline.executor import init_ray
 
+    missing = [p for p in args.input if "://" not in p and not os.path.exists(p)]
+    if missing:
+        print(f"error: dedup input {missing[0]} not found — check the path", file=sys.stderr)
+        return 2
+    if not expand_inputs(args.input):
+        print(
+            f"error: dedup found no .jsonl or .parquet file in {' '.join(args.input)} — give files or "
+            "directories holding them",
+            file=sys.stderr,
+        )
+        return 2
     if cfg.use_ray:
         init_ray(args.address)
     stats = run_dedup(args.input, args.output, cfg)
@@ -118,7 +130,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
 
     from pipeline.config import format_validation_error
     from pipeline.executor import init_ray
-    from tokenization import TokenizeConfig, tokenize_to_dir
+    from tokenization import TokenizeConfig, TokenizeInputError, tokenize_to_dir
 
     raw = _load_yaml(args.config)
     if "tokenize" in raw and isinstance(raw["tokenize"], dict):
@@ -133,7 +145,11 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
         return 2
     inputs = _tokenize_inputs(args.input)
     init_ray(args.address)
-    stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite)
+    try:
+        stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite)
+    except TokenizeInputError as e:
+        print(f"error: tokenize: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(_as_dict(stats), indent=2, default=str))
     return 0
 

@@ -62,7 +62,13 @@ class IngestConfig(Strict):
         100_000, gt=0, description="documents per output part: the unit of later parallelism"
     )
     retries: int = Field(5, ge=0)
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0, description="one network read may wait this long")
+    download_deadline_s: float = Field(
+        3600.0, gt=0, description="total time one download may take, retries included"
+    )
+    min_download_rate: float = Field(
+        1024.0, ge=0, description="bytes/s over 60 s below which a download attempt is retried"
+    )
 
 
 class ExactDedupConfig(Strict):

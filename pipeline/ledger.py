@@ -86,6 +86,10 @@ def ledger_dict(stages: list[StageStats]) -> dict[str, Any]:
         "documents_out": docs_out,
         "removed_total": sum(s.removed_total for s in doc_stages),
         "quarantined_total": sum(s.quarantined for s in doc_stages),
+        # Input that was never read (each such source is also one quarantined record): a run can
+        # reconcile and still have missed data, so the totals say so.
+        "sources_incomplete": sum(int(s.extra.get("sources_incomplete", 0)) for s in stages),
+        "bytes_unread": sum(int(s.extra.get("bytes_unread", 0)) for s in stages),
         "reconciles": all(s.reconciles() for s in stages) and _chained(doc_stages),
     }
 
@@ -124,6 +128,11 @@ def funnel_table(ledger: dict[str, Any]) -> str:
         f"removed {ledger.get('removed_total', 0):,}; quarantined {ledger.get('quarantined_total', 0):,}; "
         f"ledger {'reconciles' if ledger.get('reconciles') else 'DOES NOT RECONCILE'}"
     )
+    if ledger.get("sources_incomplete"):
+        total += (
+            f"\nnot read to the end: {ledger['sources_incomplete']:,} source(s), "
+            f"{ledger.get('bytes_unread', 0):,} bytes unread (see quarantine/ingest)"
+        )
     tokens = [s for s in ledger["stages"] if "tokens" in s]
     for s in tokens:
         total += f"\ntokens: {s['tokens']:,} ({', '.join(f'{k} {v:,}' for k, v in s.get('tokens_by_split', {}).items())})"

@@ -141,7 +141,13 @@ def read_sample(paths: list[str], columns: list[str], max_rows: int = DEFAULT_MA
         pf = files[fi]
         cols = [c for c in columns if c in pf.schema_arrow.names]
         tables.append(pf.read_row_groups(gs, columns=cols))
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+    if tables:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    elif files:  # only empty parts: keep their columns so the report's sections read zero rows
+        schema = files[0].schema_arrow
+        table = schema.empty_table().select([c for c in columns if c in schema.names])
+    else:
+        table = pa.table({})
     if table.num_rows > max_rows:
         step = table.num_rows / max_rows
         table = table.take(pa.array([int(k * step) for k in range(max_rows)], pa.int64()))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pipeline import storage
 from pipeline.config import ConfigError, RunConfig, dump_config
 from pipeline.ledger import StageStats, ledger_dict
+from pipeline.preflight import check_run_dir
 from pipeline.stages.base import StagePaths
 
 log = logging.getLogger("winnow")
@@ -44,20 +45,17 @@ def stage_function(name: str) -> Callable[[RunConfig, str, str | None], StageSta
 
 
 def prepare_run_dir(cfg: RunConfig, run_dir: str, *, restart: bool = False) -> None:
-    """Create the run directory; refuse to resume one that was made with a different config."""
-    cfg_path = storage.join(run_dir, "config.yaml")
-    text = dump_config(cfg)
+    """Create the run directory; refuse to resume one that was made with a different config.
+
+    Resuming removes the temporaries that writers killed with an earlier run left behind; the
+    caller holds the run directory's lock, so none of them belongs to a live writer.
+    """
     if restart:
         storage.remove_tree(run_dir)
-    if storage.exists(cfg_path):
-        old = storage.read_text(cfg_path)
-        if old != text:
-            raise ConfigError(
-                f"{run_dir} holds a run made with a different config; "
-                "use another --run-dir, or --restart to discard it"
-            )
+    check_run_dir(cfg, run_dir)
     storage.makedirs(run_dir)
-    storage.write_text(cfg_path, text)
+    storage.remove_temporaries(run_dir)
+    storage.write_text(storage.join(run_dir, "config.yaml"), dump_config(cfg))
 
 
 def print_line(text: str) -> None:
@@ -80,7 +78,21 @@ def run_pipeline(
     timing are in the ledger, not news. When no document is left, `say` names the stage that
     removed the last one, so an empty output reads as a result rather than a failure.
     """
-    prepare_run_dir(cfg, run_dir, restart=restart)
+    try:
+        with storage.run_dir_lock(run_dir):
+            prepare_run_dir(cfg, run_dir, restart=restart)
+            return _run_stages(cfg, run_dir, on_stage, say)
+    except storage.RunDirBusy as e:
+        raise ConfigError(f"{e}; wait for it to finish, or use another --run-dir") from None
+
+
+def _run_stages(
+    cfg: RunConfig,
+    run_dir: str,
+    on_stage: Callable[[StageStats], None] | None,
+    say: Callable[[str], None],
+) -> RunResult:
+    """The stages in order, skipping those an earlier run finished; the ledger after each."""
     done: list[StageStats] = []
     previous: str | None = None
     for name in cfg.stages:

@@ -9,8 +9,10 @@ Local files are written to a temporary name and renamed; object stores
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import IO, Any
@@ -20,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
+# The temporary name `atomic_open` writes to: `.<final name>.<uuid4 hex>.tmp` next to the final file.
+_TEMPORARY = re.compile(r"\.(.{1,255})\.[0-9a-f]{32}\.tmp")
 
 
 def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -78,6 +82,27 @@ def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
         fs, p = filesystem(path)
         with fs.open(p, mode) as f:
             yield f
+
+
+def remove_temporaries(path: str) -> list[str]:
+    """Delete the temporaries of writes that never finished (a killed run) under `path`.
+
+    They are invisible to readers (dot names) but hold disk space, and a crash leaves one per
+    open part. Call it only while nothing writes under `path` (before a stage resumes). Object
+    stores have no temporaries. Returns the paths removed, sorted.
+    """
+    if not is_local(path):
+        return []
+    root = path[len("file://") :] if path.startswith("file://") else path
+    removed = []
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            if _TEMPORARY.fullmatch(name):
+                full = os.path.join(dirpath, name)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(full)
+                    removed.append(full)
+    return sorted(removed)
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -159,3 +184,39 @@ def remove_tree(path: str) -> None:
     fs, p = filesystem(path)
     if fs.exists(p):
         fs.rm(p, recursive=True)
+
+
+class RunDirBusy(RuntimeError):
+    """Another process holds the run directory's lock."""
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: str) -> Iterator[None]:
+    """Hold an exclusive lock on a local run directory for the whole run.
+
+    Two runs writing one directory would race on its parts, and resuming removes the temporaries
+    of killed writers, which must not be a live run's. The lock file sits beside the directory
+    (`.<name>.lock`), so `--restart` can delete the directory without dropping the lock. Object
+    stores have no such lock: a cluster run on s3:// is the user's to keep single.
+    """
+    if not is_local(run_dir):
+        yield
+        return
+    root = os.path.abspath(run_dir[len("file://") :] if run_dir.startswith("file://") else run_dir)
+    os.makedirs(os.path.dirname(root), exist_ok=True)
+    lock_path = os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.lock")
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunDirBusy(f"{run_dir} is in use by a running winnow ({holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -8,7 +8,9 @@ Faults (keyed by the URL path without the leading "/"), each applied to the firs
 requests for that path (`times=None`: every request):
 * `Fault(status=500)` / `Fault(status=404)`: answer with that status and a short body;
 * `Fault(drop_after=K)`: send the normal headers (full Content-Length) and K body bytes, then
-  close the connection, as a flaky network does.
+  close the connection, as a flaky network does;
+* `Fault(drip_every=S)`: send the body one byte every S seconds (a slow-drip server), until
+  the client hangs up.
 Range requests (`bytes=N-`, `bytes=N-M`) get 206 with Content-Range unless `ranges=False` or an
 `If-Range` differs from the file's ETag (a content hash), which gets the whole file (200).
 """
@@ -19,6 +21,7 @@ import contextlib
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +35,7 @@ _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 class Fault:
     status: int | None = None
     drop_after: int | None = None
+    drip_every: float | None = None
     times: int | None = 1
 
 
@@ -135,8 +139,21 @@ def _handler(server_state: Server, faults: dict[str, Fault], ranges: bool, lock:
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(2)  # socket.SHUT_RDWR
                 return self._log(path, rng, status, len(sent), etag)
+            if fault is not None and fault.drip_every is not None:
+                return self._log(path, rng, status, self._drip(body, fault.drip_every), etag)
             self.wfile.write(body)
             self._log(path, rng, status, len(body), etag)
+
+        def _drip(self, body: bytes, every: float) -> int:
+            """Send `body` a byte at a time; returns the bytes sent before the client hung up."""
+            for i in range(len(body)):
+                try:
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return i
+                time.sleep(every)
+            return len(body)
 
     return Handler
 

@@ -77,3 +77,17 @@ def test_dedup_library_with_empty_blocks_decides_nothing():
     empty = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
     result = dedup_blocks([empty, empty], DedupConfig(use_ray=False, num_partitions=2))
     assert result.removed.num_rows == 0 and result.clusters.num_rows == 0
+
+
+def test_dedup_cli_without_input_files_is_one_error_line(tmp_path):
+    (tmp_path / "nothing").mkdir()
+    for inputs, needle in (
+        ([tmp_path / "missing.jsonl"], "missing.jsonl not found"),
+        ([tmp_path / "nothing"], "no .jsonl or .parquet file"),
+    ):
+        proc = _run_dedup_cli(tmp_path, inputs, umask=0o022)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stdout + proc.stderr
+        assert [x for x in proc.stderr.splitlines() if x.startswith("error:")] == [
+            next(x for x in proc.stderr.splitlines() if needle in x)
+        ]

@@ -60,7 +60,7 @@ def _config(tmp_path: Path, source: Path) -> Path:
 
 def _winnow_run(config: Path, run_dir: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [WINNOW, "run", str(config), "--run-dir", str(run_dir), "--no-report"],
+        [WINNOW, "run", str(config), "--run-dir", str(run_dir)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -107,6 +107,7 @@ def test_run_whose_only_source_is_empty_ends_cleanly_and_reruns_as_skipped(tmp_p
     assert "no documents left after ingest; nothing to tokenize" in first.stdout
     _assert_zero_ledger_from(run_dir, "ingest")
     _assert_empty_parts_keep_their_columns(run_dir, DOCUMENT_STAGES)
+    assert (run_dir / "report.html").stat().st_size > 0  # the report reads empty parts too
 
     again = _winnow_run(config, run_dir)
     _assert_clean(again)

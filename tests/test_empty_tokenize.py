@@ -3,6 +3,9 @@ crash; a corpus too small for one row is the config's mistake and says which set
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,3 +60,19 @@ def test_bad_tokenize_inputs_share_one_error_class():
         CorpusTooSmallError, TokenizeInputError
     )
     assert issubclass(TokenizeInputError, ValueError)  # callers that caught ValueError still do
+
+
+def test_tokenize_cli_on_text_free_input_is_one_error_line(tmp_path):
+    """`winnow tokenize` on documents without text says so (exit 2), never a traceback."""
+    source = tmp_path / "blank.jsonl"
+    source.write_text(json.dumps({"id": "a", "text": ""}) + "\n")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "winnow"), "tokenize", str(source), "-o", str(tmp_path / "tok")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: tokenize:"), proc.stderr

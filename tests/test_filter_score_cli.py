@@ -8,6 +8,7 @@ the file and why documents were dropped, and every user mistake is one `error:` 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,9 @@ def test_empty_input_says_nothing_was_scored(tmp_path):
     assert summary["documents"] == 0 and summary["errors"] == 0 and summary["actions"] == {}
     assert "note: in.jsonl has no lines: nothing was scored" in res.stderr
     assert (tmp_path / "out.jsonl").read_text() == ""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "out.jsonl").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_pretrain_mode_is_named_and_its_quality_drops_explained(tmp_path):

@@ -219,7 +219,8 @@ def test_plain_warc_cut_mid_record(shared_data: Path, tmp_path: Path) -> None:
     path.write_bytes(raw[:cut_at])
     *good, bad = _read(path)
     assert good == full[: len(good)] and len(good) == 5
-    assert isinstance(bad, BadRecord) and bad.error.startswith("record truncated") and bad.raw_excerpt
+    assert isinstance(bad, BadRecord) and bad.raw_excerpt and bad.bytes_unread == 0
+    assert bad.error.startswith("source_truncated: record truncated: input ended")
     chunked = (shared_data / WARC_DIR / "warcio_example-iana.org-chunked.warc").read_bytes()
     (tmp_path / "chunked.warc").write_bytes(chunked[: len(chunked) - 2000])
     (bad,) = _read(tmp_path / "chunked.warc")

@@ -37,3 +37,13 @@ def test_round_trip_keeps_extra_keys():
     d = s.to_dict()
     assert d["tokens"] == 1000
     assert StageStats.from_dict(d).extra["tokens"] == 1000
+
+
+def test_unread_input_shows_in_the_totals_even_when_counts_reconcile():
+    ingest = StageStats("ingest", input=10, kept=8, quarantined=2)
+    ingest.extra.update(sources_incomplete=2, bytes_unread=4096)
+    ledger = ledger_dict([ingest, StageStats("exact_dedup", input=8, kept=8)])
+    assert ledger["reconciles"] and (ledger["sources_incomplete"], ledger["bytes_unread"]) == (2, 4096)
+    assert "not read to the end: 2 source(s), 4,096 bytes unread" in funnel_table(ledger)
+    whole = ledger_dict([StageStats("ingest", input=1, kept=1)])
+    assert whole["sources_incomplete"] == 0 and "not read" not in funnel_table(whole)

@@ -1,4 +1,4 @@
-"""Open a possibly-compressed file as a binary stream that *raises* on truncation.
+"""Open a possibly-compressed stream as a binary stream that *raises* on truncation.
 
 warcio and zstandard both end silently when a compressed file is cut short; readers must instead
 report the loss (a `BadRecord`), so decompression goes through streams that raise `EOFError`.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import io
-from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
@@ -17,6 +16,9 @@ import zstandard
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 16
+# Compressed bytes per zstd call. One call's output is unbounded (a 128 KiB block can be 4 bytes),
+# so small inputs bound memory: at most ~32 MiB per call even for a decompression bomb.
+_ZSTD_FEED = 1 << 10
 
 
 class TruncatedInput(EOFError):
@@ -24,51 +26,59 @@ class TruncatedInput(EOFError):
 
 
 class _ZstdRaw(io.RawIOBase):
-    """Multi-frame zstd decompression that raises `TruncatedInput` when input ends mid-frame."""
+    """Multi-frame zstd decompression that raises `TruncatedInput` when input ends mid-frame.
+
+    Decompressed bytes are handed out from an offset into the pending buffer, never by slicing
+    the rest off, so reading costs time linear in the output.
+    """
 
     def __init__(self, fileobj: BinaryIO) -> None:
         self._src = fileobj
         self._dctx = zstandard.ZstdDecompressor()
         self._dobj = self._dctx.decompressobj()
         self._pending = b""
+        self._offset = 0
         self._in_frame = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf) -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = self._src.read(_CHUNK)
+        while self._offset >= len(self._pending):
+            chunk = self._src.read(_ZSTD_FEED)
             if not chunk:
                 if self._in_frame:
                     raise TruncatedInput("zstd stream ended before the end of its frame")
                 return 0
-            while chunk:
-                self._in_frame = True
-                try:
-                    self._pending += self._dobj.decompress(chunk)
-                except zstandard.ZstdError as e:
-                    raise OSError(f"corrupt zstd data: {e}") from e
-                if self._dobj.eof:
-                    self._in_frame = False
-                    chunk = self._dobj.unused_data
-                    self._dobj = self._dctx.decompressobj()
-                else:
-                    chunk = b""
-        n = min(len(buf), len(self._pending))
-        buf[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+            self._pending, self._offset = self._decompress(chunk), 0
+        n = min(len(buf), len(self._pending) - self._offset)
+        buf[:n] = self._pending[self._offset : self._offset + n]
+        self._offset += n
         return n
+
+    def _decompress(self, chunk: bytes) -> bytes:
+        """Output of one input chunk, across frame boundaries inside it."""
+        out = []
+        while chunk:
+            self._in_frame = True
+            try:
+                out.append(self._dobj.decompress(chunk))
+            except zstandard.ZstdError as e:
+                raise OSError(f"corrupt zstd data: {e}") from e
+            chunk = b""
+            if self._dobj.eof:
+                self._in_frame = False
+                chunk = self._dobj.unused_data
+                self._dobj = self._dctx.decompressobj()
+        return b"".join(out)
 
     def close(self) -> None:
         self._src.close()
         super().close()
 
 
-def sniff_compression(path: Path) -> str | None:
-    """'gzip', 'zstd' or None, from the first bytes."""
-    with open(path, "rb") as f:
-        head = f.read(4)
+def sniff_compression(head: bytes) -> str | None:
+    """'gzip', 'zstd' or None, from the first bytes of a stream."""
     if head.startswith(GZIP_MAGIC):
         return "gzip"
     if head.startswith(ZSTD_MAGIC):
@@ -76,13 +86,12 @@ def sniff_compression(path: Path) -> str | None:
     return None
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """Decompressed binary stream of `path` (gzip, zstd or plain); truncation raises `EOFError`."""
-    kind = sniff_compression(path)
+def open_binary(raw: io.BufferedReader) -> BinaryIO:
+    """Decompressed binary stream of `raw` (gzip, zstd or plain); truncation raises `EOFError`."""
+    kind = sniff_compression(raw.peek(4)[:4])
     if kind == "gzip":
         # GzipFile handles multi-member files (Common Crawl's per-record gzip) and raises EOFError.
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if kind == "zstd":
         return io.BufferedReader(_ZstdRaw(raw), buffer_size=_CHUNK)  # type: ignore[return-value]
-    return raw
+    return raw  # type: ignore[return-value]

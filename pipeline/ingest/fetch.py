@@ -9,6 +9,10 @@
   Last-Modified, so a file that changed on the server is fetched whole again), retried with exponential backoff on
   5xx/429/timeouts/connection errors, and renamed into place (os.replace) only once complete and
   verified. 4xx other than 408/429 fail at once with `FetchError` (URI and status).
+  A download has a total deadline over all its attempts and backoff (`deadline_s`) and a minimum
+  rate (`min_rate` bytes/s averaged over `rate_window_s`): a server that sends a byte per second
+  ends the attempt as too slow (then resumed) and the download as `FetchError` at the deadline,
+  never a hang. (Per-read `timeout` alone cannot see a slow drip: every read gets its byte.)
 * other fsspec URIs (`s3://`, `hf://`, `gs://` ...) stream through `fsspec.open` into the same cache.
 
 Concurrency comes from the caller (one Ray task per file); an advisory lock on the partial file
@@ -26,6 +30,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
@@ -50,6 +55,51 @@ class FetchError(RuntimeError):
         self.status = status
         where = f"HTTP {status}" if status is not None else "error"
         super().__init__(f"cannot fetch {uri}: {where}: {message}")
+
+
+@dataclass
+class _Pace:
+    """The total deadline of one download and the slowest transfer it accepts."""
+
+    uri: str
+    deadline_s: float
+    min_rate: float
+    rate_window_s: float
+    deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.deadline_s
+
+    def check_deadline(self, written: int, wait: float = 0.0) -> None:
+        """Raise `FetchError` once the download (plus a `wait` about to start) passes its deadline."""
+        if time.monotonic() + wait > self.deadline:
+            raise FetchError(
+                self.uri,
+                f"download not finished within its deadline of {self.deadline_s:g} s "
+                f"({written:,} bytes received); raise the deadline or use a faster mirror",
+            )
+
+
+class _Meter:
+    """The bytes of one attempt, checked against its download's deadline and minimum rate."""
+
+    def __init__(self, pace: _Pace, received: int) -> None:
+        self.pace = pace
+        self.received = received
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
+
+    def count(self, n: int) -> None:
+        """Add `n` bytes; raise `FetchError` past the deadline, `_Retryable` after a too-slow window."""
+        self.received += n
+        self._window_bytes += n
+        self.pace.check_deadline(self.received)
+        elapsed = time.monotonic() - self._window_start
+        if elapsed >= self.pace.rate_window_s:
+            rate = self._window_bytes / elapsed
+            if rate < self.pace.min_rate:
+                raise _Retryable(f"too slow: {rate:,.0f} bytes/s over {elapsed:.0f} s")
+            self._window_start, self._window_bytes = time.monotonic(), 0
 
 
 class _Retryable(Exception):
@@ -80,7 +130,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _local_path(uri: str) -> Path | None:
+def local_path(uri: str) -> Path | None:
+    """The file a local path or `file://` URI names; None for a remote URI."""
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         return Path(url2pathname(parsed.path))
@@ -133,7 +184,9 @@ def _retry_after(resp: requests.Response) -> float | None:
     return min(float(value), _MAX_BACKOFF) if value.strip().isdigit() else None
 
 
-def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: float, progress: bool) -> None:
+def _http_attempt(
+    session: requests.Session, uri: str, part: Path, timeout: float, progress: bool, pace: _Pace
+) -> None:
     """One GET, resuming from `part`'s size; returns when the body is complete, else raises."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
@@ -172,6 +225,7 @@ def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: floa
                 length = resp.headers.get("Content-Length")
                 expected = int(length) if length and length.isdigit() else None
             written = offset
+            meter = _Meter(pace, offset)
             # read1 hands over whatever arrived before a drop (iter_content would discard the
             # last partial chunk); raw bytes, never content-decoded, so Range offsets line up.
             with open(part, mode) as out, _bar(expected, offset, uri, progress) as bar:
@@ -180,6 +234,7 @@ def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: floa
                         out.write(chunk)
                         written += len(chunk)
                         bar.update(len(chunk))
+                        meter.count(len(chunk))
                 finally:
                     out.flush()
                     os.fsync(out.fileno())
@@ -198,7 +253,7 @@ def _http_attempt(session: requests.Session, uri: str, part: Path, timeout: floa
         raise FetchError(uri, f"{type(e).__name__}: {e}") from e
 
 
-def _fsspec_attempt(uri: str, part: Path, progress: bool) -> None:
+def _fsspec_attempt(uri: str, part: Path, progress: bool, pace: _Pace) -> None:
     import fsspec
 
     try:
@@ -207,16 +262,18 @@ def _fsspec_attempt(uri: str, part: Path, progress: bool) -> None:
             open(part, "wb") as out,
             _bar(getattr(src, "size", None), 0, uri, progress) as bar,
         ):
+            meter = _Meter(pace, 0)
             while chunk := src.read(_CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))
+                meter.count(len(chunk))
     except (FileNotFoundError, PermissionError) as e:
         raise FetchError(uri, f"{type(e).__name__}: {e}") from e
     except (OSError, TimeoutError, ConnectionError) as e:
         raise _Retryable(f"{type(e).__name__}: {e}") from e
 
 
-def _with_retries(uri: str, part: Path, attempt, retries: int, backoff: float) -> None:
+def _with_retries(uri: str, part: Path, attempt, retries: int, backoff: float, pace: _Pace) -> None:
     failures = 0
     while True:
         before = part.stat().st_size if part.exists() else 0
@@ -231,6 +288,7 @@ def _with_retries(uri: str, part: Path, attempt, retries: int, backoff: float) -
             delay = e.retry_after
             if delay is None:
                 delay = min(_MAX_BACKOFF, backoff * 2 ** max(0, failures - 1)) * (0.5 + random.random() / 2)
+            pace.check_deadline(after, delay)
             time.sleep(delay)
 
 
@@ -249,13 +307,18 @@ def fetch(
     progress: bool = True,
     backoff: float = 1.0,
     session: requests.Session | None = None,
+    deadline_s: float = 3600.0,
+    min_rate: float = 1024.0,
+    rate_window_s: float = 60.0,
 ) -> Path:
     """Local path of `uri`, downloading it into `cache_dir` first when it is remote.
 
-    Raises `FetchError` on a missing source, a non-retryable HTTP status, exhausted retries or a
-    sha256 mismatch (the mismatching download is deleted, never left in the cache).
+    Raises `FetchError` on a missing source, a non-retryable HTTP status, exhausted retries, a
+    download still unfinished `deadline_s` after it began (the partial file stays, to be resumed)
+    or a sha256 mismatch (the mismatching download is deleted, never left in the cache). An
+    attempt slower than `min_rate` bytes/s over `rate_window_s` is retried (resumed).
     """
-    local = _local_path(uri)
+    local = local_path(uri)
     if local is not None:
         if not local.is_file():
             raise FetchError(uri, "no such file")
@@ -274,18 +337,26 @@ def fetch(
             final.unlink()  # a different version than the one asked for: fetch again
             side.unlink()
         part = final.with_name(final.name + ".part")
+        pace = _Pace(uri, deadline_s, min_rate, rate_window_s)
         scheme = urlparse(uri).scheme.lower()
         if scheme in ("http", "https"):
             sess = session or requests.Session()
             try:
                 _with_retries(
-                    uri, part, lambda: _http_attempt(sess, uri, part, timeout, progress), retries, backoff
+                    uri,
+                    part,
+                    lambda: _http_attempt(sess, uri, part, timeout, progress, pace),
+                    retries,
+                    backoff,
+                    pace,
                 )
             finally:
                 if session is None:
                     sess.close()
         else:
-            _with_retries(uri, part, lambda: _fsspec_attempt(uri, part, progress), retries, backoff)
+            _with_retries(
+                uri, part, lambda: _fsspec_attempt(uri, part, progress, pace), retries, backoff, pace
+            )
         digest = file_sha256(part)
         try:
             _verify(uri, sha256, digest)

@@ -1,8 +1,9 @@
 """JSON Lines reader (plain, gzip, zstd), one document per line, bounded by one line.
 
-A line that is not valid UTF-8, not valid JSON, not an object, or lacks a string `text_field`
-becomes a `BadRecord` naming the line number: JSON requires UTF-8, so such a line signals
-corruption rather than a charset to guess. Blank lines are not documents.
+A line that is not valid UTF-8, not valid JSON (nested too deeply for the parser included), not
+an object, or lacks a string `text_field` becomes a `BadRecord` naming the line number, and
+reading goes on with the next line: JSON requires UTF-8, so such a line signals corruption
+rather than a charset to guess. Blank lines are not documents.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
-from pipeline.ingest.compression import open_binary
-from pipeline.ingest.records import BadRecord, Record, excerpt
+from pipeline.ingest.records import BadRecord, Record, describe, excerpt
+from pipeline.ingest.tracked import TrackedFile
 
 _CHUNK = 1 << 16
 
@@ -47,6 +47,10 @@ def _parse(line: bytes, line_no: int, position: int, text_field: str) -> Record 
         return BadRecord(
             position, f"line {line_no}: malformed JSON: {e.msg} (column {e.colno})", excerpt(line)
         )
+    except RecursionError:
+        return BadRecord(position, f"line {line_no}: JSON nested too deeply to parse", excerpt(line))
+    except ValueError as e:  # e.g. an integer literal longer than Python's digit limit
+        return BadRecord(position, f"line {line_no}: unparsable JSON: {describe(e)}", excerpt(line))
     if not isinstance(obj, dict):
         return BadRecord(
             position, f"line {line_no}: expected a JSON object, got {type(obj).__name__}", excerpt(line)
@@ -64,11 +68,11 @@ def _parse(line: bytes, line_no: int, position: int, text_field: str) -> Record 
 
 
 def read_jsonl(
-    path: Path, *, text_field: str = "text", max_doc_bytes: int = 50_000_000
+    source: TrackedFile, *, text_field: str = "text", max_doc_bytes: int = 50_000_000
 ) -> Iterator[Record | BadRecord]:
     """Documents of a JSONL file; truncation ends with a `BadRecord` after the readable lines."""
     position = line_no = 0
-    with open_binary(path) as stream:
+    with source.stream() as stream:
         try:
             while line := stream.readline(max_doc_bytes + 1):
                 line_no += 1
@@ -86,4 +90,8 @@ def read_jsonl(
                 yield _parse(line.strip(), line_no, position, text_field)
                 position += 1
         except (EOFError, zlib.error, OSError) as e:
-            yield BadRecord(position, f"input truncated after line {line_no}: {type(e).__name__}: {e}")
+            yield source.stopped(
+                position,
+                f"input truncated after line {line_no}: {describe(e)}",
+                truncated=isinstance(e, EOFError),
+            )

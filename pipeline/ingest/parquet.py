@@ -7,24 +7,24 @@ accounts for every row: each unreadable row becomes a `BadRecord` at its own pos
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.ingest.records import BadRecord, Record
+from pipeline.ingest.records import BadRecord, Record, describe
+from pipeline.ingest.tracked import TrackedFile
 
 _OPTIONAL = ("url", "id")
 
 
 def read_parquet(
-    path: Path, *, text_field: str = "text", max_doc_bytes: int = 50_000_000, batch_size: int = 1024
+    source: TrackedFile, *, text_field: str = "text", max_doc_bytes: int = 50_000_000, batch_size: int = 1024
 ) -> Iterator[Record | BadRecord]:
     """Documents of a Parquet file: `text_field` (string), `url` and `id` columns when present."""
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(source.path)
     except (pa.ArrowException, OSError) as e:
-        yield BadRecord(0, f"unreadable parquet file: {type(e).__name__}: {e}")
+        yield source.stopped(0, f"unreadable parquet file: {describe(e)}")
         return
     names = set(pf.schema_arrow.names)
     position = 0
@@ -45,7 +45,7 @@ def read_parquet(
                     position += 1
         except (pa.ArrowException, OSError) as e:
             for p in range(position, end):
-                yield BadRecord(p, f"unreadable row group {rg}: {type(e).__name__}: {e}")
+                yield BadRecord(p, f"unreadable row group {rg}: {describe(e)}")
             position = end
 
 

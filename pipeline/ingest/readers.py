@@ -22,8 +22,9 @@ from urllib.parse import urlparse
 from pipeline.ingest.extract import ExtractSettings
 from pipeline.ingest.jsonl import read_jsonl
 from pipeline.ingest.parquet import read_parquet
-from pipeline.ingest.records import BadRecord, Record
+from pipeline.ingest.records import BadRecord, Record, describe
 from pipeline.ingest.text import read_text
+from pipeline.ingest.tracked import TrackedFile
 from pipeline.ingest.warc import read_warc
 
 FORMATS = ("warc", "wet", "arc", "jsonl", "parquet", "text")
@@ -69,19 +70,49 @@ def read_records(
     `source_uri` is the file's original URI (used to detect the format when the local name does
     not tell). Yields `Record`s and `BadRecord`s with consecutive positions 0, 1, 2, ...; it never
     raises on bad *content*, only on an unknown format (ValueError) or an unopenable path (OSError).
+    A source that could not be read to its end (or changed while read) ends with a `BadRecord`
+    whose `bytes_unread` is set.
     """
     path = Path(path)
     fmt = fmt or detect_format(path.name) or detect_format(source_uri)
     if fmt is None:
         raise ValueError(f"cannot tell the format of {source_uri!r}; set fmt to one of {FORMATS}")
-    if fmt in ("warc", "wet", "arc"):
-        return read_warc(
-            path, extract_html=extract_html, max_doc_bytes=max_doc_bytes, settings=extract_settings
-        )
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    source = TrackedFile(path)
     if fmt == "jsonl":
-        return read_jsonl(path, text_field=text_field, max_doc_bytes=max_doc_bytes)
-    if fmt == "parquet":
-        return read_parquet(path, text_field=text_field, max_doc_bytes=max_doc_bytes, batch_size=batch_size)
-    if fmt == "text":
-        return read_text(path, max_doc_bytes=max_doc_bytes)
-    raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+        records = read_jsonl(source, text_field=text_field, max_doc_bytes=max_doc_bytes)
+    elif fmt == "parquet":
+        records = read_parquet(
+            source, text_field=text_field, max_doc_bytes=max_doc_bytes, batch_size=batch_size
+        )
+    elif fmt == "text":
+        records = read_text(source, max_doc_bytes=max_doc_bytes)
+    else:
+        records = read_warc(
+            source, extract_html=extract_html, max_doc_bytes=max_doc_bytes, settings=extract_settings
+        )
+    return _accounted(source, records)
+
+
+def _accounted(source: TrackedFile, records: Iterator[Record | BadRecord]) -> Iterator[Record | BadRecord]:
+    """`records`, plus one closing `BadRecord` when the source was not read whole.
+
+    Readers turn per-record errors into `BadRecord`s themselves; an error that escapes a reader
+    ends it, so the rest of the file is quarantined as one record that says how many bytes were
+    never read. After a complete read, a file that changed meanwhile is quarantined the same way.
+    """
+    position = 0
+    with source:
+        try:
+            for rec in records:
+                yield rec
+                position = rec.position + 1
+                if isinstance(rec, BadRecord) and rec.bytes_unread is not None:
+                    return
+        except Exception as e:  # any reader failure: account for the rest of the file, never raise
+            yield source.stopped(position, f"reading stopped: {describe(e)}")
+            return
+        changed = source.changed(position)
+        if changed is not None:
+            yield changed

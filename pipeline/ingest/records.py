@@ -24,14 +24,21 @@ class Record:
 
 @dataclass(frozen=True)
 class BadRecord:
-    """A document that could not be read; it goes to quarantine with `error` and an excerpt."""
+    """A document that could not be read; it goes to quarantine with `error` and an excerpt.
+
+    `bytes_unread` is set only on the last record of a source whose reading stopped early (the
+    rest of the file could not be read): how many bytes of the source file were never read, 0
+    when the data is missing past the end (a truncated file). The ledger counts such sources.
+    """
 
     position: int
     error: str
     raw_excerpt: bytes = b""
+    bytes_unread: int | None = None
 
 
 EXCERPT_BYTES = 512
+MAX_ERROR_CHARS = 500
 
 
 def excerpt(data: bytes | str) -> bytes:
@@ -39,3 +46,9 @@ def excerpt(data: bytes | str) -> bytes:
     if isinstance(data, str):
         data = data.encode("utf-8", errors="replace")
     return bytes(data[:EXCERPT_BYTES])
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, cut short: parsers quote the offending input, which may be megabytes."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "..."

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
-from pipeline.ingest.compression import open_binary
-from pipeline.ingest.records import BadRecord, Record, excerpt
+from pipeline.ingest.records import BadRecord, Record, describe, excerpt
+from pipeline.ingest.tracked import TrackedFile
 
 _CHUNK = 1 << 16
 
 
-def read_text(path: Path, *, max_doc_bytes: int = 50_000_000) -> Iterator[Record | BadRecord]:
+def read_text(source: TrackedFile, *, max_doc_bytes: int = 50_000_000) -> Iterator[Record | BadRecord]:
     """Zero or one document; truncated/corrupt compressed input or an oversize file → `BadRecord`."""
-    with open_binary(path) as stream:
+    with source.stream() as stream:
         try:
             body = stream.read(max_doc_bytes + 1)
             if len(body) > max_doc_bytes:
@@ -28,7 +27,7 @@ def read_text(path: Path, *, max_doc_bytes: int = 50_000_000) -> Iterator[Record
                 yield BadRecord(0, f"document too large: {size} bytes (limit {max_doc_bytes})", excerpt(body))
                 return
         except (EOFError, zlib.error, OSError) as e:
-            yield BadRecord(0, f"unreadable input: {type(e).__name__}: {e}")
+            yield source.stopped(0, f"unreadable input: {describe(e)}", truncated=isinstance(e, EOFError))
             return
     if body:
         yield Record(0, body.decode("utf-8", errors="replace"), None, {})

@@ -9,21 +9,27 @@ Document records, in file order, each taking the next `position`:
   address (http, https, ftp, file): wget's `metadata://` logs are crawler bookkeeping.
 Not documents, skipped without a position: `warcinfo`, `request`, `metadata`, `revisit`, and
 responses whose payload is not HTML (images, CSS, JS, PDF, robots.txt ...). A cut or corrupt file
-yields everything readable, then one `BadRecord` at the position where reading failed.
+yields everything readable, then one `BadRecord` at the position where reading failed, saying how
+much of the file was not read. A record that fails on its own (a charset Python cannot decode
+with, say) is quarantined and reading goes on.
+
+Header lines are read in time linear in their length (warcio's own readline is quadratic) and
+bounded: a line over `MAX_HEADER_LINE` bytes, a header block over `MAX_HEADER_BLOCK` bytes or
+`MAX_HEADER_LINES` lines, or a run of blank lines as long, ends the file as unreadable instead of
+eating time and memory.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.limitreader import LimitReader
 from warcio.recordloader import ArcWarcRecord
 
-from pipeline.ingest.compression import open_binary
 from pipeline.ingest.extract import (
     ExtractionTimeout,
     ExtractSettings,
@@ -31,12 +37,72 @@ from pipeline.ingest.extract import (
     decode_html,
     extract_main_text,
 )
-from pipeline.ingest.records import BadRecord, Record, excerpt
+from pipeline.ingest.records import BadRecord, Record, describe, excerpt
+from pipeline.ingest.tracked import TrackedFile
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _DOC_SCHEMES = frozenset({"http", "https", "ftp", "file"})
 _CHUNK = 1 << 16
 _SNIFF = 1024
+MAX_HEADER_LINE = 256 * 1024
+MAX_HEADER_BLOCK = 1024 * 1024
+MAX_HEADER_LINES = 1000  # warcio joins continuation lines with +=: many lines cost quadratic time
+
+
+class HeaderTooLarge(ValueError):
+    """A WARC/HTTP header line or block beyond the caps: not a WARC file, or a hostile one."""
+
+
+class _BoundedLineReader(DecompressingBufferedReader):
+    """warcio's reader with a linear, capped `readline` (warcio appends bytes to bytes per block).
+
+    Lines are read only for headers and the blank lines between records (bodies go through
+    `read`), so caps on lines and on runs of header or blank lines bound only headers.
+    """
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._run = (False, 0, 0)  # (blank?, bytes, lines) of the current run of header/blank lines
+
+    def read(self, length=None) -> bytes:
+        self._run = (False, 0, 0)
+        return super().read(length)
+
+    def readline(self, length=None) -> bytes:
+        limit = MAX_HEADER_LINE + 1 if not length or length < 0 else min(length, MAX_HEADER_LINE + 1)
+        parts, size = [], 0
+        while size < limit:
+            self._fillbuff()
+            if self.empty():
+                break
+            part = self.buff.readline(limit - size)
+            parts.append(part)
+            size += len(part)
+            if part.endswith(b"\n"):
+                break
+        line = b"".join(parts)
+        self._count(line)
+        return line
+
+    def _count(self, line: bytes) -> None:
+        if len(line) > MAX_HEADER_LINE:
+            raise HeaderTooLarge(f"header line longer than {MAX_HEADER_LINE:,} bytes")
+        blank = not line.strip()
+        was_blank, size, lines = self._run
+        if blank != was_blank:
+            size, lines = 0, 0
+        self._run = (blank, size + len(line), lines + 1)
+        if self._run[1] > MAX_HEADER_BLOCK or self._run[2] > MAX_HEADER_LINES:
+            what = "blank lines" if blank else "header block"
+            raise HeaderTooLarge(f"{what} over {MAX_HEADER_BLOCK:,} bytes or {MAX_HEADER_LINES:,} lines")
+
+
+class _BoundedArchiveIterator(ArchiveIterator):
+    """warcio's iterator reading through `_BoundedLineReader` (the stream is already decompressed)."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream, arc2warc=True)
+        self.reader = _BoundedLineReader(self.fh)
 
 
 def _mime(value: str | None) -> str | None:
@@ -133,7 +199,7 @@ def _document(
     if missing:
         return BadRecord(
             position,
-            f"record truncated: input ended {missing} bytes before its declared length",
+            f"{_TRUNCATED}: input ended {missing} bytes before its declared length",
             excerpt(body),
         )
     if kind == "sniff":
@@ -160,7 +226,7 @@ def _document(
 
 
 def read_warc(
-    path: Path,
+    source: TrackedFile,
     *,
     extract_html: bool = True,
     max_doc_bytes: int = 50_000_000,
@@ -169,27 +235,54 @@ def read_warc(
     """Documents of a WARC/WET/ARC file (plain, gzip or zstd), see the module doc."""
     settings = settings or ExtractSettings()
     position = 0
-    with open_binary(path) as stream:
-        records = ArchiveIterator(stream, arc2warc=True)
+    with source.stream() as stream:
         try:
-            for rec in records:
+            for rec in _BoundedArchiveIterator(stream):
                 kind, mime = _classify(rec)
                 if kind is None:
                     _drain(rec.raw_stream)
                     missing = _short_by(rec)
                     if missing:
-                        yield BadRecord(
+                        yield source.stopped(
                             position,
                             f"input truncated inside a {rec.rec_type} record ({missing} bytes missing)",
+                            truncated=True,
                         )
                         return
                     continue
-                doc = _document(rec, kind, mime, position, extract_html, max_doc_bytes, settings)
+                doc = _one_document(rec, kind, mime, position, extract_html, max_doc_bytes, settings)
                 if doc is None:
                     continue
+                if isinstance(doc, BadRecord) and doc.error.startswith(_TRUNCATED):
+                    yield source.stopped(position, doc.error, doc.raw_excerpt, truncated=True)
+                    return
                 yield doc
                 position += 1
-                if isinstance(doc, BadRecord) and doc.error.startswith("record truncated"):
-                    return
         except (EOFError, zlib.error, ArchiveLoadFailed, ValueError, OSError) as e:
-            yield BadRecord(position, f"unreadable input after {position} documents: {type(e).__name__}: {e}")
+            yield source.stopped(
+                position,
+                f"unreadable input after {position} documents: {describe(e)}",
+                truncated=isinstance(e, EOFError),
+            )
+
+
+_TRUNCATED = "record truncated"
+_STREAM_ERRORS = (EOFError, zlib.error, OSError, HeaderTooLarge)
+
+
+def _one_document(
+    rec: ArcWarcRecord,
+    kind: str,
+    mime: str | None,
+    position: int,
+    extract_html: bool,
+    max_doc_bytes: int,
+    settings: ExtractSettings,
+) -> Record | BadRecord | None:
+    """`_document`, with a failure of this record alone quarantined (stream failures propagate)."""
+    try:
+        return _document(rec, kind, mime, position, extract_html, max_doc_bytes, settings)
+    except _STREAM_ERRORS:
+        raise
+    except Exception as e:  # hostile headers or encodings of one record: the next one may be fine
+        return BadRecord(position, f"unreadable record: {describe(e)}")

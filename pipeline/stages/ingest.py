@@ -8,6 +8,7 @@ that could not be fetched at all).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline import storage
-from pipeline.config import IngestConfig, RunConfig, SourceSpec
+from pipeline.config import ConfigError, IngestConfig, RunConfig, SourceSpec
 from pipeline.ledger import StageStats
 from pipeline.schema import DOCUMENT_SCHEMA, document_id, with_stage_reason
 from pipeline.stages.base import RemovalWriter, StagePaths
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,17 +37,31 @@ class SourceFile:
 
 
 def expand_sources(cfg: RunConfig) -> list[SourceFile]:
-    """Globs and Common Crawl slices → a sorted, de-duplicated list of files (the part order)."""
+    """Globs, directories and Common Crawl slices → the files to read, each once (the part order)."""
+    from pipeline.ingest.sources import TooManyFiles
+
     files: list[SourceFile] = []
-    for spec in cfg.ingest.sources:
-        files.extend(_expand_one(spec, cfg))
+    for i, spec in enumerate(cfg.ingest.sources):
+        try:
+            files.extend(_expand_one(spec, cfg))
+        except TooManyFiles as e:
+            raise ConfigError(f"ingest.sources.{i}.uri: {e}") from e
     seen: set[str] = set()
     unique = []
     for f in files:
-        if f.uri not in seen:
-            seen.add(f.uri)
+        key = _real_location(f.location)
+        if key not in seen:
+            seen.add(key)
             unique.append(f)
     return unique
+
+
+def _real_location(location: str) -> str:
+    """One key per real local file however the sources spell it (links, `..`, `file://`)."""
+    from pipeline.ingest.fetch import local_path
+
+    local = local_path(location)
+    return os.path.realpath(local) if local is not None else location
 
 
 def _expand_one(spec: SourceSpec, cfg: RunConfig) -> list[SourceFile]:
@@ -65,12 +82,15 @@ def _expand_one(spec: SourceSpec, cfg: RunConfig) -> list[SourceFile]:
     from pipeline.ingest.sources import expand_uri, is_glob
 
     uri = spec.uri
-    if not is_glob(uri):
-        return [SourceFile(uri, cfg.resolve(uri), spec.format, spec.sha256, spec.text_field)]
     if "://" in uri:
-        return [SourceFile(m, m, spec.format, None, spec.text_field) for m in expand_uri(uri)]
-    # A relative local glob: ids use the path as the config spells it, so they do not depend on
-    # where the checkout lives.
+        files = expand_uri(uri)
+        if files == [uri]:
+            return [SourceFile(uri, uri, spec.format, spec.sha256, spec.text_field)]
+        return [SourceFile(m, m, spec.format, None, spec.text_field) for m in files]
+    if not is_glob(uri) and not os.path.isdir(cfg.resolve(uri)):
+        return [SourceFile(uri, cfg.resolve(uri), spec.format, spec.sha256, spec.text_field)]
+    # A local glob or directory (each real file once, symlink loops included): ids use the path
+    # as the config spells it, so they do not depend on where the checkout lives.
     out = []
     for m in expand_uri(cfg.resolve(uri)):
         rel = m if os.path.isabs(uri) else os.path.relpath(m, cfg.base_dir)
@@ -87,6 +107,9 @@ class _PartWriter:
         self.paths = paths
         self.part = part
         self.stats = StageStats(name="ingest")
+        # Sources not read to their end (unfetchable, cut, corrupt, changed while read) and the
+        # bytes of them never read: the ledger's way of saying that input is missing.
+        self.stats.extra.update(sources_incomplete=0, bytes_unread=0)
         self.removals = RemovalWriter(paths, part)
         # A big source is cut into parts of `part_rows` documents, so later stages parallelize over it.
         self.seq = 0
@@ -119,6 +142,12 @@ class _PartWriter:
         row = {"source": self.src.uri, "position": position, "stage": "ingest", "error": error, "id": doc_id}
         self.removals.quarantine([row])
 
+    def source_incomplete(self, position: int | None, error: str, bytes_unread: int = 0) -> None:
+        """Quarantine the part of the source that was never read, as one record, and count it."""
+        self.quarantine(position, error)
+        self.stats.extra["sources_incomplete"] += 1
+        self.stats.extra["bytes_unread"] += bytes_unread
+
     def flush(self) -> None:
         if self.kept:
             self.writer.write(pa.Table.from_pylist(self.kept, DOCUMENT_SCHEMA))
@@ -148,6 +177,7 @@ def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: st
     """Fetch and parse one source into `ingest/part-<index>-<seq>.parquet`; runs as a Ray task."""
     from pipeline.ingest.fetch import fetch
     from pipeline.ingest.readers import BadRecord, read_records
+    from pipeline.ingest.records import describe
 
     start = time.perf_counter()
     out = _PartWriter(StagePaths(run_dir, "ingest"), f"part-{index:05d}", src, ingest)
@@ -159,10 +189,12 @@ def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: st
                 sha256=src.sha256,
                 retries=ingest.retries,
                 timeout=ingest.timeout_s,
+                deadline_s=ingest.download_deadline_s,
+                min_rate=ingest.min_download_rate,
                 progress=False,
             )
         except Exception as e:  # an unreachable source is one quarantined input, never a crashed run
-            out.quarantine(None, f"fetch failed: {e}")
+            out.source_incomplete(None, f"fetch failed: {e}")
             local = None
         if local is not None:
             out.stats.bytes_in = os.path.getsize(local)
@@ -177,12 +209,14 @@ def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: st
                     text_field=src.text_field,
                 ):
                     position = rec.position
-                    if isinstance(rec, BadRecord):
+                    if isinstance(rec, BadRecord) and rec.bytes_unread is not None:
+                        out.source_incomplete(rec.position, rec.error, rec.bytes_unread)
+                    elif isinstance(rec, BadRecord):
                         out.quarantine(rec.position, rec.error)
                     else:
                         out.document(rec.position, rec.text, rec.url)
             except Exception as e:  # the reader itself failed: quarantine the rest of the file, go on
-                out.quarantine(position + 1, f"reading stopped: {type(e).__name__}: {e}")
+                out.source_incomplete(position + 1, f"reading stopped: {describe(e)}")
         out.close()
     except BaseException as exc:
         out.abort(exc)
