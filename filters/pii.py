@@ -295,10 +295,25 @@ _LABEL_BEFORE_RE = re.compile(
 )
 
 
+# What makes a number a phone whatever its context: a country code, parentheses, or NANP dashes/dots.
+_PHONE_MARKED_RE = re.compile(r"[+(]|(?:1[\-.])?\d{3}([\-.])\d{3}\1\d{4}(?!\d)")
+# How far the context rules read around a bare number (the guard holds this much back, see stream.py):
+# the street after it (3 names of 25 characters, 3 blanks each, a suffix, its word boundary) and the
+# label before it.
+PHONE_CONTEXT_AFTER = 3 + 3 * (25 + 3) + len("Boulevard") + 1
+PHONE_CONTEXT_BEFORE = 30
+PHONE_STREET_WORDS = 4  # names and the suffix after a bare number that may still make it a house number
+
+
 def _not_a_phone_here(text: str, start: int, end: int) -> bool:
-    """A house number before a street, or a number labelled as a postal code or an ID."""
+    """A bare number that is a house number before a street, or labelled as a postal code or an ID.
+
+    Only bare digit groups: a number with a country code or a phone's punctuation is a phone wherever
+    it stands ("+1 415 555 0199 Oak Dr", "licence number 415-555-0199")."""
+    if _PHONE_MARKED_RE.match(text, start, end) is not None:
+        return False
     return _STREET_AFTER_RE.match(text, end) is not None or (
-        _LABEL_BEFORE_RE.search(text[max(0, start - 30) : start]) is not None
+        _LABEL_BEFORE_RE.search(text[max(0, start - PHONE_CONTEXT_BEFORE) : start]) is not None
     )
 
 

@@ -1,36 +1,54 @@
 """StreamGuard: apply a runtime ``Filter`` to a stream of model output chunks, incrementally.
 
-Why it is exact: the rule detectors (``terms``, ``pii``) are *local*. A newline is a cut point
-for both: normalization (per-character folds, mixed-script tokens, spaced letters, leetspeak)
-never crosses a newline, no blocklist term contains one, and no PII pattern except a PEM private
-key spans one (a cut is refused while a ``-----BEGIN`` block is open). So the detector results of
-the whole text are the union of the results of its newline-terminated segments, shifted by their
-offsets, with term weights added in the same order. The guard scans each segment once when it
-closes (O(n) overall) and rescans only the *open* segment (bounded by ``max_segment``) on each
-chunk. A segment longer than ``max_segment`` without a newline is cut at a "plain" point (a space
-between two letter-only words, no span crossing it, 256 characters of look-ahead already seen).
+Why it is exact: the rule detectors (``terms``, ``pii``) read the text through the same view as
+``Filter.check`` -- line breaks are whitespace like any other (the term view folds every whitespace
+run, ``\n`` and ``\r\n`` included, into one space), so the guard never cuts the text at a newline.
+It scans the *open* text from a checkpoint on each chunk, and moves the checkpoint forward (every
+``_CK_EVERY`` characters of stable text) only to a cut point that it has *verified*: a space between
+two letter-only words, ``_LOOKAHEAD`` characters of stable text already seen after it, where the
+scans of the two sides on their own give exactly the spans of the scan across it. That check is
+derived from the rules themselves (multi-word terms, innocent phrases, the street after a house
+number, the label before a postal code), not from a list of them. The open text is trimmed at the
+checkpoint once it is longer than ``max_segment``, so every character is scanned a bounded number of
+times (O(n) overall).
 
 The final verdict is computed by the real ``Filter`` on the whole text with the span detectors
-replaced by replays of the accumulated segment results, so it is ``Filter.check(text)`` (the
-classifiers, e.g. toxicity, run once on the whole text at ``close()``).
+replaced by replays of the accumulated results, so it is ``Filter.check(text)`` (the classifiers,
+e.g. toxicity, run once on the whole text at ``close()``).
 
-Release: inside the open segment only the *stable* prefix is scanned -- text before the last
-token (a token still being written can change the normalization, a term match or a PII span) --
-and release stops before (a) the last token and any chain of spaced single letters, (b) earlier
-tokens that together are the beginning of a multi-word blocklist term, (c) trailing digit groups
-and ``key =`` / ``key:`` tokens that may still become a phone, card, IBAN or secret, (d) an open
-PEM block. Spans of redacting categories are replaced by their placeholders in the released text.
-The stream stops at the first *stable* blocking verdict, before the violating span is released.
+Release: inside the open text only the *stable* prefix is scanned -- text before the last token (a
+token still being written can change the normalization, a term match or a PII span) -- and release
+and scan stop before (a) the last token and any chain of spaced single letters, (b) earlier tokens
+that together are the beginning of a multi-word blocklist term or of an innocent phrase, (c)
+trailing digit groups, the capitalized words after them that may still make them a house number
+(the street look-ahead of the phone rule), and ``key =`` / ``key:`` tokens that may still become a
+phone, card, IBAN or secret, (d) an open PEM block. Spans of redacting categories are replaced by
+their placeholders in the released text. The stream stops at the first *stable* blocking verdict,
+before the violating span is released.
 
-Classifier categories: when ``classify_lines`` is on, each closed segment (complete lines) is
-scored by the classifiers and a blocking score stops the stream early; the final verdict of a
-stream that ran to the end is still ``check(whole text)``. A line-level stop is stricter than
+Hold-back bound: when more than ``max_holdback`` characters are held (a long run without whitespace),
+the held text is decided on as it stands, conservatively, and never released raw: the stream stops
+if it holds a hit of a blocking category (whatever its weight) or the beginning of a multi-word
+term of one; otherwise it is released up to ``max_holdback // 2`` characters before the end with
+every PII-shaped span redacted (``undecided_releases`` counts these). Only then can the released text
+differ from ``check(text).text`` (stricter).
+
+Innocent senses (``senses.tsv``): a hit of such a term is cancelled by a sense word within
+SENSE_WINDOW characters of the term view, before or after it. A scan that holds such a hit is redone
+with the text before it as context (up to ``_MAX_CONTEXT`` raw characters: a sense word further back
+only through longer whitespace or format-character runs is not seen), and the hit is neither counted
+nor released until SENSE_WINDOW characters of stable text follow it.
+
+Classifier categories: when ``classify_lines`` is on, each run of complete lines is scored by the
+classifiers when its newline arrives and a blocking score stops the stream early; the final verdict
+of a stream that ran to the end is still ``check(whole text)``. A line-level stop is stricter than
 ``check`` on the whole text (a toxic line is not diluted by the clean lines around it); such a
 verdict names the category with reason ``"<category> (line)"``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterator
@@ -41,9 +59,9 @@ from typing import Any
 from filters.detectors.base import DetectorResult, Span
 from filters.engine import Filter, Verdict, placeholder_for
 from filters.normalize import normalize, normalize_term
-from filters.pii import redact
+from filters.pii import PHONE_CONTEXT_AFTER, PHONE_STREET_WORDS, redact
 from filters.policy import SPAN_DETECTORS
-from filters.terms import load_default_entries
+from filters.terms import SENSE_WINDOW, load_default_entries, load_innocent_phrases, load_senses
 
 __all__ = ["StreamGuard"]
 
@@ -51,10 +69,13 @@ BLOCKING = frozenset({"drop"})
 _PEM_BEGIN = "-----BEGIN "
 _PEM_END_RE = re.compile(r"-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 _PEM_MAX = 16384 + 256  # the PRIVATE_KEY pattern's own bound on a block
-_LOOKAHEAD = 256  # chars seen after a forced cut point before the cut is made
+# Stable characters seen after a checkpoint before it is made: more than any rule reads past a cut
+# that the split check accepts (the phone rule's street look-ahead is the longest).
+_LOOKAHEAD = 128
+assert _LOOKAHEAD > PHONE_CONTEXT_AFTER
 _WS_RE = re.compile(r"\s")
-# The checkpoint moves once the stable open text behind it is longer than this (chars).
-_CK_EVERY = 768
+# The checkpoint moves once the stable open text behind it is this much longer than _LOOKAHEAD.
+_CK_EVERY = 128
 _LAST_WS_RE = re.compile(r"\s(?=\S*\Z)")
 _SEPARATORS = frozenset(" .-_*·•/")
 # A chain of spaced single letters at the end ("f u c ", "f.u.c") that could still grow into a run.
@@ -62,27 +83,44 @@ _SPACED_TAIL_RE = re.compile(r"(?:(?<![^\W_])[^\W_][ .\-_*·•/]{1,2})+$")
 # A forced cut: after the space following a letter-only word of 5+ letters, before a letter.
 _PLAIN_CUT_RE = re.compile(r"(?<![\w\-./@:=])[^\W\d_]{5,} (?=[^\W\d_]{2})")
 _PII_KEY_TOKEN_RE = re.compile(r"^(?:[:=]+|x|ext\.?)$", re.IGNORECASE)
+_CAPITALIZED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Two spaced single letters ("h o w"): words of the term view then span several raw tokens.
+_SPACED_PAIR_RE = re.compile(r"(?<![^\W_])[^\W_][ .\-_*·•/]{1,2}[^\W_](?![^\W_])")
+_PREFIX_TAIL = 512  # raw characters before the scan end searched for the beginning of a term
+_VIEW_WORD_RE = re.compile(r"[^ ]+")
+# Raw text kept before the open text: context for the innocent-sense words of a term (SENSE_WINDOW
+# normalized characters, more raw ones where whitespace runs fold); a longer fold is not looked past.
+_MAX_CONTEXT = 16 * SENSE_WINDOW
 
 
 @lru_cache(maxsize=8)
 def _word_prefixes(
     extra: tuple[tuple[str, tuple[str, ...]], ...],
-) -> tuple[frozenset[str], int, dict[str, tuple[str, ...]]]:
-    """Normalized beginnings (whole words) of multi-word terms, the most words a term has, and the
-    beginnings indexed by their last word."""
-    terms = [normalize_term(e.term) for e in load_default_entries()]
-    terms += [normalize_term(t) for _, ts in extra for t in ts]
-    prefixes: set[str] = set()
+) -> tuple[dict[str, frozenset[str]], int, dict[str, tuple[str, ...]]]:
+    """Normalized beginnings (whole words) of multi-word terms and innocent phrases (a phrase still
+    being written can cancel a hit) with the categories of the terms they begin, the most words a
+    term or phrase has, and the beginnings indexed by their last word."""
+    named = [(normalize_term(e.term), e.category) for e in load_default_entries()]
+    named += [(normalize_term(t), cat) for cat, ts in extra for t in ts]
+    named += [(normalize_term(p), "") for p in load_innocent_phrases()]
+    prefixes: dict[str, set[str]] = {}
     most = 1
-    for t in terms:
+    for t, cat in named:
         words = t.split(" ")
         most = max(most, len(words))
         for k in range(1, len(words)):
-            prefixes.add(" ".join(words[:k]))
+            prefixes.setdefault(" ".join(words[:k]), set()).update([cat] if cat else [])
     by_last: dict[str, list[str]] = {}
     for p in prefixes:
         by_last.setdefault(p.rsplit(" ", 1)[-1], []).append(p)
-    return frozenset(prefixes), most, {w: tuple(ps) for w, ps in by_last.items()}
+    frozen = {p: frozenset(c) for p, c in prefixes.items()}
+    return frozen, most, {w: tuple(ps) for w, ps in by_last.items()}
+
+
+@lru_cache(maxsize=1)
+def _sense_terms() -> frozenset[str]:
+    """Normalized terms whose hits their innocent-sense words (before or after them) cancel."""
+    return frozenset(normalize_term(t) for t in load_senses())
 
 
 class _Replay:
@@ -163,7 +201,10 @@ class StreamGuard:
 
     ``feed(chunk) -> str`` returns the newly releasable text (redacted, possibly ""); ``close() -> str``
     releases the rest or nothing if the whole text is blocked. ``stopped`` is True once a blocking
-    violation was seen (``feed`` then returns ""), ``verdict`` is the final ``Verdict``.
+    violation was seen (``feed`` then returns ""), ``verdict`` is the final ``Verdict``: on a stop,
+    ``check`` of the text seen so far, and ``stop_reason`` names the category that stopped it (with
+    " (line)" or " (holdback)" when that was a line's classifier score or the hold-back bound).
+    At most ``max_holdback`` characters are held; past it the held text is decided conservatively.
     """
 
     def __init__(
@@ -192,19 +233,23 @@ class StreamGuard:
         self.stop_reason = ""
         self.released_chars = 0  # raw characters released so far
         self.holdback_max_seen = 0
+        self.undecided_releases = 0  # releases decided at the hold-back bound (see the module doc)
+        self._unclassified = ""  # text not yet scored by the line classifiers (no newline yet)
         self._chunks: list[str] = []
         self._closed_len = 0  # absolute offset of the open segment
         self._open = ""
         self._acc = _Acc()
         self._released = 0  # absolute raw offset released so far
-        # (u, p_u, hold before the PEM check, acc incl. the stable open prefix) of the last scan.
-        self._open_cache: tuple[int, int, int, _Acc] | None = None
+        # (u, p_u, the scanned ends for terms and PII, acc incl. the stable open prefix) of the last scan.
+        self._open_cache: tuple[int, int, int, int, _Acc] | None = None
+        self._closed_tail = ""  # the last _MAX_CONTEXT characters of the closed text
         # Checkpoint inside the open segment: results of open[:ck] are final (a plain cut point, see
         # _advance_checkpoint), so each chunk rescans only open[ck:u], not the whole open line.
         self._ck = 0
         self._ck_acc = _Acc()
         self._ck_every = _CK_EVERY
         self.checkpoints = 0  # times the open-segment checkpoint moved (long lines)
+        self.rejected_cuts = 0  # checkpoint candidates where the split scans differed from the whole
         extra = filter.policy.detectors.terms.extra_terms or {}
         self._prefixes, self._max_words, self._prefix_ends = _word_prefixes(
             tuple(sorted((k, tuple(v)) for k, v in extra.items()))
@@ -245,20 +290,24 @@ class StreamGuard:
         # scan and every hold except the length bounds stay as they were (see _stable_open).
         grows_token = _WS_RE.search(chunk) is None and self._open_cache is not None
         try:
-            if not grows_token or len(self._open) > self.max_segment:
-                self._close_segments()
+            if self.classify_lines and self._line_dets:
+                self._classify_complete_lines(chunk)
             if self.stopped:
                 return ""
+            if len(self._open) > self.max_segment:
+                self._close_to_checkpoint()
             r_abs, acc = self._stable_open(grows_token)
+            blocking = acc.memo.get("blocking")
+            if blocking is None:
+                blocking = acc.memo["blocking"] = self._blocking(acc.scores())
+            if blocking:
+                self._stop(blocking)
+                return ""
+            if self._over_holdback(r_abs):
+                return self._release_undecided(acc)
         except Exception as e:  # a detector failed: fail closed
             self._error = f"{type(e).__name__}: {e}"
             self._stop("detector_error")
-            return ""
-        blocking = acc.memo.get("blocking")
-        if blocking is None:
-            blocking = acc.memo["blocking"] = self._blocking(acc.scores())
-        if blocking:
-            self._stop(blocking)
             return ""
         return self._release_to(r_abs, acc)
 
@@ -268,7 +317,7 @@ class StreamGuard:
             return ""
         try:
             if self._open:
-                self._close_segment(len(self._open), classify=False)
+                self._close_open()
         except Exception as e:
             self._error = f"{type(e).__name__}: {e}"
         v = self._final_verdict()
@@ -319,43 +368,67 @@ class StreamGuard:
 
     # -- segments ----------------------------------------------------------------------------
 
-    def _close_segments(self) -> None:
-        """Close the open text up to its last valid cut (a newline outside a PEM block, or a forced cut)."""
-        o = self._open
-        cut = self._newline_cut(o)
-        if cut == 0 and len(o) > self.max_segment:
-            cut = self._forced_cut(o)
-        if cut > 0:
-            self._close_segment(cut, classify=self.classify_lines)
+    def _close_to_checkpoint(self) -> None:
+        """Move the open text before the checkpoint (final results, see _advance_checkpoint) to the
+        closed results, so that the open text stays short."""
+        ck = self._ck
+        if ck == 0:
+            return
+        self._acc.merge(self._ck_acc)
+        self._closed_len += ck
+        self._closed_tail = (self._closed_tail + self._open[:ck])[-_MAX_CONTEXT:]
+        self._open = self._open[ck:]
+        self._open_cache = None
+        self._ck = 0
+        self._ck_acc = _Acc()
 
-    def _newline_cut(self, o: str) -> int:
-        nl = o.rfind("\n")
-        if nl < 0:
-            return 0
-        cut = nl + 1
-        b = o.rfind(_PEM_BEGIN, 0, cut)
-        while b >= 0 and _PEM_END_RE.search(o, b, cut) is None:
-            if cut - b > _PEM_MAX:  # longer than any key the pattern accepts: the block cannot match
+    def _scan(self, o: str, a: int, b: int) -> dict[str, DetectorResult | None]:
+        """Both span detectors on ``o[a:b]`` (offsets relative to ``a``)."""
+        return {"terms": self._scan_terms(o, a, b), "pii": self._scan_one("pii", o[a:b])}
+
+    def _scan_terms(self, o: str, a: int, b: int, count_to: int | None = None) -> DetectorResult | None:
+        """Terms on ``o[a:b]`` as they are in the whole text: when it holds a hit of a term with an
+        innocent sense, it is rescanned with the text before ``a`` as context (whose sense words and
+        phrases count, whose hits do not). ``count_to``: hits starting there or later are context too.
+        """
+        res = self._scan_one("terms", o[a:b])
+        if res is None or not any(self._is_sense_hit(o, a + sp.start, a + sp.end) for sp in res.spans):
+            return res
+        if count_to is None and self._closed_len + a == 0:
+            return res
+        pre = self._context_before(o, a)
+        k = len(pre)
+        window = (k, k + (b if count_to is None else count_to) - a)
+        full = self._span_dets["terms"].detect_batch([pre + o[a:b]], windows=[window])[0]
+        spans = [Span(sp.category, sp.start - k, sp.end - k, sp.label) for sp in full.spans]
+        return DetectorResult(scores=full.scores, spans=spans, labels=full.labels)
+
+    def _is_sense_hit(self, o: str, start: int, end: int) -> bool:
+        return _norm_token(o[start:end]) in _sense_terms()
+
+    def _context_before(self, o: str, a: int) -> str:
+        """Raw text before open offset ``a`` that normalizes to more than SENSE_WINDOW characters."""
+        size = SENSE_WINDOW + 64
+        while True:
+            pre = (self._closed_tail + o[:a])[-size:]
+            if len(pre) < size or size >= _MAX_CONTEXT or len(normalize(pre).text) > SENSE_WINDOW + 1:
+                return pre
+            size *= 4
+
+    def _sense_open_start(self, o: str, acc: _Acc, u: int) -> int:
+        """Start of the first hit of a sense term whose SENSE_WINDOW look-ahead is not all stable
+        text yet (its innocent-sense words may still come); ``u`` when none."""
+        first = u
+        lo = self._closed_len
+        for sp in reversed(acc.term_spans):  # in text order: the open scan's spans come last
+            s, e = sp.start - lo, sp.end - lo
+            if s < self._ck:
                 break
-            cut = o.rfind("\n", 0, b) + 1
-            if cut <= 0:
-                return 0
-            b = o.rfind(_PEM_BEGIN, 0, cut)
-        return cut
-
-    def _forced_cut(self, o: str) -> int:
-        """A plain cut point far enough behind the end that no span can cross it any more."""
-        limit = len(o) - _LOOKAHEAD
-        # Spans of the current scan: a cut never falls inside one.
-        scan = self._scan(o[: limit + _LOOKAHEAD // 2])
-        covered = [(sp.start, sp.end) for res in scan.values() if res is not None for sp in res.spans]
-        return _last_plain_cut(o, max(0, limit - self.max_holdback), limit, covered, default=0)
-
-    def _scan(self, text: str) -> dict[str, DetectorResult | None]:
-        out: dict[str, DetectorResult | None] = {"terms": None, "pii": None}
-        for name, det in self._span_dets.items():
-            out[name] = det.detect_batch([text])[0] if text else DetectorResult()
-        return out
+            if s >= first or not self._is_sense_hit(o, s, e):
+                continue
+            if len(normalize(o[e:u]).text) <= SENSE_WINDOW + 1:
+                first = s
+        return first
 
     def _scan_one(self, name: str, text: str) -> DetectorResult | None:
         det = self._span_dets.get(name)
@@ -363,30 +436,42 @@ class StreamGuard:
             return None
         return det.detect_batch([text])[0] if text else DetectorResult()
 
-    def _close_segment(self, cut: int, classify: bool) -> None:
-        seg = self._open[:cut]
-        res = self._scan(seg)
+    def _close_open(self) -> None:
+        """End of stream: scan the whole open text (no cut inside it) into the closed results."""
+        res = self._scan(self._open, 0, len(self._open))
         self._acc.add(res["terms"], res["pii"], self._closed_len)
-        self._closed_len += cut
-        self._open = self._open[cut:]
+        self._closed_len += len(self._open)
+        self._closed_tail = (self._closed_tail + self._open)[-_MAX_CONTEXT:]
+        self._open = ""
         self._open_cache = None
         self._ck = 0
         self._ck_acc = _Acc()
-        if classify and self._line_dets and seg.strip():
-            line_scores = {}
-            for name, det in self._line_dets.items():
-                try:
-                    r = det.detect_batch([seg])[0]
-                except Exception as e:  # classifier broke on this line
-                    self.detector_errors.append(f"{name}: {type(e).__name__}: {e}")
-                    if self.fail_closed:
-                        self._stop("detector_error")
-                        return
-                    continue
-                line_scores.update({(name, k): v for k, v in r.scores.items()})
-            cat = self._blocking(line_scores, min_score=self.line_min_score)
-            if cat:
-                self._stop(cat, line=True)
+
+    def _classify_complete_lines(self, chunk: str) -> None:
+        """Score the lines that ``chunk`` completes (or ``max_segment`` characters without a newline)
+        with the classifiers; a blocking score stops the stream."""
+        self._unclassified += chunk
+        nl = self._unclassified.rfind("\n")
+        if nl < 0 and len(self._unclassified) <= self.max_segment:
+            return
+        cut = nl + 1 if nl >= 0 else len(self._unclassified)
+        lines, self._unclassified = self._unclassified[:cut], self._unclassified[cut:]
+        if not lines.strip():
+            return
+        line_scores = {}
+        for name, det in self._line_dets.items():
+            try:
+                r = det.detect_batch([lines])[0]
+            except Exception as e:  # classifier broke on this line
+                self.detector_errors.append(f"{name}: {type(e).__name__}: {e}")
+                if self.fail_closed:
+                    self._stop("detector_error")
+                    return
+                continue
+            line_scores.update({(name, k): v for k, v in r.scores.items()})
+        cat = self._blocking(line_scores, min_score=self.line_min_score)
+        if cat:
+            self._stop(cat, why="line")
 
     # -- the open segment --------------------------------------------------------------------
 
@@ -394,54 +479,57 @@ class StreamGuard:
         """Absolute offset up to which text may be released, and the accumulated stable results.
 
         ``grows_token``: the text added since the last call holds no whitespace, so the last token
-        start ``u`` and everything computed from ``open[:u]`` are unchanged (no hold pattern, PEM
-        marker or newline cut can appear without whitespace); only the length-dependent bounds move.
+        start ``u`` and everything computed from ``open[:u]`` are unchanged (no hold pattern or PEM
+        marker can appear without whitespace). The hold-back bound is the caller's (``feed``).
         """
         o = self._open
         n = len(o)
         cache = self._open_cache
         if grows_token and cache is not None:
-            su, spu, base_hold, acc = cache
+            _, _, su, spu, acc = cache
         else:
-            u = self._term_unstable_start(o)
-            p_u = self._pii_unstable_start(o, u)
+            # A term or innocent phrase still being written is neither scanned nor released.
+            u, _ = self._open_term(o, self._term_unstable_start(o))
+            p_u = self._pii_unstable_start(o, u, self._released - self._closed_len)
             if cache is not None and cache[:2] == (u, p_u):
-                su, spu, _, acc = cache  # nothing became stable since the last scan
+                _, _, su, spu, acc = cache  # nothing became stable since the last scan
             else:
                 acc = self._scan_open(o, u, p_u)
                 su, spu = u, p_u
-            base_hold = min(su, spu, self._term_prefix_start(o, u))
-            self._open_cache = (su, spu, base_hold, acc)
+                sense = self._sense_open_start(o, acc, u)
+                if sense < u:  # a hit its sense words may still cancel: count hits before it only
+                    su = self._open_term(o, sense)[0]
+                    acc = self._scan_open(o, u, p_u, count_to=su)
+            self._open_cache = (u, p_u, su, spu, acc)
         pem = self._pem_start(o, spu)
-        hold = min(base_hold, pem)
-        if not grows_token and hold - self._ck > self._ck_every:
+        hold = min(su, spu, pem)
+        if not grows_token and hold - self._ck > _LOOKAHEAD + self._ck_every:
             self._advance_checkpoint(o, hold, acc)
-        if n - hold > self.max_holdback and pem == n:
-            hold = n - self.max_holdback  # the bound wins (documented limitation)
         r_abs = self._closed_len + max(hold, 0)
         self.holdback_max_seen = max(self.holdback_max_seen, self._closed_len + n - r_abs)
         return r_abs, acc
 
-    def _scan_open(self, o: str, u: int, p_u: int) -> _Acc:
-        """Closed results + the scan of the stable open prefix (terms up to ``u``, PII up to ``p_u``)."""
+    def _scan_open(self, o: str, u: int, p_u: int, count_to: int | None = None) -> _Acc:
+        """Closed results + the scan of the stable open prefix (terms up to ``u``, PII up to ``p_u``;
+        term hits from ``count_to`` on are context only)."""
         acc = self._acc.copy()
         c = self._ck
-        if min(u, p_u) < c:  # the stable prefix moved back behind the checkpoint: rescan it all
+        if min(u if count_to is None else count_to, p_u) < c:  # moved back behind the checkpoint
             c = 0
         else:
             acc.merge(self._ck_acc)
         base = self._closed_len + c
-        acc.add(self._scan_one("terms", o[c:u]), self._scan_one("pii", o[c:p_u]), base)
+        acc.add(self._scan_terms(o, c, u, count_to), self._scan_one("pii", o[c:p_u]), base)
         return acc
 
     def _advance_checkpoint(self, o: str, hold: int, acc: _Acc) -> None:
-        """Move the checkpoint to the last plain cut point at least ``_LOOKAHEAD`` before ``hold``.
+        """Move the checkpoint to the last plain cut point at least ``_LOOKAHEAD`` before ``hold``
+        where the scans of the two sides on their own give exactly the spans of the scan across it.
 
-        Same argument as a forced segment cut: at a space between two letter-only words that no span
-        of the current scan crosses, with everything up to ``_LOOKAHEAD`` characters past it already
-        scanned, the detectors give the same results on both sides as on the whole (normalization,
-        terms and PII patterns are local there; a longer span would begin in released text, which the
-        holds rule out). Text before the release point only: a span still growing is never split.
+        The split check is what makes the cut exact for every rule, whatever it reads around a match
+        (a multi-word term, an innocent phrase, the street after a house number, the label before a
+        postal code): a rule whose match or context crosses the cut gives other spans on one side.
+        Text before the release point only: a span still growing is never split.
         """
         ck = self._ck
         limit = hold - _LOOKAHEAD
@@ -454,10 +542,19 @@ class StreamGuard:
             if sp.end > lo_abs
         ]
         best = _last_plain_cut(o, ck, limit, covered, default=ck)
+        if best <= ck and limit - ck > 4 * _CK_EVERY:  # no plain cut in a long window ("1 2 3 ...")
+            best = _last_ws(o[:limit]) + 1  # any blank: the split check below still decides
         if best <= ck:
             return
-        part = o[ck:best]
-        self._ck_acc.add(self._scan_one("terms", part), self._scan_one("pii", part), lo_abs)
+        su, spu = self._open_cache[2:4] if self._open_cache else (hold, hold)
+        left_t, left_p = self._scan_terms(o, ck, best), self._scan_one("pii", o[ck:best])
+        right_t, right_p = self._scan_terms(o, best, su), self._scan_one("pii", o[best:spu])
+        split = _span_keys([left_t, left_p], lo_abs) + _span_keys([right_t, right_p], lo_abs - ck + best)
+        whole = [sp for sp in acc.term_spans + acc.pii_spans if sp.start >= lo_abs]
+        if sorted(split) != sorted(_span_keys([DetectorResult(spans=whole)], 0)):
+            self.rejected_cuts += 1
+            return
+        self._ck_acc.add(left_t, left_p, lo_abs)
         self._ck = best  # the next scan of the open segment starts here
         self.checkpoints += 1
 
@@ -476,28 +573,62 @@ class StreamGuard:
             u = _last_ws(o[: m.start()]) + 1  # back to the start of the token the chain begins in
         return u
 
-    def _term_prefix_start(self, o: str, u: int) -> int:
-        """Earliest start of complete tokens before ``u`` that begin a multi-word term."""
+    def _open_term(self, o: str, u: int) -> tuple[int, set[str]]:
+        """Where the text that may still be part of a term or innocent phrase begins, and the
+        categories of the terms it may begin.
+
+        From the unstable tail back over beginnings of multi-word terms, repeated until no beginning
+        ends there: a term that crosses the point found would begin with the words before it
+        ("how to make a" before "pipe bomb ..."). ``u``: the end of the text that may be scanned."""
+        categories: set[str] = set()
+        while True:
+            start, words = self._term_prefix(o, u)
+            if start >= u:
+                return u, categories
+            categories |= self._prefixes[words]
+            u = start
+
+    def _term_prefix(self, o: str, u: int) -> tuple[int, str]:
+        """The longest run of complete tokens before ``u`` that begins a multi-word term or innocent
+        phrase: its start and its normalized words (``u`` and "" when none)."""
         if self._max_words <= 1:
-            return u
-        best = u
+            return u, ""
+        tokens = ((start, _norm_token(tok)) for start, tok in _tokens_back(o, u, self._max_words - 1))
+        best, best_words, reach = self._longest_beginning(tokens, u)
+        if _SPACED_PAIR_RE.search(o, max(0, reach - 4), u) is not None:
+            # "h o w to make a": the words of the term view span several raw tokens
+            best, best_words, _ = self._longest_beginning(_view_words_back(o, max(0, u - _PREFIX_TAIL), u), u)
+        return best, best_words
+
+    def _longest_beginning(self, words_back: Iterator[tuple[int, str]], u: int) -> tuple[int, str, int]:
+        """Over (start, word) nearest first: the start and words of the longest term beginning, and
+        the start of the last word looked at."""
+        best, best_words, reach = u, "", u
         words: list[str] = []
-        for start, tok in _tokens_back(o, u, self._max_words - 1):  # nearest first
-            words.insert(0, _norm_token(tok))
+        for start, word in itertools.islice(words_back, self._max_words - 1):
+            reach = start
+            words.insert(0, word)
             joined = " ".join(words)
             if joined in self._prefixes:
-                best = start
+                best, best_words = start, joined
             elif not any(p.endswith(joined) for p in self._prefix_ends.get(words[-1], ())):
                 break  # no term beginning ends with these words: more words cannot help
-        return best
+        return best, best_words, reach
 
     @staticmethod
-    def _pii_unstable_start(o: str, u: int) -> int:
-        """Start of trailing tokens that may still become a PII span (digit groups, ``key =``)."""
-        toks = _tokens_back(o, u, 12)
+    def _pii_unstable_start(o: str, u: int, floor: int) -> int:
+        """Start of trailing tokens that may still become a PII span or stop being one (digit groups,
+        ``key =``, the capitalized words after a number that may still make it a house number).
+
+        The whole run of such tokens back to ``floor`` (the released text): a span may begin anywhere
+        in it ("GB82 WEST 1234 ..." behind a card and two phones)."""
+        toks = _tokens_back(o, u, len(o))
         p = u
         digits = False
+        names = 0
         for start, tok in toks:  # nearest first
+            if start < floor:
+                break
             has_digit = any(c.isdigit() for c in tok)
             if (
                 has_digit
@@ -511,6 +642,10 @@ class StreamGuard:
             if p < u and o[p:u].lstrip()[:1] in (":", "="):
                 p = start  # the key of "password = value"
                 digits = True
+                break
+            if p == u and names < PHONE_STREET_WORDS and tok[0] in _CAPITALIZED:
+                names += 1  # "17151 2450 Crown St": the phone rule reads the street after a number
+                continue
             break
         return p if digits else u
 
@@ -540,16 +675,56 @@ class StreamGuard:
                     out.add(name)
         return out
 
-    def _release_to(self, r_abs: int, acc: _Acc, final: Verdict | None = None) -> str:
+    def _over_holdback(self, r_abs: int) -> bool:
+        """More than ``max_holdback`` characters would stay held (a PEM block in progress may be)."""
+        o = self._open
+        held = self._closed_len + len(o) - max(r_abs, self._released)
+        return held > self.max_holdback and self._pem_start(o, len(o)) == len(o)
+
+    def _release_undecided(self, acc: _Acc) -> str:
+        """Decide on the held text as it stands, conservatively; never release it raw.
+
+        Stops if it holds a hit of a blocking category (whatever its weight) or the beginning of a
+        multi-word term of one; otherwise releases all but ``max_holdback // 2`` characters with every
+        PII-shaped span (and a PEM block too long to be a key) redacted."""
+        o = self._open
+        n = len(o)
+        lo = max(0, self._released - self._closed_len - _LOOKAHEAD)
+        seen = _Acc()
+        res = self._scan(o, lo, n)
+        seen.add(res["terms"], res["pii"], self._closed_len + lo)
+        prefix_start, prefix_categories = self._open_term(o, self._term_unstable_start(o))
+        blocking = self._first_blocking({sp.category for sp in seen.term_spans})
+        if not blocking and prefix_start < n - self.max_holdback // 2:
+            blocking = self._first_blocking(prefix_categories)
+        if blocking:
+            self._stop(blocking, why="holdback")
+            return ""
+        target = self._closed_len + n - self.max_holdback // 2
+        b = o.rfind(_PEM_BEGIN)
+        if b >= 0 and _PEM_END_RE.search(o, b) is None:  # its released part goes as a placeholder
+            start = max(self._closed_len + b, self._released)
+            seen.pii_spans.append(Span("secrets", start, target, "PRIVATE_KEY"))
+        seen.merge(acc)
+        self.undecided_releases += 1
+        redacting = {c for c in self.filter.categories if self._category_action(c) == "redact"}
+        return self._release_to(target, seen, cats=redacting)
+
+    def _first_blocking(self, term_categories: set[str]) -> str:
+        """The first category (canonical order) with a blocking term rule for one of these term keys."""
+        for name, refs in self._plan.items():
+            if any(d == "terms" and k in term_categories and a in BLOCKING for d, k, _, a in refs):
+                return name
+        return ""
+
+    def _release_to(
+        self, r_abs: int, acc: _Acc, final: Verdict | None = None, cats: set[str] | None = None
+    ) -> str:
+        """Release up to ``r_abs`` with the spans of redacting categories (``cats`` when given) redacted."""
         if r_abs <= self._released:
             return ""
-        if final is not None:
-            cats = {c for c, s, e in final.spans} if final.action == "redact" else set()
-            cats = {c for c in cats if self._category_action(c) == "redact"}
-        else:
-            cats = acc.memo.get("redact")
-            if cats is None:
-                cats = acc.memo["redact"] = self._redact_categories(acc.scores())
+        if cats is None:
+            cats = self._redacting(acc, final)
         spans = [
             sp for sp in acc.term_spans + acc.pii_spans if sp.category in cats and sp.end > self._released
         ]
@@ -570,6 +745,17 @@ class StreamGuard:
         self.released_chars = r_abs
         return redact(raw, local)
 
+    def _redacting(self, acc: _Acc, final: Verdict | None) -> set[str]:
+        """Categories whose spans are redacted: those the final verdict redacts, else those the
+        stable results fire with a redact action."""
+        if final is not None:
+            cats = {c for c, s, e in final.spans} if final.action == "redact" else set()
+            return {c for c in cats if self._category_action(c) == "redact"}
+        cats = acc.memo.get("redact")
+        if cats is None:
+            cats = acc.memo["redact"] = self._redact_categories(acc.scores())
+        return cats
+
     def _category_action(self, cat: str) -> str:
         return self.filter.categories[cat].action if cat in self.filter.categories else "allow"
 
@@ -579,11 +765,12 @@ class StreamGuard:
             return self._open[start - self._closed_len : end - self._closed_len]
         return self.text[start:end]
 
-    def _stop(self, category: str, line: bool = False) -> None:
+    def _stop(self, category: str, why: str = "") -> None:
+        """Stop the stream; ``why``: "line" (a line's classifier score) or "holdback" (the bound)."""
         self.stopped = True
-        self.stop_reason = category + (" (line)" if line else "")
+        self.stop_reason = category + (f" ({why})" if why else "")
         v = self._final_verdict(partial=True)
-        if v.action not in BLOCKING:  # a line-level classifier stop: stricter than check() on the text
+        if v.action not in BLOCKING:  # a line or hold-back stop: stricter than check() on the text
             fired = v.fired + ([category] if category not in v.fired else [])
             v = replace(
                 v,
@@ -602,7 +789,7 @@ class StreamGuard:
         if partial and self._open:
             acc = acc.copy()
             try:
-                res = self._scan(self._open)
+                res = self._scan(self._open, 0, len(self._open))
                 acc.add(res["terms"], res["pii"], self._closed_len)
             except Exception as e:
                 self._error = f"{type(e).__name__}: {e}"
@@ -615,6 +802,16 @@ class StreamGuard:
                 rp.error = self._error
                 dets[name] = rp
         return Filter(self.filter.policy, self.filter.mode, detectors=dets).check(text)
+
+
+def _span_keys(results: list[DetectorResult | None], base: int) -> list[tuple[str, int, int, str]]:
+    """The spans of ``results`` (a scan starting at ``base``) as comparable absolute tuples."""
+    return [
+        (sp.category, sp.start + base, sp.end + base, sp.label)
+        for res in results
+        if res is not None
+        for sp in res.spans
+    ]
 
 
 def _last_ws(o: str) -> int:
@@ -649,6 +846,14 @@ def _tokens_back(o: str, end: int, k: int) -> Iterator[tuple[int, str]]:
             start = m.end()
         yield start, o[start:pos]
         pos = start
+
+
+def _view_words_back(o: str, lo: int, u: int) -> Iterator[tuple[int, str]]:
+    """Words of the term view of ``o[lo:u]`` (spaced letters collapsed), nearest first, with the raw
+    offset each starts at."""
+    view = normalize(o[lo:u], elongation=False)
+    for m in reversed(list(_VIEW_WORD_RE.finditer(view.text))):
+        yield lo + view.raw_index(m.start()), m.group()
 
 
 @lru_cache(maxsize=8192)

@@ -230,9 +230,12 @@ class TermMatcher:
         self.size = len(table)
 
     def match_normalized(
-        self, norm: NormalizedText, lang: str | None = None
+        self, norm: NormalizedText, lang: str | None = None, window: tuple[int, int] | None = None
     ) -> tuple[dict[str, float], list[Span]]:
         """Scores per category (every category present, 0.0 when no hit) and raw-offset spans.
+
+        `window`: only hits starting in this raw range count; the text around it is context (its
+        innocent-sense words and phrases count): a stream guard scanning part of a longer text.
 
         `lang`: the document's language; terms of a language-specific list count only in their
         language. None (unknown, e.g. a model's streamed answer) lets every list count."""
@@ -266,6 +269,8 @@ class TermMatcher:
             if innocent and any(s <= start and end <= e for s, e in innocent):
                 continue  # the innocent sense ("cock crow", "pussy willow")
             rs, re_ = norm.raw_span(start, end)
+            if window is not None and not window[0] <= rs < window[1]:
+                continue
             for cat, w, src, langs in hits:
                 if langs is not None and lang is not None and lang not in langs:
                     continue
@@ -277,8 +282,10 @@ class TermMatcher:
         spans.sort(key=lambda s: (s.start, s.end, s.category))
         return scores, spans
 
-    def match(self, raw: str, lang: str | None = None) -> tuple[dict[str, float], list[Span]]:
-        return self.match_normalized(normalize(raw), lang)
+    def match(
+        self, raw: str, lang: str | None = None, window: tuple[int, int] | None = None
+    ) -> tuple[dict[str, float], list[Span]]:
+        return self.match_normalized(normalize(raw), lang, window)
 
 
 @lru_cache(maxsize=1)
@@ -302,10 +309,17 @@ class TermsDetector:
         else:
             self.matcher = default_matcher()
 
-    def detect_batch(self, texts: list[str], langs: list[str | None] | None = None) -> list[DetectorResult]:
-        """`langs`: each text's language (lid.176 code), None where unknown (every list counts)."""
+    def detect_batch(
+        self,
+        texts: list[str],
+        langs: list[str | None] | None = None,
+        windows: list[tuple[int, int] | None] | None = None,
+    ) -> list[DetectorResult]:
+        """`langs`: each text's language (lid.176 code), None where unknown (every list counts).
+        `windows`: per text, the raw range where hits count (None: everywhere), see `match_normalized`."""
         out = []
-        for text, lang in zip(texts, langs or [None] * len(texts), strict=True):
-            scores, spans = self.matcher.match(text, lang)
+        windows = windows or [None] * len(texts)
+        for text, lang, window in zip(texts, langs or [None] * len(texts), windows, strict=True):
+            scores, spans = self.matcher.match(text, lang, window)
             out.append(DetectorResult(scores=scores, spans=spans))
         return out

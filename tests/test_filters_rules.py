@@ -357,3 +357,20 @@ def test_whitespace_collapse_equals_split_join_with_exact_offsets():
             assert all(
                 text[i] == c or (c == " " and text[i].isspace()) for c, i in zip(out, offsets, strict=True)
             )
+
+
+def test_match_window_counts_only_hits_starting_inside_with_the_context_around():
+    """The stream guard scans part of a longer text: hits outside the window are context only, and the
+    innocent-sense words around it still cancel a hit inside."""
+    m = default_matcher()
+    text = "the cat sat. porn then pussy and porn"
+    _, whole = m.match(text)
+    start = text.index("then")
+    _, inside = m.match(text, window=(start, len(text)))
+    assert [s for s in whole if s.start >= start] == inside and inside
+    assert all(s.start >= start for s in inside)
+    assert not any(text[s.start : s.end] == "pussy" for s in inside)  # "cat" before the window counts
+    _, alone = m.match(text[start:])
+    assert any(text[start:][s.start : s.end] == "pussy" for s in alone)  # without it the hit counts
+    scores, _ = m.match(text, window=(0, 0))
+    assert all(v == 0.0 for v in scores.values())

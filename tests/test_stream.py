@@ -67,15 +67,15 @@ def _run(guard: StreamGuard, text: str, cuts: list[int]) -> str:
     return "".join(out)
 
 
-def _first_blocking_span_start(filt: Filter, text: str) -> int | None:
-    """Start of the span whose arrival first makes a prefix of ``text`` blocked (None: never blocked)."""
-    v = filt.check(text)
-    if v.action != "drop":
-        return None
-    for _cat, start, end in sorted(v.spans, key=lambda s: s[2]):
-        if filt.check(text[:end]).action == "drop":
-            return start
-    return None
+def _assert_strict_stop(filt: Filter, g: StreamGuard) -> None:
+    """A rule stop: the verdict is check() of the text the guard saw, and no character of the span of
+    the stopping category that completed the block was released. (Not "the first prefix check() blocks":
+    a later innocent-sense word can cancel a hit, so a blocked prefix need not stay blocked.)"""
+    seen = filt.check(g.text)
+    assert g.verdict == seen
+    ends = [e for c, _, e in seen.spans if c == g.stop_reason]
+    last_start = min(s for c, s, e in seen.spans if c == g.stop_reason and e == max(ends))
+    assert g.released_chars <= last_start  # strict: zero violating characters
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -93,9 +93,8 @@ def test_property_rules_exact(rules, corpus, data):
         assert out == want.text
     else:
         assert want.action == "drop" and g.verdict.action == "drop"
-        assert g.verdict.reason in want.fired
-        first = _first_blocking_span_start(rules, text)
-        assert first is not None and g.released_chars <= first  # strict: zero violating characters
+        assert g.stop_reason in want.fired  # decided on stable text; the verdict also sees the tail
+        _assert_strict_stop(rules, g)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -115,7 +114,7 @@ def test_property_full_policy(full, corpus, data):
     elif g.stop_reason.endswith("(line)"):
         assert lines and g.verdict.action == "drop"
     else:
-        assert want.action == "drop" and g.verdict.reason in want.fired
+        assert want.action == "drop" and g.stop_reason in want.fired
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -147,7 +146,8 @@ def test_term_split_across_chunks_is_stopped(rules):
     released = "".join(g.feed(c) for c in ["Honestly you should ki", "ll your", "self now, ", "ok?"])
     released += g.close()
     assert g.stopped and g.verdict.action == "drop" and g.verdict.reason == "harassment"
-    assert "kill" not in released and released == "Honestly you should "
+    # "you should" is held too: it begins the listed term "you should die".
+    assert "kill" not in released and released == "Honestly "
     assert g.feed("more") == "" and g.close() == ""
 
 
@@ -197,9 +197,9 @@ class _Counting:
     def __init__(self, inner):
         self.inner, self.name, self.chars = inner, inner.name, 0
 
-    def detect_batch(self, texts):
+    def detect_batch(self, texts, **kw):
         self.chars += sum(len(t) for t in texts)
-        return self.inner.detect_batch(texts)
+        return self.inner.detect_batch(texts, **kw)
 
     def __getattr__(self, k):
         return getattr(self.inner, k)
