@@ -44,6 +44,12 @@ class SourceSpec(Strict):
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     text_field: str = "text"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_path(cls, value: Any) -> Any:
+        """`sources: [data/*.jsonl]` is what people write first; it means `{uri: data/*.jsonl}`."""
+        return {"uri": value} if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
         if (self.uri is None) == (self.commoncrawl is None):
@@ -84,7 +90,7 @@ class ExactDedupConfig(Strict):
 
 
 class FilterStageConfig(Strict):
-    policy: str = "policy.yaml"
+    policy: str | None = Field(None, description="policy file; unset: the policy shipped with winnow")
     mode: Literal["pretrain", "runtime"] = "pretrain"
     batch_rows: int = Field(512, gt=0)
     actors: int | None = Field(
@@ -127,6 +133,14 @@ class RunConfig(Strict):
         if "tokenize" in stages and stages[-1] != "tokenize":
             raise ValueError("'tokenize' must be the last stage")
         return stages
+
+    def policy_path(self) -> str:
+        """The filter stage's policy: the config's own, or the one shipped with winnow."""
+        if self.filter.policy is None:
+            from filters.policy import default_policy_path
+
+            return str(default_policy_path())
+        return self.resolve(self.filter.policy)
 
     def resolve(self, path: str) -> str:
         """A config-relative path made absolute (URIs and absolute paths unchanged)."""

@@ -112,7 +112,7 @@ def funnel_table(ledger: dict[str, Any]) -> str:
                 f"{s['kept']:,}",
                 f"{sum(removed.values()):,}",
                 f"{s['quarantined']:,}",
-                f"{s.get('seconds', 0.0):.1f}",
+                f"{s.get('seconds', 0.0):.1f}" + ("*" if s.get("resumed") else ""),
                 reasons or "-",
             )
         )
@@ -133,7 +133,10 @@ def funnel_table(ledger: dict[str, Any]) -> str:
             f"\nnot read to the end: {ledger['sources_incomplete']:,} source(s), "
             f"{ledger.get('bytes_unread', 0):,} bytes unread (see quarantine/ingest)"
         )
-    tokens = [s for s in ledger["stages"] if "tokens" in s]
-    for s in tokens:
-        total += f"\ntokens: {s['tokens']:,} ({', '.join(f'{k} {v:,}' for k, v in s.get('tokens_by_split', {}).items())})"
+    if any(s.get("resumed") for s in ledger["stages"]):
+        total += "\n* finished by an earlier run: its counts and seconds are from then"
+    for s in ledger["stages"]:
+        if "tokens" in s:
+            splits = ", ".join(f"{k} {v:,}" for k, v in s.get("tokens_by_split", {}).items())
+            total += f"\ntokens: {s['tokens']:,} ({splits or 'nothing to tokenize'})"
     return "\n".join(lines) + "\n" + total

@@ -232,6 +232,10 @@ def resolve_policy(run_dir: str, config: dict[str, Any], explicit: str | None) -
     else:
         flt = config.get("filter") if isinstance(config.get("filter"), dict) else {}
         rel = flt.get("policy") if isinstance(flt, dict) else None
+        if rel is None:
+            from filters.policy import default_policy_path
+
+            return str(default_policy_path()), "thresholds from the policy shipped with winnow"
         if not isinstance(rel, str) or not rel:
             return None, "no filter.policy in config.yaml: thresholds not marked"
         cands = policy_candidates(run_dir, rel)

@@ -55,7 +55,7 @@ def validate_sections(cfg: RunConfig) -> list[str]:
 
         errors += _errors("tokenize", TokenizeConfig, tokenize_config, cfg)
     if "filter" in cfg.stages:
-        policy = cfg.resolve(cfg.filter.policy)
+        policy = cfg.policy_path()
         if "://" not in policy and not os.path.exists(policy):
             errors.append(f"  filter.policy: file not found: {policy}")
         else:

@@ -176,3 +176,19 @@ def test_stats_and_tokenize_of_a_path_that_is_not_a_run(tmp_path):
 def test_a_missing_options_file_is_one_error_line(tmp_path):
     line = one_error(winnow(tmp_path, "dedup", "--config", "nope.yaml", "--explain"))
     assert line == "error: cannot read nope.yaml: No such file or directory — check the --config path"
+
+
+def test_a_first_config_of_plain_paths_and_no_policy_is_valid(tmp_path):
+    """What people write first: sources as plain paths, no filter section (the shipped policy)."""
+    (tmp_path / "docs.jsonl").write_text('{"text": "hello"}\n')
+    (tmp_path / "run.yaml").write_text("ingest:\n  sources: [docs.jsonl]\n")
+    proc = winnow(tmp_path, "validate", "run.yaml", "--sources")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "docs.jsonl" in proc.stdout
+
+    from filters.policy import DEFAULT_POLICY
+    from pipeline.config import load_config
+
+    cfg = load_config(tmp_path / "run.yaml")
+    assert cfg.ingest.sources[0].uri == "docs.jsonl"
+    assert Path(cfg.policy_path()) == DEFAULT_POLICY

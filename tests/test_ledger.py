@@ -47,3 +47,14 @@ def test_unread_input_shows_in_the_totals_even_when_counts_reconcile():
     assert "not read to the end: 2 source(s), 4,096 bytes unread" in funnel_table(ledger)
     whole = ledger_dict([StageStats("ingest", input=1, kept=1)])
     assert whole["sources_incomplete"] == 0 and "not read" not in funnel_table(whole)
+
+
+def test_funnel_marks_stages_an_earlier_run_finished_and_an_empty_tokenize():
+    ingest = StageStats("ingest", input=2, kept=0, removed={"empty_text": 2}, seconds=4.5)
+    ingest.extra["resumed"] = True
+    tokenize = StageStats("tokenize", input=0, kept=0, extra={"tokens": 0, "nothing_to_tokenize": True})
+    text = funnel_table(ledger_dict([ingest, tokenize]))
+    assert "4.5*" in text and "* finished by an earlier run" in text
+    assert "tokens: 0 (nothing to tokenize)" in text
+    fresh = funnel_table(ledger_dict([StageStats("ingest", input=1, kept=1, seconds=1.0)]))
+    assert "*" not in fresh

@@ -42,7 +42,7 @@ class FilterFactory:
 
 
 def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
-    factory = FilterFactory(cfg.resolve(cfg.filter.policy), cfg.filter.mode)
+    factory = FilterFactory(cfg.policy_path(), cfg.filter.mode)
     return run_map_stage(
         run_dir,
         previous,
