@@ -10,7 +10,9 @@ requests for that path (`times=None`: every request):
 * `Fault(drop_after=K)`: send the normal headers (full Content-Length) and K body bytes, then
   close the connection, as a flaky network does;
 * `Fault(drip_every=S)`: send the body one byte every S seconds (a slow-drip server), until
-  the client hangs up.
+  the client hangs up;
+* `Fault(header_drip_every=S)`: send the status line and headers one byte every S seconds, and
+  never finish them, until the client hangs up.
 Range requests (`bytes=N-`, `bytes=N-M`) get 206 with Content-Range unless `ranges=False` or an
 `If-Range` differs from the file's ETag (a content hash), which gets the whole file (200).
 """
@@ -36,6 +38,7 @@ class Fault:
     status: int | None = None
     drop_after: int | None = None
     drip_every: float | None = None
+    header_drip_every: float | None = None
     times: int | None = 1
 
 
@@ -101,6 +104,8 @@ def _handler(server_state: Server, faults: dict[str, Fault], ranges: bool, lock:
             fault = self._fault(path)
             if fault is not None and fault.status is not None:
                 return self._status(path, rng, fault.status)
+            if fault is not None and fault.header_drip_every is not None:
+                return self._log(path, rng, 200, self._drip_headers(fault.header_drip_every))
             target = (server_state.root / path).resolve()
             if server_state.root not in target.parents or not target.is_file():
                 return self._status(path, rng, 404)
@@ -143,6 +148,12 @@ def _handler(server_state: Server, faults: dict[str, Fault], ranges: bool, lock:
                 return self._log(path, rng, status, self._drip(body, fault.drip_every), etag)
             self.wfile.write(body)
             self._log(path, rng, status, len(body), etag)
+
+        def _drip_headers(self, every: float) -> int:
+            """Headers that never end, a byte at a time; returns the bytes sent before the hang-up."""
+            self.close_connection = True
+            head = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000
+            return self._drip(head, every)
 
         def _drip(self, body: bytes, every: float) -> int:
             """Send `body` a byte at a time; returns the bytes sent before the client hung up."""

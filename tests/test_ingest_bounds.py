@@ -170,3 +170,15 @@ def test_too_slow_attempt_is_resumed_then_ends_at_the_deadline(tmp_path: Path) -
             )
         requests = server.requests_for("slow.jsonl")
     assert len(requests) >= 2 and requests[1].range is not None  # too slow: resumed, not restarted
+
+
+def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline(tmp_path: Path) -> None:
+    """Every read gets its byte, so no per-read timeout fires; the download's deadline cuts the socket."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "slow.jsonl").write_bytes(b'{"text": "x"}\n')
+    faults = {"slow.jsonl": Fault(header_drip_every=0.2, times=None)}
+    with serve_directory(tmp_path / "site", faults) as server:
+        start = time.perf_counter()
+        with pytest.raises(FetchError, match=r"not finished within its deadline of 2 s"):
+            fetch(f"{server.url}/slow.jsonl", tmp_path / "cache", deadline_s=2, timeout=5, progress=False)
+        assert 2 <= time.perf_counter() - start < 5  # cut at the deadline, not failed at once

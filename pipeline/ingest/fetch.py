@@ -12,7 +12,8 @@
   A download has a total deadline over all its attempts and backoff (`deadline_s`) and a minimum
   rate (`min_rate` bytes/s averaged over `rate_window_s`): a server that sends a byte per second
   ends the attempt as too slow (then resumed) and the download as `FetchError` at the deadline,
-  never a hang. (Per-read `timeout` alone cannot see a slow drip: every read gets its byte.)
+  never a hang. (Per-read `timeout` alone cannot see a slow drip: every read gets its byte.) A
+  server that drips its headers is cut too: at the deadline the attempt's socket is shut down.
 * other fsspec URIs (`s3://`, `hf://`, `gs://` ...) stream through `fsspec.open` into the same cache.
 
 Concurrency comes from the caller (one Ray task per file); an advisory lock on the partial file
@@ -27,7 +28,9 @@ import hashlib
 import os
 import random
 import re
+import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +40,10 @@ from urllib.request import url2pathname
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _CHUNK = 1 << 20
 _USER_AGENT = "winnow-ingest/0.1 (+https://github.com/winnow)"
@@ -100,6 +106,101 @@ class _Meter:
             if rate < self.pace.min_rate:
                 raise _Retryable(f"too slow: {rate:,.0f} bytes/s over {elapsed:.0f} s")
             self._window_start, self._window_bytes = time.monotonic(), 0
+
+
+class _SocketWatch:
+    """Shuts an attempt's sockets down at the download's deadline.
+
+    Per-read timeouts cannot see a server that drips its status line and headers a byte at a
+    time (every read gets its byte), and `_Meter` only runs once the body flows. Shutting the
+    socket down makes the blocked read return, so the attempt fails and the deadline is reported.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._fired = False
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self._fired:
+                _shutdown(sock)
+
+    @property
+    def fired(self) -> bool:
+        return self._fired
+
+    def fire(self) -> None:
+        with self._lock:
+            self._fired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    @contextlib.contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        """Watch the sockets this thread opens or reuses until `deadline` (time.monotonic)."""
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), self.fire)
+        timer.daemon = True
+        _watching.current = self
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            _watching.current = None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_watching = threading.local()
+
+
+class _WatchedConnection(HTTPConnection):
+    """An HTTP connection that hands its socket to the current `_SocketWatch` per request."""
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().request(*args, **kwargs)
+        watch = getattr(_watching, "current", None)
+        if watch is not None:
+            watch.add(self.sock)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().request(*args, **kwargs)
+        watch = getattr(_watching, "current", None)
+        if watch is not None:
+            watch.add(self.sock)
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter on pools whose connections a `_SocketWatch` can cut at a deadline."""
+
+    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+def deadline_session() -> requests.Session:
+    """A session whose downloads `fetch` can end at their deadline, headers included."""
+    sess = requests.Session()
+    for prefix in ("http://", "https://"):
+        sess.mount(prefix, _DeadlineAdapter())
+    return sess
 
 
 class _Retryable(Exception):
@@ -195,8 +296,12 @@ def _http_attempt(
         headers["Range"] = f"bytes={have}-"
         if validator.is_file():  # resume only if the file did not change meanwhile (else 200)
             headers["If-Range"] = validator.read_text().strip()
+    watch = _SocketWatch()
     try:
-        with session.get(uri, headers=headers, stream=True, timeout=timeout) as resp:
+        with (
+            watch.until(pace.deadline),
+            session.get(uri, headers=headers, stream=True, timeout=timeout) as resp,
+        ):
             status = resp.status_code
             if status == 416 and have:
                 total = resp.headers.get("Content-Range", "").rpartition("/")[2]
@@ -238,6 +343,8 @@ def _http_attempt(
                 finally:
                     out.flush()
                     os.fsync(out.fileno())
+            if watch.fired:  # the body may look complete when it has no Content-Length
+                raise _Retryable(f"cut at the download's deadline after {written} bytes")
             if expected is not None and written < expected:
                 raise _Retryable(f"connection closed after {written} of {expected} bytes")
     except requests.exceptions.SSLError as e:  # a certificate problem does not fix itself
@@ -340,7 +447,7 @@ def fetch(
         pace = _Pace(uri, deadline_s, min_rate, rate_window_s)
         scheme = urlparse(uri).scheme.lower()
         if scheme in ("http", "https"):
-            sess = session or requests.Session()
+            sess = session or deadline_session()
             try:
                 _with_retries(
                     uri,
