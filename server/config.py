@@ -43,6 +43,7 @@ class ServeConfig(BaseModel):
     upstream_timeout_s: float = Field(default=60.0, gt=0)
     header_timeout_s: float = Field(default=10.0, gt=0)  # first byte of a request -> end of its headers
     body_timeout_s: float = Field(default=30.0, gt=0)  # end of headers -> end of the body
+    write_stall_timeout_s: float = Field(default=30.0, gt=0)  # a client that stops reading the answer
     keep_alive_s: float = Field(default=5.0, gt=0)  # idle keep-alive connection is closed after this
     max_connections: int = Field(default=512, ge=1)  # concurrent connections + requests; beyond: 503
     audit_log: str | None = None  # JSONL of every intervention

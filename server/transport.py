@@ -5,6 +5,9 @@ that sends a header byte per second (slowloris) or never finishes its body holds
 request slot forever. ``DeadlineH11Protocol`` (uvicorn's h11 protocol plus two timers) closes the
 connection when a request's headers are not complete ``header_timeout_s`` after its first byte (or
 after the connection opened), or its body is not complete ``body_timeout_s`` after the headers.
+A client that stops reading the response (its receive window full, our write buffer above the
+high-water mark) is given ``write_stall_timeout_s`` to start reading again, then the connection is
+aborted, so a slow reader cannot hold a generation slot either.
 Between requests uvicorn's keep-alive timer applies (it also covers a pipelined request left half-sent
 when the previous response completes: no byte arrives, so the keep-alive timer is never cancelled).
 """
@@ -30,11 +33,33 @@ class DeadlineH11Protocol(H11Protocol):
 
     header_timeout_s = 10.0
     body_timeout_s = 30.0
+    write_stall_timeout_s = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timer: asyncio.TimerHandle | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
         self._reading_body = False
+
+    def pause_writing(self) -> None:
+        """The client stopped reading: it has `write_stall_timeout_s` to start again."""
+        super().pause_writing()
+        if self._stall_timer is None:
+            self._stall_timer = self.loop.call_later(self.write_stall_timeout_s, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        self._cancel_stall()
+        super().resume_writing()
+
+    def _cancel_stall(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _write_stalled(self) -> None:
+        self._stall_timer = None
+        if not self.transport.is_closing():
+            self.transport.abort()  # a buffered close would wait for the reader that never reads
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -42,6 +67,7 @@ class DeadlineH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._cancel_stall()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -79,7 +105,11 @@ def _protocol_for(cfg: ServeConfig) -> type[DeadlineH11Protocol]:
     return type(
         "ServeH11Protocol",
         (DeadlineH11Protocol,),
-        {"header_timeout_s": cfg.header_timeout_s, "body_timeout_s": cfg.body_timeout_s},
+        {
+            "header_timeout_s": cfg.header_timeout_s,
+            "body_timeout_s": cfg.body_timeout_s,
+            "write_stall_timeout_s": cfg.write_stall_timeout_s,
+        },
     )
 
 

@@ -5,6 +5,7 @@ token usage, and the first-hour CLI mistakes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -161,6 +162,37 @@ def test_body_drip_is_cut_off(proxy):
     with _connect(proxy[0]) as sock:  # the same request sent at once is answered
         sock.sendall(request)
         assert _read_response(sock)[0] == 200
+
+
+def test_a_client_that_stops_reading_is_cut_off(shared_filter, tmp_path):
+    """An 8 MB answer to a client that never reads: the server's write buffer stays full, and after
+    write_stall_timeout_s (1 s) the connection is aborted instead of holding the request forever."""
+    answer_bytes = 8 << 20
+    fake = FakeUpstream(lambda prompt: ["x" * 8192] * (answer_bytes // 8192))
+    with ServerThread(fake.app) as up:
+        cfg = ServeConfig(
+            backend="upstream",
+            upstream_url=up.url + "/v1",
+            policy=POLICY,
+            audit_log=str(tmp_path / "audit.jsonl"),
+            filter_enabled=False,  # the transport is under test, not the policy
+            write_stall_timeout_s=1.0,
+        )
+        with ServerThread(create_app(cfg, filter=shared_filter)) as srv:
+            port = int(srv.url.rsplit(":", 1)[1])
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader with a tiny window
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", port))
+            body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+            sock.sendall(_post("/v1/chat/completions", body))
+            time.sleep(4.0)  # never read while the server tries to write
+            received = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(1 << 20):
+                    received += len(chunk)
+            sock.close()
+    assert received < answer_bytes, "the whole answer waited for the stalled reader"
 
 
 # -- request_timeout_s with an upstream that never answers --------------------------------------
