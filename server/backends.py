@@ -240,7 +240,14 @@ def _piece(event: dict[str, Any], kind: str) -> str | None:
         piece = delta.get("content") if isinstance(delta, dict) else None
     else:
         piece = choice.get("text")
-    return piece if isinstance(piece, str) else None
+    return _without_lone_surrogates(piece) if isinstance(piece, str) else None
+
+
+def _without_lone_surrogates(text: str) -> str:
+    """JSON may carry a lone surrogate (``"\\ud800"``), which no response can encode: U+FFFD instead."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _take_usage(event: dict[str, Any], usage: Usage) -> None:

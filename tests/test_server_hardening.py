@@ -195,6 +195,25 @@ def test_a_client_that_stops_reading_is_cut_off(shared_filter, tmp_path):
     assert received < answer_bytes, "the whole answer waited for the stalled reader"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_lone_surrogate_from_upstream_becomes_a_replacement_character(shared_filter, tmp_path, stream):
+    fake = FakeUpstream(lambda prompt: ["fine ", "te\ud800xt", " here"])
+    with ServerThread(fake.app) as up:
+        cfg = ServeConfig(
+            backend="upstream", upstream_url=up.url + "/v1", policy=POLICY, audit_log=str(tmp_path / "a")
+        )
+        with ServerThread(create_app(cfg, filter=shared_filter)) as srv:
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+            resp = httpx.post(srv.url + "/v1/chat/completions", json=body, timeout=30)
+    assert resp.status_code == 200, resp.text
+    if stream:
+        events = [json.loads(x[5:]) for x in resp.text.splitlines() if x.startswith("data: {")]
+        text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    else:
+        text = resp.json()["choices"][0]["message"]["content"]
+    assert text == "fine te\ufffdxt here"
+
+
 # -- request_timeout_s with an upstream that never answers --------------------------------------
 
 
