@@ -18,9 +18,10 @@ import json
 import os
 import secrets
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from filters.engine import Filter, Verdict
 from filters.policy import Policy, default_policy_path
@@ -35,6 +36,8 @@ MODES = {
     "runtime": "checking model output: only the categories that apply at runtime (harm, PII, secrets)",
 }
 MAX_BATCH_SIZE = 65_536
+# A longer line is one error record, read past in pieces: one huge line must not take all memory.
+MAX_LINE_CHARS = 64 << 20
 
 
 class ScoreInputError(ValueError):
@@ -138,6 +141,17 @@ def _check_paths(in_path: Path, out_path: Path) -> None:
         raise ScoreInputError(f"output {out_path} is the input file; write the scores to another file")
 
 
+def _bounded_lines(stream: IO[str], limit: int) -> Iterator[str | None]:
+    """The lines of `stream`; None in place of a line longer than `limit`, which is skipped in pieces."""
+    while line := stream.readline(limit + 1):
+        if len(line) <= limit or line.endswith("\n"):
+            yield line
+            continue
+        while (rest := stream.readline(limit)) and not rest.endswith("\n"):
+            pass
+        yield None
+
+
 def _parse(line: str) -> tuple[Any, str, str | None] | str:
     """(id, text, url) or an error message."""
     try:
@@ -216,8 +230,10 @@ def _score(
                 pending.clear()
                 batch.clear()
 
-            for line_no, line in enumerate(inp, start=1):
-                parsed = _parse(line)
+            for line_no, line in enumerate(_bounded_lines(inp, MAX_LINE_CHARS), start=1):
+                parsed = (
+                    _parse(line) if line is not None else f"line longer than {MAX_LINE_CHARS:,} characters"
+                )
                 if isinstance(parsed, str):
                     pending.append((line_no, None, parsed))
                 else:

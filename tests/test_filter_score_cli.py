@@ -106,3 +106,20 @@ def test_output_onto_the_input_and_a_bad_batch_size_are_refused_before_scoring(t
     with pytest.raises(ScoreInputError, match="batch size must be from 1 to"):
         score_file(src, tmp_path / "out.jsonl", batch_size=0)
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_an_overlong_line_is_one_error_record_and_the_next_lines_are_scored(tmp_path, monkeypatch):
+    import filters.score_jsonl as score_jsonl
+
+    monkeypatch.setattr(score_jsonl, "MAX_LINE_CHARS", 100)
+    lines = [
+        json.dumps({"id": "a", "text": SHORT_CLEAN}),
+        json.dumps({"id": "long", "text": "x" * 1000}),
+        json.dumps({"id": "b", "text": SHORT_CLEAN}),
+    ]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    summary = score_file(tmp_path / "in.jsonl", tmp_path / "out.jsonl", mode="runtime")
+    recs = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r.get("id") for r in recs] == ["a", None, "b"]
+    assert recs[1]["action"] == "error" and "longer than 100 characters" in recs[1]["error"]
+    assert summary.errors == 1 and summary.documents == 2  # documents scored; the error apart
