@@ -48,10 +48,10 @@ def test_langid_accuracy_on_real_sentences(shared_data: Path):
     texts = [t for lang in langs for t in by_lang[lang][:60]]
     gold = [lang for lang in langs for _ in by_lang[lang][:60]]
     res = LangIdDetector().detect_batch(texts)
-    acc = np.mean([r.labels["lang"] == g for r, g in zip(res, gold, strict=False)])
+    acc = np.mean([r.labels["lang"] == g for r, g in zip(res, gold, strict=True)])
     assert acc >= 0.95  # measured 0.98 on these 16 languages
     assert all(0.0 <= r.scores["lang_score"] <= 1.0 for r in res)
-    en = [r for r, g in zip(res, gold, strict=False) if g == "en"]
+    en = [r for r, g in zip(res, gold, strict=True) if g == "en"]
     assert np.mean([r.labels["lang"] == "en" for r in en]) >= 0.95
 
 
@@ -135,7 +135,10 @@ def test_split_is_fixed_and_disjoint(shared_data: Path):
     for t, _, src in load_tweets(shared_data / "toxicity"):
         by_text.setdefault(preprocess(t), set()).add(example_split(t, src))
     assert all(len(s) == 1 for s in by_text.values())
-    assert split_of("some text") == split_of("some text")
+    # pinned assignments: a change to the salt, the hash or the normalization moves examples between splits
+    pinned = {"some text": "train", "example 0": "train", "example 7": "dev", "example 20": "dev"}
+    pinned |= {"example 13": "test", "Example   14!": "test"}
+    assert {t: split_of(t) for t in pinned} == pinned
     blocks = book_blocks(shared_data / "clean_text")
     counts = {s: sum(1 for _, _, sp in blocks if sp == s) for s in ("train", "dev", "test")}
     assert counts["dev"] >= 100 and counts["test"] >= 100 and counts["train"] > 4 * counts["dev"]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,12 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipeline.ingest.readers import detect_format, read_records
 from pipeline.ingest.records import BadRecord, Record
 
+REPO = Path(__file__).resolve().parents[1]
 WARC_DIR = "web/warc"
 DOLMA = "web/dolma_fixtures"
 
@@ -27,6 +33,15 @@ def _read(path: Path, **kw) -> list[Record | BadRecord]:
     out = list(read_records(path, str(path), **kw))
     assert [r.position for r in out] == list(range(len(out))), "positions must be 0, 1, 2, ..."
     return out
+
+
+def _html_responses(path: Path) -> int:
+    """The expected record count, taken with warcio rather than our reader: HTTP responses served as HTML."""
+    with path.open("rb") as f:
+        return sum(
+            r.rec_type == "response" and r.http_headers.get_header("Content-Type", "").startswith("text/html")
+            for r in ArchiveIterator(f)
+        )
 
 
 def _words(text: str) -> Counter:
@@ -73,9 +88,10 @@ def test_warc_extraction_matches_common_crawl_wet(shared_data: Path) -> None:
 
 
 def test_dolma_sample_angle_bracket_uris(shared_data: Path) -> None:
-    recs = _read(shared_data / WARC_DIR / "dolma_sample-0000.warc.gz")
-    # 22 HTML responses; not counted: requests, warcinfo, metadata, wget's metadata:// log resources
-    assert len(recs) == 22 and all(isinstance(r, Record) for r in recs)
+    path = shared_data / WARC_DIR / "dolma_sample-0000.warc.gz"
+    recs = _read(path)
+    # the HTML responses; not counted: requests, warcinfo, metadata, wget's metadata:// log resources
+    assert len(recs) == _html_responses(path) > 0 and all(isinstance(r, Record) for r in recs)
     assert {r.meta["warc_type"] for r in recs} == {"response"}
     urls = [r.url for r in recs]
     assert all(u and u.startswith("http") and "<" not in u and ">" not in u for u in urls)
@@ -108,8 +124,9 @@ def test_non_documents_are_not_counted(shared_data: Path) -> None:
 
 
 def test_multilingual_common_crawl_excerpt(shared_data: Path) -> None:
-    recs = _read(shared_data / WARC_DIR / "resiliparse_CC-MAIN-2020-34_excerpt.warc.gz")
-    assert len(recs) == 16 and all(isinstance(r, Record) for r in recs)
+    path = shared_data / WARC_DIR / "resiliparse_CC-MAIN-2020-34_excerpt.warc.gz"
+    recs = _read(path)
+    assert len(recs) == _html_responses(path) > 0 and all(isinstance(r, Record) for r in recs)
     text = " ".join(r.text for r in recs)
     assert re.search(r"[\u0400-\u04ff]{4}", text) and re.search(r"[\u4e00-\u9fff]{4}", text)
     assert "\ufffd" not in text
@@ -178,9 +195,25 @@ def test_plain_text_one_document_per_file(shared_data: Path, tmp_path: Path) -> 
     assert rec_gz.text == rec.text
 
 
+_DIGEST_SCRIPT = """
+import hashlib, sys
+from pathlib import Path
+from pipeline.ingest.readers import read_records
+path = Path(sys.argv[1])
+print(hashlib.sha256(repr(list(read_records(path, str(path)))).encode()).hexdigest())
+"""
+
+
 def test_reading_is_deterministic(shared_data: Path) -> None:
+    """Two independent runs agree: this process and a fresh interpreter with another hash seed."""
     path = shared_data / WARC_DIR / "resiliparse_CC-MAIN-2020-34_excerpt.warc.gz"
-    assert _read(path) == _read(path)
+    here = hashlib.sha256(repr(_read(path)).encode()).hexdigest()
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    fresh = subprocess.run(
+        [sys.executable, "-c", _DIGEST_SCRIPT, str(path)],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=True,
+    )  # fmt: skip
+    assert fresh.stdout.strip() == here
 
 
 # ---------------------------------------------------------------- bad input
@@ -348,6 +381,7 @@ def test_extraction_timeout_quarantines_the_page(shared_data: Path) -> None:
     path = shared_data / WARC_DIR / "resiliparse_CC-MAIN-2020-34_excerpt.warc.gz"
     recs = _read(path, extract_settings=ExtractSettings(timeout=1e-5))
     timed_out = [r for r in recs if isinstance(r, BadRecord)]
-    assert len(recs) == 16 and timed_out
+    assert len(recs) == _html_responses(path) and timed_out
     assert all(r.error.startswith("html extraction failed: extraction exceeded") for r in timed_out)
-    assert _read(path) == _read(path)  # no stray alarm left behind; normal reads unaffected
+    after = _read(path)  # no stray alarm left behind: a normal read right after extracts every page
+    assert len(after) == len(recs) and all(isinstance(r, Record) for r in after)

@@ -73,18 +73,21 @@ def test_grouped_mm_and_loop_fallback_equal_plain_per_expert_loop(skew):
             torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("batch, prefill", [(1, 1), (2, 7), (3, 1)])
 @pytest.mark.parametrize("q_lora_rank", [0, 16])
-def test_mla_cached_decode_equals_full_forward(q_lora_rank):
+def test_mla_cached_decode_equals_full_forward(q_lora_rank, batch, prefill):
+    """Incremental decoding (absorbed attention over the latent cache, one token per call after the
+    prefill; prefill 1 is token by token from position 0) gives the full forward's logits."""
     torch.manual_seed(1)
     model = Transformer(_cfg(q_lora_rank=q_lora_rank)).eval()
     for g in model.gates():
         g.expert_bias.uniform_(-0.05, 0.05)
-    tokens = torch.randint(0, 97, (2, 20))
+    tokens = torch.randint(0, 97, (batch, 20))
     with torch.no_grad():
         full = model(tokens)
-        cache = model.new_cache(2, 24, tokens.device, torch.float32)
-        parts = [model.forward_cached(tokens[:, :7], cache, 0)]  # prefill, then one token at a time
-        parts += [model.forward_cached(tokens[:, t : t + 1], cache, t) for t in range(7, 20)]
+        cache = model.new_cache(batch, 24, tokens.device, torch.float32)
+        parts = [model.forward_cached(tokens[:, :prefill], cache, 0)]
+        parts += [model.forward_cached(tokens[:, t : t + 1], cache, t) for t in range(prefill, 20)]
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=2e-5, rtol=1e-4)
     # The cache holds only the latent and the rope key: (kv_lora_rank + rope dim) per token per layer.
     assert cache[0].kv.shape[-1] + cache[0].pe.shape[-1] == 16 + 8

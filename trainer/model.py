@@ -1,7 +1,8 @@
 """A DeepSeek-V3-style decoder, small enough to read: MLA attention, fine-grained + shared experts,
 sigmoid top-k routing with aux-loss-free balancing, first k layers dense, optional multi-token prediction.
 
-Written after reading nanoGPT's model.py and DeepSeek-V3's inference/model.py; the code is our own.
+Written from the DeepSeek-V2 (MLA) and DeepSeek-V3 (routing, MTP) papers' equations, after reading
+nanoGPT's model.py; module names follow the state-dict keys our checkpoints use.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ class LayerCache:
 
 
 class MLA(nn.Module):
-    """Multi-head latent attention: K and V come from one low-rank latent; RoPE rides on a decoupled key."""
+    """Multi-head latent attention (DeepSeek-V2 §2.1). Keys and values are both read from one low-rank
+    latent per token, c_KV = W_DKV h (eq. 9), expanded per head as K^C = W_UK c_KV and V^C = W_UV c_KV
+    (eq. 10-11); position rides on a separate RoPE key k^R = RoPE(W_KR h), one per token, shared by all
+    heads (§2.1.3, eq. 14-15). Module names are the state-dict keys of existing checkpoints: `wkv_a` holds
+    [W_DKV; W_KR], `wkv_b` holds [W_UK; W_UV] head by head, `wq_a`/`wq_b` the low-rank query (eq. 12)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -72,9 +77,25 @@ class MLA(nn.Module):
         self.wkv_b = nn.Linear(self.rank, self.n_heads * (self.dn + self.dv), bias=False)
         self.wo = nn.Linear(self.n_heads * self.dv, cfg.dim, bias=False)
 
-    def _q(self, x: torch.Tensor) -> torch.Tensor:
-        q = self.wq_b(self.q_norm(self.wq_a(x))) if hasattr(self, "wq_a") else self.wq(x)
-        return q.view(*x.shape[:2], self.n_heads, self.dqk)
+    def queries(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-head query halves [B, T, H, ·]: q^C (content) and RoPE'd q^R (DeepSeek-V2 eq. 12-14)."""
+        flat = self.wq_b(self.q_norm(self.wq_a(x))) if hasattr(self, "wq_a") else self.wq(x)
+        content, rotary = flat.unflatten(-1, (self.n_heads, self.dqk)).split([self.dn, self.dr], dim=-1)
+        return content, apply_rope(rotary, cos, sin)
+
+    def latent_and_rope_key(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the cache keeps per token: c_KV [B, T, rank] (normalised) and k^R [B, T, dr]."""
+        latent, rope_key = self.wkv_a(x).split([self.rank, self.dr], dim=-1)
+        return self.kv_norm(latent), apply_rope(rope_key.unsqueeze(2), cos, sin).squeeze(2)
+
+    def up_projections(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """W_UK [H, dn, rank] and W_UV [H, dv, rank], views of `wkv_b`'s weight."""
+        per_head = self.wkv_b.weight.unflatten(0, (self.n_heads, self.dn + self.dv))
+        return per_head[:, : self.dn], per_head[:, self.dn :]
 
     def forward(
         self,
@@ -84,49 +105,66 @@ class MLA(nn.Module):
         cache: LayerCache | None = None,
         start_pos: int = 0,
     ) -> torch.Tensor:
-        B, T, _ = x.shape
-        q = self._q(x)
-        q_nope, q_pe = q.split([self.dn, self.dr], dim=-1)
-        q_pe = apply_rope(q_pe, cos, sin)
-        kv_lat, k_pe = self.wkv_a(x).split([self.rank, self.dr], dim=-1)
-        kv_lat = self.kv_norm(kv_lat)
-        k_pe = apply_rope(k_pe.unsqueeze(2), cos, sin)  # [B, T, 1, dr], shared by all heads
+        """x [B, T, D] → [B, T, D]. Without a cache: causal attention over x itself, with expanded K/V.
+        With a cache: x sits at positions start_pos.., its latents are appended, attention is absorbed."""
+        q_content, q_rotary = self.queries(x, cos, sin)
+        latent, rope_key = self.latent_and_rope_key(x, cos, sin)
         if cache is None:
-            kvb = self.wkv_b(kv_lat).view(B, T, self.n_heads, self.dn + self.dv)
-            k_nope, v = kvb.split([self.dn, self.dv], dim=-1)
-            qh = torch.cat([q_nope, q_pe], dim=-1).transpose(1, 2)
-            kh = torch.cat([k_nope, k_pe.expand(-1, -1, self.n_heads, -1)], dim=-1).transpose(1, 2)
-            o = F.scaled_dot_product_attention(qh, kh, v.transpose(1, 2), is_causal=True, scale=self.scale)
-            return self.wo(o.transpose(1, 2).reshape(B, T, self.n_heads * self.dv))
-        return self._decode(q_nope, q_pe, kv_lat, k_pe.squeeze(2), cache, start_pos)
+            heads = self._expanded_attention(q_content, q_rotary, latent, rope_key)
+        else:
+            latent, rope_key = _append_to_cache(cache, latent, rope_key, start_pos)
+            heads = self._absorbed_attention(q_content, q_rotary, latent, rope_key, start_pos)
+        return self.wo(heads.flatten(2))
 
-    def _decode(
+    def _expanded_attention(
+        self, q_content: torch.Tensor, q_rotary: torch.Tensor, latent: torch.Tensor, rope_key: torch.Tensor
+    ) -> torch.Tensor:
+        """Training path: k_i = [K^C_i; k^R], q_i = [q^C_i; q^R_i], v_i = V^C_i (eq. 16-18). Returns [B, T, H, dv]."""
+        expanded = self.wkv_b(latent).unflatten(-1, (self.n_heads, self.dn + self.dv))
+        k_content, values = expanded.split([self.dn, self.dv], dim=-1)
+        shared_rope = rope_key.unsqueeze(2).expand(-1, -1, self.n_heads, -1)
+        q = torch.cat([q_content, q_rotary], dim=-1).transpose(1, 2)
+        k = torch.cat([k_content, shared_rope], dim=-1).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, values.transpose(1, 2), is_causal=True, scale=self.scale)
+        return out.transpose(1, 2)
+
+    def _absorbed_attention(
         self,
-        q_nope: torch.Tensor,
-        q_pe: torch.Tensor,
-        kv_lat: torch.Tensor,
-        k_pe: torch.Tensor,
-        cache: LayerCache,
+        q_content: torch.Tensor,
+        q_rotary: torch.Tensor,
+        latent: torch.Tensor,
+        rope_key: torch.Tensor,
         start_pos: int,
     ) -> torch.Tensor:
-        """Absorbed attention over the latent cache: wkv_b folds into the query and the output."""
-        B, T = q_nope.shape[:2]
-        end = start_pos + T
-        cache.kv[:B, start_pos:end] = kv_lat.to(cache.kv.dtype)
-        cache.pe[:B, start_pos:end] = k_pe.to(cache.pe.dtype)
-        kv, pe = cache.kv[:B, :end], cache.pe[:B, :end]
-        wkv_b = self.wkv_b.weight.view(self.n_heads, self.dn + self.dv, self.rank)
-        q_lat = torch.einsum("bthd,hdc->bthc", q_nope, wkv_b[:, : self.dn])
-        scores = torch.einsum("bthc,bsc->bths", q_lat, kv) + torch.einsum("bthr,bsr->bths", q_pe, pe)
-        scores = scores.float() * self.scale
-        if T > 1:
-            pos_q = torch.arange(start_pos, end, device=scores.device)[:, None]
-            pos_k = torch.arange(end, device=scores.device)[None, :]
-            scores = scores.masked_fill((pos_k > pos_q)[None, :, None, :], float("-inf"))
-        probs = scores.softmax(dim=-1).to(kv.dtype)
-        o = torch.einsum("bths,bsc->bthc", probs, kv)
-        o = torch.einsum("bthc,hdc->bthd", o, wkv_b[:, self.dn :])
-        return self.wo(o.reshape(B, T, self.n_heads * self.dv))
+        """Decode path over the cached latents without expanding them (DeepSeek-V2 §2.1.2): since
+        q^C·K^C = (W_UK^T q^C)·c_KV, W_UK is absorbed into the query, and since V^C = W_UV c_KV, the
+        attention-weighted latent is lifted by W_UV only once per query. Queries [B, T, H, ·] at positions
+        start_pos.., latent [B, S, rank], rope_key [B, S, dr]; returns [B, T, H, dv]."""
+        up_key, up_value = self.up_projections()
+        q_in_latent = q_content.transpose(1, 2) @ up_key.unsqueeze(0)  # [B, H, T, rank]
+        q_rope = q_rotary.transpose(1, 2)  # [B, H, T, dr]
+        logits = q_in_latent @ latent.unsqueeze(1).mT + q_rope @ rope_key.unsqueeze(1).mT
+        logits = logits.float() * self.scale
+        future = _future_mask(start_pos, logits.shape[-2], logits.shape[-1], logits.device)
+        weights = logits.masked_fill(future, float("-inf")).softmax(dim=-1).to(latent.dtype)
+        latent_mix = weights @ latent.unsqueeze(1)  # [B, H, T, rank]
+        return (latent_mix @ up_value.mT.unsqueeze(0)).transpose(1, 2)
+
+
+def _append_to_cache(
+    cache: LayerCache, latent: torch.Tensor, rope_key: torch.Tensor, start_pos: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write the new tokens' latents at start_pos.. and return every cached position up to them."""
+    batch, end = latent.shape[0], start_pos + latent.shape[1]
+    cache.kv[:batch, start_pos:end] = latent.to(cache.kv.dtype)
+    cache.pe[:batch, start_pos:end] = rope_key.to(cache.pe.dtype)
+    return cache.kv[:batch, :end], cache.pe[:batch, :end]
+
+
+def _future_mask(start_pos: int, n_queries: int, n_keys: int, device: torch.device) -> torch.Tensor:
+    """True where key position > query position; queries sit at start_pos.., keys at 0.."""
+    query_pos = torch.arange(start_pos, start_pos + n_queries, device=device)
+    return torch.arange(n_keys, device=device)[None, :] > query_pos[:, None]
 
 
 class MLP(nn.Module):
@@ -158,20 +196,37 @@ class Gate(nn.Module):
         self.register_buffer("load", torch.zeros(cfg.n_routed_experts), persistent=False)
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x [N, D] → (weights [N, K] fp32, indices [N, K], sigmoid scores [N, E], logits [N, E])."""
+        """x [N, D] → (gate values g [N, K] fp32, chosen experts [N, K], affinities s [N, E], logits u·e [N, E]).
+
+        DeepSeek-V3 §2.1: s_i = sigmoid(u^T e_i); the K experts are the top-K of s_i + b_i,
+        where b is `expert_bias` and only ever steers the choice (§2.1.2, auxiliary-loss-free load balancing);
+        the gate values are the chosen s_i normalised to sum 1, times `route_scale`."""
         logits = F.linear(x.float(), self.weight.float())
-        scores = logits.sigmoid()
-        choice = scores + self.expert_bias
+        affinity = torch.sigmoid(logits)
+        chosen = self._choose_experts(affinity + self.expert_bias)
+        return self._gate_values(affinity, chosen), chosen, affinity, logits
+
+    def _choose_experts(self, biased: torch.Tensor) -> torch.Tensor:
+        """Top-K of the biased affinities [N, E], among the allowed groups when routing is group-limited."""
         if self.n_groups > 1:
-            grouped = choice.view(x.shape[0], self.n_groups, -1)
-            group_score = grouped.topk(min(2, grouped.shape[-1]), dim=-1)[0].sum(-1)
-            keep = group_score.topk(self.topk_groups, dim=-1)[1]
-            drop = torch.ones_like(group_score, dtype=torch.bool).scatter_(1, keep, False)
-            choice = grouped.masked_fill(drop.unsqueeze(-1), float("-inf")).flatten(1)
-        indices = choice.topk(self.topk, dim=-1)[1]
-        weights = scores.gather(1, indices)
-        weights = weights / weights.sum(dim=-1, keepdim=True) * self.route_scale
-        return weights, indices, scores, logits
+            biased = self._outside_top_groups_excluded(biased)
+        return torch.topk(biased, self.topk, dim=-1).indices
+
+    def _outside_top_groups_excluded(self, biased: torch.Tensor) -> torch.Tensor:
+        """Node-limited routing (DeepSeek-V3 §2.1.2): experts form `n_groups` equal groups; a group's strength
+        is the sum of its two highest biased affinities (the paper's K_r/M with its K_r=8, M=4), and experts
+        outside the `topk_groups` strongest groups get -inf so top-K cannot pick them."""
+        by_group = biased.unflatten(-1, (self.n_groups, -1))  # [N, G, E/G]
+        best_two = torch.topk(by_group, min(2, by_group.shape[-1]), dim=-1).values
+        strongest = torch.topk(best_two.sum(dim=-1), self.topk_groups, dim=-1).indices  # [N, M]
+        allowed = torch.zeros(by_group.shape[:2], dtype=torch.bool, device=biased.device)
+        allowed.scatter_(-1, strongest, True)
+        return by_group.masked_fill(~allowed.unsqueeze(-1), float("-inf")).flatten(-2)
+
+    def _gate_values(self, affinity: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """g_i = route_scale · s_i / Σ_{j chosen} s_j over the chosen experts (no bias in the values)."""
+        picked = torch.gather(affinity, -1, chosen)
+        return self.route_scale * (picked / picked.sum(dim=-1, keepdim=True))
 
     def forward(self, x: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         weights, indices, scores, logits = self.route(x)

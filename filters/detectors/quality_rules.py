@@ -262,22 +262,6 @@ def _dup_ngram_chars_exact(joined: str, offsets: list[int], n: int, h: np.ndarra
     return chars
 
 
-def _dup_ngram_chars_reference(joined: str, offsets: list[int], n: int) -> int:
-    """datatrove's find_all_duplicate loop, verbatim on slices (kept to test the fast version)."""
-    n_words = len(offsets) - 1
-    seen: set[str] = set()
-    chars = idx = 0
-    while idx < n_words - n + 1:
-        gram = joined[offsets[idx] : offsets[idx + n]]
-        if gram in seen:
-            chars += len(gram)
-            idx += n
-        else:
-            seen.add(gram)
-            idx += 1
-    return chars
-
-
 def dup_ngram_chars(spans: WordSpans, n: int) -> int:
     """Characters in repeated ""-joined n-grams (datatrove's find_all_duplicate), exactly."""
     if len(spans.words) < n + 1:
