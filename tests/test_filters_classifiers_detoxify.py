@@ -80,7 +80,7 @@ def test_loads_and_matches_unbatched_forward(tmp_path):
     det = DetoxifyDetector(str(ckpt), str(hf), batch_size=2)
     res = det.detect_batch(texts)
     tok = BertTokenizer(str(hf / "vocab.txt"))
-    for text, r in zip(texts, res, strict=False):
+    for text, r in zip(texts, res, strict=True):
         enc = tok(text, truncation=True, max_length=24, return_tensors="pt")
         with torch.no_grad():
             ref = torch.sigmoid(model(**enc).logits)[0]
