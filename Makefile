@@ -65,6 +65,7 @@ bench-train: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m benchmarks.eval_rules
 	$(PY) -m benchmarks.eval_classifiers
+	$(PY) -m benchmarks.eval_harm
 
 train: $(STAMP)
 	$(WINNOW) train configs/moe-tiny.yaml --tokens runs/default/tokens --out runs/default/train

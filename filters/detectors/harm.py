@@ -1,0 +1,485 @@
+"""Fast-tier harm classifier: hashed word and character n-grams, one linear head per category.
+
+Why this shape: the term lists are precise but blind to paraphrase, and the older toxicity model
+reads raw text, so homoglyphs or leetspeak walk past it. This model reads exactly the view the term
+rules read (`filters.normalize.normalize`, imported, never copied), so an obfuscated text and its
+plain form get the same features.
+
+Features (the spec is stored in the model manifest and checked at load): on the normalized text,
+character n-grams (lengths `char_ngrams`, the window padded with one space on each side) and word
+unigrams and bigrams (tokens = runs of alphanumeric characters, cut every 40), hashed into `n_features` buckets
+with a fixed 64-bit mix (no Python `hash`, which is salted per process), counted, and each family
+scaled to unit L2 norm. Request framing and function words (`FRAMING_WORDS`: "how", "do", "i", "the",
+"give", ...) are masked first: every labelled prompt set is harmful, so with them a head learns that
+asking is harm. A head is `sigmoid(a * (x @ w + b) + c)`: logistic weights, then Platt
+scaling fitted on the dev split. Nothing here uses pickle: the weights are a `.npz` read with
+`allow_pickle=False` whose sha256 the manifest pins, and the calibration JSON is pinned the same
+way; a mismatch raises `HarmModelError` (fail closed).
+
+Long texts are scored in windows of about `window_chars` normalized characters cut at spaces; a
+category's document score is the maximum over windows and the best window is reported as a raw
+span, so a harmful paragraph inside a long clean page is found and located.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from filters.detectors.base import DetectorResult, Span
+from filters.normalize import NormalizedText, normalize
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_MANIFEST",
+    "FeatureSpec",
+    "HarmDetector",
+    "HarmModel",
+    "HarmModelError",
+    "HarmScore",
+    "featurize",
+    "linear_margins",
+    "window_bounds",
+]
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MANIFEST = MODELS_DIR / "harm_fast.json"
+CATEGORIES = (
+    "hate",
+    "harassment",
+    "sexual",
+    "sexual_minors",
+    "violence",
+    "self_harm",
+    "illicit",
+    "profanity",
+)
+FORMAT = "winnow-harm-fast/1"
+MAX_TEXT_CHARS = 2_000_000  # a longer text is scored on its first 2 M characters (bounded cost)
+
+MAX_TOKEN = 40
+# Request framing and function words. Every labelled prompt set is harmful, so with these words as
+# features a head learns "How do I ..." = harm; masking them leaves the content to decide.
+FRAMING_WORDS = (
+    "how",
+    "what",
+    "where",
+    "when",
+    "why",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "do",
+    "does",
+    "did",
+    "done",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "must",
+    "i",
+    "me",
+    "my",
+    "mine",
+    "myself",
+    "we",
+    "us",
+    "our",
+    "a",
+    "an",
+    "the",
+    "to",
+    "of",
+    "in",
+    "on",
+    "for",
+    "with",
+    "at",
+    "by",
+    "from",
+    "about",
+    "into",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "am",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "some",
+    "any",
+    "way",
+    "ways",
+    "best",
+    "please",
+    "give",
+    "tell",
+    "explain",
+    "write",
+    "help",
+    "show",
+    "list",
+    "describe",
+    "provide",
+    "need",
+    "want",
+    "know",
+)
+_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
+_MUL2 = np.uint64(0x94D049BB133111EB)
+_BASE = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime, as the polynomial base of the n-gram hash
+_BIGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+class HarmModelError(RuntimeError):
+    """The harm model files are missing, altered or inconsistent: refuse to score (fail closed)."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything that decides a feature vector; stored in the manifest so training and use agree."""
+
+    n_features: int = 1 << 18
+    char_ngrams: tuple[int, ...] = (2, 3, 4, 5)
+    word_ngrams: tuple[int, ...] = (1, 2)
+    window_chars: int = 400
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hash": "poly-fnv64-splitmix64/4",
+            "n_features": self.n_features,
+            "char_ngrams": list(self.char_ngrams),
+            "word_ngrams": list(self.word_ngrams),
+            "word_token": f"runs of alphanumeric or _ characters, cut every {MAX_TOKEN}",
+            "scaling": "counts, L2 per family (chars, words)",
+            "window_chars": self.window_chars,
+            "text_view": "filters.normalize.normalize(raw).text",
+            "framing_words": list(FRAMING_WORDS),
+            "framing": "no char n-gram holds a framing-word character; framing words are not word tokens",
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeatureSpec:
+        spec = cls(
+            n_features=int(data["n_features"]),
+            char_ngrams=tuple(int(n) for n in data["char_ngrams"]),
+            word_ngrams=tuple(int(n) for n in data["word_ngrams"]),
+            window_chars=int(data["window_chars"]),
+        )
+        if spec.to_json() != data:
+            raise HarmModelError("harm model: feature spec differs from what this code computes")
+        if (
+            spec.n_features & (spec.n_features - 1)
+            or not 1 <= min(spec.word_ngrams) <= max(spec.word_ngrams) <= 2
+        ):
+            raise HarmModelError("harm model: n_features must be a power of two and word n-grams 1 or 2")
+        return spec
+
+
+def _mix(h: np.ndarray, salt: int) -> np.ndarray:
+    """splitmix64 finalizer of h ^ salt: spreads a polynomial hash over all 64 bits."""
+    h = h ^ np.uint64(salt)
+    h = (h ^ (h >> np.uint64(30))) * _MUL1
+    h = (h ^ (h >> np.uint64(27))) * _MUL2
+    return h ^ (h >> np.uint64(31))
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+
+
+def window_bounds(text: str, window_chars: int) -> list[tuple[int, int]]:
+    """Cut `text` into consecutive windows of at most `window_chars` characters, each cut at the last
+    space in its second half when there is one; covers the whole text (one window when it is short)."""
+    n = len(text)
+    if n <= window_chars:
+        return [(0, n)]
+    out = []
+    start = 0
+    while start < n:
+        end = min(start + window_chars, n)
+        if end < n:
+            cut = text.rfind(" ", start + window_chars // 2, end)
+            end = cut if cut > start else end
+        out.append((start, end))
+        start = end + 1 if end < n and text[end] == " " else end  # the cut space belongs to no window
+    return out
+
+
+def _char_hashes(
+    cp: np.ndarray, masked: np.ndarray, spec: FeatureSpec, bounds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(window id, bucket) of every character n-gram that lies inside one window and holds no
+    masked (framing-word) character.
+
+    `cp` is the text with a space inserted before and after every window (see `featurize`), so
+    n-grams see word edges at window ends too; `bounds` are the windows' [start, end) in `cp`."""
+    pos_win = np.searchsorted(bounds[:, 0], np.arange(len(cp)), side="right") - 1
+    ends = bounds[pos_win, 1]
+    n_masked = np.r_[0, np.cumsum(masked)]
+    rows, cols = [], []
+    h = np.zeros(len(cp), dtype=np.uint64)
+    for n in range(1, max(spec.char_ngrams) + 1):
+        m = len(cp) - n + 1
+        if m <= 0:
+            break
+        h = h[:m] + cp[n - 1 :] * np.uint64(pow(int(_BASE), n - 1, 1 << 64))
+        if n not in spec.char_ngrams:
+            continue
+        inside = (np.arange(n, m + n) <= ends[:m]) & (n_masked[n : m + n] == n_masked[:m])
+        rows.append(pos_win[:m][inside])
+        cols.append(_mix(h[inside], 0xC0 + n) & np.uint64(spec.n_features - 1))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64)
+
+
+_ASCII_WORD = np.array([chr(c).isalnum() or c == ord("_") for c in range(128)])
+
+
+def _word_chars(cp: np.ndarray) -> np.ndarray:
+    """Which code points are word characters (alphanumeric or "_"); non-ASCII looked up once each."""
+    mask = np.zeros(len(cp), dtype=bool)
+    ascii_ = cp < 128
+    mask[ascii_] = _ASCII_WORD[cp[ascii_]]
+    if not ascii_.all():
+        other = cp[~ascii_]
+        distinct = np.unique(other)
+        is_word = np.array([chr(int(c)).isalnum() for c in distinct], dtype=bool)
+        mask[~ascii_] = is_word[np.searchsorted(distinct, other)]
+    return mask
+
+
+def _token_hashes(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, end, hash) of every token: a run of word characters, cut into pieces of at most
+    `MAX_TOKEN` characters; a token's hash sums a mix of (code point, position in the token)."""
+    word = _word_chars(cp)
+    idx = np.flatnonzero(word)
+    if not len(idx):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    run_start = np.r_[True, idx[1:] != idx[:-1] + 1]
+    first_of_run = idx[run_start][np.cumsum(run_start) - 1]
+    pos_in_run = idx - first_of_run
+    token_first = pos_in_run % MAX_TOKEN == 0
+    per_char = _mix(cp[idx] * _BASE + (pos_in_run % MAX_TOKEN).astype(np.uint64), 0x57)
+    starts = np.flatnonzero(token_first)
+    lengths = np.diff(np.r_[starts, len(idx)])
+    return idx[starts], idx[starts] + lengths, np.add.reduceat(per_char, starts)
+
+
+def _framing_hashes() -> np.ndarray:
+    return np.unique(_token_hashes(_codepoints(" ".join(FRAMING_WORDS)))[2])
+
+
+def _framing_mask(n: int, starts: np.ndarray, ends: np.ndarray, framing: np.ndarray) -> np.ndarray:
+    """Which of the n characters belong to a framing token."""
+    delta = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(delta, starts[framing], 1)
+    np.add.at(delta, ends[framing], -1)
+    return np.cumsum(delta[:-1]) > 0
+
+
+def _word_hashes(
+    pos: np.ndarray, h: np.ndarray, spec: FeatureSpec, starts: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """(window id, bucket) of every word unigram / bigram; a bigram belongs to its first word's window
+    and is dropped when its second word lies in the next window."""
+    if not len(h):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    win = np.searchsorted(starts, pos, side="right") - 1
+    rows, cols = [], []
+    mask = np.uint64(spec.n_features - 1)
+    if 1 in spec.word_ngrams:
+        rows.append(win)
+        cols.append(_mix(h, 0x51) & mask)
+    if 2 in spec.word_ngrams and len(h) > 1:
+        same = win[:-1] == win[1:]
+        rows.append(win[:-1][same])
+        cols.append(_mix(h[:-1][same] * _BIGRAM_MUL + h[1:][same], 0x52) & mask)
+    return np.concatenate(rows), np.concatenate(cols).astype(np.int64)
+
+
+def _scaled(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_features: int) -> tuple[np.ndarray, ...]:
+    """Counts per (row, bucket) scaled to unit L2 norm per row: sorted (rows, cols, values)."""
+    keys, counts = np.unique(rows * n_features + cols, return_counts=True)
+    r = keys // n_features
+    vals = counts.astype(np.float32)
+    norms = np.sqrt(np.bincount(r, weights=vals * vals, minlength=n_rows)).astype(np.float32)
+    return r, keys % n_features, vals / np.maximum(norms[r], 1e-12)
+
+
+_FRAMING_HASHES = _framing_hashes()
+
+
+def featurize(text: str, bounds: list[tuple[int, int]], spec: FeatureSpec) -> tuple[np.ndarray, ...]:
+    """Sparse features of each window [start, end) of the normalized `text`, as (rows, cols, values)
+    with rows = window index; char and word families are each unit-normalized, then summed."""
+    n_rows = len(bounds)
+    if not text:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    cp = _codepoints(text)
+    pos, ends, h = _token_hashes(cp)
+    framing = np.isin(h, _FRAMING_HASHES)
+    masked = _framing_mask(len(cp), pos, ends, framing)
+    space, unmasked = np.array([ord(" ")], dtype=np.uint64), np.zeros(1, dtype=bool)
+    padded = np.concatenate([piece for s, e in bounds for piece in (space, cp[s:e])] + [space])
+    padded_mask = np.concatenate([piece for s, e in bounds for piece in (unmasked, masked[s:e])] + [unmasked])
+    lens = np.array([e - s for s, e in bounds], dtype=np.int64)
+    p_starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]])  # each window starts at its leading space
+    p_bounds = np.stack([p_starts, p_starts + lens + 2], axis=1)
+    text_starts = np.array([s for s, _ in bounds], dtype=np.int64)
+    parts = [
+        _scaled(*_char_hashes(padded, padded_mask, spec, p_bounds), n_rows, spec.n_features),
+        _scaled(*_word_hashes(pos[~framing], h[~framing], spec, text_starts), n_rows, spec.n_features),
+    ]
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+
+def linear_margins(
+    features: tuple[np.ndarray, ...], n_rows: int, weights: np.ndarray, bias: np.ndarray
+) -> np.ndarray:
+    """x @ weights + bias for the sparse (rows, cols, values) of `featurize`, one row per window.
+    Shared by training and the detector so both compute the very same document scores."""
+    rows, cols, vals = features
+    out = np.zeros((n_rows, weights.shape[1]), dtype=np.float64)
+    if len(rows):  # rows come in a few sorted runs (one per feature family): sum run by run
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        np.add.at(out, rows[starts], np.add.reduceat(weights[cols] * vals[:, None], starts, axis=0))
+    return out + bias
+
+
+def _read_verified(path: Path, expected: str, what: str) -> bytes:
+    """The file's bytes, only if their sha256 is the pinned one."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise HarmModelError(f"harm model: cannot read {what} {path}: {e}") from e
+    got = hashlib.sha256(data).hexdigest()
+    if got != expected:
+        raise HarmModelError(f"harm model: {what} {path} has sha256 {got}, expected {expected}")
+    return data
+
+
+@dataclass(frozen=True)
+class HarmScore:
+    """One text's calibrated score per category and the raw span [start, end) of its best window."""
+
+    scores: dict[str, float]
+    spans: dict[str, tuple[int, int]]
+
+
+class HarmModel:
+    """The loaded fast tier: verified weights, feature spec, Platt parameters and thresholds."""
+
+    def __init__(self, manifest_path: str | Path = DEFAULT_MANIFEST):
+        path = Path(manifest_path)
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise HarmModelError(f"harm model: cannot read manifest {path}: {e}") from e
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise HarmModelError(f"harm model: {path} is not a {FORMAT} manifest")
+        try:
+            self.spec = FeatureSpec.from_json(manifest["features"])
+            self.categories = tuple(manifest["categories"])
+            weights_file = path.parent / manifest["weights"]["file"]
+            calib_file = path.parent / manifest["calibration"]["file"]
+            weights_sha, calib_sha = manifest["weights"]["sha256"], manifest["calibration"]["sha256"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise HarmModelError(f"harm model: manifest {path} lacks a field: {e}") from e
+        self._load_weights(_read_verified(weights_file, weights_sha, "weights"))
+        self._load_calibration(_read_verified(calib_file, calib_sha, "calibration"))
+
+    def _load_weights(self, data: bytes) -> None:
+        import io
+
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            weights, bias = npz["weights"], npz["bias"]
+        n_cat = len(self.categories)
+        if weights.shape != (self.spec.n_features, n_cat) or bias.shape != (n_cat,):
+            raise HarmModelError(f"harm model: weights shape {weights.shape} does not fit the manifest")
+        self.weights = weights.astype(np.float32)
+        self.bias = bias.astype(np.float32)
+
+    def _load_calibration(self, data: bytes) -> None:
+        cal = json.loads(data)
+        try:
+            platt = cal["platt"]
+            self.platt_a = np.array([platt[c]["a"] for c in self.categories], dtype=np.float64)
+            self.platt_b = np.array([platt[c]["b"] for c in self.categories], dtype=np.float64)
+            self.thresholds = {c: float(cal["thresholds"][f"harm:{c}"]) for c in self.categories}
+        except (KeyError, TypeError) as e:
+            raise HarmModelError(f"harm model: calibration lacks {e}") from e
+
+    def margins(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int) -> np.ndarray:
+        """Uncalibrated linear scores x @ w + b, one row per window."""
+        return linear_margins((rows, cols, vals), n_rows, self.weights, self.bias)
+
+    def calibrate(self, margins: np.ndarray) -> np.ndarray:
+        """Platt-scaled probabilities (dev-fitted a, b per category)."""
+        return 1.0 / (1.0 + np.exp(-(margins * self.platt_a + self.platt_b)))
+
+    def score_view(self, view: NormalizedText) -> HarmScore:
+        """Scores of a normalized text: max over windows, best window mapped back to raw offsets."""
+        text = view.text[:MAX_TEXT_CHARS]
+        bounds = window_bounds(text, self.spec.window_chars)
+        probs = self.calibrate(self.margins(*featurize(text, bounds, self.spec), len(bounds)))
+        best = probs.argmax(axis=0)
+        scores = {c: float(probs[best[i], i]) for i, c in enumerate(self.categories)}
+        spans = {c: view.raw_span(*bounds[best[i]]) for i, c in enumerate(self.categories)}
+        return HarmScore(scores=scores, spans=spans)
+
+    def score(self, raw: str) -> HarmScore:
+        """Scores of a raw text (normalized here exactly as the term rules normalize it)."""
+        return self.score_view(normalize(raw if isinstance(raw, str) else ""))
+
+
+class HarmDetector:
+    """Policy detector `harm`: scores `harm:<category>`, and a span for each category whose score
+    reaches its shipped threshold (the best window). Loads and verifies the model at construction so a
+    bad file stops the policy from being built; picklable for Ray actors (reloads on unpickle)."""
+
+    name = "harm"
+
+    def __init__(self, manifest_path: str | None = None):
+        self.manifest_path = str(manifest_path or DEFAULT_MANIFEST)
+        self._lock = threading.Lock()
+        self.model = HarmModel(self.manifest_path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"manifest_path": self.manifest_path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)
+
+    def detect_batch(self, texts: list[str]) -> list[DetectorResult]:
+        out = []
+        for text in texts:
+            hs = self.model.score(text)
+            spans = [
+                Span(c, *hs.spans[c], label="harm_window")
+                for c in self.model.categories
+                if hs.scores[c] >= self.model.thresholds[c]
+            ]
+            out.append(DetectorResult(scores=dict(hs.scores), spans=spans))
+        return out
