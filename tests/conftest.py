@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real data folder and one Ray instance per session."""
+"""Shared test fixtures: the real data slices shipped in tests/fixtures/shared, one Ray instance per session."""
 
 from __future__ import annotations
 
@@ -11,15 +11,31 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+FIXTURE_DATA = REPO_ROOT / "tests" / "fixtures" / "shared"
+
+
+def missing_fixture_files(root: Path) -> list[str]:
+    """Files MANIFEST.sha256 lists that are absent under `root` (all of them if it has no manifest)."""
+    manifest = root / "MANIFEST.sha256"
+    if not manifest.is_file():
+        return [str(manifest)]
+    names = [line.split("  ", 1)[1] for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+    return [n for n in names if not (root / n).is_file()]
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """`../shared/data`: real corpora and labeled sets (see its README)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA} (set WINNOW_SHARED_DATA)")
-    return SHARED_DATA
+    """Slices of `../shared/data` shipped with the tests (tests/fixtures/shared, see its
+    ATTRIBUTION.md): a test's coverage never depends on data outside the repository, and a
+    missing file fails the test instead of skipping it."""
+    missing = missing_fixture_files(FIXTURE_DATA)
+    if missing:
+        pytest.fail(
+            f"test fixtures missing under {FIXTURE_DATA}: {', '.join(missing[:5])}"
+            " (restore them from git, or rebuild with tests/fixtures/shared/build.py)",
+            pytrace=False,
+        )
+    return FIXTURE_DATA
 
 
 @pytest.fixture(scope="session")

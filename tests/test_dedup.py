@@ -193,7 +193,7 @@ def test_exact_dedup_on_real_pairs(pairs):
     r = dedup_blocks([_corpus(pairs)], DedupConfig(use_ray=False, minhash=MinHashConfig(enabled=False)))
     removed = dict(zip(r.removed["id"].to_pylist(), r.removed["kept_id"].to_pylist(), strict=True))
     identical = [rev for rev, a, b in pairs if a == b]
-    assert len(identical) == 758
+    assert len(identical) == 241  # the byte-identical pairs of the shipped slice (tests/fixtures)
     for (
         rev
     ) in identical:  # every byte-identical pair is one cluster; "f" > "o"? no: survivor is smallest id "f.."
@@ -204,7 +204,7 @@ def test_exact_dedup_on_real_pairs(pairs):
 
 def test_near_dedup_finds_known_pairs(pairs):
     changed = [(rev, a, b) for rev, a, b in pairs if a != b]
-    assert len(changed) == 734
+    assert len(changed) == 259  # the edited pairs of the shipped slice
     r = dedup_blocks([_corpus(changed)], DedupConfig(use_ray=False, exact=dict(enabled=False)))
     kept_of = dict(zip(r.removed["id"].to_pylist(), r.removed["kept_id"].to_pylist(), strict=True))
     found = total = 0
@@ -213,7 +213,7 @@ def test_near_dedup_finds_known_pairs(pairs):
         if j >= 0.9:
             total += 1
             found += kept_of.get(f"o{rev}") == f"f{rev}" or kept_of.get(f"f{rev}") == f"o{rev}"
-    assert total > 100 and found / total > 0.97
+    assert total > 90 and found / total > 0.97
     # Precision: with the Jaccard check every removed doc is similar to its kept doc (direct or transitive),
     # and nearly all clusters pair a comment with its own edited copy.
     same = sum(k[1:] == d[1:] for d, k in kept_of.items())

@@ -13,6 +13,7 @@ from filters.detectors.base import Detector, DetectorResult
 from filters.detectors.langid import LangIdDetector
 from filters.detectors.quality import QualityDetector
 from filters.detectors.toxicity import CATEGORIES, MODELS_DIR, ToxicityDetector
+from tests.langid_data import langid_file
 
 BAD_INPUTS = [
     "",
@@ -34,12 +35,8 @@ def test_detectors_follow_protocol():
         )
 
 
-def test_langid_accuracy_on_real_sentences(shared_data: Path):
-    rows = (
-        (shared_data / "langid/lingua_sentences_75lang_250each.tsv")
-        .read_text(encoding="utf-8")
-        .splitlines()[1:]
-    )
+def test_langid_accuracy_on_real_sentences():
+    rows = langid_file("lingua_sentences_75lang_250each.tsv").read_text(encoding="utf-8").splitlines()[1:]
     by_lang: dict[str, list[str]] = {}
     for row in rows:
         lang, text = row.split("\t", 1)
@@ -141,7 +138,8 @@ def test_split_is_fixed_and_disjoint(shared_data: Path):
     assert {t: split_of(t) for t in pinned} == pinned
     blocks = book_blocks(shared_data / "clean_text")
     counts = {s: sum(1 for _, _, sp in blocks if sp == s) for s in ("train", "dev", "test")}
-    assert counts["dev"] >= 100 and counts["test"] >= 100 and counts["train"] > 4 * counts["dev"]
+    # the shipped slice of the books: 131 / 27 / 26 blocks (70 / 15 / 15 by hash)
+    assert counts["dev"] >= 20 and counts["test"] >= 20 and counts["train"] > 4 * counts["dev"]
     # a book window belongs to its block's split, whatever its text
     _, source, split = blocks[0]
     assert example_split("any text", source) == split

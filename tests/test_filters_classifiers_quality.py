@@ -26,6 +26,7 @@ from datatrove.utils.text import split_into_sentences, split_into_words
 from filters.detectors import quality as qd
 from filters.detectors import quality_rules as qr
 from filters.detectors.quality import QualityDetector
+from tests.langid_data import langid_file
 
 DATATROVE = {
     "gopher_quality": GopherQualityFilter,
@@ -57,12 +58,12 @@ def _corpus(d: Path) -> list[str]:
         raw = f.read_text(encoding="utf-8", errors="replace")
         docs.append(re.sub(r"<[^>]{0,2000}>", "\n", raw)[:2000])
     # Lists and repeated lines built from real text: list_ratio, short lines, dup lines/paragraphs, n-grams.
-    pairs = (d / "langid/lingua_word_pairs_75lang_100each.tsv").read_text().splitlines()[1:]
+    pairs = langid_file("lingua_word_pairs_75lang_100each.tsv").read_text().splitlines()[1:]
     en = [p.split("\t")[1] for p in pairs if p.startswith("en\t")]
     docs.append("\n".join(en[:80]))
     sentences = [
         s.split("\t")[1]
-        for s in (d / "langid/lingua_sentences_75lang_250each.tsv").read_text().splitlines()[1:]
+        for s in langid_file("lingua_sentences_75lang_250each.tsv").read_text().splitlines()[1:]
         if s.startswith("en\t")
     ]
     docs.append("\n".join(sentences[:5] * 6))

@@ -18,6 +18,7 @@ import pytest
 
 from filters import Filter, Policy
 from filters.arrow import annotate
+from tests.langid_data import langid_file
 
 POLICY = Path(__file__).resolve().parents[1] / "configs" / "policy.yaml"
 
@@ -89,7 +90,7 @@ def test_clean_documents_mostly_kept(flt: Filter, shared_data: Path):
 def _lingua(shared: Path) -> dict[str, str]:
     """One ~2 KB document per language from the lingua test sentences."""
     by_lang: dict[str, list[str]] = {}
-    with open(shared / "langid/lingua_sentences_75lang_250each.tsv", encoding="utf-8") as f:
+    with open(langid_file("lingua_sentences_75lang_250each.tsv"), encoding="utf-8") as f:
         for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             by_lang.setdefault(r["lang"], []).append(r["text"])
     return {lang: " ".join(s[:25]) for lang, s in by_lang.items()}

@@ -25,6 +25,7 @@ import yaml
 from pipeline.ledger import StageStats, ledger_dict
 from pipeline.report import chart_count, write_report
 from pipeline.report_data import read_sample
+from tests.langid_data import langid_file
 
 LANGS = {"en": 60, "de": 20, "fr": 15, "es": 15, "ru": 10}
 KEEP = ["en", "de"]
@@ -38,9 +39,7 @@ SEQ = 256
 def _sentences(shared_data: Path) -> list[tuple[str, str]]:
     want = dict(LANGS)
     out = []
-    with open(
-        shared_data / "langid" / "lingua_sentences_75lang_250each.tsv", encoding="utf-8", newline=""
-    ) as f:
+    with open(langid_file("lingua_sentences_75lang_250each.tsv"), encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             if want.get(row["lang"], 0) > 0:
                 want[row["lang"]] -= 1

@@ -14,6 +14,7 @@ A rank-local expert load (no all-reduce) already fails the load check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -82,16 +83,35 @@ def _torchrun(jobs: list[dict], tmp: Path) -> str:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            __file__, str(jobs_file)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    # Output to a file, not a pipe: a rank that outlives the kill cannot hold the test on a pipe.
+    log_path = tmp / "torchrun.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            proc.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            log = log_path.read_bytes().decode(errors="replace")
+            return f"torchrun timed out after {TIMEOUT_S}s and was killed:\n{log}"
+    return f"torchrun exited {proc.returncode}:\n{log_path.read_bytes().decode(errors='replace')}"
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """The launcher's process group and every descendant (a rank may have left the group)."""
+    import psutil
+
     try:
-        log, _ = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-        log, _ = proc.communicate()
-        return f"torchrun timed out after {TIMEOUT_S}s and was killed:\n{log.decode(errors='replace')}"
-    return f"torchrun exited {proc.returncode}:\n{log.decode(errors='replace')}"
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    proc.wait()
 
 
 def _done(out: Path, launch_log: str) -> Path:
