@@ -9,7 +9,10 @@ mode (offline: terms, PII/secrets, URL lists, the bundled fastText toxicity clas
 StreamGuard: one stream of ~N tokens (4 characters per chunk, real text with its newlines) fed chunk by
 chunk; mean cost per chunk in each stretch of the stream, side by side with the naive guard that re-checks
 the whole text so far on every chunk (``Filter.check(text[:i])``, sampled) -- the reference whose cost
-grows with the stream. Writes benchmarks/out/check_latency.json.
+grows with the stream. Then pathological streams a model may be made to emit (thousands of phone numbers,
+an unterminated 16 KB PEM block, 40K blanks, spaced single letters, and 40K of prose for reference):
+microseconds per 4-character chunk, median of 3 runs, which must not grow with the stream.
+Writes benchmarks/out/check_latency.json.
 """
 
 from __future__ import annotations
@@ -126,6 +129,45 @@ def guard_cost(filt, tokens: int, chunk: int = 4, naive_samples: int = 12) -> li
     return rows
 
 
+def _pathological_streams() -> dict[str, str]:
+    prose = (DATA / "clean_text" / "wikitext2_valid.txt").read_text(encoding="utf-8")[:40_000]
+    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + ("MIIEowIBAAKCAQEA7bq9" * 4 + "\n") * 200
+    return {
+        "500 phones": "".join(f"+1 415 555 {2000 + i:04d}, " for i in range(500)),
+        "2000 phones": "".join(f"+1 415 555 {2000 + i:04d}, " for i in range(2000)),
+        "open PEM block (16K)": pem[:16_000],
+        "blanks (40K)": " " * 40_000,
+        '"a " x 10000': "a " * 10_000,
+        "prose (40K)": prose,
+    }
+
+
+def pathological_cost(filt, chunk: int = 4, runs: int = 3) -> list[dict]:
+    """Per-chunk cost of the guard on each pathological stream (median of ``runs`` whole streams)."""
+    from filters.stream import StreamGuard
+
+    rows = []
+    for name, text in _pathological_streams().items():
+        totals = []
+        for _ in range(runs):
+            g = StreamGuard(filt)
+            t0 = time.perf_counter()
+            for i in range(0, len(text), chunk):
+                g.feed(text[i : i + chunk])
+            g.close()
+            totals.append(time.perf_counter() - t0)
+        chunks = -(-len(text) // chunk)
+        rows.append(
+            {
+                "stream": name,
+                "chars": len(text),
+                "us_per_chunk": statistics.median(totals) / chunks * 1e6,
+                "stopped": g.stop_reason or "-",
+            }
+        )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300, help="texts per size")
@@ -156,6 +198,7 @@ def main() -> None:
             check_latency(filt, 2048, args.n, "cpu"),
         ],
         "stream": guard_cost(filt, args.tokens),
+        "pathological_stream": pathological_cost(filt),
     }
     m = res["machine"]
     print(
@@ -182,6 +225,9 @@ def main() -> None:
     print(
         f"\nclose() on the whole stream: {last['close_ms']:.1f} ms; max held back: {last['max_held_chars']} chars"
     )
+    print("\n| pathological stream | chars | StreamGuard us/chunk (median of 3) | stop |\n|---|---|---|---|")
+    for r in res["pathological_stream"]:
+        print(f"| {r['stream']} | {r['chars']} | {r['us_per_chunk']:.1f} | {r['stopped']} |")
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = OUT / "check_latency.json.tmp"
     tmp.write_text(json.dumps(res, indent=2), encoding="utf-8")

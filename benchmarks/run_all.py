@@ -28,6 +28,7 @@ BENCHMARKS = [
     "quality_speed",
     "tokenize_speed",
     "train_speed",
+    "check_latency",
 ]
 
 

@@ -10,7 +10,9 @@ scans of the two sides on their own give exactly the spans of the scan across it
 derived from the rules themselves (multi-word terms, innocent phrases, the street after a house
 number, the label before a postal code), not from a list of them. The open text is trimmed at the
 checkpoint once it is longer than ``max_segment``, so every character is scanned a bounded number of
-times (O(n) overall).
+times (O(n) overall). The spans found so far are append-only lists that each scan of the open text shares
+(``_Acc`` views), looked up from the release point and the checkpoint, which only move forward: a
+chunk's cost does not grow with the stream (a reply full of phone numbers or blanks is not quadratic).
 
 The final verdict is computed by the real ``Filter`` on the whole text with the span detectors
 replaced by replays of the accumulated results, so it is ``Filter.check(text)`` (the classifiers,
@@ -22,7 +24,8 @@ and scan stop before (a) the last token and any chain of spaced single letters, 
 that together are the beginning of a multi-word blocklist term or of an innocent phrase, (c)
 trailing digit groups, the capitalized words after them that may still make them a house number
 (the street look-ahead of the phone rule), and ``key =`` / ``key:`` tokens that may still become a
-phone, card, IBAN or secret, (d) an open PEM block. Spans of redacting categories are replaced by
+phone, card, IBAN or secret, (d) an open PEM block (scanned once its END marker is stable, not on
+each of its lines). Spans of redacting categories are replaced by
 their placeholders in the released text. The stream stops at the first *stable* blocking verdict,
 before the violating span is released.
 
@@ -77,6 +80,7 @@ _WS_RE = re.compile(r"\s")
 # The checkpoint moves once the stable open text behind it is this much longer than _LOOKAHEAD.
 _CK_EVERY = 128
 _LAST_WS_RE = re.compile(r"\s(?=\S*\Z)")
+_LAST_NON_WS_RE = re.compile(r"\S(?=\s*\Z)")
 _SEPARATORS = frozenset(" .-_*·•/")
 # A chain of spaced single letters at the end ("f u c ", "f.u.c") that could still grow into a run.
 _SPACED_TAIL_RE = re.compile(r"(?:(?<![^\W_])[^\W_][ .\-_*·•/]{1,2})+$")
@@ -140,29 +144,41 @@ class _Replay:
 
 
 class _Acc:
-    """Accumulated results of the span detectors over closed segments (absolute offsets)."""
+    """Accumulated results of the span detectors (absolute offsets).
 
-    def __init__(self) -> None:
+    The closed results and those before the checkpoint are flat, append-only ``_Acc``s; each scan of
+    the open text builds a *view* on them (``_Acc(closed, checkpointed)``): their spans as far as they
+    were, shared, plus the view's own. So a chunk costs the open window, never a copy of every span
+    found so far (a reply full of phone numbers would otherwise be quadratic)."""
+
+    def __init__(self, *bases: _Acc) -> None:
+        if any(b.bases for b in bases):
+            raise ValueError("an _Acc view needs flat bases")
+        self.bases = bases
+        self.n_base = [(len(b.term_spans), len(b.pii_spans)) for b in bases]
         self.term_weight: dict[str, float] = {}
-        self.term_spans: list[Span] = []
+        self.pii_categories: set[str] = set()
+        for b in bases:
+            self.merge_scores(b)
+        self.term_spans: list[Span] = []  # this one's own spans (a flat _Acc: all of them)
         self.pii_spans: list[Span] = []
         # Decisions derived from a finished _Acc (blocking category, redacting categories): an _Acc
         # from _scan_open is never changed after it is built, so they are computed once per scan.
         self.memo: dict[str, Any] = {}
-
-    def copy(self) -> _Acc:
-        c = _Acc()
-        c.term_weight = dict(self.term_weight)
-        c.term_spans = list(self.term_spans)
-        c.pii_spans = list(self.pii_spans)
-        return c
+        # (reader, list) -> index before which every own span ended at or before the reader's last
+        # position (readers ask with positions that only grow: the release point, the checkpoint).
+        self._cursors: dict[tuple[str, int], int] = {}
 
     def merge(self, other: _Acc) -> None:
-        """Add ``other``'s weights and spans (results of text that follows this one's)."""
-        for cat, w in other.term_weight.items():
-            self.term_weight[cat] = self.term_weight.get(cat, 0.0) + w
+        """Add a flat ``other``'s weights and spans (results of text that follows this one's)."""
+        self.merge_scores(other)
         self.term_spans += other.term_spans
         self.pii_spans += other.pii_spans
+
+    def merge_scores(self, other: _Acc) -> None:
+        for cat, w in other.term_weight.items():
+            self.term_weight[cat] = self.term_weight.get(cat, 0.0) + w
+        self.pii_categories |= other.pii_categories
 
     def add(self, terms: DetectorResult | None, pii: DetectorResult | None, base: int) -> None:
         if terms is not None:
@@ -173,26 +189,62 @@ class _Acc:
                 Span(sp.category, sp.start + base, sp.end + base, sp.label) for sp in terms.spans
             ]
         if pii is not None:
-            self.pii_spans += [
-                Span(sp.category, sp.start + base, sp.end + base, sp.label) for sp in pii.spans
-            ]
+            for sp in pii.spans:
+                self.add_pii(Span(sp.category, sp.start + base, sp.end + base, sp.label))
+
+    def add_pii(self, span: Span) -> None:
+        self.pii_spans.append(span)
+        self.pii_categories.add(span.category)
+
+    def all_term_spans(self) -> list[Span]:
+        shared = [sp for b, (n, _) in zip(self.bases, self.n_base, strict=True) for sp in b.term_spans[:n]]
+        return shared + self.term_spans
+
+    def all_pii_spans(self) -> list[Span]:
+        shared = [sp for b, (_, n) in zip(self.bases, self.n_base, strict=True) for sp in b.pii_spans[:n]]
+        return shared + self.pii_spans
+
+    def term_spans_backwards(self) -> Iterator[Span]:
+        """Term spans, last scanned first (the open scan's come before the closed ones)."""
+        yield from reversed(self.term_spans)
+        for b, (n, _) in zip(reversed(self.bases), reversed(self.n_base), strict=True):
+            yield from reversed(b.term_spans[:n])
+
+    def spans_ending_after(self, pos: int, reader: str) -> list[Span]:
+        """Term then PII spans that end after ``pos``; ``reader`` names a caller whose ``pos`` never
+        decreases, so the spans that ended before it are skipped without being looked at again."""
+        out: list[Span] = []
+        for k, own in enumerate((self.term_spans, self.pii_spans)):
+            for b, counts in zip(self.bases, self.n_base, strict=True):
+                out += b._own_ending_after(k, counts[k], pos, reader)
+            out += self._own_ending_after(k, len(own), pos, reader)
+        return out
+
+    def _own_ending_after(self, k: int, n: int, pos: int, reader: str) -> list[Span]:
+        spans = (self.term_spans, self.pii_spans)[k]
+        i = self._cursors.get((reader, k), 0)
+        while i < n and spans[i].end <= pos:
+            i += 1
+        self._cursors[(reader, k)] = i
+        return [sp for sp in spans[i:n] if sp.end > pos]
 
     def scores(self) -> dict[tuple[str, str], float]:
         out = {("terms", c): 1.0 - math.exp(-w) for c, w in self.term_weight.items()}
-        for sp in self.pii_spans:
-            out[("pii", sp.category)] = 1.0
+        for cat in sorted(self.pii_categories):
+            out[("pii", cat)] = 1.0
         return out
 
     def results(self, term_keys: tuple[str, ...]) -> tuple[DetectorResult, DetectorResult]:
         t_scores = {c: 0.0 for c in term_keys}
         t_scores.update({c: 1.0 - math.exp(-w) for c, w in self.term_weight.items()})
-        cats = {sp.category for sp in self.pii_spans}
+        cats = self.pii_categories
         p_scores = {"pii": 1.0 if "pii" in cats else 0.0, "secrets": 1.0 if "secrets" in cats else 0.0}
         return (
             DetectorResult(
-                scores=t_scores, spans=sorted(self.term_spans, key=lambda s: (s.start, s.end, s.category))
+                scores=t_scores,
+                spans=sorted(self.all_term_spans(), key=lambda s: (s.start, s.end, s.category)),
             ),
-            DetectorResult(scores=p_scores, spans=list(self.pii_spans)),
+            DetectorResult(scores=p_scores, spans=self.all_pii_spans()),
         )
 
 
@@ -250,6 +302,11 @@ class StreamGuard:
         self._ck_every = _CK_EVERY
         self.checkpoints = 0  # times the open-segment checkpoint moved (long lines)
         self.rejected_cuts = 0  # checkpoint candidates where the split scans differed from the whole
+        # The last rejected candidate (closed length, checkpoint, cut, PII scan end) and the term scan
+        # end it was checked at: while the release point is stuck (a long run of digit groups) the same
+        # cut is retried only after _CK_EVERY more stable characters, not on every chunk. Skipping a
+        # check only keeps the checkpoint where it is, which never changes a result.
+        self._rejected: tuple[tuple[int, int, int, int], int] | None = None
         extra = filter.policy.detectors.terms.extra_terms or {}
         self._prefixes, self._max_words, self._prefix_ends = _word_prefixes(
             tuple(sorted((k, tuple(v)) for k, v in extra.items()))
@@ -420,7 +477,7 @@ class StreamGuard:
         text yet (its innocent-sense words may still come); ``u`` when none."""
         first = u
         lo = self._closed_len
-        for sp in reversed(acc.term_spans):  # in text order: the open scan's spans come last
+        for sp in acc.term_spans_backwards():
             s, e = sp.start - lo, sp.end - lo
             if s < self._ck:
                 break
@@ -491,6 +548,10 @@ class StreamGuard:
             # A term or innocent phrase still being written is neither scanned nor released.
             u, _ = self._open_term(o, self._term_unstable_start(o))
             p_u = self._pii_unstable_start(o, u, self._released - self._closed_len)
+            # An open PEM block is held whole: it is scanned once its END marker is stable (or it
+            # outgrows the key pattern's bound), not again on each of its lines.
+            pem_open = self._pem_start(o, p_u)
+            u, p_u = min(u, pem_open), min(p_u, pem_open)
             if cache is not None and cache[:2] == (u, p_u):
                 _, _, su, spu, acc = cache  # nothing became stable since the last scan
             else:
@@ -512,12 +573,12 @@ class StreamGuard:
     def _scan_open(self, o: str, u: int, p_u: int, count_to: int | None = None) -> _Acc:
         """Closed results + the scan of the stable open prefix (terms up to ``u``, PII up to ``p_u``;
         term hits from ``count_to`` on are context only)."""
-        acc = self._acc.copy()
         c = self._ck
         if min(u if count_to is None else count_to, p_u) < c:  # moved back behind the checkpoint
             c = 0
+            acc = _Acc(self._acc)
         else:
-            acc.merge(self._ck_acc)
+            acc = _Acc(self._acc, self._ck_acc)
         base = self._closed_len + c
         acc.add(self._scan_terms(o, c, u, count_to), self._scan_one("pii", o[c:p_u]), base)
         return acc
@@ -536,23 +597,28 @@ class StreamGuard:
         if limit <= ck:
             return
         lo_abs = self._closed_len + ck
-        covered = [
-            (sp.start - self._closed_len, sp.end - self._closed_len)
-            for sp in acc.term_spans + acc.pii_spans
-            if sp.end > lo_abs
-        ]
+        after = acc.spans_ending_after(lo_abs, "checkpoint")
+        covered = [(sp.start - self._closed_len, sp.end - self._closed_len) for sp in after]
         best = _last_plain_cut(o, ck, limit, covered, default=ck)
         if best <= ck and limit - ck > 4 * _CK_EVERY:  # no plain cut in a long window ("1 2 3 ...")
-            best = _last_ws(o[:limit]) + 1  # any blank: the split check below still decides
+            best = _last_uncovered_blank(o, ck, limit, covered)  # the split check below still decides
         if best <= ck:
             return
         su, spu = self._open_cache[2:4] if self._open_cache else (hold, hold)
+        candidate = (self._closed_len, ck, best, spu)
+        if (
+            self._rejected is not None
+            and self._rejected[0] == candidate
+            and su - self._rejected[1] < _CK_EVERY
+        ):
+            return
         left_t, left_p = self._scan_terms(o, ck, best), self._scan_one("pii", o[ck:best])
         right_t, right_p = self._scan_terms(o, best, su), self._scan_one("pii", o[best:spu])
         split = _span_keys([left_t, left_p], lo_abs) + _span_keys([right_t, right_p], lo_abs - ck + best)
-        whole = [sp for sp in acc.term_spans + acc.pii_spans if sp.start >= lo_abs]
+        whole = [sp for sp in after if sp.start >= lo_abs]
         if sorted(split) != sorted(_span_keys([DetectorResult(spans=whole)], 0)):
             self.rejected_cuts += 1
+            self._rejected = (candidate, su)
             return
         self._ck_acc.add(left_t, left_p, lo_abs)
         self._ck = best  # the next scan of the open segment starts here
@@ -704,11 +770,10 @@ class StreamGuard:
         b = o.rfind(_PEM_BEGIN)
         if b >= 0 and _PEM_END_RE.search(o, b) is None:  # its released part goes as a placeholder
             start = max(self._closed_len + b, self._released)
-            seen.pii_spans.append(Span("secrets", start, target, "PRIVATE_KEY"))
-        seen.merge(acc)
+            seen.add_pii(Span("secrets", start, target, "PRIVATE_KEY"))
         self.undecided_releases += 1
         redacting = {c for c in self.filter.categories if self._category_action(c) == "redact"}
-        return self._release_to(target, seen, cats=redacting)
+        return self._release_to(target, acc, cats=redacting, extra=seen.term_spans + seen.pii_spans)
 
     def _first_blocking(self, term_categories: set[str]) -> str:
         """The first category (canonical order) with a blocking term rule for one of these term keys."""
@@ -718,20 +783,22 @@ class StreamGuard:
         return ""
 
     def _release_to(
-        self, r_abs: int, acc: _Acc, final: Verdict | None = None, cats: set[str] | None = None
+        self,
+        r_abs: int,
+        acc: _Acc,
+        final: Verdict | None = None,
+        cats: set[str] | None = None,
+        extra: list[Span] | None = None,
     ) -> str:
-        """Release up to ``r_abs`` with the spans of redacting categories (``cats`` when given) redacted."""
+        """Release up to ``r_abs`` with the spans of redacting categories (``cats`` when given) of
+        ``acc`` and ``extra`` redacted."""
         if r_abs <= self._released:
             return ""
         if cats is None:
             cats = self._redacting(acc, final)
-        spans = [
-            sp for sp in acc.term_spans + acc.pii_spans if sp.category in cats and sp.end > self._released
-        ]
-        # Never cut through a span that will be redacted.
-        for sp in spans:
-            if sp.start < r_abs < sp.end:
-                r_abs = sp.start
+        candidates = (extra or []) + acc.spans_ending_after(self._released, "release")
+        spans = [sp for sp in candidates if sp.category in cats and sp.end > self._released]
+        r_abs = _before_spans(r_abs, spans)
         if r_abs <= self._released:
             return ""
         base = self._released
@@ -787,7 +854,7 @@ class StreamGuard:
         text = self.text
         acc = self._acc
         if partial and self._open:
-            acc = acc.copy()
+            acc = _Acc(acc)
             try:
                 res = self._scan(self._open, 0, len(self._open))
                 acc.add(res["terms"], res["pii"], self._closed_len)
@@ -802,6 +869,17 @@ class StreamGuard:
                 rp.error = self._error
                 dets[name] = rp
         return Filter(self.filter.policy, self.filter.mode, detectors=dets).check(text)
+
+
+def _before_spans(pos: int, spans: list[Span]) -> int:
+    """``pos``, moved back until no span crosses it: never cut through a span that will be redacted."""
+    moved = True
+    while moved:
+        moved = False
+        for sp in spans:
+            if sp.start < pos < sp.end:
+                pos, moved = sp.start, True
+    return pos
 
 
 def _span_keys(results: list[DetectorResult | None], base: int) -> list[tuple[str, int, int, str]]:
@@ -826,14 +904,26 @@ def _last_ws(o: str) -> int:
     return -1
 
 
+def _after_last_non_ws(o: str, end: int) -> int:
+    """One past the last non-whitespace character of ``o[:end]`` (0 when none), looking back in
+    growing steps: a long blank run costs a few regex scans, not a Python step per character."""
+    step = 64
+    while end > 0:
+        lo = max(0, end - step)
+        m = _LAST_NON_WS_RE.search(o, lo, end)
+        if m is not None:
+            return m.start() + 1
+        end, step = lo, step * 4
+    return 0
+
+
 def _tokens_back(o: str, end: int, k: int) -> Iterator[tuple[int, str]]:
     """Up to ``k`` whitespace-delimited tokens ending before ``end``, nearest first, found lazily.
 
     A token longer than 64 characters ends the walk (no PII group or term word is that long)."""
     pos = end
     for _ in range(k):
-        while pos > 0 and o[pos - 1].isspace():
-            pos -= 1
+        pos = _after_last_non_ws(o, pos)
         if pos <= 0:
             return
         lo = max(0, pos - 65)
@@ -859,6 +949,18 @@ def _view_words_back(o: str, lo: int, u: int) -> Iterator[tuple[int, str]]:
 @lru_cache(maxsize=8192)
 def _norm_token(tok: str) -> str:
     return normalize(tok).text
+
+
+def _last_uncovered_blank(o: str, start: int, limit: int, covered: list[tuple[int, int]]) -> int:
+    """The position after the last blank of ``o[start:limit]`` that no covered span crosses (a cut
+    between two phone numbers, not inside one); ``start`` when there is none."""
+    p = limit
+    while p > start:
+        p = _last_ws(o[:p]) + 1
+        if p <= start or not any(s < p < e for s, e in covered):
+            break
+        p -= 1
+    return max(p, start)
 
 
 def _last_plain_cut(o: str, start: int, limit: int, covered: list[tuple[int, int]], default: int) -> int:
