@@ -112,15 +112,17 @@ def test_redaction_placeholders():
     assert redact("abcdef", [(1, 3, "<X>"), (2, 5, "<Y>")]) == "a<X>f"
 
 
-def test_pathological_inputs_are_fast_enough_and_do_not_crash():
+def test_pathological_inputs_find_nothing_and_do_not_crash():
+    """No entity hides in these shapes. Their cost (linear from 10 KB to 10 MB) is measured by
+    `python -m benchmarks.filter_speed` (pathological table), not timed here."""
     for text in [
-        "1" * 200_000,
-        "a@" * 50_000,
-        "-----BEGIN PRIVATE KEY-----" + "A" * 100_000,
+        "1" * 200_000,  # longer than any number a rule accepts
+        "a@" * 50_000,  # no domain after any @
+        "-----BEGIN PRIVATE KEY-----" + "A" * 100_000,  # never closed
         ":" * 100_000,
-        "\ud800" * 10,
+        "\ud800" * 10,  # lone surrogates
     ]:
-        find_pii(text)
+        assert find_pii(text) == [], text[:40]
 
 
 def test_windowed_scan_equals_whole_text_scan(monkeypatch, shared_data):
