@@ -37,6 +37,7 @@ __all__ = [
     "ACTION_RANK",
     "CATEGORIES",
     "DETECTOR_KEYS",
+    "HARM_CATEGORIES",
     "REQUIRED_CATEGORIES",
     "Category",
     "DetectorRef",
@@ -46,7 +47,8 @@ __all__ = [
     "parse_ref",
 ]
 
-CATEGORIES = (
+# The content-harm categories (what the harm classifiers score); the rest are data-quality and privacy.
+HARM_CATEGORIES = (
     "hate",
     "harassment",
     "sexual",
@@ -55,6 +57,9 @@ CATEGORIES = (
     "self_harm",
     "illicit",
     "profanity",
+)
+CATEGORIES = (
+    *HARM_CATEGORIES,
     "pii",
     "secrets",
     "spam",

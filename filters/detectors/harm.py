@@ -34,6 +34,7 @@ import numpy as np
 
 from filters.detectors.base import DetectorResult, Span
 from filters.normalize import NormalizedText, normalize
+from filters.policy import HARM_CATEGORIES
 
 __all__ = [
     "CATEGORIES",
@@ -50,16 +51,7 @@ __all__ = [
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MANIFEST = MODELS_DIR / "harm_fast.json"
-CATEGORIES = (
-    "hate",
-    "harassment",
-    "sexual",
-    "sexual_minors",
-    "violence",
-    "self_harm",
-    "illicit",
-    "profanity",
-)
+CATEGORIES = HARM_CATEGORIES
 FORMAT = "winnow-harm-fast/1"
 MAX_TEXT_CHARS = 2_000_000  # a longer text is scored on its first 2 M characters (bounded cost)
 
