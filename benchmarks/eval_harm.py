@@ -1,22 +1,28 @@
-"""Evaluate the fast-tier harm classifier on whole sources it never saw (train nor dev).
+"""Evaluate the harm judgement of the shipped policy on whole sources it never saw (train nor dev).
 
-    nice -n 10 .venv/bin/python -m benchmarks.eval_harm [--data ../shared/data] [--out FILE]
+    nice -n 10 .venv/bin/python -m benchmarks.eval_harm [--data ../shared/data] [--per-source N]
 
 Why: figures on held-out sources measure generalization, not memory. The split is
 `scripts/train_harm.SOURCE_SPLIT` (decided before training); only its `test` rows are read here.
+Every text goes through `Filter(shipped policy, mode="runtime")`, as `winnow filter score --mode
+runtime` does: a category fires when its terms or its classifier do. Two configurations side by
+side: the shipped one (the encoder tier re-judges the windows the fast tier would fire on), the fast
+tier alone (what a machine without the encoder gets) and the encoder on the whole uncertain band. Each test source is sampled to at most `--per-source` rows (a
+salted hash, all rows of small sources), so `make eval` stays within minutes on one core.
 
 Reports (and writes benchmarks/results/eval_harm.json):
-- per category and per test source: precision, recall, F1 at the shipped threshold, ROC AUC. A source
-  with positives only is scored against XSTest's safe prompts as negatives (marked `negatives`);
-- any-harm (some category at or above its threshold; AUC on max_c logit(p_c) - logit(t_c)) per
-  source and pooled over chat-style prompts and over comments; alt-profanity-check (at 0.5) side by
-  side;
+- per category and per test source: precision, recall, F1 of "the category fired", ROC AUC of the
+  category's score. A source with positives only is scored against XSTest's safe prompts as
+  negatives (marked `negatives`);
+- any-harm (some harm category fired; AUC on the largest harm-category score) per source and pooled
+  over chat-style prompts and over comments; alt-profanity-check (at 0.5) side by side;
 - false-positive rates on clean ~4 KB prose (held-out books, WikiText, TinyStories), held-out
   MedQuAD collections and XSTest safe prompts;
 - obfuscation: detection rate of the plain test positives vs the same texts rewritten with
   homoglyphs, leet, fullwidth, zero-width characters or spaced letters at half of the characters.
   The transforms are written here, independently of filters/normalize.py;
-- speed: ms per 2 KB text on one core (p50 / p99), and ~4 KB documents per second.
+- cost: ms per 2 KB text on one core (p50 / p99) of the harm detector per configuration, and the
+  share of windows the encoder judged.
 """
 
 from __future__ import annotations
@@ -39,14 +45,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from filters.detectors.harm import CATEGORIES, DEFAULT_MANIFEST, HarmModel  # noqa: E402
+from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
+from filters.engine import Filter  # noqa: E402
+from filters.policy import Policy, default_policy_path  # noqa: E402
 from scripts.train_harm import NULL, Row, load_all  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "eval_harm.json"
 PROMPT_SOURCES = ("xstest_prompts", "simplesafetytests", "harmbench_behaviors", "advbench")
 COMMENT_SOURCES = ("surge_toxicity", "wiki_toxicity", "jigsaw_ibm", "toxigen")
-OBFUSCATION_SAMPLE = 800
-SPEED_TEXTS = 300
+OBFUSCATION_SAMPLE = 400
+SPEED_TEXTS = 200
+PER_SOURCE = 600
+PROSE_DOCS = 300
+SEED = 13
+# (name, encoder, scope): the shipped default (the encoder confirms what the fast tier would fire
+# on), the fast tier alone (a machine without the encoder), the encoder on the whole uncertain band.
+CONFIGS = (
+    ("shipped_confirm", "required", "confirm"),
+    ("fast_tier_only", "off", "off"),
+    ("encoder_band", "required", "band"),
+)
 RATE = 0.5
 
 # ---------------------------------------------------------------- obfuscation transforms (eval-only)
@@ -144,25 +162,42 @@ def prf(y: np.ndarray, pred: np.ndarray) -> dict[str, float | int]:
     }
 
 
-def binary_report(y: np.ndarray, score: np.ndarray, thr: float) -> dict:
-    return {**prf(y, score >= thr), "roc_auc": roc_auc(y, score)}
+def binary_report(y: np.ndarray, score: np.ndarray, fired: np.ndarray) -> dict:
+    return {**prf(y, fired), "roc_auc": roc_auc(y, score)}
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(p / (1 - p))
+class Judge:
+    """The shipped policy in runtime mode with one harm-detector configuration."""
+
+    def __init__(self, encoder: str, scope: str):
+        policy = Policy.load(default_policy_path())
+        self.harm = HarmDetector(encoder=encoder, runtime_scope=scope)
+        self.filter = Filter(policy, mode="runtime", detectors={"harm": self.harm})
+
+    def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, fired) per text and harm category."""
+        scores = np.zeros((len(texts), len(CATEGORIES)))
+        fired = np.zeros((len(texts), len(CATEGORIES)), dtype=bool)
+        for start in range(0, len(texts), 64):
+            for i, v in enumerate(self.filter.check_batch(texts[start : start + 64]), start):
+                scores[i] = [v.categories.get(c, 0.0) for c in CATEGORIES]
+                fired[i] = [c in v.fired for c in CATEGORIES]
+        return scores, fired
 
 
 class Scored:
-    """Test rows with their calibrated scores (n x categories) and any-harm margins."""
+    """Test rows with their category scores and fired flags under one configuration."""
 
-    def __init__(self, model: HarmModel, rows: list[Row]):
+    def __init__(self, judge: Judge, rows: list[Row]):
         self.rows = rows
-        self.thr = np.array([model.thresholds[c] for c in CATEGORIES])
-        self.probs = np.array([[model.score(r.text).scores[c] for c in CATEGORIES] for r in rows]).reshape(
-            -1, 8
+        before = dict(judge.harm.stats)
+        self.scores, self.fired = judge.judge([r.text for r in rows])
+        windows = judge.harm.stats["windows"] - before["windows"]
+        self.encoder_share = (judge.harm.stats["encoder_windows"] - before["encoder_windows"]) / max(
+            windows, 1
         )
-        self.any_margin = (_logit(self.probs) - _logit(self.thr)).max(axis=1) if rows else np.zeros(0)
+        self.any_score = self.scores.max(axis=1) if rows else np.zeros(0)
+        self.any_fired = self.fired.any(axis=1) if rows else np.zeros(0, dtype=bool)
 
     def source(self, name: str) -> np.ndarray:
         return np.array([r.source == name for r in self.rows], dtype=bool)
@@ -180,7 +215,7 @@ def per_category(sc: Scored, safe: np.ndarray) -> dict:
     sources = sorted({r.source for r in sc.rows})
     for k, cat in enumerate(CATEGORIES):
         lab = sc.labels(k)
-        entry: dict = {"threshold": float(sc.thr[k]), "sources": {}}
+        entry: dict = {"sources": {}}
         pooled = lab != NULL
         for src in sources:
             m = sc.source(src) & (lab != NULL)
@@ -191,17 +226,14 @@ def per_category(sc: Scored, safe: np.ndarray) -> dict:
                 m = m | (safe & ~sc.source(src))
                 note = "xstest safe prompts"
             elif (lab[m] == 0).all():
-                entry["sources"][src] = {
-                    "n": int(m.sum()),
-                    "fpr": round(float((sc.probs[m, k] >= sc.thr[k]).mean()), 4),
-                }
+                entry["sources"][src] = {"n": int(m.sum()), "fpr": round(float(sc.fired[m, k].mean()), 4)}
                 continue
-            rep = binary_report(lab[m], sc.probs[m, k], sc.thr[k])
+            rep = binary_report(lab[m], sc.scores[m, k], sc.fired[m, k])
             if note:
                 rep["negatives"] = note
             entry["sources"][src] = rep
         if (lab[pooled] == 1).any():
-            entry["pooled"] = binary_report(lab[pooled], sc.probs[pooled, k], sc.thr[k])
+            entry["pooled"] = binary_report(lab[pooled], sc.scores[pooled, k], sc.fired[pooled, k])
         out[cat] = entry
     return out
 
@@ -216,15 +248,15 @@ def any_harm(sc: Scored, profanity_check: np.ndarray) -> dict:
         if not m.any():
             continue
         rep = {
-            "winnow_harm": binary_report(harm[m], sc.any_margin[m], 0.0),
-            "alt_profanity_check": binary_report(harm[m], profanity_check[m], 0.5),
+            "winnow": binary_report(harm[m], sc.any_score[m], sc.any_fired[m]),
+            "alt_profanity_check": binary_report(harm[m], profanity_check[m], profanity_check[m] >= 0.5),
         }
         (out if name in groups else out["sources"])[name] = rep
     return out
 
 
 def clean_fpr(sc: Scored) -> dict:
-    """False-positive rates (any category, and per category) on clean documents and safe prompts."""
+    """False-positive rates (any harm category, and per category) on clean documents and safe prompts."""
     groups = {
         "clean_prose_4kb": [r.source.startswith("prose:") for r in sc.rows],
         "medquad_heldout": [r.source == "medquad_benign_medical" for r in sc.rows],
@@ -234,93 +266,110 @@ def clean_fpr(sc: Scored) -> dict:
     out = {}
     for name, mask in groups.items():
         m = np.array(mask, dtype=bool)
-        fired = sc.probs[m] >= sc.thr
+        fired = sc.fired[m]
         out[name] = {
             "n": int(m.sum()),
-            "any_fpr": round(float(fired.any(axis=1).mean()), 4),
+            "any_fpr": round(float(fired.any(axis=1).mean()), 4) if m.any() else None,
             "per_category": {c: round(float(fired[:, k].mean()), 4) for k, c in enumerate(CATEGORIES)},
         }
     return out
 
 
-def obfuscation(model: HarmModel, sc: Scored) -> dict:
-    """Detection rate (any-harm) of plain test positives vs each rewrite at half of the characters,
-    and the false-positive rate of XSTest's safe prompts under the same rewrite (a rewrite that only
-    makes text look odd must not raise scores either)."""
+def obfuscation(judge: Judge, sc: Scored) -> dict:
+    """Detection rate (any harm category fired) of plain test positives vs each rewrite at half of
+    the characters, and the false-positive rate of XSTest's safe prompts under the same rewrite."""
     idx = [
         i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in PROMPT_SOURCES + COMMENT_SOURCES
     ]
     idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
-    thr = sc.thr
-
-    def detected(texts: list[str]) -> np.ndarray:
-        return np.array(
-            [any(model.score(t).scores[c] >= thr[k] for k, c in enumerate(CATEGORIES)) for t in texts]
-        )
-
-    plain = sc.any_margin[idx] >= 0
-    safe = [r.text for r in sc.rows if r.source == "xstest_prompts" and r.harmful == 0]
+    plain = sc.any_fired[idx]
+    safe_idx = [i for i, r in enumerate(sc.rows) if r.source == "xstest_prompts" and r.harmful == 0]
     out = {
         "n": len(idx),
         "plain_detection_rate": round(float(plain.mean()), 4),
-        "xstest_safe_n": len(safe),
-        "xstest_safe_plain_fpr": round(float(detected(safe).mean()), 4),
+        "xstest_safe_n": len(safe_idx),
+        "xstest_safe_plain_fpr": round(float(sc.any_fired[safe_idx].mean()), 4),
     }
     for name, fn in TRANSFORMS.items():
-        rate = float(detected([fn(sc.rows[i].text) for i in idx]).mean())
+        rate = float(judge.judge([fn(sc.rows[i].text) for i in idx])[1].any(axis=1).mean())
+        safe_rate = float(judge.judge([fn(sc.rows[i].text) for i in safe_idx])[1].any(axis=1).mean())
         out[name] = {
             "detection_rate": round(rate, 4),
             "points_vs_plain": round(100 * (rate - plain.mean()), 2),
-            "xstest_safe_fpr": round(float(detected([fn(t) for t in safe]).mean()), 4),
+            "xstest_safe_fpr": round(safe_rate, 4),
         }
     return out
 
 
-def speed(model: HarmModel, rows: list[Row]) -> dict:
-    """ms per 2 KB text (one core, after warm-up) and ~4 KB documents per second."""
+def speed(harm: HarmDetector, rows: list[Row]) -> dict:
+    """ms per 2 KB text on one core (after warm-up), and the share of windows the encoder judged."""
     prose = [r.text for r in rows if r.source.startswith("prose:")]
-    texts_2k = [t[:2048] for t in prose[:SPEED_TEXTS]]
-    for t in texts_2k[:10]:
-        model.score(t)
+    texts = [t[:2048] for t in prose[:SPEED_TEXTS]]
+    harm.detect_batch(texts[:10])
+    before = dict(harm.stats)
     times = []
-    for t in texts_2k:
+    for t in texts:
         t0 = time.perf_counter()
-        model.score(t)
+        harm.detect_batch([t])
         times.append(time.perf_counter() - t0)
-    docs = prose[:SPEED_TEXTS]
-    t0 = time.perf_counter()
-    for d in docs:
-        model.score(d)
-    elapsed = time.perf_counter() - t0
     ms = np.array(times) * 1e3
+    windows = harm.stats["windows"] - before["windows"]
     return {
         "texts": len(times),
         "ms_per_2kb_p50": round(float(np.percentile(ms, 50)), 3),
         "ms_per_2kb_p99": round(float(np.percentile(ms, 99)), 3),
-        "docs_4kb_per_s": round(len(docs) / elapsed, 1),
-        "mb_per_s": round(sum(len(d.encode()) for d in docs) / elapsed / 1e6, 3),
+        "encoder_window_share": round(
+            (harm.stats["encoder_windows"] - before["encoder_windows"]) / max(windows, 1), 4
+        ),
     }
 
 
-def evaluate(data: Path, manifest: Path) -> dict:
+def sample(rows: list[Row], per_source: int) -> list[Row]:
+    """At most `per_source` rows per test source (salted hash order); clean documents: PROSE_DOCS."""
+    by_source: dict[str, list[Row]] = {}
+    for r in rows:
+        key = "prose" if r.source.startswith("prose:") else r.source
+        by_source.setdefault(key, []).append(r)
+    out = []
+    for key, group in sorted(by_source.items()):
+        cap = PROSE_DOCS if key == "prose" else per_source
+        rank = sorted(group, key=lambda r: hashlib.sha256(f"{SEED}\x00{r.text}".encode()).digest())
+        out += rank[:cap] if cap > 0 else group
+    return out
+
+
+def evaluate(data: Path, per_source: int, configs: list[str]) -> dict:
     from profanity_check import predict_prob
 
-    model = HarmModel(manifest)
-    rows = [r for r in load_all(data) if r.split == "test"]
-    sc = Scored(model, rows)
+    rows = sample([r for r in load_all(data) if r.split == "test"], per_source)
     safe = np.array([r.source == "xstest_prompts" and r.harmful == 0 for r in rows])
     apc = np.asarray(predict_prob([r.text for r in rows]), dtype=np.float64)
-    return {
+    res: dict = {
         "note": "test sources only (never trained or tuned on); see filters/models/HARM_MODEL_CARD.md",
-        "per_category": per_category(sc, safe),
-        "any_harm": any_harm(sc, apc),
-        "false_positives": clean_fpr(sc),
-        "obfuscation": obfuscation(model, sc),
-        "speed_one_core": speed(model, rows),
+        "per_source_cap": per_source,
+        "rows": len(rows),
     }
+    for name, encoder, scope in CONFIGS:
+        if name not in configs:
+            continue
+        judge = Judge(encoder, scope)
+        sc = Scored(judge, rows)
+        res[name] = {
+            "encoder": encoder,
+            "encoder_scope": scope,
+            "per_category": per_category(sc, safe),
+            "any_harm": any_harm(sc, apc),
+            "false_positives": clean_fpr(sc),
+            "encoder_window_share": round(sc.encoder_share, 4),
+            "obfuscation": obfuscation(judge, sc),
+            "cost_one_core": speed(judge.harm, rows),
+        }
+        print_summary(name, res[name])
+    return res
 
 
-def print_summary(res: dict) -> None:
+def print_summary(name: str, res: dict) -> None:
+    print(f"== {name}")
     print("category        source                          n    P      R      F1     AUC")
     for cat, entry in res["per_category"].items():
         for src, r in [*entry["sources"].items(), ("POOLED", entry.get("pooled"))]:
@@ -329,17 +378,18 @@ def print_summary(res: dict) -> None:
                 print(
                     f"{cat:15} {src:30} {r['n']:5} {r['precision']:.3f}  {r['recall']:.3f}  {r['f1']:.3f}  {auc}"
                 )
-    print("any-harm (winnow_harm vs alt-profanity-check F1 / AUC)")
+    print("any-harm (winnow vs alt-profanity-check F1 / AUC)")
     ah = res["any_harm"]
-    for name, r in [*ah["sources"].items(), *((k, v) for k, v in ah.items() if k != "sources")]:
-        w, a = r["winnow_harm"], r["alt_profanity_check"]
+    for src, r in [*ah["sources"].items(), *((k, v) for k, v in ah.items() if k != "sources")]:
+        w, a = r["winnow"], r["alt_profanity_check"]
         print(
-            f"  {name:30} n={w['n']:5} F1 {w['f1']:.3f} / {a['f1']:.3f}  AUC {w['roc_auc']} / {a['roc_auc']}"
+            f"  {src:30} n={w['n']:5} F1 {w['f1']:.3f} / {a['f1']:.3f}  AUC {w['roc_auc']} / {a['roc_auc']}"
         )
-    for name, r in res["false_positives"].items():
-        print(f"FPR {name:18} n={r['n']:5} any {r['any_fpr']:.4f}")
+    for src, r in res["false_positives"].items():
+        print(f"FPR {src:26} n={r['n']:5} any {r['any_fpr']}")
+    print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
-    print("speed", json.dumps(res["speed_one_core"]))
+    print("cost", json.dumps(res["cost_one_core"]), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,7 +398,14 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder"
     )
     ap.add_argument("--out", type=Path, default=OUT, help="where the JSON results go")
-    ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="the model manifest to evaluate")
+    ap.add_argument("--per-source", type=int, default=PER_SOURCE, help="rows per test source (0: every row)")
+    ap.add_argument(
+        "--configs",
+        nargs="+",
+        default=[c[0] for c in CONFIGS],
+        choices=[c[0] for c in CONFIGS],
+        help="which detector configurations to evaluate",
+    )
     args = ap.parse_args(argv)
     if not (args.data / "harm" / "SOURCES.md").is_file():
         print(
@@ -356,10 +413,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    res = evaluate(args.data, args.manifest)
+    import torch
+
+    torch.set_num_threads(1)
+    res = evaluate(args.data, args.per_source, args.configs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
-    print_summary(res)
     print(f"wrote {args.out}")
     return 0
 

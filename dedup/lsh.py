@@ -62,6 +62,13 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return k
 
 
+def edited_copy_jaccard(fraction: float, ngram: int) -> float:
+    """Expected shingle Jaccard of a document and its copy with `fraction` of words substituted (spread out):
+    a shingle survives when none of its `ngram` words changed, so J = k / (2 - k) with k = (1 - fraction)^n."""
+    k = (1.0 - fraction) ** ngram
+    return k / (2.0 - k)
+
+
 def explain(cfg: MinHashConfig) -> str:
     """Markdown table of P(candidate) at Jaccard 0.0..1.0 for the configured bands x rows."""
     b, r = bands_rows(cfg)
@@ -81,6 +88,10 @@ def explain(cfg: MinHashConfig) -> str:
         f"shingles: {cfg.ngram}-word n-grams ({cfg.char_ngram}-char n-grams for unspaced scripts), "
         f"seed={cfg.seed}, scheme={cfg.scheme}, verify_jaccard={cfg.verify_jaccard}",
         f"S-curve midpoint (1/b)^(1/r) = {(1.0 / b) ** (1.0 / r):.3f}; FP area = {fp:.4f}, FN area = {fn:.4f}",
+        f"a copy with 5% of words substituted has Jaccard ~{edited_copy_jaccard(0.05, cfg.ngram):.2f} "
+        f"(P(candidate) {float(candidate_probability(edited_copy_jaccard(0.05, cfg.ngram), b, r)):.3f}); "
+        f"one with 50% replaced ~{edited_copy_jaccard(0.5, cfg.ngram):.2f} "
+        f"(P(candidate) {float(candidate_probability(edited_copy_jaccard(0.5, cfg.ngram), b, r)):.4f})",
         "",
         "| Jaccard | P(candidate) |",
         "|---:|---:|",

@@ -15,7 +15,7 @@ import numpy as np
 from datasketch import MinHash
 
 from dedup.config import MinHashConfig
-from dedup.shingle import shingle_hashes
+from dedup.shingle import shingle_hashes_batch
 
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX32 = np.uint64((1 << 32) - 1)
@@ -75,7 +75,7 @@ def signatures_from_hashes(hash_sets: Sequence[np.ndarray], cfg: MinHashConfig) 
 
 def signatures(texts: Sequence[str], cfg: MinHashConfig) -> np.ndarray:
     """(n_docs, num_perm) uint32 MinHash signatures of texts."""
-    return signatures_from_hashes([shingle_hashes(t, cfg.ngram, cfg.char_ngram) for t in texts], cfg)
+    return signatures_from_hashes(shingle_hashes_batch(list(texts), cfg.ngram, cfg.char_ngram), cfg)
 
 
 def to_datasketch(signature: np.ndarray, cfg: MinHashConfig) -> MinHash:

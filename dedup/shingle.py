@@ -153,14 +153,76 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def token_hashes(text: str) -> tuple[np.ndarray, int]:
-    """(uint32 word hash of every token in order, number of unspaced-script tokens).
+# Code points per batch of the vectorized tokenizer: 64k x 8 B arrays stay in L2 (1M-code-point batches
+# were clearly slower on the 2-core VM).
+_CHUNK_CPS = 1 << 16
 
-    Works on the whole code-point array (separators included, then zeroed) so that every step is one
-    numpy pass: no compaction, no per-token Python objects.
+
+_TABLE_POS = 64  # word hashes of ASCII characters at positions below this come from a table
+
+
+@lru_cache(maxsize=1)
+def _ascii_table() -> np.ndarray:
+    """uint64 summand of ASCII character c at position p in its token, at [p * 128 + c]; 0 for separators."""
+    pos = np.repeat(np.arange(_TABLE_POS, dtype=np.uint64), 128)
+    cps = np.tile(np.arange(128, dtype=np.uint64), _TABLE_POS)
+    v = _mix64((pos << np.uint64(_POS_SHIFT)) | cps)
+    v *= _char_classes()[:128][cps.astype(np.int64)] == _WORD
+    return v
+
+
+@lru_cache(maxsize=1)
+def _lower_table() -> np.ndarray:
+    """uint32 `chr(c).lower()` of every code point (U+0130 maps to itself: it never goes through here)."""
+    every = "".join(map(chr, range(0x110000)))
+    low = every.replace("\u0130", "\x00").lower()  # 1:1 without U+0130; Σ here is not word-final → σ
+    table = np.frombuffer(low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    table[0x130] = 0x130
+    table[0] = 0
+    return table
+
+
+def _nfkc(text: str) -> str:
+    """NFKC of the text, normalizing only the lines that need it (the full pass costs ~30 ns a character).
+
+    Line by line is exact: a newline is a starter that composes with nothing, so normalization never
+    reaches across it.
     """
-    norm = normalize(text)
-    cps = np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    # No-break space, the usual culprit in web text, decomposes to a plain space whatever surrounds it.
+    text = text.replace("\u00a0", " ")
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return "\n".join(
+        ln if ln.isascii() or unicodedata.is_normalized("NFKC", ln) else unicodedata.normalize("NFKC", ln)
+        for ln in text.split("\n")
+    )
+
+
+def _codepoints(text: str) -> np.ndarray:
+    """Code points of `normalize(text)` (uint8 for ASCII text, else uint32)."""
+    if text.isascii():
+        return np.frombuffer(text.lower().encode("ascii"), dtype=np.uint8)  # widened when joined
+    norm = _nfkc(text)
+    if "\u0130" in norm or "\u03a3" in norm:  # lowercase of more than one code point, or by context
+        return np.frombuffer(norm.lower().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return _lower_table().take(np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32))
+
+
+def _token_hashes_chunk(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(word hashes of all tokens in order, tokens per text, unspaced tokens per text) for a few texts.
+
+    The texts' normalized code points are joined with a separator (0), so tokens never span two texts and
+    every step is one numpy pass over the batch: no compaction, no per-token Python objects.
+    """
+    parts = [_codepoints(t) for t in texts]
+    lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
+    ends = np.cumsum(lengths)  # one past each text's separator
+    starts = ends - lengths
+    cps = np.zeros(int(ends[-1]) if len(parts) else 0, dtype=np.uint32)
+    for p, s in zip(parts, starts.tolist(), strict=True):
+        cps[s : s + len(p)] = p
     cls = _char_classes().take(cps)
     word = cls == _WORD
     unsp = cls == _UNSP
@@ -169,17 +231,37 @@ def token_hashes(text: str) -> tuple[np.ndarray, int]:
     start[1:] |= word[1:] & ~word[:-1]
     start[:1] |= word[:1]
     first = np.flatnonzero(start)
+    per_text = np.diff(np.searchsorted(first, np.append(starts, len(cps))))
+    unsp_at = np.flatnonzero(unsp)
+    unspaced = np.searchsorted(unsp_at, ends) - np.searchsorted(unsp_at, starts)
     if len(first) == 0:
-        return np.empty(0, dtype=np.uint32), 0
-    idx = np.arange(len(cps), dtype=np.uint32 if len(cps) < 1 << 32 else np.uint64)
-    pos = idx - np.maximum.accumulate(np.where(start, idx, 0))  # offset within the current token
-    key = pos.astype(np.uint64)
-    key <<= np.uint64(_POS_SHIFT)
-    key |= cps
-    v = _mix64(key)
-    v *= word | unsp  # separators add nothing to the token sum they trail
+        return np.empty(0, dtype=np.uint32), per_text, unspaced
+    # Offset of each character within its token: index minus the start of the token it trails in.
+    itype = np.int32 if len(cps) < 1 << 31 else np.int64
+    token_start = np.concatenate(
+        [np.zeros(first[0], itype), np.repeat(first.astype(itype), np.diff(np.append(first, len(cps))))]
+    )
+    pos = np.arange(len(cps), dtype=itype) - token_start
+    # Summand of each character: mix64(cp | pos << 21), 0 for separators. ASCII at small positions
+    # (nearly every character of most text) reads it from a table; the rest is computed.
+    small = np.minimum(pos, _TABLE_POS - 1)
+    small <<= 7
+    small |= np.minimum(cps.view(np.int32), 127)  # code points < 2^21: the int32 view is exact
+    v = _ascii_table().take(small)
+    rest = np.flatnonzero((cps > 127) | (pos >= _TABLE_POS))
+    if len(rest):
+        key = pos[rest].astype(np.uint64)
+        key <<= np.uint64(_POS_SHIFT)
+        key |= cps[rest]
+        v[rest] = _mix64(key) * (word[rest] | unsp[rest])
     sums = np.add.reduceat(v, first)
-    return (_mix64(sums) >> np.uint64(32)).astype(np.uint32), int(np.count_nonzero(unsp))
+    return (_mix64(sums) >> np.uint64(32)).astype(np.uint32), per_text, unspaced
+
+
+def token_hashes(text: str) -> tuple[np.ndarray, int]:
+    """(uint32 word hash of every token in order, number of unspaced-script tokens)."""
+    wh, _, unspaced = _token_hashes_chunk([text])
+    return wh, int(unspaced[0])
 
 
 def combine(word_hashes: np.ndarray, n: int) -> np.ndarray:
@@ -194,12 +276,42 @@ def combine(word_hashes: np.ndarray, n: int) -> np.ndarray:
     return _fmix32(acc)
 
 
+def _combine_chunk(wh: np.ndarray, per_text: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """Per text, the shingle hashes of its own tokens (windows never cross two texts)."""
+    bounds = np.concatenate([[0], np.cumsum(per_text)])
+    out: list[np.ndarray] = [np.empty(0, dtype=np.uint32)] * len(per_text)
+    for n in np.unique(sizes).tolist():
+        full = np.flatnonzero((sizes == n) & (per_text >= n))
+        if len(full):
+            acc = combine(wh, n) if len(wh) >= n else np.empty(0, np.uint32)
+            for t in full.tolist():
+                out[t] = acc[bounds[t] : bounds[t + 1] - n + 1]
+        for t in np.flatnonzero((sizes == n) & (per_text > 0) & (per_text < n)).tolist():
+            out[t] = combine(wh[bounds[t] : bounds[t + 1]], n)  # fewer tokens than n: one shingle
+    return out
+
+
+def shingle_hashes_batch(texts: list[str], ngram: int = 5, char_ngram: int = 5) -> list[np.ndarray]:
+    """`shingle_hashes` of each text, computed a batch of texts at a time (the fast path of the dedup)."""
+    out: list[np.ndarray] = []
+    i = 0
+    while i < len(texts):
+        j, cps = i, 0
+        while j < len(texts) and (j == i or cps + len(texts[j]) <= _CHUNK_CPS):
+            cps += len(texts[j])
+            j += 1
+        chunk = texts[i:j]
+        wh, per_text, unspaced = _token_hashes_chunk(chunk)
+        ascii_ = np.fromiter((t.isascii() for t in chunk), dtype=bool, count=len(chunk))
+        sizes = np.where(~ascii_ & (2 * unspaced > per_text), char_ngram, ngram)
+        out += _combine_chunk(wh, per_text, sizes)
+        i = j
+    return out
+
+
 def shingle_hashes(text: str, ngram: int = 5, char_ngram: int = 5) -> np.ndarray:
     """Fast path, equal to `[hash32(s) for s in shingles(text)]` as uint32."""
-    wh, unspaced = token_hashes(text)
-    if len(wh) == 0:
-        return wh
-    return combine(wh, _ngram_size(text.isascii(), len(wh), unspaced, ngram, char_ngram))
+    return shingle_hashes_batch([text], ngram, char_ngram)[0]
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

@@ -16,7 +16,7 @@ from dedup.executor import ret
 from dedup.io import load_block, members, split_by
 from dedup.lsh import band_keys
 from dedup.minhash import signatures_from_hashes
-from dedup.shingle import shingle_hashes
+from dedup.shingle import shingle_hashes_batch
 from dedup.survivor import resolve_clusters
 
 BAND_SCHEMA = pa.schema(
@@ -58,7 +58,7 @@ def near_map(cfg: MinHashConfig, bands: int, rows: int, num_parts: int, exclude,
     """Band rows partitioned by band key, then member rows partitioned by node (2 * num_parts outputs)."""
     t = _drop_ids(load_block(block), exclude)
     texts = t["text"].to_pylist()
-    hashes = [shingle_hashes(x or "", cfg.ngram, cfg.char_ngram) for x in texts]
+    hashes = shingle_hashes_batch([x or "" for x in texts], cfg.ngram, cfg.char_ngram)
     nonempty = np.fromiter((len(h) > 0 for h in hashes), dtype=bool, count=len(hashes))
     sig = signatures_from_hashes([h for h, ne in zip(hashes, nonempty, strict=True) if ne], cfg)
     nodes = node_ids(t["id"])
@@ -154,7 +154,10 @@ def collect_sets(
     pos = np.searchsorted(candidates, nodes)
     hit = (pos < len(candidates)) & (candidates[np.minimum(pos, len(candidates) - 1)] == nodes)
     t, nodes = t.filter(pa.array(hit)), nodes[hit]
-    sets = [np.unique(shingle_hashes(x or "", cfg.ngram, cfg.char_ngram)) for x in t["text"].to_pylist()]
+    sets = [
+        np.unique(h)
+        for h in shingle_hashes_batch([x or "" for x in t["text"].to_pylist()], cfg.ngram, cfg.char_ngram)
+    ]
     offsets = np.zeros(len(sets) + 1, dtype=np.int32)
     np.cumsum([len(s) for s in sets], out=offsets[1:])
     flat = np.concatenate(sets).astype(np.uint32) if sets else np.empty(0, np.uint32)

@@ -71,26 +71,30 @@ class Filter:
         self.policy = policy
         self.mode = mode
         self.categories: dict[str, Category] = policy.active(mode)
-        needed = {r.detector for c in self.categories.values() for r in c.detectors}
+        # Each category's entries that apply in this mode (an entry may be limited to some modes).
+        self._refs = {n: [r for r in c.detectors if r.applies_in(mode)] for n, c in self.categories.items()}
+        needed = {r.detector for refs in self._refs.values() for r in refs}
         if any(c.languages for c in self.categories.values()):
             needed.add("langid")  # language-scoped categories need the document's language
         given = detectors or {}
         self.detectors: dict[str, Any] = {
-            n: given[n] if n in given else build_detector(n, policy) for n in sorted(needed)
+            n: given[n] if n in given else build_detector(n, policy, mode) for n in sorted(needed)
         }
         # Resolved (category -> [(detector, key, threshold, ref, action)]) once.
         self._plan = {
             name: [
                 (r.detector, r.key, policy.threshold_for(name, r), r.ref, policy.action_for(name, r))
-                for r in cat.detectors
+                for r in self._refs[name]
             ]
-            for name, cat in self.categories.items()
+            for name in self.categories
         }
         # detector -> languages it must score (None: every document). A detector that feeds only
         # language-scoped categories is not run on documents in other languages (saves its cost).
         self._scope: dict[str, frozenset[str] | None] = {}
         for n in self.detectors:
-            users = [c for c in self.categories.values() if any(r.detector == n for r in c.detectors)]
+            users = [
+                c for name, c in self.categories.items() if any(r.detector == n for r in self._refs[name])
+            ]
             if n == "langid" or not users or any(c.languages is None for c in users):
                 self._scope[n] = None
             else:

@@ -3,8 +3,9 @@
 Each entity type is one bounded regex (no nested unbounded quantifiers, every
 repeat capped) that proposes candidates, and a validator that rejects what is
 only shaped like one: Luhn for credit cards, ISO 13616 mod-97 and the country's
-length for IBANs, SSA ranges for US SSNs, `ipaddress` for IP addresses, digit
-counts for phone numbers, Shannon entropy for generic ``key=value`` secrets.
+length for IBANs, SSA ranges for US SSNs, `ipaddress` for IP addresses,
+libphonenumber (``phonenumbers``, see filters/phones.py) for phone numbers, Shannon entropy for
+generic ``key=value`` secrets.
 Cheap substring gates skip the regexes a text cannot match (no ``@`` -> no
 e-mail scan). The detector runs on the raw text, never on the normalized view,
 so leetspeak folding cannot break a number.
@@ -19,11 +20,13 @@ import ipaddress
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
 from filters.automaton import Automaton
 from filters.detectors.base import DetectorResult, Span
+from filters.phones import ALL_REGIONS, CONTEXT_BEFORE, DEFAULT_REGIONS, phone_spans
 
 __all__ = ["PLACEHOLDERS", "PIIDetector", "PIIMatch", "find_pii", "iban_valid", "luhn_valid", "redact"]
 
@@ -73,15 +76,6 @@ _IBAN_RE = re.compile(
     r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)(?![A-Za-z0-9])"
 )
 _SSN_RE = re.compile(r"(?<![\d\-])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\d\-])")
-# Phones: optional +CC / 00CC / (0) trunk, an optional (area) group, then 2-6 digit groups separated by
-# one space, dot or dash; or a bare run of 10-11 digits. Validated by digit count below.
-_PHONE_RE = re.compile(
-    r"(?<![\w+\-./])(?:(?:\+|00)\d{1,3}[ .\-]?)?(?:\(0\)[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,5}(?:[ .\-]\d{2,8}){1,5}(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?(?![\w]|[\-.]\d)"
-    r"|(?<![\w+\-./])\+?\d{10,13}(?![\w]|[\-.]\d)"
-)
-_SSN_SHAPE_RE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
-_YMD_RE = re.compile(r"^\d{4}([\-./])(\d{1,2})\1(\d{1,2})(?![\d\-./])")
-_DMY_RE = re.compile(r"^(\d{1,2})([\-./])(\d{1,2})\2\d{2,4}(?![\d\-./])")
 
 _SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
@@ -244,44 +238,6 @@ def _card_valid(candidate: str) -> bool:
     return len(seps) <= 1 and luhn_valid(digits)
 
 
-def _looks_like_date(core: str) -> bool:
-    m = _YMD_RE.match(core)
-    if m:
-        return 1 <= int(m.group(2)) <= 12 and 1 <= int(m.group(3)) <= 31
-    m = _DMY_RE.match(core)
-    if m:
-        a, b = int(m.group(1)), int(m.group(3))
-        return (1 <= a <= 31 and 1 <= b <= 12) or (1 <= a <= 12 and 1 <= b <= 31)
-    return False
-
-
-def _phone_valid(candidate: str) -> bool:
-    digits = sum(c.isdigit() for c in candidate.split("x")[0].split("ext")[0])
-    if not 7 <= digits <= 15:
-        return False
-    core = candidate.strip()
-    if _looks_like_date(core):
-        return False
-    seps = [c for c in core if c in " .-"]
-    # "1.2.3.4"-style dotted groups of 1-3 digits are versions/IPs, handled elsewhere.
-    if seps and all(c == "." for c in seps) and digits < 9:
-        return False
-    groups = re.split(r"[ .\-]", core)
-    # Shapes that belong to other entities: SSN (3-2-4), IPv4 (four 1-3 digit dotted groups),
-    # card/account numbers (three or more 4-digit groups).
-    if _SSN_SHAPE_RE.match(core) or (
-        len(groups) == 4 and set(seps) == {"."} and all(len(g) <= 3 for g in groups)
-    ):
-        return False
-    if sum(len(g) == 4 and g.isdigit() for g in groups) >= 3:
-        return False
-    # Two space-separated short groups ("224 4966") are more often house numbers than phones.
-    if seps and set(seps) == {" "} and len(seps) == 1 and digits < 9 and core[0] not in "+(":
-        return False
-    # A bare digit run is only a phone when it has a leading + or a trunk 0 or 10-11 digits (NANP).
-    return not (not seps and "(" not in core and not core.startswith("+") and digits not in (10, 11))
-
-
 # Context that makes a phone-shaped number something else: a street name and suffix after it (a
 # house number: "17151 2450 Crown St"), or a postal code / ID label just before it.
 _STREET_AFTER_RE = re.compile(
@@ -290,8 +246,9 @@ _STREET_AFTER_RE = re.compile(
     r"|Hwy|Highway|Terrace|Ter|Circle|Cir|Sq|Square|Trail|Trl|Row|Crescent|Close)\b"
 )
 _LABEL_BEFORE_RE = re.compile(
-    r"(?i)\b(?:zip|zip code|postal code|postcode|post code|licen[cs]e(?: number| no\.?)?|passport(?: number| no\.?)?)"
-    r"(?: is)?[\s:#.]{0,3}$"
+    r"(?i)\b(?:zip|zip code|postal code|postcode|post code|licen[cs]e|passport|order|invoice|account|acct"
+    r"|ref|reference|tracking|serial|customer|isbn|iban|bic|vat|tax|case|ticket|booking|confirmation"
+    r"|ein|identification|id|ssn)(?: number| no\.?| nr\.?| id)?[)\]]?(?: is)?[\s:#.]{0,3}$"
 )
 
 
@@ -301,7 +258,7 @@ _PHONE_MARKED_RE = re.compile(r"[+(]|(?:1[\-.])?\d{3}([\-.])\d{3}\1\d{4}(?!\d)")
 # the street after it (3 names of 25 characters, 3 blanks each, a suffix, its word boundary) and the
 # label before it.
 PHONE_CONTEXT_AFTER = 3 + 3 * (25 + 3) + len("Boulevard") + 1
-PHONE_CONTEXT_BEFORE = 30
+PHONE_CONTEXT_BEFORE = CONTEXT_BEFORE  # 30: the label here, the phone word in filters/phones.py
 PHONE_STREET_WORDS = 4  # names and the suffix after a bare number that may still make it a house number
 
 
@@ -352,7 +309,7 @@ def _generic_secret_valid(value: str) -> bool:
 
 
 # Digit windows. Every IPv4 / card / SSN / phone match holds a digit, has at most 6 non-digits between
-# two of its digits ("ext. "), at most 1 character before its first digit ("+", "(") and none after
+# two of its digits ("ext. "), at most 2 characters before its first digit ("+", "(", "+(") and none after
 # its last; so each lies inside one window of digit runs closer than 2 * _MARGIN, widened by _MARGIN
 # (room for the lookarounds). An IBAN starts 2 letters before a run of >= 2 digits and spans at most
 # 43 characters. Scanning only these windows (``finditer(text, pos, endpos)``: lookbehinds still see
@@ -385,7 +342,7 @@ def _scan(pattern: re.Pattern[str], text: str, windows: list[tuple[int, int]]) -
     return [m for lo, hi in windows for m in pattern.finditer(text, lo, hi)]
 
 
-def _candidates(text: str) -> list[PIIMatch]:
+def _candidates(text: str, phone_regions: tuple[str, ...]) -> list[PIIMatch]:
     found: list[PIIMatch] = []
     if "@" in text:
         found += [PIIMatch(m.start(), m.end(), "EMAIL") for m in _EMAIL_RE.finditer(text)]
@@ -408,9 +365,9 @@ def _candidates(text: str) -> list[PIIMatch]:
             if _ssn_valid(m.group(1), m.group(3), m.group(4))
         ]
         found += [
-            PIIMatch(*m.span(), "PHONE")
-            for m in _scan(_PHONE_RE, text, win)
-            if _phone_valid(m.group()) and not _not_a_phone_here(text, *m.span())
+            PIIMatch(s, e, "PHONE")
+            for s, e in phone_spans(text, win, phone_regions)
+            if not _not_a_phone_here(text, s, e)
         ]
         iban_runs = [(s, s) for s, e in runs if e - s >= 2]
         if iban_runs:
@@ -441,9 +398,10 @@ def _candidates(text: str) -> list[PIIMatch]:
 _PRIORITY = {"EMAIL": 1, "IBAN": 1, "CREDIT_CARD": 1, "US_SSN": 1, "IP_ADDRESS": 2, "PHONE": 3}
 
 
-def find_pii(text: str) -> list[PIIMatch]:
-    """Non-overlapping validated entities of ``text``, sorted by start offset."""
-    cands = _candidates(text)
+def find_pii(text: str, *, phone_regions: tuple[str, ...] = DEFAULT_REGIONS) -> list[PIIMatch]:
+    """Non-overlapping validated entities of ``text``, sorted by start offset. ``phone_regions``:
+    the regions whose national phone formats count (international ones always do)."""
+    cands = _candidates(text, phone_regions)
     if not cands:
         return []
     # Longest first; ties: earlier, then the more specific type (checksummed before phone).
@@ -484,10 +442,17 @@ class PIIDetector:
 
     name = "pii"
 
+    def __init__(self, phone_regions: Sequence[str] | None = None) -> None:
+        regions = tuple(DEFAULT_REGIONS if phone_regions is None else (r.upper() for r in phone_regions))
+        unknown = sorted(set(regions) - set(ALL_REGIONS))
+        if unknown:
+            raise ValueError(f"pii.phone_regions: unknown region codes {unknown} (ISO 3166 alpha-2)")
+        self.phone_regions = regions
+
     def detect_batch(self, texts: list[str]) -> list[DetectorResult]:
         out = []
         for text in texts:
-            matches = find_pii(text)
+            matches = find_pii(text, phone_regions=self.phone_regions)
             spans = [Span(m.category, m.start, m.end, m.type) for m in matches]
             cats = {m.category for m in matches}
             out.append(

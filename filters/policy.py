@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -83,8 +84,12 @@ TERM_KEYS = (
     "profanity",
     "spam",
 )
+# What the bundled harm classifier scores (filters/detectors/harm.py): every harm category, and
+# "sexual_with_minor": the sexual score of a window that also speaks of a minor (for sexual_minors).
+HARM_MODEL_KEYS = (*HARM_CATEGORIES, "sexual_with_minor")
 # detector name -> (score keys a ref may name, default key when the ref has no ":key")
 DETECTOR_KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "harm": (HARM_MODEL_KEYS, None),
     "toxicity": (TOXICITY_KEYS, None),
     "detoxify": (HARM_KEYS, None),
     "terms": (TERM_KEYS, None),
@@ -94,7 +99,7 @@ DETECTOR_KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "langid": (("lang_score",), "lang_score"),
 }
 SPAN_DETECTORS = frozenset({"terms", "pii"})
-CLASSIFIERS = ("toxicity", "detoxify")
+CLASSIFIERS = ("harm", "toxicity", "detoxify")
 # The quality detector's checks (filters/detectors/quality.py CHECKS; a test keeps them equal).
 QUALITY_CHECKS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 
@@ -108,6 +113,10 @@ REQUIRED_MAX_THRESHOLD = 0.6
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_POLICY = PACKAGE_DIR / "default_policy.yaml"  # package data; byte-equal to configs/policy.yaml
 BUNDLED_THRESHOLDS = PACKAGE_DIR / "models" / "toxicity_thresholds.json"
+BUNDLED_HARM_CALIBRATION = PACKAGE_DIR / "models" / "harm_calibration.json"
+# `calibration: package:models/harm_calibration.json` names a file shipped inside the filters package,
+# so a copied policy keeps working wherever it is saved.
+PACKAGE_PREFIX = "package:"
 MAX_POLICY_BYTES = 1 << 20
 MAX_CALIBRATION_BYTES = 1 << 16
 
@@ -146,13 +155,20 @@ class DetectorRef(_Strict):
     """One detector score feeding a category, optionally with its own threshold and action.
 
     ``action`` (default: the category's) lets one category treat its signals differently, e.g. a
-    classifier score alone only flags while a blocklist hit or a high-confidence score drops.
+    classifier score alone only flags while a blocklist hit or a high-confidence score drops;
+    ``modes`` limits the entry to some modes.
     """
 
     model_config = ConfigDict(frozen=True)
     ref: str
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     action: Action | None = None
+    # The modes this entry applies in (default: every mode its category applies in), so one signal
+    # can block at runtime and only flag in pre-training data (see the shipped harm categories).
+    modes: list[Mode] | None = Field(default=None, min_length=1)
+
+    def applies_in(self, mode: str) -> bool:
+        return self.modes is None or mode in self.modes
 
     @field_validator("ref")
     @classmethod
@@ -247,6 +263,24 @@ class ToxicityOptions(_Strict):
         return None if v is None else _existing(v, info)
 
 
+class HarmOptions(_Strict):
+    """``HarmDetector`` arguments: the fast tier's manifest and the stronger tier (text encoder)."""
+
+    manifest_path: str | None = None
+    # auto: the encoder tier when installed, else the fast tier alone (said once); off: fast tier
+    # only; required: refuse to build without the encoder.
+    encoder: Literal["auto", "off", "required"] = "auto"
+    # Which windows the encoder judges, per mode: band (the fast tier is unsure), confirm (the fast
+    # tier would fire: the encoder can only clear or keep them), all, or off.
+    pretrain_scope: Literal["off", "confirm", "band", "all"] = "confirm"
+    runtime_scope: Literal["off", "confirm", "band", "all"] = "confirm"
+
+    @field_validator("manifest_path")
+    @classmethod
+    def _file_exists(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else _existing(v, info)
+
+
 class DetoxifyOptions(_Strict):
     """``DetoxifyDetector`` arguments: a local checkpoint and a local Hugging Face directory."""
 
@@ -289,7 +323,12 @@ class QualityOptions(_Strict):
 
 
 class PiiOptions(_Strict):
-    """``PIIDetector`` takes no arguments."""
+    """``PIIDetector`` arguments: the regions whose national phone formats count (ISO 3166 alpha-2;
+    international numbers count for every region). Default: filters.phones.DEFAULT_REGIONS."""
+
+    phone_regions: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]] | None = Field(
+        default=None, min_length=1
+    )
 
 
 class DetectorsConfig(_Strict):
@@ -297,6 +336,7 @@ class DetectorsConfig(_Strict):
 
     terms: TermsConfig = Field(default_factory=TermsConfig)
     urls: UrlsConfig = Field(default_factory=UrlsConfig)
+    harm: HarmOptions = Field(default_factory=HarmOptions)
     toxicity: ToxicityOptions = Field(default_factory=ToxicityOptions)
     detoxify: DetoxifyOptions | None = None
     langid: LangIdOptions = Field(default_factory=LangIdOptions)
@@ -317,7 +357,7 @@ class Policy(_Strict):
     version: Literal[1] = 1
     # JSON of calibrated thresholds for classifier refs without an explicit threshold:
     # {"hate": 0.41, "detoxify:hate": 0.6, ...} or {"thresholds": {...}}; relative to the policy file.
-    # Without it, toxicity:* refs use the bundled classifier's thresholds (filters/models).
+    # Without it, harm:* and toxicity:* refs use the bundled classifiers' thresholds (filters/models).
     calibration: str | None = None
     calibration_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     categories: dict[str, Category]
@@ -368,13 +408,20 @@ class Policy(_Strict):
         if self.calibration is None:
             if self.calibration_sha256 is not None:
                 raise ValueError("calibration_sha256: set without calibration")
-            if self.detectors.toxicity.model_path is not None:
-                return {}  # another model: the bundled thresholds do not belong to it
-            return {f"toxicity:{k}": v for k, v in _bundled_thresholds().items()}
-        try:
-            path = Path(_existing(self.calibration, info))
-        except ValueError as e:
-            raise ValueError(f"calibration: {e}") from None
+            bundled: dict[str, float] = {}
+            # Another model's thresholds are not the bundled ones: those refs need a calibration file.
+            if self.detectors.toxicity.model_path is None:
+                bundled |= {f"toxicity:{k}": v for k, v in _bundled_thresholds().items()}
+            if self.detectors.harm.manifest_path is None:
+                bundled |= _read_thresholds(BUNDLED_HARM_CALIBRATION, None)
+            return bundled
+        if self.calibration.startswith(PACKAGE_PREFIX):
+            path = _package_file(self.calibration)
+        else:
+            try:
+                path = Path(_existing(self.calibration, info))
+            except ValueError as e:
+                raise ValueError(f"calibration: {e}") from None
         return _read_thresholds(path, self.calibration_sha256)
 
     def _check_classifier_thresholds(self) -> None:
@@ -565,6 +612,17 @@ def _format_errors(err: ValidationError) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def _package_file(ref: str) -> Path:
+    """The shipped file a `package:` reference names (inside the filters package, never outside)."""
+    rel = Path(ref[len(PACKAGE_PREFIX) :])
+    path = (PACKAGE_DIR / rel).resolve()
+    if rel.is_absolute() or ".." in rel.parts or not path.is_relative_to(PACKAGE_DIR):
+        raise ValueError(f"calibration: {ref!r} must name a file inside the filters package")
+    if not path.is_file():
+        raise ValueError(f"calibration: {ref!r} is not shipped with this installation ({path} not found)")
+    return path
+
+
 def _bundled_thresholds() -> dict[str, float]:
     return _read_thresholds(BUNDLED_THRESHOLDS, None)
 

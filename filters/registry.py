@@ -18,6 +18,7 @@ __all__ = ["DetectorUnavailable", "build_detector"]
 
 # name -> (module, class)
 _LAZY = {
+    "harm": ("filters.detectors.harm", "HarmDetector"),
     "langid": ("filters.detectors.langid", "LangIdDetector"),
     "quality": ("filters.detectors.quality", "QualityDetector"),
     "toxicity": ("filters.detectors.toxicity", "ToxicityDetector"),
@@ -29,8 +30,9 @@ class DetectorUnavailable(RuntimeError):
     """A policy names a detector that cannot be built here."""
 
 
-def build_detector(name: str, policy: Policy) -> Any:
-    """The detector ``name`` configured from ``policy.detectors.<name>`` (validated by the policy)."""
+def build_detector(name: str, policy: Policy, mode: str = "runtime") -> Any:
+    """The detector ``name`` configured from ``policy.detectors.<name>`` (validated by the policy);
+    ``mode`` is the policy's mode, for detectors that work differently per mode (harm)."""
     cfg = policy.detectors
     if name == "terms":
         from filters.terms import TermsDetector
@@ -51,7 +53,10 @@ def build_detector(name: str, policy: Policy) -> Any:
         cls = getattr(importlib.import_module(module), cls_name)
     except (ImportError, AttributeError) as e:
         raise DetectorUnavailable(f"detector {name!r} ({module}.{cls_name}) is not available: {e}") from e
-    det = cls(**cfg.options(name))
+    options = cfg.options(name)
+    if name == "harm":
+        options["mode"] = mode
+    det = cls(**options)
     if not isinstance(det, Detector):
         raise DetectorUnavailable(f"detector {name!r} does not implement the Detector protocol")
     return det

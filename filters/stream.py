@@ -317,6 +317,7 @@ class StreamGuard:
             name: [
                 (r.detector, r.key, pol.threshold_for(name, r), pol.action_for(name, r))
                 for r in cat.detectors
+                if r.applies_in(filter.mode)
             ]
             for name, cat in filter.categories.items()
             if name != "language"

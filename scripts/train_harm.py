@@ -1,6 +1,8 @@
 """Train, calibrate and threshold the fast-tier harm classifier (filters/detectors/harm.py).
 
-    nice -n 10 .venv/bin/python scripts/train_harm.py [--data ../shared/data] [--out filters/models]
+    nice -n 10 .venv/bin/python scripts/train_harm.py [--data ../shared/data] [--out filters/models] [--fast-only]
+
+Without --fast-only it then trains the stronger tier on this fast tier (scripts/train_harm_encoder.py).
 
 Why a script: the shipped model must be rebuilt from the shared data by anyone, byte for byte. The
 split is the constant `SOURCE_SPLIT` below, decided before any training or tuning: whole sources are
@@ -531,6 +533,8 @@ def train(data: Path, out: Path) -> dict:
             "threshold_from": "dev F1" if thr_f1 >= thr_docs else "dev clean-doc FPR",
             "dev_clean_doc_fpr": round(float((p_docs >= thr).mean()), 4),
         }
+    # sexual_minors also reads the sexual score of a window that speaks of a minor, at sexual's threshold.
+    thresholds["harm:sexual_with_minor"] = thresholds["harm:sexual"]
     return _write(out, spec, weights, bias, platt_ab, thresholds, dev_report, rows, x_tr.shape[0])
 
 
@@ -576,6 +580,11 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder"
     )
     ap.add_argument("--out", type=Path, default=ROOT / "filters" / "models", help="where the model files go")
+    ap.add_argument(
+        "--fast-only",
+        action="store_true",
+        help="train the fast tier only (the encoder tier, scripts/train_harm_encoder.py, reads it)",
+    )
     args = ap.parse_args(argv)
     missing = missing_files(args.data)
     if missing:
@@ -591,6 +600,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(cal["thresholds"], indent=1))
     print(json.dumps(cal["dev"], indent=1))
+    if not args.fast_only:  # one command rebuilds both tiers: the heads are pinned to this fast tier
+        from scripts.train_harm_encoder import train as train_encoder_tier
+
+        train_encoder_tier(args.data, args.out)
     return 0
 
 

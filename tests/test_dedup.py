@@ -32,7 +32,7 @@ from dedup import (
     to_datasketch,
 )
 from dedup.lsh import candidate_probability
-from dedup.shingle import jaccard
+from dedup.shingle import jaccard, shingle_hashes_batch
 
 CJK = [
     "自然语言处理是人工智能和语言学领域的分支学科。此领域探讨如何处理及运用自然语言。",
@@ -92,7 +92,7 @@ def test_signatures_match_datasketch(wiki_docs, scheme):
     ours = signatures(docs, cfg)
     for doc, sig in zip(docs, ours, strict=True):
         m = MinHash(num_perm=96, seed=7, hashfunc=hash32, scheme=scheme)
-        m.update_batch(shingles(doc))
+        m.update_batch(shingles(doc, cfg.ngram, cfg.char_ngram))
         assert np.array_equal(m.hashvalues, sig)
     # Our signatures go straight into a datasketch LSH index.
     lsh = MinHashLSH(threshold=0.8, num_perm=96)
@@ -132,6 +132,33 @@ def test_vectorized_tokenizer_matches_regex_on_random_unicode():
     for _ in range(150):
         text = "".join(map(chr, rng.choice(pool, int(rng.integers(0, 120)))))
         assert shingle_hashes(text, 3, 2).tolist() == [hash32(s) for s in shingles(text, 3, 2)], repr(text)
+
+
+def test_batched_shingle_hashes_equal_reference_per_text(wiki_docs):
+    """The batched tokenizer (texts joined, chunked, table-lowercased, NFKC by line) must give every text
+    exactly its reference shingles: normalization edge cases, mixed scripts in one batch, tiny texts."""
+    edge = [
+        "",
+        "\x00\x00",
+        "a",
+        "one two",
+        "No\u00a0break\u00a0space here and\u00a0there " * 3,
+        "e\n\u0301 combining mark after a newline, \ufb01ne ligature, \u2460 circled",
+        "ΟΔΥΣΣΕΥΣ ΣΟΦΟΣ ends with Σ. İstanbul İZMİR and ǅ titlecase",
+        "x" * 70 + " " + "y" * 200 + " long tokens " + "Z" * 65,
+        "Ａｂｃ full width ｶﾀｶﾅ and ＡＢＣ",
+        "\ud800 lone surrogate \udfff here",
+    ]
+    docs = [*wiki_docs[:8], *CJK, *MIXED, *edge]
+    for n, cn in ((3, 5), (5, 2), (1, 1)):
+        batch = shingle_hashes_batch(docs, n, cn)
+        for doc, got in zip(docs, batch, strict=True):
+            assert got.tolist() == [hash32(s) for s in shingles(doc, n, cn)], repr(doc[:60])
+    # More text than one chunk: the same hashes as one text at a time.
+    big = wiki_docs[:40] * 3
+    assert sum(map(len, big)) > 1 << 16
+    for doc, got in zip(big, shingle_hashes_batch(big, 3, 5), strict=True):
+        assert np.array_equal(got, shingle_hashes(doc, 3, 5))
 
 
 def test_shingle_hash_is_order_sensitive_and_spread(shared_data):

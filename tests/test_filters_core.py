@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from filters import Filter, Policy
 from filters.arrow import annotate
+from filters.policy import HARM_CATEGORIES
 from filters.score_jsonl import score_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +30,8 @@ def rules_policy_dict() -> dict:
         ]
         if not cat["detectors"]:
             del data["categories"][name]
-    data.pop("calibration", None)
+    for key in [k for k in data if k.startswith("calibration")]:  # the calibration and its pin
+        data.pop(key)
     return data
 
 
@@ -48,7 +50,15 @@ def test_shipped_policy_loads_every_category():
     assert p.categories["low_quality"].languages == ["en"]
     # Classifier refs name only keys the bundled classifier outputs.
     refs = {r.ref for c in p.categories.values() for r in c.detectors}
-    assert {r for r in refs if r.startswith("toxicity:")} <= {"toxicity:hate", "toxicity:profanity"}
+    assert {r for r in refs if r.startswith(("harm:", "toxicity:"))} <= {
+        *(f"harm:{c}" for c in HARM_CATEGORIES),
+        "harm:sexual_with_minor",
+        "toxicity:hate",
+    }
+    # Every harm category ORs its classifier with its curated terms.
+    for cat in HARM_CATEGORIES:
+        names = {r.ref for r in p.categories[cat].detectors}
+        assert {f"terms:{cat}", f"harm:{cat}"} <= names, cat
 
 
 @pytest.mark.parametrize(

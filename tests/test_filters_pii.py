@@ -9,14 +9,15 @@ import pytest
 from filters.pii import PRESIDIO_TYPES, find_pii, iban_valid, luhn_valid, redact
 
 # Floors measured on presidio_synth_dataset_v2 (span-exact recall; measured: email 1.00, IP 1.00,
-# IBAN 1.00, SSN 1.00, credit card 0.99, phone 0.88) minus a margin.
+# IBAN 1.00, SSN 1.00, credit card 0.99, phone 0.91 with libphonenumber validation, 2026-12-03; it
+# misses Faker numbers no numbering plan has) minus a margin. In-sample: rules were tuned on it.
 EXACT_RECALL_FLOOR = {
     "EMAIL": 0.95,
     "IP_ADDRESS": 0.95,
     "IBAN": 0.95,
     "US_SSN": 0.95,
     "CREDIT_CARD": 0.95,
-    "PHONE": 0.8,
+    "PHONE": 0.85,
 }
 
 

@@ -72,7 +72,7 @@ def test_altered_weights_fail_closed(tmp_path: Path) -> None:
     with pytest.raises(HarmModelError, match="sha256"):
         HarmModel(manifest)
     with pytest.raises(HarmModelError, match="sha256"):
-        HarmDetector(str(manifest))
+        HarmDetector(str(manifest), encoder="off")
 
 
 def test_altered_threshold_fails_closed(tmp_path: Path) -> None:
@@ -113,11 +113,11 @@ def test_scores_are_deterministic_across_processes(model: HarmModel) -> None:
 
 
 def test_detector_batch_matches_single_scores(model: HarmModel) -> None:
-    det = HarmDetector()
+    det = HarmDetector(encoder="off")  # the fast tier alone (the two tiers: test_harm_tiers.py)
     texts = [THREAT, "", "Water the tomatoes in the morning."]
     results = det.detect_batch(texts)
     for text, res in zip(texts, results, strict=True):
-        assert res.scores == model.score(text).scores
+        assert {c: res.scores[c] for c in CATEGORIES} == model.score(text).scores
     assert {s.category for s in results[0].spans} == fires(model, THREAT)
     assert results[1].spans == [] and results[2].spans == []
 

@@ -7,21 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-from filters import Filter, Policy
+from filters import Filter
 from filters.pii import find_pii
+from tests.policy_data import rules_only_policy
 
 POLICY = Path(__file__).resolve().parents[1] / "configs" / "policy.yaml"
 
 
 @pytest.fixture(scope="module")
 def rules() -> Filter:
-    data = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
-    data.pop("calibration", None)
-    for cat in data["categories"].values():
-        cat["detectors"] = [d for d in cat["detectors"] if "toxicity" not in str(d)]
-    return Filter(Policy.model_validate(data), mode="runtime")
+    return Filter(rules_only_policy(), mode="runtime")
 
 
 @pytest.mark.parametrize(

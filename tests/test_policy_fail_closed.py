@@ -22,11 +22,13 @@ import yaml
 
 from filters import Filter, Policy
 from filters.policy import (
-    BUNDLED_THRESHOLDS,
+    BUNDLED_HARM_CALIBRATION,
     DEFAULT_POLICY,
     QUALITY_CHECKS,
     DetoxifyOptions,
+    HarmOptions,
     LangIdOptions,
+    PiiOptions,
     PolicyError,
     QualityOptions,
     ToxicityOptions,
@@ -175,7 +177,9 @@ def test_knowingly_disabled_is_the_only_way_to_turn_off_a_required_category(tmp_
             lambda d: d["categories"]["hate"]["detectors"].append("detoxify:hate"),
             "detectors.detoxify: the policy uses",
         ),
-        (set_in("calibration_sha256", "0" * 64), "calibration_sha256: set without calibration"),
+        (lambda d: d.pop("calibration"), "calibration_sha256: set without calibration"),
+        (set_in("calibration", "package:../policy.py"), "must name a file inside the filters package"),
+        (set_in("detectors.harm.encoder", "sometimes"), "detectors.harm.encoder"),
     ],
 )
 def test_load_refuses_naming_the_field(tmp_path, change, field):
@@ -184,37 +188,61 @@ def test_load_refuses_naming_the_field(tmp_path, change, field):
     assert field in str(e.value) and "\n" not in str(e.value)
 
 
+def recalibrated(name: str) -> dict[str, Any]:
+    """The shipped policy reading its classifier thresholds from `name` (no sha256 pin)."""
+    data = mutated(set_in("calibration", name))
+    data.pop("calibration_sha256")
+    return data
+
+
 def test_calibration_file_is_checked_never_a_silent_default(tmp_path):
-    """The shipped policy's classifier thresholds are the calibrated ones (0.8596, not 0.5); a named
-    calibration file must exist, match its pinned sha256 and hold only thresholds."""
+    """The shipped policy's classifier thresholds are the calibrated ones in the shipped, pinned
+    calibration file (not the category's 0.5); a named calibration file must exist, match its pinned
+    sha256 and hold only thresholds."""
     policy = Policy.load(SHIPPED)
-    profanity = policy.categories["profanity"]
-    tox = next(r for r in profanity.detectors if r.ref == "toxicity:profanity")
-    assert policy.threshold_for("profanity", tox) == json.loads(BUNDLED_THRESHOLDS.read_text())["profanity"]
+    shipped_thresholds = json.loads(BUNDLED_HARM_CALIBRATION.read_text())["thresholds"]
+    for cat in ("hate", "violence", "illicit", "profanity"):
+        ref = next(r for r in policy.categories[cat].detectors if r.ref == f"harm:{cat}")
+        assert policy.threshold_for(cat, ref) == shipped_thresholds[f"harm:{cat}"] != 0.5
+    hate = next(r for r in policy.categories["hate"].detectors if r.ref == "harm:hate")
 
     cal = tmp_path / "thresholds.json"
-    cal.write_text(json.dumps({"hate": 0.3, "profanity": 0.7, "toxicity": 0.9}), encoding="utf-8")
+    cal.write_text(json.dumps({**shipped_thresholds, "harm:hate": 0.7}), encoding="utf-8")
     digest = hashlib.sha256(cal.read_bytes()).hexdigest()
-    pinned = mutated(set_in("calibration", "thresholds.json"))
+    pinned = recalibrated("thresholds.json")
     pinned["calibration_sha256"] = digest
-    assert Policy.load(write_policy(tmp_path, pinned)).threshold_for("profanity", tox) == 0.7
+    assert Policy.load(write_policy(tmp_path, pinned)).threshold_for("hate", hate) == 0.7
 
-    cal.write_text(json.dumps({"hate": 0.3, "profanity": 0.2, "toxicity": 0.9}), encoding="utf-8")
+    cal.write_text(json.dumps({**shipped_thresholds, "harm:hate": 0.2}), encoding="utf-8")
     with pytest.raises(PolicyError, match="calibration_sha256: .* the policy expects " + digest):
         Policy.load(write_policy(tmp_path, pinned))
-    for bad in ({"profanity": True}, {"profanity": "high"}, {"profanity": 1.5}, {"hat": 0.2}, [0.2], {}):
+    for bad in ({"harm:hate": True}, {"harm:hate": "high"}, {"harm:hate": 1.5}, {"harm:hat": 0.2}, [0.2], {}):
         cal.write_text(json.dumps(bad), encoding="utf-8")
         with pytest.raises(PolicyError, match="calibration: "):
-            Policy.load(write_policy(tmp_path, mutated(set_in("calibration", "thresholds.json"))))
+            Policy.load(write_policy(tmp_path, recalibrated("thresholds.json")))
+    # A calibration file that lacks a key the policy uses: refused, never the category's 0.5.
+    cal.write_text(json.dumps({"harm:violence": 0.9}), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"harm:hate has no threshold"):
+        Policy.load(write_policy(tmp_path, recalibrated("thresholds.json")))
 
 
-def test_another_toxicity_model_needs_its_own_thresholds(tmp_path):
-    """The bundled thresholds belong to the bundled model: with another model_path, a toxicity entry
-    without a threshold is refused instead of falling back to the category's 0.5."""
-    model = tmp_path / "mine.ftz"
-    model.write_bytes(b"not read at load time")
+def test_another_model_needs_its_own_thresholds(tmp_path):
+    """The bundled thresholds belong to the bundled models: with another model file, a classifier
+    entry without a threshold is refused instead of falling back to the category's 0.5."""
+    (tmp_path / "mine.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "mine.ftz").write_bytes(b"not read at load time")
+    data = mutated(set_in("detectors.harm", {"manifest_path": "mine.json"}))
+    for key in ("calibration", "calibration_sha256"):
+        data.pop(key)
+    with pytest.raises(PolicyError, match=r"categories\.hate\.detectors\.1\.threshold: harm:hate has no"):
+        Policy.load(write_policy(tmp_path, data))
     data = mutated(set_in("detectors.toxicity", {"model_path": "mine.ftz"}))
-    with pytest.raises(PolicyError, match=r"categories\.hate\.detectors\.1\.threshold: toxicity:hate has no"):
+    data.pop("calibration_sha256")
+    data.pop("calibration")
+    data["categories"]["hate"]["detectors"].append("toxicity:hate")
+    with pytest.raises(
+        PolicyError, match=r"categories\.hate\.detectors\.\d+\.threshold: toxicity:hate has no"
+    ):
         Policy.load(write_policy(tmp_path, data))
 
 
@@ -229,15 +257,19 @@ def test_detector_options_follow_the_constructors():
     """Each options model names exactly the constructor's arguments, so `validate` checks what runs."""
     from filters.detectors import quality
     from filters.detectors.detoxify_backend import DetoxifyDetector
+    from filters.detectors.harm import HarmDetector
     from filters.detectors.langid import LangIdDetector
     from filters.detectors.quality import QualityDetector
     from filters.detectors.toxicity import ToxicityDetector
+    from filters.pii import PIIDetector
     from filters.urls import UrlBlocklist
 
     def params(cls: type) -> set[str]:
         sig = inspect.signature(cls.__init__).parameters.values()
         return {p.name for p in sig if p.name != "self" and p.kind is not p.VAR_KEYWORD}
 
+    assert set(HarmOptions.model_fields) == params(HarmDetector) - {"mode"}
+    assert set(PiiOptions.model_fields) == params(PIIDetector)
     assert set(ToxicityOptions.model_fields) == params(ToxicityDetector)
     assert set(DetoxifyOptions.model_fields) == params(DetoxifyDetector)
     assert set(LangIdOptions.model_fields) == params(LangIdDetector)

@@ -198,7 +198,7 @@ class _Broken:
 @pytest.mark.parametrize("fail_closed", [True, False])
 def test_detector_error_fail_closed(upstream, shared_filter, fail_closed):
     dets = dict(shared_filter.detectors)
-    dets["toxicity"] = _Broken()
+    dets["harm"] = _Broken()
     filt = Filter(shared_filter.policy, "runtime", detectors=dets)
     cfg = ServeConfig(
         backend="upstream",

@@ -13,6 +13,7 @@ from tokenizers import Tokenizer
 from server.app import create_app
 from server.config import ServeConfig
 from server.testing import ServerThread
+from tests.policy_data import rules_only_policy_data
 from trainer.checkpoint import latest_checkpoint
 from trainer.train import train
 
@@ -79,8 +80,7 @@ def test_bundled_model_guarded(tiny_checkpoint, tmp_path):
     assert words, f"the tiny model's greedy answer has no word to block: {raw!r}"
     word = words[0].group()
     # 2) A policy that blocks that word as violence: the guard stops the stream, decoding stops.
-    pol = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text(encoding="utf-8"))
-    pol["calibration"] = None
+    pol = rules_only_policy_data()  # the rules decide here: the extra term is what must block
     pol["detectors"]["terms"]["extra_terms"] = {"violence": [word]}
     ppath = tmp_path / "policy.yaml"
     ppath.write_text(yaml.safe_dump(pol), encoding="utf-8")

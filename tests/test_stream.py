@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from filters import Filter, Policy
 from filters.stream import StreamGuard
+from tests.policy_data import rules_only_policy
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "configs" / "policy.yaml"
@@ -21,11 +21,7 @@ POLICY = REPO / "configs" / "policy.yaml"
 
 def _rules_policy() -> Policy:
     """The shipped policy minus classifier refs: every verdict then comes from span detectors."""
-    data = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
-    data.pop("calibration", None)
-    for cat in data["categories"].values():
-        cat["detectors"] = [d for d in cat["detectors"] if "toxicity" not in str(d)]
-    return Policy.model_validate(data)
+    return rules_only_policy()
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +166,14 @@ def test_private_key_held_until_complete(rules):
     assert "".join(outs) == "<SECRET>\nthat was the key\n"
 
 
-def test_exact_reassembly_no_inserted_spaces(full, shared_data):
+def test_exact_reassembly_no_inserted_spaces(rules, shared_data):
+    # The rules policy: the harm classifier stops this story at runtime on one line ("a little girl
+    # ... found a needle ... sharp" scores violence 0.998, a known false positive in
+    # HARM_MODEL_CARD.md); reassembly is what is tested here.
     text = (shared_data / "clean_text" / "tinystories_head.txt").read_text(encoding="utf-8")[:3000]
-    g = StreamGuard(full)
+    g = StreamGuard(rules)
     out = _run(g, text, list(range(0, len(text), 3)))
-    want = full.check(text)
+    want = rules.check(text)
     assert not g.stopped and out == want.text == text
 
 
@@ -232,7 +231,7 @@ class _Broken:
 @pytest.mark.parametrize("fail_closed", [True, False])
 def test_detector_error(full, fail_closed):
     dets = dict(full.detectors)
-    dets["toxicity"] = _Broken()
+    dets["harm"] = _Broken()
     f = Filter(full.policy, "runtime", detectors=dets)
     text = "A calm line.\nWrite to bob.smith@example.com please.\n"
     g = StreamGuard(f, fail_closed=fail_closed)

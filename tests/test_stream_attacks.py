@@ -10,11 +10,11 @@ import itertools
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from filters import Filter, Policy, StreamGuard
+from filters import Filter, StreamGuard
+from tests.policy_data import rules_only_policy
 
 POLICY = Path(__file__).resolve().parents[1] / "configs" / "policy.yaml"
 
@@ -22,11 +22,7 @@ POLICY = Path(__file__).resolve().parents[1] / "configs" / "policy.yaml"
 @pytest.fixture(scope="module")
 def rules() -> Filter:
     """The shipped runtime policy minus classifier refs: every verdict comes from the rules."""
-    data = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
-    data.pop("calibration", None)
-    for cat in data["categories"].values():
-        cat["detectors"] = [d for d in cat["detectors"] if "toxicity" not in str(d)]
-    return Filter(Policy.model_validate(data), mode="runtime")
+    return Filter(rules_only_policy(), mode="runtime")
 
 
 def _stream(filt: Filter, pieces: list[str], **kw) -> tuple[StreamGuard, str]:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,7 @@ __all__ = [
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MANIFEST = MODELS_DIR / "harm_fast.json"
+ENCODER_MANIFEST = MODELS_DIR / "harm_encoder.json"
 CATEGORIES = HARM_CATEGORIES
 FORMAT = "winnow-harm-fast/1"
 MAX_TEXT_CHARS = 2_000_000  # a longer text is scored on its first 2 M characters (bounded cost)
@@ -360,7 +363,7 @@ def linear_margins(
     return out + bias
 
 
-def _read_verified(path: Path, expected: str, what: str) -> bytes:
+def read_verified(path: Path, expected: str, what: str) -> bytes:
     """The file's bytes, only if their sha256 is the pinned one."""
     try:
         data = path.read_bytes()
@@ -399,8 +402,8 @@ class HarmModel:
             weights_sha, calib_sha = manifest["weights"]["sha256"], manifest["calibration"]["sha256"]
         except (KeyError, TypeError, ValueError) as e:
             raise HarmModelError(f"harm model: manifest {path} lacks a field: {e}") from e
-        self._load_weights(_read_verified(weights_file, weights_sha, "weights"))
-        self._load_calibration(_read_verified(calib_file, calib_sha, "calibration"))
+        self._load_weights(read_verified(weights_file, weights_sha, "weights"))
+        self._load_calibration(read_verified(calib_file, calib_sha, "calibration"))
 
     def _load_weights(self, data: bytes) -> None:
         import io
@@ -446,32 +449,156 @@ class HarmModel:
         return self.score_view(normalize(raw if isinstance(raw, str) else ""))
 
 
+# Words that put a minor in a window: with a sexual score they make `sexual_with_minor` (the
+# sexual_minors category reads it next to its own head and its curated terms). Bounded patterns.
+_MINOR_CONTEXT = re.compile(
+    r"\b(?:child|children|childs|kid|kids|kiddie|minor|minors|underage|under age|preteen|pre teen|"
+    r"tween|tweens|teen|teens|teenage|teenager|teenagers|juvenile|schoolgirl|schoolgirls|schoolboy|"
+    r"schoolboys|toddler|toddlers|infant|infants|little girl|little girls|little boy|little boys|"
+    r"young girl|young girls|young boy|young boys|elementary school|middle school|primary school|"
+    r"kindergarten|loli|lolita|"
+    r"jailbait|(?:[1-9]|1[0-7]) ?(?:year|yr)s? ?old|(?:one|two|three|four|five|six|seven|eight|nine|"
+    r"ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen) ?(?:year|yr)s? ?old)\b"
+)
+SEXUAL_WITH_MINOR = "sexual_with_minor"
+SCOPES = ("off", "confirm", "band", "all")
+_warned_fast_only = False
+log = logging.getLogger(__name__)
+
+
+def _say_fast_only_once(why: str) -> None:
+    """The policy falls back to the fast tier: said once per process, with how to get the encoder."""
+    global _warned_fast_only
+    if not _warned_fast_only:
+        _warned_fast_only = True
+        log.warning("harm classifier: fast tier only (%s)", why)
+
+
 class HarmDetector:
-    """Policy detector `harm`: scores `harm:<category>`, and a span for each category whose score
-    reaches its shipped threshold (the best window). Loads and verifies the model at construction so a
-    bad file stops the policy from being built; picklable for Ray actors (reloads on unpickle)."""
+    """Policy detector `harm`: scores `harm:<category>` and `harm:sexual_with_minor`, with a span
+    (the best window) for each category whose score reaches its shipped threshold.
+
+    Two tiers: every window is scored by the fast tier; with the encoder installed (`encoder`:
+    "auto" uses it when present and says once when not; "required" refuses to build without it;
+    "off" never loads it), some windows are judged by the stronger tier
+    (`filters/detectors/harm_tiers.py`) on the same score scale. Which ones depends on the mode the
+    policy is applied in (`pretrain_scope`, `runtime_scope`): "band" = windows the fast tier is unsure
+    about (some category at or above its band edge), "confirm" = windows the fast tier would fire on
+    (the encoder can only clear them or keep them: cheap, cuts false positives), "all", or "off".
+    Loads and verifies every file at construction so a bad one stops the policy from being built;
+    picklable for Ray actors (reloads on unpickle)."""
 
     name = "harm"
 
-    def __init__(self, manifest_path: str | None = None):
+    def __init__(
+        self,
+        manifest_path: str | None = None,
+        encoder: str = "auto",
+        pretrain_scope: str = "confirm",
+        runtime_scope: str = "confirm",
+        mode: str = "runtime",
+    ):
+        if encoder not in ("auto", "off", "required") or mode not in ("pretrain", "runtime"):
+            raise ValueError(f"harm: bad encoder={encoder!r} or mode={mode!r}")
+        if not {pretrain_scope, runtime_scope} <= set(SCOPES):
+            raise ValueError(f"harm: scopes must be one of {SCOPES}")
         self.manifest_path = str(manifest_path or DEFAULT_MANIFEST)
+        self.encoder_mode, self.mode = encoder, mode
+        self.scopes = {"pretrain": pretrain_scope, "runtime": runtime_scope}
+        self.scope = self.scopes[mode]
         self._lock = threading.Lock()
         self.model = HarmModel(self.manifest_path)
+        self._fast_thr = np.array([self.model.thresholds[c] for c in self.model.categories])
+        use_encoder = encoder != "off" and self.scope != "off"
+        self.heads, self.encoder = self._load_encoder_tier() if use_encoder else (None, None)
+        self.stats = {"windows": 0, "encoder_windows": 0}
+
+    def _load_encoder_tier(self) -> tuple[Any, Any]:
+        from filters.detectors.encoder import MODEL_SHA256, EncoderError, EncoderUnavailable, TextEncoder
+        from filters.detectors.harm_tiers import EncoderHeads, EncoderTierError
+
+        try:
+            heads = EncoderHeads(ENCODER_MANIFEST, Path(self.manifest_path), self.model.categories)
+            if heads.model_sha256 != MODEL_SHA256:
+                raise EncoderTierError("harm encoder tier: heads were trained on other encoder weights")
+            return heads, TextEncoder(max_tokens=heads.max_tokens)
+        except (EncoderUnavailable, HarmModelError, EncoderError) as e:
+            if self.encoder_mode == "required":
+                raise HarmModelError(f"harm: detectors.harm.encoder is 'required' but {e}") from e
+            _say_fast_only_once(str(e))
+            return None, None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"manifest_path": self.manifest_path}
+        return {
+            "manifest_path": self.manifest_path,
+            "encoder": self.encoder_mode,
+            "pretrain_scope": self.scopes["pretrain"],
+            "runtime_scope": self.scopes["runtime"],
+            "mode": self.mode,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
 
+    def window_scores(self, views: list[NormalizedText]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """Per text: its normalized windows and each window's final score per category."""
+        per_text = []
+        for view in views:
+            text = view.text[:MAX_TEXT_CHARS]
+            bounds = window_bounds(text, self.model.spec.window_chars)
+            margins = self.model.margins(*featurize(text, bounds, self.model.spec), len(bounds))
+            per_text.append((text, bounds, self.model.calibrate(margins)))
+        self.stats["windows"] += sum(len(b) for _, b, _ in per_text)
+        if self.heads is not None:
+            self._judge_band(per_text)
+        return [(bounds, probs) for _, bounds, probs in per_text]
+
+    def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]]) -> None:
+        """Replace the fast scores of uncertain windows by the stronger tier's (in place)."""
+        from filters.detectors.harm_tiers import to_fast_scale
+
+        todo = []  # (text index, window index)
+        for t, (_, _, probs) in enumerate(per_text):
+            band = self._judged(probs)
+            todo += [(t, w) for w in np.flatnonzero(band)]
+        if not todo:
+            return
+        self.stats["encoder_windows"] += len(todo)
+        texts = [per_text[t][0][slice(*per_text[t][1][w])] for t, w in todo]
+        p_fast = np.stack([per_text[t][2][w] for t, w in todo])
+        p_head = self.heads.probabilities(self.encoder.embed(texts), p_fast)
+        scaled = to_fast_scale(p_head, self.heads.thresholds, self._fast_thr)
+        for (t, w), row in zip(todo, scaled, strict=True):
+            per_text[t][2][w] = row
+
+    def _judged(self, probs: np.ndarray) -> np.ndarray:
+        """Which windows (rows of fast probabilities) the encoder judges in this mode."""
+        if self.scope == "all":
+            return np.ones(len(probs), dtype=bool)
+        if self.scope == "confirm":
+            return (probs >= self._fast_thr).any(axis=1)
+        return self.heads.in_band(probs)
+
     def detect_batch(self, texts: list[str]) -> list[DetectorResult]:
+        views = [normalize(t if isinstance(t, str) else "") for t in texts]
+        with self._lock:  # the encoder's torch module is shared; one batch at a time
+            scored = self.window_scores(views)
+        cats = self.model.categories
+        k_sexual = cats.index("sexual")
         out = []
-        for text in texts:
-            hs = self.model.score(text)
+        for view, (bounds, probs) in zip(views, scored, strict=True):
+            best = probs.argmax(axis=0)
+            scores = {c: float(probs[best[i], i]) for i, c in enumerate(cats)}
+            minor = [bool(_MINOR_CONTEXT.search(view.text, s, e)) for s, e in bounds]
+            with_minor = [probs[w, k_sexual] if m else 0.0 for w, m in enumerate(minor)]
+            w_minor = int(np.argmax(with_minor))
+            scores[SEXUAL_WITH_MINOR] = float(with_minor[w_minor])
             spans = [
-                Span(c, *hs.spans[c], label="harm_window")
-                for c in self.model.categories
-                if hs.scores[c] >= self.model.thresholds[c]
+                Span(c, *view.raw_span(*bounds[best[i]]), label="harm_window")
+                for i, c in enumerate(cats)
+                if scores[c] >= self.model.thresholds[c]
             ]
-            out.append(DetectorResult(scores=dict(hs.scores), spans=spans))
+            if scores[SEXUAL_WITH_MINOR] >= self.model.thresholds["sexual"]:
+                spans.append(Span("sexual_minors", *view.raw_span(*bounds[w_minor]), label="harm_window"))
+            out.append(DetectorResult(scores=scores, spans=spans))
         return out

