@@ -55,7 +55,7 @@ PROMPT_SOURCES = ("xstest_prompts", "simplesafetytests", "harmbench_behaviors", 
 COMMENT_SOURCES = ("surge_toxicity", "wiki_toxicity", "jigsaw_ibm", "toxigen")
 OBFUSCATION_SAMPLE = 400
 SPEED_TEXTS = 200
-PER_SOURCE = 600
+PER_SOURCE = 300
 PROSE_DOCS = 300
 SEED = 13
 # (name, encoder, scope): the shipped default (the encoder confirms what the fast tier would fire
@@ -65,6 +65,8 @@ CONFIGS = (
     ("fast_tier_only", "off", "off"),
     ("encoder_band", "required", "band"),
 )
+# encoder_band judges ~75% of windows with the encoder (~100x the cost): only on request.
+DEFAULT_CONFIGS = ["shipped_confirm", "fast_tier_only"]
 RATE = 0.5
 
 # ---------------------------------------------------------------- obfuscation transforms (eval-only)
@@ -402,9 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--configs",
         nargs="+",
-        default=[c[0] for c in CONFIGS],
+        default=DEFAULT_CONFIGS,
         choices=[c[0] for c in CONFIGS],
-        help="which detector configurations to evaluate",
+        help="which detector configurations to evaluate (encoder_band takes about an hour on one core)",
     )
     args = ap.parse_args(argv)
     if not (args.data / "harm" / "SOURCES.md").is_file():
