@@ -54,7 +54,7 @@ def build_detector(name: str, policy: Policy, mode: str = "runtime") -> Any:
     except (ImportError, AttributeError) as e:
         raise DetectorUnavailable(f"detector {name!r} ({module}.{cls_name}) is not available: {e}") from e
     options = cfg.options(name)
-    if name == "harm":
+    if getattr(cls, "takes_mode", False):  # works differently per mode (e.g. harm's encoder scope)
         options["mode"] = mode
     det = cls(**options)
     if not isinstance(det, Detector):

@@ -30,6 +30,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -174,11 +175,11 @@ class Split:
     emb: np.ndarray
     p_fast: np.ndarray
 
-    @property
+    @cached_property
     def y(self) -> np.ndarray:
         return np.array([it.labels for it in self.items], dtype=np.int64).reshape(-1, len(CATEGORIES))
 
-    @property
+    @cached_property
     def doc(self) -> np.ndarray:
         return np.array([it.doc for it in self.items])
 

@@ -19,11 +19,6 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "configs" / "policy.yaml"
 
 
-def _rules_policy() -> Policy:
-    """The shipped policy minus classifier refs: every verdict then comes from span detectors."""
-    return rules_only_policy()
-
-
 @pytest.fixture(scope="module")
 def full() -> Filter:
     return Filter(Policy.load(POLICY), mode="runtime")
@@ -31,7 +26,7 @@ def full() -> Filter:
 
 @pytest.fixture(scope="module")
 def rules() -> Filter:
-    return Filter(_rules_policy(), mode="runtime")
+    return Filter(rules_only_policy(), mode="runtime")  # verdicts from the span detectors
 
 
 SYNTH = [

@@ -489,6 +489,7 @@ class HarmDetector:
     picklable for Ray actors (reloads on unpickle)."""
 
     name = "harm"
+    takes_mode = True  # the registry passes the policy's mode (pretrain_scope / runtime_scope)
 
     def __init__(
         self,
