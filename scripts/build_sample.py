@@ -93,7 +93,7 @@ def jsonl_docs(shared: Path, rng: random.Random) -> list[dict]:
         )
     for s in [s for s in tinystories(shared / "clean_text/tinystories_head.txt") if len(s) > 400][:300]:
         add(s, "tinystories")
-    # Languages: ten sentences per document.
+    # Languages: ten sentences per document (Leipzig download corpora via lingua-py, CC BY; ATTRIBUTION.md).
     with open(shared / "langid/lingua_sentences_75lang_250each.tsv", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
     by_lang: dict[str, list[str]] = {}
@@ -120,7 +120,7 @@ def jsonl_docs(shared: Path, rng: random.Random) -> list[dict]:
     pii = [p["full_text"] for p in pii if p["spans"]]
     for i in range(40):
         add("\n".join(pii[i * 4 : (i + 1) * 4]), "pii")
-    # Junk: two-word snippets and symbol-heavy lines (low quality).
+    # Junk: two-word snippets (same Leipzig source and licence as the language documents).
     with open(shared / "langid/lingua_word_pairs_75lang_100each.tsv", encoding="utf-8") as f:
         pairs = [
             r["text"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["lang"] == "en"

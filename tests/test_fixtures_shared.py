@@ -17,8 +17,8 @@ FIXTURE_DATA = REPO_ROOT / "tests" / "fixtures" / "shared"
 NOT_DATA = {"build.py", "ATTRIBUTION.md", "MANIFEST.sha256"}
 MAX_FIXTURE_BYTES = 6 * 2**20  # the tests' slices; larger data belongs to ../shared/data and the benchmarks
 OUTSIDE_DATA = re.compile(r"WINNOW_SHARED_DATA|[\"']\.\./shared|[\"']shared[\"']\s*/|shared/data[\"']")
-# This file names the pattern; langid_data.py reads the one unshipped input (its licence is unsettled).
-EXEMPT = {Path(__file__).name, "langid_data.py"}
+# This file names the pattern.
+EXEMPT = {Path(__file__).name}
 BRACES = re.compile(r"\{([^{}]{1,200})\}")
 
 

@@ -1,6 +1,6 @@
 """The run report: sections and numbers from a fixture run directory, tolerance, sampling, and a real browser.
 
-The fixture run holds real multilingual sentences (shared data, langid/) passed
+The fixture run holds real multilingual sentences (tests/fixtures/langid) passed
 through a hand-made five-stage ledger, so every number the report shows is
 known here independently of the report code.
 """
