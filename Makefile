@@ -66,6 +66,7 @@ bench-train: $(STAMP)
 
 eval: $(STAMP)
 	$(PY) -m benchmarks.eval_rules
+	$(PY) -m benchmarks.eval_pii_heldout
 	$(PY) -m benchmarks.eval_classifiers
 	$(PY) -m benchmarks.eval_harm
 

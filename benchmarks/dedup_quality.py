@@ -7,7 +7,7 @@ Base documents: disjoint groups of clean_text paragraphs and Common-Crawl-derive
 added, paragraphs reordered, truncation; strength drawn at random), and the neardup/ comment pairs are
 added as they are. Truth: a pair is a duplicate when its exact Jaccard (same shingling as the dedup) is
 >= the configured threshold. Predicted: both documents in the same cluster. Precision also counts every
-predicted pair that was not recorded (its Jaccard is computed exactly). Writes benchmarks/out/dedup_quality.json.
+predicted pair that was not recorded (its Jaccard is computed exactly). Writes benchmarks/results/dedup_quality.json.
 
 This benchmark grades the dedup against its own Jaccard and its texts were used to tune the earlier defaults:
 it is in-sample. The defaults are now chosen on benchmarks/dedup_provenance.py (truth from provenance,
@@ -33,6 +33,13 @@ from benchmarks.dedup_data import SHARED, paragraphs
 from dedup import DedupConfig, LocalExecutor, dedup_blocks, shingle_hashes
 from dedup.shingle import jaccard
 
+IN_SAMPLE = (
+    "the truth is the Jaccard of the dedup's own shingles and the default re-checks every candidate pair "
+    "with that same Jaccard, so every pair it links passes the truth's own test by construction (its only "
+    "false pairs are documents joined through a third one; with 5-gram shingles and 12x10 that gave "
+    "precision 1.000); the earlier defaults were chosen on this benchmark's texts. A regression check, "
+    "not a quality result."
+)
 EDITS = ["substitute", "insert", "delete", "boilerplate", "reorder", "truncate"]
 BOILER = "Subscribe to our newsletter for updates. All rights reserved. Privacy policy. Terms of use. Cookie settings."
 
@@ -166,14 +173,14 @@ def main() -> None:
     recorded = [(x, y, jaccard(h[x], h[y]), k) for x, y, _, k in recorded]
     rows = []
     for name, c in [
-        ("winnow default (verify_jaccard)", cfg),
+        ("winnow default (verify_jaccard: linked pairs pass by construction)", cfg),
         (
             "winnow, no Jaccard check",
             cfg.model_copy(update={"minhash": cfg.minhash.model_copy(update={"verify_jaccard": False})}),
         ),
     ]:
         rows.append({"config": name, **evaluate(ids, texts, recorded, c)})
-    out = Path(__file__).resolve().parent / "out"
+    out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     meta = {
         "date": datetime.date.today().isoformat(),
@@ -181,14 +188,18 @@ def main() -> None:
         "documents": len(ids),
         "recorded_pairs": len(recorded),
         "threshold": cfg.minhash.threshold,
+        "in_sample": IN_SAMPLE,
+        "held_out_figure": "benchmarks/dedup_provenance.py (results/dedup_provenance.json, test split)",
     }
     (out / "dedup_quality.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    print(f"IN-SAMPLE / BY CONSTRUCTION: {IN_SAMPLE}\nHeld-out quality figure: {meta['held_out_figure']}\n")
     print(
         f"{meta['documents']} documents, {meta['recorded_pairs']} recorded pairs, threshold {meta['threshold']}, "
         f"{meta['date']}\n"
     )
     print(
-        "| config | precision | recall | F1 | TP | FP | FN | bands x rows |\n|---|---:|---:|---:|---:|---:|---:|---|"
+        "| config (in-sample) | precision | recall | F1 | TP | FP | FN | bands x rows |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---|"
     )
     for r in rows:
         print(

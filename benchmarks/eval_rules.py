@@ -6,17 +6,28 @@
    type we detect, precision/recall/F1 with span-exact and with overlap matching (a prediction counts
    as a false positive for its type unless it matches a gold span of that type). Types the set labels
    but regex PII does not detect (PERSON, STREET_ADDRESS, ...) are listed with their counts: they
-   need an NER model and are out of scope of regex PII.
+   need an NER model and are out of scope of regex PII. IN-SAMPLE: the rules were written and tuned
+   on this set; the held-out PII figures are benchmarks/eval_pii_heldout.py and eval_phones.py.
 2. Obfuscation: Davidson hate tweets that the plain text blocks; the matched blocklist words are
-   rewritten (homoglyphs, zero-width, leetspeak, spacing, dots, fullwidth, mixed case) and the
-   detection rate is compared side by side with the plain text, for the rules alone (the same
-   category still fires) and for the whole shipped policy (still dropped by a harm category).
+   rewritten and the detection rate is compared side by side with the plain text, for the rules
+   alone (the same category still fires) and for the whole shipped policy (still dropped by a harm
+   category). Two groups of rows: the transforms the normalizer implements (homoglyphs, zero-width,
+   leetspeak, spacing, dots, fullwidth, mixed case, elongation: high by construction), and
+   transforms written for this evaluation only (other lookalike tables, multi-character leet,
+   other separators, masked vowels, combining marks, a 50% mix, and eval_harm.py's transforms):
+   the held-out figure.
 3. Terms false-positive rate on clean text: ~4 KB documents of clean_text paragraphs; the share of
    documents where a terms category fires, per category, and where that would drop the document
-   (the rule detectors with each document's language known, as in the pipeline).
-4. Other languages' LDNOOBW lists on 75 languages' sentences: how often a list of another language
-   fires with every list counting and with lists scoped to their language (lid.176).
-Markdown tables on stdout, figures in benchmarks/out/eval_rules.json.
+   (the rule detectors with each document's language known, as in the pipeline). IN-SAMPLE: the
+   allowlist, innocent phrases and sense words were written from these texts' false positives.
+   The held-out figure is the same measurement on the 181 news article bodies of
+   web/article_extraction_benchmark (see news_bodies), with term hits before / after curation.
+4. Innocent senses: term hits with and without them on Davidson tweets and the two cat books
+   (IN-SAMPLE for the books: the phrases and sense words were written from their hits).
+5. Other languages' LDNOOBW lists on 75 languages' sentences: how often a list of another language
+   fires with every list counting and with lists scoped to their language (lid.176). The scoping
+   has no tuned parameter; the allowlist's other-language entries predate this evaluation.
+Markdown tables on stdout, figures in benchmarks/results/eval_rules.json.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import hashlib
 import json
 import os
 import random
@@ -35,7 +47,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-OUT = REPO / "benchmarks" / "out"
+OUT = REPO / "benchmarks" / "results"
 HARM = ("hate", "harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit", "profanity")
 
 
@@ -117,6 +129,127 @@ def _elongate(w: str) -> str:
     return w[: k + 1] + w[k] * 3 + w[k + 1 :]
 
 
+# Transforms written for this evaluation, NOT taken from filters/normalize.py: other lookalike
+# tables, other leet symbols (several characters a letter), separators the normalizer does not list,
+# masked vowels, combining marks, and a mix of them at half of the characters. The normalizer was not
+# changed after these rows were first measured (2026-12-03): they are the held-out obfuscation figure.
+# Each letter -> lookalikes from Unicode's confusable characters (Greek, Cyrillic, Armenian, Latin
+# small capitals and IPA), chosen for this table.
+_OTHER_HOMO = {
+    "a": "αа",
+    "c": "ϲᴄ",
+    "d": "ԁ",
+    "e": "ҽе",
+    "g": "ɡ",
+    "h": "һ",
+    "i": "ιі",
+    "k": "κ",
+    "l": "ӏ",
+    "n": "ոռ",
+    "o": "οօ",
+    "p": "ρр",
+    "q": "ԛ",
+    "r": "г",
+    "s": "ѕꜱ",
+    "u": "υս",
+    "v": "νѵ",
+    "w": "ԝѡ",
+    "x": "х",
+    "y": "үу",
+}
+_MULTI_LEET = {
+    "a": "/\\",
+    "b": "|3",
+    "c": "(",
+    "d": "|)",
+    "e": "€",
+    "g": "6",
+    "h": "#",
+    "i": "!",
+    "k": "|<",
+    "l": "|_",
+    "o": "()",
+    "s": "§",
+    "t": "+",
+    "u": "|_|",
+    "x": "><",
+}
+_EVAL_SEPARATORS = "-_~+'|,:"
+_COMBINING = "\u0301\u0308\u0336\u0332"
+
+
+def _wrng(word: str, name: str) -> random.Random:
+    """A generator seeded by the word and the transform: the same rewrite on every run."""
+    return random.Random(hashlib.sha256(f"{name}\x00{word}".encode()).digest())
+
+
+def _other_homoglyphs(w: str) -> str:
+    rng = _wrng(w, "other_homoglyphs")
+    return "".join(rng.choice(_OTHER_HOMO[c.lower()]) if c.lower() in _OTHER_HOMO else c for c in w)
+
+
+def _multi_leet(w: str) -> str:
+    rng = _wrng(w, "multi_leet")
+    return "".join(
+        _MULTI_LEET[c.lower()] if c.lower() in _MULTI_LEET and rng.random() < 0.5 else c for c in w
+    )
+
+
+def _separators(w: str) -> str:
+    rng = _wrng(w, "separators")
+    return "".join(c + (rng.choice(_EVAL_SEPARATORS) if i + 1 < len(w) else "") for i, c in enumerate(w))
+
+
+def _masked_vowel(w: str) -> str:
+    k = next((i for i, c in enumerate(w) if c.lower() in "aeiou" and 0 < i < len(w) - 1), None)
+    return w if k is None else w[:k] + "*" + w[k + 1 :]
+
+
+def _combining(w: str) -> str:
+    rng = _wrng(w, "combining")
+    return "".join(c + rng.choice(_COMBINING) if c.isalpha() and rng.random() < 0.5 else c for c in w)
+
+
+def _mixed(w: str) -> str:
+    """Half of the characters get one eval-only transform each (drawn per character)."""
+    rng = _wrng(w, "mixed")
+    out = []
+    for c in w:
+        if rng.random() >= 0.5:
+            out.append(c)
+            continue
+        kind = rng.randrange(5)
+        low = c.lower()
+        if kind == 0 and low in _OTHER_HOMO:
+            out.append(rng.choice(_OTHER_HOMO[low]))
+        elif kind == 1 and low in _MULTI_LEET:
+            out.append(_MULTI_LEET[low])
+        elif kind == 2:
+            out.append(c + rng.choice("\u200b\u200c\u200d\u2060"))
+        elif kind == 3:
+            out.append(c + rng.choice(_EVAL_SEPARATORS))
+        else:
+            out.append(c + rng.choice(_COMBINING) if c.isalpha() else c)
+    return "".join(out)
+
+
+def _eval_harm_transforms() -> dict[str, Callable[[str], str]]:
+    """benchmarks/eval_harm.py's eval-only transforms (each at half of the characters)."""
+    from benchmarks import eval_harm
+
+    return {f"eval_harm {k} (50%)": fn for k, fn in eval_harm.TRANSFORMS.items()}
+
+
+EVAL_ONLY_TRANSFORMS: dict[str, Callable[[str], str]] = {
+    "other lookalike table (every letter that has one)": _other_homoglyphs,
+    "multi-character leet (50% of letters)": _multi_leet,
+    "mixed separators - _ ~ + ' | , : between letters": _separators,
+    "masked vowel (f*ck)": _masked_vowel,
+    "combining marks (50% of letters)": _combining,
+    "mixed eval-only transforms (50% of characters)": _mixed,
+}
+
+
 def _rewrite(text: str, spans: list[tuple[int, int]], fn: Callable[[str], str]) -> str:
     out, pos = [], 0
     for s, e in sorted(set(spans)):
@@ -153,16 +286,24 @@ def eval_obfuscation(n_tweets: int) -> dict:
         )
 
     base = [full_blocks(v) for v in full_plain]
-    for name, fn in TRANSFORMS.items():
+
+    def row(fn: Callable[[str], str]) -> dict[str, float]:
         texts = [_rewrite(t, spans, fn) for t, _, spans in cases]
         rv = rules.check_batch(texts)
         fv = full.check_batch(texts)
         rules_rate = sum(bool(cats & set(v.fired)) for (_, cats, _), v in zip(cases, rv, strict=True))
         full_rate = sum(full_blocks(v) for v, b in zip(fv, base, strict=True) if b)
-        out["rows"][name] = {
+        return {
             "rules_detection": rules_rate / len(cases) if cases else 0.0,
             "policy_detection": full_rate / sum(base) if sum(base) else 0.0,
         }
+
+    # Transforms the normalizer implements: detection holds by construction.
+    out["rows"] = {name: row(fn) for name, fn in TRANSFORMS.items()}
+    # Transforms written for the evaluation only: the held-out obfuscation figure.
+    out["eval_only_rows"] = {
+        name: row(fn) for name, fn in {**EVAL_ONLY_TRANSFORMS, **_eval_harm_transforms()}.items()
+    }
     out["blocked_plain_by_policy_harm"] = sum(base)
     return out
 
@@ -197,6 +338,92 @@ def eval_terms_fp(n_docs: int) -> dict:
         "drop_rate": sum(dropped.values()) / len(docs),
         "drop_reasons": dict(dropped.most_common()),
         "top_terms": dict(terms.most_common(15)),
+    }
+
+
+def news_bodies() -> list[str]:
+    """The held-out clean text for the term lists: the 181 human-annotated article bodies of
+    web/article_extraction_benchmark (news and blogs). Chosen before measuring, because the lists'
+    curation (allowlist.txt, innocent.txt, senses.tsv; `git log -p filters/data/terms/`) was done on
+    clean_text (Gutenberg, WikiText, TinyStories and Shakespeare paragraphs in eval_terms_fp's pool)
+    and Davidson tweets, never on these articles. Not changed to improve the figure it gives."""
+    gt = json.loads((DATA / "web/article_extraction_benchmark/ground-truth.json").read_text(encoding="utf-8"))
+    return [gt[k]["articleBody"] for k in sorted(gt)]
+
+
+def _uncurated_matcher():
+    """Every LDNOOBW entry (an empty allowlist), no innocent phrases or sense words: the lists
+    before their clean-text curation, for the before/after comparison on held-out text."""
+    import tempfile
+
+    from filters.terms import DATA_DIR, TermMatcher, load_default_entries
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "terms").mkdir()
+        (root / "ldnoobw").symlink_to(DATA_DIR / "ldnoobw")
+        for f in (DATA_DIR / "terms").iterdir():
+            if f.name != "allowlist.txt":
+                (root / "terms" / f.name).symlink_to(f)
+        (root / "terms" / "allowlist.txt").write_text("", encoding="utf-8")
+        return TermMatcher(load_default_entries(root))
+
+
+def term_hits(docs: list[str], langs: list[str | None]) -> dict:
+    """Harm/spam term hits and documents with one, for the uncurated lists counted in every
+    language, and for the shipped lists with each document's language (as the pipeline runs)."""
+    from filters.terms import default_matcher
+
+    configs = {
+        "uncurated lists, every language's list": (_uncurated_matcher(), False),
+        "shipped lists (allowlist, innocent senses, language scoping)": (default_matcher(), True),
+    }
+    out = {}
+    for name, (m, scoped) in configs.items():
+        hits = docs_hit = 0
+        terms: Counter = Counter()
+        for d, lang in zip(docs, langs, strict=True):
+            spans = [
+                x
+                for x in m.match(d, lang if scoped else None)[1]
+                if x.category in HARM or x.category == "spam"
+            ]
+            hits += len(spans)
+            docs_hit += bool(spans)
+            terms.update(f"{x.category}:{d[x.start : x.end].lower()}" for x in spans)
+        out[name] = {
+            "hits": hits,
+            "docs_with_hit": docs_hit / len(docs),
+            "top_terms": dict(terms.most_common(10)),
+        }
+    return out
+
+
+def eval_terms_heldout() -> dict:
+    """The shipped rules (language from lid.176) on held-out clean text: drop and fire rates, and
+    term hits before / after the lists' curation."""
+    from benchmarks.filter_speed import rules_filter
+    from filters.detectors.langid import LangIdDetector
+
+    docs = news_bodies()
+    vs = rules_filter(with_language=True).check_batch(docs)
+    fired = Counter(c for v in vs for c in v.fired if c in HARM or c == "spam")
+    dropped = Counter(v.reason for v in vs if v.action == "drop")
+    langs = [r.labels["lang"] for r in LangIdDetector().detect_batch(docs)]
+    # What dropped each dropped article (a reader can judge whether news on abuse should go).
+    dropped_terms: Counter = Counter()
+    for d, v in zip(docs, vs, strict=True):
+        if v.action == "drop":
+            dropped_terms.update({f"{c}:{d[s:e].lower()}" for c, s, e in v.spans if c in HARM or c == "spam"})
+    return {
+        "source": "web/article_extraction_benchmark/ground-truth.json articleBody",
+        "docs": len(docs),
+        "avg_chars": sum(map(len, docs)) / len(docs),
+        "drop_rate": sum(dropped.values()) / len(docs),
+        "drop_reasons": dict(dropped.most_common()),
+        "fired_rate": {c: n / len(docs) for c, n in fired.most_common()},
+        "terms_in_dropped_docs": dict(dropped_terms.most_common()),
+        "term_hits": term_hits(docs, langs),
     }
 
 
@@ -280,7 +507,11 @@ def main() -> None:
     res = {"date": datetime.date.today().isoformat(), "nproc": os.cpu_count()}
     res["pii"] = pii = eval_pii()
     print(f"# rule detector evaluation ({res['date']})\n")
-    print(f"## PII on Presidio synth v2 ({pii['samples']} samples)\n")
+    pii["in_sample"] = True
+    print(
+        f"## PII on Presidio synth v2, IN-SAMPLE ({pii['samples']} samples; the rules were written and tuned on "
+        "this set: held-out figures come from benchmarks/eval_pii_heldout.py and eval_phones.py)\n"
+    )
     print("| type | gold | predicted | exact P | exact R | exact F1 | overlap P | overlap R | overlap F1 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t, r in pii["types"].items():
@@ -297,20 +528,51 @@ def main() -> None:
         f"blocked by the rules in plain form; {ob['blocked_plain_by_policy_harm']} of those by the whole "
         "policy's harm categories)\n"
     )
+    print("Transforms the normalizer implements (by construction: the normalizer was written to undo them)\n")
     print("| rewrite of the blocked words | rules detection | whole policy detection |")
     print("|---|---:|---:|")
     for name, r in ob["rows"].items():
         print(f"| {name} | {r['rules_detection']:.3f} | {r['policy_detection']:.3f} |")
+    print("\nTransforms written for the evaluation only, not taken from filters/normalize.py (held out)\n")
+    print("| rewrite of the blocked words | rules detection | whole policy detection |")
+    print("|---|---:|---:|")
+    for name, r in ob["eval_only_rows"].items():
+        cell = name.replace("|", "\\|")
+        print(f"| {cell} | {r['rules_detection']:.3f} | {r['policy_detection']:.3f} |")
     res["terms_fp"] = fp = eval_terms_fp(args.clean_docs)
-    print(f"\n## Terms on clean text ({fp['docs']} docs of ~{fp['avg_chars']:.0f} chars)\n")
+    fp["in_sample"] = True
+    print(
+        f"\n## Terms on clean text, IN-SAMPLE ({fp['docs']} docs of ~{fp['avg_chars']:.0f} chars; the "
+        "allowlist, innocent phrases and sense words were written from these texts' false positives)\n"
+    )
     print(f"drop rate (rules only): {fp['drop_rate']:.4f} {fp['drop_reasons']}\n")
     print("| category | documents where it fires |")
     print("|---|---:|")
     for c, r in fp["fired_rate"].items():
         print(f"| {c} | {r:.4f} |")
     print("\nmost frequent term hits: " + ", ".join(f"{k}: {v}" for k, v in fp["top_terms"].items()))
+    res["terms_heldout"] = ho = eval_terms_heldout()
+    print(
+        f"\n## Terms on HELD-OUT clean text ({ho['docs']} news article bodies of ~{ho['avg_chars']:.0f} chars, "
+        "never used to write the lists)\n"
+    )
+    print(f"drop rate (rules only): {ho['drop_rate']:.4f} {ho['drop_reasons']}")
+    print(
+        "terms in the dropped articles: "
+        + ", ".join(f"{k} ({v})" for k, v in ho["terms_in_dropped_docs"].items())
+    )
+    print("fires: " + (", ".join(f"{c} {r:.4f}" for c, r in ho["fired_rate"].items()) or "none") + "\n")
+    print("| term lists | harm/spam term hits | documents with a hit | most frequent |")
+    print("|---|---:|---:|---|")
+    for name, r in ho["term_hits"].items():
+        top = ", ".join(f"{k} ({v})" for k, v in list(r["top_terms"].items())[:5])
+        print(f"| {name} | {r['hits']} | {r['docs_with_hit']:.4f} | {top} |")
     res["context"] = cx = eval_context_cost()
-    print("\n## Innocent senses (terms/innocent.txt phrases, terms/senses.tsv sense words)\n")
+    cx["in_sample"] = True
+    print(
+        "\n## Innocent senses, IN-SAMPLE (terms/innocent.txt phrases, terms/senses.tsv sense words; written "
+        "from the cat books' and WikiText's hits)\n"
+    )
     print("| text | term hits, plain | with the innocent-sense rules |")
     print("|---|---:|---:|")
     print(
