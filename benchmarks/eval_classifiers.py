@@ -165,7 +165,7 @@ def eval_speed(num_docs: int = 1000) -> dict:
     dets = {
         f"toxicity (windows {ToxicityDetector().window_chars} B)": ToxicityDetector(),
         "toxicity + alt-profanity-check": ToxicityDetector(profanity_check=True),
-        "langid (first 2,000 chars)": LangIdDetector(),
+        "langid (first 1,000 chars)": LangIdDetector(),
         "quality (4 checks)": QualityDetector(),
     }
     for name, det in dets.items():

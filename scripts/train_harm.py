@@ -71,7 +71,7 @@ NULL = -1
 # Per source: "train" (split train/dev by group hash), "test" (held out whole) or "unused"; and why.
 SOURCE_SPLIT: dict[str, tuple[str, str]] = {
     "hatemojibuild": ("train", "CC BY 4.0; hate, violence (threats)"),
-    "edos_sexism": ("train", "CC0; hate, violence positives (not-sexist rows are null)"),
+    "edos_sexism": ("train", "CC0; hate, violence positives; not-sexist rows hate 0 (violence null)"),
     "convabuse": ("train", "CC BY 4.0; hate, harassment, sexual + explicit negatives"),
     "catqa_en": ("train", "Apache-2.0; prompts for every category but profanity"),
     "ailuminate_demo_en": ("train", "CC BY 4.0; WEAK labels: hazard topic -> category 1, others null"),
@@ -166,6 +166,8 @@ def load_pack(data: Path, name: str) -> list[Row]:
             if not rec.get("text"):
                 continue
             labels = dict(rec["labels"])
+            if name == "edos_sexism" and rec.get("orig_label") == "not sexist":
+                labels["hate"] = 0  # EDOS's own contrast: posts about women that are not sexist
             if name == "ailuminate_demo_en":
                 topic = rec["meta"].get("topic_category")
                 labels = {c: (1 if c == topic else None) for c in CATEGORIES}

@@ -80,7 +80,7 @@ def intervention_records(v: Verdict, text_hmac: str, text_chars: int) -> list[di
         refs = hits.get(cat, [])
         spans = [
             [s, e, lab]
-            for (c, s, e), lab in zip(v.spans, v.labels or [""] * len(v.spans), strict=False)
+            for (c, s, e), lab in zip(v.spans, v.labels or [""] * len(v.spans), strict=True)
             if c == cat
         ]
         out.append(

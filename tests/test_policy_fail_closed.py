@@ -273,6 +273,8 @@ def test_detector_options_follow_the_constructors():
     assert set(ToxicityOptions.model_fields) == params(ToxicityDetector)
     assert set(DetoxifyOptions.model_fields) == params(DetoxifyDetector)
     assert set(LangIdOptions.model_fields) == params(LangIdDetector)
+    # The policy's default is what the pipeline uses: it must be the detector's own default.
+    assert LangIdOptions().max_chars == inspect.signature(LangIdDetector).parameters["max_chars"].default
     assert set(QualityOptions.model_fields) == params(QualityDetector)
     assert set(UrlsConfig.model_fields) == params(UrlBlocklist) - {"lists_dir"}
     assert quality.CHECKS == QUALITY_CHECKS

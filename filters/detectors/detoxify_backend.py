@@ -214,8 +214,8 @@ class DetoxifyDetector:
         probs = self.predict(texts)
         results = []
         for row in probs:
-            scores = {f"detoxify_{lab}": float(p) for lab, p in zip(labels, row, strict=False)}
-            for lab, p in zip(labels, row, strict=False):
+            scores = {f"detoxify_{lab}": float(p) for lab, p in zip(labels, row, strict=True)}
+            for lab, p in zip(labels, row, strict=True):
                 for cat in LABEL_TO_CATEGORY.get(lab, ()):
                     scores[cat] = max(scores.get(cat, 0.0), float(p))
             results.append(DetectorResult(scores=scores))

@@ -10,8 +10,8 @@ character n-grams (lengths `char_ngrams`, the window padded with one space on ea
 unigrams and bigrams (tokens = runs of alphanumeric characters, cut every 40), hashed into `n_features` buckets
 with a fixed 64-bit mix (no Python `hash`, which is salted per process), counted, and each family
 scaled to unit L2 norm. Request framing and function words (`FRAMING_WORDS`: "how", "do", "i", "the",
-"give", ...) are masked first: every labelled prompt set is harmful, so with them a head learns that
-asking is harm. A head is `sigmoid(a * (x @ w + b) + c)`: logistic weights, then Platt
+"give", ...) and third-person pronouns are masked first: every labelled prompt set is harmful, so with
+them a head learns that asking is harm (and the sexism source taught it that "she" is). A head is `sigmoid(a * (x @ w + b) + c)`: logistic weights, then Platt
 scaling fitted on the dev split. Nothing here uses pickle: the weights are a `.npz` read with
 `allow_pickle=False` whose sha256 the manifest pins, and the calibration JSON is pinned the same
 way; a mismatch raises `HarmModelError` (fail closed).
@@ -60,8 +60,18 @@ MAX_TEXT_CHARS = 2_000_000  # a longer text is scored on its first 2 M character
 
 MAX_TOKEN = 40
 # Request framing and function words. Every labelled prompt set is harmful, so with these words as
-# features a head learns "How do I ..." = harm; masking them leaves the content to decide.
+# features a head learns "How do I ..." = harm; masking them leaves the content to decide. Third-person
+# pronouns are masked for the same reason: the sexism source (EDOS) is all about women, so "she" and
+# "her" became hate and violence evidence and children's stories fired both.
 FRAMING_WORDS = (
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
     "how",
     "what",
     "where",
