@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 from dedup.config import MinHashConfig
 from dedup.executor import ret
-from dedup.io import split_by, write_parquet_atomic, write_text_atomic
+from dedup.io import split_by, write_parquet_atomic
+from dedup.kit import write_text_atomic
 from dedup.stages import BAND_SCHEMA, _part
 from dedup.survivor import MEMBER_SCHEMA
 
@@ -89,7 +90,7 @@ def write_index_part(
 
 
 def write_index_settings(index_dir: str, settings: dict) -> None:
-    write_text_atomic(json.dumps(settings, sort_keys=True, indent=1), Path(index_dir) / "index.json")
+    write_text_atomic(Path(index_dir) / "index.json", json.dumps(settings, sort_keys=True, indent=1))
 
 
 def next_run_name(index_dir: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from dedup.kit import atomic_write
 from dedup.survivor import MEMBER_SCHEMA
 
 
@@ -137,30 +137,7 @@ def split_by(table: pa.Table, part: np.ndarray, num_parts: int) -> list[pa.Table
     return [t.slice(int(bounds[i]), int(counts[i])) for i in range(num_parts)]
 
 
-def _temp_path(path: Path) -> Path:
-    """A unique hidden name next to `path`: created with open(), so the file mode follows the umask
-    like every other file of a run (mkstemp would make it 0600)."""
-    return path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-
-
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike) -> None:
-    """Write to a temp file in the same directory, then os.replace (readers never see a partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(text: str, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """A zstd Parquet file that readers see whole or not at all (`dedup.kit.atomic_write`)."""
+    with atomic_write(path) as f:
+        pq.write_table(table, f, compression="zstd")

@@ -20,8 +20,8 @@ from dedup.io import (
     load_block,
     plan_blocks,
     write_parquet_atomic,
-    write_text_atomic,
 )
+from dedup.kit import write_text_atomic
 from dedup.lsh import explain as _explain_minhash
 
 DECISION_COLUMNS = ["stage", "reason", "cluster_id", "kept_id"]
@@ -143,26 +143,5 @@ def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> Dedu
     write_parquet_atomic(result.clusters, Path(out_dir) / "clusters.parquet")
     bytes_removed = int(pc.sum(result.removed["text_bytes"]).as_py() or 0) if result.removed.num_rows else 0
     stats = stats_of(result, documents_in, kept_bytes + bytes_removed, time.perf_counter() - t0)
-    write_text_atomic(json.dumps(stats.model_dump(), indent=1), Path(out_dir) / "stats.json")
+    write_text_atomic(Path(out_dir) / "stats.json", json.dumps(stats.model_dump(), indent=1))
     return stats
-
-
-def apply_to_dataset(ds: Any, result: DedupResult) -> tuple[Any, Any]:
-    """(kept, rejected) Ray Datasets from a dataset and the decisions computed on it."""
-    import ray
-
-    ref = ray.put(result.removed)
-
-    def _kept(batch: pa.Table, removed: pa.Table) -> pa.Table:
-        return split_block(batch, removed)[0]
-
-    def _rejected(batch: pa.Table, removed: pa.Table) -> pa.Table:
-        return split_block(batch, removed)[1]
-
-    kw = {"batch_format": "pyarrow", "fn_args": (ref,)}
-    return ds.map_batches(_kept, **kw), ds.map_batches(_rejected, **kw)
-
-
-def dedup_dataset(ds: Any, config: DedupConfig) -> DedupResult:
-    """Decisions for a Ray Dataset (blocks stay in the object store; only decisions come to the driver)."""
-    return dedup_blocks(list(ds.to_arrow_refs()), config, make_executor(config))

@@ -13,16 +13,16 @@ empty file) and why documents were dropped, so a pretrain-mode surprise is visib
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import os
-import secrets
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from dedup.kit import atomic_write
 from filters.engine import Filter, Verdict
 from filters.policy import Policy, default_policy_path
 
@@ -182,15 +182,11 @@ def _record(doc_id: Any, v: Verdict) -> dict[str, Any]:
     return rec
 
 
-def _open_temp(out_path: Path) -> tuple[int, str]:
-    """A temporary file next to the output (renamed into place when complete).
-
-    Created with O_EXCL under a random name like mkstemp, but with mode 0666 & ~umask, so the
-    output's permissions match every other file winnow writes (mkstemp's are 0600)."""
+def _open_output(stack: contextlib.ExitStack, out_path: Path) -> IO[str]:
+    """The output, written atomically (`dedup.kit.atomic_write`: renamed into place when complete,
+    permissions 0666 & ~umask like every other file winnow writes)."""
     try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.parent / f".{out_path.name}.{secrets.token_hex(8)}.tmp"
-        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+        return stack.enter_context(atomic_write(out_path, "w", encoding="utf-8"))
     except OSError as e:
         raise ScoreInputError(f"cannot write output {out_path}: {e.strerror}") from None
 
@@ -205,46 +201,34 @@ def _score(
     filt = functools.cache(lambda: Filter(policy, mode=mode))
     counts: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    fd, tmp = _open_temp(out_path)
-    try:
-        with (
-            os.fdopen(fd, "w", encoding="utf-8") as out,
-            open(in_path, encoding="utf-8", errors="replace") as inp,
-        ):
-            pending: list[tuple[int, Any, str | None]] = []  # (line no, id, error) in order
-            batch: list[tuple[Any, str, str | None]] = []
+    with contextlib.ExitStack() as stack:
+        out = _open_output(stack, out_path)
+        inp = stack.enter_context(open(in_path, encoding="utf-8", errors="replace"))
+        pending: list[tuple[int, Any, str | None]] = []  # (line no, id, error) in order
+        batch: list[tuple[Any, str, str | None]] = []
 
-            def flush() -> None:
-                verdicts = iter(
-                    filt().check_batch([b[1] for b in batch], [b[2] for b in batch]) if batch else []
-                )
-                for line_no, doc_id, err in pending:
-                    if err is not None:
-                        rec = {"line": line_no, "id": doc_id, "action": "error", "error": err}
-                    else:
-                        rec = _record(doc_id, next(verdicts))
-                    counts[rec["action"]] += 1
-                    if rec["action"] == "drop":
-                        reasons[rec["reason"]] += 1
-                    out.write(json.dumps(rec, ensure_ascii=True) + "\n")
-                pending.clear()
-                batch.clear()
-
-            for line_no, line in enumerate(_bounded_lines(inp, MAX_LINE_CHARS), start=1):
-                parsed = (
-                    _parse(line) if line is not None else f"line longer than {MAX_LINE_CHARS:,} characters"
-                )
-                if isinstance(parsed, str):
-                    pending.append((line_no, None, parsed))
+        def flush() -> None:
+            verdicts = iter(filt().check_batch([b[1] for b in batch], [b[2] for b in batch]) if batch else [])
+            for line_no, doc_id, err in pending:
+                if err is not None:
+                    rec = {"line": line_no, "id": doc_id, "action": "error", "error": err}
                 else:
-                    pending.append((line_no, parsed[0], None))
-                    batch.append(parsed)
-                if len(pending) >= batch_size:  # bounds memory for runs of bad lines too
-                    flush()
-            flush()
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+                    rec = _record(doc_id, next(verdicts))
+                counts[rec["action"]] += 1
+                if rec["action"] == "drop":
+                    reasons[rec["reason"]] += 1
+                out.write(json.dumps(rec, ensure_ascii=True) + "\n")
+            pending.clear()
+            batch.clear()
+
+        for line_no, line in enumerate(_bounded_lines(inp, MAX_LINE_CHARS), start=1):
+            parsed = _parse(line) if line is not None else f"line longer than {MAX_LINE_CHARS:,} characters"
+            if isinstance(parsed, str):
+                pending.append((line_no, None, parsed))
+            else:
+                pending.append((line_no, parsed[0], None))
+                batch.append(parsed)
+            if len(pending) >= batch_size:  # bounds memory for runs of bad lines too
+                flush()
+        flush()
     return counts, reasons

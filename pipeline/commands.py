@@ -59,7 +59,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from dedup import DedupConfig, explain, run_dedup
-    from pipeline.config import format_validation_error
+    from pipeline.validation import format_validation_error
 
     raw = _load_yaml(args.config)
     if args.threshold is not None:
@@ -128,8 +128,8 @@ def _tokenize_inputs(items: list[str]) -> list[str]:
 def _cmd_tokenize(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from pipeline.config import format_validation_error
     from pipeline.executor import init_ray
+    from pipeline.validation import format_validation_error
     from tokenization import TokenizeConfig, TokenizeInputError, tokenize_to_dir
 
     raw = _load_yaml(args.config)
@@ -158,7 +158,7 @@ def _train_input_error(config: str, tokens: str) -> str | None:
     """Why `winnow train` cannot start (a missing or invalid config, no tokens), checked before torch loads."""
     from pydantic import ValidationError
 
-    from pipeline.config import format_validation_error
+    from pipeline.validation import format_validation_error
     from trainer.config import Config, load_config
 
     if not os.path.isfile(config):

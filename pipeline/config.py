@@ -7,15 +7,15 @@ directory and on any node of a cluster that sees the same files.
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
-import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.sections import validate_sections
+from pipeline.validation import did_you_mean, format_validation_error
 
 STAGE_NAMES = ("ingest", "exact_dedup", "filter", "near_dedup", "tokenize")
 
@@ -154,55 +154,6 @@ class ConfigError(ValueError):
     """A config that cannot run; the message names the field."""
 
 
-def format_validation_error(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
-    """Every error on its own line, named by its dotted field; an unknown field gets a suggestion."""
-    lines = [f"invalid config {source}:"]
-    lines += [f"  {field_message(e, model)}" for e in err.errors()]
-    return "\n".join(lines)
-
-
-def field_message(error: Any, model: type[BaseModel] | None, prefix: str = "") -> str:
-    """`dotted.field: message` for one pydantic error; `did you mean` for a mistyped key of `model`."""
-    loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *error["loc"])) or "(top level)"
-    if error["type"] != "extra_forbidden":
-        return f"{loc}: {error['msg']}"
-    known = known_fields(model, error["loc"][:-1]) if model is not None else []
-    return f"{loc}: unknown field{did_you_mean(str(error['loc'][-1]), known)}"
-
-
-def did_you_mean(word: str, known: Any) -> str:
-    """`; did you mean 'x'?` for the closest known name (difflib), else ''."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def known_fields(model: type[BaseModel], path: Any) -> list[str]:
-    """The field names a user may write at `path` (a pydantic error location) inside `model`."""
-    current: Any = model
-    for part in path:
-        current = _model_of(current)
-        if isinstance(part, int):
-            continue  # a list index: _model_of already stepped into the item type
-        if current is None or part not in current.model_fields:
-            return []
-        current = current.model_fields[part].annotation
-    current = _model_of(current)
-    if current is None:
-        return []
-    return [name for name, f in current.model_fields.items() if f.exclude is not True]
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside an annotation such as `X`, `X | None` or `list[X]`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if get_origin(annotation) in (list, Union, types.UnionType):
-        for arg in get_args(annotation):
-            if (found := _model_of(arg)) is not None:
-                return found
-    return None
-
-
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run config; raise ConfigError naming every bad field."""
     path = Path(path)
@@ -229,8 +180,6 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>", base_dir: str = ".
 
 def _validate_sections(cfg: RunConfig, source: str) -> None:
     """Validate library-owned sections with the libraries' own models, so errors name the field."""
-    from pipeline.sections import validate_sections
-
     errors = validate_sections(cfg)
     if errors:
         raise ConfigError("\n".join([f"invalid config {source}:", *errors]))
@@ -239,14 +188,3 @@ def _validate_sections(cfg: RunConfig, source: str) -> None:
 def dump_config(cfg: RunConfig) -> str:
     """The resolved config as YAML (what `config.yaml` in the run directory holds)."""
     return yaml.safe_dump(cfg.model_dump(mode="json", exclude={"base_dir"}), sort_keys=False)
-
-
-_SLICE = re.compile(r"^(\d*):(\d*)$")
-
-
-def parse_slice(text: str) -> slice:
-    m = _SLICE.match(text)
-    if not m:
-        raise ConfigError(f"bad slice {text!r}: expected START:STOP")
-    start, stop = (int(g) if g else None for g in m.groups())
-    return slice(start, stop)

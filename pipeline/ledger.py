@@ -78,19 +78,18 @@ class LedgerError(RuntimeError):
 def ledger_dict(stages: list[StageStats]) -> dict[str, Any]:
     """The `stats.json` document."""
     docs_in = stages[0].input if stages else 0
-    doc_stages = [s for s in stages if not s.extra.get("not_documents")]
-    docs_out = doc_stages[-1].kept if doc_stages else 0
+    docs_out = stages[-1].kept if stages else 0
     return {
         "stages": [s.to_dict() for s in stages],
         "documents_in": docs_in,
         "documents_out": docs_out,
-        "removed_total": sum(s.removed_total for s in doc_stages),
-        "quarantined_total": sum(s.quarantined for s in doc_stages),
+        "removed_total": sum(s.removed_total for s in stages),
+        "quarantined_total": sum(s.quarantined for s in stages),
         # Input that was never read (each such source is also one quarantined record): a run can
         # reconcile and still have missed data, so the totals say so.
         "sources_incomplete": sum(int(s.extra.get("sources_incomplete", 0)) for s in stages),
         "bytes_unread": sum(int(s.extra.get("bytes_unread", 0)) for s in stages),
-        "reconciles": all(s.reconciles() for s in stages) and _chained(doc_stages),
+        "reconciles": all(s.reconciles() for s in stages) and _chained(stages),
     }
 
 

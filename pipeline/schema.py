@@ -29,6 +29,11 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
+def rejected_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` plus the `stage` and `reason` columns every removed document carries."""
+    return schema.append(pa.field("stage", pa.string())).append(pa.field("reason", pa.string()))
+
+
 def document_id(source: str, position: int) -> str:
     """Stable id from the source URI and the record's position: independent of sharding and workers."""
     return hashlib.blake2b(f"{source}\n{position}".encode(), digest_size=16).hexdigest()

@@ -1,27 +1,41 @@
 """Config sections owned by the libraries (dedup, tokenization, filters).
 
 The pipeline config embeds them as plain mappings and validates them here with
-the libraries' own models, prefixing each error with the section name.
+the libraries' own models, prefixing each error with the section name. This module
+does not import `pipeline.config` (the config imports it to validate itself): it
+reads a config through `SectionsSource`, the few attributes it needs.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.config import RunConfig, field_message
+from pipeline.validation import field_message
 
 
-def near_dedup_config(cfg: RunConfig) -> Any:
+class SectionsSource(Protocol):
+    """What the sections need of a run config (`pipeline.config.RunConfig` has it)."""
+
+    stages: list[str]
+    near_dedup: dict[str, Any]
+    tokenize: dict[str, Any]
+
+    def resolve(self, path: str) -> str: ...
+
+    def policy_path(self) -> str: ...
+
+
+def near_dedup_config(cfg: SectionsSource) -> Any:
     from dedup import DedupConfig
 
     return DedupConfig.model_validate(cfg.near_dedup)
 
 
-def tokenize_config(cfg: RunConfig) -> Any:
+def tokenize_config(cfg: SectionsSource) -> Any:
     from tokenization import TokenizeConfig
 
     raw = dict(cfg.tokenize)
@@ -32,7 +46,7 @@ def tokenize_config(cfg: RunConfig) -> Any:
 
 
 def _errors(
-    section: str, model: type[BaseModel] | None, fn: Callable[[RunConfig], Any], cfg: RunConfig
+    section: str, model: type[BaseModel] | None, fn: Callable[[SectionsSource], Any], cfg: SectionsSource
 ) -> list[str]:
     """`fn(cfg)`'s validation errors as `  section.field: message` lines (with `did you mean`)."""
     try:
@@ -44,7 +58,7 @@ def _errors(
     return []
 
 
-def validate_sections(cfg: RunConfig) -> list[str]:
+def validate_sections(cfg: SectionsSource) -> list[str]:
     errors: list[str] = []
     if "near_dedup" in cfg.stages:
         from dedup import DedupConfig

@@ -12,8 +12,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
-import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -21,9 +19,9 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dedup.kit import TEMPORARY_NAME, atomic_write
+
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
-# The temporary name `atomic_open` writes to: `.<final name>.<uuid4 hex>.tmp` next to the final file.
-_TEMPORARY = re.compile(r"\.(.{1,255})\.[0-9a-f]{32}\.tmp")
 
 
 def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -65,19 +63,8 @@ def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
     """Open `path` for writing so that readers see either nothing or the whole file."""
     if is_local(path):
         local = path[len("file://") :] if path.startswith("file://") else path
-        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-        tmp = os.path.join(
-            os.path.dirname(local) or ".", f".{os.path.basename(local)}.{uuid.uuid4().hex}.tmp"
-        )
-        try:
-            with open(tmp, mode) as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, local)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(local, mode) as f:
+            yield f
     else:
         fs, p = filesystem(path)
         with fs.open(p, mode) as f:
@@ -97,7 +84,7 @@ def remove_temporaries(path: str) -> list[str]:
     removed = []
     for dirpath, _, names in os.walk(root):
         for name in names:
-            if _TEMPORARY.fullmatch(name):
+            if TEMPORARY_NAME.fullmatch(name):
                 full = os.path.join(dirpath, name)
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(full)
@@ -135,7 +122,6 @@ class AtomicParquetWriter:
         self.path = path
         self.schema = schema
         self.rows = 0
-        self.bytes_text = 0
         self._cm = atomic_open(path, "wb")
         self._file = self._cm.__enter__()
         self._writer = pq.ParquetWriter(self._file, schema, **PARQUET_OPTIONS)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +18,8 @@ from pipeline.ledger import funnel_table
 from pipeline.runner import run_pipeline
 from pipeline.stages.base import StagePaths
 from tests.http_fixtures import serve_directory
+from tests.test_stage_schemas import assert_one_schema, every_parquet_folder
+from tokenization.pack import SCHEMA as TOKENS_SCHEMA
 
 SAMPLE_FILES = [
     ("resiliparse_CC-MAIN-2020-34_excerpt.warc.gz", None),
@@ -107,6 +110,21 @@ def test_tokens_follow_the_contract(sample_run):
     shard = tokens / manifest["splits"]["train"]["shards"][0]["path"]
     table = ipc.open_stream(pa.memory_map(str(shard))).read_all()
     assert set(len(r) for r in table["input_ids"].to_pylist()) == {manifest["seq_len"] + 1}
+
+
+def test_every_output_folder_reads_as_one_table(sample_run):
+    """Each folder of parts (stage outputs, rejected/, quarantine/, clusters/) has one schema (issue 16)."""
+    run_dir = Path(sample_run["run_dir"])
+    folders = every_parquet_folder(run_dir)
+    names = {f.relative_to(run_dir).as_posix() for f in folders}
+    assert {"ingest", "exact_dedup", "filter", "near_dedup", "rejected/filter", "clusters"} <= names
+    for folder in folders:
+        tables = assert_one_schema(folder)
+        assert pads.dataset(str(folder)).to_table().num_rows == sum(t.num_rows for t in tables)
+    for split in ("train", "val"):
+        shards = sorted((run_dir / "tokens" / split).glob("*.arrow"))
+        for shard in shards:
+            assert ipc.open_stream(pa.memory_map(str(shard))).schema.equals(TOKENS_SCHEMA), shard
 
 
 def test_rerun_skips_everything_and_downloads_nothing(sample_run):

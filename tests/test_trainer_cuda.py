@@ -9,8 +9,9 @@ import pytest
 import torch
 import yaml
 
+from tests.unigram import unigram_entropy_bits
 from trainer.config import ModelConfig
-from trainer.data import open_split, unigram_entropy_bits
+from trainer.data import open_split
 from trainer.experts import grouped_mm_supported
 from trainer.model import MoE, Transformer
 from trainer.train import train

@@ -14,8 +14,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from tests.unigram import unigram_entropy_bits
 from trainer import checkpoint as ckpt
-from trainer.data import open_split, unigram_entropy_bits
+from trainer.data import open_split
 from trainer.generate import generate, load_model
 from trainer.train import train
 

@@ -6,7 +6,6 @@ from it with positioned reads, so peak memory is one shard whatever the corpus s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from dedup.kit import atomic_write, file_sha256
 from tokenization.encode import TOKEN_DTYPE
 
 COLUMN = "input_ids"
@@ -50,14 +50,6 @@ def append_file(dst, src_path: str) -> None:
         shutil.copyfileobj(src, dst, length=8 * 2**20)
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(8 * 2**20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def rows_to_table(rows: np.ndarray) -> pa.Table:
     """(n, row_len) int32 → table with one ``list<int32>`` column, zero-copy on the values."""
     n, row_len = rows.shape
@@ -71,10 +63,8 @@ def write_ipc(path: str, rows: np.ndarray) -> None:
     """Uncompressed Arrow IPC in the *streaming* format: it is what ``datasets.Dataset.from_file``
     reads (it calls ``pa.ipc.open_stream``; the footer-bearing file format fails there) and a
     memory-mapped ``pa.ipc.open_stream`` still reads it zero-copy."""
-    tmp = path + ".part"
-    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as writer:
+    with atomic_write(path) as sink, pa.ipc.new_stream(sink, SCHEMA) as writer:
         writer.write_table(rows_to_table(rows))
-    os.replace(tmp, path)
 
 
 def _gather_rows(stream_path: str, idx: np.ndarray, row_len: int) -> np.ndarray:
@@ -130,6 +120,6 @@ def pack_split(
         path = os.path.join(out_dir, rel)
         write_ipc(path, _gather_rows(stream_path, idx, row_len))
         result.shards.append(
-            {"path": rel, "rows": len(idx), "tokens": len(idx) * row_len, "sha256": sha256_file(path)}
+            {"path": rel, "rows": len(idx), "tokens": len(idx) * row_len, "sha256": file_sha256(path)}
         )
     return result

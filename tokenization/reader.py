@@ -7,7 +7,6 @@ order of samples seen by the whole job is the same for any world size and surviv
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -16,15 +15,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from dedup.kit import file_sha256
+
 __all__ = ["GlobalBatchSampler", "TokenDataset"]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(8 * 2**20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class TokenDataset:
@@ -60,7 +53,7 @@ class TokenDataset:
     def _verify(self) -> None:
         expected_tok = self.manifest.get("tokenizer_sha256")
         if expected_tok and self.tokenizer_path.is_file():
-            actual = _sha256_file(self.tokenizer_path)
+            actual = file_sha256(self.tokenizer_path)
             if actual != expected_tok:
                 raise ValueError(
                     f"corrupted tokenizer {self.tokenizer_path}: sha256 mismatch "
@@ -70,7 +63,7 @@ class TokenDataset:
             path = self.tokens_dir / shard["path"]
             if not path.is_file():
                 raise FileNotFoundError(f"missing shard {path} (listed in manifest.json)")
-            actual = _sha256_file(path)
+            actual = file_sha256(path)
             if actual != shard["sha256"]:
                 raise ValueError(
                     f"corrupted shard {path}: sha256 mismatch (expected {shard['sha256']}, actual {actual})"

@@ -23,6 +23,7 @@ import ray
 from tokenizers import Tokenizer
 
 from dedup.executor import connect_ray
+from dedup.kit import write_bytes_atomic
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path, encode_chunk
 from tokenization.errors import CorpusTooSmallError, EmptyCorpusError
@@ -218,13 +219,6 @@ def _run_encode(
     return packs, records, empty, text_bytes
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = path + ".part"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def tokenize_to_dir(
     input_paths: list[str],
     out_dir: str,
@@ -351,8 +345,8 @@ def tokenize_to_dir(
             "total_tokens": sum(packs[s].tokens for s in SPLITS),
             "source_run": source_run,
         }
-        _write_atomic(str(staging / "tokenizer.json"), tok_data)
-        _write_atomic(str(staging / "manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode())
+        write_bytes_atomic(staging / "tokenizer.json", tok_data)
+        write_bytes_atomic(staging / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
         if out.exists():
             trash = out.parent / f".{out.name}.old-{tag}"
             os.replace(out, trash)

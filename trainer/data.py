@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,11 +65,3 @@ class ValSet:
     def batches(self, micro: int) -> Iterator[tuple[torch.Tensor, int]]:
         for i in range(0, len(self.rows), micro):
             yield self.rows[i : i + micro], sum(self.bytes[i : i + micro])
-
-
-def unigram_entropy_bits(ds: TokenDataset, max_rows: int = 4096) -> float:
-    """Entropy (bits/token) of the unigram distribution of target tokens: a no-context baseline for the loss."""
-    rows = ds.take(np.arange(min(len(ds), max_rows)))[:, 1:].ravel()
-    counts = np.bincount(rows, minlength=ds.vocab_size).astype(np.float64)
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log2(p)).sum()) if p.size else math.nan

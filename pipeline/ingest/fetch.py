@@ -45,6 +45,8 @@ from tqdm import tqdm
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from dedup.kit import file_sha256, write_text_atomic
+
 _CHUNK = 1 << 20
 _USER_AGENT = "winnow-ingest/0.1 (+https://github.com/winnow)"
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -223,14 +225,6 @@ def cache_path(uri: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / key[:2] / key / name
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def local_path(uri: str) -> Path | None:
     """The file a local path or `file://` URI names; None for a remote URI."""
     parsed = urlparse(uri)
@@ -248,12 +242,6 @@ def _sidecar(path: Path) -> Path:
 def _validator_path(part: Path) -> Path:
     """ETag/Last-Modified of the response that started `part`, sent back as If-Range on resume."""
     return part.with_name(part.name + ".validator")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _bar(total: int | None, initial: int, uri: str, progress: bool) -> tqdm:
@@ -324,7 +312,7 @@ def _http_attempt(
                 mode, offset = "wb", 0
                 tag = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
                 if tag and not tag.startswith("W/"):  # weak ETags cannot validate a Range
-                    _write_atomic(validator, tag)
+                    write_text_atomic(validator, tag)
                 else:
                     validator.unlink(missing_ok=True)
                 length = resp.headers.get("Content-Length")
@@ -472,5 +460,5 @@ def fetch(
             raise
         os.replace(part, final)
         _validator_path(part).unlink(missing_ok=True)
-        _write_atomic(side, digest + "\n")
+        write_text_atomic(side, digest + "\n")
     return final

@@ -13,7 +13,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -74,11 +74,17 @@ def part_name(path: str) -> str:
 
 
 class RemovalWriter:
-    """Lazily opened writers for a part's removed and quarantined rows."""
+    """Lazily opened writers for a part's removed and quarantined rows.
 
-    def __init__(self, paths: StagePaths, part: str):
+    Every rejected part of a stage is written with the one `rejected_schema` the stage gives, never
+    the schema of its first removed batch (a batch with a redacted text has a nullable `text`), so
+    the parts of `rejected/<stage>/` read as one table without promotion.
+    """
+
+    def __init__(self, paths: StagePaths, part: str, rejected_schema: pa.Schema):
         self.paths = paths
         self.part = part
+        self.rejected_schema = rejected_schema
         self._rejected: storage.AtomicParquetWriter | None = None
         self._quarantine: storage.AtomicParquetWriter | None = None
 
@@ -86,7 +92,7 @@ class RemovalWriter:
         if table.num_rows == 0:
             return
         if self._rejected is None:
-            self._rejected = storage.AtomicParquetWriter(self.paths.rejected(self.part), table.schema)
+            self._rejected = storage.AtomicParquetWriter(self.paths.rejected(self.part), self.rejected_schema)
         self._rejected.write(table)
 
     def quarantine(self, rows: list[dict[str, Any]]) -> None:
@@ -115,14 +121,6 @@ class RemovalWriter:
 Transform = Callable[[pa.Table], tuple[pa.Table, pa.Table]]
 
 
-@dataclass
-class PartOutcome:
-    part: str
-    stats: StageStats
-    skipped: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
 def map_part(
     in_path: str,
     paths: StagePaths,
@@ -134,8 +132,8 @@ def map_part(
     stats = StageStats(name=paths.name)
     start = time.perf_counter()
     pf = storage.open_parquet(in_path)
-    out_schema = transform(pf.schema_arrow.empty_table())[0].schema
-    removals = RemovalWriter(paths, part)
+    out_schema, rejected_schema = output_schemas(transform, pf.schema_arrow, paths.name)
+    removals = RemovalWriter(paths, part, rejected_schema)
     try:
         with storage.AtomicParquetWriter(paths.part(part), out_schema) as out:
             for batch in pf.iter_batches(batch_size=batch_rows):
@@ -147,9 +145,7 @@ def map_part(
                 stats.kept += kept.num_rows
                 stats.bytes_out += text_bytes(kept)
                 if removed.num_rows:
-                    if "stage" not in removed.column_names:
-                        reasons = removed["reason"]
-                        removed = with_stage_reason(removed.drop_columns(["reason"]), paths.name, reasons)
+                    removed = _staged(removed, paths.name)
                     removals.rejected(removed)
                     for reason, n in _count(removed["reason"].to_pylist()).items():
                         stats.add_removed(reason, n)
@@ -163,6 +159,24 @@ def map_part(
     stats.seconds = time.perf_counter() - start
     stats.check()
     return stats
+
+
+def output_schemas(transform: Transform, in_schema: pa.Schema, stage: str) -> tuple[pa.Schema, pa.Schema]:
+    """(kept, rejected) schemas of a stage: what `transform` makes of an empty batch.
+
+    Every part of the stage is written with these, whatever its batches hold, so all parts of one
+    output folder share one schema (the document schema's non-null `text` stays non-null).
+    """
+    kept, removed = transform(in_schema.empty_table())
+    return kept.schema, _staged(removed, stage).schema
+
+
+def _staged(removed: pa.Table, stage: str) -> pa.Table:
+    """Removed rows with `stage` and `reason` as their last columns (unless the transform set them)."""
+    if "stage" in removed.column_names:
+        return removed
+    reasons = removed["reason"]
+    return with_stage_reason(removed.drop_columns(["reason"]), stage, reasons)
 
 
 def _apply(transform: Transform, table: pa.Table, stage: str) -> tuple[pa.Table, pa.Table, list[dict]]:

@@ -17,7 +17,7 @@ import ray
 from pipeline import storage
 from pipeline.ledger import StageStats
 from pipeline.stages.base import Transform
-from pipeline.stages.mapping import input_parts, run_map_stage
+from pipeline.stages.mapping import run_map_stage
 
 DECISION_COLUMNS = ["id", "reason", "cluster_id", "kept_id"]
 
@@ -69,7 +69,3 @@ def apply_decisions(
             sorted(hist.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+")))
         )
     return stats
-
-
-def stage_inputs(run_dir: str, previous: str | None) -> list[str]:
-    return input_parts(run_dir, previous)

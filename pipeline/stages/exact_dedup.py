@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pipeline.config import RunConfig
 from pipeline.ledger import StageStats
-from pipeline.stages.dedup_stage import apply_decisions, stage_inputs
+from pipeline.stages.dedup_stage import apply_decisions
+from pipeline.stages.mapping import input_parts
 
 
 def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
@@ -18,7 +19,7 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
         num_partitions=section.num_partitions,
         rows_per_block=section.rows_per_block,
     )
-    parts = stage_inputs(run_dir, previous)
+    parts = input_parts(run_dir, previous)
     if section.enabled and parts:
         result = run_exact(plan_blocks(parts, dcfg.rows_per_block), dcfg, make_executor(dcfg))
         removed, clusters = result.removed, result.clusters

@@ -19,7 +19,7 @@ import pyarrow as pa
 from pipeline import storage
 from pipeline.config import ConfigError, IngestConfig, RunConfig, SourceSpec
 from pipeline.ledger import StageStats
-from pipeline.schema import DOCUMENT_SCHEMA, document_id, with_stage_reason
+from pipeline.schema import DOCUMENT_SCHEMA, document_id, rejected_schema, with_stage_reason
 from pipeline.stages.base import RemovalWriter, StagePaths
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class _PartWriter:
         # Sources not read to their end (unfetchable, cut, corrupt, changed while read) and the
         # bytes of them never read: the ledger's way of saying that input is missing.
         self.stats.extra.update(sources_incomplete=0, bytes_unread=0)
-        self.removals = RemovalWriter(paths, part)
+        self.removals = RemovalWriter(paths, part, rejected_schema(DOCUMENT_SCHEMA))
         # A big source is cut into parts of `part_rows` documents, so later stages parallelize over it.
         self.seq = 0
         self.writer = storage.AtomicParquetWriter(paths.part(f"{part}-{self.seq:04d}"), DOCUMENT_SCHEMA)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pipeline.config import RunConfig
 from pipeline.ledger import StageStats
 from pipeline.sections import near_dedup_config
-from pipeline.stages.dedup_stage import apply_decisions, stage_inputs
+from pipeline.stages.dedup_stage import apply_decisions
+from pipeline.stages.mapping import input_parts
 
 
 def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
@@ -17,7 +18,7 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
     from dedup.io import plan_blocks
 
     dcfg = near_dedup_config(cfg)
-    parts = stage_inputs(run_dir, previous)
+    parts = input_parts(run_dir, previous)
     if dcfg.minhash.enabled and parts:
         result = run_near(plan_blocks(parts, dcfg.rows_per_block), dcfg, make_executor(dcfg))
         removed, clusters, info = result.removed, result.clusters, result.info

@@ -1,0 +1,83 @@
+"""The shared kit (`dedup.kit`): atomic writes and file digests, used by every library (issue 16)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dedup.io import write_parquet_atomic
+from dedup.kit import (
+    TEMPORARY_NAME,
+    atomic_write,
+    file_sha256,
+    temporary_path,
+    write_bytes_atomic,
+    write_text_atomic,
+)
+
+
+@pytest.mark.parametrize("size", [0, 1, 3 * 2**20 + 17])
+def test_file_sha256_equals_hashlib(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert file_sha256(str(path)) == hashlib.sha256(data).hexdigest()
+
+
+def test_atomic_write_shows_nothing_until_done(tmp_path: Path) -> None:
+    dest = tmp_path / "sub" / "out.json"
+    with atomic_write(dest, "w", encoding="utf-8") as f:
+        f.write("{}")
+        (tmp,) = os.listdir(dest.parent)  # only the hidden temporary exists while writing
+        assert TEMPORARY_NAME.fullmatch(tmp) and tmp.startswith(".out.json.")
+        assert not dest.exists()
+    assert dest.read_text(encoding="utf-8") == "{}"
+    assert os.listdir(dest.parent) == ["out.json"]
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path) -> None:
+    dest = tmp_path / "out.bin"
+    dest.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_write(dest) as f:
+        f.write(b"half of the new")
+        raise RuntimeError("killed mid-write")
+    assert dest.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_atomic_write_respects_the_umask(tmp_path: Path) -> None:
+    # in a child process: the umask is process-wide
+    code = (
+        "import os, sys; os.umask(0o027); from dedup.kit import write_bytes_atomic;"
+        " write_bytes_atomic(sys.argv[1], b'x'); print(oct(os.stat(sys.argv[1]).st_mode & 0o777))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "f")], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == oct(0o666 & ~0o027)  # not mkstemp's 0600
+
+
+def test_atomic_write_modes(tmp_path: Path) -> None:
+    write_text_atomic(tmp_path / "t.txt", "grüße\n")
+    assert (tmp_path / "t.txt").read_bytes() == "grüße\n".encode()
+    write_bytes_atomic(tmp_path / "b.bin", b"\x00\xff")
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\xff"
+    with pytest.raises(ValueError, match="mode"), atomic_write(tmp_path / "a.txt", "a"):
+        pass
+    assert TEMPORARY_NAME.fullmatch(temporary_path(tmp_path / "x.parquet").name)
+
+
+def test_parquet_through_the_kit_is_byte_identical_to_pyarrow(tmp_path: Path) -> None:
+    """The library stays the reference: writing through a file object changes no byte."""
+    t = pa.table({"id": [str(i) for i in range(3000)], "text": ["x" * (i % 97) for i in range(3000)]})
+    pq.write_table(t, tmp_path / "ref.parquet", compression="zstd")
+    write_parquet_atomic(t, tmp_path / "kit.parquet")
+    assert (tmp_path / "kit.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes()
