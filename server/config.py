@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dedup.kit import file_sha256
 from filters.policy import default_policy_path
 
 __all__ = ["ServeConfig", "file_sha256"]
@@ -66,12 +66,3 @@ class ServeConfig(BaseModel):
             raise ValueError(f"{path}: a serve config is a mapping")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(data)
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, streamed (a checkpoint may be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
