@@ -1,7 +1,10 @@
-"""Packing and shard writing: a split's token stream → shuffled rows of seq_len + 1 → Arrow IPC shards.
+"""The one writer of the tokens/ contract: shards (a split's token stream → shuffled rows of seq_len + 1
+→ Arrow IPC stream shards) and the manifest that lists them (`tokens_manifest`).
 
 The stream lives in a flat int32 file of (rows, seq_len + 1) tokens; the shuffle reads each shard's rows
-from it with positioned reads, so peak memory is one shard whatever the corpus size.
+from it with positioned reads, so peak memory is one shard whatever the corpus size. Rows that are
+already packed (the trainer's sample and synthetic token sets) go through `write_rows`, so every
+tokens/ directory has the same shard format and manifest keys.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dedup.kit import atomic_write, file_sha256
 from tokenization.encode import TOKEN_DTYPE
 
 COLUMN = "input_ids"
+FORMAT_VERSION = 1
 SCHEMA = pa.schema([pa.field(COLUMN, pa.list_(pa.int32()), nullable=False)])
 # Distinguishes the shuffle stream of each split from the other uses of the seed.
 _SPLIT_SALT = {"train": 1, "val": 2}
@@ -123,3 +127,53 @@ def pack_split(
             {"path": rel, "rows": len(idx), "tokens": len(idx) * row_len, "sha256": file_sha256(path)}
         )
     return result
+
+
+def write_rows(out_dir: str, split: str, rows: np.ndarray) -> SplitPack:
+    """Already packed rows (n, seq_len + 1) as ``<out_dir>/<split>/shard-00000.arrow``, in the order given."""
+    os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+    rel = f"{split}/shard-00000.arrow"
+    path = os.path.join(out_dir, rel)
+    write_ipc(path, rows)
+    n, row_len = rows.shape
+    shard = {"path": rel, "rows": n, "tokens": n * row_len, "sha256": file_sha256(path)}
+    return SplitPack(rows=n, tokens=n * row_len, shards=[shard])
+
+
+def tokens_manifest(
+    *,
+    seq_len: int,
+    vocab_size: int,
+    specials: dict[str, int | bool | None],
+    tokenizer_sha256: str,
+    seed: int,
+    val_fraction: float,
+    tail: str,
+    document_order: str,
+    splits: dict[str, SplitPack],
+    source_run: str,
+) -> dict:
+    """manifest.json of a tokens/ directory (docs/ARCHITECTURE.md, "Tokenized dataset").
+
+    `specials`: bos_id, eos_id, pad_id (None when the tokenizer has none) and add_bos."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "shard_format": "arrow-ipc-stream",
+        "column": COLUMN,
+        "seq_len": seq_len,
+        "row_len": seq_len + 1,
+        "vocab_size": vocab_size,
+        "bos_id": specials["bos_id"],
+        "eos_id": specials["eos_id"],
+        "pad_id": specials["pad_id"],
+        "add_bos": specials["add_bos"],
+        "tokenizer": "tokenizer.json",
+        "tokenizer_sha256": tokenizer_sha256,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "tail": tail,
+        "document_order": document_order,
+        "splits": {name: pack.to_dict() for name, pack in splits.items()},
+        "total_tokens": sum(pack.tokens for pack in splits.values()),
+        "source_run": source_run,
+    }

@@ -80,12 +80,7 @@ class TokenDataset:
                 raise FileNotFoundError(f"missing shard {path} (listed in manifest.json)")
             try:
                 source = pa.memory_map(str(path), "r")
-                if source.read(6) == b"ARROW1":  # IPC file format (footer): also accepted
-                    reader = pa.ipc.open_file(source)
-                    batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
-                else:  # IPC stream format, what the writer produces (datasets reads only this)
-                    source.seek(0)
-                    batches = list(pa.ipc.open_stream(source))
+                batches = list(pa.ipc.open_stream(source))  # the one writer's format (tokenization.pack)
             except (pa.ArrowInvalid, OSError) as e:
                 raise ValueError(
                     f"cannot read shard {path}: {e} (expected sha256 {shard['sha256']}; "

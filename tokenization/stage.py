@@ -36,7 +36,7 @@ from tokenization.inputs import (
     plan_chunks,
     read_chunk,
 )
-from tokenization.pack import SplitPack, append_file, pack_split
+from tokenization.pack import SplitPack, append_file, pack_split, tokens_manifest
 from tokenization.tokenizer import (
     SpecialIds,
     resolve_tokenizer_file,
@@ -46,7 +46,6 @@ from tokenization.tokenizer import (
     train_tokenizer,
 )
 
-FORMAT_VERSION = 1
 # Encoding is single-threaded inside a task: Ray provides the parallelism (one task per CPU),
 # so the tokenizers thread pool would only oversubscribe the cores.
 _TASK_ENV = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
@@ -324,27 +323,23 @@ def tokenize_to_dir(
         rss["pack"] = _peak_rss_mb()
 
         vocab_size = tok.get_vocab_size(with_added_tokens=True)
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "shard_format": "arrow-ipc-stream",
-            "column": "input_ids",
-            "seq_len": config.seq_len,
-            "row_len": config.row_len,
-            "vocab_size": vocab_size,
-            "bos_id": specials.bos,
-            "eos_id": specials.eos,
-            "pad_id": specials.pad,
-            "add_bos": specials.add_bos,
-            "tokenizer": "tokenizer.json",
-            "tokenizer_sha256": tok_sha,
-            "seed": config.seed,
-            "val_fraction": config.val_fraction,
-            "tail": config.tail,
-            "document_order": "input order: paths as given, directory files by name, rows in file order",
-            "splits": {s: packs[s].to_dict() for s in SPLITS},
-            "total_tokens": sum(packs[s].tokens for s in SPLITS),
-            "source_run": source_run,
-        }
+        manifest = tokens_manifest(
+            seq_len=config.seq_len,
+            vocab_size=vocab_size,
+            specials={
+                "bos_id": specials.bos,
+                "eos_id": specials.eos,
+                "pad_id": specials.pad,
+                "add_bos": specials.add_bos,
+            },
+            tokenizer_sha256=tok_sha,
+            seed=config.seed,
+            val_fraction=config.val_fraction,
+            tail=config.tail,
+            document_order="input order: paths as given, directory files by name, rows in file order",
+            splits={s: packs[s] for s in SPLITS},
+            source_run=source_run,
+        )
         write_bytes_atomic(staging / "tokenizer.json", tok_data)
         write_bytes_atomic(staging / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
         if out.exists():

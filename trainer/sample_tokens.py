@@ -1,44 +1,22 @@
-"""A small, self-contained writer of the tokens/ contract for tests, benchmarks and the GPU check.
+"""Small tokens/ directories for tests, benchmarks and the GPU check, written by the pipeline's own writer.
 
 The pipeline's tokens come from `tokenization/`; this exists so the trainer can be exercised on real text
-(a byte-level BPE trained on the spot) or synthetic ids without Ray or a pipeline run. It writes exactly the
-contract: manifest.json, tokenizer.json, {train,val}/shard-00000.arrow (Arrow IPC file, input_ids list<int32>,
-rows of seq_len + 1 tokens, documents joined with EOS and packed)."""
+(a byte-level BPE trained on the spot) or synthetic ids without Ray or a pipeline run. Shards and manifest go
+through `tokenization.pack` (`write_rows`, `tokens_manifest`), so these directories follow exactly the
+contract a pipeline run writes (Arrow IPC stream shards, the same manifest keys)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
+
+from dedup.kit import file_sha256, write_bytes_atomic
+from tokenization.pack import tokens_manifest, write_rows
 
 EOS = "<|endoftext|>"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_rows(path: Path, rows: np.ndarray) -> dict:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n, width = rows.shape
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * width, type=pa.int32())
-    col = pa.ListArray.from_arrays(offsets, pa.array(rows.reshape(-1).astype(np.int32), type=pa.int32()))
-    table = pa.table({"input_ids": col})
-    tmp = path.with_name(path.name + ".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-        w.write_table(table)
-    os.replace(tmp, path)
-    return {
-        "path": str(path.relative_to(path.parent.parent)),
-        "rows": n,
-        "tokens": int(n * width),
-        "sha256": _sha256(path),
-    }
 
 
 def write_token_rows(
@@ -49,31 +27,26 @@ def write_token_rows(
     vocab_size: int,
     eos_id: int,
     source: str = "sample",
+    seed: int = 0,
 ) -> Path:
     """Write pre-packed rows [n, seq_len + 1] for both splits plus tokenizer and manifest."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-    splits = {}
-    for name, rows in (("train", train), ("val", val)):
-        shard = _write_rows(out / name / "shard-00000.arrow", rows)
-        splits[name] = {"shards": [shard], "rows": shard["rows"], "tokens": shard["tokens"]}
-    manifest = {
-        "format_version": 1,
-        "tokenizer": "tokenizer.json",
-        "tokenizer_sha256": _sha256(out / "tokenizer.json"),
-        "vocab_size": int(vocab_size),
-        "seq_len": int(train.shape[1] - 1),
-        "bos_id": None,
-        "eos_id": int(eos_id),
-        "pad_id": None,
-        "splits": splits,
-        "total_tokens": int(sum(s["tokens"] for s in splits.values())),
-        "source_run": source,
-    }
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    os.replace(tmp, out / "manifest.json")
+    write_bytes_atomic(out / "tokenizer.json", tokenizer_json.encode("utf-8"))
+    splits = {name: write_rows(str(out), name, rows) for name, rows in (("train", train), ("val", val))}
+    manifest = tokens_manifest(
+        seq_len=int(train.shape[1] - 1),
+        vocab_size=int(vocab_size),
+        specials={"bos_id": None, "eos_id": int(eos_id), "pad_id": None, "add_bos": False},
+        tokenizer_sha256=file_sha256(out / "tokenizer.json"),
+        seed=seed,
+        val_fraction=round(len(val) / max(len(train) + len(val), 1), 6),
+        tail="drop",
+        document_order=f"{source}: documents joined with EOS and packed, rows shuffled by the seed",
+        splits=splits,
+        source_run=source,
+    )
+    write_bytes_atomic(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return out
 
 
@@ -116,6 +89,7 @@ def bpe_tokens_dir(
         tok.get_vocab_size(),
         eos,
         "bpe-sample",
+        seed,
     )
 
 
@@ -131,4 +105,4 @@ def synthetic_tokens_dir(
     data = rng.choice(vocab_size, size=(rows + val_rows, seq_len + 1), p=p).astype(np.int32)
     vocab = {f"t{i}": i for i in range(vocab_size)}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="t0"))
-    return write_token_rows(out_dir, data[:rows], data[rows:], tok.to_str(), vocab_size, 0, "synthetic")
+    return write_token_rows(out_dir, data[:rows], data[rows:], tok.to_str(), vocab_size, 0, "synthetic", seed)
