@@ -68,7 +68,7 @@ from filters.terms import SENSE_WINDOW, load_default_entries, load_innocent_phra
 
 __all__ = ["StreamGuard"]
 
-BLOCKING = frozenset({"drop"})
+BLOCKING = frozenset({"drop"})  # actions that stop a text (the server reads this too)
 _PEM_BEGIN = "-----BEGIN "
 _PEM_END_RE = re.compile(r"-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 _PEM_MAX = 16384 + 256  # the PRIVATE_KEY pattern's own bound on a block

@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from filters.engine import Filter, Verdict
 from filters.policy import Policy
-from filters.stream import StreamGuard
+from filters.stream import BLOCKING, StreamGuard
 from server.audit import AuditLog, intervention_records
 from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend, Usage
 from server.config import ServeConfig, file_sha256
@@ -36,7 +36,6 @@ from server.request import ClientError, parse_json_body, parse_request
 __all__ = ["create_app", "serve"]
 
 log = logging.getLogger("winnow.serve")
-BLOCKING = frozenset({"drop"})
 
 
 def _error(status: int, message: str, kind: str) -> JSONResponse:

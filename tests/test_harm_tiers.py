@@ -123,6 +123,17 @@ def test_all_scope_judges_every_window_and_band_some() -> None:
     assert 1 <= band.stats["encoder_windows"] <= 3
 
 
+def test_a_text_scores_the_same_alone_and_in_any_batch() -> None:
+    """Same bytes at any worker count: the encoder tier must not depend on a text's batch-mates."""
+    every = HarmDetector(runtime_scope="all")
+    text = CLEAR_HARM["self_harm"]
+    others = ["Hi.", "Water the tomatoes in the morning and pick them when they are red. " * 5, THREAT]
+    alone = every.detect_batch([text])[0].scores
+    for batch in ([*others, text], [text, *others[::-1]]):
+        res = every.detect_batch(batch)
+        assert res[batch.index(text)].scores == alone
+
+
 def test_one_score_scale_maps_the_head_threshold_onto_the_fast_threshold() -> None:
     p = np.linspace(0, 1, 101)[:, None]
     head_thr, fast_thr = np.array([0.3]), np.array([0.9])

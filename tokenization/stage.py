@@ -54,7 +54,6 @@ PROGRESS_WAIT_S = 1.0
 # progress(chunks appended, chunks total, documents so far)
 EncodeProgress = Callable[[int, int, int], None]
 # Defined once so Ray exports the function once per driver, not once per call.
-_encode_remote = ray.remote(num_cpus=1)(encode_chunk)
 
 
 @dataclass
@@ -164,7 +163,7 @@ def _run_encode(
     ``progress(chunks appended, chunks total, documents so far)`` is called after each appended chunk
     and at least every ``PROGRESS_WAIT_S`` while waiting, so a caller can show that work goes on."""
     report = progress or _no_progress
-    remote = _encode_remote.options(runtime_env={"env_vars": _TASK_ENV})
+    remote = ray.remote(num_cpus=1)(encode_chunk).options(runtime_env={"env_vars": _TASK_ENV})
     tok_ref = ray.put(tok_json)
     packs = {s: SplitPack() for s in SPLITS}
     streams = {s: open(os.path.join(scratch, f"{s}.stream.bin"), "wb") for s in SPLITS}  # noqa: SIM115

@@ -11,7 +11,8 @@ unigrams and bigrams (tokens = runs of alphanumeric characters, cut every 40), h
 with a fixed 64-bit mix (no Python `hash`, which is salted per process), counted, and each family
 scaled to unit L2 norm. Request framing and function words (`FRAMING_WORDS`: "how", "do", "i", "the",
 "give", ...) and third-person pronouns are masked first: every labelled prompt set is harmful, so with
-them a head learns that asking is harm (and the sexism source taught it that "she" is). A head is `sigmoid(a * (x @ w + b) + c)`: logistic weights, then Platt
+them a head learns that asking is harm (and the sexism source taught it that "she" is). The letter "l"
+is read as "i" in both families: the normalizer reads leet "1" as "i", so "ki11" has to meet "kill". A head is `sigmoid(a * (x @ w + b) + c)`: logistic weights, then Platt
 scaling fitted on the dev split. Nothing here uses pickle: the weights are a `.npz` read with
 `allow_pickle=False` whose sha256 the manifest pins, and the calibration JSON is pinned the same
 way; a mismatch raises `HarmModelError` (fail closed).
@@ -181,6 +182,7 @@ class FeatureSpec:
             "text_view": "filters.normalize.normalize(raw).text",
             "framing_words": list(FRAMING_WORDS),
             "framing": "no char n-gram holds a framing-word character; framing words are not word tokens",
+            "folded": "l read as i (the normalizer reads leet 1 as i, so 'ki11' and 'kill' meet)",
         }
 
     @classmethod
@@ -211,6 +213,13 @@ def _mix(h: np.ndarray, salt: int) -> np.ndarray:
 
 def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+
+
+def _folded_codepoints(text: str) -> np.ndarray:
+    """Code points with "l" read as "i": the normalizer turns leet "1" into "i", so "ki11" must meet "kill"."""
+    cp = _codepoints(text)
+    cp[cp == ord("l")] = ord("i")
+    return cp
 
 
 def window_bounds(text: str, window_chars: int) -> list[tuple[int, int]]:
@@ -293,7 +302,7 @@ def _token_hashes(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _framing_hashes() -> np.ndarray:
-    return np.unique(_token_hashes(_codepoints(" ".join(FRAMING_WORDS)))[2])
+    return np.unique(_token_hashes(_folded_codepoints(" ".join(FRAMING_WORDS)))[2])
 
 
 def _framing_mask(n: int, starts: np.ndarray, ends: np.ndarray, framing: np.ndarray) -> np.ndarray:
@@ -342,7 +351,7 @@ def featurize(text: str, bounds: list[tuple[int, int]], spec: FeatureSpec) -> tu
     n_rows = len(bounds)
     if not text:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    cp = _codepoints(text)
+    cp = _folded_codepoints(text)
     pos, ends, h = _token_hashes(cp)
     framing = np.isin(h, _FRAMING_HASHES)
     masked = _framing_mask(len(cp), pos, ends, framing)
@@ -575,12 +584,12 @@ class HarmDetector:
         if not todo:
             return
         self.stats["encoder_windows"] += len(todo)
-        texts = [per_text[t][0][slice(*per_text[t][1][w])] for t, w in todo]
-        p_fast = np.stack([per_text[t][2][w] for t, w in todo])
-        p_head = self.heads.probabilities(self.encoder.embed(texts), p_fast)
-        scaled = to_fast_scale(p_head, self.heads.thresholds, self._fast_thr)
-        for (t, w), row in zip(todo, scaled, strict=True):
-            per_text[t][2][w] = row
+        # One window at a time: a batch pads its texts to the longest and changes the matrix shapes, so
+        # a window's score would depend on which other texts share its batch (and so on worker count).
+        for t, w in todo:
+            text = per_text[t][0][slice(*per_text[t][1][w])]
+            p_head = self.heads.probabilities(self.encoder.embed([text]), per_text[t][2][w][None, :])
+            per_text[t][2][w] = to_fast_scale(p_head, self.heads.thresholds, self._fast_thr)[0]
 
     def _judged(self, probs: np.ndarray) -> np.ndarray:
         """Which windows (rows of fast probabilities) the encoder judges in this mode."""
