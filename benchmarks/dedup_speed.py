@@ -1,16 +1,27 @@
 """Speed benchmark: MinHash signatures and full near-dedup, ours vs datasketch and datatrove, same documents.
 
-    .venv/bin/python -m benchmarks.dedup_speed [--docs 10000] [--sig-docs 2000] [--mem-sizes 100000,300000]
-                                               [--parts sig,full,mem]
+    taskset -c 1 .venv/bin/python -m benchmarks.dedup_speed [--docs 3000] [--sig-docs 1000] [--reps 3]
+                                                            [--parts sig,full,mem] [--core 1] [--ray]
 
-Signatures are timed in this process pinned to CPU 0 (`sched_setaffinity`, what `taskset -c 0` does),
-shingling included for everyone; wall and CPU-time docs/s are both reported with the load average, because
-the machine is shared. Full near-dedup runs each system in a fresh subprocess so its peak RSS (VmHWM) is its
-own: ours inline on one core (LocalExecutor, no Ray), ours on Ray with 2 CPUs (time only: Ray workers are
-separate processes), and datatrove's four MinHash stages with LocalPipelineExecutor (1 task). The memory
-curve runs ours inline (LocalExecutor, one process, default DedupConfig: exact + 12x10 near-dedup with the
-Jaccard check) on `benchmarks.corpus` Parquet shards at each size, and fits peak RSS = a + b * docs to
-extrapolate to 1M documents. Writes benchmarks/out/dedup_speed.json.
+Fair by construction (issue 14): every contender gets the same documents, 5-word shingles and 14 bands x 8
+rows (112 hashes, datatrove's default MinhashConfig), runs on the same pinned core (`--core`, default 1:
+`sched_setaffinity`, what `taskset -c 1` does; subprocesses inherit it), and the timed passes are
+interleaved round-robin (`--reps` rounds, the median is reported). datatrove runs twice:
+
+- its DEFAULT configuration: `MinhashConfig()` (xxhash, 64-bit) with `language="en"` (spaCy English word
+  tokenizer). Its xxhash path hands `str` to xxhash, which xxhash>=4 refuses, so `_xxhash_accepts_str`
+  wraps the two functions to encode UTF-8 first (what xxhash<4 did internally); nothing else changes.
+- its fastest fair configuration: the same, with a whitespace word tokenizer (`str.split` on datatrove's own
+  simplified text: lower-cased, punctuation removed), measured fastest of the variants in the signature
+  table (sha1 and 32-bit xxhash are listed there too).
+
+Signatures are timed in this process, shingling included for everyone, after one untimed warm-up pass each.
+Full near-dedup runs each system in a fresh subprocess (equally cold: imports happen before the clock
+starts, nothing else is warmed) so its peak RSS (VmHWM) is its own: ours inline (LocalExecutor, no Ray,
+exact dedup off, no Jaccard check, like datatrove) and datatrove's four MinHash stages with
+LocalPipelineExecutor (1 task). `--ray` adds ours on Ray with 2 CPUs (not a one-core comparison; off by
+default). The memory curve runs ours inline (default DedupConfig) on `benchmarks.corpus` Parquet shards at
+each size. Writes benchmarks/out/dedup_speed.json and benchmarks/results/dedup_speed.json.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +43,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 OUT = Path(__file__).resolve().parent / "out"
-# Same LSH shape for everyone: 14 bands x 8 rows = 112 hashes (datatrove's default MinhashConfig).
-BANDS, ROWS = 14, 8
+RESULTS = Path(__file__).resolve().parent / "results"
+# Same LSH shape and shingles for everyone: 14 bands x 8 rows = 112 hashes over 5-word shingles (datatrove's
+# default MinhashConfig; our own default is 3-word shingles and 32x4, chosen in benchmarks/dedup_provenance.py).
+BANDS, ROWS, NGRAM = 14, 8, 5
 
 
 def _machine() -> dict:
@@ -57,49 +71,30 @@ def _vm_hwm_kib() -> int:
     return next(int(x.split()[1]) for x in status if x.startswith("VmHWM"))
 
 
-# ------------------------------------------------------------------ signatures (in process, one core)
+# ------------------------------------------------------------------ datatrove configurations
 
 
-def _dt_config(minhash_config, hash_config):
-    """datatrove config with its sha1 shingle hash: its default xxhash path passes str, which xxhash>=4 refuses."""
-    return minhash_config(num_buckets=BANDS, hashes_per_bucket=ROWS, hash_config=hash_config(hash_fc="sha1"))
+def _xxhash_accepts_str() -> None:
+    """Let datatrove's default xxhash run under xxhash>=4, which refuses `str`: encode UTF-8 first.
+
+    datatrove's `create_hash_func` imports `xxhash32`/`xxhash64` from this module at call time, so patching
+    the module attributes before a `MinhashDedupSignature` is built is enough. UTF-8 is what xxhash<4 hashed.
+    """
+    import xxhash
+    from datatrove.utils.hashes import xxhash as dt_xxhash
+
+    def xxhash32(data: str | bytes) -> int:
+        return xxhash.xxh32_intdigest(data.encode() if isinstance(data, str) else data)
+
+    def xxhash64(data: str | bytes) -> int:
+        return xxhash.xxh64_intdigest(data.encode() if isinstance(data, str) else data)
+
+    dt_xxhash.xxhash32, dt_xxhash.xxhash64 = xxhash32, xxhash64
 
 
-def bench_signatures(docs: list[str]) -> list[dict]:
-    from datasketch import MinHash
-    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
-    from datatrove.utils.hashing import HashConfig
+def _whitespace_tokenizer():
+    """datatrove WordTokenizer that splits on whitespace (its input is already simplified text)."""
     from datatrove.utils.word_tokenizers import WordTokenizer
-
-    from dedup import MinHashConfig as OurCfg
-    from dedup import shingles, signatures
-
-    cfg = OurCfg(num_perm=BANDS * ROWS, bands=BANDS, rows=ROWS)
-    rows = []
-
-    def timed(name: str, fn, sample: list[str]) -> None:
-        fn(sample[:20])  # warm-up: lazy tables, permutations, imports
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn(sample)
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rows.append(
-            {
-                "system": name,
-                "docs": len(sample),
-                "seconds": dt,
-                "docs_per_s": len(sample) / dt,
-                "cpu_seconds": cpu,
-                "docs_per_cpu_s": len(sample) / cpu,
-            }
-        )
-
-    timed(f"winnow (numpy word hashes, {BANDS * ROWS} perms)", lambda s: signatures(s, cfg), docs)
-    timed("winnow (default 128 perms)", lambda s: signatures(s, OurCfg()), docs)
-
-    def ds_bulk(s):
-        MinHash.bulk([shingles(t) for t in s], num_perm=BANDS * ROWS)  # default sha1_hash32
-
-    timed("datasketch MinHash.bulk (sha1)", ds_bulk, docs)
 
     class Whitespace(WordTokenizer):
         def word_tokenize(self, text: str) -> list[str]:
@@ -111,13 +106,93 @@ def bench_signatures(docs: list[str]) -> list[dict]:
         def span_tokenize(self, text: str) -> list[tuple[int, int]]:
             return []
 
+    return Whitespace()
+
+
+# name -> (word tokenizer, hash function, precision); "default" is datatrove's own default.
+DT_VARIANTS = {
+    "default": ("en", "xxhash", 64),
+    "whitespace": ("whitespace", "xxhash", 64),
+    "whitespace-xxh32": ("whitespace", "xxhash", 32),
+    "whitespace-sha1": ("whitespace", "sha1", 64),
+}
+DT_WORDS = {"en": "spaCy English words", "whitespace": "whitespace words"}
+# The fastest fair datatrove configuration used in the full run (fastest variant of the signature table).
+DT_FAST = "whitespace"
+
+
+def _dt_step(variant: str, folder: str):
+    """A datatrove MinhashDedupSignature (and its config) for one of DT_VARIANTS, 5-grams, 14x8."""
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.hashing import HashConfig
+
+    _xxhash_accepts_str()
+    words, fc, precision = DT_VARIANTS[variant]
+    cfg = MinhashConfig(
+        n_grams=5,
+        num_buckets=BANDS,
+        hashes_per_bucket=ROWS,
+        hash_config=HashConfig(precision=precision, hash_fc=fc),
+    )
+    tok = _whitespace_tokenizer() if words == "whitespace" else words
+    return MinhashDedupSignature(folder, config=cfg, language=tok), cfg
+
+
+def _dt_label(variant: str) -> str:
+    words, fc, precision = DT_VARIANTS[variant]
+    tag = "DEFAULT: " if variant == "default" else ""
+    return f"datatrove ({tag}{DT_WORDS[words]}, {fc} {precision}-bit)"
+
+
+def _ours_cfg():
+    from dedup import MinHashConfig as OurCfg
+
+    return OurCfg(num_perm=BANDS * ROWS, bands=BANDS, rows=ROWS, ngram=NGRAM)
+
+
+# ------------------------------------------------------------------ signatures (in process, one core)
+
+
+def bench_signatures(docs: list[str], reps: int) -> list[dict]:
+    """Docs per CPU-second of each contender: one warm-up pass each, then `reps` interleaved rounds."""
+    from datasketch import MinHash
+
+    from dedup import shingles, signatures
+
+    cfg = _ours_cfg()
     tmp = tempfile.mkdtemp()
-    for label, tok, n in [("whitespace", Whitespace(), len(docs)), ("en (spaCy)", "en", min(len(docs), 300))]:
-        step = MinhashDedupSignature(tmp, config=_dt_config(MinhashConfig, HashConfig), language=tok)
-        timed(
-            f"datatrove MinhashDedupSignature ({label})",
-            lambda s, st=step: [st.get_signature(st.get_shingles(t)) for t in s],
-            docs[:n],
+    contenders = {
+        f"winnow ({NGRAM}-word shingles, {BANDS * ROWS} perms)": lambda s: signatures(s, cfg),
+        # datasketch's default hashfunc (sha1_hash32) over our shingles
+        "datasketch MinHash.bulk (sha1)": lambda s: MinHash.bulk(
+            [shingles(t, NGRAM) for t in s], num_perm=BANDS * ROWS
+        ),
+    }
+    for variant in DT_VARIANTS:
+        step, _ = _dt_step(variant, tmp)
+        contenders[_dt_label(variant)] = lambda s, st=step: [st.get_signature(st.get_shingles(t)) for t in s]
+    for fn in contenders.values():
+        fn(docs)  # warm-up pass: lazy tables, permutations, spaCy model
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+    for _ in range(reps):
+        for name, fn in contenders.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn(docs)
+            times[name].append((time.perf_counter() - t0, time.process_time() - c0))
+    rows = []
+    for name, ts in times.items():
+        wall = statistics.median(t for t, _ in ts)
+        cpu = statistics.median(c for _, c in ts)
+        rows.append(
+            {
+                "system": name,
+                "docs": len(docs),
+                "reps": reps,
+                "seconds": wall,
+                "docs_per_s": len(docs) / wall,
+                "cpu_seconds": cpu,
+                "docs_per_cpu_s": len(docs) / cpu,
+            }
         )
     return rows
 
@@ -125,8 +200,70 @@ def bench_signatures(docs: list[str]) -> list[dict]:
 # ------------------------------------------------------------------ full near-dedup (subprocesses)
 
 
+def _clock() -> tuple[float, float]:
+    """(wall, CPU of this process and its reaped children): read at the start and end of a timed run."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter(), time.process_time() + kids.ru_utime + kids.ru_stime
+
+
+def _ours_full(kind: str, jsonl: str, work: str) -> tuple[float, float, int]:
+    from dedup import DedupConfig, run_dedup
+
+    use_ray = kind == "ours_ray2"
+    if use_ray:
+        import ray
+
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # Ray gets its 2 CPUs; the table says so
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # start-up not counted
+    cfg = DedupConfig(
+        exact=dict(enabled=False),
+        minhash=dict(num_perm=BANDS * ROWS, bands=BANDS, rows=ROWS, ngram=NGRAM, verify_jaccard=False),
+        use_ray=use_ray,
+        num_partitions=4 if use_ray else 1,
+        rows_per_block=2500 if use_ray else 1_000_000,
+    )
+    paths = [jsonl]
+    if use_ray:  # several JSONL files so Ray gets several blocks
+        lines = Path(jsonl).read_text().splitlines(keepends=True)
+        paths = []
+        for k in range(0, len(lines), 2500):
+            p = Path(work) / f"in-{k:08d}.jsonl"
+            p.write_text("".join(lines[k : k + 2500]))
+            paths.append(str(p))
+    t0, c0 = _clock()
+    stats = run_dedup(paths, str(Path(work) / "out"), cfg)
+    t1, c1 = _clock()
+    return t1 - t0, c1 - c0, stats.removed_near
+
+
+def _datatrove_full(variant: str, jsonl: str, work: str) -> tuple[float, float, int]:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    w = Path(work)
+    src = str(Path(jsonl).parent)
+    sig_step, mc = _dt_step(variant, str(w / "sigs"))
+    stages = [
+        [JsonlReader(src), sig_step],
+        [MinhashDedupBuckets(str(w / "sigs"), str(w / "buckets"), config=mc)],
+        [MinhashDedupCluster(str(w / "buckets"), str(w / "remove_ids"), config=mc)],
+        [
+            JsonlReader(src),
+            MinhashDedupFilter(str(w / "remove_ids"), exclusion_writer=JsonlWriter(str(w / "removed"))),
+            JsonlWriter(str(w / "kept")),
+        ],
+    ]
+    t0, c0 = _clock()
+    for i, (pipe, t) in enumerate(zip(stages, [1, BANDS, 1, 1], strict=True)):
+        LocalPipelineExecutor(pipeline=pipe, tasks=t, workers=1, logging_dir=str(w / f"logs{i}")).run()
+    t1, c1 = _clock()
+    removed = sum(1 for f in (w / "removed").glob("*") for _ in gzip.decompress(f.read_bytes()).splitlines())
+    return t1 - t0, c1 - c0, removed
+
+
 def worker(kind: str, jsonl: str, work: str) -> dict:
-    t0 = time.perf_counter()
     if kind == "ours_mem":
         from dedup import DedupConfig, run_dedup
 
@@ -145,69 +282,12 @@ def worker(kind: str, jsonl: str, work: str) -> dict:
             "candidate_pairs": stats.candidate_pairs,
             "verified_pairs": stats.verified_pairs,
         }
-    if kind in ("ours_local", "ours_ray2"):
-        from dedup import DedupConfig, run_dedup
-
-        use_ray = kind == "ours_ray2"
-        if use_ray:
-            import ray
-
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            t0 = time.perf_counter()  # Ray start-up (~5-10 s) not counted
-        cfg = DedupConfig(
-            exact=dict(enabled=False),
-            minhash=dict(num_perm=BANDS * ROWS, bands=BANDS, rows=ROWS, verify_jaccard=False),
-            use_ray=use_ray,
-            num_partitions=4 if use_ray else 1,
-            rows_per_block=2500 if use_ray else 1_000_000,
-        )
-        # Split into several JSONL files so Ray gets several blocks.
-        paths = [jsonl]
-        if use_ray:
-            lines = Path(jsonl).read_text().splitlines(keepends=True)
-            paths = []
-            for k in range(0, len(lines), 2500):
-                p = Path(work) / f"in-{k:08d}.jsonl"
-                p.write_text("".join(lines[k : k + 2500]))
-                paths.append(str(p))
-        stats = run_dedup(paths, str(Path(work) / "out"), cfg)
-        removed = stats.removed_near
+    if kind.startswith("ours"):
+        dt, cpu, removed = _ours_full(kind, jsonl, work)
     else:
-        from datatrove.executor import LocalPipelineExecutor
-        from datatrove.pipeline.dedup.minhash import (
-            MinhashConfig,
-            MinhashDedupBuckets,
-            MinhashDedupCluster,
-            MinhashDedupFilter,
-            MinhashDedupSignature,
-        )
-        from datatrove.pipeline.readers import JsonlReader
-        from datatrove.pipeline.writers import JsonlWriter
-        from datatrove.utils.hashing import HashConfig
-
-        mc = _dt_config(MinhashConfig, HashConfig)
-        w = Path(work)
-        src = str(Path(jsonl).parent)
-        stages = [
-            [JsonlReader(src), MinhashDedupSignature(str(w / "sigs"), config=mc, language="en")],
-            [MinhashDedupBuckets(str(w / "sigs"), str(w / "buckets"), config=mc)],
-            [MinhashDedupCluster(str(w / "buckets"), str(w / "remove_ids"), config=mc)],
-            [
-                JsonlReader(src),
-                MinhashDedupFilter(str(w / "remove_ids"), exclusion_writer=JsonlWriter(str(w / "removed"))),
-                JsonlWriter(str(w / "kept")),
-            ],
-        ]
-        tasks = [1, BANDS, 1, 1]
-        for i, (pipe, t) in enumerate(zip(stages, tasks, strict=True)):
-            LocalPipelineExecutor(pipeline=pipe, tasks=t, workers=1, logging_dir=str(w / f"logs{i}")).run()
-        removed = sum(
-            1 for f in (w / "removed").glob("*") for _ in gzip.decompress(f.read_bytes()).splitlines()
-        )
-    dt = time.perf_counter() - t0
-    hwm = _vm_hwm_kib()
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": dt, "removed": removed, "peak_rss_mib": max(hwm, kids) / 1024}
+        dt, cpu, removed = _datatrove_full(kind.removeprefix("datatrove-"), jsonl, work)
+    peak = max(_vm_hwm_kib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return {"seconds": dt, "cpu_seconds": cpu, "removed": removed, "peak_rss_mib": peak / 1024}
 
 
 def run_memory(n: int) -> dict:
@@ -245,15 +325,52 @@ def run_worker(kind: str, docs) -> dict:
     return res
 
 
+FULL_LABELS = {
+    "ours_local": f"winnow inline, 1 core ({NGRAM}-word shingles, {BANDS}x{ROWS}, no Jaccard check)",
+    "ours_ray2": "winnow on Ray, 2 CPUs (start-up excluded; NOT a one-core figure)",
+    "datatrove-default": "datatrove 4 stages, DEFAULT config (spaCy English words, xxhash 64-bit)",
+    f"datatrove-{DT_FAST}": "datatrove 4 stages, fastest fair config (whitespace words, xxhash 64-bit)",
+}
+
+
+def bench_full(docs, reps: int, kinds: list[str]) -> list[dict]:
+    """Each kind in a fresh subprocess, `reps` round-robin rounds; median seconds, max peak RSS."""
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    for _ in range(reps):
+        for kind in kinds:
+            runs[kind].append(run_worker(kind, docs))
+    rows = []
+    for kind, rs in runs.items():
+        sec = statistics.median(r["seconds"] for r in rs)
+        cpu = statistics.median(r["cpu_seconds"] for r in rs)
+        rows.append(
+            {
+                "system": kind,
+                "label": FULL_LABELS[kind],
+                "docs": len(docs),
+                "reps": reps,
+                "seconds": sec,
+                "seconds_all": [round(r["seconds"], 3) for r in rs],
+                "cpu_seconds": cpu,
+                "docs_per_s": len(docs) / sec,
+                "docs_per_cpu_s": len(docs) / cpu,
+                "removed": sorted({r["removed"] for r in rs}),
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
+            }
+        )
+    return rows
+
+
 def _load() -> dict:
     one, five, fifteen = os.getloadavg()
     return {"load_1m": one, "load_5m": five, "load_15m": fifteen}
 
 
-def _print_signatures(sig: list[dict], load: dict) -> None:
+def _print_signatures(sig: list[dict], load: dict, core: int) -> None:
     print(
-        f"signatures, pinned to CPU 0; load average before/after: {load['before']['load_1m']:.2f} / "
-        f"{load['after']['load_1m']:.2f} (1 min) on {os.cpu_count()} CPUs\n"
+        f"signatures, pinned to CPU {core}, {NGRAM}-word shingles, {BANDS * ROWS} hashes, median of "
+        f"{sig[0]['reps']} interleaved rounds after one warm-up pass each; load average before/after: "
+        f"{load['before']['load_1m']:.2f} / {load['after']['load_1m']:.2f} (1 min) on {os.cpu_count()} CPUs\n"
     )
     ref, ref_cpu = sig[0]["docs_per_s"], sig[0]["docs_per_cpu_s"]
     print("| signatures (1 core) | docs | docs/s (wall) | docs/s (CPU time) | winnow / this (wall) | (CPU) |")
@@ -265,15 +382,24 @@ def _print_signatures(sig: list[dict], load: dict) -> None:
         )
 
 
-def _print_full(full: list[dict]) -> None:
-    base = full[0]["docs_per_s"]
-    print("\n| full near-dedup | docs | seconds | docs/s | peak RSS MiB | winnow 1-core / this |")
-    print("|---|---:|---:|---:|---:|---:|")
+def _print_full(full: list[dict], core: int) -> None:
+    base, base_cpu = full[0]["docs_per_s"], full[0]["docs_per_cpu_s"]
+    print(
+        f"\nfull near-dedup, each run a fresh process pinned to CPU {core}, median of {full[0]['reps']} "
+        "round-robin rounds"
+    )
+    print(
+        "\n| full near-dedup | docs | seconds (median) | docs/s | docs per CPU-s | removed | peak RSS MiB "
+        "| winnow / this (wall) | (CPU) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in full:
         rss = f"{r['peak_rss_mib']:.0f}" + (" (driver only)" if r["system"] == "ours_ray2" else "")
+        removed = "/".join(str(x) for x in r["removed"])
         print(
-            f"| {r['system']} | {r['docs']} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | {rss} | "
-            f"{base / r['docs_per_s']:.2f}x |"
+            f"| {r['label']} | {r['docs']} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | "
+            f"{r['docs_per_cpu_s']:.0f} | {removed} | {rss} | {base / r['docs_per_s']:.2f}x | "
+            f"{base_cpu / r['docs_per_cpu_s']:.2f}x |"
         )
 
 
@@ -320,13 +446,24 @@ def _print_memory(mem: list[dict], fit: dict) -> None:
         )
 
 
+def _pin(core: int) -> int:
+    """Pin this process (and the subprocesses it starts) to `core`, or to its lowest allowed CPU."""
+    cpus = os.sched_getaffinity(0)
+    core = core if core in cpus else min(cpus)
+    os.sched_setaffinity(0, {core})
+    return core
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--docs", type=int, default=10_000)
-    ap.add_argument("--sig-docs", type=int, default=2000)
+    ap.add_argument("--docs", type=int, default=3000, help="documents of the full near-dedup")
+    ap.add_argument("--sig-docs", type=int, default=1000, help="documents of the signature table")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved timed rounds (median reported)")
+    ap.add_argument("--core", type=int, default=1, help="CPU every timed run is pinned to")
     ap.add_argument("--mem-sizes", default="100000,300000", help="comma-separated corpus sizes")
     ap.add_argument("--parts", default="sig,full,mem", help="any of sig,full,mem")
     ap.add_argument("--skip-datatrove-full", action="store_true")
+    ap.add_argument("--ray", action="store_true", help="also run ours on Ray with 2 CPUs (full part)")
     ap.add_argument("--worker")
     ap.add_argument("--jsonl")
     ap.add_argument("--work")
@@ -334,7 +471,11 @@ def main() -> None:
     if a.worker:
         print(json.dumps(worker(a.worker, a.jsonl, a.work)))
         return
+    if a.docs < 1 or a.sig_docs < 1 or a.reps < 1:
+        print("error: --docs, --sig-docs and --reps must be >= 1", file=sys.stderr)
+        sys.exit(2)
     from benchmarks.dedup_data import speed_docs
+    from benchmarks.machine import cpu_probe, machine_info
 
     parts = set(a.parts.split(","))
     OUT.mkdir(exist_ok=True)
@@ -343,28 +484,33 @@ def main() -> None:
     result["machine"] = _machine()
     m = result["machine"]
     print(
-        f"machine: {m['nproc']} CPUs, {m['memory_gib']} GiB, {m['date']}; {BANDS}x{ROWS} LSH where compared\n"
+        f"machine: {m['nproc']} CPUs, {m['memory_gib']} GiB, {m['date']}; {BANDS}x{ROWS} LSH, "
+        f"{NGRAM}-word shingles where compared\n"
     )
     docs = speed_docs(max(a.docs, a.sig_docs))
     result["avg_doc_bytes"] = sum(len(t.encode()) for _, t in docs[: a.docs]) / a.docs
-    if "sig" in parts:
-        cpus = os.sched_getaffinity(0)
-        load = {"before": _load()}
-        os.sched_setaffinity(0, {min(cpus)})
-        try:
-            sig = bench_signatures([t for _, t in docs[: a.sig_docs]])
-        finally:
-            os.sched_setaffinity(0, cpus)
-        load["after"] = _load()
-        result.update(signatures=sig, signatures_load=load, lsh={"bands": BANDS, "rows": ROWS})
-        print(f"avg doc {result['avg_doc_bytes']:.0f} B")
-        _print_signatures(sig, load)
-    if "full" in parts:
-        full = [run_worker("ours_local", docs[: a.docs]), run_worker("ours_ray2", docs[: a.docs])]
-        if not a.skip_datatrove_full:
-            full.append(run_worker("datatrove", docs[: a.docs]))
-        result["full"] = full
-        _print_full(full)
+    cpus = os.sched_getaffinity(0)
+    core = _pin(a.core)
+    fair = {"core": core, "reps": a.reps, "cpu_probe_before": cpu_probe()}
+    try:
+        if "sig" in parts:
+            load = {"before": _load()}
+            sig = bench_signatures([t for _, t in docs[: a.sig_docs]], a.reps)
+            load["after"] = _load()
+            result.update(signatures=sig, signatures_load=load, lsh={"bands": BANDS, "rows": ROWS})
+            print(f"avg doc {result['avg_doc_bytes']:.0f} B")
+            _print_signatures(sig, load, core)
+        if "full" in parts:
+            kinds = ["ours_local"] + (["ours_ray2"] if a.ray else [])
+            if not a.skip_datatrove_full:
+                kinds += ["datatrove-default", f"datatrove-{DT_FAST}"]
+            result["full"] = bench_full(docs[: a.docs], a.reps, kinds)
+            result["full_load"] = _load()
+            _print_full(result["full"], core)
+    finally:
+        os.sched_setaffinity(0, cpus)
+    fair["cpu_probe_after"] = cpu_probe()
+    result["fairness"] = fair
     if "mem" in parts:
         # Merged by size with earlier runs' points (peak RSS does not depend on load), so sizes can be added.
         measured = {r["docs"]: r for r in result.get("memory_curve", [])}
@@ -374,6 +520,14 @@ def main() -> None:
         result.update(memory_curve=mem, memory_fit=fit, memory_load=_load())
         _print_memory(mem, fit)
     out_path.write_text(json.dumps(result, indent=1))
+    RESULTS.mkdir(exist_ok=True)
+    committed = {k: v for k, v in result.items() if k != "machine"}
+    committed["machine"] = machine_info("datatrove", "datasketch", "xxhash", "spacy", "numpy")
+    command = "taskset -c 1 python -m benchmarks.dedup_speed " + " ".join(sys.argv[1:])
+    committed["commands"] = {**result.get("commands", {}), **dict.fromkeys(sorted(parts), command)}
+    result["commands"] = committed["commands"]
+    out_path.write_text(json.dumps(result, indent=1))
+    (RESULTS / "dedup_speed.json").write_text(json.dumps(committed, indent=1) + "\n")
 
 
 if __name__ == "__main__":

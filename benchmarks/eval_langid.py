@@ -31,7 +31,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -306,7 +306,7 @@ def main() -> None:
         reached[key] = round(sum(float(p[0]) < DEFAULT_UNSURE for p in probs) / len(docs), 4)
     meta = {
         "command": "python -m benchmarks.eval_langid " + " ".join(sys.argv[1:]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (pinned to core {args.core}), "
         f"Python {platform.python_version()}",
         "split": "per language: even rows tune (chose weight/threshold), odd rows test (held out)",

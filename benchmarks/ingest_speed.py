@@ -1,13 +1,20 @@
 """Ingest + extraction throughput on one core: winnow's read_records vs datatrove's WarcReader +
-Trafilatura, side by side on the same WARC/WET/ARC files (../shared/data/web/warc), repeated N times.
+Trafilatura, side by side on the same WARC/WET/ARC files (../shared/data/web/warc).
 
-Each system runs in its own subprocess (so peak RSS is its own) after one untimed warm-up pass.
-Figures: documents/s (documents with non-empty extracted text), input MB/s (compressed bytes
-read), CPU seconds (including datatrove's extraction subprocess), peak RSS. A second winnow run
-over 4×N passes checks that memory stays flat as the input grows.
+Fair by construction (issue 14):
+- each system runs in its own long-lived subprocess, all pinned to the same CPU (`--core`, default 1);
+- both are warmed equally: one untimed pass over the whole file set each, and trafilatura is imported and
+  run once in datatrove's parent too, so the extraction process it forks per pass starts as warm as ours;
+- the timed passes are interleaved round-robin (winnow, datatrove, winnow, ...) for `--reps` rounds;
+- CPU time of a pass = (RUSAGE_SELF + RUSAGE_CHILDREN after the pass) - (the same before it): datatrove
+  extracts in a child process that it forks and reaps once per pass, so the child's CPU is charged to the
+  pass that used it and to no other. The MEDIAN pass is reported.
+Figures: documents/s (documents with non-empty extracted text), input MB/s (compressed bytes read),
+CPU seconds per pass, peak RSS (datatrove's: the larger of its parent and its extraction child) after
+the first and after the last pass, which shows whether memory grows with the input.
 
-Run: .venv/bin/python -m benchmarks.ingest_speed [--reps N]
-Writes benchmarks/out/ingest_speed.json.
+Run: taskset -c 1 .venv/bin/python -m benchmarks.ingest_speed [--reps 5] [--core 1]
+Writes benchmarks/out/ingest_speed.json and benchmarks/results/ingest_speed.json.
 """
 
 from __future__ import annotations
@@ -16,16 +23,23 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import machine_info
+from benchmarks.machine import cpu_probe, machine_info
 
 SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WARC_DIR = SHARED / "web" / "warc"
 OUT = Path(__file__).resolve().parent / "out"
+RESULTS = Path(__file__).resolve().parent / "results"
+SYSTEMS = ("winnow", "datatrove")
+LABELS = {
+    "winnow": "winnow read_records (extraction in process)",
+    "datatrove": "datatrove WarcReader + Trafilatura(favour_precision=True) (extraction in a forked child)",
+}
 
 
 def warc_files() -> list[Path]:
@@ -50,7 +64,7 @@ def _datatrove_pass(files: list[Path]) -> tuple[int, int]:
     from datatrove.pipeline.readers import WarcReader
 
     # the same file set: WarcReader's paths_file lists them relative to its data folder
-    paths_file = OUT / "ingest_speed_paths.txt"
+    paths_file = OUT / f"ingest_speed_paths_{os.getpid()}.txt"
     paths_file.parent.mkdir(parents=True, exist_ok=True)
     paths_file.write_text("".join(f"{f.name}\n" for f in files))
     reader = WarcReader(str(WARC_DIR), paths_file=str(paths_file))
@@ -60,84 +74,198 @@ def _datatrove_pass(files: list[Path]) -> tuple[int, int]:
         if doc.text:
             docs += 1
             chars += len(doc.text)
+    paths_file.unlink(missing_ok=True)
     return docs, chars
 
 
-def worker(system: str, reps: int) -> dict:
-    """Runs in a subprocess: warm-up pass, then `reps` timed passes."""
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of its reaped children so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _peak_rss_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+def serve(system: str) -> None:
+    """Child: one untimed warm-up pass, then one timed pass (a JSON line) per "run" line on stdin."""
     files = warc_files()
     run = _winnow_pass if system == "winnow" else _datatrove_pass
-    run(files)  # warm-up: imports, lazy trafilatura/lxml init
-    t0, c0 = time.perf_counter(), time.process_time()
-    docs = chars = 0
-    for _ in range(reps):
-        d, c = run(files)
-        docs, chars = docs + d, chars + c
-    wall = time.perf_counter() - t0
-    cpu = time.process_time() - c0
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if system == "datatrove":
+        from datatrove.pipeline.extractors import Trafilatura
+
+        # import + first-call init in the parent, inherited by the extraction child forked per pass
+        Trafilatura(favour_precision=True).extract("<html><body><p>warm up</p></body></html>")
+    run(files)  # warm-up pass: imports, lazy trafilatura/lxml init
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        c0, t0 = _cpu_seconds(), time.perf_counter()
+        docs, chars = run(files)
+        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        print(
+            json.dumps(
+                {
+                    "files": len(files),
+                    "input_bytes": sum(f.stat().st_size for f in files),
+                    "docs": docs,
+                    "text_chars": chars,
+                    "wall_s": wall,
+                    "cpu_s": cpu,
+                    "peak_rss_mib": _peak_rss_mib(),
+                }
+            ),
+            flush=True,
+        )
+
+
+class Child:
+    """A system's subprocess; `ask()` runs one timed pass in it."""
+
+    def __init__(self, system: str) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-m", "benchmarks.ingest_speed", "--worker", system]
+        self.system = system
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=Path(__file__).parents[1],
+        )
+        self._read()
+
+    def _read(self) -> dict:
+        while True:
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
+            if not line:
+                sys.exit(f"error: {self.system} worker failed (exit {self.proc.wait()})")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def ask(self) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def measure(reps: int) -> dict[str, list[dict]]:
+    """Both children warm, then `reps` round-robin rounds of one timed pass each."""
+    children = {s: Child(s) for s in SYSTEMS}
+    passes: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
+    try:
+        for _ in range(reps):
+            for s, child in children.items():
+                passes[s].append(child.ask())
+    finally:
+        for child in children.values():
+            child.close()
+    return passes
+
+
+def summarize(system: str, passes: list[dict]) -> dict:
+    wall = statistics.median(p["wall_s"] for p in passes)
+    cpu = statistics.median(p["cpu_s"] for p in passes)
+    docs = passes[0]["docs"]
     return {
         "system": system,
-        "reps": reps,
-        "files": len(files),
-        "input_bytes": reps * sum(f.stat().st_size for f in files),
+        "label": LABELS[system],
+        "reps": len(passes),
+        "files": passes[0]["files"],
+        "input_bytes": passes[0]["input_bytes"],
         "docs": docs,
-        "text_chars": chars,
+        "docs_all_passes": sorted({p["docs"] for p in passes}),
         "wall_s": wall,
-        "cpu_s": cpu + children.ru_utime + children.ru_stime,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_s": cpu,
+        "wall_s_all": [round(p["wall_s"], 3) for p in passes],
+        "cpu_s_all": [round(p["cpu_s"], 3) for p in passes],
+        "docs_per_s": docs / wall,
+        "docs_per_cpu_s": docs / cpu,
+        "mb_per_s": passes[0]["input_bytes"] / 1e6 / wall,
+        "peak_rss_first_mib": passes[0]["peak_rss_mib"],
+        "peak_rss_last_mib": passes[-1]["peak_rss_mib"],
     }
 
 
-def _spawn(system: str, reps: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "benchmarks.ingest_speed", "--worker", system, "--reps", str(reps)]
-    out = subprocess.run(
-        cmd, check=True, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1]
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _pin(core: int) -> int:
+    cpus = os.sched_getaffinity(0)
+    core = core if core in cpus else min(cpus)
+    os.sched_setaffinity(0, {core})  # inherited by the children
+    return core
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=5, help="timed passes over the file set")
-    ap.add_argument("--worker", choices=["winnow", "datatrove"], help=argparse.SUPPRESS)
+    ap.add_argument("--reps", type=int, default=5, help="timed round-robin rounds (median reported)")
+    ap.add_argument("--core", type=int, default=1, help="CPU both systems are pinned to")
+    ap.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.reps)))
+        serve(args.worker)
         return
-    rows = [_spawn("winnow", args.reps), _spawn("datatrove", args.reps), _spawn("winnow", 4 * args.reps)]
+    if args.reps < 1:
+        print("error: --reps must be >= 1", file=sys.stderr)
+        sys.exit(2)
+    if not WARC_DIR.is_dir():
+        print(f"error: no WARC folder at {WARC_DIR}", file=sys.stderr)
+        sys.exit(2)
+    core = _pin(args.core)
     m = machine_info("trafilatura", "datatrove")
+    probe = [cpu_probe()]
+    passes = measure(args.reps)
+    probe.append(cpu_probe())
+    m["load_average_after"] = round(os.getloadavg()[0], 2)
+    rows = [summarize(s, passes[s]) for s in SYSTEMS]
+    ref = rows[1]
+    for r in rows:
+        r["ratio_vs_datatrove"] = r["docs_per_s"] / ref["docs_per_s"]
+        r["cpu_ratio_vs_datatrove"] = r["docs_per_cpu_s"] / ref["docs_per_cpu_s"]
     print(
         f"# Ingest + extraction speed, one core ({m['date']}, nproc={m['nproc']}, {m['memory_gib']} GiB, "
         f"trafilatura {m['trafilatura']}, datatrove {m['datatrove']})\n"
     )
     print(
-        f"{rows[0]['files']} files from web/warc ({rows[0]['input_bytes'] // args.reps / 1e6:.2f} MB) × reps.\n"
+        f"{rows[0]['files']} files from web/warc ({rows[0]['input_bytes'] / 1e6:.2f} MB) per pass; both pinned "
+        f"to CPU {core}, one untimed warm-up pass each, median of {args.reps} interleaved passes; CPU probe "
+        f"{probe[0]} s / {probe[1]} s, load average {m['load_average']} / {m['load_average_after']}.\n"
     )
     print(
-        "| system | reps | docs | docs/s | input MB/s | CPU s | docs per CPU-s "
-        "| docs/s vs datatrove | docs per CPU-s vs datatrove | peak RSS MiB |"
+        "| system | passes | docs/pass | docs/s | input MB/s | CPU s/pass | docs per CPU-s "
+        "| docs/s vs datatrove | docs per CPU-s vs datatrove | peak RSS MiB (pass 1 / last) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        r["docs_per_s"] = r["docs"] / r["wall_s"]
-        r["docs_per_cpu_s"] = r["docs"] / r["cpu_s"]
-        r["mb_per_s"] = r["input_bytes"] / 1e6 / r["wall_s"]
-    for r in rows:
-        r["ratio_vs_datatrove"] = r["docs_per_s"] / rows[1]["docs_per_s"]
-        r["cpu_ratio_vs_datatrove"] = r["docs_per_cpu_s"] / rows[1]["docs_per_cpu_s"]
         print(
-            f"| {r['system']} | {r['reps']} | {r['docs']} | {r['docs_per_s']:.1f} | {r['mb_per_s']:.2f} "
-            f"| {r['cpu_s']:.1f} | {r['docs_per_cpu_s']:.1f} | {r['ratio_vs_datatrove']:.2f} "
-            f"| {r['cpu_ratio_vs_datatrove']:.2f} | {r['peak_rss_mib']:.0f} |"
+            f"| {r['label']} | {r['reps']} | {r['docs']} | {r['docs_per_s']:.1f} | {r['mb_per_s']:.2f} "
+            f"| {r['cpu_s']:.2f} | {r['docs_per_cpu_s']:.1f} | {r['ratio_vs_datatrove']:.2f} "
+            f"| {r['cpu_ratio_vs_datatrove']:.2f} | {r['peak_rss_first_mib']:.0f} / {r['peak_rss_last_mib']:.0f} |"
         )
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / "ingest_speed.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"machine": m, "runs": rows}, indent=2))
-    os.replace(tmp, path)
-    print(f"\nwrote {path}")
+    result = {
+        "machine": m,
+        "core": core,
+        "cpu_probe_s": probe,
+        "command": "taskset -c 1 python -m benchmarks.ingest_speed " + " ".join(sys.argv[1:]),
+        "runs": rows,
+    }
+    for folder in (OUT, RESULTS):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "ingest_speed.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        os.replace(tmp, path)
+    print("\nwrote benchmarks/results/ingest_speed.json")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def machine_info(*packages: str) -> dict:
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "load_average": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     for name in packages:
         try:

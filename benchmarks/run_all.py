@@ -2,7 +2,9 @@
 
 Each benchmark is its own module (runnable alone with `python -m benchmarks.NAME`);
 this runner executes them one after another in subprocesses (so peak-memory
-figures do not leak between them) and writes their output to benchmarks/out/.
+figures do not leak between them) and writes their markdown output to benchmarks/out/.
+The side-by-side benchmarks pin themselves to one CPU (`--core`, default 1) and write
+machine-readable results with the date and machine to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ BENCHMARKS = [
     "tokenize_speed",
     "train_speed",
     "check_latency",
+    "report_speed",
 ]
 
 

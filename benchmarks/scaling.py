@@ -44,7 +44,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "ray": ray.__version__,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 

@@ -1,17 +1,22 @@
 """Tokenize throughput: winnow's stage end to end vs raw ``tokenizers.encode_batch`` vs datatrove.
 
-    .venv/bin/python -m benchmarks.tokenize_speed [--mb 16] [--cores 1,2] [--mem-mb 8,32,128] [--tag T]
+    taskset -c 1 .venv/bin/python -m benchmarks.tokenize_speed --cores 1 [--mb 16] [--repeat 3] [--tag T]
+    taskset -c 0,1 .venv/bin/python -m benchmarks.tokenize_speed --cores 2 ...   [--mem-mb 8,32,128]
 
-Each measurement runs in a fresh subprocess pinned to N cores (CPU affinity, ``RAYON_NUM_THREADS``)
-on the same ~4 KB documents cut from ../shared/data/clean_text and the same tokenizer file:
+Each method runs in its own long-lived subprocess pinned to the first N CPUs it is allowed (CPU affinity,
+``RAYON_NUM_THREADS``), on the same ~4 KB documents cut from ../shared/data/clean_text and the same
+tokenizer file:
 
-* ``encode_batch``: the reference, texts already in memory, batches of 1,000 documents;
+* ``encode_batch`` / ``encode_batch_fast``: the reference, texts already in memory, batches of 1,000;
 * ``winnow``: ``tokenize_to_dir`` (read Parquet, encode on Ray, pack, shuffle, write Arrow shards),
-  Ray already started (as in the pipeline), timed call only;
-* ``datatrove``: ``ParquetReader`` → ``DocumentTokenizer`` on ``LocalPipelineExecutor`` with N workers.
+  Ray started once (as in the pipeline, start-up not timed);
+* ``datatrove``: ``ParquetReader`` -> ``DocumentTokenizer`` on ``LocalPipelineExecutor`` with N workers.
 
-Then peak memory of the winnow stage (driver and largest Ray worker) at two corpus sizes.
-Figures go to stdout as markdown and to benchmarks/out/tokenize_speed.json.
+Equally warm, interleaved (issue 14): every method first does one untimed pass over the whole corpus,
+then the timed passes go round-robin (raw, winnow, datatrove, raw, ...) for ``--repeat`` rounds and the
+MEDIAN per method is reported. Then peak memory of the winnow stage (driver and largest Ray worker) at
+several corpus sizes (one cold pass each). Figures go to stdout as markdown, to
+benchmarks/out/tokenize_speed*.json and to benchmarks/results/tokenize_speed*.json.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -33,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data")) / "clean_text"
 OUT = REPO / "benchmarks" / "out"
+RESULTS = REPO / "benchmarks" / "results"
 WORK = OUT / "tokenize_speed_work"
 N_FILES = 8
 DOC_CHARS = 4096
@@ -194,154 +201,226 @@ def _descendant_hwm_mb(prefix: str) -> float:
 
 
 # ---------------------------------------------------------------- measurements (run in subprocesses)
+#
+# Each method lives in its own long-lived subprocess (a "session"): the parent tells every session to do one
+# untimed warm-up pass over the corpus, then asks them in turn for one timed pass per round, so the methods
+# are equally warm and their timed passes are interleaved (round-robin) on the same pinned cores.
 
 
-def _best(runs: list[dict]) -> dict:
-    """Fastest wall time and smallest CPU time over repeats (the machine is shared: noise only adds)."""
-    best = dict(runs[0])
-    best["seconds"] = min(r["seconds"] for r in runs)
-    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
-    best["repeats"] = len(runs)
-    return best
+class RawSession:
+    """`encode_batch` and `encode_batch_fast` over texts already in memory, batches of 1,000."""
 
+    names = ("encode_batch", "encode_batch_fast")
 
-def run_raw(corpus: Path, tokenizer: Path, _cores: int, repeat: int) -> dict:
-    import pyarrow.parquet as pq
-    from tokenizers import Tokenizer
+    def __init__(self, corpus: Path, tokenizer: Path, _cores: int) -> None:
+        import pyarrow.parquet as pq
+        from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tokenizer))
-    texts = [
-        t for f in _parquet_files(corpus) for t in pq.read_table(f, columns=["text"]).column(0).to_pylist()
-    ]
-    tok.encode_batch(texts[:200], add_special_tokens=False)  # warm-up (thread pool)
-    out = {}
-    runs: dict[str, list[dict]] = {"encode_batch": [], "encode_batch_fast": []}
-    for _ in range(repeat):
-        for name, results in runs.items():
-            fn = getattr(tok, name)
-            t0 = time.perf_counter()
-            with CpuMeter() as cpu:
-                n = 0
-                for a in range(0, len(texts), 1000):
-                    n += sum(len(e.ids) for e in fn(texts[a : a + 1000], add_special_tokens=False))
-            results.append(
-                {
-                    "seconds": time.perf_counter() - t0,
-                    "cpu_seconds": cpu.seconds,
-                    "tokens": n + len(texts),  # + one EOS per document, as the others add
-                }
-            )
-    for name, results in runs.items():
-        out[name] = _best(results)
-    out["documents"] = len(texts)
-    out["text_bytes"] = sum(len(t.encode("utf-8")) for t in texts)
-    return out
+        self.tok = Tokenizer.from_file(str(tokenizer))
+        self.texts = [
+            t
+            for f in _parquet_files(corpus)
+            for t in pq.read_table(f, columns=["text"]).column(0).to_pylist()
+        ]
 
-
-def run_winnow(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
-    import ray
-
-    from tokenization import TokenizeConfig, tokenize_to_dir
-
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    cfg = TokenizeConfig.model_validate(
-        {
-            "seq_len": 2048,
-            "val_fraction": 0.01,
-            "seed": 0,
-            "shard_mb": float(os.environ.get("BENCH_SHARD_MB", 64)),
-            "tokenizer": {"path": str(tokenizer)},
+    def _pass(self, name: str) -> dict:
+        fn = getattr(self.tok, name)
+        t0 = time.perf_counter()
+        with CpuMeter() as cpu:
+            n = 0
+            for a in range(0, len(self.texts), 1000):
+                n += sum(len(e.ids) for e in fn(self.texts[a : a + 1000], add_special_tokens=False))
+        # + one EOS per document, as the others add
+        return {
+            "seconds": time.perf_counter() - t0,
+            "cpu_seconds": cpu.seconds,
+            "tokens": n + len(self.texts),
         }
-    )
-    if os.environ.get("BENCH_DOCS_PER_TASK"):
-        cfg = cfg.model_copy(update={"docs_per_task": int(os.environ["BENCH_DOCS_PER_TASK"])})
-    out_dir = WORK / f"winnow-out-{os.getpid()}"
-    # Warm-up on the same small file for every corpus: starts the Ray workers (as in the pipeline).
-    tokenize_to_dir(_parquet_files(build_corpus(1))[:1], str(out_dir), cfg, overwrite=True)
-    rss_before = _peak_rss_mb()
-    runs = []
-    for _ in range(repeat):
+
+    def run(self) -> dict:
+        out = {name: self._pass(name) for name in self.names}
+        out["documents"] = len(self.texts)
+        out["text_bytes"] = sum(len(t.encode("utf-8")) for t in self.texts)
+        return out
+
+
+class WinnowSession:
+    """`tokenize_to_dir` end to end (read Parquet, encode on Ray, pack, write shards); Ray started once,
+    as in the pipeline (start-up not timed)."""
+
+    def __init__(self, corpus: Path, tokenizer: Path, cores: int) -> None:
+        import ray
+
+        from tokenization import TokenizeConfig
+
+        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        cfg = TokenizeConfig.model_validate(
+            {
+                "seq_len": 2048,
+                "val_fraction": 0.01,
+                "seed": 0,
+                "shard_mb": float(os.environ.get("BENCH_SHARD_MB", 64)),
+                "tokenizer": {"path": str(tokenizer)},
+            }
+        )
+        if os.environ.get("BENCH_DOCS_PER_TASK"):
+            cfg = cfg.model_copy(update={"docs_per_task": int(os.environ["BENCH_DOCS_PER_TASK"])})
+        self.cfg, self.corpus = cfg, corpus
+        self.out_dir = WORK / f"winnow-out-{os.getpid()}"
+        self.rss_before = _peak_rss_mb()
+
+    def run(self) -> dict:
+        from tokenization import tokenize_to_dir
+
         t0 = time.perf_counter()
         with CpuMeter() as meter:
-            stats = tokenize_to_dir(_parquet_files(corpus), str(out_dir), cfg, overwrite=True)
-        runs.append({"seconds": time.perf_counter() - t0, "cpu_seconds": meter.seconds})
-    tokens = sum(s.tokens + s.dropped_tokens - s.pad_tokens for s in stats.splits.values())
-    result = {
-        **_best(runs),
-        "tokens": tokens,
-        "timings": stats.timings,
-        "driver_phase_peak_rss_mb": stats.peak_rss_mb,
-        "driver_peak_rss_mb": _peak_rss_mb(),
-        "driver_peak_rss_before_mb": rss_before,
-        "worker_peak_rss_mb": _descendant_hwm_mb("ray::"),
-        "text_bytes": stats.text_bytes,
-    }
-    shutil.rmtree(out_dir, ignore_errors=True)
-    ray.shutdown()
-    return result
+            stats = tokenize_to_dir(_parquet_files(self.corpus), str(self.out_dir), self.cfg, overwrite=True)
+        seconds = time.perf_counter() - t0
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        return {
+            "seconds": seconds,
+            "cpu_seconds": meter.seconds,
+            "tokens": sum(s.tokens + s.dropped_tokens - s.pad_tokens for s in stats.splits.values()),
+            "timings": stats.timings,
+            "driver_phase_peak_rss_mb": stats.peak_rss_mb,
+            "driver_peak_rss_mb": _peak_rss_mb(),
+            "driver_peak_rss_before_mb": self.rss_before,
+            "worker_peak_rss_mb": _descendant_hwm_mb("ray::"),
+            "text_bytes": stats.text_bytes,
+        }
 
 
-def run_datatrove(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict:
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.readers import ParquetReader
-    from datatrove.pipeline.tokens import DocumentTokenizer
+class DatatroveSession:
+    """datatrove's ParquetReader -> DocumentTokenizer on LocalPipelineExecutor with N workers (its defaults
+    apart from the tokenizer file, the EOS token and batch_size=1000, the same batch as the others)."""
 
-    out_dir = WORK / f"datatrove-out-{os.getpid()}"
-    runs = []
-    for _ in range(repeat):
-        shutil.rmtree(out_dir, ignore_errors=True)
+    def __init__(self, corpus: Path, tokenizer: Path, cores: int) -> None:
+        self.corpus, self.tokenizer, self.cores = corpus, tokenizer, cores
+        self.out_dir = WORK / f"datatrove-out-{os.getpid()}"
+
+    def run(self) -> dict:
+        from datatrove.executor import LocalPipelineExecutor
+        from datatrove.pipeline.readers import ParquetReader
+        from datatrove.pipeline.tokens import DocumentTokenizer
+
+        shutil.rmtree(self.out_dir, ignore_errors=True)
         executor = LocalPipelineExecutor(
             pipeline=[
-                ParquetReader(str(corpus), glob_pattern="*.parquet", text_key="text", id_key="id"),
+                ParquetReader(str(self.corpus), glob_pattern="*.parquet", text_key="text", id_key="id"),
                 DocumentTokenizer(
-                    str(out_dir / "tokens"),
-                    tokenizer_name_or_path=str(tokenizer),
+                    str(self.out_dir / "tokens"),
+                    tokenizer_name_or_path=str(self.tokenizer),
                     eos_token="<|eos|>",
                     batch_size=1000,
                 ),
             ],
             tasks=N_FILES,
-            workers=cores,
-            logging_dir=str(out_dir / "logs"),
+            workers=self.cores,
+            logging_dir=str(self.out_dir / "logs"),
             skip_completed=False,
         )
         t0 = time.perf_counter()
         with CpuMeter() as meter:
             executor.run()
-        runs.append({"seconds": time.perf_counter() - t0, "cpu_seconds": meter.seconds})
-    shutil.rmtree(out_dir, ignore_errors=True)
-    return _best(runs)
+        seconds = time.perf_counter() - t0
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        return {"seconds": seconds, "cpu_seconds": meter.seconds}
 
 
-ROLES = {"raw": run_raw, "winnow": run_winnow, "datatrove": run_datatrove}
+ROLES = {"raw": RawSession, "winnow": WinnowSession, "datatrove": DatatroveSession}
 
 
-def _subprocess(
-    role: str,
-    corpus: Path,
-    tokenizer: Path,
-    cores: int,
-    repeat: int,
-    docs_per_task: int | None = None,
-    shard_mb: float | None = None,
-) -> dict:
-    env = dict(os.environ)
-    if docs_per_task:
-        env["BENCH_DOCS_PER_TASK"] = str(docs_per_task)
-    if shard_mb:
-        env["BENCH_SHARD_MB"] = str(shard_mb)
-    # Raw/winnow-driver threads = cores; datatrove's N worker processes each get one thread.
-    env["RAYON_NUM_THREADS"] = "1" if role == "datatrove" else str(cores)
-    env["TOKENIZERS_PARALLELISM"] = "false" if role == "datatrove" else "true"
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env["RAY_DEDUP_LOGS"] = "0"
-    cmd = [sys.executable, "-m", "benchmarks.tokenize_speed", "--role", role, "--corpus", str(corpus)]
-    cmd += ["--tokenizer", str(tokenizer), "--ncores", str(cores), "--repeat", str(repeat)]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit(f"{role} with {cores} core(s) failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def serve(role: str, corpus: Path, tokenizer: Path, cores: int) -> None:
+    """Child: build the session, then answer each stdin line ("run") with one pass as a JSON line."""
+    session = ROLES[role](corpus, tokenizer, cores)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        print(json.dumps(session.run()), flush=True)
+
+
+class Child:
+    """A session subprocess; `ask()` runs one pass in it and returns its JSON."""
+
+    def __init__(
+        self,
+        role: str,
+        corpus: Path,
+        tokenizer: Path,
+        cores: int,
+        docs_per_task: int | None = None,
+        shard_mb: float | None = None,
+    ) -> None:
+        env = dict(os.environ)
+        if docs_per_task:
+            env["BENCH_DOCS_PER_TASK"] = str(docs_per_task)
+        if shard_mb:
+            env["BENCH_SHARD_MB"] = str(shard_mb)
+        # Raw/winnow-driver threads = cores; datatrove's N worker processes each get one thread.
+        env["RAYON_NUM_THREADS"] = "1" if role == "datatrove" else str(cores)
+        env["TOKENIZERS_PARALLELISM"] = "false" if role == "datatrove" else "true"
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env["RAY_DEDUP_LOGS"] = "0"
+        cmd = [sys.executable, "-m", "benchmarks.tokenize_speed", "--role", role, "--corpus", str(corpus)]
+        cmd += ["--tokenizer", str(tokenizer), "--ncores", str(cores)]
+        self.role, self.cores = role, cores
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self._read()
+
+    def _read(self) -> dict:
+        while True:
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
+            if not line:
+                sys.exit(f"{self.role} with {self.cores} core(s) failed (exit {self.proc.wait()})")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def ask(self) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=120)
+
+
+def _median(runs: list[dict]) -> dict:
+    """Median wall and CPU time over the timed rounds (each from its own round)."""
+    out = dict(runs[-1])
+    out["seconds"] = statistics.median(r["seconds"] for r in runs)
+    out["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in runs)
+    out["seconds_all"] = [round(r["seconds"], 3) for r in runs]
+    out["cpu_seconds_all"] = [round(r["cpu_seconds"], 3) for r in runs]
+    out["repeats"] = len(runs)
+    return out
+
+
+def measure_speed(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict[str, dict]:
+    """One warm-up pass per method, then `repeat` round-robin rounds; medians per method."""
+    children = {role: Child(role, corpus, tokenizer, cores) for role in ROLES}
+    try:
+        for child in children.values():
+            child.ask()  # untimed warm-up pass, the same for every method
+        runs: dict[str, list[dict]] = {name: [] for name in (*RawSession.names, "winnow", "datatrove")}
+        for _ in range(repeat):
+            for role, child in children.items():
+                res = child.ask()
+                if role == "raw":
+                    for name in RawSession.names:
+                        runs[name].append(res[name])
+                else:
+                    runs[role].append(res)
+    finally:
+        for child in children.values():
+            child.close()
+    return {name: _median(rs) for name, rs in runs.items()}
 
 
 # ---------------------------------------------------------------- report
@@ -361,7 +440,7 @@ def _machine() -> dict:
     import tokenizers
 
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)),
         "memory_gib": round(mem_kb / 2**20, 1),
@@ -383,7 +462,7 @@ def main() -> None:
     ap.add_argument("--mem-mb", default="8,32,128", help="corpus sizes for the peak-memory table")
     ap.add_argument("--tag", default="", help="suffix of the JSON file name (runs per core count)")
     ap.add_argument("--vocab", type=int, default=32000)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is kept")
+    ap.add_argument("--repeat", type=int, default=3, help="timed round-robin rounds; the median is kept")
     ap.add_argument("--tables", default="speed,memory", help="which tables to produce")
     ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
@@ -391,11 +470,13 @@ def main() -> None:
     ap.add_argument("--ncores", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    if args.role:  # child: pin, measure, print one JSON line
+    if args.role:  # child: pin, then serve passes
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.ncores])
-        res = ROLES[args.role](Path(args.corpus), Path(args.tokenizer), args.ncores, args.repeat)
-        print(json.dumps(res))
+        serve(args.role, Path(args.corpus), Path(args.tokenizer), args.ncores)
         return
+    if args.repeat < 1:
+        print("error: --repeat must be >= 1", file=sys.stderr)
+        sys.exit(2)
 
     OUT.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
@@ -405,15 +486,14 @@ def main() -> None:
         sys.exit(f"asked for {max(cores)} cores, {machine['affinity']} available")
     tokenizer = build_tokenizer(args.vocab)
     corpus = build_corpus(args.mb)
-    build_corpus(1)  # the warm-up corpus
 
     tables = set(args.tables.split(","))
     speed = []
     for n in cores if "speed" in tables else []:
         load = os.getloadavg()[0]
-        raw = _subprocess("raw", corpus, tokenizer, n, args.repeat)
-        win = _subprocess("winnow", corpus, tokenizer, n, args.repeat)
-        dtv = _subprocess("datatrove", corpus, tokenizer, n, args.repeat)
+        med = measure_speed(corpus, tokenizer, n, args.repeat)
+        raw = {name: med[name] for name in RawSession.names}
+        win, dtv = med["winnow"], med["datatrove"]
         tokens = raw["encode_batch"]["tokens"]
         if win["tokens"] != tokens:
             sys.exit(f"token counts differ: winnow {win['tokens']} vs encode_batch {tokens}")
@@ -448,9 +528,11 @@ def main() -> None:
     for mb in [float(x) for x in args.mem_mb.split(",")] if "memory" in tables else []:
         c = build_corpus(mb)
         # Same task size for both corpora, so the table isolates the corpus size.
-        win = _subprocess(
-            "winnow", c, tokenizer, max(cores), 1, docs_per_task=MEM_DOCS_PER_TASK, shard_mb=SHARD_MB
-        )
+        child = Child("winnow", c, tokenizer, max(cores), docs_per_task=MEM_DOCS_PER_TASK, shard_mb=SHARD_MB)
+        try:
+            win = child.ask()
+        finally:
+            child.close()
         memory.append(
             {
                 "corpus_mb": mb,
@@ -475,13 +557,17 @@ def main() -> None:
         "memory": memory,
     }
     name = f"tokenize_speed{'-' + args.tag if args.tag else ''}.json"
-    tmp = OUT / (name + ".part")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, OUT / name)
+    result["command"] = "python -m benchmarks.tokenize_speed " + " ".join(sys.argv[1:])
+    for folder in (OUT, RESULTS):
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (name + ".part")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        os.replace(tmp, folder / name)
 
     print(
         f"# tokenize speed — {machine['date']}, nproc={machine['nproc']}, {machine['memory_gib']} GiB, "
-        f"{args.mb:g} MiB of ~4 KB clean_text docs, byte-level BPE vocab {args.vocab}\n"
+        f"{args.mb:g} MiB of ~4 KB clean_text docs, byte-level BPE vocab {args.vocab}; median of "
+        f"{args.repeat} round-robin rounds after one untimed warm-up pass per method\n"
     )
     print(
         "| method | cores | load (1 min, before → after) | wall s | tokens/s per core (wall) | CPU s "

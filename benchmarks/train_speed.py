@@ -39,7 +39,7 @@ def _machine() -> dict:
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "?")
     info = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "mem_gib": round(int(mem) / 2**20, 1) if mem != "?" else None,
         "cpu": platform.processor() or platform.machine(),

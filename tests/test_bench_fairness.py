@@ -1,0 +1,31 @@
+"""The dedup speed benchmark runs datatrove's DEFAULT MinHash configuration (issue 14): its xxhash path hands
+`str` to xxhash, which xxhash>=4 refuses; `_xxhash_accepts_str` must make it run and hash the UTF-8 bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xxhash
+
+
+def test_datatrove_default_xxhash_runs_and_hashes_utf8(tmp_path) -> None:
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.text import simplify_text
+
+    from benchmarks.dedup_speed import _whitespace_tokenizer, _xxhash_accepts_str
+
+    text = "Grüße aus Köln: the quick brown fox jumps over the lazy dog again and again"
+    if int(xxhash.VERSION.split(".")[0]) >= 4:  # the refusal the wrapper works around
+        with pytest.raises(TypeError):
+            xxhash.xxh64_intdigest(text)
+    _xxhash_accepts_str()
+    step = MinhashDedupSignature(str(tmp_path), config=MinhashConfig(), language=_whitespace_tokenizer())
+    assert step.config.hash_config.hash_fc == "xxhash" and step.config.hash_config.precision == 64
+    shingles = step.get_shingles(text)
+
+    words = simplify_text(text, step.config.norm_config).split()
+    expected = [xxhash.xxh64_intdigest(" ".join(words[i : i + 5]).encode()) for i in range(len(words) - 4)]
+    assert shingles.ravel().tolist() == expected
+    sig = step.get_signature(shingles)
+    assert len(sig) == 14 and all(len(b) == 8 for b in sig)
+    assert np.asarray(sig).dtype.kind in "iu"
