@@ -13,7 +13,8 @@ repeats paragraphs and 8% of its documents, and its caches hit 89-96%).
 Cold, fair, medians:
 - each set of --docs documents is measured in a FRESH process pinned to one CPU (--core, default 1), where
   every contender is its own fresh instance (no caches shared between contenders) and has run once on a
-  fixed two-sentence warm-up text (models loaded, lazy tables built) and on nothing else;
+  fixed warm-up text, a two-word snippet and a threat (every model loaded, the second-opinion language
+  model and the harm encoder included; lazy tables built) and on nothing else;
 - in that process the contenders take turns on the set, the order rotated from set to set;
 - the rate is documents per CPU-second (`time.process_time`, OMP_NUM_THREADS=1), and the MEDIAN over the
   --sets sets is reported with the range.
@@ -54,6 +55,10 @@ WARM_TEXT = (
     "The committee met on Tuesday to review the annual budget. After a short debate, the members agreed "
     "to fund the new library and to repair the old bridge before winter."
 )
+# Every model a contender may load lazily is loaded before timing, so "cold" means cold caches, not
+# model loading: a two-word snippet sends lid.176 to its second opinion (py3langid), and a threat makes
+# the harm fast tier fire, which loads the sentence encoder that confirms it.
+WARM_TEXTS = (WARM_TEXT, "gracias amigo", "I am going to kill you and burn your house down tonight.")
 
 
 def make_sets(n: int, sets: int) -> list[list[str]]:
@@ -234,7 +239,7 @@ def measure_set(k: int, n: int, sets: int) -> dict:
     counter = ChunkCounter()
     contenders, note = contenders_fresh()
     for fn in contenders.values():
-        fn([WARM_TEXT])
+        fn(list(WARM_TEXTS))
     counter.take()
     names = list(contenders)
     order = names[k % len(names) :] + names[: k % len(names)]  # rotate who goes first
@@ -257,7 +262,7 @@ def measure_set(k: int, n: int, sets: int) -> dict:
                     if name == "winnow_full_chain"
                     else fresh.detectors["quality"].detect_batch
                 )
-            fn([WARM_TEXT])
+            fn(list(WARM_TEXTS))
             fn(others)  # caches filled by the other real documents
             counter.take()
             filled[name] = 1.0 / _cpu_per_doc(fn, docs)
@@ -303,7 +308,7 @@ def _print_tables(results: dict) -> None:
     )
     print(
         f"{results['sets']} sets of {results['docs']} real deduplicated docs (~{results['avg_chars']:.0f} chars), "
-        "each set in a fresh process, every contender cold (fresh instance, one warm-up sentence); "
+        "each set in a fresh process, every contender cold (fresh instance, every model loaded by three warm-up texts); "
         "docs per CPU-second, median over sets (range)\n"
     )
     print("| chain | docs per CPU-s (median) | range over sets | ms/doc | vs datatrove (median) |")

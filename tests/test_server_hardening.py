@@ -383,7 +383,9 @@ def test_audit_key_from_environment(upstream, shared_filter, tmp_path, monkeypat
     audit = tmp_path / "audit.jsonl"
     cfg = ServeConfig(backend="upstream", upstream_url=upstream[1], policy=POLICY, audit_log=str(audit))
     with ServerThread(create_app(cfg, filter=shared_filter)) as srv:
-        msgs = [{"role": "user", "content": "ask for the phone"}]
+        # Not "ask for the phone": the harm classifier blocks that prompt as violence (0.965 against
+        # 0.961, a known false positive in HARM_MODEL_CARD.md); this test is about the audit key.
+        msgs = [{"role": "user", "content": "what is the office phone number?"}]
         httpx.post(srv.url + "/v1/chat/completions", json={"model": "m", "messages": msgs}, timeout=10)
     assert not audit.with_name("audit.jsonl.key").exists()
     rec = _audit_records(audit, "output")[-1]
