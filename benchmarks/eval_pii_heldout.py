@@ -29,6 +29,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.eval_rules import count_spans
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 FIXTURE = REPO / "tests" / "fixtures" / "pii_heldout" / "pii_heldout.jsonl"
@@ -61,13 +63,7 @@ def score(rows: list[dict], preds: list[list[tuple[int, int, str]]], split: str)
         for t in TYPES:
             g = [(s, e) for s, e, gt in gold if gt == t]
             p = [(s, e) for s, e, pt in pred if pt == t]
-            k = c[t]
-            k["gold"] += len(g)
-            k["pred"] += len(p)
-            k["exact_gold"] += sum(x in p for x in g)
-            k["exact_pred"] += sum(x in g for x in p)
-            k["ovl_gold"] += sum(any(s < pe and ps < e for ps, pe in p) for s, e in g)
-            k["ovl_pred"] += sum(any(s < ge and gs < e for gs, ge in g) for s, e in p)
+            count_spans(c[t], g, p)
             for x in p:
                 if x not in g:
                     false.append({"text": r["text"], "span": r["text"][x[0] : x[1]], "type": t})

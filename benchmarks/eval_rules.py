@@ -57,6 +57,16 @@ def _prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> dict[str, floa
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
+def count_spans(c: Counter, gold: list[tuple[int, int]], pred: list[tuple[int, int]]) -> None:
+    """Add one text's gold and predicted spans of one type: counts, exact and overlapping matches."""
+    c["gold"] += len(gold)
+    c["pred"] += len(pred)
+    c["exact_gold"] += sum(x in pred for x in gold)
+    c["exact_pred"] += sum(x in gold for x in pred)
+    c["ovl_gold"] += sum(any(s < pe and ps < e for ps, pe in pred) for s, e in gold)
+    c["ovl_pred"] += sum(any(s < ge and gs < e for gs, ge in gold) for s, e in pred)
+
+
 def eval_pii() -> dict:
     from filters.pii import PRESIDIO_TYPES, find_pii
 
@@ -74,13 +84,7 @@ def eval_pii() -> dict:
         for t in counts:
             g = [(s, e) for s, e, gt in gold if PRESIDIO_TYPES.get(gt) == t]
             pr = [(s, e) for s, e, pt in pred if pt == t]
-            c = counts[t]
-            c["gold"] += len(g)
-            c["pred"] += len(pr)
-            c["exact_pred"] += sum(x in g for x in pr)
-            c["exact_gold"] += sum(x in pr for x in g)
-            c["ovl_pred"] += sum(any(s < ge and gs < e for gs, ge in g) for s, e in pr)
-            c["ovl_gold"] += sum(any(s < pe and ps < e for ps, pe in pr) for s, e in g)
+            count_spans(counts[t], g, pr)
     rows = {}
     for t, c in counts.items():
         rows[ours[t]] = {

@@ -24,11 +24,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.child import Child
 from benchmarks.machine import cpu_probe, machine_info
 
 SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -124,46 +124,16 @@ def serve(system: str) -> None:
         )
 
 
-class Child:
-    """A system's subprocess; `ask()` runs one timed pass in it."""
-
-    def __init__(self, system: str) -> None:
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        cmd = [sys.executable, "-m", "benchmarks.ingest_speed", "--worker", system]
-        self.system = system
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=Path(__file__).parents[1],
-        )
-        self._read()
-
-    def _read(self) -> dict:
-        while True:
-            line = self.proc.stdout.readline() if self.proc.stdout else ""
-            if not line:
-                sys.exit(f"error: {self.system} worker failed (exit {self.proc.wait()})")
-            if line.startswith("{"):
-                return json.loads(line)
-
-    def ask(self) -> dict:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("run\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+def start_child(system: str) -> Child:
+    """A system's subprocess on this core; `ask()` runs one timed pass in it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "benchmarks.ingest_speed", "--worker", system]
+    return Child(system, cmd, env, Path(__file__).parents[1], close_timeout_s=60)
 
 
 def measure(reps: int) -> dict[str, list[dict]]:
     """Both children warm, then `reps` round-robin rounds of one timed pass each."""
-    children = {s: Child(s) for s in SYSTEMS}
+    children = {s: start_child(s) for s in SYSTEMS}
     passes: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
     try:
         for _ in range(reps):

@@ -30,11 +30,12 @@ import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from benchmarks.child import Child
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data")) / "clean_text"
@@ -341,54 +342,28 @@ def serve(role: str, corpus: Path, tokenizer: Path, cores: int) -> None:
         print(json.dumps(session.run()), flush=True)
 
 
-class Child:
+def start_child(
+    role: str,
+    corpus: Path,
+    tokenizer: Path,
+    cores: int,
+    docs_per_task: int | None = None,
+    shard_mb: float | None = None,
+) -> Child:
     """A session subprocess; `ask()` runs one pass in it and returns its JSON."""
-
-    def __init__(
-        self,
-        role: str,
-        corpus: Path,
-        tokenizer: Path,
-        cores: int,
-        docs_per_task: int | None = None,
-        shard_mb: float | None = None,
-    ) -> None:
-        env = dict(os.environ)
-        if docs_per_task:
-            env["BENCH_DOCS_PER_TASK"] = str(docs_per_task)
-        if shard_mb:
-            env["BENCH_SHARD_MB"] = str(shard_mb)
-        # Raw/winnow-driver threads = cores; datatrove's N worker processes each get one thread.
-        env["RAYON_NUM_THREADS"] = "1" if role == "datatrove" else str(cores)
-        env["TOKENIZERS_PARALLELISM"] = "false" if role == "datatrove" else "true"
-        env.setdefault("OMP_NUM_THREADS", "1")
-        env["RAY_DEDUP_LOGS"] = "0"
-        cmd = [sys.executable, "-m", "benchmarks.tokenize_speed", "--role", role, "--corpus", str(corpus)]
-        cmd += ["--tokenizer", str(tokenizer), "--ncores", str(cores)]
-        self.role, self.cores = role, cores
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        self._read()
-
-    def _read(self) -> dict:
-        while True:
-            line = self.proc.stdout.readline() if self.proc.stdout else ""
-            if not line:
-                sys.exit(f"{self.role} with {self.cores} core(s) failed (exit {self.proc.wait()})")
-            if line.startswith("{"):
-                return json.loads(line)
-
-    def ask(self) -> dict:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("run\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=120)
+    env = dict(os.environ)
+    if docs_per_task:
+        env["BENCH_DOCS_PER_TASK"] = str(docs_per_task)
+    if shard_mb:
+        env["BENCH_SHARD_MB"] = str(shard_mb)
+    # Raw/winnow-driver threads = cores; datatrove's N worker processes each get one thread.
+    env["RAYON_NUM_THREADS"] = "1" if role == "datatrove" else str(cores)
+    env["TOKENIZERS_PARALLELISM"] = "false" if role == "datatrove" else "true"
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["RAY_DEDUP_LOGS"] = "0"
+    cmd = [sys.executable, "-m", "benchmarks.tokenize_speed", "--role", role, "--corpus", str(corpus)]
+    cmd += ["--tokenizer", str(tokenizer), "--ncores", str(cores)]
+    return Child(f"{role} with {cores} core(s)", cmd, env, REPO, close_timeout_s=120)
 
 
 def _median(runs: list[dict]) -> dict:
@@ -404,7 +379,7 @@ def _median(runs: list[dict]) -> dict:
 
 def measure_speed(corpus: Path, tokenizer: Path, cores: int, repeat: int) -> dict[str, dict]:
     """One warm-up pass per method, then `repeat` round-robin rounds; medians per method."""
-    children = {role: Child(role, corpus, tokenizer, cores) for role in ROLES}
+    children = {role: start_child(role, corpus, tokenizer, cores) for role in ROLES}
     try:
         for child in children.values():
             child.ask()  # untimed warm-up pass, the same for every method
@@ -528,7 +503,9 @@ def main() -> None:
     for mb in [float(x) for x in args.mem_mb.split(",")] if "memory" in tables else []:
         c = build_corpus(mb)
         # Same task size for both corpora, so the table isolates the corpus size.
-        child = Child("winnow", c, tokenizer, max(cores), docs_per_task=MEM_DOCS_PER_TASK, shard_mb=SHARD_MB)
+        child = start_child(
+            "winnow", c, tokenizer, max(cores), docs_per_task=MEM_DOCS_PER_TASK, shard_mb=SHARD_MB
+        )
         try:
             win = child.ask()
         finally:
