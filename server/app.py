@@ -24,12 +24,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from dedup.kit import file_sha256
 from filters.engine import Filter, Verdict
 from filters.policy import Policy
 from filters.stream import BLOCKING, StreamGuard
 from server.audit import AuditLog, intervention_records
 from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend, Usage
-from server.config import ServeConfig, file_sha256
+from server.config import ServeConfig
 from server.metrics import Metrics
 from server.request import ClientError, parse_json_body, parse_request
 

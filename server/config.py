@@ -8,10 +8,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dedup.kit import file_sha256
 from filters.policy import default_policy_path
 
-__all__ = ["ServeConfig", "file_sha256"]
+__all__ = ["ServeConfig"]
 
 
 class ServeConfig(BaseModel):

@@ -12,10 +12,11 @@ with a fixed 64-bit mix (no Python `hash`, which is salted per process), counted
 scaled to unit L2 norm. Request framing and function words (`FRAMING_WORDS`: "how", "do", "i", "the",
 "give", ...) and third-person pronouns are masked first: every labelled prompt set is harmful, so with
 them a head learns that asking is harm (and the sexism source taught it that "she" is). The letter "l"
-is read as "i" in both families: the normalizer reads leet "1" as "i", so "ki11" has to meet "kill". A head is `sigmoid(a * (x @ w + b) + c)`: logistic weights, then Platt
-scaling fitted on the dev split. Nothing here uses pickle: the weights are a `.npz` read with
-`allow_pickle=False` whose sha256 the manifest pins, and the calibration JSON is pinned the same
-way; a mismatch raises `HarmModelError` (fail closed).
+is read as "i" in both families: the normalizer reads leet "1" as "i", so "ki11" has to meet "kill".
+A head is `sigmoid(a * (x @ w + b) + c)`: logistic weights, then Platt scaling fitted on the dev split.
+Nothing here uses pickle: the weights are a `.npz` read with `allow_pickle=False` whose sha256 the
+manifest pins, and the calibration JSON is pinned the same way; a mismatch raises `HarmModelError`
+(fail closed).
 
 Long texts are scored in windows of about `window_chars` normalized characters cut at spaces; a
 category's document score is the maximum over windows and the best window is reported as a raw
