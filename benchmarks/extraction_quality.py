@@ -8,7 +8,7 @@ Two real labeled sets from ../shared/data/web:
   `without` snippets absent (must not contain: menus, footers, cookie banners).
 
 Which figure is which: the article set is IN-SAMPLE for winnow's settings (favour precision, no
-comments, no dedup were chosen on those 181 articles, pipeline/ingest/extract.py). The snippet set
+comments, no dedup were chosen on those 181 articles, ingest/extract.py). The snippet set
 is the held-out comparison for our settings: no setting was chosen on it (the choice cites article
 F1 only; its snippet rates were printed next to it since the first version, 2026-11-28, and they
 favour trafilatura's defaults, not our choice). Caveat for every row: it is trafilatura's own test
@@ -34,7 +34,7 @@ from pathlib import Path
 import trafilatura
 
 from benchmarks.machine import machine_info
-from pipeline.ingest.extract import ExtractSettings, decode_html, extract_main_text
+from ingest.extract import ExtractSettings, decode_html, extract_main_text
 
 SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 OUT = Path(__file__).resolve().parent / "results"

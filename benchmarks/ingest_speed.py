@@ -47,8 +47,8 @@ def warc_files() -> list[Path]:
 
 
 def _winnow_pass(files: list[Path]) -> tuple[int, int]:
-    from pipeline.ingest.readers import read_records
-    from pipeline.ingest.records import Record
+    from ingest.readers import read_records
+    from ingest.records import Record
 
     docs = chars = 0
     for f in files:

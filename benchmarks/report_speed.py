@@ -40,8 +40,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.ledger import StageStats, ledger_dict
-from pipeline.report import write_report
-from pipeline.report_data import DEFAULT_MAX_ROWS, collect
+from report.data import DEFAULT_MAX_ROWS, collect
+from report.page import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data"))

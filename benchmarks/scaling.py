@@ -120,7 +120,7 @@ def wet_read_rate(corpus: Path, path: Path) -> dict:
     import pyarrow.parquet as pq
     from warcio.warcwriter import WARCWriter
 
-    from pipeline.ingest.readers import read_records
+    from ingest.readers import read_records
 
     texts = pq.read_table(corpus, columns=["text", "url"]).to_pylist()
     with open(path, "wb") as f:

@@ -14,9 +14,9 @@ from urllib.request import url2pathname
 
 import yaml
 
+from ingest.sources import expand_uri, is_glob
 from pipeline import storage
 from pipeline.config import ConfigError, RunConfig, SourceSpec, dump_config
-from pipeline.ingest.sources import expand_uri, is_glob
 
 MAX_DIFFS_SHOWN = 5
 MAX_VALUE_CHARS = 60

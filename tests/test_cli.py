@@ -9,12 +9,12 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.cli import main
+from winnow.cli import main
 
 
 def test_help_lists_every_command():
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "winnow.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
     for cmd in [
         "run",

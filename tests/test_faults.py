@@ -249,7 +249,7 @@ class NodeKillRun:
 def test_driver_killed_mid_run_resumes_and_skips_finished_work(fault_setup, reference_run, tmp_path, ray_tmp):
     run_dir = tmp_path / "run"
     env = private_ray_env(tmp_path, ray_tmp)
-    cmd = [sys.executable, "-m", "pipeline.cli", "run", str(fault_setup["config"]), "--run-dir", str(run_dir)]
+    cmd = [sys.executable, "-m", "winnow.cli", "run", str(fault_setup["config"]), "--run-dir", str(run_dir)]
     cmd.append("--no-report")
     proc = subprocess.Popen(
         cmd,

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ingest import sources
+from ingest.fetch import FetchError, fetch
+from ingest.readers import read_records
+from ingest.records import MAX_ERROR_CHARS, BadRecord, Record
+from ingest.sources import TooManyFiles, expand_local, expand_uri
+from ingest.warc import MAX_HEADER_BLOCK, MAX_HEADER_LINE, MAX_HEADER_LINES
 from pipeline.config import ConfigError, parse_config
-from pipeline.ingest import sources
-from pipeline.ingest.fetch import FetchError, fetch
-from pipeline.ingest.readers import read_records
-from pipeline.ingest.records import MAX_ERROR_CHARS, BadRecord, Record
-from pipeline.ingest.sources import TooManyFiles, expand_local, expand_uri
-from pipeline.ingest.warc import MAX_HEADER_BLOCK, MAX_HEADER_LINE, MAX_HEADER_LINES
 from pipeline.stages.ingest import expand_sources
 from tests.http_fixtures import Fault, serve_directory
 
@@ -79,7 +79,7 @@ def test_zstd_bomb_reads_in_bounded_time(tmp_path: Path) -> None:
         f"""
         import zstandard
         from pathlib import Path
-        from pipeline.ingest.readers import read_records
+        from ingest.readers import read_records
         path = Path({str(tmp_path / "bomb.txt.zst")!r})
         path.write_bytes(zstandard.ZstdCompressor().compress(bytes(256 << 20)))
         (bad,) = read_records(path, path.name, max_doc_bytes=1 << 20)
@@ -130,7 +130,7 @@ def test_validate_sources_with_symlink_loops_finishes(tmp_path: Path) -> None:
     sources = [{"uri": "corpus/**/*.jsonl"}, {"uri": "corpus"}, {"uri": str(corpus / "one.jsonl")}]
     config.write_text(yaml.safe_dump({"name": "loops", "stages": ["ingest"], "ingest": {"sources": sources}}))
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "validate", str(config), "--sources"],
+        [sys.executable, "-m", "winnow.cli", "validate", str(config), "--sources"],
         capture_output=True,
         text=True,
         timeout=60,

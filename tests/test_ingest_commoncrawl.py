@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ingest.commoncrawl import commoncrawl_uris, parse_slice, paths_index_uri
-from pipeline.ingest.fetch import FetchError, fetch
-from pipeline.ingest.readers import read_records
-from pipeline.ingest.records import Record
+from ingest.commoncrawl import commoncrawl_uris, parse_slice, paths_index_uri
+from ingest.fetch import FetchError, fetch
+from ingest.readers import read_records
+from ingest.records import Record
 from tests.http_fixtures import serve_directory
 
 CRAWL = "CC-MAIN-2024-10"

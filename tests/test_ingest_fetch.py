@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ingest.fetch import FetchError, cache_path, fetch
+from ingest.fetch import FetchError, cache_path, fetch
 from tests.http_fixtures import Fault, serve_directory
 
 WARC = "web/warc/dolma_sample-0000.warc.gz"  # 214 KB: big enough to cut mid-body

@@ -21,8 +21,8 @@ import zstandard
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.ingest.readers import read_records
-from pipeline.ingest.records import BadRecord, Record
+from ingest.readers import read_records
+from ingest.records import BadRecord, Record
 
 DEEP = "[" * 5000
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ingest.extract import ExtractSettings
-from pipeline.ingest.readers import read_records
-from pipeline.ingest.records import BadRecord
+from ingest.extract import ExtractSettings
+from ingest.readers import read_records
+from ingest.records import BadRecord
 
 pytestmark = pytest.mark.ray
 

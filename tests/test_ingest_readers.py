@@ -21,8 +21,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.ingest.readers import detect_format, read_records
-from pipeline.ingest.records import BadRecord, Record
+from ingest.readers import detect_format, read_records
+from ingest.records import BadRecord, Record
 
 REPO = Path(__file__).resolve().parents[1]
 WARC_DIR = "web/warc"
@@ -198,7 +198,7 @@ def test_plain_text_one_document_per_file(shared_data: Path, tmp_path: Path) -> 
 _DIGEST_SCRIPT = """
 import hashlib, sys
 from pathlib import Path
-from pipeline.ingest.readers import read_records
+from ingest.readers import read_records
 path = Path(sys.argv[1])
 print(hashlib.sha256(repr(list(read_records(path, str(path)))).encode()).hexdigest())
 """
@@ -376,7 +376,7 @@ def test_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_extraction_timeout_quarantines_the_page(shared_data: Path) -> None:
-    from pipeline.ingest.extract import ExtractSettings
+    from ingest.extract import ExtractSettings
 
     path = shared_data / WARC_DIR / "resiliparse_CC-MAIN-2020-34_excerpt.warc.gz"
     recs = _read(path, extract_settings=ExtractSettings(timeout=1e-5))

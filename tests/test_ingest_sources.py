@@ -6,7 +6,7 @@ from pathlib import Path
 
 import fsspec
 
-from pipeline.ingest.sources import expand_uri
+from ingest.sources import expand_uri
 
 
 def test_local_and_file_globs_are_sorted_and_skip_dirs(shared_data: Path) -> None:

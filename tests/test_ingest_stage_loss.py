@@ -75,7 +75,7 @@ def test_unread_remainders_are_counted_in_the_ledger_and_shown_by_stats(ray_sess
     assert sum(e.startswith("unread_remainder: ") for e in errors) == 1
     assert sum(e.startswith("source_truncated: ") for e in errors) == 1
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "stats", str(run_dir)],
+        [sys.executable, "-m", "winnow.cli", "stats", str(run_dir)],
         capture_output=True,
         text=True,
         timeout=60,

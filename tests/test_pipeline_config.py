@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from pipeline.cli import main
 from pipeline.config import ConfigError, load_config, parse_config
+from winnow.cli import main
 
 
 def write(tmp_path, text: str):

@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from pipeline.ledger import StageStats, ledger_dict
-from pipeline.report import chart_count, write_report
-from pipeline.report_data import read_sample
+from report.data import read_sample
+from report.page import chart_count, write_report
 from tests.langid_data import langid_file
 
 LANGS = {"en": 60, "de": 20, "fr": 15, "es": 15, "ru": 10}

@@ -426,7 +426,7 @@ def test_usage_is_counted_when_upstream_gives_none(shared_filter):
 
 
 def _serve_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--policy", POLICY, "--port", "0", *args]
+    cmd = [sys.executable, "-m", "winnow.cli", "serve", "--policy", POLICY, "--port", "0", *args]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop(KEY_ENV, None)
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)

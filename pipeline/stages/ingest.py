@@ -1,7 +1,7 @@
 """Ingest: sources → documents, one Ray task per source file, one Parquet part per source.
 
 Fetching (with resume, retries and a content-addressed cache) and parsing are
-in `pipeline.ingest`; this stage decides where every record ends up: kept,
+in `ingest`; this stage decides where every record ends up: kept,
 removed as `empty_text`, or quarantined (an unreadable record, or a source
 that could not be fetched at all).
 """
@@ -38,7 +38,7 @@ class SourceFile:
 
 def expand_sources(cfg: RunConfig) -> list[SourceFile]:
     """Globs, directories and Common Crawl slices → the files to read, each once (the part order)."""
-    from pipeline.ingest.sources import TooManyFiles
+    from ingest.sources import TooManyFiles
 
     files: list[SourceFile] = []
     for i, spec in enumerate(cfg.ingest.sources):
@@ -58,7 +58,7 @@ def expand_sources(cfg: RunConfig) -> list[SourceFile]:
 
 def _real_location(location: str) -> str:
     """One key per real local file however the sources spell it (links, `..`, `file://`)."""
-    from pipeline.ingest.fetch import local_path
+    from ingest.fetch import local_path
 
     local = local_path(location)
     return os.path.realpath(local) if local is not None else location
@@ -66,7 +66,7 @@ def _real_location(location: str) -> str:
 
 def _expand_one(spec: SourceSpec, cfg: RunConfig) -> list[SourceFile]:
     if spec.commoncrawl is not None:
-        from pipeline.ingest.commoncrawl import commoncrawl_uris
+        from ingest.commoncrawl import commoncrawl_uris
 
         cc = spec.commoncrawl
         uris = commoncrawl_uris(
@@ -79,7 +79,7 @@ def _expand_one(spec: SourceSpec, cfg: RunConfig) -> list[SourceFile]:
         fmt = spec.format or cc.kind
         return [SourceFile(u, u, fmt, None, spec.text_field) for u in uris]
     assert spec.uri is not None
-    from pipeline.ingest.sources import expand_uri, is_glob
+    from ingest.sources import expand_uri, is_glob
 
     uri = spec.uri
     if "://" in uri:
@@ -175,9 +175,9 @@ class _PartWriter:
 
 def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: str) -> StageStats:
     """Fetch and parse one source into `ingest/part-<index>-<seq>.parquet`; runs as a Ray task."""
-    from pipeline.ingest.fetch import fetch
-    from pipeline.ingest.readers import BadRecord, read_records
-    from pipeline.ingest.records import describe
+    from ingest.fetch import fetch
+    from ingest.readers import BadRecord, read_records
+    from ingest.records import describe
 
     start = time.perf_counter()
     out = _PartWriter(StagePaths(run_dir, "ingest"), f"part-{index:05d}", src, ingest)

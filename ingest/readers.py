@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from pipeline.ingest.extract import ExtractSettings
-from pipeline.ingest.jsonl import read_jsonl
-from pipeline.ingest.parquet import read_parquet
-from pipeline.ingest.records import BadRecord, Record, describe
-from pipeline.ingest.text import read_text
-from pipeline.ingest.tracked import TrackedFile
-from pipeline.ingest.warc import read_warc
+from ingest.extract import ExtractSettings
+from ingest.jsonl import read_jsonl
+from ingest.parquet import read_parquet
+from ingest.records import BadRecord, Record, describe
+from ingest.text import read_text
+from ingest.tracked import TrackedFile
+from ingest.warc import read_warc
 
 FORMATS = ("warc", "wet", "arc", "jsonl", "parquet", "text")
 _COMPRESSION = (".gz", ".gzip", ".zst", ".zstd")

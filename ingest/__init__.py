@@ -10,12 +10,12 @@ expands globs with `expand_uri(pattern)` (sorted, so ids do not depend on listin
 Common Crawl sources with `commoncrawl_uris(crawl, kind, files, cache_dir=...)`.
 """
 
-from pipeline.ingest.commoncrawl import commoncrawl_uris, paths_index_uri
-from pipeline.ingest.extract import ExtractSettings, decode_html, extract_main_text
-from pipeline.ingest.fetch import FetchError, cache_path, fetch
-from pipeline.ingest.readers import FORMATS, detect_format, read_records
-from pipeline.ingest.records import BadRecord, Record
-from pipeline.ingest.sources import expand_uri
+from ingest.commoncrawl import commoncrawl_uris, paths_index_uri
+from ingest.extract import ExtractSettings, decode_html, extract_main_text
+from ingest.fetch import FetchError, cache_path, fetch
+from ingest.readers import FORMATS, detect_format, read_records
+from ingest.records import BadRecord, Record
+from ingest.sources import expand_uri
 
 __all__ = [
     "FORMATS",

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.ingest.records import BadRecord, Record, describe
-from pipeline.ingest.tracked import TrackedFile
+from ingest.records import BadRecord, Record, describe
+from ingest.tracked import TrackedFile
 
 _OPTIONAL = ("url", "id")
 

@@ -51,7 +51,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if "tokenize" in cfg.stages:
         print(f"  tokens:       {run_dir}/tokens/")
     if not args.no_report:
-        from pipeline.report import write_report
+        from report.page import write_report
 
         print(f"  report:       {write_report(run_dir)}")
     return EXIT_OK if result.ledger["reconciles"] else EXIT_FAIL
@@ -98,7 +98,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.report import write_report
+    from report.page import write_report
 
     try:
         path = write_report(args.run_dir, args.output, train_log=args.train_log, policy=args.policy)
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", help="policy file for the thresholds (default: the run's)")
     p.set_defaults(func=_cmd_report)
 
-    from pipeline import commands
+    from winnow import commands
 
     commands.register(sub)
     return parser

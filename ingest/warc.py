@@ -30,15 +30,15 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.limitreader import LimitReader
 from warcio.recordloader import ArcWarcRecord
 
-from pipeline.ingest.extract import (
+from ingest.extract import (
     ExtractionTimeout,
     ExtractSettings,
     charset_from_content_type,
     decode_html,
     extract_main_text,
 )
-from pipeline.ingest.records import BadRecord, Record, describe, excerpt
-from pipeline.ingest.tracked import TrackedFile
+from ingest.records import BadRecord, Record, describe, excerpt
+from ingest.tracked import TrackedFile
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _DOC_SCHEMES = frozenset({"http", "https", "ftp", "file"})

@@ -2,8 +2,8 @@
 
 Funnel per stage, filter score histograms against the policy thresholds,
 languages, duplicate cluster sizes, tokens per split, quarantined records and
-the training loss. Charts are inline SVG (`report_svg`), the numbers are read
-by `report_data` (bounded, selective), and every chart's numbers are also in a
+the training loss. Charts are inline SVG (`report.svg`), the numbers are read
+by `report.data` (bounded, selective), and every chart's numbers are also in a
 table. The file has no external resources and a CSP that forbids fetching any,
 so it opens the same offline, in a mail attachment, or from object storage.
 The same run directory gives the same bytes (the date shown is the run's own).
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from pipeline import storage
-from pipeline.report_data import DEFAULT_MAX_ROWS, ReportData, Sample, collect, thin
-from pipeline.report_svg import (
+from report.data import DEFAULT_MAX_ROWS, ReportData, Sample, collect, thin
+from report.svg import (
     KEPT,
     PALETTE,
     QUARANTINED,

@@ -12,8 +12,8 @@ import json
 import zlib
 from collections.abc import Iterator
 
-from pipeline.ingest.records import BadRecord, Record, describe, excerpt
-from pipeline.ingest.tracked import TrackedFile
+from ingest.records import BadRecord, Record, describe, excerpt
+from ingest.tracked import TrackedFile
 
 _CHUNK = 1 << 16
 

@@ -11,7 +11,7 @@ import gzip
 import re
 from pathlib import Path
 
-from pipeline.ingest.fetch import fetch
+from ingest.fetch import fetch
 
 KINDS = ("warc", "wet", "wat", "robotstxt", "non200responses")
 DEFAULT_BASE_URL = "https://data.commoncrawl.org"

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline.ingest.compression import open_binary
-from pipeline.ingest.records import BadRecord, excerpt
+from ingest.compression import open_binary
+from ingest.records import BadRecord, excerpt
 
 _BUFFER = 1 << 16
 
