@@ -173,96 +173,155 @@ class Filter:
     # -- judgement ---------------------------------------------------------------------------
 
     def _verdict(self, i: int, text: str, results: dict[str, list[DetectorResult]]) -> Verdict:
-        scores: dict[str, float] = {}
-        reasons: list[str] = []
-        fired: list[str] = []
-        spans_out: list[Span] = []
-        cat_action: dict[str, str] = {}
-        errors = [r[i].labels["_error"] for r in results.values() if "_error" in r[i].labels]
-
-        lang = lang_score = quality = None
-        quality_reason = ""
-        if "langid" in results:
-            r = results["langid"][i]
-            lang = r.labels.get("lang") or None
-            lang_score = float(r.scores.get("lang_score", 0.0))
-        if "quality" in results and "quality" in results["quality"][i].scores:
-            quality = float(results["quality"][i].scores["quality"])
-            quality_reason = results["quality"][i].labels.get("quality_reason", "")
-
+        """Judge text ``i``: each category on its own scores, then the strongest action decides."""
+        signals = _Signals.read(i, results)
+        judged = _Judgement()
         for name, cat in self.categories.items():
             if name == "language":
-                kept = cat.keep == "all" or (lang is not None and lang in cat.keep)
-                score = 1.0 if not kept else 1.0 - (lang_score or 0.0)
-                scores[name] = round(score, 6)
-                if not kept or (lang_score or 0.0) < cat.min_score:
-                    fired.append(name)
-                    cat_action[name] = cat.action
-                    reasons.append(
-                        f"language: {lang or 'unknown'} ({lang_score or 0.0:.3f}) not in keep/min_score"
-                    )
-                continue
-            if cat.languages is not None and lang not in cat.languages:
-                scores[name] = 0.0  # not judged in this language (its detectors did not run)
-                continue
-            best = 0.0
-            hit_refs = []
-            for det_name, key, thr, ref, ref_action in self._plan[name]:
-                s = float(results[det_name][i].scores.get(key, 0.0))
-                best = max(best, s)
-                if s >= thr:
-                    hit_refs.append((det_name, key, s, thr, ref, ref_action))
-            scores[name] = round(best, 6)
-            if not hit_refs:
-                continue
-            fired.append(name)
-            reasons.extend(f"{name}: {ref}={s:.3f} >= {thr:.3f}" for _, _, s, thr, ref, _ in hit_refs)
-            cat_spans = [
-                sp
-                for det_name in sorted({h[0] for h in hit_refs} & SPAN_DETECTORS)
-                for sp in results[det_name][i].spans
-                if sp.category == name
-            ]
-            spans_out.extend(cat_spans)
-            action = max((h[5] for h in hit_refs), key=ACTION_RANK.__getitem__)
-            if action == "redact" and not cat_spans:
-                action = cat.on_unredactable
-                reasons.append(f"{name}: fired without spans, {action} instead of redact")
-            cat_action[name] = action
+                judged.judge_language(cat, signals)
+            elif cat.languages is not None and signals.lang not in cat.languages:
+                judged.scores[name] = 0.0  # not judged in this language (its detectors did not run)
+            else:
+                self._judge_category(name, cat, i, results, judged)
+        judged.judge_detector_errors(i, results)
+        return judged.verdict(text, signals)
 
+    def _judge_category(
+        self, name: str, cat: Category, i: int, results: dict[str, list[DetectorResult]], judged: _Judgement
+    ) -> None:
+        """Score one category (its best detector score) and fire it when any detector reaches its threshold.
+
+        The category's action is the strongest of its hits; a redaction needs spans to cut, so one that
+        fired without any falls back to the category's ``on_unredactable``."""
+        best, hits = self._hits(name, i, results)
+        judged.scores[name] = round(best, 6)
+        if not hits:
+            return
+        reasons = [f"{name}: {h.ref}={h.score:.3f} >= {h.threshold:.3f}" for h in hits]
+        spans = [
+            sp
+            for det_name in sorted({h.detector for h in hits} & SPAN_DETECTORS)
+            for sp in results[det_name][i].spans
+            if sp.category == name
+        ]
+        action = max((h.action for h in hits), key=ACTION_RANK.__getitem__)
+        if action == "redact" and not spans:
+            action = cat.on_unredactable
+            reasons.append(f"{name}: fired without spans, {action} instead of redact")
+        judged.fire(name, action, reasons, spans)
+
+    def _hits(self, name: str, i: int, results: dict[str, list[DetectorResult]]) -> tuple[float, list[_Hit]]:
+        """The category's best score over its detector entries, and the entries at or over their threshold."""
+        best = 0.0
+        hits: list[_Hit] = []
+        for det_name, key, threshold, ref, action in self._plan[name]:
+            score = float(results[det_name][i].scores.get(key, 0.0))
+            best = max(best, score)
+            if score >= threshold:
+                hits.append(_Hit(det_name, score, threshold, ref, action))
+        return best, hits
+
+
+@dataclass
+class _Signals:
+    """Per-text facts that other detectors report and the verdict carries: language and quality."""
+
+    lang: str | None = None
+    lang_score: float | None = None
+    quality: float | None = None
+    quality_reason: str = ""
+
+    @classmethod
+    def read(cls, i: int, results: dict[str, list[DetectorResult]]) -> _Signals:
+        """Text ``i``'s language (langid) and quality score, where those detectors ran."""
+        signals = cls()
+        if "langid" in results:
+            r = results["langid"][i]
+            signals.lang = r.labels.get("lang") or None
+            signals.lang_score = float(r.scores.get("lang_score", 0.0))
+        if "quality" in results and "quality" in results["quality"][i].scores:
+            signals.quality = float(results["quality"][i].scores["quality"])
+            signals.quality_reason = results["quality"][i].labels.get("quality_reason", "")
+        return signals
+
+
+@dataclass
+class _Hit:
+    """One detector entry of a category whose score reached its threshold."""
+
+    detector: str
+    score: float
+    threshold: float
+    ref: str
+    action: str
+
+
+@dataclass
+class _Judgement:
+    """One text's verdict as the categories are judged in canonical order (which orders fired/reasons)."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    actions: dict[str, str] = field(default_factory=dict)  # category -> action, for the categories that fired
+
+    def fire(self, name: str, action: str, reasons: list[str], spans: list[Span]) -> None:
+        """Record that category ``name`` fired with ``action``, why, and the spans it found."""
+        self.fired.append(name)
+        self.reasons.extend(reasons)
+        self.spans.extend(spans)
+        self.actions[name] = action
+
+    def judge_language(self, cat: Category, signals: _Signals) -> None:
+        """The language category fires on a language outside ``keep`` or an identification below min_score."""
+        lang, lang_score = signals.lang, signals.lang_score or 0.0
+        kept = cat.keep == "all" or (lang is not None and lang in cat.keep)
+        self.scores["language"] = round(1.0 if not kept else 1.0 - lang_score, 6)
+        if not kept or lang_score < cat.min_score:
+            reason = f"language: {lang or 'unknown'} ({lang_score:.3f}) not in keep/min_score"
+            self.fire("language", cat.action, [reason], [])
+
+    def judge_detector_errors(self, i: int, results: dict[str, list[DetectorResult]]) -> None:
+        """Fail closed: a detector that broke on this text drops it, with the error as the reason."""
+        errors = [r[i].labels["_error"] for r in results.values() if "_error" in r[i].labels]
         if errors:
-            fired.append("detector_error")
-            cat_action["detector_error"] = "drop"
-            reasons.extend(errors)
+            self.fire("detector_error", "drop", errors, [])
 
+    def decision(self) -> tuple[str, str]:
+        """The strongest action among the fired categories, and the first fired category that chose it."""
         final = "allow"
-        for a in cat_action.values():
-            if ACTION_RANK[a] > ACTION_RANK[final]:
-                final = a
-        reason = next((c for c in fired if cat_action[c] == final), "") if final != "allow" else ""
+        for action in self.actions.values():
+            if ACTION_RANK[action] > ACTION_RANK[final]:
+                final = action
+        reason = next((c for c in self.fired if self.actions[c] == final), "") if final != "allow" else ""
+        return final, reason
 
+    def verdict(self, text: str, signals: _Signals) -> Verdict:
+        """The Verdict; on a redact, the spans of the redacting categories are replaced by placeholders."""
+        action, reason = self.decision()
         out_text = text
-        if final == "redact":
+        if action == "redact":
             to_redact = [
                 (sp.start, sp.end, placeholder_for(sp))
-                for sp in spans_out
-                if cat_action.get(sp.category) == "redact"
+                for sp in self.spans
+                if self.actions.get(sp.category) == "redact"
             ]
             out_text = redact(text, to_redact)
-        spans_out.sort(key=lambda s: (s.start, s.end, s.category, s.label))
+        spans = sorted(self.spans, key=lambda s: (s.start, s.end, s.category, s.label))
         return Verdict(
-            action=final,
-            categories=scores,
-            spans=[(s.category, s.start, s.end) for s in spans_out],
+            action=action,
+            categories=self.scores,
+            spans=[(s.category, s.start, s.end) for s in spans],
             text=out_text,
-            lang=lang,
-            lang_score=lang_score,
-            quality=quality,
-            quality_reason=quality_reason,
-            reasons=reasons,
-            fired=fired,
+            lang=signals.lang,
+            lang_score=signals.lang_score,
+            quality=signals.quality,
+            quality_reason=signals.quality_reason,
+            reasons=self.reasons,
+            fired=self.fired,
             reason=reason,
-            labels=[s.label for s in spans_out],
+            labels=[s.label for s in spans],
         )
 
 

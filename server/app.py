@@ -305,7 +305,42 @@ def _record(
     state.audit.write(rid, stage, v.action, records, endpoint=endpoint, latency_ms=latency_ms, **extra)
 
 
+@dataclass
+class _Call:
+    """One accepted completion request: who answers it, what was asked, and the ids its answer carries."""
+
+    state: _State
+    kind: str  # "chat" or "completion"
+    endpoint: str  # the metrics/audit label: "chat" or "completions"
+    rid: str
+    t_start: float
+    req: GenRequest
+    check_text: str  # what the prompt check judges
+    stream: bool
+    usage: Usage | None  # the usage event a streaming client asked for (stream_options.include_usage)
+    created: int
+
+    @property
+    def model(self) -> str:
+        return self.req.model
+
+
 async def _handle(state: _State, request: Request, kind: str) -> Response:
+    """Answer one completion request: accept it, check the prompt, then generate through the guard."""
+    call = await _accept(state, request, kind)
+    if state.filter is not None and state.cfg.prompt_checks:
+        refusal = await _check_prompt(call, state.filter)
+        if refusal is not None:
+            return refusal
+    out = _Outcome()
+    deadline = time.monotonic() + state.cfg.request_timeout_s
+    if not call.stream:
+        return await _answer_whole(call, out, deadline)
+    return StreamingResponse(_answer_events(call, out, deadline), media_type="text/event-stream")
+
+
+async def _accept(state: _State, request: Request, kind: str) -> _Call:
+    """Auth, body size limit and parsing; a rejected request is counted before its error goes out."""
     t_start = time.perf_counter()
     endpoint = "chat" if kind == "chat" else "completions"
     rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex
@@ -316,85 +351,98 @@ async def _handle(state: _State, request: Request, kind: str) -> Response:
     except ClientError:
         state.metrics.requests.labels(endpoint, "rejected").inc()
         raise
-    req, check_text, stream = parsed.gen, parsed.check_text, parsed.stream
+    req = parsed.gen
     usage = req.usage if parsed.include_usage else None
-    created = int(time.time())
-    model = req.model
+    return _Call(
+        state, kind, endpoint, rid, t_start, req, parsed.check_text, parsed.stream, usage, int(time.time())
+    )
 
-    # Prompt check: a blocked prompt gets the refusal; the model is never called.
-    if state.filter is not None and state.cfg.prompt_checks:
-        t0 = time.perf_counter()
-        pv = await asyncio.to_thread(state.filter.check, check_text)
-        state.metrics.filter_latency.observe(time.perf_counter() - t0)
-        if pv.fired:
-            _record(state, rid, endpoint, "prompt", pv, check_text, t_start)
-        if _blocked(state, pv):
-            state.metrics.requests.labels(endpoint, "prompt_blocked").inc()
-            state.metrics.latency.labels(endpoint).observe(time.perf_counter() - t_start)
-            msg = state.cfg.refusal_message
-            if stream:
-                return StreamingResponse(
-                    _sse_single(kind, rid, created, model, msg, "content_filter", usage),
-                    media_type="text/event-stream",
-                )
-            return JSONResponse(_full_body(kind, rid, created, model, msg, "content_filter", req.usage))
 
-    out = _Outcome()
-    deadline = time.monotonic() + state.cfg.request_timeout_s
+async def _check_prompt(call: _Call, filter: Filter) -> Response | None:
+    """The refusal for a blocked prompt (the model is never called), else None."""
+    state = call.state
+    t0 = time.perf_counter()
+    verdict = await asyncio.to_thread(filter.check, call.check_text)
+    state.metrics.filter_latency.observe(time.perf_counter() - t0)
+    if verdict.fired:
+        _record(state, call.rid, call.endpoint, "prompt", verdict, call.check_text, call.t_start)
+    if not _blocked(state, verdict):
+        return None
+    state.metrics.requests.labels(call.endpoint, "prompt_blocked").inc()
+    state.metrics.latency.labels(call.endpoint).observe(time.perf_counter() - call.t_start)
+    msg = state.cfg.refusal_message
+    if call.stream:
+        return StreamingResponse(
+            _sse_single(call.kind, call.rid, call.created, call.model, msg, "content_filter", call.usage),
+            media_type="text/event-stream",
+        )
+    body = _full_body(call.kind, call.rid, call.created, call.model, msg, "content_filter", call.req.usage)
+    return JSONResponse(body)
 
-    def finish(released_text: str) -> None:
-        v = out.verdict
-        if v is not None and v.fired:
-            _record(
-                state,
-                rid,
-                endpoint,
-                "output",
-                v,
-                v.text if v.action != "redact" else released_text,
-                t_start,
-                stop_reason=out.stop_reason,
-                finish_reason=out.finish_reason,
-            )
-        state.metrics.filter_latency.observe(out.filter_s)
-        state.metrics.latency.labels(endpoint).observe(time.perf_counter() - t_start)
-        state.metrics.requests.labels(endpoint, "timeout" if out.timed_out else out.finish_reason).inc()
 
-    if not stream:
-        try:
-            parts = [p async for p in _guarded(state, req, out, deadline)]
-        except Exception:
-            state.metrics.requests.labels(endpoint, "error").inc()
-            raise
-        text = "".join(parts)
-        finish(text)
+def _finish(call: _Call, out: _Outcome, released_text: str) -> None:
+    """Audit the output verdict and count the answer once it has ended (streamed or not)."""
+    state = call.state
+    v = out.verdict
+    if v is not None and v.fired:
+        _record(
+            state,
+            call.rid,
+            call.endpoint,
+            "output",
+            v,
+            v.text if v.action != "redact" else released_text,
+            call.t_start,
+            stop_reason=out.stop_reason,
+            finish_reason=out.finish_reason,
+        )
+    state.metrics.filter_latency.observe(out.filter_s)
+    state.metrics.latency.labels(call.endpoint).observe(time.perf_counter() - call.t_start)
+    state.metrics.requests.labels(call.endpoint, "timeout" if out.timed_out else out.finish_reason).inc()
+
+
+async def _answer_whole(call: _Call, out: _Outcome, deadline: float) -> JSONResponse:
+    """The whole answer as one JSON body; a stopped answer is replaced by the safe message."""
+    state = call.state
+    try:
+        parts = [p async for p in _guarded(state, call.req, out, deadline)]
+    except Exception:
+        state.metrics.requests.labels(call.endpoint, "error").inc()
+        raise
+    text = "".join(parts)
+    _finish(call, out, text)
+    if out.finish_reason == "content_filter":
+        text = state.cfg.safe_message  # nothing was sent: the partial answer is withheld too
+    return JSONResponse(
+        _full_body(call.kind, call.rid, call.created, call.model, text, out.finish_reason, call.req.usage)
+    )
+
+
+async def _answer_events(call: _Call, out: _Outcome, deadline: float) -> AsyncIterator[bytes]:
+    """The answer as SSE events, piece by piece as the guard releases it; a stop appends the safe message.
+
+    The response has started when this runs, so a failure is one error event, not an HTTP error."""
+    state, kind, rid, created, model = call.state, call.kind, call.rid, call.created, call.model
+    sent: list[str] = []
+    head, tail = _content_template(kind, rid, created, model)
+    try:
+        if kind == "chat":
+            yield _sse(_chunk(kind, rid, created, model, None, None, role=True))
+        async for piece in _guarded(state, call.req, out, deadline):
+            sent.append(piece)
+            yield head + json.dumps(piece, ensure_ascii=False).encode() + tail
         if out.finish_reason == "content_filter":
-            text = state.cfg.safe_message  # nothing was sent: the partial answer is withheld too
-        return JSONResponse(_full_body(kind, rid, created, model, text, out.finish_reason, req.usage))
-
-    async def events() -> AsyncIterator[bytes]:
-        sent: list[str] = []
-        head, tail = _content_template(kind, rid, created, model)
-        try:
-            if kind == "chat":
-                yield _sse(_chunk(kind, rid, created, model, None, None, role=True))
-            async for piece in _guarded(state, req, out, deadline):
-                sent.append(piece)
-                yield head + json.dumps(piece, ensure_ascii=False).encode() + tail
-            if out.finish_reason == "content_filter":
-                yield _sse(_chunk(kind, rid, created, model, state.cfg.safe_message, None))
-            yield _sse(_chunk(kind, rid, created, model, None, out.finish_reason))
-            if usage is not None:
-                yield _sse(_usage_chunk(kind, rid, created, model, usage))
-            yield b"data: [DONE]\n\n"
-        except Exception:
-            log.exception("stream failed")
-            state.metrics.requests.labels(endpoint, "error").inc()
-            yield _sse({"error": {"message": "internal server error", "type": "server_error"}})
-            return
-        finish("".join(sent))
-
-    return StreamingResponse(events(), media_type="text/event-stream")
+            yield _sse(_chunk(kind, rid, created, model, state.cfg.safe_message, None))
+        yield _sse(_chunk(kind, rid, created, model, None, out.finish_reason))
+        if call.usage is not None:
+            yield _sse(_usage_chunk(kind, rid, created, model, call.usage))
+        yield b"data: [DONE]\n\n"
+    except Exception:
+        log.exception("stream failed")
+        state.metrics.requests.labels(call.endpoint, "error").inc()
+        yield _sse({"error": {"message": "internal server error", "type": "server_error"}})
+        return
+    _finish(call, out, "".join(sent))
 
 
 # -- OpenAI wire format -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,6 @@ _TASK_ENV = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
 PROGRESS_WAIT_S = 1.0
 # progress(chunks appended, chunks total, documents so far)
 EncodeProgress = Callable[[int, int, int], None]
-# Defined once so Ray exports the function once per driver, not once per call.
 
 
 @dataclass
@@ -217,6 +217,224 @@ def _run_encode(
     return packs, records, empty, text_bytes
 
 
+class _Phases:
+    """Wall time and the driver's peak RSS at the end of each phase (for TokenizeStats)."""
+
+    def __init__(self) -> None:
+        self.t0 = self._mark = time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self.rss: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._mark = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        self.timings[name] = time.perf_counter() - self._mark
+        self.rss[name] = _peak_rss_mb()
+
+
+@dataclass
+class _TokenizerChoice:
+    """The tokenizer the shards are encoded with, and the exact bytes saved next to them."""
+
+    tok: Tokenizer
+    data: bytes
+    sha256: str
+    specials: SpecialIds
+    trained: bool
+
+
+@dataclass
+class _WorkDirs:
+    """Hidden siblings of out_dir: staging becomes out_dir at the end; scratch holds the token streams."""
+
+    tag: str
+    staging: Path
+    scratch: Path
+
+
+def _check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a non-empty output unless asked to (before any work is done)."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True to replace it)")
+
+
+def _input_files(input_paths: list[str]) -> list[str]:
+    """The input files in document order; each must be Parquet or JSONL (checked now, before any work)."""
+    files = expand_inputs(input_paths)
+    if not files:
+        raise EmptyCorpusError(
+            f"empty corpus: no Parquet/JSONL files in {input_paths}; nothing to tokenize "
+            "(give .parquet/.jsonl files, or a directory or run directory holding them)"
+        )
+    for f in files:
+        file_kind(f)
+    return files
+
+
+def _given_tokenizer(config: TokenizeConfig) -> tuple[Tokenizer, bytes] | None:
+    """The configured tokenizer file (kept byte for byte), checked for its special tokens now so that a
+    bad tokenizer fails before any heavy work; None when one is to be trained."""
+    if not config.tokenizer.path:
+        return None
+    data = resolve_tokenizer_file(config.tokenizer.path).read_bytes()
+    tok = Tokenizer.from_str(data.decode("utf-8-sig"))
+    special_ids(tok, config)
+    return tok, data
+
+
+def _total_documents(files: list[str]) -> int:
+    """Documents over all files (sizes the encode tasks); none at all is an empty corpus."""
+    total = sum(count_documents(f) for f in files)
+    if total == 0:
+        raise EmptyCorpusError(
+            f"empty corpus: the {len(files)} input file(s) hold no documents; nothing to tokenize"
+        )
+    return total
+
+
+@contextmanager
+def _work_dirs(out: Path) -> Iterator[_WorkDirs]:
+    """Fresh staging and scratch directories next to ``out``, removed whatever happens."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:12]
+    dirs = _WorkDirs(
+        tag, out.parent / f".{out.name}.staging-{tag}", out.parent / f".{out.name}.scratch-{tag}"
+    )
+    dirs.staging.mkdir()
+    dirs.scratch.mkdir()
+    try:
+        yield dirs
+    finally:
+        shutil.rmtree(dirs.scratch, ignore_errors=True)
+        shutil.rmtree(dirs.staging, ignore_errors=True)
+
+
+def _choose_tokenizer(
+    given: tuple[Tokenizer, bytes] | None,
+    chunks: list[Chunk],
+    files: list[str],
+    total_docs: int,
+    config: TokenizeConfig,
+) -> _TokenizerChoice:
+    """The given tokenizer, or one trained on a deterministic sample of the inputs."""
+    if given is None:
+        tok = train_tokenizer(training_sample(chunks, files, total_docs, config), config)
+        data = tokenizer_bytes(tok)
+    else:
+        tok, data = given
+    return _TokenizerChoice(tok, data, sha256_bytes(data), special_ids(tok, config), trained=given is None)
+
+
+def _encode(
+    chunks: list[Chunk],
+    tokenizer: _TokenizerChoice,
+    config: TokenizeConfig,
+    workers: int,
+    dirs: _WorkDirs,
+    progress: EncodeProgress | None,
+) -> tuple[dict[str, SplitPack], int, int, int]:
+    """All chunks encoded into per-split token streams in scratch: (packs, records, empty, text bytes).
+
+    Raises EmptyCorpusError when no document had any text."""
+    packs, records, empty, text_bytes = _run_encode(
+        chunks,
+        tokenizer.data.decode("utf-8-sig"),
+        tokenizer.sha256,
+        tokenizer.specials,
+        config,
+        workers,
+        str(dirs.scratch),
+        progress,
+    )
+    if sum(p.documents for p in packs.values()) == 0:
+        raise EmptyCorpusError(f"empty corpus: all {records} documents have empty text; nothing to tokenize")
+    return packs, records, empty, text_bytes
+
+
+def _pack_splits(
+    packs: dict[str, SplitPack], dirs: _WorkDirs, config: TokenizeConfig, pad_id: int | None
+) -> dict[str, SplitPack]:
+    """Each split's token stream → shuffled rows of seq_len + 1 in Arrow shards under staging.
+
+    Raises CorpusTooSmallError when the train split does not fill one row."""
+    packed: dict[str, SplitPack] = {}
+    for s in SPLITS:
+        stream = str(dirs.scratch / f"{s}.stream.bin")
+        packed[s] = pack_split(
+            stream,
+            str(dirs.staging),
+            s,
+            row_len=config.row_len,
+            rows_per_shard=config.rows_per_shard(),
+            seed=config.seed,
+            tail=config.tail,
+            pad_id=pad_id,
+        )
+        packed[s].documents = packs[s].documents
+        os.remove(stream)
+    if packed["train"].rows == 0:
+        raise CorpusTooSmallError(
+            f"corpus too small: {packed['train'].dropped_tokens} train tokens do not fill one row of "
+            f"seq_len + 1 = {config.row_len} tokens (lower seq_len or use tail='pad')"
+        )
+    return packed
+
+
+def _write_metadata(
+    staging: Path,
+    tokenizer: _TokenizerChoice,
+    packs: dict[str, SplitPack],
+    config: TokenizeConfig,
+    source_run: str | None,
+) -> dict:
+    """tokenizer.json (the exact bytes) and manifest.json into staging; returns the manifest."""
+    specials = tokenizer.specials
+    manifest = tokens_manifest(
+        seq_len=config.seq_len,
+        vocab_size=tokenizer.tok.get_vocab_size(with_added_tokens=True),
+        specials={
+            "bos_id": specials.bos,
+            "eos_id": specials.eos,
+            "pad_id": specials.pad,
+            "add_bos": specials.add_bos,
+        },
+        tokenizer_sha256=tokenizer.sha256,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        tail=config.tail,
+        document_order="input order: paths as given, directory files by name, rows in file order",
+        splits={s: packs[s] for s in SPLITS},
+        source_run=source_run,
+    )
+    write_bytes_atomic(staging / "tokenizer.json", tokenizer.data)
+    write_bytes_atomic(staging / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    return manifest
+
+
+def _publish(dirs: _WorkDirs, out: Path) -> None:
+    """Rename staging to ``out``; an existing ``out`` is moved aside first and deleted after."""
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{dirs.tag}"
+        os.replace(out, trash)
+        os.replace(dirs.staging, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(dirs.staging, out)
+
+
+def _split_stats(p: SplitPack) -> SplitStats:
+    """The ledger's counts of one packed split."""
+    return SplitStats(
+        rows=p.rows,
+        tokens=p.tokens,
+        documents=p.documents,
+        dropped_tokens=p.dropped_tokens,
+        pad_tokens=p.pad_tokens,
+        shards=len(p.shards),
+    )
+
+
 def tokenize_to_dir(
     input_paths: list[str],
     out_dir: str,
@@ -233,145 +451,42 @@ def tokenize_to_dir(
     lacks the EOS token, ``FileExistsError`` when ``out_dir`` is non-empty and ``overwrite`` is
     false. ``progress`` gets the encoding's progress (see ``_run_encode``).
     """
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    rss: dict[str, float] = {}
+    phases = _Phases()
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True to replace it)")
-    files = expand_inputs(input_paths)
-    if not files:
-        raise EmptyCorpusError(
-            f"empty corpus: no Parquet/JSONL files in {input_paths}; nothing to tokenize "
-            "(give .parquet/.jsonl files, or a directory or run directory holding them)"
-        )
-    for f in files:
-        file_kind(f)
-
-    # Fail on a bad tokenizer before any heavy work.
-    tcfg = config.tokenizer
-    tok: Tokenizer | None = None
-    tok_data = b""
-    if tcfg.path:  # saved byte for byte as given
-        tok_data = resolve_tokenizer_file(tcfg.path).read_bytes()
-        tok = Tokenizer.from_str(tok_data.decode("utf-8-sig"))
-        special_ids(tok, config)
-
-    counts = [count_documents(f) for f in files]
-    total_docs = sum(counts)
-    if total_docs == 0:
-        raise EmptyCorpusError(
-            f"empty corpus: the {len(files)} input file(s) hold no documents; nothing to tokenize"
-        )
+    _check_out_dir(out, overwrite)
+    files = _input_files(input_paths)
+    given = _given_tokenizer(config)
+    total_docs = _total_documents(files)
     workers = _ray_workers(config)
-    docs_per_task = config.docs_per_task or auto_docs_per_task(total_docs, workers)
-    chunks = plan_chunks(files, docs_per_task)
-    timings["plan"] = time.perf_counter() - t0
-    rss["plan"] = _peak_rss_mb()
+    chunks = plan_chunks(files, config.docs_per_task or auto_docs_per_task(total_docs, workers))
+    phases.done("plan")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:12]
-    staging = out.parent / f".{out.name}.staging-{tag}"
-    scratch = out.parent / f".{out.name}.scratch-{tag}"
-    staging.mkdir()
-    scratch.mkdir()
-    try:
-        t = time.perf_counter()
-        trained = tok is None
-        if tok is None:
-            tok = train_tokenizer(training_sample(chunks, files, total_docs, config), config)
-            tok_data = tokenizer_bytes(tok)
-        tok_sha = sha256_bytes(tok_data)
-        specials = special_ids(tok, config)
-        timings["tokenizer"] = time.perf_counter() - t
-        rss["tokenizer"] = _peak_rss_mb()
+    with _work_dirs(out) as dirs:
+        phases.start()
+        tokenizer = _choose_tokenizer(given, chunks, files, total_docs, config)
+        phases.done("tokenizer")
 
-        t = time.perf_counter()
-        packs, records, empty, text_bytes = _run_encode(
-            chunks, tok_data.decode("utf-8-sig"), tok_sha, specials, config, workers, str(scratch), progress
-        )
-        timings["encode"] = time.perf_counter() - t
-        rss["encode"] = _peak_rss_mb()
-        if sum(p.documents for p in packs.values()) == 0:
-            raise EmptyCorpusError(
-                f"empty corpus: all {records} documents have empty text; nothing to tokenize"
-            )
+        phases.start()
+        packs, records, empty, text_bytes = _encode(chunks, tokenizer, config, workers, dirs, progress)
+        phases.done("encode")
 
-        t = time.perf_counter()
-        for s in SPLITS:
-            stream = str(scratch / f"{s}.stream.bin")
-            documents = packs[s].documents
-            packs[s] = pack_split(
-                stream,
-                str(staging),
-                s,
-                row_len=config.row_len,
-                rows_per_shard=config.rows_per_shard(),
-                seed=config.seed,
-                tail=config.tail,
-                pad_id=specials.pad,
-            )
-            packs[s].documents = documents
-            os.remove(stream)
-        if packs["train"].rows == 0:
-            raise CorpusTooSmallError(
-                f"corpus too small: {packs['train'].dropped_tokens} train tokens do not fill one row of "
-                f"seq_len + 1 = {config.row_len} tokens (lower seq_len or use tail='pad')"
-            )
-        timings["pack"] = time.perf_counter() - t
-        rss["pack"] = _peak_rss_mb()
+        phases.start()
+        packs = _pack_splits(packs, dirs, config, tokenizer.specials.pad)
+        phases.done("pack")
 
-        vocab_size = tok.get_vocab_size(with_added_tokens=True)
-        manifest = tokens_manifest(
-            seq_len=config.seq_len,
-            vocab_size=vocab_size,
-            specials={
-                "bos_id": specials.bos,
-                "eos_id": specials.eos,
-                "pad_id": specials.pad,
-                "add_bos": specials.add_bos,
-            },
-            tokenizer_sha256=tok_sha,
-            seed=config.seed,
-            val_fraction=config.val_fraction,
-            tail=config.tail,
-            document_order="input order: paths as given, directory files by name, rows in file order",
-            splits={s: packs[s] for s in SPLITS},
-            source_run=source_run,
-        )
-        write_bytes_atomic(staging / "tokenizer.json", tok_data)
-        write_bytes_atomic(staging / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
-        if out.exists():
-            trash = out.parent / f".{out.name}.old-{tag}"
-            os.replace(out, trash)
-            os.replace(staging, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(staging, ignore_errors=True)
+        manifest = _write_metadata(dirs.staging, tokenizer, packs, config, source_run)
+        _publish(dirs, out)
 
     return TokenizeStats(
-        splits={
-            s: SplitStats(
-                rows=p.rows,
-                tokens=p.tokens,
-                documents=p.documents,
-                dropped_tokens=p.dropped_tokens,
-                pad_tokens=p.pad_tokens,
-                shards=len(p.shards),
-            )
-            for s, p in packs.items()
-        },
+        splits={s: _split_stats(p) for s, p in packs.items()},
         documents_in=records,
         documents_empty=empty,
         text_bytes=text_bytes,
         total_tokens=manifest["total_tokens"],
-        vocab_size=vocab_size,
-        tokenizer_sha256=tok_sha,
-        tokenizer_trained=trained,
-        seconds=time.perf_counter() - t0,
-        timings=timings,
-        peak_rss_mb=rss,
+        vocab_size=manifest["vocab_size"],
+        tokenizer_sha256=tokenizer.sha256,
+        tokenizer_trained=tokenizer.trained,
+        seconds=time.perf_counter() - phases.t0,
+        timings=phases.timings,
+        peak_rss_mb=phases.rss,
     )

@@ -6,19 +6,22 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
+from tokenization.reader import TokenDataset
 from trainer import checkpoint as ckpt
 from trainer import distributed as D
-from trainer.config import Config, load_config
+from trainer.config import Config, TrainConfig, load_config
 from trainer.data import TrainBatches, ValSet, open_split
 from trainer.experts import grouped_mm_supported
 from trainer.metrics import RunLog, device_peak_flops, plot_losses
-from trainer.model import Transformer, count_params
+from trainer.model import Gate, ParamCounts, Transformer, count_params
 
 
 @dataclass
@@ -126,248 +129,414 @@ def train(
 def train_config(
     cfg: Config, tokens_dir: str, out_dir: str, *, resume: bool = True, max_steps: int | None = None
 ) -> TrainResult:
+    """`train` for a loaded config: set up (or resume) the run, take the steps, then summarise it."""
     t_start = time.perf_counter()
-    tc = cfg.train
-    info = D.setup(tc.device)
+    info = D.setup(cfg.train.device)
     out = Path(out_dir)
-    ckpt_root = out / "checkpoints"
     log = RunLog(out / "train_log.jsonl", enabled=info.is_main)
     try:
-        ds = open_split(tokens_dir, "train", verify=tc.verify_shards)
-        assert ds is not None
-        val_ds = open_split(tokens_dir, "val", verify=tc.verify_shards)
-        cfg = _resolve(cfg, ds.vocab_size, ds.seq_len)
-        if tc.global_batch_size % (tc.micro_batch_size * info.world):
-            raise ValueError("train.global_batch_size must be a multiple of micro_batch_size × world size")
-        accum = tc.global_batch_size // (tc.micro_batch_size * info.world)
+        run = _prepare(cfg, tokens_dir, out, info, log, resume=resume, max_steps=max_steps)
+        run.log_start()
+        run.train_until_stop()
+        return run.finish(t_start)
+    finally:
+        D.teardown(info)
 
-        latest = ckpt.latest_checkpoint(ckpt_root)
-        if latest is not None and not resume:
-            raise FileExistsError(f"{latest} exists; resume or choose an empty --out directory")
 
-        torch.manual_seed(tc.seed)
-        model = Transformer(cfg.model)
-        counts = count_params(model)
-        batches = TrainBatches(ds, tc.global_batch_size, tc.seed, info.rank, info.world)
-        step, tokens_seen, state = 0, 0, None
-        if latest is not None:
-            saved = ckpt.load_config_json(latest)
-            if saved["model"] != cfg.model.model_dump(mode="json"):
-                raise ValueError(
-                    f"{latest}/config.json: model config differs from the one given; cannot resume"
-                )
-            model.load_state_dict(ckpt.load_weights(latest), strict=True)
-            state = ckpt.load_state(latest)
-            step, tokens_seen = int(state["step"]), int(state["tokens_seen"])
-            batches.load_state_dict(state["sampler"])
-        model.to(info.device)
+def _open_data(
+    cfg: Config, tokens_dir: str, info: D.DistInfo
+) -> tuple[Config, TokenDataset, TokenDataset | None, int]:
+    """The train and val splits, the config with the model's vocab/seq_len filled in from them, and how many
+    micro-batches each rank accumulates per step (the global batch must split evenly over ranks)."""
+    tc = cfg.train
+    ds = open_split(tokens_dir, "train", verify=tc.verify_shards)
+    assert ds is not None
+    val_ds = open_split(tokens_dir, "val", verify=tc.verify_shards)
+    cfg = _resolve(cfg, ds.vocab_size, ds.seq_len)
+    if tc.global_batch_size % (tc.micro_batch_size * info.world):
+        raise ValueError("train.global_batch_size must be a multiple of micro_batch_size × world size")
+    return cfg, ds, val_ds, tc.global_batch_size // (tc.micro_batch_size * info.world)
 
-        fsdp = info.enabled and tc.parallel == "fsdp"
-        # Wrap first: fully_shard swaps the parameters for sharded DTensors, and the optimizer must hold those.
-        wrapped = D.wrap(model, info, tc.parallel)
-        fused = info.device.type == "cuda"
-        opt = torch.optim.AdamW(
-            _param_groups(model, tc.weight_decay),
-            lr=tc.lr,
-            betas=(tc.beta1, tc.beta2),
-            eps=tc.eps,
-            fused=fused,
+
+def _checkpoint_to_resume(ckpt_root: Path, resume: bool) -> Path | None:
+    """The newest checkpoint; one that exists without resume is an error (never overwrite a run)."""
+    latest = ckpt.latest_checkpoint(ckpt_root)
+    if latest is not None and not resume:
+        raise FileExistsError(f"{latest} exists; resume or choose an empty --out directory")
+    return latest
+
+
+def _restore_model(latest: Path, cfg: Config, model: Transformer, batches: TrainBatches) -> dict:
+    """Load the checkpoint's weights and data cursor; returns its saved state (step, optimizer, RNG, ...).
+
+    A checkpoint of another model config cannot be resumed: its weights would not fit or would mean
+    something else."""
+    saved = ckpt.load_config_json(latest)
+    if saved["model"] != cfg.model.model_dump(mode="json"):
+        raise ValueError(f"{latest}/config.json: model config differs from the one given; cannot resume")
+    model.load_state_dict(ckpt.load_weights(latest), strict=True)
+    state = ckpt.load_state(latest)
+    batches.load_state_dict(state["sampler"])
+    return state
+
+
+def _make_optimizer(model: nn.Module, tc: TrainConfig, fused: bool) -> tuple[torch.optim.Optimizer, LambdaLR]:
+    """AdamW (decay on matrices only) with the warmup + cosine schedule over train.steps."""
+    opt = torch.optim.AdamW(
+        _param_groups(model, tc.weight_decay),
+        lr=tc.lr,
+        betas=(tc.beta1, tc.beta2),
+        eps=tc.eps,
+        fused=fused,
+    )
+    sched = LambdaLR(opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps, tc.min_lr_ratio))
+    return opt, sched
+
+
+def _restore_optimizer(
+    state: dict, model: nn.Module, opt: torch.optim.Optimizer, sched: LambdaLR, fsdp: bool, info: D.DistInfo
+) -> None:
+    """Optimizer, scheduler and RNG state from a checkpoint, so the resumed run continues bit for bit.
+
+    Checkpoints hold the optimizer state of one process (by parameter index); FSDP2 takes it by name."""
+    if fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(
+            model,
+            opt,
+            D.optim_state_by_name(state["optimizer"], model, opt),
+            options=StateDictOptions(full_state_dict=True),
         )
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps, tc.min_lr_ratio)
-        )
-        if state is not None:
-            if fsdp:
-                from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+    else:
+        opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if info.device.type == "cuda" and state["rng"].get("cuda") is not None:
+        torch.cuda.set_rng_state(state["rng"]["cuda"], info.device)
 
-                set_optimizer_state_dict(
-                    model,
-                    opt,
-                    D.optim_state_by_name(state["optimizer"], model, opt),
-                    options=StateDictOptions(full_state_dict=True),
-                )
-            else:
-                opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["rng"]["torch"])
-            if info.device.type == "cuda" and state["rng"].get("cuda") is not None:
-                torch.cuda.set_rng_state(state["rng"]["cuda"], info.device)
-        for dt in (torch.float32, torch.bfloat16):  # probe eagerly, outside any compiled graph
-            grouped_mm_supported(info.device.type, dt)
-        fwd = torch.compile(wrapped) if tc.compile else wrapped
 
-        precision = (
-            tc.precision if tc.precision != "auto" else ("bf16" if info.device.type == "cuda" else "fp32")
-        )
+def _autocast(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
+    """The forward pass's context: bf16 autocast, or nothing for fp32."""
 
-        def amp():
-            if precision == "bf16":
-                return torch.autocast(info.device.type, dtype=torch.bfloat16)
-            return contextlib.nullcontext()
+    def amp() -> contextlib.AbstractContextManager:
+        if precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
-        peak, peak_label = device_peak_flops(info.device, precision, tc.peak_flops)
-        seq_len = ds.seq_len
-        step_tokens = tc.global_batch_size * seq_len
-        val = (  # the same rows under any world size (split over ranks), so val_loss compares across them
-            ValSet(val_ds, tc.eval_batches * tc.micro_batch_size, info.rank, info.world)
-            if val_ds is not None
-            else None
-        )
-        gates = model.gates()
-        stop = min(tc.steps, max_steps) if max_steps is not None else tc.steps
-        log.write(
+    return amp
+
+
+@dataclass
+class _Window:
+    """Sums over the steps since the last train log line, which reports their means and rates."""
+
+    loss: torch.Tensor  # sum of the micro-batches' mean LM loss / accum (this rank)
+    load: torch.Tensor  # tokens routed to each expert, [gates, experts], summed over ranks
+    steps: int = 0
+    wait: float = 0.0  # seconds spent waiting for batches
+    t0: float = field(default_factory=time.perf_counter)  # reset after eval/checkpoints: not training time
+
+    def restart(self) -> None:
+        self.loss.zero_()
+        self.load.zero_()
+        self.steps, self.wait, self.t0 = 0, 0.0, time.perf_counter()
+
+
+@dataclass
+class _Run:
+    """One training invocation: its data, model, optimizer and progress, and the steps it takes."""
+
+    cfg: Config
+    info: D.DistInfo
+    out: Path
+    log: RunLog
+    ds: TokenDataset
+    val: ValSet | None
+    model: Transformer
+    wrapped: nn.Module  # the DDP/FSDP2 wrapper (or the model itself)
+    fwd: nn.Module  # `wrapped`, compiled when train.compile is set
+    opt: torch.optim.Optimizer
+    sched: LambdaLR
+    fsdp: bool
+    batches: TrainBatches
+    counts: ParamCounts
+    accum: int
+    precision: str
+    amp: Callable[[], contextlib.AbstractContextManager]
+    peak: float
+    peak_label: str
+    stop: int  # the global step this invocation ends at
+    step: int
+    tokens_seen: int
+    last: dict = field(default_factory=dict)  # the latest train log record
+    last_val: dict = field(default_factory=dict)  # the latest evaluation
+
+    @property
+    def tc(self) -> TrainConfig:
+        return self.cfg.train
+
+    @property
+    def ckpt_root(self) -> Path:
+        return self.out / "checkpoints"
+
+    @property
+    def step_tokens(self) -> int:
+        return self.tc.global_batch_size * self.ds.seq_len
+
+    def log_start(self) -> None:
+        """The run's setup in the log: device, precision, sizes and the FLOPs convention behind MFU."""
+        counts, info = self.counts, self.info
+        self.log.write(
             {
                 "kind": "start",
-                "step": step,
+                "step": self.step,
                 "device": str(info.device),
                 "world": info.world,
-                "precision": precision,
+                "precision": self.precision,
                 "params_total": counts.total,
                 "params_active": counts.active,
                 "flops_per_token": counts.per_token_flops,
                 "flops_convention": "6*(active-embedding)+6*L*H*T*(d_qk+d_v) per token (PaLM, no causal discount)",
-                "peak_flops_per_device": peak,
-                "peak_source": peak_label,
-                "grad_accum": accum,
+                "peak_flops_per_device": self.peak,
+                "peak_source": self.peak_label,
+                "grad_accum": self.accum,
             },
-            f"[train] {info.device} x{info.world} {precision}: {counts.total / 1e6:.2f}M params, "
-            f"{counts.active / 1e6:.2f}M active; peak {peak / 1e12:.1f} TFLOP/s ({peak_label}); from step {step}",
+            f"[train] {info.device} x{info.world} {self.precision}: {counts.total / 1e6:.2f}M params, "
+            f"{counts.active / 1e6:.2f}M active; peak {self.peak / 1e12:.1f} TFLOP/s ({self.peak_label}); "
+            f"from step {self.step}",
         )
 
-        model.train()
-        win_loss = torch.zeros((), device=info.device, dtype=torch.float64)
-        win_load = torch.zeros(len(gates), cfg.model.n_routed_experts, device=info.device)
-        win_steps, win_wait, win_t0 = 0, 0.0, time.perf_counter()
-        last: dict = {}
-        last_val: dict = {}
-        grad_norm = torch.zeros(())
-        while step < stop:
-            t0 = time.perf_counter()
-            rows = batches.next()
-            win_wait += time.perf_counter() - t0
-            for i, micro in enumerate(rows.split(tc.micro_batch_size)):
-                micro = micro.to(info.device, non_blocking=True)
-                sync = i == accum - 1
-                with _no_sync(wrapped, sync), amp():
-                    loss, lm = fwd(micro[:, :-1], micro[:, 1:])
-                (loss / accum).backward()
-                win_loss += lm.double() / accum
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                load = torch.stack([g.load for g in gates]) if gates else win_load
-                D.all_reduce_sum(load, info)
-                for g, lg in zip(gates, load, strict=True):
-                    g.update_bias(lg, cfg.model.bias_update_rate)
-                    g.load.zero_()
-                if gates:
-                    win_load += load
-            step += 1
-            tokens_seen += step_tokens
-            win_steps += 1
+    def train_until_stop(self) -> None:
+        """Steps until `stop`, logging, evaluating and checkpointing on their schedules (and at the end)."""
+        tc = self.tc
+        gates = self.model.gates()
+        self.model.train()
+        window = _Window(
+            loss=torch.zeros((), device=self.info.device, dtype=torch.float64),
+            load=torch.zeros(len(gates), self.cfg.model.n_routed_experts, device=self.info.device),
+        )
+        while self.step < self.stop:
+            grad_norm = self._optimizer_step(window, gates)
+            at_stop = self.step == self.stop
+            if self.step % tc.log_every == 0 or at_stop:
+                self._log_window(window, gates, grad_norm)
+            if self.val is not None and ((tc.eval_every and self.step % tc.eval_every == 0) or at_stop):
+                self._evaluate()
+                window.t0 = time.perf_counter()  # eval time is not training throughput
+            if (tc.checkpoint_every and self.step % tc.checkpoint_every == 0) or at_stop:
+                self._save_checkpoint()
+                window.t0 = time.perf_counter()
 
-            if step % tc.log_every == 0 or step == stop:
-                D.all_reduce_sum(win_loss, info)
-                dt = time.perf_counter() - win_t0
-                tps = win_steps * step_tokens / dt
-                mean_loss = win_loss.item() / (win_steps * info.world)
-                lm_ = (win_load.max(1).values / win_load.mean(1).clamp_min(1e-9)).tolist() if gates else []
-                biases = torch.stack([g.expert_bias for g in gates]) if gates else torch.zeros(1)
-                last = {
-                    "kind": "train",
-                    "step": step,
-                    "loss": mean_loss,
-                    "lr": sched.get_last_lr()[0],
-                    "grad_norm": float(grad_norm),
-                    "tokens_seen": tokens_seen,
-                    "tokens_per_s": tps,
-                    "mfu": counts.per_token_flops * tps / (peak * info.world),
-                    "data_wait_share": win_wait / dt,
-                    "expert_load_max_over_mean": lm_,
-                    "expert_load_max_over_mean_worst": max(lm_) if lm_ else None,
-                    "dead_experts": int((win_load == 0).sum()) if gates else 0,
-                    "router_bias_min": float(biases.min()),
-                    "router_bias_max": float(biases.max()),
-                }
-                log.write(
-                    last,
-                    f"step {step:6d}/{stop} | loss {mean_loss:.4f} | lr {last['lr']:.2e} | gnorm "
-                    f"{last['grad_norm']:.3f} | {tps:,.0f} tok/s | MFU {100 * last['mfu']:.2f}% | wait "
-                    f"{100 * last['data_wait_share']:.1f}% | load max/mean {last['expert_load_max_over_mean_worst'] or 0:.2f}"
-                    f" | dead {last['dead_experts']} | bias [{last['router_bias_min']:+.3f}, "
-                    f"{last['router_bias_max']:+.3f}]",
-                )
-                win_loss.zero_()
-                win_load.zero_()
-                win_steps, win_wait, win_t0 = 0, 0.0, time.perf_counter()
+    def _optimizer_step(self, window: _Window, gates: list[Gate]) -> torch.Tensor:
+        """One global batch: accumulate the micro-batches' gradients (all-reduced on the last only), clip,
+        step the optimizer and schedule, then rebalance the routers. Returns the gradient norm."""
+        tc, device = self.tc, self.info.device
+        t0 = time.perf_counter()
+        rows = self.batches.next()
+        window.wait += time.perf_counter() - t0
+        for i, micro in enumerate(rows.split(tc.micro_batch_size)):
+            micro = micro.to(device, non_blocking=True)
+            with _no_sync(self.wrapped, i == self.accum - 1), self.amp():
+                loss, lm = self.fwd(micro[:, :-1], micro[:, 1:])
+            (loss / self.accum).backward()
+            window.loss += lm.double() / self.accum
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip or float("inf"))
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        self._balance_routers(window, gates)
+        self.step += 1
+        self.tokens_seen += self.step_tokens
+        window.steps += 1
+        return grad_norm
 
-            if val is not None and ((tc.eval_every and step % tc.eval_every == 0) or step == stop):
-                last_val = evaluate(model, val, tc.micro_batch_size, info.device, amp, info)
-                log.write(
-                    {"kind": "val", "step": step, **last_val},
-                    f"step {step:6d} | val loss {last_val['val_loss']:.4f} | val bpb {last_val['val_bpb'] or 0:.4f}",
-                )
-                win_t0 = time.perf_counter()  # eval time is not training throughput
+    @torch.no_grad()
+    def _balance_routers(self, window: _Window, gates: list[Gate]) -> None:
+        """Aux-loss-free balancing: nudge each router's expert bias against the step's load (summed over
+        ranks, so every rank applies the same update), and add the load to the window."""
+        load = torch.stack([g.load for g in gates]) if gates else window.load
+        D.all_reduce_sum(load, self.info)
+        for g, lg in zip(gates, load, strict=True):
+            g.update_bias(lg, self.cfg.model.bias_update_rate)
+            g.load.zero_()
+        if gates:
+            window.load += load
 
-            if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == stop:
-                weights, opt_state = _full_state(model, opt, fsdp)
-                if info.is_main:
-                    rng = {"torch": torch.get_rng_state()}
-                    if info.device.type == "cuda":
-                        rng["cuda"] = torch.cuda.get_rng_state(info.device)
-                    ckpt.save_checkpoint(
-                        ckpt_root,
-                        step,
-                        weights,
-                        {
-                            **cfg.model_dump(mode="json"),
-                            "data": {
-                                "eos_id": ds.eos_id,
-                                "bos_id": ds.bos_id,
-                                "pad_id": ds.pad_id,
-                                "seq_len": seq_len,
-                            },
-                        },
-                        {
-                            "step": step,
-                            "tokens_seen": tokens_seen,
-                            "optimizer": opt_state,
-                            "scheduler": sched.state_dict(),
-                            "rng": rng,
-                            "sampler": batches.state_dict(),
-                            "world_size": info.world,
-                        },
-                        ds.tokenizer_path,
-                        tc.keep_checkpoints,
-                    )
-                D.barrier(info)  # no rank moves on (or reports the latest checkpoint) before it is in place
-                win_t0 = time.perf_counter()
+    def _log_window(self, window: _Window, gates: list[Gate], grad_norm: torch.Tensor) -> None:
+        """The train record: mean loss over ranks and steps, throughput, MFU, data wait and router health."""
+        info = self.info
+        D.all_reduce_sum(window.loss, info)
+        dt = time.perf_counter() - window.t0
+        tps = window.steps * self.step_tokens / dt
+        mean_loss = window.loss.item() / (window.steps * info.world)
+        win_load = window.load
+        load_ratio = (win_load.max(1).values / win_load.mean(1).clamp_min(1e-9)).tolist() if gates else []
+        biases = torch.stack([g.expert_bias for g in gates]) if gates else torch.zeros(1)
+        last = self.last = {
+            "kind": "train",
+            "step": self.step,
+            "loss": mean_loss,
+            "lr": self.sched.get_last_lr()[0],
+            "grad_norm": float(grad_norm),
+            "tokens_seen": self.tokens_seen,
+            "tokens_per_s": tps,
+            "mfu": self.counts.per_token_flops * tps / (self.peak * info.world),
+            "data_wait_share": window.wait / dt,
+            "expert_load_max_over_mean": load_ratio,
+            "expert_load_max_over_mean_worst": max(load_ratio) if load_ratio else None,
+            "dead_experts": int((win_load == 0).sum()) if gates else 0,
+            "router_bias_min": float(biases.min()),
+            "router_bias_max": float(biases.max()),
+        }
+        self.log.write(
+            last,
+            f"step {self.step:6d}/{self.stop} | loss {mean_loss:.4f} | lr {last['lr']:.2e} | gnorm "
+            f"{last['grad_norm']:.3f} | {tps:,.0f} tok/s | MFU {100 * last['mfu']:.2f}% | wait "
+            f"{100 * last['data_wait_share']:.1f}% | load max/mean {last['expert_load_max_over_mean_worst'] or 0:.2f}"
+            f" | dead {last['dead_experts']} | bias [{last['router_bias_min']:+.3f}, "
+            f"{last['router_bias_max']:+.3f}]",
+        )
+        window.restart()
 
-        if val is not None and not last_val:
+    def _evaluate(self) -> None:
+        """Val loss and bits per byte on the fixed val slice, logged at this step."""
+        assert self.val is not None
+        self.last_val = evaluate(
+            self.model, self.val, self.tc.micro_batch_size, self.info.device, self.amp, self.info
+        )
+        self.log.write(
+            {"kind": "val", "step": self.step, **self.last_val},
+            f"step {self.step:6d} | val loss {self.last_val['val_loss']:.4f} | val bpb {self.last_val['val_bpb'] or 0:.4f}",
+        )
+
+    def _save_checkpoint(self) -> None:
+        """Weights, config (with the data's special ids) and the exact resume state, written by rank 0."""
+        info, ds = self.info, self.ds
+        weights, opt_state = _full_state(self.model, self.opt, self.fsdp)
+        if info.is_main:
+            rng = {"torch": torch.get_rng_state()}
+            if info.device.type == "cuda":
+                rng["cuda"] = torch.cuda.get_rng_state(info.device)
+            ckpt.save_checkpoint(
+                self.ckpt_root,
+                self.step,
+                weights,
+                {
+                    **self.cfg.model_dump(mode="json"),
+                    "data": {
+                        "eos_id": ds.eos_id,
+                        "bos_id": ds.bos_id,
+                        "pad_id": ds.pad_id,
+                        "seq_len": ds.seq_len,
+                    },
+                },
+                {
+                    "step": self.step,
+                    "tokens_seen": self.tokens_seen,
+                    "optimizer": opt_state,
+                    "scheduler": self.sched.state_dict(),
+                    "rng": rng,
+                    "sampler": self.batches.state_dict(),
+                    "world_size": info.world,
+                },
+                ds.tokenizer_path,
+                self.tc.keep_checkpoints,
+            )
+        D.barrier(info)  # no rank moves on (or reports the latest checkpoint) before it is in place
+
+    def finish(self, t_start: float) -> TrainResult:
+        """The result (evaluating once if no step ran), the loss plot, and the end record."""
+        if self.val is not None and not self.last_val:
             # Nothing ran (already at the stop step): still evaluate so the result carries figures.
-            last_val = evaluate(model, val, tc.micro_batch_size, info.device, amp, info)
-        plot = plot_losses(log.path, out / "loss_curve.png") if info.is_main else None
-        latest = ckpt.latest_checkpoint(ckpt_root)
+            self.last_val = evaluate(
+                self.model, self.val, self.tc.micro_batch_size, self.info.device, self.amp, self.info
+            )
+        plot = plot_losses(self.log.path, self.out / "loss_curve.png") if self.info.is_main else None
+        latest = ckpt.latest_checkpoint(self.ckpt_root)
         result = TrainResult(
-            out_dir=str(out),
+            out_dir=str(self.out),
             checkpoint_dir=str(latest) if latest else None,
-            step=step,
-            tokens_seen=tokens_seen,
-            final_loss=last.get("loss"),
-            val_loss=last_val.get("val_loss"),
-            val_bpb=last_val.get("val_bpb"),
+            step=self.step,
+            tokens_seen=self.tokens_seen,
+            final_loss=self.last.get("loss"),
+            val_loss=self.last_val.get("val_loss"),
+            val_bpb=self.last_val.get("val_bpb"),
             seconds=time.perf_counter() - t_start,
-            log_path=str(log.path),
+            log_path=str(self.log.path),
             plot_path=str(plot) if plot else None,
-            total_params=counts.total,
-            active_params=counts.active,
+            total_params=self.counts.total,
+            active_params=self.counts.active,
         )
-        log.write(
+        self.log.write(
             {"kind": "end", **asdict(result)},
-            f"[train] done at step {step}; checkpoint {result.checkpoint_dir}",
+            f"[train] done at step {self.step}; checkpoint {result.checkpoint_dir}",
         )
         return result
-    finally:
-        D.teardown(info)
+
+
+def _prepare(
+    cfg: Config,
+    tokens_dir: str,
+    out: Path,
+    info: D.DistInfo,
+    log: RunLog,
+    *,
+    resume: bool,
+    max_steps: int | None,
+) -> _Run:
+    """Data, model (resumed weights first), wrapper, optimizer (resumed state), precision and peak FLOPs.
+
+    The order is the contract of exact resume: seed, init, load, then wrap (fully_shard swaps the
+    parameters for sharded DTensors, and the optimizer must hold those), then the optimizer and RNG state."""
+    tc = cfg.train
+    cfg, ds, val_ds, accum = _open_data(cfg, tokens_dir, info)
+    latest = _checkpoint_to_resume(out / "checkpoints", resume)
+
+    torch.manual_seed(tc.seed)
+    model = Transformer(cfg.model)
+    counts = count_params(model)
+    batches = TrainBatches(ds, tc.global_batch_size, tc.seed, info.rank, info.world)
+    state = _restore_model(latest, cfg, model, batches) if latest is not None else None
+    model.to(info.device)
+
+    fsdp = info.enabled and tc.parallel == "fsdp"
+    wrapped = D.wrap(model, info, tc.parallel)
+    opt, sched = _make_optimizer(model, tc, fused=info.device.type == "cuda")
+    if state is not None:
+        _restore_optimizer(state, model, opt, sched, fsdp, info)
+    for dt in (torch.float32, torch.bfloat16):  # probe eagerly, outside any compiled graph
+        grouped_mm_supported(info.device.type, dt)
+    fwd = torch.compile(wrapped) if tc.compile else wrapped
+
+    precision = tc.precision if tc.precision != "auto" else ("bf16" if info.device.type == "cuda" else "fp32")
+    peak, peak_label = device_peak_flops(info.device, precision, tc.peak_flops)
+    val = (  # the same rows under any world size (split over ranks), so val_loss compares across them
+        ValSet(val_ds, tc.eval_batches * tc.micro_batch_size, info.rank, info.world)
+        if val_ds is not None
+        else None
+    )
+    return _Run(
+        cfg=cfg,
+        info=info,
+        out=out,
+        log=log,
+        ds=ds,
+        val=val,
+        model=model,
+        wrapped=wrapped,
+        fwd=fwd,
+        opt=opt,
+        sched=sched,
+        fsdp=fsdp,
+        batches=batches,
+        counts=counts,
+        accum=accum,
+        precision=precision,
+        amp=_autocast(precision, info.device),
+        peak=peak,
+        peak_label=peak_label,
+        stop=min(tc.steps, max_steps) if max_steps is not None else tc.steps,
+        step=int(state["step"]) if state is not None else 0,
+        tokens_seen=int(state["tokens_seen"]) if state is not None else 0,
+    )
