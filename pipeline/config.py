@@ -14,8 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dedup.config import DedupConfig
 from pipeline.sections import validate_sections
 from pipeline.validation import did_you_mean, format_validation_error
+from tokenization.config import TokenizeConfig
 
 STAGE_NAMES = ("ingest", "exact_dedup", "filter", "near_dedup", "tokenize")
 
@@ -112,8 +114,8 @@ class RunConfig(Strict):
     ingest: IngestConfig
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
     filter: FilterStageConfig = FilterStageConfig()
-    near_dedup: dict[str, Any] = Field(default_factory=dict)
-    tokenize: dict[str, Any] = Field(default_factory=dict)
+    near_dedup: DedupConfig = Field(default_factory=DedupConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     ray: RayConfig = RayConfig()
     base_dir: str = Field(
         ".", description="set by the loader: the directory of the config file", exclude=True
@@ -133,6 +135,16 @@ class RunConfig(Strict):
         if "tokenize" in stages and stages[-1] != "tokenize":
             raise ValueError("'tokenize' must be the last stage")
         return stages
+
+    @model_validator(mode="after")
+    def _resolve_library_paths(self) -> RunConfig:
+        """The libraries' own paths (tokenizer, LSH index) made config-relative, like every other path."""
+        tok = self.tokenize.tokenizer
+        if tok.path:
+            tok.path = self.resolve(tok.path)
+        if self.near_dedup.index_dir:
+            self.near_dedup.index_dir = self.resolve(self.near_dedup.index_dir)
+        return self
 
     def policy_path(self) -> str:
         """The filter stage's policy: the config's own, or the one shipped with winnow."""
@@ -186,5 +198,15 @@ def _validate_sections(cfg: RunConfig, source: str) -> None:
 
 
 def dump_config(cfg: RunConfig) -> str:
-    """The resolved config as YAML (what `config.yaml` in the run directory holds)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json", exclude={"base_dir"}), sort_keys=False)
+    """The config with every default filled in and every path absolute, as YAML: what `config.yaml` in
+    the run directory holds, so a reader (the report, a person) needs neither the config file's
+    directory nor winnow's defaults to know what ran."""
+    data = cfg.model_dump(mode="json", exclude={"base_dir"})
+    for source in data["ingest"]["sources"]:
+        if source["uri"] is not None:
+            source["uri"] = cfg.resolve(source["uri"])
+    data["ingest"]["cache_dir"] = cfg.resolve(cfg.ingest.cache_dir)
+    data["filter"]["policy"] = cfg.policy_path()
+    if data["run_dir"] is not None:
+        data["run_dir"] = cfg.resolve(data["run_dir"])
+    return yaml.safe_dump(data, sort_keys=False)

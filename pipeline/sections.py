@@ -1,9 +1,10 @@
-"""Config sections owned by the libraries (dedup, tokenization, filters).
+"""Checks of a run config that its types cannot make: the filter's policy file loads.
 
-The pipeline config embeds them as plain mappings and validates them here with
-the libraries' own models, prefixing each error with the section name. This module
-does not import `pipeline.config` (the config imports it to validate itself): it
-reads a config through `SectionsSource`, the few attributes it needs.
+The library-owned sections (`near_dedup`, `tokenize`) are the libraries' own pydantic models, typed
+fields of `pipeline.config.RunConfig`, so they are validated once with the rest of the config. The
+policy is a file of its own, validated by `filters` when it loads; its errors are prefixed with
+`filter.policy`. This module does not import `pipeline.config` (the config imports it): it reads a
+config through `SectionsSource`.
 """
 
 from __future__ import annotations
@@ -18,31 +19,11 @@ from pipeline.validation import field_message
 
 
 class SectionsSource(Protocol):
-    """What the sections need of a run config (`pipeline.config.RunConfig` has it)."""
+    """What the checks need of a run config (`pipeline.config.RunConfig` has it)."""
 
     stages: list[str]
-    near_dedup: dict[str, Any]
-    tokenize: dict[str, Any]
-
-    def resolve(self, path: str) -> str: ...
 
     def policy_path(self) -> str: ...
-
-
-def near_dedup_config(cfg: SectionsSource) -> Any:
-    from dedup import DedupConfig
-
-    return DedupConfig.model_validate(cfg.near_dedup)
-
-
-def tokenize_config(cfg: SectionsSource) -> Any:
-    from tokenization import TokenizeConfig
-
-    raw = dict(cfg.tokenize)
-    tok = raw.get("tokenizer")
-    if isinstance(tok, dict) and tok.get("path"):
-        raw["tokenizer"] = {**tok, "path": cfg.resolve(tok["path"])}
-    return TokenizeConfig.model_validate(raw)
 
 
 def _errors(
@@ -59,15 +40,8 @@ def _errors(
 
 
 def validate_sections(cfg: SectionsSource) -> list[str]:
+    """Checks beyond the typed sections: the policy file loads (a file of its own, validated by filters)."""
     errors: list[str] = []
-    if "near_dedup" in cfg.stages:
-        from dedup import DedupConfig
-
-        errors += _errors("near_dedup", DedupConfig, near_dedup_config, cfg)
-    if "tokenize" in cfg.stages:
-        from tokenization import TokenizeConfig
-
-        errors += _errors("tokenize", TokenizeConfig, tokenize_config, cfg)
     if "filter" in cfg.stages:
         policy = cfg.policy_path()
         if "://" not in policy and not os.path.exists(policy):

@@ -173,3 +173,12 @@ def test_config_errors_name_the_field(tmp_path):
         _cfg(n_activated_experts=9)
     with pytest.raises(ValidationError, match="global_batch_size"):
         Config.model_validate({**raw, "train": {**raw["train"], "lr": 1e-3, "global_batch_size": 12}})
+
+
+def test_the_grouped_mm_probe_leaves_the_global_rng_alone() -> None:
+    """The probe runs once per process, after a resume restored the RNG: it must not move it."""
+    from trainer import experts
+
+    before = torch.get_rng_state()
+    experts._probe("cpu", torch.float32)
+    assert torch.equal(before, torch.get_rng_state())

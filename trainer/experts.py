@@ -28,8 +28,11 @@ def _probe(device_type: str, dtype: torch.dtype) -> bool:
         return False
     try:
         dev = torch.device(device_type)
-        x = torch.randn(24, 16, device=dev, dtype=dtype, requires_grad=True)
-        w = torch.randn(3, 16, 16, device=dev, dtype=dtype, requires_grad=True)
+        # A private generator: the probe runs once per process, after a resume restored the global
+        # RNG, and must not move it (a checkpoint would then save another RNG state than a straight run).
+        gen = torch.Generator(device=dev).manual_seed(0)
+        x = torch.randn(24, 16, device=dev, dtype=dtype, generator=gen).requires_grad_()
+        w = torch.randn(3, 16, 16, device=dev, dtype=dtype, generator=gen).requires_grad_()
         offs = torch.tensor([8, 8, 24], device=dev, dtype=torch.int32)
         y = torch._grouped_mm(x, w, offs=offs)
         y.backward(torch.ones_like(y))

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.config import ConfigError
+from winnow.names import clash_message
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -159,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    clash = clash_message()
+    if clash:
+        print(f"error: {clash}", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )

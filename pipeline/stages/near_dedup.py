@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pipeline.config import RunConfig
 from pipeline.ledger import StageStats
-from pipeline.sections import near_dedup_config
 from pipeline.stages.dedup_stage import apply_decisions
 from pipeline.stages.mapping import input_parts
 
@@ -17,7 +16,7 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
     from dedup.engine import make_executor, run_near
     from dedup.io import plan_blocks
 
-    dcfg = near_dedup_config(cfg)
+    dcfg = cfg.near_dedup
     parts = input_parts(run_dir, previous)
     if dcfg.minhash.enabled and parts:
         result = run_near(plan_blocks(parts, dcfg.rows_per_block), dcfg, make_executor(dcfg))

@@ -16,7 +16,6 @@ from pipeline import storage
 from pipeline.config import ConfigError, RunConfig
 from pipeline.executor import StageProgress
 from pipeline.ledger import StageStats
-from pipeline.sections import tokenize_config
 from pipeline.stages.mapping import input_parts
 
 NOTHING_TO_TOKENIZE = "nothing_to_tokenize"
@@ -30,7 +29,7 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
     progress = TokenizeProgress()
     try:
         result = tokenize_to_dir(
-            parts, out_dir, tokenize_config(cfg), source_run=run_dir, overwrite=True, progress=progress
+            parts, out_dir, cfg.tokenize, source_run=run_dir, overwrite=True, progress=progress
         )
     except EmptyCorpusError:
         return nothing_to_tokenize(count_documents(parts))
