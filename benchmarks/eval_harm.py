@@ -278,6 +278,23 @@ def clean_fpr(sc: Scored) -> dict:
     return out
 
 
+SHORT_MESSAGES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "harm" / "short_messages.json"
+
+
+def short_messages(judge: Judge) -> dict:
+    """Everyday chat messages of one to six words, and short harmful requests, on which a harm category
+    fires (at runtime a fired category blocks; profanity is only flagged): very
+    short texts are where a bag-of-n-grams head is least sure (the probe is ours, not a test source)."""
+    probe = json.loads(SHORT_MESSAGES.read_text(encoding="utf-8"))
+    out = {}
+    for kind in ("benign", "harmful"):
+        texts = probe[kind]
+        _, fired = judge.judge(texts)
+        hits = [t for t, f in zip(texts, fired.any(axis=1), strict=True) if f]
+        out[kind] = {"n": len(texts), "fired": len(hits), "texts_fired": hits}
+    return out
+
+
 def obfuscation(judge: Judge, sc: Scored) -> dict:
     """Detection rate (any harm category fired) of plain test positives vs each rewrite at half of
     the characters, and the false-positive rate of XSTest's safe prompts under the same rewrite."""
@@ -363,6 +380,7 @@ def evaluate(data: Path, per_source: int, configs: list[str]) -> dict:
             "per_category": per_category(sc, safe),
             "any_harm": any_harm(sc, apc),
             "false_positives": clean_fpr(sc),
+            "short_messages": short_messages(judge),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc),
             "cost_one_core": speed(judge.harm, rows),
@@ -390,6 +408,11 @@ def print_summary(name: str, res: dict) -> None:
         )
     for src, r in res["false_positives"].items():
         print(f"FPR {src:26} n={r['n']:5} any {r['any_fpr']}")
+    short = res["short_messages"]
+    print(
+        f"a harm category fires on short everyday messages {short['benign']['fired']}/{short['benign']['n']}, "
+        f"on short harmful requests {short['harmful']['fired']}/{short['harmful']['n']}"
+    )
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
     print("cost", json.dumps(res["cost_one_core"]), flush=True)
