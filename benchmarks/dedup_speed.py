@@ -21,7 +21,8 @@ starts, nothing else is warmed) so its peak RSS (VmHWM) is its own: ours inline 
 exact dedup off, no Jaccard check, like datatrove) and datatrove's four MinHash stages with
 LocalPipelineExecutor (1 task). `--ray` adds ours on Ray with 2 CPUs (not a one-core comparison; off by
 default). The memory curve runs ours inline (default DedupConfig) on `benchmarks.corpus` Parquet shards at
-each size. Writes benchmarks/out/dedup_speed.json and benchmarks/results/dedup_speed.json.
+each size. Writes benchmarks/out/dedup_speed.json (the parts of earlier runs, merged) and
+benchmarks/results/dedup_speed.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 OUT = Path(__file__).resolve().parent / "out"
-RESULTS = Path(__file__).resolve().parent / "results"
 # Same LSH shape and shingles for everyone: 14 bands x 8 rows = 112 hashes over 5-word shingles (datatrove's
 # default MinhashConfig; our own default is 3-word shingles and 32x4, chosen in benchmarks/dedup_provenance.py).
 BANDS, ROWS, NGRAM = 14, 8, 5
@@ -211,10 +211,10 @@ def _ours_full(kind: str, jsonl: str, work: str) -> tuple[float, float, int]:
 
     use_ray = kind == "ours_ray2"
     if use_ray:
-        import ray
+        from dedup.executor import start_local_ray
 
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # Ray gets its 2 CPUs; the table says so
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # start-up not counted
+        start_local_ray(2, log_to_driver=False)  # start-up not counted
     cfg = DedupConfig(
         exact=dict(enabled=False),
         minhash=dict(num_perm=BANDS * ROWS, bands=BANDS, rows=ROWS, ngram=NGRAM, verify_jaccard=False),
@@ -475,7 +475,7 @@ def main() -> None:
         print("error: --docs, --sig-docs and --reps must be >= 1", file=sys.stderr)
         sys.exit(2)
     from benchmarks.dedup_data import speed_docs
-    from benchmarks.machine import cpu_probe, machine_info
+    from benchmarks.machine import cpu_probe, machine_info, write_results
 
     parts = set(a.parts.split(","))
     OUT.mkdir(exist_ok=True)
@@ -519,15 +519,21 @@ def main() -> None:
         fit = memory_fit(mem)
         result.update(memory_curve=mem, memory_fit=fit, memory_load=_load())
         _print_memory(mem, fit)
-    out_path.write_text(json.dumps(result, indent=1))
-    RESULTS.mkdir(exist_ok=True)
-    committed = {k: v for k, v in result.items() if k != "machine"}
-    committed["machine"] = machine_info("datatrove", "datasketch", "xxhash", "spacy", "numpy")
     command = "taskset -c 1 python -m benchmarks.dedup_speed " + " ".join(sys.argv[1:])
-    committed["commands"] = {**result.get("commands", {}), **dict.fromkeys(sorted(parts), command)}
-    result["commands"] = committed["commands"]
+    result["commands"] = {**result.get("commands", {}), **dict.fromkeys(sorted(parts), command)}
     out_path.write_text(json.dumps(result, indent=1))
-    (RESULTS / "dedup_speed.json").write_text(json.dumps(committed, indent=1) + "\n")
+    method = (
+        f"pinned to CPU {core}; signatures: in this process after one untimed warm-up pass each, {a.reps} "
+        "interleaved rounds, median; full near-dedup: each system in a fresh subprocess (imports before the "
+        f"clock), {a.reps} interleaved rounds, median, peak RSS = VmHWM; memory curve: one run per size; parts "
+        "not run now come from earlier runs ('commands' names the command of each part)"
+    )
+    write_results(
+        "dedup_speed",
+        {k: v for k, v in result.items() if k != "machine"},
+        method=method,
+        machine=machine_info("datatrove", "datasketch", "xxhash", "spacy", "numpy"),
+    )
 
 
 if __name__ == "__main__":

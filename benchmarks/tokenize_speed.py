@@ -15,8 +15,8 @@ tokenizer file:
 Equally warm, interleaved (issue 14): every method first does one untimed pass over the whole corpus,
 then the timed passes go round-robin (raw, winnow, datatrove, raw, ...) for ``--repeat`` rounds and the
 MEDIAN per method is reported. Then peak memory of the winnow stage (driver and largest Ray worker) at
-several corpus sizes (one cold pass each). Figures go to stdout as markdown, to
-benchmarks/out/tokenize_speed*.json and to benchmarks/results/tokenize_speed*.json.
+several corpus sizes (one cold pass each). Figures go to stdout as markdown and to
+benchmarks/results/tokenize_speed[-TAG].json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
+from benchmarks.machine import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data")) / "clean_text"
 OUT = REPO / "benchmarks" / "out"
-RESULTS = REPO / "benchmarks" / "results"
 WORK = OUT / "tokenize_speed_work"
 N_FILES = 8
 DOC_CHARS = 4096
@@ -252,9 +252,10 @@ class WinnowSession:
     def __init__(self, corpus: Path, tokenizer: Path, cores: int) -> None:
         import ray
 
+        from dedup.executor import start_local_ray
         from tokenization import TokenizeConfig
 
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        start_local_ray(cores, log_to_driver=False)  # loopback only, token auth on, as every start
         ray.data.DataContext.get_current().enable_progress_bars = False
         cfg = TokenizeConfig.model_validate(
             {
@@ -524,7 +525,6 @@ def main() -> None:
         )
 
     result = {
-        "machine": machine,
         "corpus_mb": args.mb,
         "repeat": args.repeat,
         "vocab_size": args.vocab,
@@ -533,13 +533,14 @@ def main() -> None:
         "speed": speed,
         "memory": memory,
     }
-    name = f"tokenize_speed{'-' + args.tag if args.tag else ''}.json"
-    result["command"] = "python -m benchmarks.tokenize_speed " + " ".join(sys.argv[1:])
-    for folder in (OUT, RESULTS):
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / (name + ".part")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        os.replace(tmp, folder / name)
+    method = (
+        "each method in its own long-lived subprocess pinned to the first N allowed CPUs; one untimed "
+        f"warm-up pass over the whole corpus per method, then {args.repeat} round-robin timed rounds, median "
+        "per method; CPU seconds count the whole process tree (Ray included); memory: one cold pass per "
+        "corpus size, peak RSS (VmHWM) of the driver and of the largest Ray worker"
+    )
+    name = f"tokenize_speed{'-' + args.tag if args.tag else ''}"
+    write_results(name, result, method=method, machine=machine)
 
     print(
         f"# tokenize speed — {machine['date']}, nproc={machine['nproc']}, {machine['memory_gib']} GiB, "

@@ -4,10 +4,13 @@ Library API (the pipeline wraps it; `dedup` never imports `pipeline`):
 - `run_dedup(input_paths, out_dir, config) -> DedupStats` and `explain(config) -> str` for `winnow dedup`.
 - `dedup_blocks(blocks, config, executor)` over Arrow tables / ObjectRefs / FileBlocks.
 - Per-batch functions: `exact_hash_batch`, `signatures`, `band_keys`; datasketch interop via `to_datasketch`.
-- `dedup.kit`: the shared kit of every library (atomic write, file sha256).
+- `dedup.io`: which files a list of inputs names (`expand_inputs`) and the split of a table by a
+  decision (`split_by_decision`), for `winnow dedup` and the pipeline's dedup stages alike.
+- `dedup.kit`: the shared kit of every library (atomic write, file sha256, document file names,
+  cluster-size buckets); `dedup.svg`: the charts of the report and the trainer's loss curve.
 
-The names below load on first use, so importing a light module (`dedup.kit`, `dedup.executor`)
-does not pull in datasketch and SciPy.
+The names below load on first use, so importing a light module (`dedup.kit`, `dedup.svg`,
+`dedup.executor`) does not pull in datasketch and SciPy.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Input blocks (files read inside tasks), the member view of a block, and atomic Parquet writes."""
+"""Input files and blocks (files read inside tasks), the member view of a block, the split of a block
+by a dedup decision, and atomic Parquet writes."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from dedup.kit import atomic_write
+from dedup.kit import atomic_write, document_format, split_compression
 from dedup.survivor import MEMBER_SCHEMA
 
 
@@ -30,7 +32,8 @@ def plan_blocks(paths: list[str], rows_per_block: int) -> list[FileBlock]:
     """Deterministic blocks: Parquet row groups packed up to rows_per_block; one block per JSONL file."""
     blocks: list[FileBlock] = []
     for path in sorted(paths):
-        if path.endswith(".parquet"):
+        fmt = document_format(path)
+        if fmt == "parquet":
             md = pq.ParquetFile(path).metadata
             group: list[int] = []
             rows = 0
@@ -42,26 +45,45 @@ def plan_blocks(paths: list[str], rows_per_block: int) -> list[FileBlock]:
                 rows += md.row_group(g).num_rows
             if group or md.num_row_groups == 0:  # an empty file is a block too: its part keeps the schema
                 blocks.append(FileBlock(path, "parquet", tuple(group)))
-        elif path.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz")):
+        elif fmt == "jsonl":
             blocks.append(FileBlock(path, "jsonl"))
         else:
             raise ValueError(f"unsupported input (want .parquet or .jsonl): {path}")
     return blocks
 
 
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """Files as given, and the .parquet/.jsonl files inside given directories."""
+def expand_inputs(paths: Iterable[str]) -> list[str]:
+    """The document files that `paths` name, in the order given; the one rule of every corpus reader.
+
+    A file stands for itself (its reader judges its format). A directory stands for the Parquet and
+    JSONL files below it (`dedup.kit.document_format`), in sorted path order, skipping names that
+    start with "." or "_" (temporaries, `_SUCCESS`, a stage's `_parts/` state) and symlinked
+    directories. A missing path is an error, not an empty input.
+    """
     out: list[str] = []
-    for p in inputs:
-        if os.path.isdir(p):
-            out += [
-                str(f)
-                for f in sorted(Path(p).rglob("*"))
-                if f.suffix in (".parquet", ".jsonl") and f.is_file()
-            ]
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += _documents_under(p)
+        elif p.is_file():
+            out.append(str(p))
         else:
-            out.append(p)
+            raise FileNotFoundError(f"input not found: {raw}")
     return out
+
+
+def _documents_under(root: Path) -> list[str]:
+    found: list[Path] = []
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith((".", "_"))]
+        found += [
+            Path(directory, n)
+            for n in names
+            if not n.startswith((".", "_"))
+            and document_format(n)
+            and os.path.isfile(os.path.join(directory, n))
+        ]
+    return [str(f) for f in sorted(found)]
 
 
 def load_block(block: Any) -> pa.Table:
@@ -88,9 +110,14 @@ EMPTY_DOCUMENTS = pa.schema([("id", pa.string()), ("text", pa.string())])
 _BLANK_SCAN_BYTES = 1 << 20
 
 
+def _open_jsonl(path: str) -> pa.NativeFile:
+    """A JSONL file's bytes, decompressed as its name says (`dedup.kit.split_compression`)."""
+    return pa.input_stream(path, compression=split_compression(path)[1])
+
+
 def _is_blank(path: str) -> bool:
     """Whether a (possibly compressed) JSONL file holds nothing but whitespace, read in bounded blocks."""
-    with pa.input_stream(path, compression="detect") as f:
+    with _open_jsonl(path) as f:
         while block := f.read(_BLANK_SCAN_BYTES):
             if block.strip():
                 return False
@@ -101,7 +128,8 @@ def _read_jsonl(path: str) -> pa.Table:
     """A JSONL file as a table; an empty (or all-blank) file is zero documents, not an error."""
     if _is_blank(path):
         return EMPTY_DOCUMENTS.empty_table()
-    return pajson.read_json(path)
+    with _open_jsonl(path) as f:
+        return pajson.read_json(f)
 
 
 def members(table: pa.Table) -> pa.Table:
@@ -135,6 +163,23 @@ def split_by(table: pa.Table, part: np.ndarray, num_parts: int) -> list[pa.Table
     t = table.take(pa.array(order))
     bounds = np.concatenate([[0], np.cumsum(counts)])
     return [t.slice(int(bounds[i]), int(counts[i])) for i in range(num_parts)]
+
+
+def split_by_decision(table: pa.Table, removed: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(kept, rejected) rows of `table` under a dedup decision, each in table order.
+
+    `removed` has an `id` column and the decision columns the caller wants on a rejected row (for
+    example reason, cluster_id, kept_id): a row whose id is in `removed` is rejected and gets those
+    columns appended, in `removed`'s order; every other row is kept as it is.
+    """
+    idx = pc.index_in(table["id"], value_set=removed["id"])
+    gone = pc.is_valid(idx)
+    kept = table.filter(pc.invert(gone))
+    rejected = table.filter(gone)
+    decision = removed.drop_columns(["id"]).take(idx.filter(gone))
+    for name in decision.column_names:
+        rejected = rejected.append_column(name, decision[name])
+    return kept, rejected
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike) -> None:

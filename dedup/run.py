@@ -19,9 +19,10 @@ from dedup.io import (
     expand_inputs,
     load_block,
     plan_blocks,
+    split_by_decision,
     write_parquet_atomic,
 )
-from dedup.kit import write_text_atomic
+from dedup.kit import cluster_size_histogram, write_text_atomic
 from dedup.lsh import explain as _explain_minhash
 
 DECISION_COLUMNS = ["stage", "reason", "cluster_id", "kept_id"]
@@ -58,41 +59,13 @@ def explain(config: DedupConfig) -> str:
     return head + "\n" + _explain_minhash(config.minhash)
 
 
-def split_block(block: Any, removed: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(kept, rejected) rows of one block; rejected rows keep all columns plus stage, reason, cluster_id, kept_id."""
-    t = load_block(block)
-    gone = pc.is_in(t["id"], value_set=removed["id"])
-    kept = t.filter(pc.invert(gone))
-    rej = t.filter(gone)
-    if rej.num_rows:
-        pos = pc.index_in(rej["id"], value_set=removed["id"])
-        for c in DECISION_COLUMNS:
-            rej = rej.append_column(c, removed[c].take(pos))
-    else:
-        for c in DECISION_COLUMNS:
-            rej = rej.append_column(c, pa.array([], pa.string()))
-    return kept, rej
-
-
 def _write_block(out_dir: str, i: int, removed: pa.Table, block: Any) -> tuple[int, int]:
-    kept, rej = split_block(block, removed)
+    """Part i of kept/ and rejected/ (`removed`: id and the DECISION_COLUMNS a rejected row gets)."""
+    kept, rej = split_by_decision(load_block(block), removed)
     write_parquet_atomic(kept, Path(out_dir) / "kept" / f"part-{i:05d}.parquet")
     write_parquet_atomic(rej, Path(out_dir) / "rejected" / f"part-{i:05d}.parquet")
     text_bytes = int(pc.sum(pc.binary_length(kept["text"])).as_py() or 0) if kept.num_rows else 0
     return kept.num_rows + rej.num_rows, text_bytes
-
-
-def histogram(sizes: np.ndarray) -> dict[str, int]:
-    """Cluster sizes in power-of-two buckets: "2", "3-4", "5-8", ..."""
-    out: dict[str, int] = {}
-    lo = 2
-    while len(sizes) and lo <= sizes.max():
-        hi = 2 if lo == 2 else 2 * (lo - 1)
-        n = int(((sizes >= lo) & (sizes <= hi)).sum())
-        if n:
-            out[str(lo) if lo == hi else f"{lo}-{hi}"] = n
-        lo = hi + 1
-    return out
 
 
 def stats_of(result: DedupResult, documents_in: int, bytes_in: int, seconds: float) -> DedupStats:
@@ -110,7 +83,7 @@ def stats_of(result: DedupResult, documents_in: int, bytes_in: int, seconds: flo
         bytes_removed=int(pc.sum(r["text_bytes"]).as_py() or 0) if r.num_rows else 0,
         exact_clusters=int((kinds == "exact_duplicate").sum()),
         near_clusters=int((kinds == "near_duplicate").sum()),
-        cluster_size_histogram=histogram(cl["size"].to_numpy()),
+        cluster_size_histogram=cluster_size_histogram(cl["size"].to_pylist()),
         bands=info.get("bands"),
         rows=info.get("rows"),
         candidate_pairs=info.get("candidate_pairs"),
@@ -134,7 +107,7 @@ def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> Dedu
         raise ValueError(f"no input files in {input_paths}")
     ex = make_executor(config)
     result = dedup_blocks(blocks, config, ex)
-    removed = ex.put(result.removed)
+    removed = ex.put(result.removed.select(["id", *DECISION_COLUMNS]))
     counts = ex.get(
         [ex.submit(_write_block, out_dir, i, removed, b, num_returns=1) for i, b in enumerate(blocks)]
     )

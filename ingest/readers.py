@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+from dedup.kit import JSONL_SUFFIXES, PARQUET_SUFFIXES, split_compression
 from ingest.extract import ExtractSettings
 from ingest.jsonl import read_jsonl
 from ingest.parquet import read_parquet
@@ -28,29 +29,23 @@ from ingest.tracked import TrackedFile
 from ingest.warc import read_warc
 
 FORMATS = ("warc", "wet", "arc", "jsonl", "parquet", "text")
-_COMPRESSION = (".gz", ".gzip", ".zst", ".zstd")
+# Web archives and plain text are ingest's own; Parquet and JSONL names are every library's (`dedup.kit`).
 _SUFFIXES = {
     ".warc": "warc",
     ".wat": "warc",
     ".wet": "wet",
     ".arc": "arc",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
     ".txt": "text",
     ".text": "text",
+    **dict.fromkeys(JSONL_SUFFIXES, "jsonl"),
+    **dict.fromkeys(PARQUET_SUFFIXES, "parquet"),
 }
 
 
 def detect_format(name: str) -> str | None:
-    """Format from a file name or URI (`None` if unknown)."""
+    """Format from a file name or URI (`None` if unknown); a compression suffix is looked through."""
     base = PurePosixPath(urlparse(name).path if "://" in name else name).name.lower()
-    for ext in _COMPRESSION:
-        if base.endswith(ext):
-            base = base[: -len(ext)]
-            break
+    base, _ = split_compression(base)
     return _SUFFIXES.get(PurePosixPath(base).suffix)
 
 

@@ -21,12 +21,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dedup.kit import CLUSTER_SIZE_BUCKETS, cluster_size_histogram
 from pipeline import storage
 
 DEFAULT_MAX_ROWS = 200_000
 QUARANTINE_ROWS = 50
-TRAIN_POINTS = 2_000
-SIZE_BUCKETS = ["2", "3", "4", "5", "6-9", "10-99", "100-999", "1000+"]
 
 
 @dataclass
@@ -255,16 +254,9 @@ def stage_names(ledger: dict[str, Any], config: dict[str, Any]) -> list[str]:
     return [str(n) for n in names if n]
 
 
-def size_bucket(size: int) -> str:
-    if size <= 5:
-        return str(size)
-    if size < 10:
-        return "6-9"
-    if size < 100:
-        return "10-99"
-    if size < 1000:
-        return "100-999"
-    return "1000+"
+def _every_bucket(counts: dict[str, int]) -> dict[str, int]:
+    """Counts per `dedup.kit` cluster-size bucket, empty buckets included (a chart's fixed categories)."""
+    return {**dict.fromkeys(CLUSTER_SIZE_BUCKETS, 0), **counts}
 
 
 def read_clusters(run_dir: str, ledger: dict[str, Any], max_rows: int) -> list[ClusterInfo]:
@@ -279,10 +271,7 @@ def read_clusters(run_dir: str, ledger: dict[str, Any], max_rows: int) -> list[C
         if "size" not in t.column_names:
             continue
         sizes = [int(v) for v in t["size"].to_pylist() if v is not None]
-        buckets = {b: 0 for b in SIZE_BUCKETS}
-        for v in sizes:
-            if v >= 2:
-                buckets[size_bucket(v)] += 1
+        buckets = _every_bucket(cluster_size_histogram(sizes))
         kinds = Counter(t["kind"].to_pylist()) if "kind" in t.column_names else Counter()
         out.append(
             ClusterInfo(
@@ -294,7 +283,7 @@ def read_clusters(run_dir: str, ledger: dict[str, Any], max_rows: int) -> list[C
         sizes = st.get("cluster_sizes") if isinstance(st, dict) else None
         if st.get("name") in seen or not isinstance(sizes, dict) or not sizes:
             continue
-        buckets = {str(k): int(v) for k, v in sizes.items()}
+        buckets = _every_bucket({str(k): int(v) for k, v in sizes.items()})
         out.append(
             ClusterInfo(
                 st["name"],
@@ -397,15 +386,6 @@ def read_train_log(path: str) -> TrainLog:
             log.val_steps.append(step)
             log.val_loss.append(val)
     return log
-
-
-def thin(xs: list[float], ys: list[float], n: int = TRAIN_POINTS) -> tuple[list[float], list[float]]:
-    """At most `n` evenly strided points, always keeping the last one."""
-    if len(xs) <= n:
-        return xs, ys
-    step = len(xs) / n
-    idx = sorted({int(k * step) for k in range(n)} | {len(xs) - 1})
-    return [xs[i] for i in idx], [ys[i] for i in idx]
 
 
 def read_tokens(run_dir: str, ledger: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 Funnel per stage, filter score histograms against the policy thresholds,
 languages, duplicate cluster sizes, tokens per split, quarantined records and
-the training loss. Charts are inline SVG (`report.svg`), the numbers are read
+the training loss. Charts are inline SVG (`dedup.svg`), the numbers are read
 by `report.data` (bounded, selective), and every chart's numbers are also in a
 table. The file has no external resources and a CSP that forbids fetching any,
 so it opens the same offline, in a mail attachment, or from object storage.
@@ -18,22 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import storage
-from report.data import DEFAULT_MAX_ROWS, ReportData, Sample, collect, thin
-from report.svg import (
+from dedup.svg import (
     KEPT,
     PALETTE,
     QUARANTINED,
     REMOVED,
-    Line,
     Segment,
     Series,
     columns,
     hbars,
     histogram,
-    line_chart,
+    loss_chart,
     stacked_hbars,
+    thin,
 )
+from pipeline import storage
+from report.data import DEFAULT_MAX_ROWS, ReportData, Sample, collect
 
 BINS = 20
 TOP_LANGS = 15
@@ -488,23 +488,7 @@ def _training(d: ReportData) -> str:
         return _section(
             "training", "Training", f"<p>Training log {escape(log.path)} has no loss records.</p>"
         )
-    lines = []
-    if log.steps:
-        xs, ys = thin(log.steps, log.loss)
-        lines.append(Line("train loss", xs, ys, KEPT))
-    if log.val_steps:
-        xs, ys = thin(log.val_steps, log.val_loss)
-        lines.append(Line("val loss", xs, ys, PALETTE[1], markers=len(xs) <= 60))
-    desc = []
-    if log.loss:
-        desc.append(
-            f"train loss from {log.loss[0]:.4f} at step {log.steps[0]:g} to {log.loss[-1]:.4f} at step {log.steps[-1]:g}"
-        )
-    if log.val_loss:
-        desc.append(
-            f"val loss last {log.val_loss[-1]:.4f} at step {log.val_steps[-1]:g}, best {min(log.val_loss):.4f}"
-        )
-    svg = line_chart("chart-loss", "Training loss against step", "; ".join(desc), lines, "step", "loss")
+    svg = loss_chart((log.steps, log.loss), (log.val_steps, log.val_loss))
     facts = [
         ["records", _n(log.records)],
         ["last step", _n(max(log.steps + log.val_steps))],

@@ -384,7 +384,7 @@ def test_report_sections_and_numbers(full_run):
 
     exact_t, near_t = ({r[0]: r[1] for r in t[1:]} for t in page.sections["duplicates"])
     assert exact_t["2"] == "4" and exact_t["3"] == "0"
-    assert near_t["2"] == "1" and near_t["3"] == "1" and near_t["1000+"] == "0"
+    assert near_t["2"] == "1" and near_t["3"] == "1" and near_t["100+"] == "0"
     assert "4 clusters holding 8 documents (exact: 4)" in html
     assert "2 clusters holding 5 documents (near: 2)" in html
 

@@ -1,5 +1,6 @@
-"""Input discovery and chunking: Parquet row ranges and JSONL line ranges, read independently by tasks.
+"""Input chunking: Parquet row ranges and JSONL line ranges, read independently by tasks.
 
+Which files a list of inputs names is `dedup.io.expand_inputs`, the rule every corpus reader shares.
 Chunks are planned in the driver from metadata only (Parquet footers, a newline scan for JSONL), so
 the document order (input-path order, then row order) never depends on how many tasks run.
 """
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+from dedup.kit import document_format, split_compression
+
 _SCAN_BLOCK = 16 * 2**20
 
 
@@ -32,32 +33,12 @@ class Chunk:
     first_row: int  # position of the first document in its file (for derived ids)
 
 
-def expand_inputs(input_paths: list[str]) -> list[str]:
-    """Files in the given order; a directory contributes its Parquet/JSONL files sorted by name."""
-    out: list[str] = []
-    for raw in input_paths:
-        p = Path(raw)
-        if p.is_dir():
-            files = sorted(
-                str(f)
-                for f in p.iterdir()
-                if f.is_file() and f.name.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES)
-            )
-            out.extend(files)
-        elif p.is_file():
-            out.append(str(p))
-        else:
-            raise FileNotFoundError(f"tokenize input not found: {raw}")
-    return out
-
-
 def file_kind(path: str) -> str:
-    low = path.lower()
-    if low.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    if low.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    raise ValueError(f"unsupported tokenize input {path!r}: expected .parquet or .jsonl")
+    """The format of a tokenize input; compressed JSONL is refused (chunks are byte ranges of the file)."""
+    kind = document_format(path)
+    if kind is None or split_compression(path)[1] is not None:
+        raise ValueError(f"unsupported tokenize input {path!r}: expected .parquet or .jsonl")
+    return kind
 
 
 def _jsonl_line_starts(path: str, every: int) -> tuple[list[int], int]:

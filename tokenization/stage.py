@@ -24,6 +24,7 @@ import ray
 from tokenizers import Tokenizer
 
 from dedup.executor import connect_ray
+from dedup.io import expand_inputs
 from dedup.kit import write_bytes_atomic
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path, encode_chunk
@@ -32,7 +33,6 @@ from tokenization.inputs import (
     Chunk,
     auto_docs_per_task,
     count_documents,
-    expand_inputs,
     file_kind,
     plan_chunks,
     read_chunk,

@@ -1,12 +1,19 @@
-"""Throughput accounting (MFU), the JSONL log with its console line, and the loss-curve plot."""
+"""Throughput accounting (MFU), the JSONL log with its console line, and the loss-curve plot.
+
+The plot is `dedup.svg.loss_chart`, the same drawing of the curve as the run report's.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import torch
+
+from dedup.kit import write_text_atomic
+from dedup.svg import loss_chart, svg_document
 
 # Dense (no 2:4 sparsity) peak FLOP/s per device for the precision we train in.
 GPU_PEAK_FLOPS = {
@@ -76,30 +83,21 @@ def read_log(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def plot_losses(log_path: str | Path, png_path: str | Path) -> Path | None:
-    """Train and val loss against step from the JSONL log; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_losses(log_path: str | Path, path: str | Path) -> Path | None:
+    """Train and val loss against step from the JSONL log, as an SVG file (written atomically);
+    None when the log holds no loss yet."""
     recs = read_log(log_path)
     train = [(r["step"], r["loss"]) for r in recs if r.get("kind") == "train"]
     val = [(r["step"], r["val_loss"]) for r in recs if r.get("kind") == "val"]
     if not train and not val:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if train:
-        ax.plot(*zip(*train, strict=True), label="train loss")
-    if val:
-        ax.plot(*zip(*val, strict=True), "o-", label="val loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats/token)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    png_path = Path(png_path)
-    tmp = png_path.with_name(png_path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, png_path)
-    return png_path
+    path = Path(path)
+    chart = loss_chart(_columns(train), _columns(val))
+    write_text_atomic(path, svg_document(chart))
+    return path
+
+
+def _columns(points: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """(steps, losses), without non-finite losses (a diverged step leaves a gap, not a broken axis)."""
+    kept = [(float(x), float(y)) for x, y in points if math.isfinite(y)]
+    return [x for x, _ in kept], [y for _, y in kept]

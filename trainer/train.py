@@ -452,7 +452,7 @@ class _Run:
             self.last_val = evaluate(
                 self.model, self.val, self.tc.micro_batch_size, self.info.device, self.amp, self.info
             )
-        plot = plot_losses(self.log.path, self.out / "loss_curve.png") if self.info.is_main else None
+        plot = plot_losses(self.log.path, self.out / "loss_curve.svg") if self.info.is_main else None
         latest = ckpt.latest_checkpoint(self.ckpt_root)
         result = TrainResult(
             out_dir=str(self.out),

@@ -1,10 +1,14 @@
-"""Inline SVG charts for the run report: no JS library, no network, one string per chart.
+"""Inline SVG charts, for the run report and the trainer's loss curve: no JS library, no network.
 
 Why hand-written SVG: the report must be one self-contained file that opens
 offline and in locked-down viewers, and these five chart shapes are small
 enough that a plotting library would cost more (size, fonts, scripts) than it
 gives. Every chart carries <title>/<desc> for screen readers and a <title>
 tooltip on each mark; the numbers are repeated in an HTML table by the caller.
+
+Why in `dedup`: the loss curve is drawn once (`loss_chart`), for the report (inline) and for the
+trainer (`loss_curve.svg`, `svg_document`), and the report may not import the trainer; `dedup` is
+the lowest library, which both already import (as for `dedup.kit`). Standard library only.
 """
 
 from __future__ import annotations
@@ -373,3 +377,43 @@ def line_chart(
     out.extend(leg)
     out.append("</svg>")
     return "\n".join(out)
+
+
+LOSS_POINTS = 2_000  # points per loss curve: a long run's curve stays small and quick to draw
+
+
+def thin(xs: Sequence[float], ys: Sequence[float], n: int = LOSS_POINTS) -> tuple[list[float], list[float]]:
+    """At most `n` evenly strided points, always keeping the last one."""
+    if len(xs) <= n:
+        return list(xs), list(ys)
+    step = len(xs) / n
+    idx = sorted({int(k * step) for k in range(n)} | {len(xs) - 1})
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def loss_chart(
+    train: tuple[Sequence[float], Sequence[float]], val: tuple[Sequence[float], Sequence[float]]
+) -> str:
+    """Train and val loss against step, each given as (steps, losses); the one drawing of the curve."""
+    lines, desc = [], []
+    steps, loss = train
+    if steps:
+        lines.append(Line("train loss", *thin(steps, loss), KEPT))
+        desc.append(
+            f"train loss from {loss[0]:.4f} at step {steps[0]:g} to {loss[-1]:.4f} at step {steps[-1]:g}"
+        )
+    val_steps, val_loss = val
+    if val_steps:
+        xs, ys = thin(val_steps, val_loss)
+        lines.append(Line("val loss", xs, ys, PALETTE[1], markers=len(xs) <= 60))
+        desc.append(f"val loss last {val_loss[-1]:.4f} at step {val_steps[-1]:g}, best {min(val_loss):.4f}")
+    return line_chart("chart-loss", "Training loss against step", "; ".join(desc), lines, "step", "loss")
+
+
+def svg_document(chart: str) -> str:
+    """A chart as a file of its own: the report inlines charts into a page whose font they inherit."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + chart.replace("<svg ", '<svg font-family="system-ui, sans-serif" ', 1)
+        + "\n"
+    )
