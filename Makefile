@@ -69,6 +69,9 @@ eval: $(STAMP)
 	$(PY) -m benchmarks.eval_pii_heldout
 	$(PY) -m benchmarks.eval_classifiers
 	$(PY) -m benchmarks.eval_harm
+	$(PY) -m benchmarks.eval_langid
+	$(PY) -m benchmarks.eval_phones
+	$(PY) -m benchmarks.dedup_provenance
 
 train: $(STAMP)
 	$(WINNOW) train configs/moe-tiny.yaml --tokens runs/default/tokens --out runs/default/train

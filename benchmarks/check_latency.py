@@ -13,29 +13,27 @@ code run the simple way, to show how the cost would grow without the guard's inc
 measurement of any other guard product, and no claim about what other guards do is made (issue 14). Then pathological streams a model may be made to emit (thousands of phone numbers,
 an unterminated 16 KB PEM block, 40K blanks, spaced single letters, and 40K of prose for reference):
 microseconds per 4-character chunk, median of 3 runs, which must not grow with the stream.
-Pinned to one CPU (--core). Writes benchmarks/out/check_latency.json and benchmarks/results/check_latency.json.
+Pinned to one CPU (--core). Writes benchmarks/results/check_latency.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import itertools
-import json
 import os
-import platform
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import machine_info, write_results
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-OUT = REPO / "benchmarks" / "out"
 
 
 def _texts(size: int, n: int, seed: int = 0) -> list[str]:
@@ -191,17 +189,10 @@ def main() -> None:
     from filters import Filter, Policy
 
     filt = Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="runtime")
+    m = machine_info("fasttext-numpy2-wheel", "torch")
     res: dict = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "loadavg_1m": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(),
-        },
         "policy": "configs/policy.yaml (runtime)",
         "core": core,
-        "command": "taskset -c 1 python -m benchmarks.check_latency " + " ".join(sys.argv[1:]),
         "check": [
             check_latency(filt, 200, args.n),
             check_latency(filt, 2048, args.n),
@@ -211,9 +202,8 @@ def main() -> None:
         "stream": guard_cost(filt, args.tokens),
         "pathological_stream": pathological_cost(filt),
     }
-    m = res["machine"]
     print(
-        f"# check latency ({res['date']}, {m['nproc']} cpus, {m['mem_gb']} GB, load {m['loadavg_1m']}, "
+        f"# check latency ({m['date']}, {m['nproc']} cpus, {m['memory_gib']} GB, load {m['load_average']}, "
         f"pinned to CPU {core})"
     )
     print("\n| text | timing | n | p50 ms | p99 ms | goal p99 | p99 / goal |\n|---|---|---|---|---|---|---|")
@@ -241,11 +231,13 @@ def main() -> None:
     print("\n| pathological stream | chars | StreamGuard us/chunk (median of 3) | stop |\n|---|---|---|---|")
     for r in res["pathological_stream"]:
         print(f"| {r['stream']} | {r['chars']} | {r['us_per_chunk']:.1f} | {r['stopped']} |")
-    for folder in (OUT, REPO / "benchmarks" / "results"):
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "check_latency.json.tmp"
-        tmp.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, folder / "check_latency.json")
+    method = (
+        f"pinned to CPU {core}, one thread, models loaded; check(): {args.n} real texts per size, each timed "
+        "once after warm-up calls, p50/p99 over the texts (wall clock; 'cpu' = process CPU time; 'gc-off' = "
+        f"collector frozen); StreamGuard: one stream of {args.tokens} 4-character chunks, mean and p99 per "
+        "stretch, whole-text re-check sampled; pathological streams: median of 3 whole streams"
+    )
+    write_results("check_latency", res, method=method, machine=m)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Base documents: disjoint groups of clean_text paragraphs and Common-Crawl-derive
 added, paragraphs reordered, truncation; strength drawn at random), and the neardup/ comment pairs are
 added as they are. Truth: a pair is a duplicate when its exact Jaccard (same shingling as the dedup) is
 >= the configured threshold. Predicted: both documents in the same cluster. Precision also counts every
-predicted pair that was not recorded (its Jaccard is computed exactly). Writes benchmarks/results/dedup_quality.json.
+predicted pair that was not recorded (its Jaccard is computed exactly). Writes benchmarks/results/dedup_quality.json
+(benchmarks.machine.write_results).
 
 This benchmark grades the dedup against its own Jaccard and its texts were used to tune the earlier defaults:
 it is in-sample. The defaults are now chosen on benchmarks/dedup_provenance.py (truth from provenance,
@@ -18,18 +19,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import io
 import itertools
 import json
-import os
 import random
 from collections import defaultdict
-from pathlib import Path
 
 import pyarrow as pa
 
 from benchmarks.dedup_data import SHARED, paragraphs
+from benchmarks.machine import machine_info, write_results
 from dedup import DedupConfig, LocalExecutor, dedup_blocks, shingle_hashes
 from dedup.shingle import jaccard
 
@@ -180,18 +179,20 @@ def main() -> None:
         ),
     ]:
         rows.append({"config": name, **evaluate(ids, texts, recorded, c)})
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
+    machine = machine_info("numpy", "pyarrow")
     meta = {
-        "date": datetime.date.today().isoformat(),
-        "nproc": os.cpu_count(),
+        "date": machine["date"],
         "documents": len(ids),
         "recorded_pairs": len(recorded),
         "threshold": cfg.minhash.threshold,
         "in_sample": IN_SAMPLE,
         "held_out_figure": "benchmarks/dedup_provenance.py (results/dedup_provenance.json, test split)",
     }
-    (out / "dedup_quality.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    method = (
+        f"IN-SAMPLE: {IN_SAMPLE} One deterministic run (seed {a.seed}, {a.base} base documents), "
+        "inline executor (no Ray); counts over every pair of the corpus"
+    )
+    write_results("dedup_quality", {"meta": meta, "results": rows}, method=method, machine=machine)
     print(f"IN-SAMPLE / BY CONSTRUCTION: {IN_SAMPLE}\nHeld-out quality figure: {meta['held_out_figure']}\n")
     print(
         f"{meta['documents']} documents, {meta['recorded_pairs']} recorded pairs, threshold {meta['threshold']}, "

@@ -23,7 +23,6 @@ import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -31,11 +30,9 @@ import numpy as np
 import torch
 
 from benchmarks.corpus import load_texts
-from benchmarks.eval_classifiers import write_json
-from benchmarks.machine import cpu_probe, machine_info
+from benchmarks.machine import cpu_probe, write_results
 from filters.detectors.encoder import TextEncoder
 
-OUT = Path(__file__).resolve().parent / "results" / "encoder_speed.json"
 LENGTHS = (32, 128, 256)
 BATCHES = (1, 8, 32)
 
@@ -141,16 +138,15 @@ def main() -> None:
     for length in LENGTHS:
         rows.append(bench_length(texts, length, args.runs))
         print(rows[-1], flush=True)
-    result = {
-        "what": "TextEncoder.embed texts/s on one thread (median of runs), tokenizing included",
-        "command": f".venv/bin/python -m benchmarks.encoder_speed --texts {args.texts} --runs {args.runs}",
-        "machine": machine_info("torch", "tokenizers", "transformers"),
-        "cpu_probe_s": cpu_probe(),
-        "torch_threads": torch.get_num_threads(),
-        "results": rows,
-    }
-    write_json(OUT, result)
-    print(f"wrote {OUT}")
+    method = (
+        f"TextEncoder.embed texts/s on one thread, tokenizing included: {args.texts} real texts cut to each "
+        f"length, median of {args.runs} runs after a warm-up run, the runs of all configurations interleaved"
+    )
+    figures = {"cpu_probe_s": cpu_probe(), "torch_threads": torch.get_num_threads(), "results": rows}
+    path = write_results(
+        "encoder_speed", figures, method=method, packages=("torch", "tokenizers", "transformers")
+    )
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@
 - Language ID: the shipped detector's accuracy (lid.176, py3langid when lid.176 is unsure) per
   language on the lingua sentences and two-word snippets, macro average over all 75 languages and over those lid.176 knows.
 - Speed: documents/s per detector on the ~4 KB benchmark corpus, one core.
-Writes benchmarks/out/eval_classifiers.json.
+Writes benchmarks/results/eval_classifiers.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +34,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine_info, write_results  # noqa: E402
 from filters.detectors.langid import LangIdDetector  # noqa: E402
 from filters.detectors.toxicity import CATEGORIES, ToxicityDetector, _profanity_check_max  # noqa: E402
 from scripts.train_toxicity import book_blocks, category_targets, insert_middle, load_tweets, split_of  # noqa: E402
 
 DATA = Path(os.environ.get("WINNOW_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OUT = ROOT / "benchmarks" / "out"
+METHOD = (
+    "held-out: toxicity on the Davidson+ToxiGen test split (train fit the model, dev the calibration and "
+    "thresholds) and on Wikipedia Talk / Jigsaw (never trained on; alt-profanity-check saw Davidson and "
+    "Wikipedia comments, so its figures there are in-sample); long documents: WikiText-2 test, news bodies, "
+    "TinyStories, Gutenberg test blocks; langid: lingua sentences and word pairs, all rows (held-out half: "
+    "benchmarks.eval_langid); speed: one timed pass per detector after a 5-document warm-up (models loaded), "
+    "one thread (OMP_NUM_THREADS=1), docs per second of wall time and of this process's CPU time"
+)
 
 
 def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -67,16 +72,6 @@ def prf(y: np.ndarray, s: np.ndarray, thr: float) -> dict[str, float]:
         "f1": 2 * p * r / (p + r) if p + r else 0.0,
         "auc": roc_auc(y, s),
         "fpr": fp / neg if neg else float("nan"),
-    }
-
-
-def machine() -> dict[str, str]:
-    mem = subprocess.run(["free", "-g"], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
-    return {
-        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
-        "mem_gib": mem,
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -206,14 +201,6 @@ def eval_langid() -> dict:
     return res
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Atomic JSON write (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 def fmt(x: float) -> str:
     return "n/a" if x != x else f"{x:.3f}"
 
@@ -223,16 +210,10 @@ def main() -> int:
     det = ToxicityDetector()
     tox = eval_toxicity(det, thresholds)
     lid = eval_langid()
-    report = {
-        "machine": machine(),
-        "thresholds": thresholds,
-        "toxicity": tox,
-        "langid": lid,
-        "speed": eval_speed(),
-    }
+    report = {"thresholds": thresholds, "toxicity": tox, "langid": lid, "speed": eval_speed()}
+    machine = machine_info("fasttext-numpy2-wheel", "alt-profanity-check", "py3langid", "scikit-learn")
     print(
-        f"# Classifier evaluation ({report['machine']['date']}, nproc {report['machine']['nproc']}, "
-        f"{report['machine']['mem_gib']} GiB)\n"
+        f"# Classifier evaluation ({machine['date']}, nproc {machine['nproc']}, {machine['memory_gib']} GiB)\n"
     )
     print("## Toxicity (held-out splits; thresholds from dev, see filters/models/toxicity_thresholds.json)\n")
     print("| set | model:category | n | pos | precision | recall | F1 | ROC AUC | FPR at threshold |")
@@ -273,7 +254,7 @@ def main() -> int:
     print("| lang | sentences | two words |\n|---|---|---|")
     for lang, v in lid["sentences"]["per_language"].items():
         print(f"| {lang} | {v:.3f} | {lid['two-word snippets']['per_language'][lang]:.3f} |")
-    write_json(OUT / "eval_classifiers.json", report)
+    write_results("eval_classifiers", report, method=METHOD, machine=machine)
     return 0
 
 

@@ -27,7 +27,7 @@ documents, as later in a pipeline), then time this set; the chunk-cache hit rate
 counted for the cold and the filled case.
 Then time vs size for every detector on pathological inputs (should grow linearly):
     --sizes 10000,100000,1000000,10000000
-Writes benchmarks/out/filter_speed.json and benchmarks/results/filter_speed.json.
+Writes benchmarks/results/filter_speed.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.machine import cpu_probe, machine_info
+from benchmarks.machine import cpu_probe, machine_info, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -381,8 +381,7 @@ def main() -> None:
     per_set = [_spawn_set(k, args.docs, args.sets) for k in range(args.sets)]
     probe.append(cpu_probe())
     results: dict = {
-        "machine": machine_info("datatrove", "spacy", "fasttext"),
-        "command": "taskset -c 1 python -m benchmarks.filter_speed " + " ".join(sys.argv[1:]),
+        "machine": machine_info("datatrove", "spacy", "fasttext-numpy2-wheel"),
         "core": core,
         "cpu_probe_s": probe,
         "docs": args.docs,
@@ -410,11 +409,14 @@ def main() -> None:
             dets = rules_filter().detectors
         results["pathological"] = pathological(dets, sizes)
         _print_pathological(results, sizes)
-    for folder in (REPO / "benchmarks" / "out", REPO / "benchmarks" / "results"):
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "filter_speed.json.tmp"
-        tmp.write_text(json.dumps(results, indent=1) + "\n")
-        os.replace(tmp, folder / "filter_speed.json")
+    method = (
+        f"cold: each of {args.sets} sets of {args.docs} real deduplicated documents in a fresh process pinned to "
+        f"CPU {core}, every contender a fresh instance warmed on 3 fixed texts only, turns rotated per set; "
+        "documents per CPU-second (process_time, one thread), median and range over the sets; filled: the same "
+        "after the caches ran over the other sets; pathological: one document per size, timed once"
+    )
+    figures = {k: v for k, v in results.items() if k != "machine"}
+    write_results("filter_speed", figures, method=method, machine=results["machine"])
 
 
 if __name__ == "__main__":

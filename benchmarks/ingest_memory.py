@@ -7,6 +7,7 @@ subprocess, which reports its own peak RSS. A reader that held the file, or a
 writer that buffered the part, would grow ~10x between the two sizes.
 
 Usage: python -m benchmarks.ingest_memory [--sizes 10000 100000]
+Writes benchmarks/results/ingest_memory.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from benchmarks.machine import write_results
 
 
 def write_jsonl(path: Path, num_docs: int) -> int:
@@ -93,8 +94,12 @@ def main() -> None:
             f"\npeak RSS ratio {rows[-1]['size_docs'] // rows[0]['size_docs']}x documents: "
             f"{rows[-1]['peak_rss_mib'] / rows[0]['peak_rss_mib']:.2f}x"
         )
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ingest_memory.json").write_text(json.dumps(rows, indent=2))
+    method = (
+        "one run per size, each in a fresh subprocess (its own peak RSS = ru_maxrss) running the ingest "
+        "stage's per-source task inline on one JSONL.gz file of the sampled benchmark corpus (seed 0); "
+        "docs/s over that subprocess's ingest time, one process, no Ray"
+    )
+    write_results("ingest_memory", {"rows": rows}, method=method, packages=("pyarrow", "trafilatura"))
 
 
 if __name__ == "__main__":

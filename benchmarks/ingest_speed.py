@@ -14,7 +14,7 @@ CPU seconds per pass, peak RSS (datatrove's: the larger of its parent and its ex
 the first and after the last pass, which shows whether memory grows with the input.
 
 Run: taskset -c 1 .venv/bin/python -m benchmarks.ingest_speed [--reps 5] [--core 1]
-Writes benchmarks/out/ingest_speed.json and benchmarks/results/ingest_speed.json.
+Writes benchmarks/results/ingest_speed.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
-from benchmarks.machine import cpu_probe, machine_info
+from benchmarks.machine import cpu_probe, machine_info, write_results
 
 SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WARC_DIR = SHARED / "web" / "warc"
 OUT = Path(__file__).resolve().parent / "out"
-RESULTS = Path(__file__).resolve().parent / "results"
 SYSTEMS = ("winnow", "datatrove")
 LABELS = {
     "winnow": "winnow read_records (extraction in process)",
@@ -222,20 +221,14 @@ def main() -> None:
             f"| {r['cpu_s']:.2f} | {r['docs_per_cpu_s']:.1f} | {r['ratio_vs_datatrove']:.2f} "
             f"| {r['cpu_ratio_vs_datatrove']:.2f} | {r['peak_rss_first_mib']:.0f} / {r['peak_rss_last_mib']:.0f} |"
         )
-    result = {
-        "machine": m,
-        "core": core,
-        "cpu_probe_s": probe,
-        "command": "taskset -c 1 python -m benchmarks.ingest_speed " + " ".join(sys.argv[1:]),
-        "runs": rows,
-    }
-    for folder in (OUT, RESULTS):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "ingest_speed.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        os.replace(tmp, path)
-    print("\nwrote benchmarks/results/ingest_speed.json")
+    method = (
+        f"both systems in long-lived subprocesses pinned to CPU {core}, one untimed warm-up pass each, "
+        f"{args.reps} interleaved timed passes, median pass; CPU = RUSAGE_SELF + RUSAGE_CHILDREN per pass"
+    )
+    path = write_results(
+        "ingest_speed", {"core": core, "cpu_probe_s": probe, "runs": rows}, method=method, machine=m
+    )
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

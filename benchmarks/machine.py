@@ -1,17 +1,33 @@
-"""Machine facts that every benchmark records next to its figures."""
+"""Machine facts that every benchmark records next to its figures, and the one writer of
+benchmarks/results/<name>.json, so that every published table has the same machine-readable record."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import os
 import platform
+import re
+import shlex
+import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+RESULTS = Path(__file__).resolve().parent / "results"
+RESULT_KEYS = ("benchmark", "date", "command", "machine", "method", "note", "figures")
+NOTE_ENV = "WINNOW_BENCH_NOTE"  # e.g. "loaded machine": how the run's conditions differ from a quiet machine
+# A figure formatted for a table: thousands separators and/or a unit ("1,234", "12.5%", "3.1×", "2.7 ms").
+# Bare digit strings are left alone: they are data (phone numbers, ids) as often as figures.
+_FORMATTED_NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+(\.\d+)?\s*(%|×|x|ms|s)?|\d+(\.\d+)?\s*(%|×|x|ms|s))")
+# The cores the command was started on, before a benchmark pins itself (--core): what `taskset` was given.
+_START_AFFINITY = sorted(os.sched_getaffinity(0))
+
 
 def machine_info(*packages: str) -> dict:
-    """nproc, memory, load, Python, the given packages' versions and the UTC time."""
+    """nproc, memory, load, the cores this process may run on, its niceness, Python, the given packages'
+    versions and the UTC time."""
     path = Path("/proc/meminfo")
     meminfo = path.read_text().splitlines() if path.exists() else []
     mem_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:")), 0)
@@ -20,6 +36,8 @@ def machine_info(*packages: str) -> dict:
         "nproc": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "load_average": round(os.getloadavg()[0], 2),
+        "cpu_affinity": sorted(os.sched_getaffinity(0)),
+        "nice": os.nice(0),
         "python": platform.python_version(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -41,3 +59,68 @@ def cpu_probe() -> float:
         sum(range(10_000_000))
         best = min(best, time.process_time() - t0)
     return round(best, 3)
+
+
+def command_line() -> str:
+    """The command that reproduces this run: niceness and the CPU pinning it was started with as prefixes
+    (a benchmark's own --core pinning shows in its arguments), then the module and its arguments as given
+    (`python -m benchmarks.NAME ...`)."""
+    prefix = []
+    if os.nice(0) > 0:
+        prefix.append(f"nice -n {os.nice(0)}")
+    if len(_START_AFFINITY) < (os.cpu_count() or len(_START_AFFINITY)):
+        prefix.append(f"taskset -c {','.join(map(str, _START_AFFINITY))}")
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    program = f"python -m {spec.name}" if spec is not None else f"python {sys.argv[0]}"
+    return " ".join([*prefix, program, *map(shlex.quote, sys.argv[1:])])
+
+
+def _numbers(value: object, where: str) -> object:
+    """`value` as plain JSON: numpy scalars as Python numbers, NaN and infinities as null, and a refusal
+    of strings that are formatted figures (see _FORMATTED_NUMBER): figures are stored as numbers."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, dict):
+        return {str(k): _numbers(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numbers(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str) and _FORMATTED_NUMBER.fullmatch(value.strip()):
+        raise ValueError(f"{where} is the string {value!r}: store the number, not its formatting")
+    return value
+
+
+def write_results(
+    name: str,
+    figures: dict,
+    *,
+    method: str,
+    note: str = "",
+    machine: dict | None = None,
+    packages: tuple[str, ...] = (),
+    folder: Path = RESULTS,
+) -> Path:
+    """Write benchmarks/results/<name>.json atomically: the figures of the printed table (numbers), the
+    exact command, the machine, the date, how the figures were measured (`method`: repeats and median or
+    best, pinned cores, warm or cold, in-sample or held-out) and a note on the run's conditions (`note`
+    plus $WINNOW_BENCH_NOTE). `machine` defaults to `machine_info(*packages)`."""
+    if not method.strip():
+        raise ValueError("method must say how the figures were measured")
+    machine = machine if machine is not None else machine_info(*packages)
+    notes = [n for n in (os.environ.get(NOTE_ENV, "").strip(), note.strip()) if n]
+    doc = {
+        "benchmark": name,
+        "date": machine.get("date") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line(),
+        "machine": machine,
+        "method": method,
+        "note": "; ".join(notes),
+        "figures": _numbers(figures, "figures"),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    tmp = folder / f".{name}.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -5,8 +5,10 @@
 For each detector (langid, quality, toxicity) and each kind of input (repeated
 character, random bytes decoded as UTF-8, one giant token, many short lines,
 mixed scripts), one document of 10 KB, 100 KB, 1 MB, 10 MB is scored alone and
-timed. The ratio column is time(size) / time(size / 10): ≈ 10 means linear,
-≫ 10 means a super-linear path. Writes benchmarks/out/pathological.json.
+timed once, after one short warm-up call per detector. The ratio column is
+time(size) / time(size / 10): ≈ 10 means linear, ≫ 10 means a super-linear path. The JSON also holds
+the same ratio in process CPU time, which the machine's other load does not inflate. Pin it to one
+core (`taskset -c 1`). Writes benchmarks/results/pathological.json.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.eval_classifiers import OUT, machine, write_json
+from benchmarks.machine import machine_info, write_results
 
 MIXED = "Hello мир 世界 مرحبا नमस्ते γειά שלום こんにちは 안녕 สวัสดี "
 
@@ -69,21 +71,23 @@ def main() -> int:
             prev = None
             for size in sizes:
                 doc = make(kind, size)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 det.detect_batch([doc])
-                secs = time.perf_counter() - t0
+                secs, cpu = time.perf_counter() - t0, time.process_time() - c0
                 rows.append(
                     {
                         "detector": name,
                         "input": kind,
                         "chars": size,
                         "seconds": secs,
-                        "ratio_vs_10x_smaller": secs / prev if prev else None,
+                        "ratio_vs_10x_smaller": secs / prev[0] if prev else None,
+                        "cpu_seconds": cpu,
+                        "cpu_ratio_vs_10x_smaller": cpu / prev[1] if prev and prev[1] > 0 else None,
                     }
                 )
-                prev = secs
-    m = machine()
-    print(f"# Pathological inputs ({m['date']}, nproc {m['nproc']}, {m['mem_gib']} GiB, 1 core)\n")
+                prev = (secs, cpu)
+    m = machine_info("fasttext-numpy2-wheel", "spacy")
+    print(f"# Pathological inputs ({m['date']}, nproc {m['nproc']}, {m['memory_gib']} GiB, 1 core)\n")
     print("| detector | input | chars | seconds | MB/s | ratio vs 10× smaller |\n|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r['ratio_vs_10x_smaller']:.1f}" if r["ratio_vs_10x_smaller"] else "–"
@@ -91,7 +95,13 @@ def main() -> int:
         print(
             f"| {r['detector']} | {r['input']} | {r['chars']:,} | {r['seconds']:.3f} | {mbs:.1f} | {ratio} |"
         )
-    write_json(OUT / "pathological.json", {"machine": m, "rows": rows})
+    method = (
+        "one document per (detector, input, size) scored alone with detect_batch, timed once by the wall "
+        "clock (the table) and by process CPU time (cpu_seconds: what other load on the core does not "
+        "inflate), models warmed by one short call first; synthetic deterministic inputs (no held-out "
+        "notion); one thread (OMP_NUM_THREADS=1)"
+    )
+    write_results("pathological", {"rows": rows}, method=method, machine=m)
     return 0
 
 

@@ -18,14 +18,13 @@ one CPU) and rows per second.
 
 Accuracy: the largest absolute difference, over all score histograms' bins and over language shares,
 between the sampled report's shares and the full read's. Figures go to stdout as markdown and to
-benchmarks/out/report_speed.json.
+benchmarks/results/report_speed.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
 import os
 import platform
@@ -39,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.machine import machine_info, write_results
 from pipeline.ledger import StageStats, ledger_dict
 from report.data import DEFAULT_MAX_ROWS, collect
 from report.page import write_report
@@ -200,10 +200,9 @@ def main() -> None:
     acc = accuracy(run)
     html_kb = out_html.stat().st_size / 1024
 
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    machine = f"{os.cpu_count()} CPUs, pinned to CPU {core}, {mem_gb:.0f} GiB RAM, {platform.platform()}"
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"## report speed — {date}\n\nmachine: {machine}\n")
+    m = machine_info("pyarrow") | {"platform": platform.platform()}
+    machine = f"{m['nproc']} CPUs, pinned to CPU {core}, {m['memory_gib']:.0f} GiB RAM, {m['platform']}"
+    print(f"## report speed — {m['date']}\n\nmachine: {machine}\n")
     print(
         f"run: {total:,} filter rows ({args.rows:,} kept in {args.parts} parts + {total - args.rows:,} rejected), "
         f"row groups of 512, {on_disk / 2**20:.1f} MiB on disk (built in {build_s:.1f} s); median of {args.repeat} "
@@ -218,25 +217,23 @@ def main() -> None:
         f"max |language share difference| {acc['max_lang_share_error']:.4f}; report.html {html_kb:.0f} KiB "
         f"(cap {DEFAULT_MAX_ROWS:,} rows per stage)"
     )
-    OUT.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "date": date,
-        "machine": machine,
+    figures = {
+        "core": core,
         "rows": total,
         "parts": args.parts,
         "bytes_on_disk": on_disk,
         "repeat": args.repeat,
-        "command": "taskset -c 1 python -m benchmarks.report_speed " + " ".join(sys.argv[1:]),
         "results": results,
         "accuracy": acc,
         "report_kib": html_kb,
         "cap": DEFAULT_MAX_ROWS,
     }
-    for folder in (OUT, REPO / "benchmarks" / "results"):
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".report_speed.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, folder / "report_speed.json")
+    method = (
+        f"pinned to CPU {core}; the two variants interleaved, median of {args.repeat} passes (wall and process "
+        "CPU seconds) over one synthetic run directory built first; accuracy = largest share difference "
+        "between the sampled and the full read"
+    )
+    write_results("report_speed", figures, method=method, machine=m)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,25 @@
-"""`make bench`: run every benchmark in one go and collect their tables.
+"""`make bench`: run every speed and memory benchmark in one go and collect their tables.
 
 Each benchmark is its own module (runnable alone with `python -m benchmarks.NAME`);
 this runner executes them one after another in subprocesses (so peak-memory
 figures do not leak between them) and writes their markdown output to benchmarks/out/.
-The side-by-side benchmarks pin themselves to one CPU (`--core`, default 1) and write
-machine-readable results with the date and machine to benchmarks/results/.
+Every benchmark in BENCHMARKS writes benchmarks/results/<name>.json through
+`benchmarks.machine.write_results` (figures as numbers, the exact command, machine,
+date and how the figures were measured; tests/test_bench_results.py holds them to it);
+a benchmark that exits without writing it counts as failed. The side-by-side ones pin
+themselves to one CPU (`--core`, default 1). The accuracy evaluations (eval_*) run
+under `make eval`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.machine import RESULTS, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -28,16 +31,21 @@ BENCHMARKS = [
     "dedup_quality",
     "filter_speed",
     "quality_speed",
+    "pathological",
+    "encoder_speed",
     "tokenize_speed",
     "train_speed",
     "check_latency",
+    "serve_load",
     "report_speed",
+    "scaling",
 ]
 
 
-def machine() -> str:
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.processor() or platform.machine()}, nproc={os.cpu_count()}, {mem:.0f} GiB, {dt.date.today()}"
+def wrote_results(name: str, since: float) -> bool:
+    """Whether the run left a benchmarks/results/<name>*.json (variants such as tokenize_speed-1core
+    count) newer than `since`."""
+    return any(p.stat().st_mtime >= since for p in RESULTS.glob(f"{name}*.json"))
 
 
 def main() -> int:
@@ -45,13 +53,15 @@ def main() -> int:
     parser.add_argument("names", nargs="*", default=BENCHMARKS, help="benchmarks to run (default: all)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {machine()}\n")
+    m = machine_info()
+    print(f"machine: {m['cpu']}, nproc={m['nproc']}, {m['memory_gib']} GiB, {m['date']}\n")
     failed = []
     for name in args.names:
         if not (ROOT / "benchmarks" / f"{name}.py").exists():
             print(f"## {name}: not present, skipped\n")
             continue
         start = time.perf_counter()
+        started = time.time()
         proc = subprocess.run(
             [sys.executable, "-m", f"benchmarks.{name}"],
             cwd=ROOT,
@@ -65,6 +75,9 @@ def main() -> int:
         if proc.returncode != 0:
             failed.append(name)
             print(proc.stderr[-3000:], file=sys.stderr)
+        elif not wrote_results(name, started):
+            failed.append(name)
+            print(f"{name} wrote no benchmarks/results/{name}.json", file=sys.stderr)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -11,17 +11,14 @@ Also measured, as per-core figures for docs/CLUSTER.md: WET reading (`read_recor
 records written from the same corpus), one core, no Ray.
 
 Run: .venv/bin/python -m benchmarks.scaling [--docs 1200] [--parts 8]
-Writes benchmarks/out/scaling.json.
+Writes benchmarks/results/scaling.json (benchmarks.machine.write_results).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import io
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -29,23 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import machine_info, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "out"
 STAGES = ["ingest", "exact_dedup", "filter", "near_dedup", "tokenize"]
-
-
-def machine() -> dict:
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import ray
-
-    return {
-        "nproc": os.cpu_count(),
-        "memory_gib": round(mem, 1),
-        "python": platform.python_version(),
-        "ray": ray.__version__,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 def pipeline_config(corpus: Path) -> dict:
@@ -191,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.corpus import write_corpus
 
-    info = machine()
+    info = machine_info("ray", "pyarrow")
     work = Path(tempfile.mkdtemp(prefix="winnow-scaling-"))
     try:
         corpus = work / "corpus"
@@ -208,7 +192,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     efficiency = runs["2"]["docs_per_s"] / runs["1"]["docs_per_s"] / 2
     result = {
-        "machine": info,
         "docs": args.docs,
         "parts": args.parts,
         "runs": runs,
@@ -220,11 +203,14 @@ def main(argv: list[str] | None = None) -> int:
             "transfers, tokenizer training) competes with them, so 2-node efficiency is a lower bound."
         ),
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
+    method = (
+        "one timed pipeline run per cluster size (fresh Ray cluster in its own subprocess, start-up not timed), "
+        "first stage to ledger; WET reading: best of 3 passes by CPU time, one core, no Ray"
+    )
+    path = write_results("scaling", result, method=method, machine=info)
     print(
         f"\nmachine: nproc={info['nproc']}, {info['memory_gib']} GiB, ray {info['ray']}, {info['date']}, "
-        f"load average at start {info['load_average_at_start']}"
+        f"load average at start {info['load_average']}"
     )
     print(table(result))
     print(f"\noutputs byte-identical between 1 and 2 nodes: {same}")
@@ -232,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         f"WET reading, one core: {wet['docs_per_cpu_s']:.0f} docs/CPU-s, {wet['text_mb_per_cpu_s']} MB text/CPU-s "
         f"(avg doc {wet['avg_doc_bytes']} B)"
     )
-    print(f"wrote {OUT / 'scaling.json'}")
+    print(f"wrote {path}")
     return 0 if same and runs["1"]["reconciles"] and runs["2"]["reconciles"] else 1
 
 

@@ -8,14 +8,13 @@ twice: once with the shipped policy (prompt check + StreamGuard), once with the 
 server code, ``filter_enabled=false``). The load generator (asyncio + httpx) sends a fixed number of
 streaming chat requests with a fixed concurrency and stops by itself; rounds alternate off/on to spread
 the machine's background load. Ratio = filtered / unfiltered throughput; the filter's cost is 1 - ratio
-(goal < 10%). Writes benchmarks/out/serve_load.json.
+(goal < 10%). Writes benchmarks/results/serve_load.json (serve_load_delay<N>ms.json with --delay-ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
 import socket
@@ -27,9 +26,10 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.machine import machine_info, write_results
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-OUT = REPO / "benchmarks" / "out"
 
 
 def _free_port() -> int:
@@ -197,18 +197,14 @@ def main() -> None:
             for k in ("req_per_s", "chars_per_s", "p50_ms", "p99_ms", "ttft_p50_ms")
         } | {"finish": rs[-1]["finish"]}
 
+    m = machine_info("httpx", "uvicorn", "fastapi")
     res = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "loadavg_1m": round(os.getloadavg()[0], 2),
-        },
         "params": {
             "requests": args.requests,
             "concurrency": args.concurrency,
             "pieces": args.pieces,
             "rounds": args.rounds,
+            "delay_ms": args.delay_ms,
         },
         "off": agg(runs["off"]),
         "on": agg(runs["on"]),
@@ -216,9 +212,8 @@ def main() -> None:
     }
     off_r, on_r = res["off"], res["on"]
     res["throughput_ratio"] = on_r["req_per_s"] / off_r["req_per_s"]
-    m = res["machine"]
     print(
-        f"# serve load ({res['date']}, {m['nproc']} cpus, {m['mem_gb']} GB, load {m['loadavg_1m']}); "
+        f"# serve load ({m['date']}, {m['nproc']} cpus, {m['memory_gib']} GB, load {m['load_average']}); "
         f"{args.requests} streaming requests x {args.rounds} rounds, {args.concurrency} concurrent, "
         f"{args.pieces} pieces each"
     )
@@ -237,11 +232,15 @@ def main() -> None:
         f"\nfilter cost: {100 * (1 - res['throughput_ratio']):.1f}% of throughput (goal < 10%); "
         f"finish reasons (filter on): {on_r['finish']}"
     )
-    OUT.mkdir(parents=True, exist_ok=True)
-    name = "serve_load.json" if not args.delay_ms else f"serve_load_delay{args.delay_ms:g}ms.json"
-    tmp = OUT / (name + ".tmp")
-    tmp.write_text(json.dumps(res, indent=2), encoding="utf-8")
-    os.replace(tmp, OUT / name)
+    method = (
+        f"{args.requests} streaming requests per round, {args.concurrency} concurrent, {args.rounds} rounds "
+        "alternating filter off / on after one warm-up of 32 requests per server; req/s and chars/s over each "
+        "round's wall time, p50/p99/TTFT within each round, each figure the mean over rounds ('runs' holds "
+        "every round); loopback, scripted fake upstream (delay_ms per piece), upstream, both servers and the "
+        "load generator share the cores given to the command"
+    )
+    name = "serve_load" if not args.delay_ms else f"serve_load_delay{args.delay_ms:g}ms"
+    write_results(name, res, method=method, machine=m)
 
 
 if __name__ == "__main__":

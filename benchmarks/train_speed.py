@@ -5,17 +5,14 @@ implementations side by side (grouped matmul vs the per-expert loop fallback) on
 
 MFU convention: 6·(active − input-embedding params) + 6·L·H·T·(d_qk + d_v) FLOPs per token (PaLM appendix B,
 no causal discount), over the per-device peak from trainer.metrics (H100/H200 bf16 dense 989 TFLOP/s; CPU:
-threads × 2.5 GHz × FLOPs/cycle by ISA, an estimate). Writes benchmarks/out/train_speed.json.
+threads × 2.5 GHz × FLOPs/cycle by ISA, an estimate). Writes benchmarks/results/train_speed.json
+(train_speed-cuda.json with --device cuda; --out names another file).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import json
-import os
-import platform
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,6 +20,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from benchmarks.machine import RESULTS, machine_info, write_results
 from trainer.metrics import read_log
 from trainer.sample_tokens import synthetic_tokens_dir
 from trainer.train import train
@@ -36,16 +34,8 @@ MID = {  # between tiny and small: a few M active params, still CPU-trainable
 
 
 def _machine() -> dict:
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "?")
-    info = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "mem_gib": round(int(mem) / 2**20, 1) if mem != "?" else None,
-        "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
+    """The shared machine facts plus torch's thread count, the CPU model and the GPU."""
+    info = machine_info("torch") | {"torch_threads": torch.get_num_threads()}
     with contextlib.suppress(Exception):
         info["cpu"] = (
             subprocess.run(["lscpu"], capture_output=True, text=True)
@@ -111,7 +101,7 @@ def main() -> None:
     ap.add_argument("--micro", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "train_speed.json"))
+    ap.add_argument("--out", help="results JSON (default benchmarks/results/train_speed[-cuda].json)")
     a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,11 +127,21 @@ def main() -> None:
         )
     print(f"\npeak used: {rows[0]['peak_flops'] / 1e12:.2f} TFLOP/s ({rows[0]['peak_source']}); seq_len {a.seq_len}, "
           f"global batch {a.batch}, micro {a.micro}, {a.steps} steps, synthetic Zipf tokens (vocab {a.vocab})")  # fmt: skip
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps({"machine": machine, "args": vars(a), "results": rows}, indent=2))
-    os.replace(tmp_out, out)
+    method = (
+        f"one run of {a.steps} steps per (config, expert impl), {a.device}, "
+        f"{'torch.compile' if a.compile else 'eager'}; tokens/s and MFU are the mean over the logged windows "
+        f"(every {max(1, a.steps // 4)} steps) after the first, which holds warm-up and compilation; "
+        "synthetic Zipf tokens, so final_loss is a training loss (no held-out set)"
+    )
+    out = (
+        Path(a.out)
+        if a.out
+        else RESULTS / ("train_speed.json" if a.device == "cpu" else "train_speed-cuda.json")
+    )
+    params = {k: v for k, v in vars(a).items() if k != "out"}
+    write_results(
+        out.stem, {"params": params, "rows": rows}, method=method, machine=machine, folder=out.parent
+    )
 
 
 if __name__ == "__main__":
