@@ -274,6 +274,10 @@ class HarmOptions(_Strict):
     # tier would fire: the encoder can only clear or keep them), all, or off.
     pretrain_scope: Literal["off", "confirm", "band", "all"] = "confirm"
     runtime_scope: Literal["off", "confirm", "band", "all"] = "confirm"
+    # A window with fewer content words (word tokens that are not framing words) is not judged by the
+    # classifier: one or two words are too little evidence for a bag of n-grams ("thank you", "ok").
+    # The curated terms still judge it. 0 judges every window.
+    min_content_words: int = Field(3, ge=0, le=50)
 
     @field_validator("manifest_path")
     @classmethod

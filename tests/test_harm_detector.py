@@ -113,7 +113,8 @@ def test_scores_are_deterministic_across_processes(model: HarmModel) -> None:
 
 
 def test_detector_batch_matches_single_scores(model: HarmModel) -> None:
-    det = HarmDetector(encoder="off")  # the fast tier alone (the two tiers: test_harm_tiers.py)
+    # The fast tier alone (the two tiers: test_harm_tiers.py), judging every window like the model.
+    det = HarmDetector(encoder="off", min_content_words=0)
     texts = [THREAT, "", "Water the tomatoes in the morning."]
     results = det.detect_batch(texts)
     for text, res in zip(texts, results, strict=True):
@@ -169,3 +170,14 @@ def test_obfuscated_text_scores_like_plain(model: HarmModel, category: str) -> N
 @pytest.mark.parametrize("text", HARD_NEGATIVES)
 def test_hard_negatives_stay_below_threshold(model: HarmModel, text: str) -> None:
     assert fires(model, text) == set()
+
+
+def test_the_classifier_abstains_on_windows_with_too_few_content_words(model: HarmModel) -> None:
+    """One or two words are too little evidence: such a window scores 0 (the terms still judge it)."""
+    det = HarmDetector(encoder="off")
+    short = ["ok", "thank you", "How do I do it?", ""]
+    assert max(model.score(t).scores[c] for t in short for c in CATEGORIES) > 0  # the raw model scores them
+    for res in det.detect_batch(short):
+        assert set(res.scores.values()) == {0.0} and res.spans == []
+    scores = det.detect_batch([THREAT])[0].scores
+    assert {c: scores[c] for c in CATEGORIES} == model.score(THREAT).scores  # enough words: judged

@@ -346,6 +346,15 @@ def _scaled(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_features: int) ->
 _FRAMING_HASHES = _framing_hashes()
 
 
+def content_words(text: str, bounds: list[tuple[int, int]]) -> np.ndarray:
+    """Per window [start, end) of the normalized `text`: its word tokens that are not framing words
+    (what the word features see), counted by where each token starts."""
+    pos, _, h = _token_hashes(_folded_codepoints(text)) if text else (np.zeros(0, np.int64),) * 3
+    starts = np.array([s for s, _ in bounds], dtype=np.int64)
+    win = np.searchsorted(starts, pos[~np.isin(h, _FRAMING_HASHES)], side="right") - 1
+    return np.bincount(win, minlength=len(bounds))
+
+
 def featurize(text: str, bounds: list[tuple[int, int]], spec: FeatureSpec) -> tuple[np.ndarray, ...]:
     """Sparse features of each window [start, end) of the normalized `text`, as (rows, cols, values)
     with rows = window index; char and word families are each unit-normalized, then summed."""
@@ -505,6 +514,9 @@ class HarmDetector:
     policy is applied in (`pretrain_scope`, `runtime_scope`): "band" = windows the fast tier is unsure
     about (some category at or above its band edge), "confirm" = windows the fast tier would fire on
     (the encoder can only clear them or keep them: cheap, cuts false positives), "all", or "off".
+    A window with fewer than `min_content_words` non-framing word tokens scores 0 (the classifier
+    abstains: on one or two words a bag of n-grams fires on "ok" and "thank you"; the curated terms
+    still judge such texts).
     Loads and verifies every file at construction so a bad one stops the policy from being built;
     picklable for Ray actors (reloads on unpickle)."""
 
@@ -518,6 +530,7 @@ class HarmDetector:
         pretrain_scope: str = "confirm",
         runtime_scope: str = "confirm",
         mode: str = "runtime",
+        min_content_words: int = 3,
     ):
         if encoder not in ("auto", "off", "required") or mode not in ("pretrain", "runtime"):
             raise ValueError(f"harm: bad encoder={encoder!r} or mode={mode!r}")
@@ -527,6 +540,7 @@ class HarmDetector:
         self.encoder_mode, self.mode = encoder, mode
         self.scopes = {"pretrain": pretrain_scope, "runtime": runtime_scope}
         self.scope = self.scopes[mode]
+        self.min_content_words = min_content_words
         self._lock = threading.Lock()
         self.model = HarmModel(self.manifest_path)
         self._fast_thr = np.array([self.model.thresholds[c] for c in self.model.categories])
@@ -556,6 +570,7 @@ class HarmDetector:
             "pretrain_scope": self.scopes["pretrain"],
             "runtime_scope": self.scopes["runtime"],
             "mode": self.mode,
+            "min_content_words": self.min_content_words,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -568,7 +583,9 @@ class HarmDetector:
             text = view.text[:MAX_TEXT_CHARS]
             bounds = window_bounds(text, self.model.spec.window_chars)
             margins = self.model.margins(*featurize(text, bounds, self.model.spec), len(bounds))
-            per_text.append((text, bounds, self.model.calibrate(margins)))
+            probs = self.model.calibrate(margins)
+            probs[content_words(text, bounds) < self.min_content_words] = 0.0  # too little evidence
+            per_text.append((text, bounds, probs))
         self.stats["windows"] += sum(len(b) for _, b, _ in per_text)
         if self.heads is not None:
             self._judge_band(per_text)
