@@ -15,6 +15,8 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from dedup.kit import write_text_atomic
+
 RESULTS = Path(__file__).resolve().parent / "results"
 RESULT_KEYS = ("benchmark", "date", "command", "machine", "method", "note", "figures")
 NOTE_ENV = "WINNOW_BENCH_NOTE"  # e.g. "loaded machine": how the run's conditions differ from a quiet machine
@@ -120,7 +122,5 @@ def write_results(
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    tmp = folder / f".{name}.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     return path

@@ -346,21 +346,21 @@ def _scaled(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_features: int) ->
 _FRAMING_HASHES = _framing_hashes()
 
 
-def content_words(text: str, bounds: list[tuple[int, int]]) -> np.ndarray:
-    """Per window [start, end) of the normalized `text`: its word tokens that are not framing words
-    (what the word features see), counted by where each token starts."""
-    pos, _, h = _token_hashes(_folded_codepoints(text)) if text else (np.zeros(0, np.int64),) * 3
-    starts = np.array([s for s, _ in bounds], dtype=np.int64)
-    win = np.searchsorted(starts, pos[~np.isin(h, _FRAMING_HASHES)], side="right") - 1
-    return np.bincount(win, minlength=len(bounds))
-
-
 def featurize(text: str, bounds: list[tuple[int, int]], spec: FeatureSpec) -> tuple[np.ndarray, ...]:
     """Sparse features of each window [start, end) of the normalized `text`, as (rows, cols, values)
     with rows = window index; char and word families are each unit-normalized, then summed."""
+    return featurize_counted(text, bounds, spec)[0]
+
+
+def featurize_counted(
+    text: str, bounds: list[tuple[int, int]], spec: FeatureSpec
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """`featurize`'s features, and per window its content words: word tokens that are not framing
+    words (what the word features see), counted by where each token starts."""
     n_rows = len(bounds)
     if not text:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return empty, np.zeros(n_rows, np.int64)
     cp = _folded_codepoints(text)
     pos, ends, h = _token_hashes(cp)
     framing = np.isin(h, _FRAMING_HASHES)
@@ -372,11 +372,13 @@ def featurize(text: str, bounds: list[tuple[int, int]], spec: FeatureSpec) -> tu
     p_starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]])  # each window starts at its leading space
     p_bounds = np.stack([p_starts, p_starts + lens + 2], axis=1)
     text_starts = np.array([s for s, _ in bounds], dtype=np.int64)
+    content = np.searchsorted(text_starts, pos[~framing], side="right") - 1
     parts = [
         _scaled(*_char_hashes(padded, padded_mask, spec, p_bounds), n_rows, spec.n_features),
         _scaled(*_word_hashes(pos[~framing], h[~framing], spec, text_starts), n_rows, spec.n_features),
     ]
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+    features = tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+    return features, np.bincount(content, minlength=n_rows)
 
 
 def linear_margins(
@@ -582,9 +584,9 @@ class HarmDetector:
         for view in views:
             text = view.text[:MAX_TEXT_CHARS]
             bounds = window_bounds(text, self.model.spec.window_chars)
-            margins = self.model.margins(*featurize(text, bounds, self.model.spec), len(bounds))
-            probs = self.model.calibrate(margins)
-            probs[content_words(text, bounds) < self.min_content_words] = 0.0  # too little evidence
+            features, content_words = featurize_counted(text, bounds, self.model.spec)
+            probs = self.model.calibrate(self.model.margins(*features, len(bounds)))
+            probs[content_words < self.min_content_words] = 0.0  # too little evidence
             per_text.append((text, bounds, probs))
         self.stats["windows"] += sum(len(b) for _, b, _ in per_text)
         if self.heads is not None:
