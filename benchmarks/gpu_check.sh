@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One short GPU check of the trainer (≤ ~8 min): CUDA tests (bf16), then moe-small with torch.compile on
+# One short GPU check of the trainer (≤ ~9 min): CUDA tests (bf16), then moe-small with torch.compile on
 # synthetic tokens, reporting tokens/s, MFU and expert load max/mean after warm-up. Outputs go to $OUT.
 # Usage (repo root, on the GPU machine):  OUT=/some/dir bash benchmarks/gpu_check.sh
 set -euo pipefail
@@ -8,7 +8,7 @@ mkdir -p "$OUT"
 LOG="$OUT/gpu_check.log"
 exec > >(tee -a "$LOG") 2>&1
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}" PYTHONUNBUFFERED=1
-STEPS="${STEPS:-200}"
+STEPS="${STEPS:-150}"
 echo "== gpu_check $(date -u +%FT%TZ) on $(hostname); nproc $(nproc); $(free -g | awk '/Mem:/{print $2" GiB RAM"}')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
@@ -26,9 +26,15 @@ if [ -z "$PY" ]; then
   timeout 300 python3 -m pip install --quiet torch && PY=python3 || { echo '{"error": "no CUDA torch"}' > "$OUT/gpu_check.json"; exit 2; }
 fi
 echo "python: $PY; $($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))')"
-# Trainer dependencies other than torch (installed only if missing).
-if ! timeout 60 "$PY" -c "import pydantic, yaml, safetensors, tokenizers, pyarrow, numpy, matplotlib, pytest" 2>/dev/null; then
-  timeout 300 "$PY" -m pip install --quiet "pydantic>=2.6" pyyaml safetensors tokenizers pyarrow numpy matplotlib pytest || true
+# Trainer dependencies other than torch, installed only if missing: from wheels carried in .whl/ when
+# the machine has no package index (see benchmarks/README or BENCHMARKS.md "GPU check").
+if ! timeout 60 "$PY" -c "import pydantic, yaml, safetensors, tokenizers, pyarrow, numpy, pytest" 2>/dev/null; then
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/gpu_check_site .whl/*.whl
+    export PYTHONPATH="/tmp/gpu_check_site${PYTHONPATH:+:$PYTHONPATH}"
+  else
+    timeout 120 "$PY" -m pip install --quiet --retries 0 --timeout 10 "pydantic>=2.6" pyyaml safetensors tokenizers pyarrow numpy pytest || true
+  fi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
@@ -40,7 +46,7 @@ echo "tests exit: $status"
 
 echo "== 2/2 moe-small, torch.compile, bf16, $STEPS steps on synthetic tokens"
 bstatus=0
-timeout 220 "$PY" -m benchmarks.train_speed --device cuda --configs small --impls auto --compile \
+timeout 330 "$PY" -m benchmarks.train_speed --device cuda --configs small --impls auto --compile \
   --steps "$STEPS" --batch 32 --micro 16 --seq-len 2048 --vocab 32768 --out "$OUT/gpu_check.json" || bstatus=$?
 if [ "$bstatus" -ne 0 ]; then
   echo "== compiled run failed ($bstatus); eager fallback, 60 steps"
