@@ -1,12 +1,27 @@
-"""Pydantic configs for exact and MinHash dedup; `extra="forbid"` so the pipeline config can embed them safely."""
+"""Pydantic configs for exact and MinHash dedup; `extra="forbid"` so the pipeline config can embed them safely.
+
+`DedupConfig` is `winnow dedup`'s config and the pipeline's `near_dedup` section; `ExactOnlyConfig` is
+exact dedup on its own (the pipeline's `exact_dedup` section). The settings both have (survivor order,
+shuffle partitions, block rows) are defined once, below, and used by both.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SurvivorKey = Literal["quality", "length", "source_order"]
+
+SurvivorOrder = Annotated[
+    list[SurvivorKey],
+    Field(
+        default_factory=lambda: ["quality", "length", "source_order"],
+        description="order of survivor criteria per cluster; the smallest id is always the final tie-break",
+    ),
+]
+NumPartitions = Annotated[int, Field(ge=1, le=4096, description="hash partitions of the shuffles")]
+RowsPerBlock = Annotated[int, Field(ge=1, description="rows per input block read by one task")]
 
 
 class ExactDedupConfig(BaseModel):
@@ -67,12 +82,35 @@ class DedupConfig(BaseModel):
 
     exact: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     minhash: MinHashConfig = Field(default_factory=MinHashConfig)
-    survivor: list[SurvivorKey] = Field(
-        default_factory=lambda: ["quality", "length", "source_order"],
-        description="order of survivor criteria per cluster; the id is always the final tie-break",
-    )
-    num_partitions: int = Field(8, ge=1, le=4096, description="hash partitions of the shuffles")
-    rows_per_block: int = Field(20_000, ge=1, description="rows per input block read by one task")
+    survivor: SurvivorOrder
+    num_partitions: NumPartitions = 8
+    rows_per_block: RowsPerBlock = 20_000
     index_dir: str | None = Field(None, description="persistent LSH index of earlier runs to dedup against")
     update_index: bool = Field(False, description="append this run's near-dedup survivors to index_dir")
     use_ray: bool = True
+
+
+class ExactOnlyConfig(BaseModel):
+    """Exact dedup on its own, without MinHash (the pipeline's `exact_dedup` section).
+
+    Its keys are those a run config has always had under `exact_dedup:`, in the same order (the
+    pipeline's section adds only its own `batch_rows` after them); `dedup_config()` is the
+    `DedupConfig` that `run_exact` takes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    survivor: SurvivorOrder
+    num_partitions: NumPartitions = 8
+    rows_per_block: RowsPerBlock = 20_000
+
+    def dedup_config(self) -> DedupConfig:
+        """The whole-dedup config of this exact pass: MinHash off, the shuffle settings as given."""
+        return DedupConfig(
+            exact=ExactDedupConfig(enabled=self.enabled),
+            minhash=MinHashConfig(enabled=False),
+            survivor=list(self.survivor),
+            num_partitions=self.num_partitions,
+            rows_per_block=self.rows_per_block,
+        )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dedup.config import DedupConfig
+from dedup.config import DedupConfig, ExactOnlyConfig
 from pipeline.sections import validate_sections
 from pipeline.validation import did_you_mean, format_validation_error
 from tokenization.config import TokenizeConfig
@@ -79,16 +79,23 @@ class IngestConfig(Strict):
     )
 
 
-class ExactDedupConfig(Strict):
-    """Exact dedup on a 128-bit hash of normalized text (NFKC, lower case, collapsed whitespace)."""
+# Rows per Arrow batch when a dedup stage applies its decision to each part (the part mapper's batch):
+# it bounds memory and sets where the output parts' row groups end, so output bytes depend on it.
+ApplyBatchRows = Annotated[
+    int, Field(gt=0, description="rows per batch when the decision is applied to each part: bounds memory")
+]
 
-    enabled: bool = True
-    survivor: list[Literal["quality", "length", "source_order"]] = Field(
-        default_factory=lambda: ["quality", "length", "source_order"],
-        description="order of survivor criteria per cluster; the smallest id breaks remaining ties",
-    )
-    num_partitions: int = Field(8, ge=1, le=4096, description="hash partitions of the shuffle")
-    rows_per_block: int = Field(20_000, ge=1, description="rows per input block read by one task")
+
+class ExactDedupSection(ExactOnlyConfig):
+    """`exact_dedup:`: dedup's own exact-only model, plus the batch size of the pipeline's per-part apply."""
+
+    batch_rows: ApplyBatchRows = 2048
+
+
+class NearDedupSection(DedupConfig):
+    """`near_dedup:`: dedup's own model (`winnow dedup`'s), plus the batch size of the per-part apply."""
+
+    batch_rows: ApplyBatchRows = 2048
 
 
 class FilterStageConfig(Strict):
@@ -112,9 +119,9 @@ class RunConfig(Strict):
     run_dir: str | None = None
     stages: list[str] = Field(default_factory=lambda: list(STAGE_NAMES))
     ingest: IngestConfig
-    exact_dedup: ExactDedupConfig = ExactDedupConfig()
+    exact_dedup: ExactDedupSection = Field(default_factory=ExactDedupSection)
     filter: FilterStageConfig = FilterStageConfig()
-    near_dedup: DedupConfig = Field(default_factory=DedupConfig)
+    near_dedup: NearDedupSection = Field(default_factory=NearDedupSection)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     ray: RayConfig = RayConfig()
     base_dir: str = Field(

@@ -16,7 +16,7 @@ import yaml
 
 from ingest.sources import expand_uri, is_glob
 from pipeline import storage
-from pipeline.config import ConfigError, RunConfig, SourceSpec, dump_config
+from pipeline.config import ConfigError, RunConfig, SourceSpec, dump_config, parse_config
 
 MAX_DIFFS_SHOWN = 5
 MAX_VALUE_CHARS = 60
@@ -124,12 +124,25 @@ def check_run_dir(cfg: RunConfig, run_dir: str) -> None:
         return
     new_text = dump_config(cfg)
     old_text = storage.read_text(saved_path)
-    if old_text == new_text:
+    if old_text == new_text or _same_with_new_defaults(old_text, new_text):
         return
     raise ConfigError(
         f"{run_dir} holds a run made with a different config ({_describe_diff(old_text, new_text)}); "
         "use --restart to discard that run, or another --run-dir"
     )
+
+
+def _same_with_new_defaults(old_text: str, new_text: str) -> bool:
+    """Whether the saved config, read by this version (keys it lacks take today's defaults), is the
+    new one: a run made before a key was added resumes, and its config.yaml is rewritten in full.
+    A key added later must default to what earlier versions did (its behaviour then is unchanged)."""
+    try:
+        raw = yaml.safe_load(old_text)
+        if not isinstance(raw, dict):
+            return False
+        return dump_config(parse_config(raw, source="config.yaml")) == new_text
+    except (yaml.YAMLError, ConfigError):
+        return False
 
 
 def _describe_diff(old_text: str, new_text: str) -> str:

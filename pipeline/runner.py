@@ -1,8 +1,8 @@
 """The stage runner: runs the configured stages in order into a run directory.
 
-A stage with `_SUCCESS` is skipped on rerun; inside a stage, finished parts are
-skipped too, so a killed run resumes where it stopped. After every stage the
-ledger is checked and `stats.json` rewritten.
+A stage with `_SUCCESS` (beside its output) is skipped on rerun; inside a
+stage, finished parts are skipped too, so a killed run resumes where it
+stopped. After every stage the ledger is checked and `stats.json` rewritten.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _run_stages(
             say(f"  {name}: skipped (already done)")
         else:
             stats = run_stage(cfg, run_dir, name, previous)
-            storage.write_json(paths.success, stats.to_dict())
+            mark_done(paths, stats)
             if on_stage:
                 on_stage(stats)
         done.append(stats)
@@ -114,6 +114,14 @@ def _run_stages(
     ledger = ledger_dict(done)
     storage.write_json(storage.join(run_dir, "stats.json"), ledger)
     return RunResult(run_dir, done, ledger)
+
+
+def mark_done(paths: StagePaths, stats: StageStats) -> None:
+    """Write the stage's `_SUCCESS` (its ledger entry) beside its output, last; then drop the marker
+    directory an older layout kept apart from the output, which this run has just redone."""
+    storage.write_json(paths.success, stats.to_dict())
+    if paths.legacy_marker_dir is not None:
+        storage.remove_tree(paths.legacy_marker_dir)
 
 
 def resumed_stats(paths: StagePaths) -> StageStats:

@@ -22,17 +22,33 @@ from pipeline import storage
 from pipeline.ledger import StageStats
 from pipeline.schema import QUARANTINE_SCHEMA, text_bytes, with_stage_reason
 
+# A stage's output directory is named after the stage, except tokenize's: `tokens/`, the tokenized
+# dataset's contract (ARCHITECTURE.md, "Tokenized dataset").
+OUTPUT_DIRS = {"tokenize": "tokens"}
+
 
 @dataclass(frozen=True)
 class StagePaths:
-    """Where one stage of a run writes (ARCHITECTURE.md, "Run directory")."""
+    """Where one stage of a run writes (ARCHITECTURE.md, "Run directory").
+
+    Everything a stage keeps is in one directory, `out_dir`, with the stage's `_SUCCESS` marker
+    beside it; removed and quarantined rows are under `rejected/<stage>/` and `quarantine/<stage>/`.
+    """
 
     run_dir: str
     name: str
 
     @property
     def out_dir(self) -> str:
-        return storage.join(self.run_dir, self.name)
+        return storage.join(self.run_dir, OUTPUT_DIRS.get(self.name, self.name))
+
+    @property
+    def legacy_marker_dir(self) -> str | None:
+        """Where run directories made before issue 16 kept this stage's `_SUCCESS`, when that was not
+        `out_dir` (`tokenize/`, beside `tokens/`). Such a marker does not count as done: the stage is
+        run again (it replaces its whole output), and the old directory is removed after it."""
+        legacy = storage.join(self.run_dir, self.name)
+        return legacy if legacy != self.out_dir else None
 
     @property
     def rejected_dir(self) -> str:

@@ -9,16 +9,11 @@ from pipeline.stages.mapping import input_parts
 
 
 def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
-    from dedup import DedupConfig
     from dedup.engine import make_executor, run_exact
     from dedup.io import plan_blocks
 
     section = cfg.exact_dedup
-    dcfg = DedupConfig(
-        survivor=section.survivor,
-        num_partitions=section.num_partitions,
-        rows_per_block=section.rows_per_block,
-    )
+    dcfg = section.dedup_config()
     parts = input_parts(run_dir, previous)
     if section.enabled and parts:
         result = run_exact(plan_blocks(parts, dcfg.rows_per_block), dcfg, make_executor(dcfg))
@@ -27,4 +22,4 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
         from dedup.survivor import empty_clusters, empty_removed
 
         removed, clusters = empty_removed(), empty_clusters()
-    return apply_decisions(run_dir, previous, "exact_dedup", removed, clusters, cfg.ingest.batch_rows)
+    return apply_decisions(run_dir, previous, "exact_dedup", removed, clusters, section.batch_rows)

@@ -1,4 +1,4 @@
-"""Ingest: sources → documents, one Ray task per source file, one Parquet part per source.
+"""Ingest: sources → documents, one unit of the part mapper (a Ray task) per source file.
 
 Fetching (with resume, retries and a content-addressed cache) and parsing are
 in `ingest`; this stage decides where every record ends up: kept,
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,13 +175,14 @@ class _PartWriter:
 
 
 def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: str) -> StageStats:
-    """Fetch and parse one source into `ingest/part-<index>-<seq>.parquet`; runs as a Ray task."""
+    """Fetch and parse one source into `ingest/part-<index>-<seq>.parquet`; runs as a Ray task (the part
+    mapper writes its stats file after it)."""
     from ingest.fetch import fetch
     from ingest.readers import BadRecord, read_records
     from ingest.records import describe
 
     start = time.perf_counter()
-    out = _PartWriter(StagePaths(run_dir, "ingest"), f"part-{index:05d}", src, ingest)
+    out = _PartWriter(StagePaths(run_dir, "ingest"), source_part(index), src, ingest)
     try:
         try:
             local = fetch(
@@ -227,40 +229,30 @@ def ingest_source(index: int, src: SourceFile, ingest: IngestConfig, run_dir: st
 
 
 def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
-    """Driver side: expand sources, run one task per source (skipping finished parts), sum the ledger."""
-    from pipeline.executor import run_tasks
-    from pipeline.stages.base import load_part_stats
+    """Driver side: expand sources, one unit of the part mapper per source (finished ones skipped)."""
+    from pipeline.stages.mapping import Unit, run_parts
 
-    paths = StagePaths(run_dir, "ingest")
     sources = expand_sources(cfg)
     if not sources:
         raise ValueError("ingest.sources matched no files")
     ingest_cfg = cfg.ingest.model_copy(update={"cache_dir": cfg.resolve(cfg.ingest.cache_dir)})
-    total = StageStats(name="ingest")
-    todo = []
-    for i, src in enumerate(sources):
-        stats = load_part_stats(paths, f"part-{i:05d}")
-        if stats is None:
-            todo.append((i, src, ingest_cfg, run_dir))
-        else:
-            total.merge(stats)
-    read = StageStats(name="ingest")
-
-    def postfix(stats: StageStats) -> str:
-        read.merge(stats)
-        return f"{read.bytes_in / 1e6:,.1f} MB, {read.input:,} docs"
-
-    for stats in run_tasks(
-        _ingest_and_mark, todo, total=len(todo), desc="ingest", unit="file", postfix=postfix
-    ):
-        total.merge(stats)
+    units = [Unit(source_part(i), (i, src, ingest_cfg, run_dir)) for i, src in enumerate(sources)]
+    total = run_parts(StagePaths(run_dir, "ingest"), units, ingest_source, unit="file", postfix=read_so_far)
     total.extra["sources"] = len(sources)
     return total
 
 
-def _ingest_and_mark(index: int, src: SourceFile, ingest: IngestConfig, run_dir: str) -> StageStats:
-    from pipeline.stages.base import finish_part
+def source_part(index: int) -> str:
+    """The part name of the `index`-th source: its stats file; its output parts add `-<seq>`."""
+    return f"part-{index:05d}"
 
-    stats = ingest_source(index, src, ingest, run_dir)
-    finish_part(StagePaths(run_dir, "ingest"), f"part-{index:05d}", stats)
-    return stats
+
+def read_so_far(_earlier: StageStats) -> Callable[[StageStats], str]:
+    """Progress text: bytes and documents read by this run (sources finished earlier are not read)."""
+    read = StageStats(name="ingest")
+
+    def note(stats: StageStats) -> str:
+        read.merge(stats)
+        return f"{read.bytes_in / 1e6:,.1f} MB, {read.input:,} docs"
+
+    return note

@@ -25,6 +25,6 @@ def run(cfg: RunConfig, run_dir: str, previous: str | None) -> StageStats:
         from dedup.survivor import empty_clusters, empty_removed
 
         removed, clusters, info = empty_removed(), empty_clusters(), {}
-    stats = apply_decisions(run_dir, previous, "near_dedup", removed, clusters, cfg.ingest.batch_rows)
+    stats = apply_decisions(run_dir, previous, "near_dedup", removed, clusters, dcfg.batch_rows)
     stats.extra.update({k: v for k, v in info.items() if isinstance(v, int | float | str)})
     return stats
