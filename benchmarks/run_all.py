@@ -29,6 +29,7 @@ BENCHMARKS = [
     "extraction_quality",
     "dedup_speed",
     "dedup_quality",
+    "signature_speed",
     "filter_speed",
     "quality_speed",
     "pathological",

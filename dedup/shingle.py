@@ -12,10 +12,16 @@ in a few numpy passes instead of one Python call per shingle (that was the bottl
 - shingle hash: acc = ((acc ^ word_hash) * 0x9E3779B1) mod 2^32 over the n words in order, then fmix32.
 `hash32(shingle_bytes)` re-splits the bytes into words and computes the same value in plain Python; pass it as
 `datasketch.MinHash(hashfunc=hash32)` to get signatures identical to ours.
+
+The fast path (`shingle_hashes_batch`) joins a chunk of texts and looks every code point up once in a table
+that holds its normalized form's lowercase, class and summand-table code wherever NFKC is context-free for
+it; texts with any other character are normalized in Python first. Word hashes read their summands from a
+(position, code point) table, one position at a time over the tokens sorted by length.
 """
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from functools import lru_cache
@@ -39,6 +45,11 @@ _UNSPACED_RANGES = [
     (0x1000, 0x109F),
     (0x1780, 0x17FF),
 ]
+
+
+def _all_chars(n: int = 0x110000) -> str:
+    """The first n code points, surrogates included, as one string."""
+    return np.arange(n, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def _esc(cp: int) -> str:
@@ -65,10 +76,9 @@ def _char_classes() -> np.ndarray:
     Built with the same regex semantics as TOKEN_RE (`\\w` over the whole code space), so the vectorized
     tokenizer below splits exactly like `TOKEN_RE.findall`.
     """
-    every = "".join(map(chr, range(0x110000)))
-    word = re.sub(r"\W", "\x00", every)  # keeps word characters, zeroes the rest (NUL is not a word char)
-    cps = np.frombuffer(word.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    cls = np.where(cps != 0, _WORD, _SEP).astype(np.uint8)
+    cls = np.full(0x110000, _SEP, dtype=np.uint8)
+    for m in re.finditer(r"\w+", _all_chars()):
+        cls[m.start() : m.end()] = _WORD
     for lo, hi in _UNSPACED_RANGES:
         cls[lo : hi + 1] = _UNSP
     return cls
@@ -132,7 +142,7 @@ def hash32(data: bytes) -> int:
     return _fmix32_int(acc)
 
 
-# ------------------------------------------------------------------ vectorized hash (one document at a time)
+# ------------------------------------------------------------------ vectorized hash (a chunk of texts at a time)
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
@@ -153,33 +163,19 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h
 
 
-# Code points per batch of the vectorized tokenizer: 64k x 8 B arrays stay in L2 (1M-code-point batches
-# were clearly slower on the 2-core VM).
-_CHUNK_CPS = 1 << 16
-
-
-_TABLE_POS = 64  # word hashes of ASCII characters at positions below this come from a table
-
-
-@lru_cache(maxsize=1)
-def _ascii_table() -> np.ndarray:
-    """uint64 summand of ASCII character c at position p in its token, at [p * 128 + c]; 0 for separators."""
-    pos = np.repeat(np.arange(_TABLE_POS, dtype=np.uint64), 128)
-    cps = np.tile(np.arange(128, dtype=np.uint64), _TABLE_POS)
-    v = _mix64((pos << np.uint64(_POS_SHIFT)) | cps)
-    v *= _char_classes()[:128][cps.astype(np.int64)] == _WORD
-    return v
-
-
-@lru_cache(maxsize=1)
-def _lower_table() -> np.ndarray:
-    """uint32 `chr(c).lower()` of every code point (U+0130 maps to itself: it never goes through here)."""
-    every = "".join(map(chr, range(0x110000)))
-    low = every.replace("\u0130", "\x00").lower()  # 1:1 without U+0130; Σ here is not word-final → σ
-    table = np.frombuffer(low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
-    table[0x130] = 0x130
-    table[0] = 0
-    return table
+# Code points per chunk of the vectorized tokenizer: fewer, longer numpy calls per character as it grows
+# (on the provenance test documents 64k: 1.45x, 128k: 1.1x the time of 256k; 512k: 0.97x).
+_CHUNK_CPS = 1 << 18
+# Chunk table entry of a code point (uint16): the summand-table code of its normalized form (11 bits, 0 for
+# separators), the class of that (2 bits) and a flag for characters whose text needs the exact NFKC path.
+_CLASS_SHIFT = 11
+_FLAG = np.uint16(1 << 13)
+_CHECKED_CPS = 0x40000  # planes 0-3 are classified; anything above is flagged (exact path)
+# Character summands mix64(cp | pos << 21) of code points below _TABLE_CPS at positions below _TABLE_POS
+# come from a table (256 KiB); code _ODD (and everything above it) is computed.
+_TABLE_CPS = 2048
+_TABLE_POS = 16
+_ODD = _TABLE_CPS - 1
 
 
 def _nfkc(text: str) -> str:
@@ -200,68 +196,198 @@ def _nfkc(text: str) -> str:
     )
 
 
-def _codepoints(text: str) -> np.ndarray:
-    """Code points of `normalize(text)` (uint8 for ASCII text, else uint32)."""
-    if text.isascii():
-        return np.frombuffer(text.lower().encode("ascii"), dtype=np.uint8)  # widened when joined
-    norm = _nfkc(text)
-    if "\u0130" in norm or "\u03a3" in norm:  # lowercase of more than one code point, or by context
-        return np.frombuffer(norm.lower().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return _lower_table().take(np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32))
+@lru_cache(maxsize=1)
+def _lower_table() -> np.ndarray:
+    """uint32 `chr(c).lower()` of every code point (U+0130 maps to itself: it never goes through here)."""
+    low = _all_chars().replace("\u0130", "\x00").lower()  # 1:1 without U+0130; Σ here is not word-final → σ
+    table = np.frombuffer(low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    table[0x130] = 0x130
+    table[0] = 0
+    return table
+
+
+def _interacting(chars: list[str]) -> np.ndarray:
+    """Which of these characters NFKC may reorder or compose with the character before them: nonzero
+    combining class, the second character of a canonical pair, Hangul medial and final jamo."""
+    out = np.fromiter(map(unicodedata.combining, chars), dtype=np.int32, count=len(chars)) != 0
+    out[0x1160:0x1200] = True
+    for c in _changed(chars, "NFD"):
+        d = unicodedata.decomposition(chars[c])
+        if d and d[0] != "<" and d.count(" ") == 1:
+            out[int(d.split(" ")[1], 16)] = True
+    return out
+
+
+def _changed(chars: list[str], form: str) -> list[int]:
+    """Indices of the characters (NUL excluded) that the normalization form changes."""
+    norm = unicodedata.normalize(form, "\x00".join(chars[1:])).split("\x00")  # NUL maps to itself only
+    same = np.fromiter(map(operator.eq, chars[1:], norm), dtype=bool, count=len(chars) - 1)
+    return (np.flatnonzero(~same) + 1).tolist()
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    """(uint32 `normalize()` of every code point where that is one character and exact in any context,
+    else its lowercase; uint16 chunk table entry of every code point). ~0.5 s, once per process.
+
+    A character that NFKC leaves alone and that neither reorders nor composes with its neighbours keeps
+    its lowercase. One that NFKC maps to a single such character (full-width forms, superscripts) takes
+    that character's lowercase: the text's length is unchanged. One that NFKC maps to separators only
+    (no-break spaces, "…", full-width punctuation) becomes a space: tokens are the same. Everything else,
+    and U+0130 and Σ whose lowercase depends on more than the character, is flagged.
+    """
+    lower, cls = _lower_table(), _char_classes()
+    mapped = lower.copy()
+    chars = list(_all_chars(_CHECKED_CPS))
+    bad = np.zeros(0x110000, dtype=bool)
+    bad[: len(chars)] = _interacting(chars)
+    bad[[0x130, 0x3A3]] = True
+    bad[len(chars) :] = True
+    for c in _changed(chars, "NFKC"):
+        if bad[c]:
+            continue
+        cps = [ord(x) for x in unicodedata.normalize("NFKC", chars[c])]
+        if bad[cps].any():
+            bad[c] = True
+        elif len(cps) == 1:
+            mapped[c] = lower[cps[0]]
+        elif cps and (cls[lower[cps]] == _SEP).all():
+            mapped[c] = ord(" ")
+        else:
+            bad[c] = True
+    entry = np.minimum(mapped, _ODD).astype(np.uint16)
+    entry[cls[mapped] == _SEP] = 0  # separators are never summed, and only token characters read as _ODD
+    entry |= cls[mapped].astype(np.uint16) << np.uint16(_CLASS_SHIFT)
+    entry[bad] |= _FLAG
+    return mapped, entry
+
+
+@lru_cache(maxsize=1)
+def _summand_table() -> np.ndarray:
+    """uint64 mix64(c | p << 21) at [p * _TABLE_CPS + c] for positions p < _TABLE_POS; 0 for code _ODD."""
+    pos = np.repeat(np.arange(_TABLE_POS, dtype=np.uint64), _TABLE_CPS)
+    cps = np.tile(np.arange(_TABLE_CPS, dtype=np.uint64), _TABLE_POS)
+    v = _mix64((pos << np.uint64(_POS_SHIFT)) | cps)
+    v[cps == _ODD] = 0
+    return v
+
+
+def _chunk_codes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The texts joined by 0, with a 0 at the end, as (summand-table codes, classes (uint8), code points,
+    start of each text). Lowercase, classes and NFKC come from one table lookup per code point; only texts
+    with a flagged character are normalized in Python (`normalize`). The code points are the texts' own
+    (normalized ones for those texts); `_tables()[0]` maps them to their normalized form."""
+    joined = "\x00".join(texts) + "\x00"
+    lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+    starts = np.cumsum(lengths) - lengths
+    if joined.isascii():
+        low = joined.lower().encode("ascii")
+        code = np.frombuffer(low, dtype=np.uint8)
+        return code, np.frombuffer(low.translate(_ascii_classes()), dtype=np.uint8), code, starts
+    table = _tables()[1]
+    raw = _utf32(joined)
+    entry = table.take(raw)
+    if entry.max() >= _FLAG:
+        bad = np.unique(np.searchsorted(starts, np.flatnonzero(entry >= _FLAG), side="right") - 1).tolist()
+        raws, entries, at = [], [], 0
+        for t in bad:
+            fixed = _utf32(_nfkc(texts[t]).lower())
+            raws += [raw[at : starts[t]], fixed]
+            entries += [entry[at : starts[t]], table.take(fixed)]
+            at = starts[t] + len(texts[t])
+            lengths[t] = len(fixed) + 1
+        raw = np.concatenate([*raws, raw[at:]])
+        entry = np.concatenate([*entries, entry[at:]])
+        starts = np.cumsum(lengths) - lengths
+    cls = (entry >> np.uint16(_CLASS_SHIFT)).astype(np.uint8)
+    cls &= np.uint8(3)
+    entry &= np.uint16(_ODD)
+    return entry, cls, raw, starts
+
+
+@lru_cache(maxsize=1)
+def _ascii_classes() -> bytes:
+    """`bytes.translate` table: class of each ASCII byte."""
+    return _char_classes()[:256].tobytes()
+
+
+def _utf32(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _word_sums(code: np.ndarray, raw: np.ndarray, first: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Per token, the sum mod 2^64 of mix64(cp | pos << 21) over its characters.
+
+    Tokens are sorted by length (a radix sort), so the tokens that have a character at position p are a
+    suffix of that order: one gather per position below _TABLE_POS reads that character's code for each
+    of them (from the code array shifted by p), one more its summand (from the table's row p) and adds it
+    to the token's sum. No per-character position array, no segmented sum. Characters from code _ODD on
+    (their table summand is 0) and positions from _TABLE_POS on (long tokens) are computed per token.
+    """
+    table = _summand_table().reshape(_TABLE_POS, _TABLE_CPS)
+    order = np.argsort(np.minimum(lens, 255).astype(np.uint8), kind="stable")
+    fs = first.take(order)
+    suffix = np.searchsorted(lens.take(order), np.arange(_TABLE_POS), side="right").tolist()
+    sums = np.zeros(len(first), dtype=np.uint64)
+    for p, s in enumerate(suffix):
+        if s == len(fs):
+            break
+        sums[s:] += table[p].take(code[p:].take(fs[s:]))
+    out = np.empty_like(sums)
+    out.put(order, sums)
+    if code.dtype != np.uint8 and code.max() == _ODD:
+        at = np.flatnonzero(code == _ODD)
+        token = np.searchsorted(first, at, side="right") - 1
+        pos = at - first[token]
+        keep = pos < _TABLE_POS
+        _add_summands(out, token[keep], raw[at[keep]], pos[keep])
+    long_ = np.flatnonzero(lens > _TABLE_POS)
+    if len(long_):
+        counts = lens[long_] - _TABLE_POS
+        pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts - _TABLE_POS, counts)
+        token = np.repeat(long_, counts)
+        _add_summands(out, token, raw.take(first[token] + pos), pos)
+    return out
+
+
+def _add_summands(sums: np.ndarray, token: np.ndarray, cps: np.ndarray, pos: np.ndarray) -> None:
+    """sums[token] += mix64(cp | pos << 21) for characters given in token order (token non-decreasing); cps
+    are raw chunk code points, mapped to their normalized form here."""
+    if len(token) == 0:
+        return
+    key = _tables()[0].take(cps).astype(np.uint64)
+    key |= pos.astype(np.uint64) << np.uint64(_POS_SHIFT)
+    new = np.ones(len(token), dtype=bool)
+    np.not_equal(token[1:], token[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    sums[token[starts]] += np.add.reduceat(_mix64(key), starts)
 
 
 def _token_hashes_chunk(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(word hashes of all tokens in order, tokens per text, unspaced tokens per text) for a few texts.
 
     The texts' normalized code points are joined with a separator (0), so tokens never span two texts and
-    every step is one numpy pass over the batch: no compaction, no per-token Python objects.
+    every step is one numpy pass over the chunk: no per-token Python objects.
     """
-    parts = [_codepoints(t) for t in texts]
-    lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
-    ends = np.cumsum(lengths)  # one past each text's separator
-    starts = ends - lengths
-    cps = np.zeros(int(ends[-1]) if len(parts) else 0, dtype=np.uint32)
-    for p, s in zip(parts, starts.tolist(), strict=True):
-        cps[s : s + len(p)] = p
-    cls = _char_classes().take(cps)
-    word = cls == _WORD
-    unsp = cls == _UNSP
-    # A token starts at an unspaced char, or at a word char not directly preceded by a word char.
-    start = unsp.copy()
-    start[1:] |= word[1:] & ~word[:-1]
-    start[:1] |= word[:1]
+    code, cls, raw, starts = _chunk_codes(texts)
+    ends = np.append(starts[1:], len(code) - 1)
+    # A token starts at a token character that does not continue a word (word after word); 1 & 1 is the
+    # only pair of classes whose AND is 1.
+    breaks = (cls[1:] & cls[:-1]) != _WORD  # character i + 1 does not continue a word from character i
+    start = cls.astype(bool)
+    last = start[:-1] & breaks  # the trailing 0 makes the final character a separator
+    start[1:] &= breaks
     first = np.flatnonzero(start)
-    per_text = np.diff(np.searchsorted(first, np.append(starts, len(cps))))
-    unsp_at = np.flatnonzero(unsp)
-    unspaced = np.searchsorted(unsp_at, ends) - np.searchsorted(unsp_at, starts)
+    per_text = np.diff(np.searchsorted(first, np.append(starts, len(code))))
+    if code.dtype == np.uint8 or cls.max(initial=0) < _UNSP:
+        unspaced = np.zeros(len(texts), dtype=np.int64)
+    else:
+        unsp_at = np.flatnonzero(cls == _UNSP)
+        unspaced = np.searchsorted(unsp_at, ends) - np.searchsorted(unsp_at, starts)
     if len(first) == 0:
         return np.empty(0, dtype=np.uint32), per_text, unspaced
-    # Offset of each character within its token: index minus the start of the token it trails in.
-    itype = np.int32 if len(cps) < 1 << 31 else np.int64
-    token_start = np.concatenate(
-        [np.zeros(first[0], itype), np.repeat(first.astype(itype), np.diff(np.append(first, len(cps))))]
-    )
-    pos = np.arange(len(cps), dtype=itype) - token_start
-    # Summand of each character: mix64(cp | pos << 21), 0 for separators. ASCII at small positions
-    # (nearly every character of most text) reads it from a table; the rest is computed.
-    small = np.minimum(pos, _TABLE_POS - 1)
-    small <<= 7
-    small |= np.minimum(cps.view(np.int32), 127)  # code points < 2^21: the int32 view is exact
-    v = _ascii_table().take(small)
-    rest = np.flatnonzero((cps > 127) | (pos >= _TABLE_POS))
-    if len(rest):
-        key = pos[rest].astype(np.uint64)
-        key <<= np.uint64(_POS_SHIFT)
-        key |= cps[rest]
-        v[rest] = _mix64(key) * (word[rest] | unsp[rest])
-    sums = np.add.reduceat(v, first)
+    sums = _word_sums(code, raw, first, np.flatnonzero(last) - first + 1)
     return (_mix64(sums) >> np.uint64(32)).astype(np.uint32), per_text, unspaced
-
-
-def token_hashes(text: str) -> tuple[np.ndarray, int]:
-    """(uint32 word hash of every token in order, number of unspaced-script tokens)."""
-    wh, _, unspaced = _token_hashes_chunk([text])
-    return wh, int(unspaced[0])
 
 
 def combine(word_hashes: np.ndarray, n: int) -> np.ndarray:
@@ -292,7 +418,7 @@ def _combine_chunk(wh: np.ndarray, per_text: np.ndarray, sizes: np.ndarray) -> l
 
 
 def shingle_hashes_batch(texts: list[str], ngram: int = 5, char_ngram: int = 5) -> list[np.ndarray]:
-    """`shingle_hashes` of each text, computed a batch of texts at a time (the fast path of the dedup)."""
+    """`shingle_hashes` of each text, computed a chunk of texts at a time (the fast path of the dedup)."""
     out: list[np.ndarray] = []
     i = 0
     while i < len(texts):
@@ -300,11 +426,8 @@ def shingle_hashes_batch(texts: list[str], ngram: int = 5, char_ngram: int = 5) 
         while j < len(texts) and (j == i or cps + len(texts[j]) <= _CHUNK_CPS):
             cps += len(texts[j])
             j += 1
-        chunk = texts[i:j]
-        wh, per_text, unspaced = _token_hashes_chunk(chunk)
-        ascii_ = np.fromiter((t.isascii() for t in chunk), dtype=bool, count=len(chunk))
-        sizes = np.where(~ascii_ & (2 * unspaced > per_text), char_ngram, ngram)
-        out += _combine_chunk(wh, per_text, sizes)
+        wh, per_text, unspaced = _token_hashes_chunk(texts[i:j])
+        out += _combine_chunk(wh, per_text, np.where(2 * unspaced > per_text, char_ngram, ngram))
         i = j
     return out
 

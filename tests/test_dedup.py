@@ -32,7 +32,7 @@ from dedup import (
     to_datasketch,
 )
 from dedup.lsh import candidate_probability
-from dedup.shingle import jaccard, shingle_hashes_batch
+from dedup.shingle import _CHUNK_CPS, jaccard, shingle_hashes_batch
 
 CJK = [
     "自然语言处理是人工智能和语言学领域的分支学科。此领域探讨如何处理及运用自然语言。",
@@ -156,7 +156,7 @@ def test_batched_shingle_hashes_equal_reference_per_text(wiki_docs):
             assert got.tolist() == [hash32(s) for s in shingles(doc, n, cn)], repr(doc[:60])
     # More text than one chunk: the same hashes as one text at a time.
     big = wiki_docs[:40] * 3
-    assert sum(map(len, big)) > 1 << 16
+    assert sum(map(len, big)) > _CHUNK_CPS
     for doc, got in zip(big, shingle_hashes_batch(big, 3, 5), strict=True):
         assert np.array_equal(got, shingle_hashes(doc, 3, 5))
 
