@@ -295,6 +295,30 @@ def short_messages(judge: Judge) -> dict:
     return out
 
 
+HARD_NEGATIVES = Path(__file__).resolve().parents[1] / "data" / "harm_hard_negatives" / "hard_negatives.jsonl"
+
+
+def project_hard_negatives(judge: Judge) -> dict:
+    """Share of the project's own hard negatives (safe texts with harmful-sounding words, 16 kinds,
+    data/harm_hard_negatives) on which a harm category fires, overall and per kind and category.
+
+    Written for the project, not a public test source, and written knowing which kinds of text the
+    classifier over-blocks; no shipped model was trained or tuned on it."""
+    rows = [json.loads(line) for line in HARD_NEGATIVES.read_text(encoding="utf-8").splitlines()]
+    _, fired = judge.judge([r["text"] for r in rows])
+    kinds = sorted({r["kind"] for r in rows})
+    per_kind = {}
+    for kind in kinds:
+        m = np.array([r["kind"] == kind for r in rows])
+        per_kind[kind] = round(float(fired[m].any(axis=1).mean()), 4)
+    return {
+        "n": len(rows),
+        "any_fpr": round(float(fired.any(axis=1).mean()), 4),
+        "per_category": {c: round(float(fired[:, k].mean()), 4) for k, c in enumerate(CATEGORIES)},
+        "per_kind": per_kind,
+    }
+
+
 def obfuscation(judge: Judge, sc: Scored) -> dict:
     """Detection rate (any harm category fired) of plain test positives vs each rewrite at half of
     the characters, and the false-positive rate of XSTest's safe prompts under the same rewrite."""
@@ -381,6 +405,7 @@ def evaluate(data: Path, per_source: int, configs: list[str]) -> dict:
             "any_harm": any_harm(sc, apc),
             "false_positives": clean_fpr(sc),
             "short_messages": short_messages(judge),
+            "project_hard_negatives": project_hard_negatives(judge),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc),
             "cost_one_core": speed(judge.harm, rows),
@@ -413,6 +438,8 @@ def print_summary(name: str, res: dict) -> None:
         f"a harm category fires on short everyday messages {short['benign']['fired']}/{short['benign']['n']}, "
         f"on short harmful requests {short['harmful']['fired']}/{short['harmful']['n']}"
     )
+    hard = res["project_hard_negatives"]
+    print(f"a harm category fires on the project's hard negatives: {hard['any_fpr']} of {hard['n']}")
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
     print("cost", json.dumps(res["cost_one_core"]), flush=True)
