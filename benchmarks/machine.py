@@ -27,6 +27,30 @@ _FORMATTED_NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+(\.\d+)?\s*(%|×|x|ms|s)?
 _START_AFFINITY = sorted(os.sched_getaffinity(0))
 
 
+# Instruction-set features that change which kernels torch and numpy pick (bf16/int8 matmuls above all):
+# two VMs with the same "x86_64" can differ by 4x on the encoder, so results say which one ran them.
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_model() -> dict:
+    """The CPU's model name and the ISA features above, from /proc/cpuinfo (empty where there is none)."""
+    path = Path("/proc/cpuinfo")
+    if not path.exists():
+        return {}
+    fields: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            break  # the first processor's block is enough
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    flags = set(fields.get("flags", "").split())
+    return {
+        "cpu_model": f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, "
+        f"model {fields.get('model', '?')})",
+        "cpu_isa": [f for f in _ISA_FLAGS if f in flags],
+    }
+
+
 def machine_info(*packages: str) -> dict:
     """nproc, memory, load, the cores this process may run on, its niceness, Python, the given packages'
     versions and the UTC time."""
@@ -35,6 +59,7 @@ def machine_info(*packages: str) -> dict:
     mem_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:")), 0)
     info = {
         "cpu": platform.processor() or platform.machine(),
+        **cpu_model(),
         "nproc": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "load_average": round(os.getloadavg()[0], 2),

@@ -48,36 +48,38 @@ def _machine() -> dict:
     return info
 
 
-def _config(name: str, device: str, steps: int, impl: str, compile_: bool, batch: int, micro: int) -> dict:
+def _config(name: str, impl: str, a: argparse.Namespace) -> dict:
+    """The benchmark's training config for one (model config, expert impl) from the command line's options."""
     base = "moe-small" if name == "small" else "moe-tiny"
     raw = yaml.safe_load((REPO / "configs" / f"{base}.yaml").read_text())
     if name == "mid":
         raw["model"].update(MID)
     raw["model"]["expert_impl"] = impl
+    if a.bias_update_rate is not None:
+        raw["model"]["bias_update_rate"] = a.bias_update_rate
     raw["train"].update(
-        steps=steps, warmup_steps=min(10, steps), log_every=max(1, steps // 4), eval_every=0, checkpoint_every=0,
-        device=device, compile=compile_, global_batch_size=batch, micro_batch_size=micro, keep_checkpoints=1,
+        steps=a.steps, warmup_steps=min(10, a.steps), log_every=max(1, a.steps // 4), eval_every=0,
+        checkpoint_every=0, device=a.device, compile=a.compile, global_batch_size=a.batch,
+        micro_batch_size=a.micro, keep_checkpoints=1,
     )  # fmt: skip
     return raw
 
 
-def run_one(
-    name: str,
-    device: str,
-    steps: int,
-    impl: str,
-    tokens: Path,
-    work: Path,
-    compile_: bool,
-    batch: int,
-    micro: int,
-) -> dict:
+def _full_windows(recs: list[dict]) -> list[dict]:
+    """The logged windows of the full log_every length: a short tail (the last steps when log_every does
+    not divide the steps) is too few steps for a rate or a load figure."""
+    steps = [r["step"] for r in recs]
+    sizes = [b - a for a, b in zip([0, *steps], steps, strict=False)]
+    return [r for r, n in zip(recs, sizes, strict=True) if n == max(sizes)]
+
+
+def run_one(name: str, impl: str, tokens: Path, work: Path, a: argparse.Namespace) -> dict:
     cfg_path = work / f"{name}-{impl}.yaml"
-    cfg_path.write_text(yaml.safe_dump(_config(name, device, steps, impl, compile_, batch, micro)))
+    cfg_path.write_text(yaml.safe_dump(_config(name, impl, a)))
     res = train(str(cfg_path), str(tokens), str(work / f"out-{name}-{impl}"), resume=False)
     recs = [r for r in read_log(res.log_path) if r.get("kind") == "train"]
     start = next(r for r in read_log(res.log_path) if r.get("kind") == "start")
-    steady = recs[1:] or recs  # the first window holds warm-up / compilation
+    steady = _full_windows(recs)[1:] or recs  # the first window holds warm-up / compilation
     tps = sum(r["tokens_per_s"] for r in steady) / len(steady)
     return {
         "config": name, "impl": impl, "device": start["device"], "precision": start["precision"],
@@ -85,6 +87,7 @@ def run_one(
         "tokens_per_s": tps, "mfu": sum(r["mfu"] for r in steady) / len(steady),
         "peak_flops": start["peak_flops_per_device"], "peak_source": start["peak_source"],
         "load_max_over_mean": steady[-1]["expert_load_max_over_mean_worst"], "final_loss": res.final_loss,
+        "load_max_over_mean_by_window": [r["expert_load_max_over_mean_worst"] for r in recs],
     }  # fmt: skip
 
 
@@ -101,6 +104,9 @@ def main() -> None:
     ap.add_argument("--micro", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument(
+        "--bias-update-rate", type=float, help="aux-loss-free balancing step γ (default: the config's, 0.001)"
+    )
     ap.add_argument("--out", help="results JSON (default benchmarks/results/train_speed[-cuda].json)")
     a = ap.parse_args()
     rows = []
@@ -111,7 +117,7 @@ def main() -> None:
         )
         for name in a.configs.split(","):
             for impl in a.impls.split(","):
-                rows.append(run_one(name, a.device, a.steps, impl, tokens, work, a.compile, a.batch, a.micro))
+                rows.append(run_one(name, impl, tokens, work, a))
     machine = _machine()
     print(f"\nmachine: {machine}\n")
     print(
@@ -129,8 +135,9 @@ def main() -> None:
           f"global batch {a.batch}, micro {a.micro}, {a.steps} steps, synthetic Zipf tokens (vocab {a.vocab})")  # fmt: skip
     method = (
         f"one run of {a.steps} steps per (config, expert impl), {a.device}, "
-        f"{'torch.compile' if a.compile else 'eager'}; tokens/s and MFU are the mean over the logged windows "
-        f"(every {max(1, a.steps // 4)} steps) after the first, which holds warm-up and compilation; "
+        f"{'torch.compile' if a.compile else 'eager'}; tokens/s and MFU are the mean over the full logged windows "
+        f"(every {max(1, a.steps // 4)} steps; a shorter tail is left out) after the first, which holds warm-up "
+        "and compilation; load max/mean is the last full window's worst layer; "
         "synthetic Zipf tokens, so final_loss is a training loss (no held-out set)"
     )
     out = (

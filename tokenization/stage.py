@@ -15,7 +15,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from dedup.io import expand_inputs
 from dedup.kit import write_bytes_atomic
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path, encode_chunk
-from tokenization.errors import CorpusTooSmallError, EmptyCorpusError
+from tokenization.errors import CorpusTooSmallError, EmptyCorpusError, TokenizeInputError
 from tokenization.inputs import (
     Chunk,
     auto_docs_per_task,
@@ -46,6 +45,7 @@ from tokenization.tokenizer import (
     tokenizer_bytes,
     train_tokenizer,
 )
+from tokenization.workdir import StreamProgress, WorkDir, fingerprint
 
 # Encoding is single-threaded inside a task: Ray provides the parallelism (one task per CPU),
 # so the tokenizers thread pool would only oversubscribe the cores.
@@ -82,6 +82,8 @@ class TokenizeStats:
     timings: dict[str, float] = field(default_factory=dict)
     # Driver's peak RSS (MiB, since process start) at the end of each phase: locates memory growth.
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    chunks: int = 0  # encode tasks planned
+    chunks_reused: int = 0  # of them, encoded by an earlier (killed) attempt and not encoded again
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,64 +151,68 @@ def _no_progress(done: int, total: int, documents: int) -> None:
 
 def _run_encode(
     chunks: list[Chunk],
-    tok_json: str,
-    tok_sha: str,
-    specials: SpecialIds,
+    tokenizer: _TokenizerChoice,
     config: TokenizeConfig,
     workers: int,
-    scratch: str,
+    work: WorkDir,
     progress: EncodeProgress | None = None,
-) -> tuple[dict[str, SplitPack], int, int, int]:
+) -> tuple[StreamProgress, int]:
     """Encode chunks on Ray (at most ``workers`` in flight) and append their token files to the
-    per-split streams strictly in chunk order as they complete.
+    per-split streams strictly in chunk order as they complete; returns the streams' state and how
+    many chunks an earlier attempt had already encoded or appended.
 
+    After each appended chunk the streams' sizes and counts are saved in the work directory, so a killed
+    run resumes after the last appended chunk (and reuses chunks encoded but not yet appended).
     ``progress(chunks appended, chunks total, documents so far)`` is called after each appended chunk
     and at least every ``PROGRESS_WAIT_S`` while waiting, so a caller can show that work goes on."""
     report = progress or _no_progress
+    state = work.load_progress()
+    work.reset_streams(state)
+    work.drop_appended(state.appended)
+    reused = state.appended
     remote = ray.remote(num_cpus=1)(encode_chunk).options(runtime_env={"env_vars": _TASK_ENV})
-    tok_ref = ray.put(tok_json)
-    packs = {s: SplitPack() for s in SPLITS}
-    streams = {s: open(os.path.join(scratch, f"{s}.stream.bin"), "wb") for s in SPLITS}  # noqa: SIM115
-    empty = text_bytes = records = 0
+    tok_ref = None  # put in the object store on the first submission (none when every chunk is reused)
+    streams = {s: open(work.stream(s), "ab") for s in SPLITS}  # noqa: SIM115
     pending: dict[ray.ObjectRef, int] = {}
     done: dict[int, ChunkResult] = {}
-    next_submit = next_append = 0
+    next_submit = next_append = state.appended
+    report(next_append, len(chunks), state.records)
     try:
         while next_append < len(chunks):
             while next_submit < len(chunks) and len(pending) < workers:
-                ref = remote.remote(
-                    chunks[next_submit],
-                    tok_sha,
-                    tok_ref,
-                    specials,
-                    id_column=config.id_column,
-                    text_column=config.text_column,
-                    seed=config.seed,
-                    val_fraction=config.val_fraction,
-                    batch_size=config.batch_size,
-                    tmp_dir=scratch,
-                )
-                pending[ref] = next_submit
+                finished = work.finished_chunk(next_submit)
+                if finished is not None:
+                    done[next_submit] = finished
+                    reused += 1
+                else:
+                    tok_ref = tok_ref or ray.put(tokenizer.data.decode("utf-8-sig"))
+                    ref = remote.remote(
+                        chunks[next_submit],
+                        tokenizer.sha256,
+                        tok_ref,
+                        tokenizer.specials,
+                        id_column=config.id_column,
+                        text_column=config.text_column,
+                        seed=config.seed,
+                        val_fraction=config.val_fraction,
+                        batch_size=config.batch_size,
+                        tmp_dir=str(work.path),
+                    )
+                    pending[ref] = next_submit
                 next_submit += 1
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=PROGRESS_WAIT_S)
-            if not ready:
-                report(next_append, len(chunks), records)
-            for ref in ready:
-                pending.pop(ref)
-                res: ChunkResult = ray.get(ref)
-                done[res.index] = res
+            if pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=PROGRESS_WAIT_S)
+                if not ready:
+                    report(next_append, len(chunks), state.records)
+                for ref in ready:
+                    pending.pop(ref)
+                    res: ChunkResult = ray.get(ref)
+                    work.mark_finished(res)
+                    done[res.index] = res
             while next_append in done:
-                res = done.pop(next_append)
-                for s in SPLITS:
-                    path = chunk_path(scratch, res.index, s)
-                    append_file(streams[s], path)
-                    os.remove(path)
-                    packs[s].documents += res.documents[s]
-                empty += res.empty
-                records += res.records
-                text_bytes += res.text_bytes
+                _append_chunk(done.pop(next_append), streams, state, work)
                 next_append += 1
-                report(next_append, len(chunks), records)
+                report(next_append, len(chunks), state.records)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -214,7 +220,19 @@ def _run_encode(
     finally:
         for f in streams.values():
             f.close()
-    return packs, records, empty, text_bytes
+    return state, reused
+
+
+def _append_chunk(chunk: ChunkResult, streams: dict, state: StreamProgress, work: WorkDir) -> None:
+    """Append one encoded chunk to the split streams, save the new state, then delete its files (a kill
+    between the two leaves files that the next attempt deletes, or a longer stream that it truncates)."""
+    for s in SPLITS:
+        append_file(streams[s], chunk_path(str(work.path), chunk.index, s))
+        streams[s].flush()
+        state.sizes[s] = streams[s].tell()
+    state.add(chunk)
+    work.save_progress(state)
+    work.drop_chunk(chunk.index)
 
 
 class _Phases:
@@ -242,15 +260,6 @@ class _TokenizerChoice:
     sha256: str
     specials: SpecialIds
     trained: bool
-
-
-@dataclass
-class _WorkDirs:
-    """Hidden siblings of out_dir: staging becomes out_dir at the end; scratch holds the token streams."""
-
-    tag: str
-    staging: Path
-    scratch: Path
 
 
 def _check_out_dir(out: Path, overwrite: bool) -> None:
@@ -293,36 +302,24 @@ def _total_documents(files: list[str]) -> int:
     return total
 
 
-@contextmanager
-def _work_dirs(out: Path) -> Iterator[_WorkDirs]:
-    """Fresh staging and scratch directories next to ``out``, removed whatever happens."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:12]
-    dirs = _WorkDirs(
-        tag, out.parent / f".{out.name}.staging-{tag}", out.parent / f".{out.name}.scratch-{tag}"
-    )
-    dirs.staging.mkdir()
-    dirs.scratch.mkdir()
-    try:
-        yield dirs
-    finally:
-        shutil.rmtree(dirs.scratch, ignore_errors=True)
-        shutil.rmtree(dirs.staging, ignore_errors=True)
-
-
 def _choose_tokenizer(
     given: tuple[Tokenizer, bytes] | None,
     chunks: list[Chunk],
     files: list[str],
     total_docs: int,
     config: TokenizeConfig,
+    work: WorkDir,
 ) -> _TokenizerChoice:
-    """The given tokenizer, or one trained on a deterministic sample of the inputs."""
-    if given is None:
+    """The given tokenizer, the one an earlier attempt trained (kept in the work directory), or one
+    trained now on a deterministic sample of the inputs."""
+    if given is not None:
+        tok, data = given
+    elif (data := work.load_tokenizer()) is not None:
+        tok = Tokenizer.from_str(data.decode("utf-8-sig"))
+    else:
         tok = train_tokenizer(training_sample(chunks, files, total_docs, config), config)
         data = tokenizer_bytes(tok)
-    else:
-        tok, data = given
+        work.save_tokenizer(data)
     return _TokenizerChoice(tok, data, sha256_bytes(data), special_ids(tok, config), trained=given is None)
 
 
@@ -331,39 +328,31 @@ def _encode(
     tokenizer: _TokenizerChoice,
     config: TokenizeConfig,
     workers: int,
-    dirs: _WorkDirs,
+    work: WorkDir,
     progress: EncodeProgress | None,
-) -> tuple[dict[str, SplitPack], int, int, int]:
-    """All chunks encoded into per-split token streams in scratch: (packs, records, empty, text bytes).
+) -> tuple[StreamProgress, int]:
+    """All chunks encoded into per-split token streams in the work directory: (their state, chunks reused).
 
     Raises EmptyCorpusError when no document had any text."""
-    packs, records, empty, text_bytes = _run_encode(
-        chunks,
-        tokenizer.data.decode("utf-8-sig"),
-        tokenizer.sha256,
-        tokenizer.specials,
-        config,
-        workers,
-        str(dirs.scratch),
-        progress,
-    )
-    if sum(p.documents for p in packs.values()) == 0:
-        raise EmptyCorpusError(f"empty corpus: all {records} documents have empty text; nothing to tokenize")
-    return packs, records, empty, text_bytes
+    state, reused = _run_encode(chunks, tokenizer, config, workers, work, progress)
+    if sum(state.documents.values()) == 0:
+        raise EmptyCorpusError(
+            f"empty corpus: all {state.records} documents have empty text; nothing to tokenize"
+        )
+    return state, reused
 
 
 def _pack_splits(
-    packs: dict[str, SplitPack], dirs: _WorkDirs, config: TokenizeConfig, pad_id: int | None
+    state: StreamProgress, work: WorkDir, staging: Path, config: TokenizeConfig, pad_id: int | None
 ) -> dict[str, SplitPack]:
     """Each split's token stream → shuffled rows of seq_len + 1 in Arrow shards under staging.
 
     Raises CorpusTooSmallError when the train split does not fill one row."""
     packed: dict[str, SplitPack] = {}
     for s in SPLITS:
-        stream = str(dirs.scratch / f"{s}.stream.bin")
         packed[s] = pack_split(
-            stream,
-            str(dirs.staging),
+            str(work.stream(s)),
+            str(staging),
             s,
             row_len=config.row_len,
             rows_per_shard=config.rows_per_shard(),
@@ -371,8 +360,7 @@ def _pack_splits(
             tail=config.tail,
             pad_id=pad_id,
         )
-        packed[s].documents = packs[s].documents
-        os.remove(stream)
+        packed[s].documents = state.documents[s]
     if packed["train"].rows == 0:
         raise CorpusTooSmallError(
             f"corpus too small: {packed['train'].dropped_tokens} train tokens do not fill one row of "
@@ -412,15 +400,15 @@ def _write_metadata(
     return manifest
 
 
-def _publish(dirs: _WorkDirs, out: Path) -> None:
+def _publish(staging: Path, out: Path) -> None:
     """Rename staging to ``out``; an existing ``out`` is moved aside first and deleted after."""
     if out.exists():
-        trash = out.parent / f".{out.name}.old-{dirs.tag}"
+        trash = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
         os.replace(out, trash)
-        os.replace(dirs.staging, out)
+        os.replace(staging, out)
         shutil.rmtree(trash, ignore_errors=True)
     else:
-        os.replace(dirs.staging, out)
+        os.replace(staging, out)
 
 
 def _split_stats(p: SplitPack) -> SplitStats:
@@ -446,6 +434,9 @@ def tokenize_to_dir(
 ) -> TokenizeStats:
     """Tokenize Parquet/JSONL documents (``id``, ``text``) into ``out_dir`` (the tokens/ contract).
 
+    A killed call resumes when called again with the same inputs and config: the work directory
+    ``.<out_dir>.work/`` keeps the tokenizer and every chunk already appended (see `tokenization.workdir`).
+
     Raises ``EmptyCorpusError`` when no document has text, ``CorpusTooSmallError`` when the corpus
     is shorter than one training row (both ``TokenizeInputError``), ``ValueError`` when the tokenizer
     lacks the EOS token, ``FileExistsError`` when ``out_dir`` is non-empty and ``overwrite`` is
@@ -458,30 +449,40 @@ def tokenize_to_dir(
     given = _given_tokenizer(config)
     total_docs = _total_documents(files)
     workers = _ray_workers(config)
-    chunks = plan_chunks(files, config.docs_per_task or auto_docs_per_task(total_docs, workers))
-    phases.done("plan")
+    work = WorkDir(out)
+    with work.locked():
+        resumed = work.prepare(fingerprint(files, config, sha256_bytes(given[1]) if given else None))
+        chunks = work.load_plan() if resumed else None
+        if chunks is None:
+            chunks = plan_chunks(files, config.docs_per_task or auto_docs_per_task(total_docs, workers))
+            work.save_plan(chunks)
+        phases.done("plan")
+        try:
+            phases.start()
+            tokenizer = _choose_tokenizer(given, chunks, files, total_docs, config, work)
+            phases.done("tokenizer")
 
-    with _work_dirs(out) as dirs:
-        phases.start()
-        tokenizer = _choose_tokenizer(given, chunks, files, total_docs, config)
-        phases.done("tokenizer")
+            phases.start()
+            state, reused = _encode(chunks, tokenizer, config, workers, work, progress)
+            phases.done("encode")
 
-        phases.start()
-        packs, records, empty, text_bytes = _encode(chunks, tokenizer, config, workers, dirs, progress)
-        phases.done("encode")
+            phases.start()
+            staging = work.fresh_staging()
+            packs = _pack_splits(state, work, staging, config, tokenizer.specials.pad)
+            phases.done("pack")
 
-        phases.start()
-        packs = _pack_splits(packs, dirs, config, tokenizer.specials.pad)
-        phases.done("pack")
-
-        manifest = _write_metadata(dirs.staging, tokenizer, packs, config, source_run)
-        _publish(dirs, out)
+            manifest = _write_metadata(staging, tokenizer, packs, config, source_run)
+            _publish(staging, out)
+        except TokenizeInputError:
+            work.remove()  # a rerun would fail the same way: nothing worth keeping
+            raise
+    work.remove()
 
     return TokenizeStats(
         splits={s: _split_stats(p) for s, p in packs.items()},
-        documents_in=records,
-        documents_empty=empty,
-        text_bytes=text_bytes,
+        documents_in=state.records,
+        documents_empty=state.empty,
+        text_bytes=state.text_bytes,
         total_tokens=manifest["total_tokens"],
         vocab_size=manifest["vocab_size"],
         tokenizer_sha256=tokenizer.sha256,
@@ -489,4 +490,6 @@ def tokenize_to_dir(
         seconds=time.perf_counter() - phases.t0,
         timings=phases.timings,
         peak_rss_mb=phases.rss,
+        chunks=len(chunks),
+        chunks_reused=reused,
     )
