@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from benchmarks.corpus import load_texts  # noqa: E402
-from filters.detectors.langid import LangIdDetector, Lid176Detector  # noqa: E402
+from filters.detectors.langid import LangIdDetector, LangIdTwoModels, Lid176Detector  # noqa: E402
 from filters.detectors.langid_fusion import DEFAULT_UNSURE  # noqa: E402
+from filters.detectors.langid_rare import RareLanguages  # noqa: E402
 
 DATA = Path(os.environ.get("WINNOW_SHARED_DATA", ROOT.parent / "shared" / "data")) / "langid"
 OUT = ROOT / "benchmarks" / "results" / "eval_langid.json"
@@ -231,6 +232,28 @@ def candidates() -> dict[str, tuple[Predict, set[str] | None, str]]:
     return out
 
 
+def third_opinion_effect(sets: dict[str, dict], targets: set[str]) -> dict[str, dict]:
+    """Test rows whose label the mi/tn/ts model changes: right → wrong and wrong → right, for the target
+    languages and for all others (a change on another language can only be a new error or a fix
+    that names a target)."""
+    before, after = detector_predict(LangIdTwoModels()), detector_predict(LangIdDetector())
+    out: dict[str, dict] = {}
+    for set_name, split in sets.items():
+        rows = split["test"]
+        texts = [t for _, t in rows]
+        counts: Counter[str] = Counter()
+        for (lang, _), (b, _), (a, _) in zip(rows, before(texts), after(texts), strict=True):
+            if a == b:
+                continue
+            who = "targets" if lang in targets else "others"
+            counts[
+                f"{who}_fixed" if a == lang else f"{who}_broken" if b == lang else f"{who}_other_change"
+            ] += 1
+        out[set_name] = dict(sorted(counts.items())) | {"n": len(rows)}
+        print(f"third opinion on {set_name} test: {out[set_name]}", flush=True)
+    return out
+
+
 def positive(value: str) -> int:
     """argparse type: an integer >= 1."""
     if not value.isdigit() or int(value) < 1:
@@ -271,12 +294,18 @@ def main() -> None:
     ens = LangIdDetector()
     lid_known = {lab.removeprefix("__label__") for lab in lid.model.get_labels()}
     ens_known = lid_known | set(ens._label_sets()[1])
+    targets = set(RareLanguages().model["targets"])
     models: dict[str, tuple[Predict, set[str] | None, str]] = {
         "lid.176 alone": (detector_predict(lid), lid_known, "held out"),
-        "lid.176 + py3langid (shipped)": (
-            detector_predict(ens),
+        "lid.176 + py3langid": (
+            detector_predict(LangIdTwoModels()),
             ens_known,
             "test: held out; tune: in-sample",
+        ),
+        "lid.176 + py3langid + mi/tn/ts (shipped)": (
+            detector_predict(ens),
+            ens_known | targets,
+            "test: held out; tune: in-sample (the mi/tn/ts model is trained on the tune rows)",
         ),
     }
     if args.candidates:
@@ -295,6 +324,8 @@ def main() -> None:
                     entry["policy"] = policy_effect(rows, preds)
                 res[f"{set_name}/{part}"] = entry
                 print(f"{name:34s} {set_name:15s} {part:5s} macro {entry['macro']:.3f}", flush=True)
+    if not args.no_accuracy:
+        results["third opinion"] = third_opinion_effect(sets, targets)
     timed = {"lingua_75_languages": lingua_docs, "benchmark_corpus": corpus}
     speeds = speed({n: m[0] for n, m in models.items()}, timed, 3 if args.quick else 7)
     for name, per in speeds.items():

@@ -16,8 +16,10 @@ When lid.176 is unsure (top probability under 0.9: mostly short text), py3langid
 140 languages, its model also inside its wheel) scores the same text and the two are pooled
 (`filters.detectors.langid_fusion`): on the lingua sentences this fixes most of lid.176's misses (Afrikaans, Somali, Yoruba, Zulu, Xhosa, Shona, ...) at no
 cost to confident texts. Labels stay lid.176's codes where lid.176 has one ("no" for Norwegian
-Bokmal); a language only py3langid knows gets py3langid's code. `Lid176Detector` is lid.176
-alone, as before.
+Bokmal); a language only py3langid knows gets py3langid's code. Three languages neither model
+knows (Maori, Tswana, Tsonga) get a third opinion on that unsure path, asked only when the pooled
+answer is one of their neighbours (`filters.detectors.langid_rare`). `Lid176Detector` is lid.176
+alone, as before; `LangIdTwoModels` is the detector without the third opinion.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 from filters.detectors.base import DetectorResult
 from filters.detectors.langid_fusion import DEFAULT_UNSURE, DEFAULT_WEIGHT, SecondOpinion, fuse
+from filters.detectors.langid_rare import RareLanguages
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # lid.176 reads the first 1,000 characters: its cost grows with length, and on 525 clean ~4 KB
@@ -49,12 +52,14 @@ class LangIdDetector:
 
     name = "langid"
     second_opinion = True  # ask py3langid when lid.176's top probability is under 0.9
+    third_opinion = True  # then the mi/tn/ts model when the pooled answer is one of their neighbours
 
     def __init__(self, model_path: str | None = None, max_chars: int | None = DEFAULT_MAX_CHARS):
         """`max_chars`: score only the first characters (None: the whole text)."""
         self.model_path = model_path or default_model_path()
         self.max_chars = max_chars
         self._second = SecondOpinion() if self.second_opinion else None
+        self._third = RareLanguages() if self.second_opinion and self.third_opinion else None
         self._labels: tuple[frozenset[str], frozenset[str]] | None = None
         self._model: Any = None
         self._lock = threading.Lock()
@@ -99,6 +104,8 @@ class LangIdDetector:
                 unsure.append(i)
         if self._second is not None and unsure:
             for i, (lang, score) in zip(unsure, self._fuse([prepared[i] for i in unsure]), strict=True):
+                if self._third is not None:
+                    lang, score = self._third.relabel(lang, prepared[i]) or (lang, score)
                 out[i] = DetectorResult(scores={"lang_score": score}, labels={"lang": lang})
         return out
 
@@ -121,6 +128,13 @@ class LangIdDetector:
             second = self._second.rank(text)
             out.append(fuse(lid, second, lid_labels, second_labels, DEFAULT_WEIGHT))
         return out
+
+
+class LangIdTwoModels(LangIdDetector):
+    """lid.176 and py3langid without the mi/tn/ts third opinion: what that opinion is trained on and
+    compared with."""
+
+    third_opinion = False
 
 
 class Lid176Detector(LangIdDetector):
