@@ -211,7 +211,7 @@ def _ours_full(kind: str, jsonl: str, work: str) -> tuple[float, float, int]:
 
     use_ray = kind == "ours_ray2"
     if use_ray:
-        from dedup.executor import start_local_ray
+        from kit.ray_local import start_local_ray
 
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # Ray gets its 2 CPUs; the table says so
         start_local_ray(2, log_to_driver=False)  # start-up not counted

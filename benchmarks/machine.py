@@ -15,7 +15,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from dedup.kit import write_text_atomic
+from kit.files import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RESULT_KEYS = ("benchmark", "date", "command", "machine", "method", "note", "figures")

@@ -252,7 +252,7 @@ class WinnowSession:
     def __init__(self, corpus: Path, tokenizer: Path, cores: int) -> None:
         import ray
 
-        from dedup.executor import start_local_ray
+        from kit.ray_local import start_local_ray
         from tokenization import TokenizeConfig
 
         start_local_ray(cores, log_to_driver=False)  # loopback only, token auth on, as every start

@@ -6,10 +6,9 @@ Library API (the pipeline wraps it; `dedup` never imports `pipeline`):
 - Per-batch functions: `exact_hash_batch`, `signatures`, `band_keys`; datasketch interop via `to_datasketch`.
 - `dedup.io`: which files a list of inputs names (`expand_inputs`) and the split of a table by a
   decision (`split_by_decision`), for `winnow dedup` and the pipeline's dedup stages alike.
-- `dedup.kit`: the shared kit of every library (atomic write, file sha256, document file names,
-  cluster-size buckets); `dedup.svg`: the charts of the report and the trainer's loss curve.
+- `dedup.cluster_sizes`: the cluster-size buckets the ledger, `winnow dedup` and the report share.
 
-The names below load on first use, so importing a light module (`dedup.kit`, `dedup.svg`,
+The names below load on first use, so importing a light module (`dedup.cluster_sizes`,
 `dedup.executor`) does not pull in datasketch and SciPy.
 """
 

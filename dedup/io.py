@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from dedup.kit import atomic_write, document_format, split_compression
 from dedup.survivor import MEMBER_SCHEMA
+from kit.files import atomic_write, document_format, split_compression
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
     """The document files that `paths` name, in the order given; the one rule of every corpus reader.
 
     A file stands for itself (its reader judges its format). A directory stands for the Parquet and
-    JSONL files below it (`dedup.kit.document_format`), in sorted path order, skipping names that
+    JSONL files below it (`kit.files.document_format`), in sorted path order, skipping names that
     start with "." or "_" (temporaries, `_SUCCESS`, a stage's `_parts/` state) and symlinked
     directories. A missing path is an error, not an empty input.
     """
@@ -111,7 +111,7 @@ _BLANK_SCAN_BYTES = 1 << 20
 
 
 def _open_jsonl(path: str) -> pa.NativeFile:
-    """A JSONL file's bytes, decompressed as its name says (`dedup.kit.split_compression`)."""
+    """A JSONL file's bytes, decompressed as its name says (`kit.files.split_compression`)."""
     return pa.input_stream(path, compression=split_compression(path)[1])
 
 
@@ -183,6 +183,6 @@ def split_by_decision(table: pa.Table, removed: pa.Table) -> tuple[pa.Table, pa.
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike) -> None:
-    """A zstd Parquet file that readers see whole or not at all (`dedup.kit.atomic_write`)."""
+    """A zstd Parquet file that readers see whole or not at all (`kit.files.atomic_write`)."""
     with atomic_write(path) as f:
         pq.write_table(table, f, compression="zstd")

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
+from dedup.cluster_sizes import cluster_size_histogram
 from dedup.config import DedupConfig
 from dedup.engine import DedupResult, dedup_blocks, make_executor
 from dedup.io import (
@@ -22,8 +23,8 @@ from dedup.io import (
     split_by_decision,
     write_parquet_atomic,
 )
-from dedup.kit import cluster_size_histogram, write_text_atomic
 from dedup.lsh import explain as _explain_minhash
+from kit.files import write_text_atomic
 
 DECISION_COLUMNS = ["stage", "reason", "cluster_id", "kept_id"]
 

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from dedup.kit import atomic_write
 from filters.engine import Filter, Verdict
 from filters.policy import Policy, default_policy_path
+from kit.files import atomic_write
 
 __all__ = ["MODES", "ScoreInputError", "ScoreSummary", "score_file", "score_jsonl"]
 
@@ -183,7 +183,7 @@ def _record(doc_id: Any, v: Verdict) -> dict[str, Any]:
 
 
 def _open_output(stack: contextlib.ExitStack, out_path: Path) -> IO[str]:
-    """The output, written atomically (`dedup.kit.atomic_write`: renamed into place when complete,
+    """The output, written atomically (`kit.files.atomic_write`: renamed into place when complete,
     permissions 0666 & ~umask like every other file winnow writes)."""
     try:
         return stack.enter_context(atomic_write(out_path, "w", encoding="utf-8"))

@@ -45,7 +45,7 @@ from tqdm import tqdm
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from dedup.kit import file_sha256, write_text_atomic
+from kit.files import file_sha256, write_text_atomic
 
 _CHUNK = 1 << 20
 _USER_AGENT = "winnow-ingest/0.1 (+https://github.com/winnow)"

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from dedup.kit import JSONL_SUFFIXES, PARQUET_SUFFIXES, split_compression
 from ingest.extract import ExtractSettings
 from ingest.jsonl import read_jsonl
 from ingest.parquet import read_parquet
@@ -27,9 +26,10 @@ from ingest.records import BadRecord, Record, describe
 from ingest.text import read_text
 from ingest.tracked import TrackedFile
 from ingest.warc import read_warc
+from kit.files import JSONL_SUFFIXES, PARQUET_SUFFIXES, split_compression
 
 FORMATS = ("warc", "wet", "arc", "jsonl", "parquet", "text")
-# Web archives and plain text are ingest's own; Parquet and JSONL names are every library's (`dedup.kit`).
+# Web archives and plain text are ingest's own; Parquet and JSONL names are every library's (`kit.files`).
 _SUFFIXES = {
     ".warc": "warc",
     ".wat": "warc",

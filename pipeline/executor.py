@@ -27,7 +27,7 @@ import ray
 from ray.exceptions import RayActorError
 from tqdm import tqdm
 
-from dedup.executor import connect_ray
+from kit.ray_local import connect_ray
 
 log = logging.getLogger("winnow")
 

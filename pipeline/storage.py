@@ -19,7 +19,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dedup.kit import TEMPORARY_NAME, atomic_write
+from kit.files import TEMPORARY_NAME, atomic_write
 
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
 

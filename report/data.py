@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dedup.kit import CLUSTER_SIZE_BUCKETS, cluster_size_histogram
+from dedup.cluster_sizes import CLUSTER_SIZE_BUCKETS, cluster_size_histogram
 from pipeline import storage
 
 DEFAULT_MAX_ROWS = 200_000
@@ -255,7 +255,7 @@ def stage_names(ledger: dict[str, Any], config: dict[str, Any]) -> list[str]:
 
 
 def _every_bucket(counts: dict[str, int]) -> dict[str, int]:
-    """Counts per `dedup.kit` cluster-size bucket, empty buckets included (a chart's fixed categories)."""
+    """Counts per `dedup.cluster_sizes` bucket, empty buckets included (a chart's fixed categories)."""
     return {**dict.fromkeys(CLUSTER_SIZE_BUCKETS, 0), **counts}
 
 

@@ -2,7 +2,7 @@
 
 Funnel per stage, filter score histograms against the policy thresholds,
 languages, duplicate cluster sizes, tokens per split, quarantined records and
-the training loss. Charts are inline SVG (`dedup.svg`), the numbers are read
+the training loss. Charts are inline SVG (`kit.svg`), the numbers are read
 by `report.data` (bounded, selective), and every chart's numbers are also in a
 table. The file has no external resources and a CSP that forbids fetching any,
 so it opens the same offline, in a mail attachment, or from object storage.
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dedup.svg import (
+from kit.svg import (
     KEPT,
     PALETTE,
     QUARANTINED,

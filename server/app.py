@@ -24,10 +24,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from dedup.kit import file_sha256
 from filters.engine import Filter, Verdict
 from filters.policy import Policy
 from filters.stream import BLOCKING, StreamGuard
+from kit.files import file_sha256
 from server.audit import AuditLog, intervention_records
 from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend, Usage
 from server.config import ServeConfig

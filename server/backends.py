@@ -88,7 +88,7 @@ class CheckpointBackend:
         if not weights.is_file():
             latest = ckpt.latest_checkpoint(p / "checkpoints") or ckpt.latest_checkpoint(p)
             weights = Path(latest) / ckpt.WEIGHTS
-        from dedup.kit import file_sha256
+        from kit.files import file_sha256
 
         self.model_sha256 = file_sha256(weights)
         self._lock = threading.Lock()  # one decoding step at a time: the model is shared

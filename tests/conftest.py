@@ -64,7 +64,7 @@ def ray_session():
     way `winnow run` starts its own: loopback only, no dashboard, no metrics export."""
     import ray
 
-    from dedup.executor import connect_ray
+    from kit.ray_local import connect_ray
 
     connect_ray(num_cpus=2, log_to_driver=False)
     ctx = ray.data.DataContext.get_current()

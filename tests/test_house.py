@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARIES = ("dedup", "filters", "tokenization", "trainer", "server", "ingest")
-PACKAGES = (*LIBRARIES, "pipeline", "report", "winnow")
+PACKAGES = ("kit", *LIBRARIES, "pipeline", "report", "winnow")
 # What the report may read of `pipeline`: the run-directory layout and storage, nothing of the run.
 REPORT_MAY_IMPORT = {"pipeline.storage"}
 
@@ -98,6 +98,11 @@ def test_libraries_do_not_import_the_orchestration(imports, library: str) -> Non
     assert _users(imports, library, {"pipeline", "report", "winnow"}) == []
 
 
+def test_the_kit_imports_no_other_room(imports) -> None:
+    """The shared kit sits below every room, so it may import none of them."""
+    assert _users(imports, "kit", set(PACKAGES) - {"kit"}) == []
+
+
 def test_pipeline_does_not_import_the_command_line(imports) -> None:
     assert _users(imports, "pipeline", {"winnow"}) == []
 
@@ -110,7 +115,8 @@ def test_report_reads_only_the_run_directory_layout(imports) -> None:
 def test_package_graph_is_acyclic(imports) -> None:
     graph = _package_graph(imports)
     # The walk sees the edges the house is built on (a walk that saw nothing would pass the rest).
-    assert {"ingest", "dedup"} <= graph["pipeline"]
+    assert {"ingest", "dedup", "kit"} <= graph["pipeline"]
+    assert {"kit"} <= graph["tokenization"] and "dedup" not in graph["trainer"]
     assert {"pipeline", "report", "filters", "dedup", "tokenization", "trainer", "server"} <= graph["winnow"]
     assert _cycle(graph) is None
 
@@ -121,7 +127,9 @@ def test_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
-@pytest.mark.parametrize("old", ["pipeline/ingest", "pipeline/cli.py", "pipeline/commands.py"])
+@pytest.mark.parametrize(
+    "old", ["pipeline/ingest", "pipeline/cli.py", "pipeline/commands.py", "dedup/kit.py", "dedup/svg.py"]
+)
 def test_moved_modules_are_gone_from_pipeline(old: str) -> None:
     assert not (REPO / old).exists()
 

@@ -1,4 +1,4 @@
-"""The shared kit (`dedup.kit`): atomic writes and file digests, used by every library (issue 16)."""
+"""The shared kit (`kit.files`): atomic writes and file digests, used by every library (issue 16)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dedup.io import write_parquet_atomic
-from dedup.kit import (
+from kit.files import (
     TEMPORARY_NAME,
     atomic_write,
     file_sha256,
@@ -56,7 +56,7 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path) -> None:
 def test_atomic_write_respects_the_umask(tmp_path: Path) -> None:
     # in a child process: the umask is process-wide
     code = (
-        "import os, sys; os.umask(0o027); from dedup.kit import write_bytes_atomic;"
+        "import os, sys; os.umask(0o027); from kit.files import write_bytes_atomic;"
         " write_bytes_atomic(sys.argv[1], b'x'); print(oct(os.stat(sys.argv[1]).st_mode & 0o777))"
     )
     out = subprocess.run(

@@ -13,21 +13,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dedup.cluster_sizes import CLUSTER_SIZE_BUCKETS, cluster_size_bucket, cluster_size_histogram
 from dedup.io import expand_inputs, load_block, plan_blocks, split_by_decision
-from dedup.kit import (
-    CLUSTER_SIZE_BUCKETS,
-    cluster_size_bucket,
-    cluster_size_histogram,
-    document_format,
-    split_compression,
-)
-from dedup.svg import loss_chart, svg_document
 from ingest.readers import detect_format
+from kit.files import document_format, split_compression
+from kit.svg import loss_chart, svg_document
 from tokenization.inputs import file_kind
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_FOLDERS = (
-    *("dedup", "filters", "tokenization", "trainer", "server", "ingest", "pipeline", "report", "winnow"),
+    *(
+        "kit",
+        "dedup",
+        "filters",
+        "tokenization",
+        "trainer",
+        "server",
+        "ingest",
+        "pipeline",
+        "report",
+        "winnow",
+    ),
     *("benchmarks", "scripts"),
 )
 NAMES = [
@@ -227,8 +233,8 @@ def test_a_diverged_step_leaves_a_gap(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the local Ray start
 
 
-def test_only_dedup_executor_starts_ray() -> None:
-    """Every Ray start (product, benchmarks, scripts) goes through `dedup.executor` (loopback, token auth)."""
+def test_only_the_kit_starts_ray() -> None:
+    """Every Ray start (product, benchmarks, scripts) goes through `kit.ray_local` (loopback, token auth)."""
     callers = []
     for folder in CODE_FOLDERS:
         for path in sorted((REPO / folder).rglob("*.py")):
@@ -241,4 +247,4 @@ def test_only_dedup_executor_starts_ray() -> None:
                     and node.func.value.id == "ray"
                 ):
                     callers.append(str(path.relative_to(REPO)))
-    assert sorted(set(callers)) == ["dedup/executor.py"]
+    assert sorted(set(callers)) == ["kit/ray_local.py"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from dedup.kit import document_format, split_compression
+from kit.files import document_format, split_compression
 
 _SCAN_BLOCK = 16 * 2**20
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from dedup.kit import atomic_write, file_sha256
+from kit.files import atomic_write, file_sha256
 from tokenization.encode import TOKEN_DTYPE
 
 COLUMN = "input_ids"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from dedup.kit import file_sha256
+from kit.files import file_sha256
 
 __all__ = ["GlobalBatchSampler", "TokenDataset"]
 

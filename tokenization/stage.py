@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import ray
 from tokenizers import Tokenizer
 
-from dedup.executor import connect_ray
 from dedup.io import expand_inputs
-from dedup.kit import write_bytes_atomic
+from kit.files import write_bytes_atomic
+from kit.ray_local import connect_ray
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path, encode_chunk
 from tokenization.errors import CorpusTooSmallError, EmptyCorpusError, TokenizeInputError

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dedup.kit import write_bytes_atomic
+from kit.files import write_bytes_atomic
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path
 from tokenization.inputs import Chunk

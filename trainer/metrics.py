@@ -1,6 +1,6 @@
 """Throughput accounting (MFU), the JSONL log with its console line, and the loss-curve plot.
 
-The plot is `dedup.svg.loss_chart`, the same drawing of the curve as the run report's.
+The plot is `kit.svg.loss_chart`, the same drawing of the curve as the run report's.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from dedup.kit import write_text_atomic
-from dedup.svg import loss_chart, svg_document
+from kit.files import write_text_atomic
+from kit.svg import loss_chart, svg_document
 
 # Dense (no 2:4 sparsity) peak FLOP/s per device for the precision we train in.
 GPU_PEAK_FLOPS = {

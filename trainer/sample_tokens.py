@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dedup.kit import file_sha256, write_bytes_atomic
+from kit.files import file_sha256, write_bytes_atomic
 from tokenization.pack import tokens_manifest, write_rows
 
 EOS = "<|endoftext|>"

@@ -17,6 +17,7 @@ IMPORT_NAMES = (
     "dedup",
     "filters",
     "ingest",
+    "kit",
     "pipeline",
     "report",
     "server",

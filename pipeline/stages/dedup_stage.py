@@ -5,7 +5,7 @@ cluster and the id of the document kept; this module applies that decision
 to every part (with `dedup.io.split_by_decision`, as `winnow dedup` does), so
 the kept/removed split keeps the one-part-in, one-part-out layout (and its
 determinism and resume) of every other stage. Cluster sizes are counted in
-`dedup.kit`'s buckets.
+`dedup.cluster_sizes`' buckets.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import ray
 
+from dedup.cluster_sizes import cluster_size_histogram
 from dedup.io import split_by_decision
-from dedup.kit import cluster_size_histogram
 from pipeline import storage
 from pipeline.ledger import StageStats
 from pipeline.stages.base import Transform

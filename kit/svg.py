@@ -6,9 +6,9 @@ enough that a plotting library would cost more (size, fonts, scripts) than it
 gives. Every chart carries <title>/<desc> for screen readers and a <title>
 tooltip on each mark; the numbers are repeated in an HTML table by the caller.
 
-Why in `dedup`: the loss curve is drawn once (`loss_chart`), for the report (inline) and for the
-trainer (`loss_curve.svg`, `svg_document`), and the report may not import the trainer; `dedup` is
-the lowest library, which both already import (as for `dedup.kit`). Standard library only.
+Why in the kit: the loss curve is drawn once (`loss_chart`), for the report (inline) and for the
+trainer (`loss_curve.svg`, `svg_document`), and the report may not import the trainer. Standard
+library only.
 """
 
 from __future__ import annotations

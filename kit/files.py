@@ -1,10 +1,5 @@
-"""The small shared kit every winnow library uses: atomic file writes, file digests, which file
-names are documents, and the cluster-size buckets.
-
-It lives in `dedup`, the lowest library: `tokenization` (and through it `trainer` and `server`)
-and `pipeline` already import `dedup` (its `executor` holds the one local Ray start), and
-`dedup`'s package import is lazy, so `import dedup.kit` costs only the standard library.
-`filters` uses it too (`winnow filter score` writes its output through it).
+"""Files, the way every winnow room handles them: atomic writes, file digests, which file names are
+documents. Standard library only.
 
 Atomic write: the data goes to `.<name>.<uuid4 hex>.tmp` in the destination's directory
 (same filesystem, so the rename is atomic), is flushed and fsync'd, then `os.replace`d onto the
@@ -15,9 +10,6 @@ every other file a run writes (`tempfile.mkstemp` would make it 0600).
 Document names: `winnow dedup`, `winnow tokenize` and ingest read Parquet and JSONL by the same
 suffixes (`PARQUET_SUFFIXES`, `JSONL_SUFFIXES`, any case, JSONL optionally compressed), so a file
 one of them takes is never skipped by another.
-
-Cluster-size buckets: the ledger of a dedup stage, `winnow dedup`'s stats.json and the report
-count clusters by size with one rule (`cluster_size_bucket`), so their numbers compare.
 """
 
 from __future__ import annotations
@@ -27,20 +19,16 @@ import hashlib
 import os
 import re
 import uuid
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 __all__ = [
-    "CLUSTER_SIZE_BUCKETS",
     "COMPRESSION_SUFFIXES",
     "JSONL_SUFFIXES",
     "PARQUET_SUFFIXES",
     "TEMPORARY_NAME",
     "atomic_write",
-    "cluster_size_bucket",
-    "cluster_size_histogram",
     "document_format",
     "file_sha256",
     "split_compression",
@@ -125,27 +113,3 @@ def document_format(path: str | os.PathLike) -> str | None:
     if codec is None and base.endswith(PARQUET_SUFFIXES):
         return "parquet"
     return None
-
-
-# -- cluster-size buckets ------------------------------------------------------------------------
-
-# Every size bucket in size order: small clusters one by one, then by order of magnitude.
-CLUSTER_SIZE_BUCKETS = (*(str(n) for n in range(2, 10)), "10-99", "100+")
-
-
-def cluster_size_bucket(size: int) -> str:
-    """The bucket of a cluster of `size` documents (at least 2): "2" ... "9", "10-99", "100+"."""
-    if size < 2:
-        raise ValueError(f"a duplicate cluster has at least 2 documents, not {size}")
-    if size < 10:
-        return str(size)
-    return "10-99" if size < 100 else "100+"
-
-
-def cluster_size_histogram(sizes: Iterable[int]) -> dict[str, int]:
-    """Clusters per size bucket, in bucket order, buckets without clusters left out.
-
-    Sizes below 2 are skipped: one document is no duplicate cluster (a foreign file may hold one).
-    """
-    counts = Counter(cluster_size_bucket(int(s)) for s in sizes if s >= 2)
-    return {b: counts[b] for b in CLUSTER_SIZE_BUCKETS if counts[b]}

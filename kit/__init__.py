@@ -1,0 +1,9 @@
+"""The shared kit: what every winnow room needs and none owns. It imports nothing else from winnow.
+
+- `kit.files`: atomic writes, file digests, which file names are documents (standard library only);
+- `kit.ray_local`: the one local Ray start (loopback, token auth on) and joining a cluster;
+- `kit.svg`: the hand-written SVG charts of the report and the trainer's loss curve.
+
+Import the module you need (`from kit.files import atomic_write`); this package imports nothing on
+its own, so `import kit.files` costs only the standard library.
+"""
