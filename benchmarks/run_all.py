@@ -37,6 +37,7 @@ BENCHMARKS = [
     "tokenize_speed",
     "train_speed",
     "check_latency",
+    "guard_scan",
     "serve_load",
     "report_speed",
     "scaling",

@@ -55,7 +55,7 @@ def _role_upstream(port: int, pieces: int, delay_ms: float) -> None:
     )
 
 
-def _role_server(port: int, upstream: str, filtered: bool) -> None:
+def _role_server(port: int, upstream: str, filtered: bool, scan_every: int) -> None:
     import uvicorn
 
     from server.app import create_app
@@ -68,6 +68,7 @@ def _role_server(port: int, upstream: str, filtered: bool) -> None:
         policy=str(REPO / "configs" / "policy.yaml"),
         filter_enabled=filtered,
         port=port,
+        scan_every=scan_every,
     )
     app = create_app(cfg)  # served with the server's own settings (read deadlines, connection cap)
     uvicorn.Server(uvicorn_config(app, cfg, "127.0.0.1", port, "error")).run()
@@ -145,6 +146,7 @@ def main() -> None:
     ap.add_argument("--port", type=int)
     ap.add_argument("--upstream")
     ap.add_argument("--no-filter", action="store_true")
+    ap.add_argument("--scan-every", type=int, default=0, help="the filtered server's StreamGuard scan_every")
     ap.add_argument("--requests", type=int, default=256)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--pieces", type=int, default=256, help="pieces (~tokens) per answer")
@@ -156,7 +158,7 @@ def main() -> None:
     if args.role == "upstream":
         return _role_upstream(args.port, args.pieces, args.delay_ms)
     if args.role == "server":
-        return _role_server(args.port, args.upstream, not args.no_filter)
+        return _role_server(args.port, args.upstream, not args.no_filter, args.scan_every)
 
     up, on, off = _free_port(), _free_port(), _free_port()
     up_url = f"http://127.0.0.1:{up}/v1"
@@ -172,7 +174,11 @@ def main() -> None:
             str(args.delay_ms),
         )
     ]
-    procs.append(_spawn("--role", "server", "--port", str(on), "--upstream", up_url))
+    procs.append(
+        _spawn(
+            "--role", "server", "--port", str(on), "--upstream", up_url, "--scan-every", str(args.scan_every)
+        )
+    )
     procs.append(_spawn("--role", "server", "--port", str(off), "--upstream", up_url, "--no-filter"))
     try:
         for p in (on, off):
@@ -205,6 +211,7 @@ def main() -> None:
             "pieces": args.pieces,
             "rounds": args.rounds,
             "delay_ms": args.delay_ms,
+            "scan_every": args.scan_every,
         },
         "off": agg(runs["off"]),
         "on": agg(runs["on"]),
@@ -215,7 +222,7 @@ def main() -> None:
     print(
         f"# serve load ({m['date']}, {m['nproc']} cpus, {m['memory_gib']} GB, load {m['load_average']}); "
         f"{args.requests} streaming requests x {args.rounds} rounds, {args.concurrency} concurrent, "
-        f"{args.pieces} pieces each"
+        f"{args.pieces} pieces each; StreamGuard scan_every {args.scan_every}"
     )
     print("\n| server | req/s | chars/s | p50 ms | p99 ms | TTFT p50 ms |\n|---|---|---|---|---|---|")
     for name, r in (("filter off", off_r), ("filter on (shipped policy)", on_r)):
@@ -240,6 +247,7 @@ def main() -> None:
         "load generator share the cores given to the command"
     )
     name = "serve_load" if not args.delay_ms else f"serve_load_delay{args.delay_ms:g}ms"
+    name += f"_scan{args.scan_every}" if args.scan_every else ""
     write_results(name, res, method=method, machine=m)
 
 

@@ -257,6 +257,11 @@ class StreamGuard:
     ``check`` of the text seen so far, and ``stop_reason`` names the category that stopped it (with
     " (line)" or " (holdback)" when that was a line's classifier score or the hold-back bound).
     At most ``max_holdback`` characters are held; past it the held text is decided conservatively.
+
+    ``scan_every``: scan at most once per this many new characters (0: on every chunk). Shorter chunks
+    are only buffered until then, so a stream of small pieces costs one scan per ``scan_every``
+    characters instead of one per piece. It delays release and changes nothing else: the released text
+    and every verdict are those of the same text fed in bigger chunks (which the guard handles alike).
     """
 
     def __init__(
@@ -269,6 +274,7 @@ class StreamGuard:
         classify_lines: bool = True,
         line_min_score: float = 0.9,
         fail_closed: bool = True,
+        scan_every: int = 0,
     ):
         if max_segment < max_holdback + _LOOKAHEAD:
             max_segment = max_holdback + _LOOKAHEAD
@@ -279,6 +285,8 @@ class StreamGuard:
         self.classify_lines = classify_lines
         self.line_min_score = line_min_score
         self.fail_closed = fail_closed
+        self.scan_every = max(0, scan_every)
+        self._pending = ""  # fed but not yet scanned (shorter than scan_every)
         self.detector_errors: list[str] = []
         self.stopped = False
         self.verdict: Verdict | None = None
@@ -342,6 +350,15 @@ class StreamGuard:
         """Add a chunk of generated text; return the text that is now safe to release."""
         if self.stopped or self.verdict is not None or not chunk:
             return ""
+        if self.scan_every:
+            self._pending += chunk
+            if len(self._pending) < self.scan_every:
+                return ""
+            chunk, self._pending = self._pending, ""
+        return self._scan_chunk(chunk)
+
+    def _scan_chunk(self, chunk: str) -> str:
+        """Scan the text with one more chunk and return what is now safe to release."""
         self._chunks.append(chunk)
         self._open += chunk
         # A chunk without whitespace only extends the last (unstable) token: the stable prefix, its
@@ -373,6 +390,14 @@ class StreamGuard:
         """End of stream: the final verdict on the whole text; release (redacted) or withhold the rest."""
         if self.verdict is not None:
             return ""
+        if self._pending:  # buffered by scan_every: scanned like any chunk first
+            chunk, self._pending = self._pending, ""
+            head = self._scan_chunk(chunk)
+            return head if self.verdict is not None else head + self._close_scanned()
+        return self._close_scanned()
+
+    def _close_scanned(self) -> str:
+        """The final verdict once every fed character has been scanned."""
         try:
             if self._open:
                 self._close_open()
@@ -416,7 +441,8 @@ class StreamGuard:
 
     @property
     def text(self) -> str:
-        """Everything fed so far, exactly as generated."""
+        """Everything scanned so far, exactly as generated (text that ``scan_every`` still buffers is
+        not in it)."""
         return "".join(self._chunks)
 
     @property

@@ -243,6 +243,7 @@ async def _guarded(state: _State, req: GenRequest, out: _Outcome, deadline: floa
             max_holdback=state.cfg.max_holdback,
             classify_lines=state.cfg.classify_lines,
             fail_closed=state.cfg.fail_closed,
+            scan_every=state.cfg.scan_every,
         )
         if state.filter is not None
         else None

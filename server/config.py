@@ -33,6 +33,8 @@ class ServeConfig(BaseModel):
     strict: bool = True
     max_holdback: int = Field(default=2048, ge=64)
     classify_lines: bool = True
+    # Scan the stream at most once per this many new characters (0: every piece); delays release only.
+    scan_every: int = Field(default=0, ge=0, le=4096)
     api_keys: list[str] = Field(default_factory=list)  # Bearer keys; empty = no auth
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
     max_prompt_chars: int = Field(default=200_000, ge=1)

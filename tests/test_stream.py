@@ -76,7 +76,7 @@ def test_property_rules_exact(rules, corpus, data):
     nothing of the span that made the text blocked."""
     text = data.draw(st.sampled_from(corpus))
     cuts = data.draw(st.lists(st.integers(0, max(len(text), 1)), max_size=40))
-    g = StreamGuard(rules)
+    g = StreamGuard(rules, scan_every=data.draw(st.sampled_from([0, 0, 8, 32])))
     out = _run(g, text, cuts)
     want = rules.check(text)
     if not g.stopped:
@@ -96,7 +96,7 @@ def test_property_full_policy(full, corpus, data):
     text = data.draw(st.sampled_from(corpus))
     cuts = data.draw(st.lists(st.integers(0, max(len(text), 1)), max_size=30))
     lines = data.draw(st.booleans())
-    g = StreamGuard(full, classify_lines=lines)
+    g = StreamGuard(full, classify_lines=lines, scan_every=data.draw(st.sampled_from([0, 0, 8, 32])))
     out = _run(g, text, cuts)
     want = full.check(text)
     if not g.stopped:
@@ -130,6 +130,32 @@ def test_property_long_lines_checkpoint_exact(rules, corpus, data):
     want = rules.check(text)
     if not fast.stopped:
         assert fast.verdict == want and "".join(out_fast) == want.text
+
+
+@pytest.mark.parametrize("scan_every", [8, 32, 100])
+def test_scan_every_scans_less_and_releases_the_same(full, corpus, scan_every):
+    """Fed one character at a time, a guard with scan_every scans once per scan_every characters, not
+    per character, and releases the same text with the same verdict as a guard that scans every chunk."""
+    for text in corpus[::9]:
+        every, batched = StreamGuard(full), StreamGuard(full, scan_every=scan_every)
+        out_every = "".join(every.feed(c) for c in text) + every.close()
+        out_batched = "".join(batched.feed(c) for c in text) + batched.close()
+        assert len(batched._chunks) <= len(text) // scan_every + 1
+        assert batched.stopped == every.stopped and batched.verdict.action == every.verdict.action
+        if not every.stopped:
+            assert out_batched == out_every and batched.verdict == every.verdict
+        else:
+            assert batched.stop_reason == every.stop_reason
+
+
+def test_scan_every_holds_short_text_until_close(rules):
+    g = StreamGuard(rules, scan_every=64)
+    assert g.feed("Hello there, ") == "" and g.feed("how are you?") == ""
+    assert g.text == ""  # nothing scanned yet
+    assert g.close() == "Hello there, how are you?" and g.verdict.action == "allow"
+    stopped = StreamGuard(rules, scan_every=64)
+    assert stopped.feed("you should kill yourself now") == ""
+    assert stopped.close() == "" and stopped.stopped and stopped.verdict.action == "drop"
 
 
 def test_term_split_across_chunks_is_stopped(rules):

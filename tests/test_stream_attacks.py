@@ -215,10 +215,11 @@ def _property(filt: Filter, seed_value: int, examples: int) -> None:
             max_size=60,
         ),
         cuts=st.lists(st.integers(0, 5000), max_size=40),
+        scan_every=st.sampled_from([0, 0, 16]),
     )
-    def streamed_equals_check(parts, cuts):
+    def streamed_equals_check(parts, cuts, scan_every):
         text = "".join(fragment.replace("|", inner) + after for fragment, inner, after in parts)
-        g, out = _stream(filt, _split(text, cuts))
+        g, out = _stream(filt, _split(text, cuts), scan_every=scan_every)
         _assert_like_check(filt, text, g, out)
 
     streamed_equals_check()
