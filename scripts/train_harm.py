@@ -4,7 +4,8 @@
 
 Without --fast-only it then trains the stronger tier on this fast tier (scripts/train_harm_encoder.py).
 
-Why a script: the shipped model must be rebuilt from the shared data by anyone, byte for byte. The
+Why a script: the shipped model must be rebuilt from the shared data by anyone, byte for byte on the
+same CPU type (other instruction sets move the last bits: see the model card). The
 split is the constant `SOURCE_SPLIT` below, decided before any training or tuning: whole sources are
 held out for test (the figures then measure generalization to sources never seen), the rest is split
 train / dev by a salted hash of a group key (pairs and conversations stay together). Nothing
