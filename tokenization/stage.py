@@ -302,6 +302,25 @@ def _total_documents(files: list[str]) -> int:
     return total
 
 
+def _chunk_plan(
+    work: WorkDir,
+    files: list[str],
+    config: TokenizeConfig,
+    given: tuple[Tokenizer, bytes] | None,
+    total_docs: int,
+    workers: int,
+) -> list[Chunk]:
+    """The chunks of an earlier attempt on the same inputs and config (a resume), else a new plan,
+    saved before any chunk is encoded."""
+    if work.prepare(fingerprint(files, config, sha256_bytes(given[1]) if given else None)):
+        chunks = work.load_plan()
+        if chunks is not None:
+            return chunks
+    chunks = plan_chunks(files, config.docs_per_task or auto_docs_per_task(total_docs, workers))
+    work.save_plan(chunks)
+    return chunks
+
+
 def _choose_tokenizer(
     given: tuple[Tokenizer, bytes] | None,
     chunks: list[Chunk],
@@ -451,11 +470,7 @@ def tokenize_to_dir(
     workers = _ray_workers(config)
     work = WorkDir(out)
     with work.locked():
-        resumed = work.prepare(fingerprint(files, config, sha256_bytes(given[1]) if given else None))
-        chunks = work.load_plan() if resumed else None
-        if chunks is None:
-            chunks = plan_chunks(files, config.docs_per_task or auto_docs_per_task(total_docs, workers))
-            work.save_plan(chunks)
+        chunks = _chunk_plan(work, files, config, given, total_docs, workers)
         phases.done("plan")
         try:
             phases.start()
