@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -98,6 +100,18 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
+# How long a rank waits for the others before leaving the group anyway (a rank that failed never arrives).
+TEARDOWN_WAIT_S = 60
+
+
 def teardown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group together. Ranks reach the end at different times (rank 0 also draws the
+    loss curve), and a gloo group that one rank destroys while another still uses it, or has moved on to
+    a new group, can hang. On gloo a monitored barrier lines them up first: bounded, and it raises
+    instead of hanging when a rank failed (the error that stopped that rank is reported on its own)."""
+    if not (info.enabled and dist.is_initialized()):
+        return
+    if dist.get_backend() == "gloo":
+        with contextlib.suppress(RuntimeError):
+            dist.monitored_barrier(timeout=timedelta(seconds=TEARDOWN_WAIT_S))
+    dist.destroy_process_group()
