@@ -55,7 +55,9 @@ def _role_upstream(port: int, pieces: int, delay_ms: float) -> None:
     )
 
 
-def _role_server(port: int, upstream: str, filtered: bool, scan_every: int) -> None:
+def _role_server(
+    port: int, upstream: str, filtered: bool, scan_every: int, prompt_checks: bool, classify_lines: bool
+) -> None:
     import uvicorn
 
     from server.app import create_app
@@ -69,6 +71,8 @@ def _role_server(port: int, upstream: str, filtered: bool, scan_every: int) -> N
         filter_enabled=filtered,
         port=port,
         scan_every=scan_every,
+        prompt_checks=prompt_checks,
+        classify_lines=classify_lines,
     )
     app = create_app(cfg)  # served with the server's own settings (read deadlines, connection cap)
     uvicorn.Server(uvicorn_config(app, cfg, "127.0.0.1", port, "error")).run()
@@ -147,6 +151,12 @@ def main() -> None:
     ap.add_argument("--upstream")
     ap.add_argument("--no-filter", action="store_true")
     ap.add_argument("--scan-every", type=int, default=0, help="the filtered server's StreamGuard scan_every")
+    ap.add_argument(
+        "--no-prompt-checks", action="store_true", help="the filtered server checks answers only (cost split)"
+    )
+    ap.add_argument(
+        "--no-line-classifiers", action="store_true", help="StreamGuard classify_lines=False (cost split)"
+    )
     ap.add_argument("--requests", type=int, default=256)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--pieces", type=int, default=256, help="pieces (~tokens) per answer")
@@ -158,7 +168,14 @@ def main() -> None:
     if args.role == "upstream":
         return _role_upstream(args.port, args.pieces, args.delay_ms)
     if args.role == "server":
-        return _role_server(args.port, args.upstream, not args.no_filter, args.scan_every)
+        return _role_server(
+            args.port,
+            args.upstream,
+            not args.no_filter,
+            args.scan_every,
+            not args.no_prompt_checks,
+            not args.no_line_classifiers,
+        )
 
     up, on, off = _free_port(), _free_port(), _free_port()
     up_url = f"http://127.0.0.1:{up}/v1"
@@ -174,11 +191,13 @@ def main() -> None:
             str(args.delay_ms),
         )
     ]
-    procs.append(
-        _spawn(
-            "--role", "server", "--port", str(on), "--upstream", up_url, "--scan-every", str(args.scan_every)
-        )
-    )
+    on_flags = [
+        "--scan-every",
+        str(args.scan_every),
+        *(["--no-prompt-checks"] if args.no_prompt_checks else []),
+        *(["--no-line-classifiers"] if args.no_line_classifiers else []),
+    ]
+    procs.append(_spawn("--role", "server", "--port", str(on), "--upstream", up_url, *on_flags))
     procs.append(_spawn("--role", "server", "--port", str(off), "--upstream", up_url, "--no-filter"))
     try:
         for p in (on, off):
@@ -212,6 +231,8 @@ def main() -> None:
             "rounds": args.rounds,
             "delay_ms": args.delay_ms,
             "scan_every": args.scan_every,
+            "prompt_checks": not args.no_prompt_checks,
+            "classify_lines": not args.no_line_classifiers,
         },
         "off": agg(runs["off"]),
         "on": agg(runs["on"]),
@@ -248,6 +269,8 @@ def main() -> None:
     )
     name = "serve_load" if not args.delay_ms else f"serve_load_delay{args.delay_ms:g}ms"
     name += f"_scan{args.scan_every}" if args.scan_every else ""
+    name += "_no_prompt_checks" if args.no_prompt_checks else ""
+    name += "_no_line_classifiers" if args.no_line_classifiers else ""
     write_results(name, res, method=method, machine=m)
 
 
