@@ -360,6 +360,52 @@ def test_document_that_raises_is_quarantined_and_the_run_goes_on(ray_session, mo
     assert_nothing_lost_or_duplicated(run_dir)
 
 
+def test_tokenize_interrupted_resumes_to_the_same_tokens(
+    ray_session, fault_setup, reference_run, tmp_path, monkeypatch
+):
+    """A tokenize stage that dies after its first appended chunk: the rerun keeps the chunks and the
+    tokenizer already made (`.tokens.work/`) and ends with the undisturbed run's token files."""
+    from pipeline.config import load_config
+    from pipeline.runner import run_pipeline
+    from tokenization import stage as tok_stage
+
+    appended = tok_stage._append_chunk
+    calls = []
+
+    def dying(*args, **kwargs):
+        appended(*args, **kwargs)
+        calls.append(1)
+        raise KeyboardInterrupt("killed after the first appended chunk")
+
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(tok_stage, "_append_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(load_config(fault_setup["config"]), str(run_dir))
+    monkeypatch.setattr(tok_stage, "_append_chunk", appended)
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the resumed tokenize trained its tokenizer again")
+
+    monkeypatch.setattr(tok_stage, "train_tokenizer", not_again)  # the first attempt's is reused
+    work = run_dir / ".tokens.work"
+    assert calls == [1] and (work / "progress.json").is_file() and (work / "tokenizer.json").is_file()
+    assert not (run_dir / "tokens" / "_SUCCESS").exists()
+
+    result = run_pipeline(load_config(fault_setup["config"]), str(run_dir))
+    assert result.ledger["reconciles"] and not work.exists()
+    ref, got = reference_run / "tokens", run_dir / "tokens"
+    names = sorted(str(p.relative_to(ref)) for p in ref.rglob("*") if p.is_file() and p.name != "_SUCCESS")
+    assert names and names == sorted(
+        str(p.relative_to(got)) for p in got.rglob("*") if p.is_file() and p.name != "_SUCCESS"
+    )
+    for name in names:
+        if name == "manifest.json":  # names its run directory (source_run)
+            a, b = json.loads((ref / name).read_text()), json.loads((got / name).read_text())
+            assert {**a, "source_run": None} == {**b, "source_run": None}
+        else:
+            assert (ref / name).read_bytes() == (got / name).read_bytes(), name
+
+
 # ----------------------------------------------------------------------------- subprocess entry point
 
 
