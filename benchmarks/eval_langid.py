@@ -57,6 +57,8 @@ GROUPS = [
     ["zh", "ja"],
 ]
 DOC_BYTES = 4096
+TWO_MODELS = "lid.176 + py3langid"
+SHIPPED = "lid.176 + py3langid + mi/tn/ts (shipped)"
 Predict = Callable[[list[str]], list[tuple[str, float]]]
 
 
@@ -232,17 +234,17 @@ def candidates() -> dict[str, tuple[Predict, set[str] | None, str]]:
     return out
 
 
-def third_opinion_effect(sets: dict[str, dict], targets: set[str]) -> dict[str, dict]:
+def third_opinion_effect(
+    sets: dict[str, dict], before: dict[str, list], after: dict[str, list], targets: set[str]
+) -> dict[str, dict]:
     """Test rows whose label the mi/tn/ts model changes: right → wrong and wrong → right, for the target
     languages and for all others (a change on another language can only be a new error or a fix
-    that names a target)."""
-    before, after = detector_predict(LangIdTwoModels()), detector_predict(LangIdDetector())
+    that names a target). `before`/`after`: each set's test predictions without and with it."""
     out: dict[str, dict] = {}
     for set_name, split in sets.items():
         rows = split["test"]
-        texts = [t for _, t in rows]
         counts: Counter[str] = Counter()
-        for (lang, _), (b, _), (a, _) in zip(rows, before(texts), after(texts), strict=True):
+        for (lang, _), (b, _), (a, _) in zip(rows, before[set_name], after[set_name], strict=True):
             if a == b:
                 continue
             who = "targets" if lang in targets else "others"
@@ -297,12 +299,12 @@ def main() -> None:
     targets = set(RareLanguages().model["targets"])
     models: dict[str, tuple[Predict, set[str] | None, str]] = {
         "lid.176 alone": (detector_predict(lid), lid_known, "held out"),
-        "lid.176 + py3langid": (
+        TWO_MODELS: (
             detector_predict(LangIdTwoModels()),
             ens_known,
             "test: held out; tune: in-sample",
         ),
-        "lid.176 + py3langid + mi/tn/ts (shipped)": (
+        SHIPPED: (
             detector_predict(ens),
             ens_known | targets,
             "test: held out; tune: in-sample (the mi/tn/ts model is trained on the tune rows)",
@@ -311,6 +313,7 @@ def main() -> None:
     if args.candidates:
         models |= candidates()
     results: dict[str, dict] = {}
+    test_preds: dict[str, dict[str, list]] = {}  # model -> set -> predictions on the test rows
     for name, (predict, known, note) in models.items():
         res: dict[str, dict] = {"note": {"value": note}}
         results[name] = res
@@ -320,12 +323,15 @@ def main() -> None:
                 preds = predict([t for _, t in rows])
                 entry = accuracy(rows, preds, known)
                 if part == "test":
+                    test_preds.setdefault(name, {})[set_name] = preds
                     entry["confusions"] = confusions(rows, preds)
                     entry["policy"] = policy_effect(rows, preds)
                 res[f"{set_name}/{part}"] = entry
                 print(f"{name:34s} {set_name:15s} {part:5s} macro {entry['macro']:.3f}", flush=True)
     if not args.no_accuracy:
-        results["third opinion"] = third_opinion_effect(sets, targets)
+        results["third opinion"] = third_opinion_effect(
+            sets, test_preds[TWO_MODELS], test_preds[SHIPPED], targets
+        )
     timed = {"lingua_75_languages": lingua_docs, "benchmark_corpus": corpus}
     speeds = speed({n: m[0] for n, m in models.items()}, timed, 3 if args.quick else 7)
     for name, per in speeds.items():

@@ -55,9 +55,8 @@ def _role_upstream(port: int, pieces: int, delay_ms: float) -> None:
     )
 
 
-def _role_server(
-    port: int, upstream: str, filtered: bool, scan_every: int, prompt_checks: bool, classify_lines: bool
-) -> None:
+def _role_server(args: argparse.Namespace) -> None:
+    """One server process: filtered, or not (`--no-filter`), with the filter's parts given by the flags."""
     import uvicorn
 
     from server.app import create_app
@@ -66,16 +65,16 @@ def _role_server(
 
     cfg = ServeConfig(
         backend="upstream",
-        upstream_url=upstream,
+        upstream_url=args.upstream,
         policy=str(REPO / "configs" / "policy.yaml"),
-        filter_enabled=filtered,
-        port=port,
-        scan_every=scan_every,
-        prompt_checks=prompt_checks,
-        classify_lines=classify_lines,
+        filter_enabled=not args.no_filter,
+        port=args.port,
+        scan_every=args.scan_every,
+        prompt_checks=not args.no_prompt_checks,
+        classify_lines=not args.no_line_classifiers,
     )
     app = create_app(cfg)  # served with the server's own settings (read deadlines, connection cap)
-    uvicorn.Server(uvicorn_config(app, cfg, "127.0.0.1", port, "error")).run()
+    uvicorn.Server(uvicorn_config(app, cfg, "127.0.0.1", args.port, "error")).run()
 
 
 def _spawn(*args: str) -> subprocess.Popen:
@@ -168,14 +167,7 @@ def main() -> None:
     if args.role == "upstream":
         return _role_upstream(args.port, args.pieces, args.delay_ms)
     if args.role == "server":
-        return _role_server(
-            args.port,
-            args.upstream,
-            not args.no_filter,
-            args.scan_every,
-            not args.no_prompt_checks,
-            not args.no_line_classifiers,
-        )
+        return _role_server(args)
 
     up, on, off = _free_port(), _free_port(), _free_port()
     up_url = f"http://127.0.0.1:{up}/v1"

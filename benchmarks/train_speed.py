@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import subprocess
 import tempfile
 from pathlib import Path
@@ -68,8 +69,7 @@ def _config(name: str, impl: str, a: argparse.Namespace) -> dict:
 def _full_windows(recs: list[dict]) -> list[dict]:
     """The logged windows of the full log_every length: a short tail (the last steps when log_every does
     not divide the steps) is too few steps for a rate or a load figure."""
-    steps = [r["step"] for r in recs]
-    sizes = [b - a for a, b in zip([0, *steps], steps, strict=False)]
+    sizes = [b - a for a, b in itertools.pairwise([0, *(r["step"] for r in recs)])]
     return [r for r, n in zip(recs, sizes, strict=True) if n == max(sizes)]
 
 

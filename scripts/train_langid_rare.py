@@ -33,7 +33,7 @@ import numpy as np
 from benchmarks.eval_langid import load
 from filters.detectors.langid import LangIdTwoModels, Lid176Detector
 from filters.detectors.langid_fusion import DEFAULT_UNSURE
-from filters.detectors.langid_rare import BUCKETS, features, log_probs
+from filters.detectors.langid_rare import BUCKETS, decide, features, log_probs
 from scripts.train_harm import write_npz
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,15 +89,10 @@ def final_labels(
 ) -> list[str]:
     out = []
     for t in texts:
-        label = t.label
-        if t.unsure and label in triggers and t.x.any():
-            logits = lp @ t.x
-            post = np.exp(logits - logits.max())
-            post /= post.sum()
-            best = int(np.argmax(post))
-            if classes[best] in TARGETS and post[best] >= tau:
-                label = classes[best]
-        out.append(label)
+        found = (
+            decide(t.x, lp, classes, frozenset(TARGETS), tau) if t.unsure and t.label in triggers else None
+        )
+        out.append(found[0] if found else t.label)
     return out
 
 

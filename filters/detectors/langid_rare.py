@@ -73,17 +73,23 @@ class RareLanguages:
         m = self.model
         if label not in m["triggers"]:
             return None
-        x = features(text)
-        if not x.any():
-            return None
-        logits = m["log_probs"] @ x
-        post = np.exp(logits - logits.max())
-        post /= post.sum()
-        best = int(np.argmax(post))
-        name = m["classes"][best]
-        if name in m["targets"] and post[best] >= m["threshold"]:
-            return name, float(post[best])
+        return decide(features(text), m["log_probs"], m["classes"], m["targets"], m["threshold"])
+
+
+def decide(
+    x: np.ndarray, log_probs: np.ndarray, classes: list[str], targets: frozenset[str], threshold: float
+) -> tuple[str, float] | None:
+    """(target, posterior) when the naive Bayes posterior's best class is a target at `threshold` or
+    more; None otherwise (also for a text without letters). The training script decides the same way."""
+    if not x.any():
         return None
+    logits = log_probs @ x
+    post = np.exp(logits - logits.max())
+    post /= post.sum()
+    best = int(np.argmax(post))
+    if classes[best] in targets and post[best] >= threshold:
+        return classes[best], float(post[best])
+    return None
 
 
 def log_probs(counts: np.ndarray, alpha: float) -> np.ndarray:
