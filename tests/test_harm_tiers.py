@@ -18,7 +18,7 @@ import pytest
 import filters.detectors.harm as harm
 from filters import Filter, Policy
 from filters.detectors.harm import CATEGORIES, HarmDetector, HarmModelError
-from filters.detectors.harm_tiers import EncoderHeads, EncoderTierError, to_fast_scale
+from filters.detectors.harm_tiers import EncoderHeads, EncoderTierError, readable_share, to_fast_scale
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "configs" / "policy.yaml"
@@ -150,15 +150,62 @@ def test_one_score_scale_maps_the_head_threshold_onto_the_fast_threshold() -> No
 
 def test_detector_pickles_with_its_configuration() -> None:
     det = HarmDetector(
-        encoder="off", pretrain_scope="band", runtime_scope="all", mode="pretrain", min_content_words=5
+        encoder="off",
+        pretrain_scope="band",
+        runtime_scope="all",
+        mode="pretrain",
+        min_content_words=5,
+        encoder_min_readable=0.6,
     )
     back = pickle.loads(pickle.dumps(det))
-    assert (back.encoder_mode, back.scopes, back.mode, back.min_content_words) == (
+    assert (back.encoder_mode, back.scopes, back.mode, back.min_content_words, back.encoder_min_readable) == (
         "off",
         det.scopes,
         "pretrain",
         5,
+        0.6,
     )
+
+
+VOCAB = frozenset({"the", "cat", "sat", "on", "mat", "kill", "you", "will", "i", "a", "don"})
+
+
+def test_readable_share_counts_known_words_and_plain_one_letter_words() -> None:
+    assert readable_share("the cat sat on the mat", VOCAB) == 1.0
+    assert readable_share("i don t know the cat", VOCAB) == pytest.approx(5 / 6)  # "know" unknown here
+    assert readable_share("the cat qzx mat", VOCAB) == pytest.approx(3 / 4)
+    assert readable_share("too few words", VOCAB) == 1.0  # under four words: nothing to judge
+
+
+def test_readable_share_counts_spaced_apart_pieces_as_unreadable() -> None:
+    # "ki ll" joins into a known word: both pieces are unreadable; "wi ll" too; lone "l" is no word.
+    assert readable_share("i will ki ll you", VOCAB) == pytest.approx(3 / 5)
+    assert readable_share("i wi ll ki l l you", VOCAB) < 0.45
+    assert readable_share("the cat sat on the mat " * 20, VOCAB) == 1.0
+
+
+def test_the_encoder_does_not_judge_windows_it_cannot_read() -> None:
+    """A threat with its letters spaced apart: the fast tier fires, the encoder is not asked and the
+    fast score stands; with the gate off the encoder judges it."""
+    spaced = (
+        "I kn ow wh ere you li ve. I am go ing to fi nd you and ki ll you and yo ur wh ole fa mi ly ton ight."
+    )
+    gated, ungated, fast = (
+        HarmDetector(runtime_scope="confirm"),
+        HarmDetector(runtime_scope="confirm", encoder_min_readable=0.0),
+        HarmDetector(encoder="off"),
+    )
+    assert gated.detect_batch([spaced])[0].scores == fast.detect_batch([spaced])[0].scores
+    assert fast.detect_batch([spaced])[0].spans, "the fast tier should fire on this threat"
+    assert gated.stats["unreadable_windows"] == 1 and gated.stats["encoder_windows"] == 0
+    ungated.detect_batch([spaced])
+    assert ungated.stats["encoder_windows"] == 1
+
+
+def test_readable_plain_text_is_judged_by_the_encoder_as_before() -> None:
+    gated = HarmDetector(runtime_scope="confirm")
+    gated.detect_batch([THREAT])
+    assert gated.stats["encoder_windows"] == 1 and gated.stats["unreadable_windows"] == 0
 
 
 @pytest.mark.parametrize("text", HARD_NEGATIVES)

@@ -228,6 +228,7 @@ class TextEncoder:
         self.max_tokens = int(max_tokens)
         self.dim = self.cfg.hidden_size
         self._tokenizer = self._load_tokenizer(_read_pinned(found, "tokenizer.json"))
+        self._words: frozenset[str] | None = None
         self._model = self._load_model(_read_pinned(found, "model.safetensors"))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -254,6 +255,13 @@ class TextEncoder:
         except (KeyError, RuntimeError, ValueError) as exc:  # safetensors/torch raise these on a bad file
             raise EncoderError(f"text encoder: model.safetensors does not fit config.json: {exc}") from exc
         return model.eval().requires_grad_(False)
+
+    def vocabulary(self) -> frozenset[str]:
+        """The whole words the tokenizer knows as one piece (ASCII letters only, no "##" pieces):
+        what the harm tier's readability gate counts a word against."""
+        if self._words is None:
+            self._words = frozenset(w for w in self._tokenizer.get_vocab() if w.isascii() and w.isalpha())
+        return self._words
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         """Token ids per text, truncated to `max_tokens` ([CLS] ... [SEP]), without padding."""

@@ -518,7 +518,9 @@ class HarmDetector:
     (the encoder can only clear them or keep them: cheap, cuts false positives), "all", or "off".
     A window with fewer than `min_content_words` non-framing word tokens scores 0 (the classifier
     abstains: on one or two words a bag of n-grams fires on "ok" and "thank you"; the curated terms
-    still judge such texts).
+    still judge such texts). A window whose `readable_share` (harm_tiers) is below
+    `encoder_min_readable` keeps its fast score: the encoder cannot read spaced-apart letters or
+    digits inside words, and the fast tier's n-grams can.
     Loads and verifies every file at construction so a bad one stops the policy from being built;
     picklable for Ray actors (reloads on unpickle)."""
 
@@ -533,6 +535,7 @@ class HarmDetector:
         runtime_scope: str = "confirm",
         mode: str = "runtime",
         min_content_words: int = 3,
+        encoder_min_readable: float = 0.45,
     ):
         if encoder not in ("auto", "off", "required") or mode not in ("pretrain", "runtime"):
             raise ValueError(f"harm: bad encoder={encoder!r} or mode={mode!r}")
@@ -543,12 +546,15 @@ class HarmDetector:
         self.scopes = {"pretrain": pretrain_scope, "runtime": runtime_scope}
         self.scope = self.scopes[mode]
         self.min_content_words = min_content_words
+        if not 0.0 <= encoder_min_readable <= 1.0:
+            raise ValueError(f"harm: encoder_min_readable must be in [0, 1], got {encoder_min_readable}")
+        self.encoder_min_readable = encoder_min_readable
         self._lock = threading.Lock()
         self.model = HarmModel(self.manifest_path)
         self._fast_thr = np.array([self.model.thresholds[c] for c in self.model.categories])
         use_encoder = encoder != "off" and self.scope != "off"
         self.heads, self.encoder = self._load_encoder_tier() if use_encoder else (None, None)
-        self.stats = {"windows": 0, "encoder_windows": 0}
+        self.stats = {"windows": 0, "encoder_windows": 0, "unreadable_windows": 0}
 
     def _load_encoder_tier(self) -> tuple[Any, Any]:
         from filters.detectors.encoder import MODEL_SHA256, EncoderError, EncoderUnavailable, TextEncoder
@@ -573,6 +579,7 @@ class HarmDetector:
             "runtime_scope": self.scopes["runtime"],
             "mode": self.mode,
             "min_content_words": self.min_content_words,
+            "encoder_min_readable": self.encoder_min_readable,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -595,12 +602,18 @@ class HarmDetector:
 
     def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]]) -> None:
         """Replace the fast scores of uncertain windows by the stronger tier's (in place)."""
-        from filters.detectors.harm_tiers import to_fast_scale
+        from filters.detectors.harm_tiers import readable_share, to_fast_scale
 
         todo = []  # (text index, window index)
-        for t, (_, _, probs) in enumerate(per_text):
-            band = self._judged(probs)
-            todo += [(t, w) for w in np.flatnonzero(band)]
+        for t, (text, bounds, probs) in enumerate(per_text):
+            for w in np.flatnonzero(self._judged(probs)):
+                if (
+                    readable_share(text[slice(*bounds[w])], self.encoder.vocabulary())
+                    >= self.encoder_min_readable
+                ):
+                    todo.append((t, w))
+                else:
+                    self.stats["unreadable_windows"] += 1
         if not todo:
             return
         self.stats["encoder_windows"] += len(todo)

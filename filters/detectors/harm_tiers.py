@@ -12,6 +12,12 @@ One scale for the policy: a category's score in the band is the head's calibrate
 mapped piecewise-linearly so that the head's own dev threshold lands on the fast tier's threshold
 (the one in harm_calibration.json that the policy uses): `harm:<category>` keeps one threshold
 whether or not the encoder is installed, and within each tier the order of scores is kept.
+
+The encoder only judges text it can read (`readable_share`): letters spaced apart ("ki l l") or
+digits left inside words leave word pieces that carry no meaning, and a head that trusts them clears
+harm the n-grams had found (spaced-letter rewrites lost 11 points of detection with the encoder
+confirming, 1.3 without it). Below the share the detector's `encoder_min_readable` asks for, the
+fast score stands.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +37,28 @@ ENCODER_FORMAT = "winnow-harm-encoder/1"
 MAX_TOKENS = 128  # a 400-character window is ~100 word pieces
 LOGIT_CLIP = 12.0
 LOGIT_SCALE = 4.0  # fast log-odds / 4: on the order of the embedding's coordinates times the weights
+
+
+_ASCII_WORD = re.compile(r"[a-z]+")
+# One-letter words of plain English and the pieces a normalized contraction leaves ("don't" -> "don t").
+PLAIN_ONE_LETTER = frozenset({"a", "i", "s", "t", "d", "m"})
+MIN_WORDS_TO_JUDGE = 4  # fewer words say too little about readability: the window counts as readable
+MIN_JOINED = 4
+
+
+def readable_share(text: str, vocabulary: frozenset[str]) -> float:
+    """Share of the ASCII words of a (normalized, lower-case) window that the encoder can read: a word
+    of two or more letters it knows whole, or a one-letter word of plain English. A short piece (one or
+    two letters) that joins its neighbour into a known word of four or more letters ("ki ll") counts as
+    unreadable on both sides. 1.0 for a window with fewer than four ASCII words."""
+    words = _ASCII_WORD.findall(text)
+    if len(words) < MIN_WORDS_TO_JUDGE:
+        return 1.0
+    bad = [not ((w in vocabulary and len(w) > 1) or w in PLAIN_ONE_LETTER) for w in words]
+    for i, (a, b) in enumerate(pairwise(words)):
+        if min(len(a), len(b)) <= 2 and len(a) + len(b) >= MIN_JOINED and a + b in vocabulary:
+            bad[i] = bad[i + 1] = True
+    return 1.0 - sum(bad) / len(words)
 
 
 class EncoderTierError(HarmModelError):
