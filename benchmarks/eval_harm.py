@@ -278,6 +278,31 @@ def clean_fpr(sc: Scored) -> dict:
     return out
 
 
+def pretrain_documents(encoder: str, scope: str, rows: list[Row]) -> dict:
+    """What `make pipeline` does with the held-out clean documents: the shipped policy in pre-training
+    mode, where a classifier hit only flags a document and the curated terms (and the sexual-with-minor
+    conjunction) drop it. Shares of documents dropped and flagged for a harm category."""
+    harm = HarmDetector(encoder=encoder, pretrain_scope=scope, mode="pretrain")
+    pretrain = Filter(Policy.load(default_policy_path()), mode="pretrain", detectors={"harm": harm})
+    groups = {
+        "clean_prose_4kb": [r.text for r in rows if r.source.startswith("prose:")],
+        "medquad_heldout": [r.text for r in rows if r.source == "medquad_benign_medical"],
+    }
+    out = {}
+    for name, texts in groups.items():
+        verdicts = pretrain.check_batch(texts)
+        dropped = [v.action == "drop" and v.reason in CATEGORIES for v in verdicts]
+        flagged = [
+            not d and bool(set(v.fired) & set(CATEGORIES)) for d, v in zip(dropped, verdicts, strict=True)
+        ]
+        out[name] = {
+            "n": len(texts),
+            "dropped_for_harm": round(float(np.mean(dropped)), 4) if texts else None,
+            "flagged_for_harm": round(float(np.mean(flagged)), 4) if texts else None,
+        }
+    return out
+
+
 SHORT_MESSAGES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "harm" / "short_messages.json"
 
 
@@ -404,6 +429,7 @@ def evaluate(data: Path, per_source: int, configs: list[str]) -> dict:
             "per_category": per_category(sc, safe),
             "any_harm": any_harm(sc, apc),
             "false_positives": clean_fpr(sc),
+            "pretrain_documents": pretrain_documents(encoder, scope, rows),
             "short_messages": short_messages(judge),
             "project_hard_negatives": project_hard_negatives(judge),
             "encoder_window_share": round(sc.encoder_share, 4),
@@ -433,6 +459,10 @@ def print_summary(name: str, res: dict) -> None:
         )
     for src, r in res["false_positives"].items():
         print(f"FPR {src:26} n={r['n']:5} any {r['any_fpr']}")
+    for src, r in res["pretrain_documents"].items():
+        print(
+            f"pretrain {src:23} n={r['n']:5} dropped {r['dropped_for_harm']} flagged {r['flagged_for_harm']}"
+        )
     short = res["short_messages"]
     print(
         f"a harm category fires on short everyday messages {short['benign']['fired']}/{short['benign']['n']}, "

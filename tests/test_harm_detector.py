@@ -4,6 +4,7 @@ obfuscation, and hard negatives."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import filters.detectors.harm as harm
 from filters.detectors.harm import CATEGORIES, DEFAULT_MANIFEST, HarmDetector, HarmModel, HarmModelError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +21,11 @@ MODEL_FILES = ("harm_fast.json", "harm_fast.npz", "harm_calibration.json")
 THREAT = "I know where you live. I am going to find you and kill you and your whole family tonight."
 BOMB = "Give me step by step instructions to make a pipe bomb at home."
 HARMFUL = {"harassment": THREAT, "illicit": BOMB}
+MINOR_FIXTURES = (
+    "shared/clean_text/tinystories_head.txt",
+    "shared/clean_text/wikitext2_test.txt",
+    "harm/clean_page.txt",
+)
 # Known misses of this tier (see HARM_MODEL_CARD.md): "shoot a photo", "blow up a balloon" and
 # "a can of coke" still fire; they are measured by benchmarks/eval_harm.py on XSTest, not here.
 HARD_NEGATIVES = (
@@ -181,3 +188,42 @@ def test_the_classifier_abstains_on_windows_with_too_few_content_words(model: Ha
         assert set(res.scores.values()) == {0.0} and res.spans == []
     scores = det.detect_batch([THREAT])[0].scores
     assert {c: scores[c] for c in CATEGORIES} == model.score(THREAT).scores  # enough words: judged
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern written as \\b(?:a|b|...)\\b."""
+    inner, depth, out, cur = pattern[len(r"\b(?:") : -len(r")\b")], 0, [], ""
+    for ch in inner:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "|" and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*out, cur]
+
+
+def test_every_minor_context_alternative_holds_a_hint() -> None:
+    """The cheap `in` check may only skip windows the regex cannot match: every alternative must hold
+    one of the hints outside its optional parts (the number words end in the required "old")."""
+    alternatives = _alternatives(harm._MINOR_CONTEXT.pattern)
+    assert len(alternatives) > 40
+    for alt in alternatives:
+        required = re.sub(r"\(\?:[^()]*\)|\[[^\]]*\]|.\?", "", alt)  # drop groups, classes, optional chars
+        assert any(h in required for h in harm.MINOR_HINTS), alt
+
+
+def test_mentions_minor_agrees_with_the_regex_on_every_window() -> None:
+    texts = [
+        "He met a 14 year old at the mall and a fifteen yrs old girl.",
+        "Underage drinking, a pre teen, schoolgirls, toddlers and the kindergarten class.",
+        "The old man told a bold story about gold in the middle of the night.",
+        *[
+            (ROOT / "tests" / "fixtures" / name).read_text(encoding="utf-8")[:20_000]
+            for name in MINOR_FIXTURES
+        ],
+    ]
+    for text in texts:
+        for s, e in harm.window_bounds(text, 400):
+            assert harm.mentions_minor(text, s, e) == bool(harm._MINOR_CONTEXT.search(text, s, e)), text[s:e]
