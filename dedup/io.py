@@ -3,8 +3,9 @@ by a dedup decision, and atomic Parquet writes."""
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,11 @@ import pyarrow.parquet as pq
 
 from dedup.survivor import MEMBER_SCHEMA
 from kit.files import atomic_write, document_format, split_compression
+from kit.jsonl import BadLine, parse_object_line
+
+
+class DedupInputError(ValueError):
+    """An input dedup cannot read; the message names the file and says what to change."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,15 @@ def _documents_under(root: Path) -> list[str]:
 
 
 def load_block(block: Any) -> pa.Table:
-    """A block as an Arrow table: tables pass through, FileBlocks are read here (inside the task)."""
+    """A block as an Arrow table: tables pass through, FileBlocks are read here (inside the task).
+
+    Malformed JSONL lines are left out (`load_block_checked` says which)."""
+    return load_block_checked(block)[0]
+
+
+def load_block_checked(block: Any) -> tuple[pa.Table, list[BadLine]]:
+    """`load_block`, and the JSONL lines of the block that are not documents (see `read_jsonl_checked`)."""
+    bad: list[BadLine] = []
     if isinstance(block, pa.Table):
         table = block
     elif isinstance(block, pa.RecordBatch):
@@ -96,18 +110,36 @@ def load_block(block: Any) -> pa.Table:
         if block.fmt == "parquet":
             table = pq.ParquetFile(block.path).read_row_groups(list(block.row_groups or []))
         else:
-            table = _read_jsonl(block.path)
+            table, bad = read_jsonl_checked(block.path)
     else:
         raise TypeError(f"unsupported block type {type(block)!r}")
     if "id" not in table.column_names or "text" not in table.column_names:
-        raise ValueError("documents need `id` and `text` columns")
+        where = f"{block.path}: " if isinstance(block, FileBlock) else ""
+        raise DedupInputError(f"{where}documents need `id` and `text` fields (found {table.column_names})")
     if table.schema.field("id").type != pa.string():
         table = table.set_column(table.schema.get_field_index("id"), "id", pc.cast(table["id"], pa.string()))
-    return table
+    return table, bad
 
 
 EMPTY_DOCUMENTS = pa.schema([("id", pa.string()), ("text", pa.string())])
 _BLANK_SCAN_BYTES = 1 << 20
+
+
+def block_problem(block: Any) -> str | None:
+    """Why a block cannot be deduplicated (no `id`/`text`, JSONL that is not one table), or None.
+
+    Run as a task before the shuffles, it returns the reason instead of raising, so that a bad
+    input is one error in the driver rather than failed tasks all through the run."""
+    try:
+        if isinstance(block, FileBlock) and block.fmt == "parquet":
+            names = pq.read_schema(block.path).names
+            if "id" not in names or "text" not in names:
+                return f"{block.path}: documents need `id` and `text` columns (found {names})"
+        else:
+            load_block_checked(block)
+    except DedupInputError as e:
+        return str(e)
+    return None
 
 
 def _open_jsonl(path: str) -> pa.NativeFile:
@@ -124,12 +156,53 @@ def _is_blank(path: str) -> bool:
     return True
 
 
-def _read_jsonl(path: str) -> pa.Table:
-    """A JSONL file as a table; an empty (or all-blank) file is zero documents, not an error."""
-    if _is_blank(path):
-        return EMPTY_DOCUMENTS.empty_table()
+def _jsonl_lines(path: str) -> Iterator[bytes]:
+    """The lines of a (possibly compressed) JSONL file without their newline, read in bounded blocks."""
+    rest = b""
     with _open_jsonl(path) as f:
-        return pajson.read_json(f)
+        while block := f.read(_BLANK_SCAN_BYTES):
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+    if rest:
+        yield rest
+
+
+def read_jsonl_checked(path: str) -> tuple[pa.Table, list[BadLine]]:
+    """A JSONL file as a table, and its lines that are not documents.
+
+    An empty (or all-blank) file is zero documents, not an error. A file with a malformed line
+    (not UTF-8, not JSON, not an object: `kit.jsonl.parse_object_line`) is read again line by line:
+    every good line is kept, every bad one is returned with its line number. Raises DedupInputError
+    when the good lines still do not make one table (a field that changes type between lines).
+    """
+    if _is_blank(path):
+        return EMPTY_DOCUMENTS.empty_table(), []
+    with _open_jsonl(path) as f:
+        try:
+            return pajson.read_json(f), []
+        except pa.ArrowInvalid:
+            pass  # judged line by line below
+    good = io.BytesIO()
+    bad: list[BadLine] = []
+    for line_no, line in enumerate(_jsonl_lines(path), 1):
+        if not line.strip():
+            continue
+        parsed = parse_object_line(line.strip())
+        if isinstance(parsed, str):
+            bad.append(BadLine(path, line_no, parsed))
+        else:
+            good.write(line.rstrip(b"\r") + b"\n")
+    if not good.tell():
+        return EMPTY_DOCUMENTS.empty_table(), bad
+    try:
+        return pajson.read_json(pa.BufferReader(good.getvalue())), bad
+    except pa.ArrowInvalid as e:
+        reason = str(e).splitlines()[0][:200]
+        raise DedupInputError(
+            f"cannot read {path}: {reason} — give each field one type on every line, "
+            "or convert the file to Parquet"
+        ) from None
 
 
 def members(table: pa.Table) -> pa.Table:

@@ -8,12 +8,12 @@ rather than a charset to guess. Blank lines are not documents.
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterator
 
 from ingest.records import BadRecord, Record, describe, excerpt
 from ingest.tracked import TrackedFile
+from kit.jsonl import parse_object_line
 
 _CHUNK = 1 << 16
 
@@ -37,24 +37,9 @@ def _url(obj: dict) -> str | None:
 
 
 def _parse(line: bytes, line_no: int, position: int, text_field: str) -> Record | BadRecord:
-    try:
-        s = line.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return BadRecord(position, f"line {line_no}: invalid UTF-8 at byte {e.start}", excerpt(line))
-    try:
-        obj = json.loads(s)
-    except json.JSONDecodeError as e:
-        return BadRecord(
-            position, f"line {line_no}: malformed JSON: {e.msg} (column {e.colno})", excerpt(line)
-        )
-    except RecursionError:
-        return BadRecord(position, f"line {line_no}: JSON nested too deeply to parse", excerpt(line))
-    except ValueError as e:  # e.g. an integer literal longer than Python's digit limit
-        return BadRecord(position, f"line {line_no}: unparsable JSON: {describe(e)}", excerpt(line))
-    if not isinstance(obj, dict):
-        return BadRecord(
-            position, f"line {line_no}: expected a JSON object, got {type(obj).__name__}", excerpt(line)
-        )
+    obj = parse_object_line(line)
+    if isinstance(obj, str):
+        return BadRecord(position, f"line {line_no}: {obj}", excerpt(line))
     text = obj.get(text_field)
     if not isinstance(text, str):
         got = "missing" if text is None else type(text).__name__

@@ -1,6 +1,7 @@
 """The shared kit: what every winnow room needs and none owns. It imports nothing else from winnow.
 
 - `kit.files`: atomic writes, file digests, which file names are documents (standard library only);
+- `kit.jsonl`: one JSONL line as a document or a malformed line with its reason (dedup, tokenize);
 - `kit.ray_local`: the one local Ray start (loopback, token auth on) and joining a cluster;
 - `kit.svg`: the hand-written SVG charts of the report and the trainer's loss curve.
 

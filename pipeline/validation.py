@@ -14,10 +14,27 @@ from pydantic import BaseModel, ValidationError
 
 
 def format_validation_error(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
-    """Every error on its own line, named by its dotted field; an unknown field gets a suggestion."""
+    """Every error on its own line, named by its dotted field; an unknown field gets a suggestion, and
+    a required field it suggests is not reported missing as well (the typo says it all)."""
+    errors = err.errors()
+    suggested = {(*e["loc"][:-1], name) for e in errors if (name := _suggestion(e, model))}
     lines = [f"invalid config {source}:"]
-    lines += [f"  {field_message(e, model)}" for e in err.errors()]
+    lines += [
+        f"  {field_message(e, model)}"
+        for e in errors
+        if not (e["type"] == "missing" and tuple(e["loc"]) in suggested)
+    ]
     return "\n".join(lines)
+
+
+def _suggestion(error: Any, model: type[BaseModel] | None) -> str | None:
+    """The known field a mistyped key most likely meant, or None."""
+    if error["type"] != "extra_forbidden" or model is None:
+        return None
+    close = difflib.get_close_matches(
+        str(error["loc"][-1]), known_fields(model, error["loc"][:-1]), n=1, cutoff=0.6
+    )
+    return close[0] if close else None
 
 
 def field_message(error: Any, model: type[BaseModel] | None, prefix: str = "") -> str:
@@ -25,14 +42,20 @@ def field_message(error: Any, model: type[BaseModel] | None, prefix: str = "") -
     loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *error["loc"])) or "(top level)"
     if error["type"] != "extra_forbidden":
         return f"{loc}: {error['msg']}"
-    known = known_fields(model, error["loc"][:-1]) if model is not None else []
-    return f"{loc}: unknown field{did_you_mean(str(error['loc'][-1]), known)}"
+    close = _suggestion(error, model)
+    return f"{loc}: unknown field" + (f"; did you mean {close!r}?" if close else "")
+
+
+def closest(word: str, known: Any) -> str | None:
+    """The known name closest to `word` (difflib), or None when none is close."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def did_you_mean(word: str, known: Any) -> str:
-    """`; did you mean 'x'?` for the closest known name (difflib), else ''."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """`; did you mean 'x'?` for the closest known name, else ''."""
+    close = closest(word, known)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def known_fields(model: type[BaseModel], path: Any) -> list[str]:

@@ -96,7 +96,10 @@ def _config(args: argparse.Namespace) -> ServeConfig:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "serve config"
-        raise _UsageError(f"{where}: {first['msg']} (see `winnow serve --help`)") from None
+        if where == "upstream_url" and getattr(args, "upstream_url", None):
+            where = "--upstream"
+        msg = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
+        raise _UsageError(f"{where}: {msg} (see `winnow serve --help`)") from None
     except (
         OSError,
         ValueError,
@@ -125,7 +128,10 @@ def _app(cfg: ServeConfig) -> Any:
             f"{e.filename or 'file'}: {_reason(e)}; check the path and its permissions"
         ) from None
     except (ValueError, yaml.YAMLError) as e:
-        raise _UsageError(f"policy {cfg.policy}: {_reason(e)}; fix the policy file") from None
+        reason = _reason(e)
+        if not reason.startswith("policy "):  # a PolicyError names the policy file itself
+            reason = f"policy {cfg.policy}: {reason}"
+        raise _UsageError(f"{reason}; fix the policy file") from None
 
 
 def _reason(e: Exception) -> str:

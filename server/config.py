@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from filters.policy import default_policy_path
 
@@ -51,6 +51,15 @@ class ServeConfig(BaseModel):
     audit_key_file: str | None = None  # HMAC key of the audit log (default: <audit_log>.key, created 0600)
     safe_message: str = "I can't help with that."
     refusal_message: str = "I can't help with that request."
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ValueError(
+                f"{url!r} is not an http:// or https:// URL; give one such as http://host:8001/v1"
+            )
+        return url
 
     @model_validator(mode="after")
     def _backend_args(self) -> ServeConfig:

@@ -118,3 +118,25 @@ def test_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2
+
+
+def test_tokenize_skips_and_names_malformed_lines(ray_session, tmp_path, capsys):
+    """A malformed JSONL line is skipped and counted (`documents_malformed`), never fatal, never silent."""
+    good = [
+        json.dumps({"id": f"d{i}", "text": f"document {i} says the river runs to the sea " * 4})
+        for i in range(6)
+    ]
+    src = tmp_path / "mal.jsonl"
+    src.write_text("\n".join([*good[:3], '{"id": "bad", "text": "unterminated', "[1, 2]", *good[3:]]) + "\n")
+    tok_cfg = tmp_path / "tok.yaml"
+    tok_cfg.write_text("tokenizer: {vocab_size: 300}\nseq_len: 16\nval_fraction: 0\n")
+    assert main(["tokenize", str(src), "-o", str(tmp_path / "tokens"), "--config", str(tok_cfg)]) == 0
+    out, err = capsys.readouterr()
+    stats = json.loads(out)
+    assert (stats["documents_in"], stats["documents_malformed"]) == (6, 2)
+    assert stats["splits"]["train"]["documents"] == 6
+    assert err.splitlines() == [
+        "warning: 2 malformed input line(s) left out (skipped, counted as `documents_malformed`):",
+        f"warning:   {src}: line 4: malformed JSON: Unterminated string starting at (column 23)",
+        f"warning:   {src}: line 5: expected a JSON object, got list",
+    ]

@@ -192,3 +192,117 @@ def test_a_first_config_of_plain_paths_and_no_policy_is_valid(tmp_path):
     cfg = load_config(tmp_path / "run.yaml")
     assert cfg.ingest.sources[0].uri == "docs.jsonl"
     assert Path(cfg.policy_path()) == DEFAULT_POLICY
+
+
+# -- malformed input lines: counted and named, the good lines kept ---------------------------------
+
+MALFORMED = [
+    '{"id": "a", "text": "the first good document"}',
+    '{"id": "b", "text": "unterminated',
+    "not json at all",
+    "[1, 2]",
+    '{"id": "c", "text": "the last good document"}',
+]
+
+
+def test_dedup_keeps_the_good_lines_and_quarantines_the_malformed_ones(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    (tmp_path / "mal.jsonl").write_text("\n".join(MALFORMED) + "\n")
+    (tmp_path / "dedup.yaml").write_text("use_ray: false\n")
+    proc = winnow(tmp_path, "dedup", "mal.jsonl", "-o", "out", "--config", "dedup.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "error:" not in proc.stderr
+    stats = json.loads(proc.stdout)
+    assert (stats["documents_in"], stats["kept"], stats["quarantined"]) == (5, 2, 3)
+    assert pq.read_table(tmp_path / "out" / "kept").column("id").to_pylist() == ["a", "c"]
+    quarantine = pq.read_table(tmp_path / "out" / "quarantine").to_pylist()
+    assert [(r["source"], r["line"]) for r in quarantine] == [
+        ("mal.jsonl", 2),
+        ("mal.jsonl", 3),
+        ("mal.jsonl", 4),
+    ]
+    warnings = proc.stderr.splitlines()
+    assert warnings[0].startswith("warning: 3 malformed input line(s) left out (written to out/quarantine/")
+    assert "warning:   mal.jsonl: line 2: malformed JSON: Unterminated string" in warnings[1]
+    assert warnings[3] == "warning:   mal.jsonl: line 4: expected a JSON object, got list"
+
+
+def test_dedup_of_jsonl_that_is_not_one_table_is_one_error_line(tmp_path):
+    (tmp_path / "mixed.jsonl").write_text(
+        '{"id": "a", "text": "x", "n": [1]}\n{"id": "b", "text": "y", "n": ["z"]}\n'
+    )
+    (tmp_path / "dedup.yaml").write_text("use_ray: false\n")
+    line = one_error(winnow(tmp_path, "dedup", "mixed.jsonl", "-o", "out", "--config", "dedup.yaml"))
+    assert line.startswith("error: dedup: cannot read mixed.jsonl: JSON parse error: Column(/n/[]) changed")
+    assert line.endswith("give each field one type on every line, or convert the file to Parquet")
+
+
+# -- outputs that cannot be written: refused before any work ---------------------------------------
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_ray(tmp_path, repo_root):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "one.jsonl").write_text('{"id": "1", "text": "a document"}\n')
+    cfg = write_config(tmp_path, "[{uri: one.jsonl}]")
+    tiny = str(repo_root / "configs" / "moe-tiny.yaml")
+    for argv, shown in [
+        (["run", cfg, "--run-dir", "afile"], "--run-dir afile must be a directory"),
+        (["run", cfg, "--run-dir", "afile/run"], "--run-dir afile/run must be inside a directory"),
+        (["dedup", "one.jsonl", "-o", "afile"], "-o afile must be a directory"),
+        (["tokenize", "one.jsonl", "-o", "afile"], "-o afile must be a directory"),
+        (["report", "somerun", "-o", "afile/r.html"], "-o afile/r.html must be inside a directory"),
+        (["filter", "score", "one.jsonl", "-o", "afile/out.jsonl"], "-o afile/out.jsonl must be inside"),
+        (["train", tiny, "--tokens", "tokens", "--out", "afile/o"], "--out afile/o must be inside"),
+    ]:
+        line = one_error(winnow(tmp_path, *argv))
+        assert line.startswith(f"error: afile is a file, not a directory: {shown}"), (argv, line)
+        assert line.endswith("give another path or move the file")
+    assert not (tmp_path / "runs").exists() and (tmp_path / "afile").read_text() == ""
+
+
+def test_tokenize_into_a_finished_tokens_dir_names_overwrite_before_ray(tmp_path):
+    (tmp_path / "one.jsonl").write_text('{"text": "a document"}\n')
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "manifest.json").write_text("{}")
+    line = one_error(winnow(tmp_path, "tokenize", "one.jsonl", "-o", "tokens"))
+    assert line == "error: tokens exists: pass --overwrite to replace it (or give another -o)"
+    assert (tmp_path / "tokens" / "manifest.json").read_text() == "{}"
+
+
+# -- numbers out of range, bad URLs, bad policies: one line each ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["generate", "ckpt", "--top-k", "0"], "error: --top-k must be >= 1, got 0"),
+        (["generate", "ckpt", "--max-new-tokens", "-5"], "error: --max-new-tokens must be >= 1, got -5"),
+        (
+            ["generate", "ckpt", "--temperature", "-1"],
+            "error: --temperature must be >= 0 (0 = greedy), got -1.0",
+        ),
+        (
+            ["train", "c.yaml", "--tokens", "t", "--out", "o", "--max-steps", "-1"],
+            "error: --max-steps must be >= 1, got -1",
+        ),
+    ],
+    ids=["top-k", "max-new-tokens", "temperature", "max-steps"],
+)
+def test_an_option_out_of_range_is_one_error_line(tmp_path, argv, expected):
+    assert one_error(winnow(tmp_path, *argv)) == expected
+
+
+def test_serve_refuses_an_upstream_that_is_not_an_http_url(tmp_path):
+    line = one_error(winnow(tmp_path, "serve", "--upstream", "notaurl"))
+    assert line.startswith("error: --upstream: 'notaurl' is not an http:// or https:// URL;")
+
+
+def test_serve_names_a_broken_policy_once(tmp_path):
+    (tmp_path / "bad.yaml").write_text("foo: bar\n")
+    argv = ["serve", "--upstream", "http://127.0.0.1:9/v1", "--policy", "bad.yaml", "--port", "0"]
+    line = one_error(winnow(tmp_path, *argv))
+    assert line.startswith("error: policy bad.yaml: categories: Field required")
+    assert line.count("bad.yaml") == 1

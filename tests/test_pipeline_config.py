@@ -129,6 +129,14 @@ def test_a_mistyped_key_in_a_library_section_suggests_too(tmp_path):
     assert "  tokenize.colour: unknown field" in lines  # nothing close: no guess
 
 
+def test_a_mistyped_required_key_is_not_also_reported_missing(tmp_path):
+    p = write(tmp_path, "stages: [ingest]\ningest: {sourcs: [{uri: a.jsonl}]}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    lines = str(e.value).splitlines()
+    assert lines[1:] == ["  ingest.sourcs: unknown field; did you mean 'sources'?"]
+
+
 def test_a_mistyped_top_level_key_and_stage_name(tmp_path):
     with pytest.raises(ConfigError) as e:
         parse_config({"stage": ["ingest"], "ingest": {"sources": [{"uri": "x"}]}, "ray": {"num_cpu": 2}})

@@ -20,7 +20,7 @@ from tokenization import (
     tokenize_to_dir,
     train_tokenizer,
 )
-from tokenization.inputs import Chunk, plan_chunks, read_chunk
+from tokenization.inputs import Chunk, plan_chunks, read_chunk, read_chunk_checked
 
 pytestmark = pytest.mark.ray
 
@@ -219,9 +219,19 @@ def test_jsonl_chunks_cover_every_line_once(tmp_path, shared_data):
         assert got_texts == texts
         assert got_ids[:2] == ["x.jsonl#0", "x.jsonl#1"] and got_ids[100] == "x.jsonl#101"
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "ok"}\n{"text": \n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl: line 2"):
-        read_chunk(Chunk(0, str(bad), "jsonl", 0, bad.stat().st_size, 0), "id", "text")
+    bad.write_text('{"text": "ok"}\n{"text": \n[1, 2]\n{"text": 7}\n{"text": "also ok"}\n')
+    ids, texts, malformed = read_chunk_checked(
+        Chunk(0, str(bad), "jsonl", 0, bad.stat().st_size, 0), "id", "text"
+    )
+    assert texts == ["ok", "also ok"] and ids == [
+        "bad.jsonl#0",
+        "bad.jsonl#4",
+    ]  # bad lines skipped, not fatal
+    assert [str(b) for b in malformed] == [
+        f"{bad}: line 2: malformed JSON: Expecting value (column 9)",
+        f"{bad}: line 3: expected a JSON object, got list",
+        f"{bad}: line 4: field 'text' is int, not a string",
+    ]
 
 
 def test_tokenizer_roundtrip_and_directory_load(tmp_path, shared_data):

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from tokenization.inputs import Chunk, read_chunk
+from tokenization.inputs import Chunk, read_chunk_checked
 from tokenization.tokenizer import SpecialIds
 
 SPLITS = ("train", "val")
+MAX_EXAMPLES = 5  # malformed lines named in the stats (the rest are counted)
 TOKEN_DTYPE = np.dtype("<i4")
 
 # One deserialized tokenizer per worker process, keyed by its sha256 (loading costs ~0.1 s).
@@ -32,6 +33,8 @@ class ChunkResult:
     tokens: dict[str, int]
     empty: int  # documents with null/empty text, skipped
     text_bytes: int
+    malformed: int = 0  # JSONL lines that are not documents (not JSON, not an object), skipped
+    malformed_examples: list[str] = field(default_factory=list)  # the first MAX_EXAMPLES of them
 
 
 def is_val(doc_id: str, seed: int, val_fraction: float) -> bool:
@@ -88,7 +91,7 @@ def encode_chunk(
 ) -> ChunkResult:
     """Encode one chunk into per-split token files; the body of the Ray task."""
     tok = _tokenizer(tok_sha, tok_json)
-    ids, texts = read_chunk(chunk, id_column, text_column)
+    ids, texts, bad = read_chunk_checked(chunk, id_column, text_column)
     keep_texts: list[str] = []
     keep_split: list[bool] = []
     empty = 0
@@ -122,4 +125,5 @@ def encode_chunk(
             f.close()
     for split in SPLITS:
         os.replace(paths[split] + ".part", paths[split])
-    return ChunkResult(chunk.index, len(ids), documents, tokens, empty, text_bytes)
+    examples = [str(b) for b in bad[:MAX_EXAMPLES]]
+    return ChunkResult(chunk.index, len(ids), documents, tokens, empty, text_bytes, len(bad), examples)

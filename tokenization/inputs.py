@@ -7,7 +7,6 @@ the document order (input-path order, then row order) never depends on how many 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from kit.files import document_format, split_compression
+from kit.jsonl import BadLine, parse_object_line
 
 _SCAN_BLOCK = 16 * 2**20
 
@@ -121,7 +121,20 @@ def _derived_id(path: str, position: int) -> str:
 
 
 def read_chunk(chunk: Chunk, id_column: str, text_column: str) -> tuple[list[str], list[str | None]]:
-    """(ids, texts) of a chunk; a missing id column gets ``<file name>#<position>`` ids."""
+    """(ids, texts) of a chunk; a missing id column gets ``<file name>#<position>`` ids. Malformed
+    JSONL lines are left out (`read_chunk_checked` says which)."""
+    ids, texts, _ = read_chunk_checked(chunk, id_column, text_column)
+    return ids, texts
+
+
+def read_chunk_checked(
+    chunk: Chunk, id_column: str, text_column: str
+) -> tuple[list[str], list[str | None], list[BadLine]]:
+    """(ids, texts, malformed lines) of a chunk; a missing id column gets ``<file name>#<position>`` ids.
+
+    A JSONL line that is not a JSON object (`kit.jsonl.parse_object_line`), or whose text is neither
+    a string nor null, is not a document: it is returned with its line number, and reading goes on.
+    """
     if chunk.kind == "parquet":
         pf = pq.ParquetFile(chunk.path)
         names = pf.schema_arrow.names
@@ -143,21 +156,24 @@ def read_chunk(chunk: Chunk, id_column: str, text_column: str) -> tuple[list[str
             ids = [str(x) for x in table.column(id_column).to_pylist()]
         else:
             ids = [_derived_id(chunk.path, chunk.first_row + i) for i in range(len(texts))]
-        return ids, texts
+        return ids, texts, []
     with open(chunk.path, "rb") as f:
         f.seek(chunk.start)
         data = f.read(chunk.stop - chunk.start)
-    ids, texts = [], []
+    ids, texts, bad = [], [], []
     for i, line in enumerate(data.split(b"\n")):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{chunk.path}: line {chunk.first_row + i + 1} is not valid JSON: {e}") from e
-        if not isinstance(rec, dict):
-            raise ValueError(f"{chunk.path}: line {chunk.first_row + i + 1} is not a JSON object")
-        texts.append(rec.get(text_column))
+        rec = parse_object_line(line.strip())
+        if isinstance(rec, str):
+            bad.append(BadLine(chunk.path, chunk.first_row + i + 1, rec))
+            continue
+        text = rec.get(text_column)
+        if text is not None and not isinstance(text, str):
+            reason = f"field {text_column!r} is {type(text).__name__}, not a string"
+            bad.append(BadLine(chunk.path, chunk.first_row + i + 1, reason))
+            continue
+        texts.append(text)
         rid = rec.get(id_column)
         ids.append(str(rid) if rid is not None else _derived_id(chunk.path, chunk.first_row + i))
-    return ids, texts
+    return ids, texts, bad

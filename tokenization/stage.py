@@ -73,6 +73,10 @@ class TokenizeStats:
     splits: dict[str, SplitStats]
     documents_in: int  # records read (including empty ones)
     documents_empty: int  # null/empty text, skipped
+    # JSONL lines that are not documents (not JSON, not an object, text not a string), skipped:
+    # an input's lines are documents_in + documents_malformed (blank lines aside).
+    documents_malformed: int
+    malformed_examples: list[str]  # "file: line N: reason" of the first few malformed lines
     text_bytes: int
     total_tokens: int
     vocab_size: int
@@ -355,8 +359,11 @@ def _encode(
     Raises EmptyCorpusError when no document had any text."""
     state, reused = _run_encode(chunks, tokenizer, config, workers, work, progress)
     if sum(state.documents.values()) == 0:
+        malformed = ""
+        if state.malformed:
+            malformed = f" and {state.malformed} line(s) are malformed (first: {state.malformed_examples[0]})"
         raise EmptyCorpusError(
-            f"empty corpus: all {state.records} documents have empty text; nothing to tokenize"
+            f"empty corpus: all {state.records} documents have empty text{malformed}; nothing to tokenize"
         )
     return state, reused
 
@@ -456,6 +463,9 @@ def tokenize_to_dir(
     A killed call resumes when called again with the same inputs and config: the work directory
     ``.<out_dir>.work/`` keeps the tokenizer and every chunk already appended (see `tokenization.workdir`).
 
+    A JSONL line that is not a document (malformed JSON, not an object) is skipped and counted in
+    ``documents_malformed``, the first few named in ``malformed_examples``.
+
     Raises ``EmptyCorpusError`` when no document has text, ``CorpusTooSmallError`` when the corpus
     is shorter than one training row (both ``TokenizeInputError``), ``ValueError`` when the tokenizer
     lacks the EOS token, ``FileExistsError`` when ``out_dir`` is non-empty and ``overwrite`` is
@@ -497,6 +507,8 @@ def tokenize_to_dir(
         splits={s: _split_stats(p) for s, p in packs.items()},
         documents_in=state.records,
         documents_empty=state.empty,
+        documents_malformed=state.malformed,
+        malformed_examples=state.malformed_examples,
         text_bytes=state.text_bytes,
         total_tokens=manifest["total_tokens"],
         vocab_size=manifest["vocab_size"],

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from kit.files import write_bytes_atomic
 from tokenization.config import TokenizeConfig
-from tokenization.encode import SPLITS, ChunkResult, chunk_path
+from tokenization.encode import MAX_EXAMPLES, SPLITS, ChunkResult, chunk_path
 from tokenization.inputs import Chunk
 
 WORK_FORMAT = 1
@@ -49,6 +49,8 @@ class StreamProgress:
     records: int = 0  # documents read, including empty ones
     empty: int = 0
     text_bytes: int = 0
+    malformed: int = 0  # JSONL lines that are not documents, skipped
+    malformed_examples: list[str] = field(default_factory=list)
 
     def add(self, chunk: ChunkResult) -> None:
         """Count one more appended chunk (the caller records the stream sizes)."""
@@ -58,6 +60,9 @@ class StreamProgress:
         self.records += chunk.records
         self.empty += chunk.empty
         self.text_bytes += chunk.text_bytes
+        self.malformed += chunk.malformed
+        room = MAX_EXAMPLES - len(self.malformed_examples)
+        self.malformed_examples += chunk.malformed_examples[: max(0, room)]
 
 
 def fingerprint(files: list[str], config: TokenizeConfig, given_tokenizer_sha: str | None) -> dict:

@@ -25,9 +25,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.ledger import funnel_table
     from pipeline.preflight import preflight_run
     from pipeline.runner import run_pipeline
+    from winnow.commands import check_output_path
 
     cfg = load_config(args.config)
     run_dir = args.run_dir or (cfg.resolve(cfg.run_dir) if cfg.run_dir else os.path.join("runs", cfg.name))
+    check_output_path(run_dir, "--run-dir" if args.run_dir else "the run directory", directory=True)
     _print_warnings(preflight_run(cfg, run_dir, restart=args.restart))
     init_ray(args.address or cfg.ray.address, cfg.ray.num_cpus)
 
@@ -100,7 +102,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from report.page import write_report
+    from winnow.commands import check_output_path
 
+    check_output_path(args.output, "-o", directory=False)
     try:
         path = write_report(args.run_dir, args.output, train_log=args.train_log, policy=args.policy)
     except FileNotFoundError as e:

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -40,10 +41,37 @@ def _load_yaml(path: str | None) -> dict[str, Any]:
     return data
 
 
+def check_output_path(path: str | None, flag: str, *, directory: bool) -> None:
+    """Refuse, before any work, an output that cannot be made because it (a directory output) or a
+    folder above it is an existing file: a ConfigError, so one `error:` line and exit 2."""
+    from pipeline.config import ConfigError
+
+    if not path or "://" in path:
+        return  # remote outputs (fsspec URIs) are checked by their filesystem
+    target = Path(path)
+    for p in [target, *target.parents] if directory else list(target.parents):
+        if p.is_dir():
+            return
+        if p.exists():
+            where = "must be a directory" if p == target else "must be inside a directory"
+            raise ConfigError(
+                f"{p} is a file, not a directory: {flag} {path} {where} — give another path or move the file"
+            )
+
+
+def check_at_least(flag: str, value: float | None, low: float, meaning: str = "") -> None:
+    """Refuse a numeric option below its range: one `error:` line (ConfigError), exit 2."""
+    from pipeline.config import ConfigError
+
+    if value is not None and value < low:
+        raise ConfigError(f"{flag} must be >= {low}{meaning}, got {value}")
+
+
 def _cmd_filter_score(args: argparse.Namespace) -> int:
     from filters.policy import PolicyError
     from filters.score_jsonl import ScoreInputError, score_file
 
+    check_output_path(args.output, "-o", directory=False)
     try:
         summary = score_file(args.input, args.output, args.policy, mode=args.mode, batch_size=args.batch_size)
     except (ScoreInputError, PolicyError) as e:
@@ -59,6 +87,8 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from dedup import DedupConfig, explain, run_dedup
+    from dedup.io import DedupInputError
+    from pipeline.config import ConfigError
     from pipeline.validation import format_validation_error
 
     raw = _load_yaml(args.config)
@@ -93,11 +123,30 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    check_output_path(args.output, "-o", directory=True)
     if cfg.use_ray:
         init_ray(args.address)
-    stats = run_dedup(args.input, args.output, cfg)
+    try:
+        stats = run_dedup(args.input, args.output, cfg)
+    except DedupInputError as e:
+        raise ConfigError(f"dedup: {e}") from None
     print(json.dumps(_as_dict(stats), indent=2, default=str))
+    if stats.quarantined:
+        where = f"written to {os.path.join(args.output, 'quarantine')}/, counted as `quarantined`"
+        _warn_malformed(stats.quarantined, stats.quarantine_examples, where)
     return 0
+
+
+def _warn_malformed(count: int, examples: list[str], where: str) -> None:
+    """Say on stderr that `count` malformed input lines were left out (never silently), naming the first."""
+    print(
+        f"warning: {count:,} malformed input line(s) left out ({where}){':' if examples else ''}",
+        file=sys.stderr,
+    )
+    for line in examples:
+        print(f"warning:   {line}", file=sys.stderr)
+    if count > len(examples) and examples:
+        print(f"warning:   ... and {count - len(examples):,} more", file=sys.stderr)
 
 
 def _tokenize_inputs(items: list[str]) -> list[str]:
@@ -144,6 +193,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
         )
         return 2
     inputs = _tokenize_inputs(args.input)
+    _check_tokens_output(args.output, args.overwrite)
     init_ray(args.address)
     try:
         stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite)
@@ -151,7 +201,19 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
         print(f"error: tokenize: {e}", file=sys.stderr)
         return 2
     print(json.dumps(_as_dict(stats), indent=2, default=str))
+    if stats.documents_malformed:
+        where = "skipped, counted as `documents_malformed`"
+        _warn_malformed(stats.documents_malformed, stats.malformed_examples, where)
     return 0
+
+
+def _check_tokens_output(output: str, overwrite: bool) -> None:
+    """The tokens directory can be written: not a file, and not a finished one unless --overwrite."""
+    from pipeline.config import ConfigError
+
+    check_output_path(output, "-o", directory=True)
+    if not overwrite and os.path.isdir(output) and any(os.scandir(output)):
+        raise ConfigError(f"{output} exists: pass --overwrite to replace it (or give another -o)")
 
 
 def _train_input_error(config: str, tokens: str) -> str | None:
@@ -178,6 +240,8 @@ def _train_input_error(config: str, tokens: str) -> str | None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    check_at_least("--max-steps", args.max_steps, 1)
+    check_output_path(args.out, "--out", directory=True)
     error = _train_input_error(args.config, args.tokens)
     if error:
         print(f"error: {error}", file=sys.stderr)
@@ -190,6 +254,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    check_at_least("--max-new-tokens", args.max_new_tokens, 1)
+    check_at_least("--temperature", args.temperature, 0, " (0 = greedy)")
+    check_at_least("--top-k", args.top_k, 1)
     from trainer.generate import find_checkpoint, generate
 
     try:
@@ -258,16 +325,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="model/training config, e.g. configs/moe-tiny.yaml")
     p.add_argument("--tokens", required=True, help="tokens directory (from the tokenize stage)")
     p.add_argument("--out", required=True, help="checkpoint/log directory")
-    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-steps", type=int, help="stop this invocation at this global step (>= 1)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("generate", help="sample text from a trained checkpoint")
     p.add_argument("checkpoint")
     p.add_argument("--prompt", default="")
-    p.add_argument("--max-new-tokens", type=int, default=100)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--max-new-tokens", type=int, default=100, help="at most this many tokens (>= 1)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (>= 0; 0 = greedy)")
+    p.add_argument("--top-k", type=int, default=50, help="sample among the k most likely tokens (>= 1)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_generate)
 

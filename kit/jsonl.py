@@ -1,0 +1,52 @@
+"""One JSON Lines line judged the same way by ingest, `winnow dedup` and `winnow tokenize`. Standard
+library only.
+
+A line is a document when it is valid UTF-8 and holds one JSON object; otherwise it is a malformed
+line, reported by its file and line number and never silently dropped (the callers count it and
+say so), e.g. "malformed JSON: Expecting value (column 1)"; callers put the file and line in front.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BadLine", "parse_object_line"]
+
+MAX_REASON_CHARS = 200
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line of a JSONL file that is not a document: where it is and why."""
+
+    path: str
+    line: int  # 1-based
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: line {self.line}: {self.reason}"
+
+
+def parse_object_line(line: bytes | str) -> dict[str, Any] | str:
+    """The JSON object on one line, or a short reason why the line is not one."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return f"invalid UTF-8 at byte {e.start}"
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        return f"malformed JSON: {e.msg} (column {e.colno})"
+    except RecursionError:
+        return "JSON nested too deeply to parse"
+    except ValueError as e:  # e.g. an integer literal longer than Python's digit limit
+        what = f"{type(e).__name__}: {e}"  # parsers quote the input, which may be megabytes: cut short
+        return (
+            f"unparsable JSON: {what if len(what) <= MAX_REASON_CHARS else what[:MAX_REASON_CHARS] + '...'}"
+        )
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {type(obj).__name__}"
+    return obj
