@@ -174,7 +174,9 @@ class Judge:
 
     def __init__(self, encoder: str, scope: str):
         policy = Policy.load(default_policy_path())
-        self.harm = HarmDetector(encoder=encoder, runtime_scope=scope)
+        self.harm = HarmDetector(
+            **{**policy.detectors.options("harm"), "encoder": encoder, "runtime_scope": scope}
+        )
         self.filter = Filter(policy, mode="runtime", detectors={"harm": self.harm})
 
     def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -282,8 +284,10 @@ def pretrain_documents(encoder: str, scope: str, rows: list[Row]) -> dict:
     """What `make pipeline` does with the held-out clean documents: the shipped policy in pre-training
     mode, where a classifier hit only flags a document and the curated terms (and the sexual-with-minor
     conjunction) drop it. Shares of documents dropped and flagged for a harm category."""
-    harm = HarmDetector(encoder=encoder, pretrain_scope=scope, mode="pretrain")
-    pretrain = Filter(Policy.load(default_policy_path()), mode="pretrain", detectors={"harm": harm})
+    policy = Policy.load(default_policy_path())
+    options = {**policy.detectors.options("harm"), "encoder": encoder, "pretrain_scope": scope}
+    harm = HarmDetector(**options, mode="pretrain")
+    pretrain = Filter(policy, mode="pretrain", detectors={"harm": harm})
     groups = {
         "clean_prose_4kb": [r.text for r in rows if r.source.startswith("prose:")],
         "medquad_heldout": [r.text for r in rows if r.source == "medquad_benign_medical"],

@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     neg = _first([r for r in dev if not r.windowed and set(r.labels) == {0}], PER_CLASS)
     docs = [r.text for r in dev if r.windowed]
     fast = HarmDetector(encoder="off", mode="runtime")
-    confirmed = HarmDetector(encoder="required", mode="runtime", runtime_scope="confirm")
+    # The gate off here: `Judged.fired` applies each tau itself.
+    confirmed = HarmDetector(
+        encoder="required", mode="runtime", runtime_scope="confirm", encoder_min_readable=0.0
+    )
     sets = {
         "pos": pos,
         "neg": neg,

@@ -191,7 +191,7 @@ def test_the_encoder_does_not_judge_windows_it_cannot_read() -> None:
         "I kn ow wh ere you li ve. I am go ing to fi nd you and ki ll you and yo ur wh ole fa mi ly ton ight."
     )
     gated, ungated, fast = (
-        HarmDetector(runtime_scope="confirm"),
+        HarmDetector(runtime_scope="confirm", encoder_min_readable=0.45),
         HarmDetector(runtime_scope="confirm", encoder_min_readable=0.0),
         HarmDetector(encoder="off"),
     )
