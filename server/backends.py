@@ -102,7 +102,7 @@ class CheckpointBackend:
         ids = await asyncio.to_thread(lambda: tok.encode(req.prompt).ids)
         req.usage.prompt_tokens = max(1, min(len(ids), context - 1))  # what generate() feeds the model
         req.usage.source = "tokenizer"
-        produced: list[str] = []
+        sampled: list[int] = []  # the token ids generate() produced: usage counts these
         stop = threading.Event()
         gen = generate(
             self.checkpoint,
@@ -113,6 +113,7 @@ class CheckpointBackend:
             req.seed,
             stop=lambda _text: stop.is_set(),
             device=self.device,
+            generated=sampled,
         )
 
         def step() -> str | None:
@@ -127,7 +128,6 @@ class CheckpointBackend:
                 piece = await asyncio.to_thread(step)
                 if piece is None:
                     return
-                produced.append(piece)
                 yield piece
         finally:
             stop.set()
@@ -137,7 +137,7 @@ class CheckpointBackend:
                     gen.close()
 
             await asyncio.to_thread(_close)
-            req.usage.completion_tokens = len(tok.encode("".join(produced)).ids)
+            req.usage.completion_tokens = len(sampled)
 
     async def aclose(self) -> None:
         return None

@@ -77,9 +77,12 @@ def generate(
     seed: int,
     stop: Callable[[str], bool] | None = None,
     device: str | None = None,
+    generated: list[int] | None = None,
 ) -> Iterator[str]:
     """Yield decoded text pieces as they become valid UTF-8; stops at EOS, max_new_tokens, the context limit,
-    or when stop(text generated so far) returns True (a guard can halt decoding mid-stream)."""
+    or when stop(text generated so far) returns True (a guard can halt decoding mid-stream).
+    `generated`, when given, receives every token id sampled (EOS excluded): the exact count a
+    caller reports, which re-encoding the text would not give."""
     model, tok, eos = load_model(checkpoint_dir, device)
     dev = model.embed.weight.device
     max_len = model.cfg.max_seq_len
@@ -98,6 +101,8 @@ def generate(
         if eos is not None and nxt == eos:
             break
         out.append(nxt)
+        if generated is not None:
+            generated.append(nxt)
         text = tok.decode(out)
         if not text.endswith("\ufffd") and text.startswith(emitted) and len(text) > len(emitted):
             piece, emitted = text[len(emitted) :], text

@@ -306,7 +306,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("dedup", help="exact + MinHash near-dedup of JSONL/Parquet files on their own")
     p.add_argument("input", nargs="*", help="JSONL or Parquet files with `id` and `text`")
-    p.add_argument("-o", "--output", help="output directory: kept, removed and clusters Parquet files")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output directory: kept/, rejected/, quarantine/ (malformed lines) and clusters.parquet",
+    )
     p.add_argument("--config", help="YAML with dedup options (exact, minhash, survivor, ...)")
     p.add_argument("--threshold", type=float, help="target Jaccard similarity (overrides the config)")
     p.add_argument("--explain", action="store_true", help="print the S-curve of the LSH parameters")
@@ -316,7 +320,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tokenize", help="tokenize a run directory or Parquet/JSONL files into Arrow shards")
     p.add_argument("input", nargs="+", help="a run directory, or Parquet/JSONL files")
     p.add_argument("-o", "--output", required=True, help="tokens directory to write")
-    p.add_argument("--config", help="YAML with tokenize options (or a run config with a tokenize section)")
+    p.add_argument(
+        "--config",
+        help="YAML with tokenize options (or a run config with a tokenize section); without it the "
+        "defaults apply, not a run's settings: pass the run's config to tokenize as the pipeline did",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing tokens directory")
     p.add_argument("--address", help="existing Ray cluster")
     p.set_defaults(func=_cmd_tokenize)
