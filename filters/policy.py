@@ -278,9 +278,10 @@ class HarmOptions(_Strict):
     # classifier: one or two words are too little evidence for a bag of n-grams ("thank you", "ok").
     # The curated terms still judge it. 0 judges every window.
     min_content_words: int = Field(3, ge=0, le=50)
-    # The encoder judges a window only when at least this share of its words are words it can read
-    # (harm_tiers.readable_share): spaced-apart letters and digits inside words keep the fast score.
-    encoder_min_readable: float = Field(0.45, ge=0.0, le=1.0)
+    # The encoder judges a window only when at least this share of its words (spaced-apart words
+    # joined back first) are words it can read (harm_tiers.encoder_input): split words and digits
+    # inside words keep the fast score.
+    encoder_min_readable: float = Field(0.65, ge=0.0, le=1.0)
 
     @field_validator("manifest_path")
     @classmethod

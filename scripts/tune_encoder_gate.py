@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import machine_info, write_results  # noqa: E402
 from filters.detectors.harm import HarmDetector  # noqa: E402
-from filters.detectors.harm_tiers import readable_share  # noqa: E402
+from filters.detectors.harm_tiers import encoder_input  # noqa: E402
 from filters.normalize import normalize  # noqa: E402
 from scripts.train_harm import Row, load_all, missing_files  # noqa: E402
 
@@ -85,7 +85,7 @@ class Judged:
         scored = confirmed.window_scores(views)
         self.enc = [p for _, p in scored]
         self.share = [
-            np.array([readable_share(v.text[s:e], vocab) for s, e in bounds])
+            np.array([encoder_input(v.text[s:e], vocab)[1] for s, e in bounds])
             for v, (bounds, _) in zip(views, scored, strict=True)
         ]
         self.thr = confirmed._fast_thr

@@ -541,9 +541,10 @@ class HarmDetector:
     (the encoder can only clear them or keep them: cheap, cuts false positives), "all", or "off".
     A window with fewer than `min_content_words` non-framing word tokens scores 0 (the classifier
     abstains: on one or two words a bag of n-grams fires on "ok" and "thank you"; the curated terms
-    still judge such texts). A window whose `readable_share` (harm_tiers) is below
-    `encoder_min_readable` keeps its fast score: the encoder cannot read spaced-apart letters or
-    digits inside words, and the fast tier's n-grams can.
+    still judge such texts). The encoder reads a window with spaced-apart words joined back
+    (`harm_tiers.encoder_input`); a window whose readable share is still below
+    `encoder_min_readable` keeps its fast score: the encoder cannot read split words or digits
+    inside words, and the fast tier's n-grams can.
     Loads and verifies every file at construction so a bad one stops the policy from being built;
     picklable for Ray actors (reloads on unpickle)."""
 
@@ -558,7 +559,7 @@ class HarmDetector:
         runtime_scope: str = "confirm",
         mode: str = "runtime",
         min_content_words: int = 3,
-        encoder_min_readable: float = 0.45,
+        encoder_min_readable: float = 0.65,
     ):
         if encoder not in ("auto", "off", "required") or mode not in ("pretrain", "runtime"):
             raise ValueError(f"harm: bad encoder={encoder!r} or mode={mode!r}")
@@ -625,16 +626,15 @@ class HarmDetector:
 
     def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]]) -> None:
         """Replace the fast scores of uncertain windows by the stronger tier's (in place)."""
-        from filters.detectors.harm_tiers import readable_share, to_fast_scale
+        from filters.detectors.harm_tiers import encoder_input, to_fast_scale
 
-        todo = []  # (text index, window index)
+        vocabulary = self.encoder.vocabulary()
+        todo = []  # (text index, window index, the window as the encoder reads it)
         for t, (text, bounds, probs) in enumerate(per_text):
             for w in np.flatnonzero(self._judged(probs)):
-                if (
-                    readable_share(text[slice(*bounds[w])], self.encoder.vocabulary())
-                    >= self.encoder_min_readable
-                ):
-                    todo.append((t, w))
+                view, share = encoder_input(text[slice(*bounds[w])], vocabulary)
+                if share >= self.encoder_min_readable:
+                    todo.append((t, w, view))
                 else:
                     self.stats["unreadable_windows"] += 1
         if not todo:
@@ -642,9 +642,8 @@ class HarmDetector:
         self.stats["encoder_windows"] += len(todo)
         # One window at a time: a batch pads its texts to the longest and changes the matrix shapes, so
         # a window's score would depend on which other texts share its batch (and so on worker count).
-        for t, w in todo:
-            text = per_text[t][0][slice(*per_text[t][1][w])]
-            p_head = self.heads.probabilities(self.encoder.embed([text]), per_text[t][2][w][None, :])
+        for t, w, view in todo:
+            p_head = self.heads.probabilities(self.encoder.embed([view]), per_text[t][2][w][None, :])
             per_text[t][2][w] = to_fast_scale(p_head, self.heads.thresholds, self._fast_thr)[0]
 
     def _judged(self, probs: np.ndarray) -> np.ndarray:

@@ -13,9 +13,10 @@ mapped piecewise-linearly so that the head's own dev threshold lands on the fast
 (the one in harm_calibration.json that the policy uses): `harm:<category>` keeps one threshold
 whether or not the encoder is installed, and within each tier the order of scores is kept.
 
-The encoder only judges text it can read (`readable_share`): letters spaced apart ("ki l l") or
-digits left inside words leave word pieces that carry no meaning, and a head that trusts them clears
-harm the n-grams had found (spaced-letter rewrites lost 11 points of detection with the encoder
+The encoder reads a window with spaced-apart words joined back (`despaced`: "pi pe bo mb" -> "pipe
+bomb") and only judges it when it can read it (`readable_share`): letters spaced apart or digits
+left inside words leave word pieces that carry no meaning, and a head that trusts them clears harm
+the n-grams had found (spaced-letter rewrites lost 11 points of detection with the encoder
 confirming, 1.3 without it). Below the share the detector's `encoder_min_readable` asks for, the
 fast score stands.
 """
@@ -59,6 +60,86 @@ def readable_share(text: str, vocabulary: frozenset[str]) -> float:
         if min(len(a), len(b)) <= 2 and len(a) + len(b) >= MIN_JOINED and a + b in vocabulary:
             bad[i] = bad[i + 1] = True
     return 1.0 - sum(bad) / len(words)
+
+
+# The one- and two-letter words of plain English and the pieces a normalized contraction leaves: a
+# piece of a spaced-apart word is one that is neither these nor a known word of three or more letters.
+COMMON_SHORT_WORDS = frozenset(
+    [
+        "a",
+        "i",
+        "s",
+        "t",
+        "d",
+        "m",
+        "am",
+        "an",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "go",
+        "he",
+        "hi",
+        "if",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "no",
+        "of",
+        "oh",
+        "ok",
+        "on",
+        "or",
+        "so",
+        "to",
+        "up",
+        "us",
+        "we",
+        "ll",
+        "re",
+        "ve",
+    ]
+)
+MAX_JOINED_PIECES = 4
+
+
+def _whole_word(word: str, vocabulary: frozenset[str]) -> bool:
+    return (len(word) > 2 and word in vocabulary) or word in COMMON_SHORT_WORDS
+
+
+def despaced(text: str, vocabulary: frozenset[str]) -> str:
+    """The window with spaced-apart words joined back ("ki ll" -> "kill"): a run of two to four
+    pieces, one space apart, becomes one word when together they spell a known word of four or more
+    letters and at least one piece is not a word itself (longest run first, left to right). Plain
+    text is left as it is: its pieces are words ("a way" stays)."""
+    pieces = list(_ASCII_WORD.finditer(text))
+    out, pos, i = [], 0, 0
+    while i < len(pieces):
+        for k in range(min(MAX_JOINED_PIECES, len(pieces) - i), 1, -1):
+            run = pieces[i : i + k]
+            word = "".join(m.group() for m in run)
+            if (
+                len(word) >= MIN_JOINED
+                and all(text[a.end() : b.start()] == " " for a, b in pairwise(run))
+                and word in vocabulary
+                and not all(_whole_word(m.group(), vocabulary) for m in run)
+            ):
+                out += [text[pos : run[0].start()], word]
+                pos, i = run[-1].end(), i + k
+                break
+        else:
+            i += 1
+    return "".join([*out, text[pos:]])
+
+
+def encoder_input(window: str, vocabulary: frozenset[str]) -> tuple[str, float]:
+    """What the encoder reads of a (normalized) window, and the readable share of that text."""
+    view = despaced(window, vocabulary)
+    return view, readable_share(view, vocabulary)
 
 
 class EncoderTierError(HarmModelError):
