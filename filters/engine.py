@@ -16,7 +16,7 @@ from typing import Any
 
 from filters.detectors.base import DetectorResult, Span
 from filters.pii import PLACEHOLDERS, redact
-from filters.policy import ACTION_RANK, SPAN_DETECTORS, Category, Policy
+from filters.policy import ACTION_RANK, NAMES_THE_VERDICT_FIRST, SPAN_DETECTORS, Category, Policy
 from filters.registry import build_detector
 
 __all__ = ["Filter", "Verdict"]
@@ -33,7 +33,8 @@ class Verdict:
 
     ``spans`` are (category, start, end) on the raw text for every category that fired;
     ``text`` is the redacted text when ``action == "redact"``, else the original.
-    ``reason`` is the first category (canonical order) whose action decided the verdict.
+    ``reason`` is the category whose action decided the verdict: a narrower category of
+    ``NAMES_THE_VERDICT_FIRST`` when it is one of them, else the first in canonical order.
     """
 
     action: str
@@ -289,13 +290,16 @@ class _Judgement:
             self.fire("detector_error", "drop", errors, [])
 
     def decision(self) -> tuple[str, str]:
-        """The strongest action among the fired categories, and the first fired category that chose it."""
+        """The strongest action among the fired categories, and the category that names it: the first
+        of `NAMES_THE_VERDICT_FIRST` that chose it, else the first fired category that chose it."""
         final = "allow"
         for action in self.actions.values():
             if ACTION_RANK[action] > ACTION_RANK[final]:
                 final = action
-        reason = next((c for c in self.fired if self.actions[c] == final), "") if final != "allow" else ""
-        return final, reason
+        if final == "allow":
+            return final, ""
+        chose = [c for c in self.fired if self.actions[c] == final]
+        return final, next((c for c in NAMES_THE_VERDICT_FIRST if c in chose), chose[0] if chose else "")
 
     def verdict(self, text: str, signals: _Signals) -> Verdict:
         """The Verdict; on a redact, the spans of the redacting categories are replaced by placeholders."""

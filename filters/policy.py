@@ -39,6 +39,7 @@ __all__ = [
     "CATEGORIES",
     "DETECTOR_KEYS",
     "HARM_CATEGORIES",
+    "NAMES_THE_VERDICT_FIRST",
     "REQUIRED_CATEGORIES",
     "Category",
     "DetectorRef",
@@ -67,6 +68,9 @@ CATEGORIES = (
     "low_quality",
     "language",
 )
+# A category that is the narrower case of another names the verdict when both chose its action:
+# sexual content with a minor always fires `sexual` too (the sexual-with-minor conjunction needs it).
+NAMES_THE_VERDICT_FIRST = ("sexual_minors",)
 ACTIONS = ("allow", "flag", "redact", "drop")
 ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}  # drop > redact > flag > allow
 HARM_KEYS = ("hate", "harassment", "sexual", "violence", "self_harm", "profanity", "toxicity")
