@@ -3,7 +3,6 @@ by a dedup decision, and atomic Parquet writes."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -171,10 +170,11 @@ def _jsonl_lines(path: str) -> Iterator[bytes]:
 def read_jsonl_checked(path: str) -> tuple[pa.Table, list[BadLine]]:
     """A JSONL file as a table, and its lines that are not documents.
 
-    An empty (or all-blank) file is zero documents, not an error. A file with a malformed line
-    (not UTF-8, not JSON, not an object: `kit.jsonl.parse_object_line`) is read again line by line:
-    every good line is kept, every bad one is returned with its line number. Raises DedupInputError
-    when the good lines still do not make one table (a field that changes type between lines).
+    An empty (or all-blank) file is zero documents, not an error. A file Arrow's reader refuses (a
+    malformed line, not UTF-8, not JSON, not an object: `kit.jsonl.parse_object_line`; a line longer
+    than its block; a lone surrogate escape) is read again line by line: every good line is kept,
+    every bad one is returned with its line number. Raises DedupInputError when the good lines still
+    do not make one table (a field that changes type between lines).
     """
     if _is_blank(path):
         return EMPTY_DOCUMENTS.empty_table(), []
@@ -183,7 +183,7 @@ def read_jsonl_checked(path: str) -> tuple[pa.Table, list[BadLine]]:
             return pajson.read_json(f), []
         except pa.ArrowInvalid:
             pass  # judged line by line below
-    good = io.BytesIO()
+    good: list[dict[str, Any]] = []
     bad: list[BadLine] = []
     for line_no, line in enumerate(_jsonl_lines(path), 1):
         if not line.strip():
@@ -192,17 +192,36 @@ def read_jsonl_checked(path: str) -> tuple[pa.Table, list[BadLine]]:
         if isinstance(parsed, str):
             bad.append(BadLine(path, line_no, parsed))
         else:
-            good.write(line.rstrip(b"\r") + b"\n")
-    if not good.tell():
+            good.append(_valid_unicode(parsed))
+    if not good:
         return EMPTY_DOCUMENTS.empty_table(), bad
-    try:
-        return pajson.read_json(pa.BufferReader(good.getvalue())), bad
-    except pa.ArrowInvalid as e:
-        reason = str(e).splitlines()[0][:200]
-        raise DedupInputError(
-            f"cannot read {path}: {reason} — give each field one type on every line, "
-            "or convert the file to Parquet"
-        ) from None
+    columns: dict[str, pa.Array] = {}
+    for name in dict.fromkeys(key for row in good for key in row):  # every field, in first-seen order
+        try:
+            columns[name] = pa.array([row.get(name) for row in good])
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            reason = str(e).splitlines()[0][:200]
+            raise DedupInputError(
+                f"cannot read {path}: field {name!r} changes type between lines ({reason}) — give each "
+                "field one type on every line, or convert the file to Parquet"
+            ) from None
+    return pa.table(columns), bad
+
+
+def _valid_unicode(value: Any) -> Any:
+    """`value` with lone surrogates in its strings (valid JSON escapes such as \\ud800, not Unicode)
+    written "?", as ingest stores them: Arrow strings are UTF-8, which cannot hold them."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {k: _valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    return value
 
 
 def members(table: pa.Table) -> pa.Table:

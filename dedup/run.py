@@ -27,12 +27,12 @@ from dedup.io import (
 )
 from dedup.lsh import explain as _explain_minhash
 from kit.files import write_text_atomic
+from kit.jsonl import MAX_NAMED
 
 DECISION_COLUMNS = ["stage", "reason", "cluster_id", "kept_id"]
 QUARANTINE_SCHEMA = pa.schema(
     [("source", pa.string()), ("line", pa.int64()), ("stage", pa.string()), ("error", pa.string())]
 )
-MAX_EXAMPLES = 5  # malformed lines named in the stats (all of them are in quarantine/)
 
 
 class DedupStats(BaseModel):
@@ -79,12 +79,14 @@ def _write_block(out_dir: str, i: int, removed: pa.Table, block: Any) -> tuple[i
     kept, rej = split_by_decision(table, removed)
     write_parquet_atomic(kept, Path(out_dir) / "kept" / f"part-{i:05d}.parquet")
     write_parquet_atomic(rej, Path(out_dir) / "rejected" / f"part-{i:05d}.parquet")
+    quarantine_part = Path(out_dir) / "quarantine" / f"part-{i:05d}.parquet"
     if bad:
         rows = [{"source": b.path, "line": b.line, "stage": "dedup", "error": b.reason} for b in bad]
-        quarantine = pa.Table.from_pylist(rows, QUARANTINE_SCHEMA)
-        write_parquet_atomic(quarantine, Path(out_dir) / "quarantine" / f"part-{i:05d}.parquet")
+        write_parquet_atomic(pa.Table.from_pylist(rows, QUARANTINE_SCHEMA), quarantine_part)
+    else:
+        quarantine_part.unlink(missing_ok=True)  # an earlier run's part for this block is no longer true
     text_bytes = int(pc.sum(pc.binary_length(kept["text"])).as_py() or 0) if kept.num_rows else 0
-    return kept.num_rows + rej.num_rows, text_bytes, len(bad), [str(b) for b in bad[:MAX_EXAMPLES]]
+    return kept.num_rows + rej.num_rows, text_bytes, len(bad), [str(b) for b in bad[:MAX_NAMED]]
 
 
 def stats_of(
@@ -148,7 +150,7 @@ def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> Dedu
     quarantined = sum(c[2] for c in counts)
     documents_in = sum(c[0] for c in counts) + quarantined
     kept_bytes = sum(c[1] for c in counts)
-    examples = [line for c in counts for line in c[3]][:MAX_EXAMPLES]
+    examples = [line for c in counts for line in c[3]][:MAX_NAMED]
     write_parquet_atomic(result.clusters, Path(out_dir) / "clusters.parquet")
     bytes_removed = int(pc.sum(result.removed["text_bytes"]).as_py() or 0) if result.removed.num_rows else 0
     seconds = time.perf_counter() - t0

@@ -299,7 +299,7 @@ class _Judgement:
         if final == "allow":
             return final, ""
         chose = [c for c in self.fired if self.actions[c] == final]
-        return final, next((c for c in NAMES_THE_VERDICT_FIRST if c in chose), chose[0] if chose else "")
+        return final, next((c for c in NAMES_THE_VERDICT_FIRST if c in chose), chose[0])
 
     def verdict(self, text: str, signals: _Signals) -> Verdict:
         """The Verdict; on a redact, the spans of the redacting categories are replaced by placeholders."""

@@ -285,7 +285,7 @@ class HarmOptions(_Strict):
     # The encoder judges a window only when at least this share of its words (spaced-apart words
     # joined back first) are words it can read (harm_tiers.encoder_input): split words and digits
     # inside words keep the fast score.
-    encoder_min_readable: float = Field(0.65, ge=0.0, le=1.0)
+    encoder_min_readable: float = Field(0.75, ge=0.0, le=1.0)
 
     @field_validator("manifest_path")
     @classmethod

@@ -12,9 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BadLine", "parse_object_line"]
+__all__ = ["MAX_NAMED", "BadLine", "parse_object_line"]
 
 MAX_REASON_CHARS = 200
+MAX_NAMED = 5  # malformed lines a command names (in its stats and on stderr); the rest are counted
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,7 @@ def _suggestion(error: Any, model: type[BaseModel] | None) -> str | None:
     """The known field a mistyped key most likely meant, or None."""
     if error["type"] != "extra_forbidden" or model is None:
         return None
-    close = difflib.get_close_matches(
-        str(error["loc"][-1]), known_fields(model, error["loc"][:-1]), n=1, cutoff=0.6
-    )
-    return close[0] if close else None
+    return closest(str(error["loc"][-1]), known_fields(model, error["loc"][:-1]))
 
 
 def field_message(error: Any, model: type[BaseModel] | None, prefix: str = "") -> str:

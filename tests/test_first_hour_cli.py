@@ -236,8 +236,36 @@ def test_dedup_of_jsonl_that_is_not_one_table_is_one_error_line(tmp_path):
     )
     (tmp_path / "dedup.yaml").write_text("use_ray: false\n")
     line = one_error(winnow(tmp_path, "dedup", "mixed.jsonl", "-o", "out", "--config", "dedup.yaml"))
-    assert line.startswith("error: dedup: cannot read mixed.jsonl: JSON parse error: Column(/n/[]) changed")
+    assert line.startswith("error: dedup: cannot read mixed.jsonl: field 'n' changes type between lines")
     assert line.endswith("give each field one type on every line, or convert the file to Parquet")
+
+
+def test_dedup_reads_long_lines_and_lone_surrogates_and_forgets_an_old_quarantine(tmp_path):
+    """Lines Arrow's JSON reader refuses but that are documents (longer than its 1 MiB block, a lone
+    surrogate escape) are kept (the surrogate as "?", as ingest stores it); a rerun into the same
+    output without bad lines leaves no quarantine part behind."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    long_text = "word " * 300_000  # 1.5 MB on one line
+    lines = [
+        json.dumps({"id": "long", "text": long_text}),
+        '{"id": "sur", "text": "a lone \\ud800 surrogate", "extra": 1}',
+        "{broken",
+    ]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "dedup.yaml").write_text("use_ray: false\n")
+    proc = winnow(tmp_path, "dedup", "in.jsonl", "-o", "out", "--config", "dedup.yaml")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    assert (stats["documents_in"], stats["kept"], stats["quarantined"]) == (3, 2, 1)
+    kept = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "kept").to_pylist()}
+    assert kept["sur"]["text"] == "a lone ? surrogate" and kept["long"]["text"] == long_text
+    (tmp_path / "in.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    proc = winnow(tmp_path, "dedup", "in.jsonl", "-o", "out", "--config", "dedup.yaml")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["quarantined"] == 0, proc.stderr
+    assert not list((tmp_path / "out" / "quarantine").glob("*.parquet"))
 
 
 # -- outputs that cannot be written: refused before any work ---------------------------------------

@@ -184,6 +184,15 @@ def test_readable_share_counts_known_words_and_plain_one_letter_words() -> None:
     assert readable_share("too few words", VOCAB) == 1.0  # under four words: nothing to judge
 
 
+def test_readable_share_keeps_plain_pairs_of_words_readable() -> None:
+    """Two words that also spell a longer one ("a way", "we ll" from "we'll") are plain text; two
+    pieces that are not both words ("ki ll") are a spaced-apart word."""
+    vocab = VOCAB | {"ki", "ll", "way", "away", "we", "well", "go", "in", "into", "to"}
+    assert readable_share("we go a way in to the mat", vocab) == 1.0
+    assert readable_share("we ll go in to the mat", vocab) == 1.0
+    assert readable_share("i will ki ll you", vocab) == pytest.approx(3 / 5)
+
+
 def test_readable_share_counts_spaced_apart_pieces_as_unreadable() -> None:
     # "ki ll" joins into a known word: both pieces are unreadable; "wi ll" too; lone "l" is no word.
     assert readable_share("i will ki ll you", VOCAB) == pytest.approx(3 / 5)

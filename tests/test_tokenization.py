@@ -232,6 +232,13 @@ def test_jsonl_chunks_cover_every_line_once(tmp_path, shared_data):
         f"{bad}: line 3: expected a JSON object, got list",
         f"{bad}: line 4: field 'text' is int, not a string",
     ]
+    # A lone surrogate escape is valid JSON but not Unicode: the tokenizer gets "?", as ingest stores it.
+    sur = tmp_path / "sur.jsonl"
+    sur.write_text('{"text": "a lone \\ud800 surrogate"}\n{"text": "caf\\u00e9"}\n')
+    _, texts, malformed = read_chunk_checked(
+        Chunk(0, str(sur), "jsonl", 0, sur.stat().st_size, 0), "id", "text"
+    )
+    assert texts == ["a lone ? surrogate", "café"] and not malformed
 
 
 def test_tokenizer_roundtrip_and_directory_load(tmp_path, shared_data):

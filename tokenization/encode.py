@@ -14,11 +14,11 @@ from itertools import chain
 import numpy as np
 from tokenizers import Tokenizer
 
+from kit.jsonl import MAX_NAMED
 from tokenization.inputs import Chunk, read_chunk_checked
 from tokenization.tokenizer import SpecialIds
 
 SPLITS = ("train", "val")
-MAX_EXAMPLES = 5  # malformed lines named in the stats (the rest are counted)
 TOKEN_DTYPE = np.dtype("<i4")
 
 # One deserialized tokenizer per worker process, keyed by its sha256 (loading costs ~0.1 s).
@@ -34,7 +34,7 @@ class ChunkResult:
     empty: int  # documents with null/empty text, skipped
     text_bytes: int
     malformed: int = 0  # JSONL lines that are not documents (not JSON, not an object), skipped
-    malformed_examples: list[str] = field(default_factory=list)  # the first MAX_EXAMPLES of them
+    malformed_examples: list[str] = field(default_factory=list)  # the first MAX_NAMED of them
 
 
 def is_val(doc_id: str, seed: int, val_fraction: float) -> bool:
@@ -125,5 +125,5 @@ def encode_chunk(
             f.close()
     for split in SPLITS:
         os.replace(paths[split] + ".part", paths[split])
-    examples = [str(b) for b in bad[:MAX_EXAMPLES]]
+    examples = [str(b) for b in bad[:MAX_NAMED]]
     return ChunkResult(chunk.index, len(ids), documents, tokens, empty, text_bytes, len(bad), examples)

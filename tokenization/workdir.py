@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kit.files import write_bytes_atomic
+from kit.jsonl import MAX_NAMED
 from tokenization.config import TokenizeConfig
-from tokenization.encode import MAX_EXAMPLES, SPLITS, ChunkResult, chunk_path
+from tokenization.encode import SPLITS, ChunkResult, chunk_path
 from tokenization.inputs import Chunk
 
 WORK_FORMAT = 1
@@ -61,7 +62,7 @@ class StreamProgress:
         self.empty += chunk.empty
         self.text_bytes += chunk.text_bytes
         self.malformed += chunk.malformed
-        room = MAX_EXAMPLES - len(self.malformed_examples)
+        room = MAX_NAMED - len(self.malformed_examples)
         self.malformed_examples += chunk.malformed_examples[: max(0, room)]
 
 

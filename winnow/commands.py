@@ -63,7 +63,7 @@ def check_at_least(flag: str, value: float | None, low: float, meaning: str = ""
     """Refuse a numeric option below its range: one `error:` line (ConfigError), exit 2."""
     from pipeline.config import ConfigError
 
-    if value is not None and value < low:
+    if value is not None and not value >= low:  # NaN is not in range either
         raise ConfigError(f"{flag} must be >= {low}{meaning}, got {value}")
 
 
@@ -212,7 +212,7 @@ def _check_tokens_output(output: str, overwrite: bool) -> None:
     from pipeline.config import ConfigError
 
     check_output_path(output, "-o", directory=True)
-    if not overwrite and os.path.isdir(output) and any(os.scandir(output)):
+    if not overwrite and os.path.isdir(output) and os.listdir(output):
         raise ConfigError(f"{output} exists: pass --overwrite to replace it (or give another -o)")
 
 

@@ -559,7 +559,7 @@ class HarmDetector:
         runtime_scope: str = "confirm",
         mode: str = "runtime",
         min_content_words: int = 3,
-        encoder_min_readable: float = 0.65,
+        encoder_min_readable: float = 0.75,
     ):
         if encoder not in ("auto", "off", "required") or mode not in ("pretrain", "runtime"):
             raise ValueError(f"harm: bad encoder={encoder!r} or mode={mode!r}")
