@@ -146,8 +146,14 @@ class Cluster:
                 f"--dashboard-port={self.dashboard_port}",
             ],
         )
+        # Each worker keeps its own temp dir: nodes on one machine that share a session directory
+        # share its runtime_resources/, and one node's agent re-creating or dropping the job's
+        # working_dir there removed files the driver on the head was importing (a flaky
+        # ModuleNotFoundError); separate machines never share it.
         for i in range(workers):
-            self._start(f"worker{i + 1}", [f"--address={self.address}", "--num-cpus=1"])
+            temp = self.work / f"w{i + 1}"
+            temp.mkdir(exist_ok=True)
+            self._start(f"worker{i + 1}", [f"--address={self.address}", "--num-cpus=1", f"--temp-dir={temp}"])
 
     def stop(self) -> None:
         """SIGTERM each `ray start --block` (it shuts its node down), then SIGKILL whatever is left of its group."""
