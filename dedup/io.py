@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from dedup.survivor import MEMBER_SCHEMA
 from kit.files import atomic_write, document_format, split_compression
-from kit.jsonl import BadLine, parse_object_line
+from kit.jsonl import BadLine, parse_object_line, valid_unicode
 
 
 class DedupInputError(ValueError):
@@ -192,7 +192,7 @@ def read_jsonl_checked(path: str) -> tuple[pa.Table, list[BadLine]]:
         if isinstance(parsed, str):
             bad.append(BadLine(path, line_no, parsed))
         else:
-            good.append(_valid_unicode(parsed))
+            good.append(valid_unicode(parsed))
     if not good:
         return EMPTY_DOCUMENTS.empty_table(), bad
     columns: dict[str, pa.Array] = {}
@@ -206,22 +206,6 @@ def read_jsonl_checked(path: str) -> tuple[pa.Table, list[BadLine]]:
                 "field one type on every line, or convert the file to Parquet"
             ) from None
     return pa.table(columns), bad
-
-
-def _valid_unicode(value: Any) -> Any:
-    """`value` with lone surrogates in its strings (valid JSON escapes such as \\ud800, not Unicode)
-    written "?", as ingest stores them: Arrow strings are UTF-8, which cannot hold them."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "replace").decode("utf-8")
-        return value
-    if isinstance(value, dict):
-        return {k: _valid_unicode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_valid_unicode(v) for v in value]
-    return value
 
 
 def members(table: pa.Table) -> pa.Table:

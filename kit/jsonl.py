@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_NAMED", "BadLine", "parse_object_line"]
+__all__ = ["MAX_NAMED", "BadLine", "parse_object_line", "valid_unicode"]
 
 MAX_REASON_CHARS = 200
 MAX_NAMED = 5  # malformed lines a command names (in its stats and on stderr); the rest are counted
@@ -51,3 +51,22 @@ def parse_object_line(line: bytes | str) -> dict[str, Any] | str:
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
     return obj
+
+
+def valid_unicode(value: Any) -> Any:
+    """`value` with lone surrogates in its strings (valid JSON escapes such as \\ud800, but not
+    Unicode) written "?", as ingest stores them: UTF-8, so Arrow and the tokenizer, cannot hold them.
+    Strings inside dicts and lists are mended too; anything else is returned as it is."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {k: valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [valid_unicode(v) for v in value]
+    return value

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from kit.files import document_format, split_compression
-from kit.jsonl import BadLine, parse_object_line
+from kit.jsonl import BadLine, parse_object_line, valid_unicode
 
 _SCAN_BLOCK = 16 * 2**20
 
@@ -120,18 +120,6 @@ def _derived_id(path: str, position: int) -> str:
     return f"{Path(path).name}#{position}"
 
 
-def _valid_unicode(text: str | None) -> str | None:
-    """The text with lone surrogates (valid JSON escapes such as \\ud800, but not Unicode) as "?",
-    as ingest stores them: UTF-8 cannot encode them, and the tokenizer needs UTF-8."""
-    if text is None or text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def read_chunk(chunk: Chunk, id_column: str, text_column: str) -> tuple[list[str], list[str | None]]:
     """(ids, texts) of a chunk; a missing id column gets ``<file name>#<position>`` ids. Malformed
     JSONL lines are left out (`read_chunk_checked` says which)."""
@@ -185,7 +173,7 @@ def read_chunk_checked(
             reason = f"field {text_column!r} is {type(text).__name__}, not a string"
             bad.append(BadLine(chunk.path, chunk.first_row + i + 1, reason))
             continue
-        texts.append(_valid_unicode(text))
+        texts.append(valid_unicode(text))
         rid = rec.get(id_column)
         ids.append(str(rid) if rid is not None else _derived_id(chunk.path, chunk.first_row + i))
     return ids, texts, bad

@@ -17,8 +17,8 @@ The encoder reads a window with spaced-apart words joined back (`despaced`: "pi 
 bomb") and only judges it when it can read it (`readable_share`): letters spaced apart or digits
 left inside words leave word pieces that carry no meaning, and a head that trusts them clears harm
 the n-grams had found (spaced-letter rewrites lost 11 points of detection with the encoder
-confirming; the fast tier alone gained 1.25). Below the share the detector's `encoder_min_readable` asks for, the
-fast score stands.
+confirming; the fast tier alone gained 1.25). Below the share the detector's
+`encoder_min_readable` asks for, the fast score stands.
 """
 
 from __future__ import annotations
@@ -41,58 +41,21 @@ LOGIT_SCALE = 4.0  # fast log-odds / 4: on the order of the embedding's coordina
 
 
 _ASCII_WORD = re.compile(r"[a-z]+")
-# One-letter words of plain English and the pieces a normalized contraction leaves ("don't" -> "don t").
-PLAIN_ONE_LETTER = frozenset({"a", "i", "s", "t", "d", "m"})
+# The one- and two-letter words of plain English and the pieces a normalized contraction leaves ("don't"
+# -> "don t", "you'll" -> "you ll"): a piece of a spaced-apart word is one that is neither these nor a
+# known word of three or more letters.
+COMMON_SHORT_WORDS = frozenset((
+    "a", "i", "s", "t", "d", "m", "am", "an", "as", "at", "be", "by", "do", "go", "he", "hi", "if", "in",
+    "is", "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we", "ll", "re", "ve",
+))  # fmt: skip
+PLAIN_ONE_LETTER = frozenset(w for w in COMMON_SHORT_WORDS if len(w) == 1)
 MIN_WORDS_TO_JUDGE = 4  # fewer words say too little about readability: the window counts as readable
 MIN_JOINED = 4
-
-
-# The one- and two-letter words of plain English and the pieces a normalized contraction leaves: a
-# piece of a spaced-apart word is one that is neither these nor a known word of three or more letters.
-COMMON_SHORT_WORDS = frozenset(
-    [
-        "a",
-        "i",
-        "s",
-        "t",
-        "d",
-        "m",
-        "am",
-        "an",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "go",
-        "he",
-        "hi",
-        "if",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "no",
-        "of",
-        "oh",
-        "ok",
-        "on",
-        "or",
-        "so",
-        "to",
-        "up",
-        "us",
-        "we",
-        "ll",
-        "re",
-        "ve",
-    ]
-)
 MAX_JOINED_PIECES = 4
 
 
 def _whole_word(word: str, vocabulary: frozenset[str]) -> bool:
+    """A word on its own, not a piece of one: a known word of three or more letters, or a short word."""
     return (len(word) > 2 and word in vocabulary) or word in COMMON_SHORT_WORDS
 
 
