@@ -81,6 +81,10 @@ class Filter:
         self.detectors: dict[str, Any] = {
             n: given[n] if n in given else build_detector(n, policy, mode) for n in sorted(needed)
         }
+        if "langid" not in self.detectors and any(
+            getattr(d, "uses_language", False) for d in self.detectors.values()
+        ):  # another language's term list counts only in that language, in runtime checks too
+            self.detectors["langid"] = given.get("langid") or build_detector("langid", policy, mode)
         # Resolved (category -> [(detector, key, threshold, ref, action)]) once.
         self._plan = {
             name: [

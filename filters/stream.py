@@ -64,7 +64,13 @@ from filters.engine import Filter, Verdict, placeholder_for
 from filters.normalize import normalize, normalize_term
 from filters.pii import PHONE_CONTEXT_AFTER, PHONE_STREET_WORDS, redact
 from filters.policy import SPAN_DETECTORS
-from filters.terms import SENSE_WINDOW, load_default_entries, load_innocent_phrases, load_senses
+from filters.terms import (
+    SENSE_WINDOW,
+    language_scoped,
+    load_default_entries,
+    load_innocent_phrases,
+    load_senses,
+)
 
 __all__ = ["StreamGuard"]
 
@@ -128,18 +134,27 @@ def _sense_terms() -> frozenset[str]:
 
 
 class _Replay:
-    """A span detector that returns results computed earlier (the guard's accumulated scan)."""
+    """A span detector that returns results computed earlier (the guard's accumulated scan).
 
-    def __init__(self, name: str):
+    The guard scans terms with the language unknown (every list counts). When the final check knows
+    the language and the scan holds a hit of another language's list, the terms detector (`rescan`)
+    reads the whole text once more with the language, exactly as ``check`` does; otherwise knowing
+    the language removes nothing, and the scan is replayed."""
+
+    def __init__(self, name: str, rescan: Any = None):
         self.name = name
         self.result: DetectorResult | None = None
         self.error: str | None = None
+        self.rescan = rescan
+        self.uses_language = rescan is not None
 
-    def detect_batch(self, texts: list[str]) -> list[DetectorResult]:
+    def detect_batch(self, texts: list[str], langs: list[str | None] | None = None) -> list[DetectorResult]:
         if self.error is not None:
             raise RuntimeError(self.error)
         if self.result is None or len(texts) != 1:
             raise RuntimeError("replay detector used outside StreamGuard")
+        if langs and langs[0] is not None and any(language_scoped(sp.label) for sp in self.result.spans):
+            return self.rescan.detect_batch(texts, langs=langs)
         return [self.result]
 
 
@@ -891,7 +906,7 @@ class StreamGuard:
         dets: dict[str, Any] = dict(self.filter.detectors)
         for name, res in (("terms", t_res), ("pii", p_res)):
             if name in dets:
-                rp = _Replay(name)
+                rp = _Replay(name, dets[name] if getattr(dets[name], "uses_language", False) else None)
                 rp.result = res
                 rp.error = self._error
                 dets[name] = rp

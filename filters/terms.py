@@ -35,6 +35,7 @@ __all__ = [
     "TermMatcher",
     "TermsDetector",
     "default_matcher",
+    "language_scoped",
     "load_default_entries",
     "load_innocent_phrases",
     "load_senses",
@@ -60,6 +61,12 @@ _NO_BOUNDARY_RANGES = (
     (0xF900, 0xFAFF),
     (0x20000, 0x2FFFF),
 )
+
+
+def language_scoped(label: str) -> bool:
+    """Whether a span's list (its label) may count only in its own language: another language's
+    LDNOOBW list. Such a span can disappear once the document's language is known."""
+    return label.startswith("ldnoobw:") and label != "ldnoobw:en"
 
 
 def _no_boundary_script(term: str) -> bool:
@@ -238,7 +245,7 @@ class TermMatcher:
         innocent-sense words and phrases count): a stream guard scanning part of a longer text.
 
         `lang`: the document's language; terms of a language-specific list count only in their
-        language. None (unknown, e.g. a model's streamed answer) lets every list count."""
+        language. None (unknown, e.g. a stream's open text) lets every list count."""
         text = norm.text
         n = len(text)
         weights: dict[str, float] = {}

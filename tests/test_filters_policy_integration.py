@@ -211,3 +211,37 @@ def test_whole_filter_pickles(flt: Filter, shared_data: Path):
     clone = pickle.loads(pickle.dumps(flt))
     assert clone.check(text) == flt.check(text)
     assert clone.check(text).action == "redact"
+
+
+def test_runtime_checks_scope_term_lists_to_the_text_language():
+    """Runtime mode has no language category, yet another language's list must not count in English:
+    "bite" is on the French list and "stake" on the Swedish one. The runtime Filter identifies the
+    language for the term lists, and a stream's final verdict is still ``check`` of its text."""
+    from filters.stream import StreamGuard
+    from filters.terms import TermsDetector
+
+    data = {
+        "categories": {
+            "profanity": {
+                "detectors": ["terms:profanity"],
+                "threshold": 0.5,
+                "action": "flag",
+                "applies_to": ["runtime"],
+            },
+        }
+    }
+    flt = Filter(Policy.model_validate(data), mode="runtime")
+    assert "langid" in flt.detectors
+    english = (
+        "The dog took a bite of the apple, then another bite, and ran off with the rest of it. "
+        "We drove a stake into the ground to hold the tent before the rain came."
+    )
+    french = "Quelle bite, ce type. Une vraie bite, je te le dis, et je ne lui parlerai plus jamais."
+    (unknown,) = TermsDetector().detect_batch([english], langs=[None])
+    assert unknown.scores["profanity"] >= 0.5  # every list counting: the French and Swedish words fire
+    for text, lang, fires in ((english, "en", False), (french, "fr", True)):
+        v = flt.check(text)
+        assert v.lang == lang and ("profanity" in v.fired) is fires
+        guard = StreamGuard(flt)
+        released = "".join(guard.feed(text[i : i + 5]) for i in range(0, len(text), 5)) + guard.close()
+        assert released == text and guard.verdict == v
