@@ -44,6 +44,12 @@ __all__ = [
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TERM_CATEGORIES = TERM_KEYS  # the categories the policy lets `terms:<category>` name
 LDNOOBW_WEIGHT = 0.35
+# A sense word in senses.tsv: the term is also a name ("Dick"), see `used_as_name`.
+NAME_SENSE = "<name>"
+NAME_CONTEXT = 64
+_OPENERS = " \t\r\n\"'“‘(["
+_SENTENCE_ENDS = ".!?:;\n"
+_NEXT_TITLE_WORD = re.compile(r"[ \t]{1,3}[A-Z][a-z]")
 SENSE_WINDOW = 500  # characters on each side of a hit searched for its innocent-sense words
 # LDNOOBW list names that are not lid.176 labels (Klingon and Kabyle have no lid.176 label: their
 # lists count only when a document's language is unknown).
@@ -61,6 +67,19 @@ _NO_BOUNDARY_RANGES = (
     (0xF900, 0xFAFF),
     (0x20000, 0x2FFFF),
 )
+
+
+def used_as_name(raw: str, start: int, end: int) -> bool:
+    """Whether the hit raw[start:end] reads as a name: a Title-case word ("Dick") that does not open a
+    sentence, or that another Title-case word follows ("Dick Cheney"). Looks at most NAME_CONTEXT
+    characters on either side (a stream guard scans such hits with that much context)."""
+    word = raw[start:end]
+    if not (word[:1].isupper() and word[1:].islower()):
+        return False
+    before = raw[max(0, start - NAME_CONTEXT) : start].rstrip(_OPENERS)
+    if before and before[-1] not in _SENTENCE_ENDS:
+        return True
+    return _NEXT_TITLE_WORD.match(raw, end, min(len(raw), end + NAME_CONTEXT)) is not None
 
 
 def language_scoped(label: str) -> bool:
@@ -227,10 +246,16 @@ class TermMatcher:
         terms += phrases
         self._values += [(not _no_boundary_script(p), False, ()) for p in phrases]
         self._senses: dict[int, re.Pattern[str]] = {}
+        self._names: set[int] = set()  # terms that are also names: a Title-case use is the name
         index = {t: i for i, t in enumerate(terms)}
         for term, words in (senses or {}).items():
             norm = normalize_term(term)
-            folded = sorted({w for w in map(normalize_term, words) if w}, key=lambda w: (-len(w), w))
+            if norm in index and NAME_SENSE in words:
+                self._names.add(index[norm])
+            folded = sorted(
+                {w for w in map(normalize_term, words) if w and w != NAME_SENSE.strip("<>")},
+                key=lambda w: (-len(w), w),
+            )
             if norm in index and folded:
                 self._senses[index[norm]] = re.compile(r"\b(?:" + "|".join(map(re.escape, folded)) + r")\b")
         self._automaton = Automaton(terms)
@@ -270,6 +295,8 @@ class TermMatcher:
                 text, max(0, start - SENSE_WINDOW), end + SENSE_WINDOW
             ):
                 continue  # the innocent sense is nearby ("Pussy" among cats and kittens)
+            elif index in self._names and used_as_name(norm.raw, *norm.raw_span(start, end)):
+                continue  # "Dick" in the middle of a sentence, "Dick Cheney"
             else:
                 found.append((start, end, hits))
         for start, end, hits in found:

@@ -374,3 +374,21 @@ def test_match_window_counts_only_hits_starting_inside_with_the_context_around()
     assert any(text[start:][s.start : s.end] == "pussy" for s in alone)  # without it the hit counts
     scores, _ = m.match(text, window=(0, 0))
     assert all(v == 0.0 for v in scores.values())
+
+
+def test_a_term_that_is_also_a_name_counts_only_where_it_is_not_the_name():
+    """senses.tsv marks "dick" with <name>: a Title-case use inside a sentence, or before another
+    Title-case word, is the name; lower case, all capitals or a sentence's lone first word still count."""
+    from filters.terms import TermsDetector
+
+    det = TermsDetector()
+
+    def hits(text: str) -> list[str]:
+        return [text[s.start : s.end] for s in det.detect_batch([text])[0].spans if s.category == "profanity"]
+
+    assert hits("Then Dick went to the store with his sister.") == []
+    assert hits('He said, "Dick, come here."') == []
+    assert hits("Dick Cheney spoke first.") == []
+    assert hits("You are such a dick.") == ["dick"]
+    assert hits("DICK!") == ["DICK"]
+    assert hits("Dick. That is what you are.") == ["Dick"]  # opens a sentence, no name after it

@@ -37,6 +37,10 @@ SYNTH = [
     "-----END RSA PRIVATE KEY-----\nthat was the key\n",
     "IBAN GB82 WEST 1234 5698 7654 32 is mine; SSN 123-45-6789.\n",
     "f u c k this, and sh1t happens, k1ll y0urself\n",
+    # a term that is also a name (Title case mid-sentence or before another name) and one that is not
+    "Then Dick went home.\nYou are such a dick, said Dick Cheney;   Dick. Dick?\n",
+    # other languages' list words ("bite" French, "stake" Swedish): the final check knows the language
+    "The dog took a bite, then another bite, and we drove a stake into the ground by the tent.\n",
 ]
 
 
@@ -267,3 +271,16 @@ def test_detector_error(full, fail_closed):
 def test_empty_stream(full):
     g = StreamGuard(full)
     assert g.close() == "" and g.verdict.action == full.check("").action
+
+
+@pytest.mark.parametrize(("text", "action"), zip(SYNTH[-2:], ("flag", "allow"), strict=True))
+def test_name_and_other_language_terms_exact_at_every_cut(rules, text, action):
+    """A name-sense hit ("Dick" mid-sentence) depends on the text around it, and another language's
+    list depends on the whole text's language: cut anywhere, the stream still ends at check(text)."""
+    want = rules.check(text)
+    assert want.action == action  # "a dick" and a lone "Dick?" still count; "bite" in English does not
+    for cut in range(len(text) + 1):
+        for every in (0, 8):
+            g = StreamGuard(rules, scan_every=every)
+            assert _run(g, text, [cut, cut + 3, cut + 11]) == want.text
+            assert g.verdict == want, (cut, every)
