@@ -4,8 +4,8 @@ Library API (the pipeline wraps it; `dedup` never imports `pipeline`):
 - `run_dedup(input_paths, out_dir, config) -> DedupStats` and `explain(config) -> str` for `winnow dedup`.
 - `dedup_blocks(blocks, config, executor)` over Arrow tables / ObjectRefs / FileBlocks.
 - Per-batch functions: `exact_hash_batch`, `signatures`, `band_keys`; datasketch interop via `to_datasketch`.
-- `dedup.io`: which files a list of inputs names (`expand_inputs`) and the split of a table by a
-  decision (`split_by_decision`), for `winnow dedup` and the pipeline's dedup stages alike.
+- `dedup.io`: the split of a table by a decision (`split_by_decision`), for `winnow dedup` and the
+  pipeline's dedup stages alike. Which files a list of inputs names is `kit.files.expand_inputs`.
 - `dedup.cluster_sizes`: the cluster-size buckets the ledger, `winnow dedup` and the report share.
 
 The names below load on first use, so importing a light module (`dedup.cluster_sizes`,

@@ -76,7 +76,7 @@ class MinHashConfig(BaseModel):
 
 
 class DedupConfig(BaseModel):
-    """Whole dedup stage: exact first, then MinHash near-dedup on the exact survivors."""
+    """A whole dedup run: exact first, then MinHash near-dedup on the exact survivors."""
 
     model_config = ConfigDict(extra="forbid")
 

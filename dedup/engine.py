@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dedup import index as idx
-from dedup import stages
+from dedup import steps
 from dedup.config import DedupConfig
 from dedup.exact import node_ids
 from dedup.executor import LocalExecutor, RayExecutor
@@ -34,7 +34,7 @@ class DedupResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-# Where the stages run: inline in this process, or as Ray tasks (the same calls either way).
+# Where the steps run: inline in this process, or as Ray tasks (the same calls either way).
 Executor = LocalExecutor | RayExecutor
 
 
@@ -59,7 +59,7 @@ def _transpose(outs: list[list[Any]], num_parts: int) -> list[list[Any]]:
 
 
 def _submit_split(ex: Executor, fn: Callable, num_returns: int, *args: Any) -> list[Any]:
-    """Submit a stage with `num_returns` outputs; always a list (the executor gives a bare value for one)."""
+    """Submit a step with `num_returns` outputs; always a list (the executor gives a bare value for one)."""
     out = ex.submit(fn, *args, num_returns=num_returns)
     return out if num_returns > 1 else [out]
 
@@ -77,9 +77,9 @@ def run_exact(blocks: list[Any], config: DedupConfig, ex: Executor) -> DedupResu
     if not blocks:  # nothing to shuffle: the reducers would get no tables at all
         return DedupResult(empty_removed(), empty_clusters(), {"exact_clusters": 0})
     num_parts = config.num_partitions
-    hashed = [_submit_split(ex, stages.exact_map, num_parts, num_parts, b) for b in blocks]
+    hashed = [_submit_split(ex, steps.exact_map, num_parts, num_parts, b) for b in blocks]
     reduce_outputs = [
-        ex.submit(stages.exact_reduce, list(config.survivor), *parts, num_returns=2)
+        ex.submit(steps.exact_reduce, list(config.survivor), *parts, num_returns=2)
         for parts in _transpose(hashed, num_parts)
     ]
     removed, clusters = _gather_decisions(ex, reduce_outputs)
@@ -111,7 +111,7 @@ def _near_map(
     num_parts = config.num_partitions
     mapped = [
         _submit_split(
-            ex, stages.near_map, 2 * num_parts, config.minhash, bands, rows, num_parts, exclude_ref, b
+            ex, steps.near_map, 2 * num_parts, config.minhash, bands, rows, num_parts, exclude_ref, b
         )
         for b in blocks
     ]
@@ -146,10 +146,10 @@ def _candidate_edges(band_parts: list[list[Any]], config: DedupConfig, ex: Execu
     """Documents sharing a band bucket become candidate pairs, deduplicated per u-partition."""
     num_parts = config.num_partitions
     bucket_edges = [
-        _submit_split(ex, stages.band_reduce, num_parts, config.minhash.max_bucket_pairs, num_parts, *tables)
+        _submit_split(ex, steps.band_reduce, num_parts, config.minhash.max_bucket_pairs, num_parts, *tables)
         for tables in band_parts
     ]
-    return [ex.submit(stages.edge_unique, *parts) for parts in _transpose(bucket_edges, num_parts)]
+    return [ex.submit(steps.edge_unique, *parts) for parts in _transpose(bucket_edges, num_parts)]
 
 
 def _verified_edges(
@@ -162,24 +162,24 @@ def _verified_edges(
 ) -> list[Any]:
     """Keep the candidate pairs whose exact shingle Jaccard reaches the threshold (LSH only estimates it)."""
     cfg, num_parts = config.minhash, config.num_partitions
-    candidates = ex.put(np.unique(np.concatenate([stages.edge_nodes(t) for t in edge_tables])))
+    candidates = ex.put(np.unique(np.concatenate([steps.edge_nodes(t) for t in edge_tables])))
     sets = _transpose(
         [
-            _submit_split(ex, stages.collect_sets, num_parts, cfg, num_parts, candidates, exclude_ref, b)
+            _submit_split(ex, steps.collect_sets, num_parts, cfg, num_parts, candidates, exclude_ref, b)
             for b in blocks
         ],
         num_parts,
     )
     # Each u-partition sends every v-partition its edges plus the sets of their distinct u's (once each).
     attached = [
-        _submit_split(ex, stages.verify_attach, 2 * num_parts, num_parts, 1, edges[p], *sets[p])
+        _submit_split(ex, steps.verify_attach, 2 * num_parts, num_parts, 1, edges[p], *sets[p])
         for p in range(num_parts)
     ]
     sent_edges = _transpose([a[:num_parts] for a in attached], num_parts)
     sent_sets = _transpose([a[num_parts:] for a in attached], num_parts)
     return [
         ex.submit(
-            stages.verify_finish,
+            steps.verify_finish,
             cfg.threshold,
             len(sent_edges[q]),
             len(sent_sets[q]),
@@ -194,21 +194,21 @@ def _verified_edges(
 def _connected_components(edges: list[Any], num_parts: int, ex: Executor) -> tuple[list[Any], int]:
     """Cluster labels per node partition by distributed min-label propagation; also the rounds it took."""
     scattered = _transpose(
-        [_submit_split(ex, stages.cc_scatter, num_parts, num_parts, e) for e in edges], num_parts
+        [_submit_split(ex, steps.cc_scatter, num_parts, num_parts, e) for e in edges], num_parts
     )
-    state = [ex.submit(stages.cc_init, *parts, num_returns=2) for parts in scattered]
+    state = [ex.submit(steps.cc_init, *parts, num_returns=2) for parts in scattered]
     labels, adjacency = [s[0] for s in state], [s[1] for s in state]
     iterations = 0
     while True:
         iterations += 1
         offers = _transpose(
             [
-                _submit_split(ex, stages.cc_send, num_parts, num_parts, labels[p], adjacency[p])
+                _submit_split(ex, steps.cc_send, num_parts, num_parts, labels[p], adjacency[p])
                 for p in range(num_parts)
             ],
             num_parts,
         )
-        received = [ex.submit(stages.cc_recv, labels[p], *offers[p], num_returns=2) for p in range(num_parts)]
+        received = [ex.submit(steps.cc_recv, labels[p], *offers[p], num_returns=2) for p in range(num_parts)]
         labels = [r[0] for r in received]
         if sum(ex.get([r[1] for r in received])) == 0:
             return labels, iterations
@@ -221,13 +221,13 @@ def _near_survivors(
     num_parts = config.num_partitions
     by_cluster = _transpose(
         [
-            _submit_split(ex, stages.near_members, num_parts, num_parts, 1, labels[p], *member_parts[p])
+            _submit_split(ex, steps.near_members, num_parts, num_parts, 1, labels[p], *member_parts[p])
             for p in range(num_parts)
         ],
         num_parts,
     )
     reduce_outputs = [
-        ex.submit(stages.near_reduce, list(config.survivor), *parts, num_returns=2) for parts in by_cluster
+        ex.submit(steps.near_reduce, list(config.survivor), *parts, num_returns=2) for parts in by_cluster
     ]
     return _gather_decisions(ex, reduce_outputs)
 

@@ -1,6 +1,6 @@
-"""Run the dedup stages either inline (one process, for tests and memory curves) or as Ray tasks.
+"""Run the dedup steps (`dedup.steps`) inline (one process, for tests and memory curves) or as Ray tasks.
 
-Stage functions are plain module-level functions over Arrow tables; multi-output stages return a tuple
+Step functions are plain module-level functions over Arrow tables; multi-output steps return a tuple
 (a single value when there is one output, matching Ray's `num_returns=1`).
 """
 
@@ -13,7 +13,7 @@ from kit.ray_local import connect_ray
 
 
 class LocalExecutor:
-    """Calls each stage function immediately in this process."""
+    """Calls each step function immediately in this process."""
 
     def submit(self, fn: Callable, *args: Any, num_returns: int = 1) -> Any:
         out = fn(*args)
@@ -27,7 +27,7 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Submits each stage function as a Ray task; arguments that are ObjectRefs are resolved by Ray."""
+    """Submits each step function as a Ray task; arguments that are ObjectRefs are resolved by Ray."""
 
     def __init__(self) -> None:
         import ray
@@ -51,5 +51,5 @@ class RayExecutor:
 
 
 def ret(parts: list) -> Any:
-    """Return convention for stage functions: a tuple of outputs, or the only output."""
+    """Return convention for step functions: a tuple of outputs, or the only output."""
     return parts[0] if len(parts) == 1 else tuple(parts)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from dedup.config import MinHashConfig
 from dedup.executor import ret
 from dedup.io import split_by, write_parquet_atomic
-from dedup.stages import BAND_SCHEMA, _part
+from dedup.steps import BAND_SCHEMA, _part
 from dedup.survivor import MEMBER_SCHEMA
 from kit.files import write_text_atomic
 

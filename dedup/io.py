@@ -4,9 +4,8 @@ by a dedup decision, and atomic Parquet writes."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,40 +54,6 @@ def plan_blocks(paths: list[str], rows_per_block: int) -> list[FileBlock]:
         else:
             raise ValueError(f"unsupported input (want .parquet or .jsonl): {path}")
     return blocks
-
-
-def expand_inputs(paths: Iterable[str]) -> list[str]:
-    """The document files that `paths` name, in the order given; the one rule of every corpus reader.
-
-    A file stands for itself (its reader judges its format). A directory stands for the Parquet and
-    JSONL files below it (`kit.files.document_format`), in sorted path order, skipping names that
-    start with "." or "_" (temporaries, `_SUCCESS`, a stage's `_parts/` state) and symlinked
-    directories. A missing path is an error, not an empty input.
-    """
-    out: list[str] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out += _documents_under(p)
-        elif p.is_file():
-            out.append(str(p))
-        else:
-            raise FileNotFoundError(f"input not found: {raw}")
-    return out
-
-
-def _documents_under(root: Path) -> list[str]:
-    found: list[Path] = []
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = [d for d in subdirs if not d.startswith((".", "_"))]
-        found += [
-            Path(directory, n)
-            for n in names
-            if not n.startswith((".", "_"))
-            and document_format(n)
-            and os.path.isfile(os.path.join(directory, n))
-        ]
-    return [str(f) for f in sorted(found)]
 
 
 def load_block(block: Any) -> pa.Table:

@@ -19,14 +19,13 @@ from dedup.io import (
     DedupInputError,
     FileBlock,
     block_problem,
-    expand_inputs,
     load_block_checked,
     plan_blocks,
     split_by_decision,
     write_parquet_atomic,
 )
 from dedup.lsh import explain as _explain_minhash
-from kit.files import write_text_atomic
+from kit.files import expand_inputs, write_text_atomic
 from kit.jsonl import MAX_NAMED
 
 DECISION_COLUMNS = ["stage", "reason", "cluster_id", "kept_id"]

@@ -1,5 +1,5 @@
 """Files, the way every winnow room handles them: atomic writes, file digests, which file names are
-documents. Standard library only.
+documents and which files a list of inputs names. Standard library only.
 
 Atomic write: the data goes to `.<name>.<uuid4 hex>.tmp` in the destination's directory
 (same filesystem, so the rename is atomic), is flushed and fsync'd, then `os.replace`d onto the
@@ -9,7 +9,8 @@ every other file a run writes (`tempfile.mkstemp` would make it 0600).
 
 Document names: `winnow dedup`, `winnow tokenize` and ingest read Parquet and JSONL by the same
 suffixes (`PARQUET_SUFFIXES`, `JSONL_SUFFIXES`, any case, JSONL optionally compressed), so a file
-one of them takes is never skipped by another.
+one of them takes is never skipped by another; `expand_inputs` is the one expansion of input paths
+(files and directories) into document files for `winnow dedup` and `winnow tokenize`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +31,7 @@ __all__ = [
     "TEMPORARY_NAME",
     "atomic_write",
     "document_format",
+    "expand_inputs",
     "file_sha256",
     "split_compression",
     "temporary_path",
@@ -113,3 +115,37 @@ def document_format(path: str | os.PathLike) -> str | None:
     if codec is None and base.endswith(PARQUET_SUFFIXES):
         return "parquet"
     return None
+
+
+def expand_inputs(paths: Iterable[str]) -> list[str]:
+    """The document files that `paths` name, in the order given; the one rule of every corpus reader.
+
+    A file stands for itself (its reader judges its format). A directory stands for the Parquet and
+    JSONL files below it (`document_format`), in sorted path order, skipping names that
+    start with "." or "_" (temporaries, `_SUCCESS`, a stage's `_parts/` state) and symlinked
+    directories. A missing path is an error, not an empty input.
+    """
+    out: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += _documents_under(p)
+        elif p.is_file():
+            out.append(str(p))
+        else:
+            raise FileNotFoundError(f"input not found: {raw}")
+    return out
+
+
+def _documents_under(root: Path) -> list[str]:
+    found: list[Path] = []
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith((".", "_"))]
+        found += [
+            Path(directory, n)
+            for n in names
+            if not n.startswith((".", "_"))
+            and document_format(n)
+            and os.path.isfile(os.path.join(directory, n))
+        ]
+    return [str(f) for f in sorted(found)]

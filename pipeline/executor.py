@@ -45,7 +45,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
     Inside `ray job submit`, Ray sets RAY_ADDRESS for the entrypoint, so the run joins the cluster
     and inherits the job's runtime env (e.g. `--working-dir`). The local start is
-    `dedup.executor.start_local_ray`: every service on 127.0.0.1, no dashboard, no metrics export.
+    `kit.ray_local.start_local_ray`: every service on 127.0.0.1, no dashboard, no metrics export.
     """
     connect_ray(address, num_cpus)
     ray.data.DataContext.get_current().enable_progress_bars = sys.stderr.isatty()

@@ -15,8 +15,9 @@ from urllib.request import url2pathname
 import yaml
 
 from ingest.sources import expand_uri, is_glob
-from pipeline import storage
+from pipeline import layout, storage
 from pipeline.config import ConfigError, RunConfig, SourceSpec, dump_config, parse_config
+from pipeline.layout import StagePaths
 
 MAX_DIFFS_SHOWN = 5
 MAX_VALUE_CHARS = 60
@@ -33,8 +34,6 @@ def preflight_run(cfg: RunConfig, run_dir: str, *, restart: bool) -> list[str]:
 
 
 def _ingest_finished(run_dir: str) -> bool:
-    from pipeline.stages.base import StagePaths
-
     return storage.exists(StagePaths(run_dir, "ingest").success)
 
 
@@ -119,7 +118,7 @@ def _empty_warning(index: int, uri: str, files: int, consequence: str) -> str:
 
 def check_run_dir(cfg: RunConfig, run_dir: str) -> None:
     """Refuse a run directory made with another config, naming the keys that differ (old -> new)."""
-    saved_path = storage.join(run_dir, "config.yaml")
+    saved_path = layout.config_path(run_dir)
     if not storage.exists(saved_path):
         return
     new_text = dump_config(cfg)

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline import storage
+from pipeline import layout, storage
 from pipeline.config import ConfigError, RunConfig, dump_config
+from pipeline.layout import StagePaths
 from pipeline.ledger import StageStats, ledger_dict
 from pipeline.preflight import check_run_dir
-from pipeline.stages.base import StagePaths
 
 log = logging.getLogger("winnow")
 
@@ -55,7 +55,7 @@ def prepare_run_dir(cfg: RunConfig, run_dir: str, *, restart: bool = False) -> N
     check_run_dir(cfg, run_dir)
     storage.makedirs(run_dir)
     storage.remove_temporaries(run_dir)
-    storage.write_text(storage.join(run_dir, "config.yaml"), dump_config(cfg))
+    storage.write_text(layout.config_path(run_dir), dump_config(cfg))
 
 
 def print_line(text: str) -> None:
@@ -106,13 +106,13 @@ def _run_stages(
             if on_stage:
                 on_stage(stats)
         done.append(stats)
-        storage.write_json(storage.join(run_dir, "stats.json"), ledger_dict(done))
+        storage.write_json(layout.stats_path(run_dir), ledger_dict(done))
         previous = name
     note = empty_output_note(done)
     if note:
         say(note)
     ledger = ledger_dict(done)
-    storage.write_json(storage.join(run_dir, "stats.json"), ledger)
+    storage.write_json(layout.stats_path(run_dir), ledger)
     return RunResult(run_dir, done, ledger)
 
 
@@ -157,7 +157,7 @@ def last_document_stage(run_dir: str) -> list[str]:
     """Parquet parts of the last finished document stage of a run (what `tokenize` reads)."""
     import yaml
 
-    stages = yaml.safe_load(storage.read_text(storage.join(run_dir, "config.yaml")))["stages"]
+    stages = yaml.safe_load(storage.read_text(layout.config_path(run_dir)))["stages"]
     for name in reversed([s for s in stages if s != "tokenize"]):
         paths = StagePaths(run_dir, name)
         if storage.exists(paths.success):

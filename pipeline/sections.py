@@ -10,10 +10,9 @@ config through `SectionsSource`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from pipeline.validation import field_message
 
@@ -26,19 +25,6 @@ class SectionsSource(Protocol):
     def policy_path(self) -> str: ...
 
 
-def _errors(
-    section: str, model: type[BaseModel] | None, fn: Callable[[SectionsSource], Any], cfg: SectionsSource
-) -> list[str]:
-    """`fn(cfg)`'s validation errors as `  section.field: message` lines (with `did you mean`)."""
-    try:
-        fn(cfg)
-    except ValidationError as e:
-        return [f"  {field_message(err, model, prefix=section)}" for err in e.errors()]
-    except (ValueError, OSError) as e:
-        return [f"  {section}: {e}"]
-    return []
-
-
 def validate_sections(cfg: SectionsSource) -> list[str]:
     """Checks beyond the typed sections: the policy file loads (a file of its own, validated by filters)."""
     errors: list[str] = []
@@ -47,7 +33,12 @@ def validate_sections(cfg: SectionsSource) -> list[str]:
         if "://" not in policy and not os.path.exists(policy):
             errors.append(f"  filter.policy: file not found: {policy}")
         else:
-            errors += _errors("filter.policy", None, lambda c: _load_policy(policy), cfg)
+            try:
+                _load_policy(policy)
+            except ValidationError as e:  # one `  filter.policy.<field>: message` line per error
+                errors += [f"  {field_message(err, None, prefix='filter.policy')}" for err in e.errors()]
+            except (ValueError, OSError) as e:
+                errors.append(f"  filter.policy: {e}")
     return errors
 
 

@@ -3,7 +3,8 @@
 Everything the pipeline writes goes through here so that a killed run never
 leaves a half-written file that a rerun would mistake for a finished one.
 Local files are written to a temporary name and renamed; object stores
-(s3://, gs://, ...) already make a PUT visible all at once.
+(s3://, gs://, ...) already make a PUT visible all at once. Where each file of a
+run lives (its names) is `pipeline.layout`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dedup.cluster_sizes import CLUSTER_SIZE_BUCKETS, cluster_size_histogram
-from pipeline import storage
+from pipeline import layout, storage
 
 DEFAULT_MAX_ROWS = 200_000
 QUARANTINE_ROWS = 50
@@ -97,13 +97,6 @@ class ReportData:
 # -- Parquet -----------------------------------------------------------------------------------
 
 
-def parquet_files(directory: str) -> list[str]:
-    """Data files of a stage directory, in name order (temp files and `_SUCCESS` excluded)."""
-    return [
-        p for p in storage.listdir(directory, ".parquet") if not os.path.basename(p).startswith(("_", "."))
-    ]
-
-
 def schema_names(paths: list[str]) -> list[str]:
     """Column names of the first readable part (stages write one schema per stage)."""
     for p in paths:
@@ -172,9 +165,9 @@ def _read_yaml(path: str) -> dict[str, Any]:
 
 def _run_date(run_dir: str) -> str:
     """When the run last wrote its ledger (not now), so the same run gives the same report."""
-    for name in ("stats.json", "config.yaml"):
+    for path in (layout.stats_path(run_dir), layout.config_path(run_dir)):
         try:
-            fs, p = storage.filesystem(storage.join(run_dir, name))
+            fs, p = storage.filesystem(path)
             info = fs.info(p)
         except Exception:
             continue
@@ -262,10 +255,9 @@ def _every_bucket(counts: dict[str, int]) -> dict[str, int]:
 def read_clusters(run_dir: str, ledger: dict[str, Any], max_rows: int) -> list[ClusterInfo]:
     """Cluster-size histograms from `clusters/<stage>.parquet`, else from the ledger's buckets."""
     out: list[ClusterInfo] = []
-    files = parquet_files(storage.join(run_dir, "clusters"))
     seen = set()
-    for path in files:
-        stage = os.path.basename(path).rsplit(".", 1)[0]
+    for path in layout.cluster_files(run_dir):
+        stage = layout.part_name(path)
         s = read_sample([path], ["size", "kind"], max_rows)
         t = s.table
         if "size" not in t.column_names:
@@ -298,7 +290,7 @@ def read_clusters(run_dir: str, ledger: dict[str, Any], max_rows: int) -> list[C
 
 
 def read_quarantine(run_dir: str, stages: list[str], limit: int) -> tuple[dict[str, int], list[dict]]:
-    qdir = storage.join(run_dir, "quarantine")
+    qdir = layout.quarantine_root(run_dir)
     fs, p = storage.filesystem(qdir)
     found = []
     if fs.exists(p):
@@ -311,7 +303,7 @@ def read_quarantine(run_dir: str, stages: list[str], limit: int) -> tuple[dict[s
     totals: dict[str, int] = {}
     rows: list[dict] = []
     for stage in order:
-        parts = parquet_files(storage.join(qdir, stage))
+        parts = layout.parts(layout.StagePaths(run_dir, stage).quarantine_dir)
         if not parts:
             continue
         totals[stage] = count_rows(parts)
@@ -334,7 +326,7 @@ def read_quarantine(run_dir: str, stages: list[str], limit: int) -> tuple[dict[s
 def find_train_log(run_dir: str, explicit: str | None) -> str | None:
     if explicit:
         return explicit
-    tdir = storage.join(run_dir, "train")
+    tdir = layout.train_dir(run_dir)
     fs, p = storage.filesystem(tdir)
     if not fs.exists(p):
         return None
@@ -390,7 +382,7 @@ def read_train_log(path: str) -> TrainLog:
 
 def read_tokens(run_dir: str, ledger: dict[str, Any]) -> dict[str, Any] | None:
     """Per-split rows/tokens/documents from tokens/manifest.json, else from the tokenize stage's ledger."""
-    path = storage.join(run_dir, "tokens", "manifest.json")
+    path = layout.tokens_manifest(run_dir)
     try:
         if storage.exists(path):
             m = storage.read_json(path)
@@ -445,11 +437,11 @@ def collect(
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> ReportData:
     """Read what the report shows; raises only when there is no `stats.json` at all."""
-    stats_path = storage.join(run_dir, "stats.json")
+    stats_path = layout.stats_path(run_dir)
     if not storage.exists(stats_path):
         raise FileNotFoundError(f"{stats_path} not found: not a run directory (or no stage finished yet)")
     ledger = storage.read_json(stats_path)
-    config = _read_yaml(storage.join(run_dir, "config.yaml"))
+    config = _read_yaml(layout.config_path(run_dir))
     name = str(config.get("name") or posixpath.basename(run_dir.rstrip("/")) or run_dir)
     data = ReportData(run_dir=run_dir, name=name, date=_run_date(run_dir), ledger=ledger, config=config)
 
@@ -462,8 +454,8 @@ def collect(
     stages = stage_names(ledger, config)
     # Scores: the first stage whose output carries score_* columns is the one that filtered.
     for st in stages:
-        kept_parts = parquet_files(storage.join(run_dir, st))
-        rej_parts = parquet_files(storage.join(run_dir, "rejected", st))
+        kept_parts = layout.parts(layout.StagePaths(run_dir, st).out_dir)
+        rej_parts = layout.parts(layout.StagePaths(run_dir, st).rejected_dir)
         names = schema_names(kept_parts) or schema_names(rej_parts)
         score_cols = [c for c in names if c.startswith("score_")]
         if not score_cols:
@@ -483,7 +475,7 @@ def collect(
         break
     # Languages of kept documents: the last document stage that has a `lang` column.
     for st in reversed(stages):
-        kept_parts = parquet_files(storage.join(run_dir, st))
+        kept_parts = layout.parts(layout.StagePaths(run_dir, st).out_dir)
         if kept_parts and "lang" in schema_names(kept_parts):
             s = read_sample(kept_parts, ["lang"], max_rows)
             data.lang_stage = st

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -32,7 +33,7 @@ from kit.svg import (
     stacked_hbars,
     thin,
 )
-from pipeline import storage
+from pipeline import layout, storage
 from report.data import DEFAULT_MAX_ROWS, ReportData, Sample, collect
 
 BINS = 20
@@ -48,7 +49,7 @@ def write_report(
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> str:
     """Write the report of `run_dir` (default `<run_dir>/report.html`, atomically); return its path."""
-    out_path = out_path or storage.join(run_dir, "report.html")
+    out_path = out_path or layout.report_path(run_dir)
     html = render(collect(run_dir, train_log=train_log, policy=policy, max_rows=max_rows))
     with storage.atomic_open(out_path, "wb") as f:
         f.write(html.encode("utf-8"))
@@ -221,79 +222,117 @@ def _column(sample: Sample | None, name: str) -> np.ndarray:
     return sample.table[name].to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
-def _scores(d: ReportData) -> str:
-    if d.score_stage is None or d.scores_kept is None or d.scores_removed is None:
-        return _section(
-            "scores",
-            "Filter scores",
-            "<p>No stage wrote detector scores (no <code>score_*</code> columns).</p>",
-        )
-    names = sorted(
-        {
-            c
-            for c in d.scores_kept.table.column_names + d.scores_removed.table.column_names
-            if c.startswith("score_")
-        }
+@dataclass(frozen=True)
+class _Score:
+    """One score column of the filtering stage, on both sides of its decision."""
+
+    column: str  # score_<category>, quality or lang_score
+    kept: np.ndarray  # the column's values in the kept rows read (NaN where missing)
+    removed: np.ndarray  # ... and in the removed rows read
+    threshold: float | None  # the policy's line for it, None when the policy draws none
+
+    @property
+    def is_category(self) -> bool:
+        return self.column.startswith("score_")
+
+    @property
+    def category(self) -> str:
+        return self.column.removeprefix("score_")
+
+    @property
+    def label(self) -> str:
+        return self.category if self.is_category else self.column
+
+
+@dataclass(frozen=True)
+class _ScoreHistogram:
+    """Kept and removed counts of a score in BINS equal bins over [lo, hi] (at least [0, 1])."""
+
+    lo: float
+    hi: float
+    edges: np.ndarray
+    kept: list[int]
+    removed: list[int]
+    log: bool  # counts spread over more than 50x: the chart's y axis is logarithmic
+
+
+def _score_columns(d: ReportData) -> list[str]:
+    """Every `score_<category>` column of the rows read, by name, then `quality` and `lang_score` if present."""
+    present = d.scores_kept.table.column_names + d.scores_removed.table.column_names
+    categories = sorted({c for c in present if c.startswith("score_")})
+    return categories + [c for c in ("quality", "lang_score") if c in present]
+
+
+def _score_threshold(d: ReportData, column: str) -> float | None:
+    """The policy's threshold for a score column: `lang_score` has the language rule's minimum; `quality`
+    none (its rule is not a threshold on this score)."""
+    if column == "quality":
+        return None
+    return d.thresholds.get("_lang_score" if column == "lang_score" else column.removeprefix("score_"))
+
+
+def _score_histogram(score: _Score) -> _ScoreHistogram:
+    values = np.concatenate([score.kept, score.removed])
+    values = values[~np.isnan(values)]
+    lo = min(0.0, float(values.min())) if values.size else 0.0
+    hi = max(1.0, float(values.max())) if values.size else 1.0
+    edges = np.linspace(lo, hi, BINS + 1)
+    kept, removed = _hist(score.kept, edges), _hist(score.removed, edges)
+    nonzero = [count for count in kept + removed if count > 0]
+    log = bool(nonzero) and max(nonzero) / min(nonzero) > 50
+    return _ScoreHistogram(lo, hi, edges, kept, removed, log)
+
+
+def _score_figure(score: _Score) -> str:
+    """A score's histogram, kept against removed, with the threshold line and its bin counts as a table."""
+    h = _score_histogram(score)
+    kept_read, removed_read = int((~np.isnan(score.kept)).sum()), int((~np.isnan(score.removed)).sum())
+    desc = (
+        f"Histogram of {score.label} over [{h.lo:g}, {h.hi:g}] in {BINS} bins; kept {kept_read:,} "
+        f"documents, removed {removed_read:,}"
+        + (f"; threshold {score.threshold:g}" if score.threshold is not None else "")
+        + ("; log scale counts" if h.log else "")
     )
-    extra = [
-        c
-        for c in ("quality", "lang_score")
-        if c in d.scores_kept.table.column_names + d.scores_removed.table.column_names
+    svg = histogram(
+        f"chart-score-{score.label}",
+        f"{score.label} score: kept vs removed",
+        desc,
+        list(h.edges),
+        [Series("kept", h.kept, KEPT), Series("removed", h.removed, REMOVED)],
+        threshold=score.threshold,
+        log=h.log,
+    )
+    bins = [[f"[{h.edges[k]:.2f}, {h.edges[k + 1]:.2f})", h.kept[k], h.removed[k]] for k in range(BINS)]
+    table = _table(["bin", "kept", "removed"], bins)
+    return (
+        f'<div class="hist"><h3>{escape(score.label)}{" <span class=log>log y</span>" if h.log else ""}</h3>'
+        + _figure(svg, table, "bin counts")
+        + "</div>"
+    )
+
+
+def _score_row(d: ReportData, score: _Score, removed_by_reason: dict[str, int]) -> list[str]:
+    """A score's line of the summary table: its rule, action, exact removals, rows past its threshold, means."""
+    rule, on_removed_side = _removal_rule(score.column, score.threshold)
+    kept_past, removed_past = (
+        int(on_removed_side(score.kept).sum()),
+        int(on_removed_side(score.removed).sum()),
+    )
+    has_threshold = score.threshold is not None
+    return [
+        score.label,
+        rule,
+        d.actions.get(score.category, "–") if score.is_category else "–",
+        _n(removed_by_reason.get(score.category, 0)) if score.is_category else "–",
+        f"{kept_past:,} ({_pct(kept_past, score.kept.size)})" if has_threshold else "–",
+        f"{removed_past:,} ({_pct(removed_past, score.removed.size)})" if has_threshold else "–",
+        f"{np.nanmean(score.kept):.3f}" if score.kept.size else "–",
+        f"{np.nanmean(score.removed):.3f}" if score.removed.size else "–",
     ]
-    stage_removed = next(
-        (s.get("removed") or {} for s in d.ledger.get("stages", []) if s.get("name") == d.score_stage), {}
-    )
-    figs, summary = [], []
-    for col in names + extra:
-        cat = col.removeprefix("score_")
-        kept, rem = _column(d.scores_kept, col), _column(d.scores_removed, col)
-        both = np.concatenate([kept, rem])
-        both = both[~np.isnan(both)]
-        lo = min(0.0, float(both.min())) if both.size else 0.0
-        hi = max(1.0, float(both.max())) if both.size else 1.0
-        edges = np.linspace(lo, hi, BINS + 1)
-        hk, hr = _hist(kept, edges), _hist(rem, edges)
-        pos = [v for v in hk + hr if v > 0]
-        log = bool(pos) and max(pos) / min(pos) > 50
-        thr = d.thresholds.get("_lang_score" if col == "lang_score" else cat) if col != "quality" else None
-        label = cat if col.startswith("score_") else col
-        desc = (
-            f"Histogram of {label} over [{lo:g}, {hi:g}] in {BINS} bins; kept {int((~np.isnan(kept)).sum()):,} "
-            f"documents, removed {int((~np.isnan(rem)).sum()):,}"
-            + (f"; threshold {thr:g}" if thr is not None else "")
-            + ("; log scale counts" if log else "")
-        )
-        svg = histogram(
-            f"chart-score-{label}",
-            f"{label} score: kept vs removed",
-            desc,
-            list(edges),
-            [Series("kept", hk, KEPT), Series("removed", hr, REMOVED)],
-            threshold=thr,
-            log=log,
-        )
-        bins = [[f"[{edges[k]:.2f}, {edges[k + 1]:.2f})", hk[k], hr[k]] for k in range(BINS)]
-        tab = _table(["bin", "kept", "removed"], bins)
-        figs.append(
-            f'<div class="hist"><h3>{escape(label)}{" <span class=log>log y</span>" if log else ""}</h3>'
-            + _figure(svg, tab, "bin counts")
-            + "</div>"
-        )
-        rule, removed_side = _removal_rule(col, thr)
-        k_over, r_over = int(removed_side(kept).sum()), int(removed_side(rem).sum())
-        summary.append(
-            [
-                label,
-                rule,
-                d.actions.get(cat, "–") if col.startswith("score_") else "–",
-                _n(stage_removed.get(cat, 0)) if col.startswith("score_") else "–",
-                f"{k_over:,} ({_pct(k_over, kept.size)})" if thr is not None else "–",
-                f"{r_over:,} ({_pct(r_over, rem.size)})" if thr is not None else "–",
-                f"{np.nanmean(kept):.3f}" if kept.size else "–",
-                f"{np.nanmean(rem):.3f}" if rem.size else "–",
-            ]
-        )
-    table = _table(
+
+
+def _scores_table(rows: list[list[str]]) -> str:
+    return _table(
         [
             "score",
             "removed when",
@@ -304,10 +343,13 @@ def _scores(d: ReportData) -> str:
             "mean kept",
             "mean removed",
         ],
-        summary,
+        rows,
         "Per detector category (counts other than 'removed for it' are from the rows read)",
     )
-    note = (
+
+
+def _scores_note(d: ReportData) -> str:
+    return (
         f"Stage {d.score_stage}: kept = {d.scores_kept.note('kept rows')}; removed = "
         f"{d.scores_removed.note('removed rows')}. {d.policy_note}. A category's score is the maximum of its "
         "detectors' scores; a detector may carry its own threshold, so kept rows can sit above the category line."
@@ -317,7 +359,31 @@ def _scores(d: ReportData) -> str:
             else ""
         )
     )
-    return _section("scores", "Filter scores", table + f'<div class="grid">{"".join(figs)}</div>', note)
+
+
+def _scores(d: ReportData) -> str:
+    """The filter-scores section: a summary table and one histogram per score column."""
+    if d.score_stage is None or d.scores_kept is None or d.scores_removed is None:
+        return _section(
+            "scores",
+            "Filter scores",
+            "<p>No stage wrote detector scores (no <code>score_*</code> columns).</p>",
+        )
+    removed_by_reason = next(
+        (s.get("removed") or {} for s in d.ledger.get("stages", []) if s.get("name") == d.score_stage), {}
+    )
+    scores = [
+        _Score(
+            column,
+            _column(d.scores_kept, column),
+            _column(d.scores_removed, column),
+            _score_threshold(d, column),
+        )
+        for column in _score_columns(d)
+    ]
+    figures = "".join(_score_figure(score) for score in scores)
+    table = _scores_table([_score_row(d, score, removed_by_reason) for score in scores])
+    return _section("scores", "Filter scores", table + f'<div class="grid">{figures}</div>', _scores_note(d))
 
 
 LANGUAGE_NOTE = (
@@ -601,8 +667,3 @@ def render(d: ReportData) -> str:
         "score histograms and languages are computed from the rows read, as each section says.</footer>"
         f"<script>{JS}</script></body></html>\n"
     )
-
-
-def chart_count(html: str) -> int:
-    """Number of charts in a rendered report (what the page's script should find drawn)."""
-    return html.count('<svg class="chart"')

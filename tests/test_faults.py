@@ -367,9 +367,9 @@ def test_tokenize_interrupted_resumes_to_the_same_tokens(
     tokenizer already made (`.tokens.work/`) and ends with the undisturbed run's token files."""
     from pipeline.config import load_config
     from pipeline.runner import run_pipeline
-    from tokenization import stage as tok_stage
+    from tokenization import to_dir
 
-    appended = tok_stage._append_chunk
+    appended = to_dir._append_chunk
     calls = []
 
     def dying(*args, **kwargs):
@@ -378,15 +378,15 @@ def test_tokenize_interrupted_resumes_to_the_same_tokens(
         raise KeyboardInterrupt("killed after the first appended chunk")
 
     run_dir = tmp_path / "run"
-    monkeypatch.setattr(tok_stage, "_append_chunk", dying)
+    monkeypatch.setattr(to_dir, "_append_chunk", dying)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(load_config(fault_setup["config"]), str(run_dir))
-    monkeypatch.setattr(tok_stage, "_append_chunk", appended)
+    monkeypatch.setattr(to_dir, "_append_chunk", appended)
 
     def not_again(*args, **kwargs):
         raise AssertionError("the resumed tokenize trained its tokenizer again")
 
-    monkeypatch.setattr(tok_stage, "train_tokenizer", not_again)  # the first attempt's is reused
+    monkeypatch.setattr(to_dir, "train_tokenizer", not_again)  # the first attempt's is reused
     work = run_dir / ".tokens.work"
     assert calls == [1] and (work / "progress.json").is_file() and (work / "tokenizer.json").is_file()
     assert not (run_dir / "tokens" / "_SUCCESS").exists()

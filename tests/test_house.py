@@ -7,6 +7,7 @@ that crosses a wall fails here, not in a user's run.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,23 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LIBRARIES = ("dedup", "filters", "tokenization", "trainer", "server", "ingest")
 PACKAGES = ("kit", *LIBRARIES, "pipeline", "report", "winnow")
-# What the report may read of `pipeline`: the run-directory layout and storage, nothing of the run.
-REPORT_MAY_IMPORT = {"pipeline.storage"}
+# The package graph, exactly: the rooms each room imports. It is the graph drawn in
+# docs/ARCHITECTURE.md ("The house"), which `test_architecture_draws_the_allowed_graph` reads back,
+# so the picture, this dict and the code cannot drift apart: a new or dropped edge changes all three.
+ALLOWED: dict[str, set[str]] = {
+    "kit": set(),
+    "dedup": {"kit"},
+    "tokenization": {"kit"},
+    "trainer": {"tokenization", "kit"},
+    "server": {"trainer", "filters", "kit"},
+    "filters": {"kit"},
+    "ingest": {"kit"},
+    "pipeline": {"ingest", "dedup", "filters", "tokenization", "kit"},
+    "report": {"pipeline", "dedup", "filters", "kit"},
+    "winnow": {"pipeline", "report", "dedup", "filters", "tokenization", "trainer", "server", "kit"},
+}
+# What the report may read of `pipeline`: the run directory's storage and layout, nothing of the run.
+REPORT_MAY_IMPORT = {"pipeline.storage", "pipeline.layout"}
 
 
 def _python_files(package: str) -> Iterator[Path]:
@@ -56,6 +72,19 @@ def _imports() -> dict[str, dict[str, set[str]]]:
 
 def _package_graph(imports: dict[str, dict[str, set[str]]]) -> dict[str, set[str]]:
     return {package: {m.split(".")[0] for m in modules} - {package} for package, modules in imports.items()}
+
+
+def _documented_graph() -> dict[str, set[str]]:
+    """The graph drawn in ARCHITECTURE's house: `room -> a, b, ...` lines (a room alone imports none)."""
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("Which package may import which", 1)[1].split("```", 2)[1]
+    graph: dict[str, set[str]] = {}
+    for line in block.splitlines():
+        match = re.fullmatch(r"\s*(\w+)\s*(?:->\s*([\w, ]*\w))?\s*(?:\(.*)?", line)
+        if match and match.group(1) in PACKAGES:
+            assert match.group(1) not in graph, f"{match.group(1)} drawn twice"
+            graph[match.group(1)] = {name.strip() for name in (match.group(2) or "").split(",")} - {""}
+    return graph
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -112,13 +141,23 @@ def test_report_reads_only_the_run_directory_layout(imports) -> None:
     assert used == REPORT_MAY_IMPORT
 
 
-def test_package_graph_is_acyclic(imports) -> None:
+def test_the_import_graph_is_the_allowed_one(imports) -> None:
+    """Every edge the code has is allowed, and every allowed edge is used (a stale picture fails too)."""
     graph = _package_graph(imports)
-    # The walk sees the edges the house is built on (a walk that saw nothing would pass the rest).
-    assert {"ingest", "dedup", "kit"} <= graph["pipeline"]
-    assert {"kit"} <= graph["tokenization"] and "dedup" not in graph["trainer"]
-    assert {"pipeline", "report", "filters", "dedup", "tokenization", "trainer", "server"} <= graph["winnow"]
-    assert _cycle(graph) is None
+    assert set(graph) == set(ALLOWED)
+    extra = {p: sorted(graph[p] - ALLOWED[p]) for p in PACKAGES if graph[p] - ALLOWED[p]}
+    unused = {p: sorted(ALLOWED[p] - graph[p]) for p in PACKAGES if ALLOWED[p] - graph[p]}
+    assert extra == {}, f"imports the house does not allow: {extra}"
+    assert unused == {}, f"allowed imports no code makes (update ALLOWED and ARCHITECTURE): {unused}"
+
+
+def test_architecture_draws_the_allowed_graph() -> None:
+    assert _documented_graph() == ALLOWED
+
+
+def test_package_graph_is_acyclic(imports) -> None:
+    assert _cycle(ALLOWED) is None
+    assert _cycle(_package_graph(imports)) is None
 
 
 def test_cycle_finder_finds_a_cycle() -> None:

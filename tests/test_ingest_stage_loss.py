@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.config import parse_config
+from pipeline.layout import StagePaths
 from pipeline.runner import run_pipeline
-from pipeline.stages.base import StagePaths
 from tests.http_fixtures import serve_directory
 
 

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from dedup.cluster_sizes import CLUSTER_SIZE_BUCKETS, cluster_size_bucket, cluster_size_histogram
-from dedup.io import expand_inputs, load_block, plan_blocks, split_by_decision
+from dedup.io import load_block, plan_blocks, split_by_decision
 from ingest.readers import detect_format
-from kit.files import document_format, split_compression
+from kit.files import document_format, expand_inputs, split_compression
 from kit.svg import loss_chart, svg_document
 from tokenization.inputs import file_kind
 
@@ -248,3 +248,23 @@ def test_only_the_kit_starts_ray() -> None:
                 ):
                     callers.append(str(path.relative_to(REPO)))
     assert sorted(set(callers)) == ["kit/ray_local.py"]
+
+
+def test_tokens_metadata_has_one_writer(tmp_path: Path) -> None:
+    """`tokenization.pack.write_metadata` writes tokenizer.json as given and manifest.json as indented JSON;
+    no other product file spells those names as a string."""
+    from tokenization.pack import MANIFEST, TOKENIZER_FILE, write_metadata
+
+    manifest = {"format_version": 1, "tokenizer": TOKENIZER_FILE, "splits": {"train": {"rows": 2}}}
+    write_metadata(tmp_path / "a", b'{"model": "\xc3\xa9"}', manifest)
+    write_metadata(tmp_path / "b", '{"model": "é"}', manifest)
+    for name in ("a", "b"):
+        assert (tmp_path / name / TOKENIZER_FILE).read_bytes() == b'{"model": "\xc3\xa9"}'
+        assert (tmp_path / name / MANIFEST).read_bytes() == (json.dumps(manifest, indent=2) + "\n").encode()
+    spelled = []
+    for folder in ("kit", "dedup", "tokenization", "trainer", "pipeline", "report", "winnow"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and node.value == MANIFEST:
+                    spelled.append(str(path.relative_to(REPO)))
+    assert spelled == ["tokenization/pack.py"]

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from pipeline.config import parse_config
+from pipeline.layout import StagePaths
 from pipeline.ledger import funnel_table
 from pipeline.runner import run_pipeline
-from pipeline.stages.base import StagePaths
 from tests.http_fixtures import serve_directory
 from tests.test_stage_schemas import assert_one_schema, every_parquet_folder
 from tokenization.pack import SCHEMA as TOKENS_SCHEMA

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import parse_config
+from pipeline.layout import StagePaths
 from pipeline.runner import run_pipeline
-from pipeline.stages.base import StagePaths
 from tests.http_fixtures import Fault, serve_directory
 
 GOOD_LINE = json.dumps({"text": "A perfectly ordinary document about rivers and the sea. " * 30})

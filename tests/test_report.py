@@ -24,13 +24,18 @@ import yaml
 
 from pipeline.ledger import StageStats, ledger_dict
 from report.data import read_sample
-from report.page import chart_count, write_report
+from report.page import write_report
 from tests.langid_data import langid_file
 
 LANGS = {"en": 60, "de": 20, "fr": 15, "es": 15, "ru": 10}
 KEEP = ["en", "de"]
 CATS = ["hate", "spam", "language"]
 SEQ = 256
+
+
+def chart_count(html: str) -> int:
+    """Number of charts in a rendered report (what the page's script should find drawn)."""
+    return html.count('<svg class="chart"')
 
 
 # -- fixture run directory -------------------------------------------------------------------------

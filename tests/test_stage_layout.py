@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from dedup.config import DedupConfig, ExactOnlyConfig
-from pipeline import runner
+from pipeline import layout, runner
 from pipeline.config import ConfigError, dump_config, parse_config
+from pipeline.layout import StagePaths
 from pipeline.ledger import StageStats
-from pipeline.stages.base import StagePaths
 from pipeline.stages.mapping import Unit, run_parts
 
 SOURCES = {"sources": [{"uri": "a.jsonl"}]}
@@ -64,6 +64,28 @@ def _run(monkeypatch, cfg, run_dir: Path) -> tuple[list[str], list[str]]:
     said: list[str] = []
     runner.run_pipeline(cfg, str(run_dir), say=said.append)
     return fake.ran, said
+
+
+def test_the_layout_names_every_run_file_and_lists_parts_by_one_rule(tmp_path):
+    run = str(tmp_path / "run")
+    assert layout.config_path(run) == f"{run}/config.yaml" and layout.stats_path(run) == f"{run}/stats.json"
+    assert layout.report_path(run) == f"{run}/report.html" and layout.train_dir(run) == f"{run}/train"
+    assert layout.clusters_path(run, "near_dedup") == f"{run}/clusters/near_dedup.parquet"
+    assert layout.tokens_manifest(run) == f"{run}/tokens/manifest.json"
+    assert StagePaths(run, "filter").rejected_dir == f"{run}/rejected/filter"
+    assert StagePaths(run, "ingest").quarantine_dir == f"{run}/quarantine/ingest"
+    out = tmp_path / "run" / "filter"
+    for name in ["part-00001.parquet", "part-00000-0000.parquet", "_SUCCESS", "_parts/part-00000.json"]:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"")
+    (out / ".part-00002.parquet.0123456789abcdef0123456789abcdef.tmp").write_bytes(b"")
+    assert [Path(p).name for p in layout.parts(str(out))] == ["part-00000-0000.parquet", "part-00001.parquet"]
+    assert StagePaths(run, "filter").output_parts() == layout.parts(str(out))
+    clusters = tmp_path / "run" / "clusters"
+    clusters.mkdir()
+    for name in ["near_dedup.parquet", "exact_dedup.parquet"]:
+        (clusters / name).write_bytes(b"")
+    assert [layout.part_name(p) for p in layout.cluster_files(run)] == ["exact_dedup", "near_dedup"]
 
 
 def test_a_finished_run_is_skipped_and_tokens_holds_the_marker(tmp_path, monkeypatch):

@@ -16,8 +16,9 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from pipeline import storage
+from pipeline.layout import StagePaths
 from pipeline.schema import DOCUMENT_SCHEMA, rejected_schema
-from pipeline.stages.base import StagePaths, map_part, output_schemas
+from pipeline.stages.base import map_part, output_schemas
 
 
 def _documents(prefix: str, texts: list[str]) -> pa.Table:

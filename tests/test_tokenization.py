@@ -121,7 +121,8 @@ def test_manifest_counts_and_checksums(tokens_one_worker, corpus):
 
 
 def test_shards_open_with_datasets_and_pyarrow_mmap(tokens_one_worker):
-    datasets = pytest.importorskip("datasets")
+    import datasets  # a dev dependency (`make` installs it): missing, this test fails rather than skips
+
     out, _ = tokens_one_worker
     manifest = json.loads((out / "manifest.json").read_text())
     shards = [s for split in manifest["splits"].values() for s in split["shards"]]
@@ -314,7 +315,7 @@ def test_corrupted_shard_is_named_with_checksums(tmp_path, tokens_one_worker):
 
 
 def test_training_sample_is_capped_and_independent_of_chunking(tmp_path, shared_data):
-    from tokenization.stage import training_sample
+    from tokenization.to_dir import training_sample
 
     texts = _speeches(shared_data, 2000)
     src = str(_write_parquet(tmp_path / "in.parquet", texts))

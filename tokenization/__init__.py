@@ -1,4 +1,4 @@
-"""winnow tokenization: byte-level BPE, a Ray tokenize stage, packed Arrow shards and their reader.
+"""winnow tokenization: byte-level BPE, tokenizing on Ray (`tokenize_to_dir`), packed Arrow shards, their reader.
 
 Import the reader (``tokenization.reader``) without pulling in Ray: the heavy modules load lazily.
 """
@@ -12,12 +12,12 @@ from tokenization.config import TokenizeConfig, TokenizerConfig
 if TYPE_CHECKING:
     from tokenization.errors import CorpusTooSmallError, EmptyCorpusError, TokenizeInputError
     from tokenization.reader import GlobalBatchSampler, TokenDataset
-    from tokenization.stage import TokenizeStats, tokenize_to_dir
+    from tokenization.to_dir import TokenizeStats, tokenize_to_dir
     from tokenization.tokenizer import load_tokenizer, train_tokenizer
 
 _LAZY = {
-    "tokenize_to_dir": "tokenization.stage",
-    "TokenizeStats": "tokenization.stage",
+    "tokenize_to_dir": "tokenization.to_dir",
+    "TokenizeStats": "tokenization.to_dir",
     "EmptyCorpusError": "tokenization.errors",
     "CorpusTooSmallError": "tokenization.errors",
     "TokenizeInputError": "tokenization.errors",

@@ -40,7 +40,7 @@ class TokenizerConfig(BaseModel):
 
 
 class TokenizeConfig(BaseModel):
-    """Packing, split, sharding and parallelism of the tokenize stage.
+    """Packing, split, sharding and parallelism of `tokenize_to_dir` (the tokenize stage, `winnow tokenize`).
 
     Everything that changes the output bytes is here (tokenizer, seq_len, val_fraction, seed,
     shard size, tail); the parallelism knobs (``num_workers``, ``docs_per_task``, ``batch_size``)

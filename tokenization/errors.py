@@ -1,4 +1,4 @@
-"""Errors the tokenize stage raises for bad input (so callers can report them without a traceback)."""
+"""Errors `tokenize_to_dir` raises for bad input (so callers can report them without a traceback)."""
 
 from __future__ import annotations
 

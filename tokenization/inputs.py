@@ -1,6 +1,6 @@
 """Input chunking: Parquet row ranges and JSONL line ranges, read independently by tasks.
 
-Which files a list of inputs names is `dedup.io.expand_inputs`, the rule every corpus reader shares.
+Which files a list of inputs names is `kit.files.expand_inputs`, the rule every corpus reader shares.
 Chunks are planned in the driver from metadata only (Parquet footers, a newline scan for JSONL), so
 the document order (input-path order, then row order) never depends on how many tasks run.
 """

@@ -1,5 +1,7 @@
 """The one writer of the tokens/ contract: shards (a split's token stream → shuffled rows of seq_len + 1
-→ Arrow IPC stream shards) and the manifest that lists them (`tokens_manifest`).
+→ Arrow IPC stream shards), the manifest that lists them (`tokens_manifest`) and the directory's
+metadata files, `manifest.json` and `tokenizer.json` (`write_metadata`; their names `MANIFEST` and
+`TOKENIZER_FILE` are what every reader looks for).
 
 The stream lives in a flat int32 file of (rows, seq_len + 1) tokens; the shuffle reads each shard's rows
 from it with positioned reads, so peak memory is one shard whatever the corpus size. Rows that are
@@ -9,6 +11,7 @@ tokens/ directory has the same shard format and manifest keys.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -16,10 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from kit.files import atomic_write, file_sha256
+from kit.files import atomic_write, file_sha256, write_bytes_atomic
 from tokenization.encode import TOKEN_DTYPE
 
 COLUMN = "input_ids"
+# The metadata files of a tokens/ directory (beside `<split>/shard-*.arrow`).
+MANIFEST = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
 SCHEMA = pa.schema([pa.field(COLUMN, pa.list_(pa.int32()), nullable=False)])
 # Distinguishes the shuffle stream of each split from the other uses of the seed.
@@ -167,7 +173,7 @@ def tokens_manifest(
         "eos_id": specials["eos_id"],
         "pad_id": specials["pad_id"],
         "add_bos": specials["add_bos"],
-        "tokenizer": "tokenizer.json",
+        "tokenizer": TOKENIZER_FILE,
         "tokenizer_sha256": tokenizer_sha256,
         "seed": seed,
         "val_fraction": val_fraction,
@@ -177,3 +183,11 @@ def tokens_manifest(
         "total_tokens": sum(pack.tokens for pack in splits.values()),
         "source_run": source_run,
     }
+
+
+def write_metadata(directory: str | os.PathLike, tokenizer: bytes | str, manifest: dict) -> None:
+    """Write a tokens/ directory's `tokenizer.json` (its bytes; text is written as UTF-8) and then its
+    `manifest.json` (`tokens_manifest`'s dict, indented by 2, one final newline), each atomically."""
+    data = tokenizer.encode("utf-8") if isinstance(tokenizer, str) else tokenizer
+    write_bytes_atomic(os.path.join(directory, TOKENIZER_FILE), data)
+    write_bytes_atomic(os.path.join(directory, MANIFEST), (json.dumps(manifest, indent=2) + "\n").encode())

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from kit.files import file_sha256
+from tokenization.pack import MANIFEST, TOKENIZER_FILE
 
 __all__ = ["GlobalBatchSampler", "TokenDataset"]
 
@@ -31,9 +32,9 @@ class TokenDataset:
         self.tokens_dir = Path(tokens_dir)
         self.split = split
         self.verify = verify
-        manifest_path = self.tokens_dir / "manifest.json"
+        manifest_path = self.tokens_dir / MANIFEST
         if not manifest_path.is_file():
-            raise FileNotFoundError(f"no manifest.json in {self.tokens_dir}")
+            raise FileNotFoundError(f"no {MANIFEST} in {self.tokens_dir}")
         self.manifest: dict = json.loads(manifest_path.read_text())
         splits = self.manifest.get("splits", {})
         if split not in splits:
@@ -44,7 +45,7 @@ class TokenDataset:
         self.eos_id: int = int(self.manifest["eos_id"])
         self.bos_id: int | None = self.manifest.get("bos_id")
         self.pad_id: int | None = self.manifest.get("pad_id")
-        self.tokenizer_path: Path = self.tokens_dir / self.manifest.get("tokenizer", "tokenizer.json")
+        self.tokenizer_path: Path = self.tokens_dir / self.manifest.get("tokenizer", TOKENIZER_FILE)
         self._shards: list[dict] = list(splits[split]["shards"])
         if verify:
             self._verify()

@@ -2,19 +2,18 @@
 
 The pipeline's tokens come from `tokenization/`; this exists so the trainer can be exercised on real text
 (a byte-level BPE trained on the spot) or synthetic ids without Ray or a pipeline run. Shards and manifest go
-through `tokenization.pack` (`write_rows`, `tokens_manifest`), so these directories follow exactly the
+through `tokenization.pack` (`write_rows`, `tokens_manifest`, `write_metadata`), so these directories follow exactly the
 contract a pipeline run writes (Arrow IPC stream shards, the same manifest keys)."""
 
 from __future__ import annotations
 
-import json
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from kit.files import file_sha256, write_bytes_atomic
-from tokenization.pack import tokens_manifest, write_rows
+from tokenization.pack import tokens_manifest, write_metadata, write_rows
 
 EOS = "<|endoftext|>"
 
@@ -32,13 +31,12 @@ def write_token_rows(
     """Write pre-packed rows [n, seq_len + 1] for both splits plus tokenizer and manifest."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(out / "tokenizer.json", tokenizer_json.encode("utf-8"))
     splits = {name: write_rows(str(out), name, rows) for name, rows in (("train", train), ("val", val))}
     manifest = tokens_manifest(
         seq_len=int(train.shape[1] - 1),
         vocab_size=int(vocab_size),
         specials={"bos_id": None, "eos_id": int(eos_id), "pad_id": None, "add_bos": False},
-        tokenizer_sha256=file_sha256(out / "tokenizer.json"),
+        tokenizer_sha256=hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest(),
         seed=seed,
         val_fraction=round(len(val) / max(len(train) + len(val), 1), 6),
         tail="drop",
@@ -46,7 +44,7 @@ def write_token_rows(
         splits=splits,
         source_run=source,
     )
-    write_bytes_atomic(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    write_metadata(out, tokenizer_json, manifest)
     return out
 
 

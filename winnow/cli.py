@@ -81,10 +81,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from pipeline import storage
+    from pipeline import layout, storage
     from pipeline.ledger import funnel_table
 
-    path = storage.join(args.run_dir, "stats.json")
+    path = layout.stats_path(args.run_dir)
     if not storage.exists(path):
         print(
             f"error: no stats.json in {args.run_dir} — give a run directory that `winnow run` wrote "

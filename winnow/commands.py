@@ -109,7 +109,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if not args.input or not args.output:
         print("error: dedup needs INPUT... and -o OUTPUT (or --explain)", file=sys.stderr)
         return 2
-    from dedup.io import expand_inputs
+    from kit.files import expand_inputs
     from pipeline.executor import init_ray
 
     missing = [p for p in args.input if "://" not in p and not os.path.exists(p)]
@@ -151,6 +151,7 @@ def _warn_malformed(count: int, examples: list[str], where: str) -> None:
 
 def _tokenize_inputs(items: list[str]) -> list[str]:
     """Files to tokenize: a run directory gives its last finished stage's parts; checked before Ray."""
+    from pipeline import layout
     from pipeline.config import ConfigError
     from pipeline.runner import last_document_stage
 
@@ -159,7 +160,7 @@ def _tokenize_inputs(items: list[str]) -> list[str]:
         if "://" in item:
             inputs.append(item)
         elif os.path.isdir(item):
-            if not os.path.isfile(os.path.join(item, "config.yaml")):
+            if not os.path.isfile(os.path.join(item, layout.CONFIG)):
                 raise ConfigError(
                     f"{item} is not a run directory (no config.yaml) — give one `winnow run` wrote"
                 )
@@ -221,6 +222,7 @@ def _train_input_error(config: str, tokens: str) -> str | None:
     from pydantic import ValidationError
 
     from pipeline.validation import format_validation_error
+    from tokenization.pack import MANIFEST
     from trainer.config import Config, load_config
 
     if not os.path.isfile(config):
@@ -231,9 +233,9 @@ def _train_input_error(config: str, tokens: str) -> str | None:
         return format_validation_error(e, config, Config)
     except (ValueError, yaml.YAMLError) as e:
         return f"invalid config {config}: {e}"
-    if not os.path.isfile(os.path.join(tokens, "manifest.json")):
+    if not os.path.isfile(os.path.join(tokens, MANIFEST)):
         return (
-            f"no manifest.json in {tokens} — give the tokens directory the tokenize stage writes "
+            f"no {MANIFEST} in {tokens} — give the tokens directory the tokenize stage writes "
             "(runs/default/tokens after `make pipeline`)"
         )
     return None

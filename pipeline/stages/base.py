@@ -9,84 +9,18 @@ stats file is written last, after the part itself was renamed into place).
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 
 from pipeline import storage
+from pipeline.layout import StagePaths, part_name
 from pipeline.ledger import StageStats
 from pipeline.schema import QUARANTINE_SCHEMA, text_bytes, with_stage_reason
-
-# A stage's output directory is named after the stage, except tokenize's: `tokens/`, the tokenized
-# dataset's contract (ARCHITECTURE.md, "Tokenized dataset").
-OUTPUT_DIRS = {"tokenize": "tokens"}
-
-
-@dataclass(frozen=True)
-class StagePaths:
-    """Where one stage of a run writes (ARCHITECTURE.md, "Run directory").
-
-    Everything a stage keeps is in one directory, `out_dir`, with the stage's `_SUCCESS` marker
-    beside it; removed and quarantined rows are under `rejected/<stage>/` and `quarantine/<stage>/`.
-    """
-
-    run_dir: str
-    name: str
-
-    @property
-    def out_dir(self) -> str:
-        return storage.join(self.run_dir, OUTPUT_DIRS.get(self.name, self.name))
-
-    @property
-    def legacy_marker_dir(self) -> str | None:
-        """Where run directories made before issue 16 kept this stage's `_SUCCESS`, when that was not
-        `out_dir` (`tokenize/`, beside `tokens/`). Such a marker does not count as done: the stage is
-        run again (it replaces its whole output), and the old directory is removed after it."""
-        legacy = storage.join(self.run_dir, self.name)
-        return legacy if legacy != self.out_dir else None
-
-    @property
-    def rejected_dir(self) -> str:
-        return storage.join(self.run_dir, "rejected", self.name)
-
-    @property
-    def quarantine_dir(self) -> str:
-        return storage.join(self.run_dir, "quarantine", self.name)
-
-    @property
-    def parts_state_dir(self) -> str:
-        return storage.join(self.out_dir, "_parts")
-
-    @property
-    def success(self) -> str:
-        return storage.join(self.out_dir, "_SUCCESS")
-
-    def part(self, part: str) -> str:
-        return storage.join(self.out_dir, f"{part}.parquet")
-
-    def rejected(self, part: str) -> str:
-        return storage.join(self.rejected_dir, f"{part}.parquet")
-
-    def quarantine(self, part: str) -> str:
-        return storage.join(self.quarantine_dir, f"{part}.parquet")
-
-    def part_stats(self, part: str) -> str:
-        return storage.join(self.parts_state_dir, f"{part}.json")
-
-    def output_parts(self) -> list[str]:
-        return [
-            p for p in storage.listdir(self.out_dir, ".parquet") if os.path.basename(p).startswith("part-")
-        ]
-
-
-def part_name(path: str) -> str:
-    """`.../part-00003.parquet` -> `part-00003`."""
-    return os.path.basename(path).rsplit(".", 1)[0]
 
 
 class RemovalWriter:
@@ -163,7 +97,7 @@ def map_part(
                 if removed.num_rows:
                     removed = _staged(removed, paths.name)
                     removals.rejected(removed)
-                    for reason, n in _count(removed["reason"].to_pylist()).items():
+                    for reason, n in Counter(removed["reason"].to_pylist()).items():
                         stats.add_removed(reason, n)
                 if bad:
                     removals.quarantine(bad)
@@ -227,13 +161,6 @@ def _apply(transform: Transform, table: pa.Table, stage: str) -> tuple[pa.Table,
         else empty_r
     )
     return kept, removed, bad
-
-
-def _count(values: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
 
 
 def finish_part(paths: StagePaths, part: str, stats: StageStats) -> None:

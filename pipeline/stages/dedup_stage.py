@@ -17,7 +17,7 @@ import ray
 
 from dedup.cluster_sizes import cluster_size_histogram
 from dedup.io import split_by_decision
-from pipeline import storage
+from pipeline import layout, storage
 from pipeline.ledger import StageStats
 from pipeline.stages.base import Transform
 from pipeline.stages.mapping import run_map_stage
@@ -42,7 +42,7 @@ def apply_decisions(
 ) -> StageStats:
     """Write the stage's parts from the decision, plus `clusters/<stage>.parquet` for people to inspect."""
     removed = removed.select(DECISION_COLUMNS).sort_by("id").combine_chunks()
-    storage.write_parquet(storage.join(run_dir, "clusters", f"{stage}.parquet"), clusters)
+    storage.write_parquet(layout.clusters_path(run_dir, stage), clusters)
     ref = ray.put(removed)
     stats = run_map_stage(run_dir, previous, stage, ApplyDecision(ref), batch_rows=batch_rows)
     stats.extra["clusters"] = int(clusters.num_rows)

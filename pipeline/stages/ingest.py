@@ -19,9 +19,10 @@ import pyarrow as pa
 
 from pipeline import storage
 from pipeline.config import ConfigError, IngestConfig, RunConfig, SourceSpec
+from pipeline.layout import StagePaths
 from pipeline.ledger import StageStats
 from pipeline.schema import DOCUMENT_SCHEMA, document_id, rejected_schema, with_stage_reason
-from pipeline.stages.base import RemovalWriter, StagePaths
+from pipeline.stages.base import RemovalWriter
 
 log = logging.getLogger(__name__)
 

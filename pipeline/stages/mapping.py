@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.executor import cluster_cpus, run_on_actors, run_tasks
+from pipeline.layout import StagePaths, part_name
 from pipeline.ledger import StageStats
-from pipeline.stages.base import StagePaths, Transform, finish_part, load_part_stats, map_part, part_name
+from pipeline.stages.base import Transform, finish_part, load_part_stats, map_part
 
 TransformFactory = Callable[[], Transform]
 # Progress text for one finished unit, made from the stats of the units finished earlier.

@@ -18,8 +18,8 @@ from typing import Any
 from pipeline import storage
 from pipeline.config import ConfigError, RunConfig
 from pipeline.executor import StageProgress
+from pipeline.layout import StagePaths
 from pipeline.ledger import StageStats
-from pipeline.stages.base import StagePaths
 from pipeline.stages.mapping import input_parts
 
 NOTHING_TO_TOKENIZE = "nothing_to_tokenize"

@@ -1,4 +1,4 @@
-"""Stage functions of the distributed dedup (pure functions over Arrow tables; run inline or as Ray tasks).
+"""Step functions of the distributed dedup (pure functions over Arrow tables; run inline or as Ray tasks).
 
 Partitioning: 64-bit keys go to partition `key % P`. Documents are represented in the shuffles by their
 node key (xxh3-64 of the id), never by text.

@@ -8,7 +8,6 @@ Everything is written under a hidden staging directory that is renamed to ``out_
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import resource
 import shutil
@@ -22,8 +21,7 @@ import pyarrow.parquet as pq
 import ray
 from tokenizers import Tokenizer
 
-from dedup.io import expand_inputs
-from kit.files import write_bytes_atomic
+from kit.files import expand_inputs
 from kit.ray_local import connect_ray
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path, encode_chunk
@@ -36,7 +34,7 @@ from tokenization.inputs import (
     plan_chunks,
     read_chunk,
 )
-from tokenization.pack import SplitPack, append_file, pack_split, tokens_manifest
+from tokenization.pack import SplitPack, append_file, pack_split, tokens_manifest, write_metadata
 from tokenization.tokenizer import (
     SpecialIds,
     resolve_tokenizer_file,
@@ -421,8 +419,7 @@ def _write_metadata(
         splits={s: packs[s] for s in SPLITS},
         source_run=source_run,
     )
-    write_bytes_atomic(staging / "tokenizer.json", tokenizer.data)
-    write_bytes_atomic(staging / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    write_metadata(staging, tokenizer.data, manifest)
     return manifest
 
 
