@@ -15,6 +15,11 @@ interleaved round-robin (`--reps` rounds, the median is reported). datatrove run
   simplified text: lower-cased, punctuation removed), measured fastest of the variants in the signature
   table (sha1 and 32-bit xxhash are listed there too).
 
+datasketch runs twice too: with its default hashfunc (sha1_hash32), and with its documented `hashfunc=` option
+set to xxhash's 32-bit digest (`xxhash.xxh32_intdigest`, when xxhash is installed), its fastest fair
+configuration, as datatrove gets one. Both are fed our shingles (`dedup.shingles`, the plain Python reference
+shingler: datasketch has no shingler of its own), so their rows include that shingling cost.
+
 Signatures are timed in this process, shingling included for everyone, after one untimed warm-up pass each.
 Full near-dedup runs each system in a fresh subprocess (equally cold: imports happen before the clock
 starts, nothing else is warmed) so its peak RSS (VmHWM) is its own: ours inline (LocalExecutor, no Ray,
@@ -168,6 +173,14 @@ def bench_signatures(docs: list[str], reps: int) -> list[dict]:
             [shingles(t, NGRAM) for t in s], num_perm=BANDS * ROWS
         ),
     }
+    try:  # datasketch's fastest fair configuration: its `hashfunc=` option with a fast 32-bit hash
+        import xxhash
+    except ImportError:
+        xxhash = None
+    if xxhash is not None:
+        contenders["datasketch MinHash.bulk (hashfunc=xxh32, fastest fair)"] = lambda s: MinHash.bulk(
+            [shingles(t, NGRAM) for t in s], num_perm=BANDS * ROWS, hashfunc=xxhash.xxh32_intdigest
+        )
     for variant in DT_VARIANTS:
         step, _ = _dt_step(variant, tmp)
         contenders[_dt_label(variant)] = lambda s, st=step: [st.get_signature(st.get_shingles(t)) for t in s]
@@ -475,7 +488,14 @@ def main() -> None:
         print("error: --docs, --sig-docs and --reps must be >= 1", file=sys.stderr)
         sys.exit(2)
     from benchmarks.dedup_data import speed_docs
-    from benchmarks.machine import cpu_probe, machine_info, write_results
+    from benchmarks.machine import (
+        code_version,
+        command_line,
+        cpu_model,
+        cpu_probe,
+        machine_info,
+        write_results,
+    )
 
     parts = set(a.parts.split(","))
     OUT.mkdir(exist_ok=True)
@@ -519,14 +539,23 @@ def main() -> None:
         fit = memory_fit(mem)
         result.update(memory_curve=mem, memory_fit=fit, memory_load=_load())
         _print_memory(mem, fit)
-    command = "taskset -c 1 python -m benchmarks.dedup_speed " + " ".join(sys.argv[1:])
+    command = command_line()  # with its nice/taskset prefixes
     result["commands"] = {**result.get("commands", {}), **dict.fromkeys(sorted(parts), command)}
+    # The file merges the parts of several runs: each part says when, where and with which code it ran.
+    run = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_model": cpu_model().get("cpu_model"),
+        "commit": code_version()["commit"],
+    }
+    result["part_runs"] = {**result.get("part_runs", {}), **dict.fromkeys(sorted(parts), run)}
     out_path.write_text(json.dumps(result, indent=1))
     method = (
         f"pinned to CPU {core}; signatures: in this process after one untimed warm-up pass each, {a.reps} "
         "interleaved rounds, median; full near-dedup: each system in a fresh subprocess (imports before the "
         f"clock), {a.reps} interleaved rounds, median, peak RSS = VmHWM; memory curve: one run per size; parts "
-        "not run now come from earlier runs ('commands' names the command of each part)"
+        "not run now come from earlier runs ('commands' names the command of each part, 'part_runs' its date, "
+        "CPU and commit where recorded)"
     )
     write_results(
         "dedup_speed",

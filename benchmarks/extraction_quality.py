@@ -130,7 +130,7 @@ def main() -> None:
     base = art["trafilatura defaults"]["f1"]
     n_art = next(iter(art.values()))["pages"]
     print(f"## Article bodies, IN-SAMPLE for winnow's settings ({n_art} pages, settings chosen on them)\n")
-    print("| extractor | article P | article R | article F1 | F1 vs defaults | ms/page |")
+    print("| extractor | article P | article R | article F1 | F1 vs defaults | ms/page (one unpinned pass) |")
     print("|---|---|---|---|---|---|")
     for name in fns:
         a = art[name]
@@ -153,7 +153,8 @@ def main() -> None:
     method = (
         "one pass per extractor over each labeled set; article bodies are IN-SAMPLE for winnow's settings "
         "(chosen on them), the trafilatura_eval snippets are held out from them (but are trafilatura's own "
-        "test set); ms/page = wall clock of that pass"
+        "test set); ms/page = wall clock of that single pass, not pinned to a core, not interleaved, no repeats: "
+        "a rough cost, not a speed comparison (that is benchmarks.ingest_speed)"
     )
     figures = {
         "article_benchmark": {"in_sample": True, **art},

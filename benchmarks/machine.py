@@ -10,6 +10,7 @@ import os
 import platform
 import re
 import shlex
+import subprocess
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -17,8 +18,9 @@ from pathlib import Path
 
 from kit.files import write_text_atomic
 
-RESULTS = Path(__file__).resolve().parent / "results"
-RESULT_KEYS = ("benchmark", "date", "command", "machine", "method", "note", "figures")
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+RESULT_KEYS = ("benchmark", "date", "command", "code", "machine", "method", "note", "figures")
 NOTE_ENV = "WINNOW_BENCH_NOTE"  # e.g. "loaded machine": how the run's conditions differ from a quiet machine
 # A figure formatted for a table: thousands separators and/or a unit ("1,234", "12.5%", "3.1×", "2.7 ms").
 # Bare digit strings are left alone: they are data (phone numbers, ids) as often as figures.
@@ -53,7 +55,9 @@ def cpu_model() -> dict:
 
 def machine_info(*packages: str) -> dict:
     """nproc, memory, load, the cores this process may run on, its niceness, Python, the given packages'
-    versions and the UTC time."""
+    versions and the UTC time. (Also notes the code version, once, for write_results: a benchmark calls this
+    before it measures, so the commit recorded is the one the run started with.)"""
+    _start_code()
     path = Path("/proc/meminfo")
     meminfo = path.read_text().splitlines() if path.exists() else []
     mem_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:")), 0)
@@ -102,6 +106,42 @@ def command_line() -> str:
     return " ".join([*prefix, program, *map(shlex.quote, sys.argv[1:])])
 
 
+def code_version(repo: Path = REPO) -> dict:
+    """The code a result was measured with: `git rev-parse HEAD`, whether the working tree differed from it
+    (`git status --porcelain`: tracked changes and untracked files that are not ignored) and which paths
+    did, so a results file can be tied to the commit that produced it. Outside a git checkout (or
+    without git) the commit is None."""
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain") if commit else None
+    changed = sorted({line[3:] for line in (status or "").splitlines() if line.strip()})
+    return {
+        "commit": commit.strip() if commit else None,
+        "dirty": bool(changed) if status is not None else None,
+        "changed_paths": changed,
+    }
+
+
+_START_CODE: dict | None = None
+
+
+def _start_code() -> dict:
+    """code_version() as of the first call in this process."""
+    global _START_CODE
+    if _START_CODE is None:
+        _START_CODE = code_version()
+    return _START_CODE
+
+
 def _numbers(value: object, where: str) -> object:
     """`value` as plain JSON: numpy scalars as Python numbers, NaN and infinities as null, and a refusal
     of strings that are formatted figures (see _FORMATTED_NUMBER): figures are stored as numbers."""
@@ -131,7 +171,8 @@ def write_results(
     """Write benchmarks/results/<name>.json atomically: the figures of the printed table (numbers), the
     exact command, the machine, the date, how the figures were measured (`method`: repeats and median or
     best, pinned cores, warm or cold, in-sample or held-out) and a note on the run's conditions (`note`
-    plus $WINNOW_BENCH_NOTE). `machine` defaults to `machine_info(*packages)`."""
+    plus $WINNOW_BENCH_NOTE), and the code it ran (`code`: git commit, whether the tree was dirty and the
+    changed paths; see code_version). `machine` defaults to `machine_info(*packages)`."""
     if not method.strip():
         raise ValueError("method must say how the figures were measured")
     machine = machine if machine is not None else machine_info(*packages)
@@ -140,6 +181,7 @@ def write_results(
         "benchmark": name,
         "date": machine.get("date") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),
+        "code": _start_code(),
         "machine": machine,
         "method": method,
         "note": "; ".join(notes),

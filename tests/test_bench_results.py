@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.machine import RESULT_KEYS, write_results
+from benchmarks.machine import RESULT_KEYS, RESULTS, code_version, write_results
 from benchmarks.run_all import BENCHMARKS
 
-BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "benchmarks"
+# Results written from here on record the code they ran (`code`: git commit and dirty flag). Files written
+# before the writer recorded it (2026-12-04, about 22:15 UTC) keep their older layout until rerun.
+CODE_KEY_SINCE = "2026-12-04 22:30"
+# Benchmarks in `make bench` whose results file has never been committed; each needs a quiet-machine run.
+NO_RESULTS_YET = {"ingest_memory"}
 
 
 def _writer_calls(tree: ast.Module) -> list[ast.Call]:
@@ -72,6 +79,71 @@ def test_write_results_records_figures_command_machine_date_and_method(tmp_path:
     assert doc["method"] == "median of 3 runs, one core, warm"
     assert doc["note"] == "loaded machine; test"
     assert not list(tmp_path.glob(".*.tmp"))
+    # the code it ran: this checkout's commit, and whether the tree differed from it
+    assert re.fullmatch(r"[0-9a-f]{40}", doc["code"]["commit"])
+    assert isinstance(doc["code"]["dirty"], bool)
+    assert doc["code"]["dirty"] == bool(doc["code"]["changed_paths"])
+
+
+def test_code_version_outside_a_checkout_says_so(tmp_path: Path) -> None:
+    assert code_version(tmp_path) == {"commit": None, "dirty": None, "changed_paths": []}
+
+
+def _result_files() -> list[Path]:
+    return sorted(RESULTS.glob("*.json"))
+
+
+def _start(date: str) -> str:
+    """'YYYY-MM-DD HH:MM' of a results file's date, whichever of the layouts wrote it."""
+    m = re.match(r"(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}))?", date or "")
+    return f"{m.group(1)} {m.group(2) or '00:00'}" if m else ""
+
+
+def test_results_written_since_the_code_key_record_their_commit() -> None:
+    assert (
+        _start("2026-12-04T16:34:07+00:00") == "2026-12-04 16:34"
+        and _start("2026-12-03") == "2026-12-03 00:00"
+    )
+    files = _result_files()
+    assert files
+    lacking = []
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if "figures" not in doc or _start(doc.get("date", "")) < CODE_KEY_SINCE:
+            continue  # written before results recorded the code version (older layout)
+        code = doc.get("code") or {}
+        if not code.get("commit") or not isinstance(code.get("dirty"), bool):
+            lacking.append(path.name)
+    assert not lacking, f"results that do not say which commit produced them: {lacking}"
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_in_make_bench_has_a_committed_results_file(name: str) -> None:
+    found = list(RESULTS.glob(f"{name}.json")) + list(RESULTS.glob(f"{name}-*.json"))
+    if name in NO_RESULTS_YET:
+        assert not found, f"{name} has results now: take it off NO_RESULTS_YET"
+        pytest.skip(f"{name}: no results file committed yet (needs a quiet-machine run)")
+    assert found, f"run_all lists {name}, but benchmarks/results/ has no {name}.json"
+
+
+def _cited_results() -> set[str]:
+    """Results files the documentation cites: explicit benchmarks/results/ paths anywhere (not the
+    `git show REV:path` form, which names a file of an older commit), and docs/CLUSTER.md's bare names."""
+    cited = set()
+    for doc in ("BENCHMARKS.md", "README.md", "docs/CLUSTER.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        text = re.sub(r"git show \S+:\S+", "", text)
+        cited |= set(re.findall(r"benchmarks/results/([\w.-]+\.(?:json|log))", text))
+        if doc == "docs/CLUSTER.md":
+            cited |= set(re.findall(r"`([\w.-]+\.json)`", text))
+    return cited
+
+
+def test_every_results_file_the_documentation_cites_is_committed() -> None:
+    cited = _cited_results()
+    assert "filter_speed.json" in cited  # the scan finds citations at all
+    missing = sorted(name for name in cited if not (RESULTS / name).is_file())
+    assert not missing, f"cited but not in benchmarks/results/: {missing}"
 
 
 @pytest.mark.parametrize("formatted", ["1,234", "12.5%", "3.1×", "2.75 ms", "1,101.5"])
@@ -85,3 +157,14 @@ def test_write_results_requires_a_method(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="method"):
         write_results("tiny", {"x": 1.0}, method=" ", folder=tmp_path)
     assert not (tmp_path / "tiny.json").exists()
+
+
+def test_make_bench_runs_the_commands_the_tables_cite() -> None:
+    from benchmarks.run_all import ARGS
+
+    text = " ".join((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8").split())
+    for name, invocations in ARGS.items():
+        assert name in BENCHMARKS
+        for extra in invocations:
+            command = " ".join([f"benchmarks.{name}", *extra])
+            assert command in text, f"make bench runs `{command}`, which no BENCHMARKS.md table cites"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+# torch is a core dependency and transformers a dev one (`make` installs both): a broken install fails here
+import torch
+import transformers  # noqa: F401  (imported here so that its absence fails the file)
 
-from filters.detectors.detoxify_backend import DetoxifyDetector, DetoxifyLoadError  # noqa: E402
+from filters.detectors.detoxify_backend import DetoxifyDetector, DetoxifyLoadError
 
 CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
 WORDS = [

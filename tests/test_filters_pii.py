@@ -11,6 +11,12 @@ from filters.pii import PRESIDIO_TYPES, find_pii, iban_valid, luhn_valid, redact
 # Floors measured on presidio_synth_dataset_v2 (span-exact recall; measured: email 1.00, IP 1.00,
 # IBAN 1.00, SSN 1.00, credit card 0.99, phone 0.91 with libphonenumber validation, 2026-12-03; it
 # misses Faker numbers no numbering plan has) minus a margin. In-sample: rules were tuned on it.
+# So these are regression floors, not a quality claim: the implementation's own in-sample recall less a
+# margin, and all a pass shows is that no change lost spans here. In spans of this set (gold: EMAIL 49,
+# IP 14, IBAN 21, SSN 16, CREDIT_CARD 136, PHONE 92), 0.95 lets EMAIL lose 2, IBAN 1 and CREDIT_CARD 5 more
+# than measured, IP and SSN none; PHONE's 0.85 lets it lose 5 of its 84. No outside goal sets them. The
+# quality figures are held out: benchmarks/eval_pii_heldout.py (values from other generators, split fixed
+# before scoring) and benchmarks/eval_phones.py, in BENCHMARKS.md.
 EXACT_RECALL_FLOOR = {
     "EMAIL": 0.95,
     "IP_ADDRESS": 0.95,

@@ -110,7 +110,10 @@ def test_second_opinion_beats_lid176_on_held_out_sentences():
     alone = _macro(rows, Lid176Detector())
     both = _macro(rows, LangIdDetector())
     assert len(both) == 75
-    # Measured on these 40 x 75 rows: lid.176 0.80, with py3langid 0.92.
+    # Measured on these 40 x 75 rows: lid.176 0.80, with py3langid 0.92. The 0.89 is that measurement less
+    # a margin (a regression floor, not a goal); what ties the test to something outside the implementation
+    # is the next line, the gain over lid.176 alone, the model the second opinion was added to, on rows held
+    # out from the tuning (even rows chose the fusion weight and threshold; these are odd rows).
     assert statistics.fmean(both.values()) >= 0.89
     assert statistics.fmean(both.values()) - statistics.fmean(alone.values()) >= 0.08
     # Languages lid.176 cannot name (or mostly misses) that py3langid fixes.
@@ -126,7 +129,9 @@ def test_second_opinion_helps_two_word_snippets():
     rows = _test_half("lingua_word_pairs_75lang_100each.tsv", 50)
     alone = statistics.fmean(_macro(rows, Lid176Detector()).values())
     both = statistics.fmean(_macro(rows, LangIdDetector()).values())
-    assert both >= 0.74 and both - alone >= 0.12  # measured 0.60 -> 0.78
+    # measured 0.60 -> 0.78: 0.74 is that less a margin (a regression floor); the gain over lid.176 alone on
+    # the same held-out rows (>= 0.12) is the comparison with a reference
+    assert both >= 0.74 and both - alone >= 0.12
 
 
 def test_batch_and_single_calls_agree():

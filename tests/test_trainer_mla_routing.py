@@ -34,13 +34,13 @@ def _random_mla(cfg: ModelConfig, seed: int) -> MLA:
 
 
 def _plain_attention(
-    mla: MLA, x: torch.Tensor, start: int, latent: torch.Tensor, rope_key: torch.Tensor
+    mla: MLA, x: torch.Tensor, start: int, latent: torch.Tensor, rope_key: torch.Tensor, rope_theta: float
 ) -> torch.Tensor:
     """Non-absorbed MLA: every cached latent expanded to per-head K = [W_UK c; k^R], V = W_UV c,
     then softmax(q·k / sqrt(d)) over positions <= the query's, then the output projection."""
     batch, n_new, _ = x.shape
     heads, dn, dv = mla.n_heads, mla.dn, mla.dv
-    cos, sin = rope_tables(mla.dr, 64, 10000.0)
+    cos, sin = rope_tables(mla.dr, 64, rope_theta)
     q = (mla.wq_b(mla.q_norm(mla.wq_a(x))) if hasattr(mla, "wq_a") else mla.wq(x)).view(
         batch, n_new, heads, -1
     )
@@ -73,7 +73,7 @@ def test_absorbed_decode_equals_plain_attention_over_the_same_cache(batch, q_lor
             got = mla(x, cos[start : start + n_new], sin[start : start + n_new], cache, start)
             end = start + n_new
             latent, rope_key = cache.kv[:batch, :end], cache.pe[:batch, :end]
-            want = _plain_attention(mla, x, start, latent, rope_key)
+            want = _plain_attention(mla, x, start, latent, rope_key, cfg.rope_theta)
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
         # the cache holds exactly the normalised latent and the roped shared key of every token so far
         lat, rk = mla.wkv_a(history).split([cfg.kv_lora_rank, cfg.qk_rope_head_dim], dim=-1)
@@ -92,7 +92,7 @@ def test_full_sequence_attention_equals_plain_attention():
     with torch.no_grad():
         lat, rk = mla.wkv_a(x).split([cfg.kv_lora_rank, cfg.qk_rope_head_dim], dim=-1)
         want = _plain_attention(
-            mla, x, 0, mla.kv_norm(lat), apply_rope(rk[:, :, None], cos[:9], sin[:9])[:, :, 0]
+            mla, x, 0, mla.kv_norm(lat), apply_rope(rk[:, :, None], cos[:9], sin[:9])[:, :, 0], cfg.rope_theta
         )
         torch.testing.assert_close(mla(x, cos[:9], sin[:9]), want, atol=1e-5, rtol=1e-4)
 
@@ -156,7 +156,7 @@ def test_routing_equals_per_token_reference_including_ties(groups, limit, k):
         assert n_decided >= 250
 
 
-def test_bias_changes_the_choice_but_rarest_the_gate_values():
+def test_bias_changes_the_choice_but_never_the_gate_values():
     cfg = _cfg()
     torch.manual_seed(7)
     gate = Gate(cfg)
@@ -171,7 +171,7 @@ def test_bias_changes_the_choice_but_rarest_the_gate_values():
         gate.expert_bias.zero_()
         gate.expert_bias[rarest] = 10.0  # now every token picks it
         w2, i2, s2, _ = gate.route(x)
-    assert torch.equal(s2, s0)  # affinities rarest see the bias
+    assert torch.equal(s2, s0)  # affinities never see the bias
     assert (i2 == rarest).any(dim=-1).all()
     assert not torch.equal(i2, i0)
     unbiased = s0.gather(1, i2)

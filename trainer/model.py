@@ -1,8 +1,12 @@
 """A DeepSeek-V3-style decoder, small enough to read: MLA attention, fine-grained + shared experts,
 sigmoid top-k routing with aux-loss-free balancing, first k layers dense, optional multi-token prediction.
 
-Written from the DeepSeek-V2 (MLA) and DeepSeek-V3 (routing, MTP) papers' equations, after reading
-nanoGPT's model.py; module names follow the state-dict keys our checkpoints use.
+The code is written from the DeepSeek-V2 (MLA) and DeepSeek-V3 (routing, MTP) papers' equations, after
+reading nanoGPT's model.py. Its names are not ours: the module names (`wq_a`, `wq_b`, `q_norm`, `wkv_a`,
+`wkv_b`, `kv_norm`, ...), the config fields (`n_routed_experts`, `n_activated_experts`, `n_expert_groups`,
+`n_limited_groups`, `route_scale`, `q_lora_rank`, `kv_lora_rank`, `qk_nope_head_dim`, ...) and the gate's
+`n_groups`/`topk_groups` follow DeepSeek-V3's released inference code (deepseek-ai/DeepSeek-V3,
+`inference/model.py`, MIT licence), so these modules' parameters carry that code's names.
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ class MLA(nn.Module):
     """Multi-head latent attention (DeepSeek-V2 §2.1). Keys and values are both read from one low-rank
     latent per token, c_KV = W_DKV h (eq. 9), expanded per head as K^C = W_UK c_KV and V^C = W_UV c_KV
     (eq. 10-11); position rides on a separate RoPE key k^R = RoPE(W_KR h), one per token, shared by all
-    heads (§2.1.3, eq. 14-15). Module names are the state-dict keys of existing checkpoints: `wkv_a` holds
-    [W_DKV; W_KR], `wkv_b` holds [W_UK; W_UV] head by head, `wq_a`/`wq_b` the low-rank query (eq. 12)."""
+    heads (§2.1.3, eq. 14-15). Module names follow DeepSeek-V3's released inference code (MIT; see the
+    module docstring): `wkv_a` holds [W_DKV; W_KR], `wkv_b` holds [W_UK; W_UV] head by head, `wq_a`/`wq_b`
+    the low-rank query (eq. 12)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
