@@ -17,6 +17,7 @@ from pipeline.config import parse_config
 from pipeline.layout import StagePaths
 from pipeline.ledger import funnel_table
 from pipeline.runner import run_pipeline
+from tests.golden_run import GOLDEN, summarize
 from tests.http_fixtures import serve_directory
 from tests.test_stage_schemas import assert_one_schema, every_parquet_folder
 from tokenization.pack import SCHEMA as TOKENS_SCHEMA
@@ -164,3 +165,18 @@ def test_output_bytes_do_not_depend_on_parallelism(sample_run, repo_root):
     assert a.keys() == b.keys()
     differing = [k for k in a if a[k] != b[k] and not k.endswith("manifest.json")]
     assert differing == []
+
+
+def test_sample_run_matches_its_golden_digests(sample_run):
+    """What each stage keeps, removes and quarantines, and why, equals the recorded run
+    (`tests/fixtures/golden/sample_run.json`, written by the code before issue 16's moves): moving code
+    between rooms changes no output. A change meant to change outputs rewrites the file with
+    WINNOW_WRITE_GOLDEN=1 and says so in its commit."""
+    summary = summarize(sample_run["run_dir"])
+    if os.environ.get("WINNOW_WRITE_GOLDEN") == "1":
+        GOLDEN.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert summary["ledger"] == golden["ledger"]
+    assert summary["folders"].keys() == golden["folders"].keys()
+    changed = [k for k in golden["folders"] if summary["folders"][k] != golden["folders"][k]]
+    assert changed == []
