@@ -14,7 +14,6 @@ threshold, so no setting of one category can switch off another's blocking.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -32,6 +31,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from kit.files import FileTooLargeError, PinnedFileError, read_pinned
+from kit.validation import field_errors
 
 __all__ = [
     "ACTIONS",
@@ -465,7 +467,7 @@ class Policy(_Strict):
         try:
             policy = cls.model_validate(data, context={"base_dir": str(path.resolve().parent)})
         except ValidationError as e:
-            raise PolicyError(f"policy {path}: {_format_errors(e)}") from None
+            raise PolicyError(f"policy {path}: {_format_errors(e, cls)}") from None
         problem = _required_problem(policy)
         if problem:
             raise PolicyError(f"policy {path}: {problem}")
@@ -613,14 +615,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _format_errors(err: ValidationError) -> str:
-    """Pydantic's errors on one line, each as ``field.path: message``."""
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
+def _format_errors(err: ValidationError, model: type[BaseModel]) -> str:
+    """Pydantic's errors on one line, each as ``field.path: message`` (`kit.validation.field_errors`)."""
+    return "; ".join(str(e) for e in field_errors(err, model))
 
 
 @functools.lru_cache(maxsize=1)
@@ -642,15 +639,15 @@ def _bundled_thresholds() -> dict[str, float]:
 def _read_thresholds(path: Path, sha256: str | None) -> dict[str, float]:
     """``{key: threshold}`` from a calibration JSON; any entry that is not one is an error."""
     try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_CALIBRATION_BYTES + 1)
+        raw = read_pinned(path, sha256, "calibration", max_bytes=MAX_CALIBRATION_BYTES)
     except OSError as e:
         raise ValueError(f"calibration: cannot read {path}: {e.strerror}") from None
-    if len(raw) > MAX_CALIBRATION_BYTES:
-        raise ValueError(f"calibration: {path} is larger than {MAX_CALIBRATION_BYTES} bytes")
-    digest = hashlib.sha256(raw).hexdigest()
-    if sha256 is not None and digest != sha256:
-        raise ValueError(f"calibration_sha256: {path} has sha256 {digest}, the policy expects {sha256}")
+    except FileTooLargeError:
+        raise ValueError(f"calibration: {path} is larger than {MAX_CALIBRATION_BYTES} bytes") from None
+    except PinnedFileError as e:
+        raise ValueError(
+            f"calibration_sha256: {path} has sha256 {e.actual}, the policy expects {sha256}"
+        ) from None
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

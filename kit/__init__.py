@@ -1,9 +1,11 @@
 """The shared kit: what every winnow room needs and none owns. It imports nothing else from winnow.
 
-- `kit.files`: atomic writes, file digests, which file names are documents (standard library only);
+- `kit.files`: atomic writes, file digests, pinned files, which file names are documents (standard
+  library only);
 - `kit.jsonl`: one JSONL line as a document or a malformed line with its reason (dedup, tokenize);
 - `kit.ray_local`: the one local Ray start (loopback, token auth on) and joining a cluster;
-- `kit.svg`: the hand-written SVG charts of the report and the trainer's loss curve.
+- `kit.svg`: the hand-written SVG charts of the report and the trainer's loss curve;
+- `kit.validation`: a pydantic validation error as one message per field, with `did you mean`.
 
 Import the module you need (`from kit.files import atomic_write`); this package imports nothing on
 its own, so `import kit.files` costs only the standard library.

@@ -1,5 +1,10 @@
-"""Files, the way every winnow room handles them: atomic writes, file digests, which file names are
-documents and which files a list of inputs names. Standard library only.
+"""Files, the way every winnow room handles them: atomic writes, file digests, pinned files, which
+file names are documents and which files a list of inputs names. Standard library only.
+
+Pinned files: `read_pinned` is the one read of a file whose sha256 is pinned (a model's weights, a
+calibration file): the bytes are read once, hashed, and returned only when they are the pinned ones;
+otherwise `PinnedFileError` (a `ValueError` carrying the path and both digests, so a caller can
+word it as its own error). A read that fails raises the `OSError` for the caller to word too.
 
 Atomic write: the data goes to `.<name>.<uuid4 hex>.tmp` in the destination's directory
 (same filesystem, so the rename is atomic), is flushed and fsync'd, then `os.replace`d onto the
@@ -29,10 +34,13 @@ __all__ = [
     "JSONL_SUFFIXES",
     "PARQUET_SUFFIXES",
     "TEMPORARY_NAME",
+    "FileTooLargeError",
+    "PinnedFileError",
     "atomic_write",
     "document_format",
     "expand_inputs",
     "file_sha256",
+    "read_pinned",
     "split_compression",
     "temporary_path",
     "write_bytes_atomic",
@@ -48,6 +56,43 @@ def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes, streamed (shards and checkpoints may be large)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class PinnedFileError(ValueError):
+    """A file whose bytes are not the pinned ones: `path`, `what` it is, `expected` and `actual` sha256."""
+
+    def __init__(self, path: str | os.PathLike, what: str, expected: str, actual: str):
+        super().__init__(f"{what} {path} has sha256 {actual}, expected {expected}")
+        self.path, self.what, self.expected, self.actual = path, what, expected, actual
+
+
+class FileTooLargeError(ValueError):
+    """A file larger than its reader takes: `path`, `what` it is, the `limit` in bytes."""
+
+    def __init__(self, path: str | os.PathLike, what: str, limit: int):
+        super().__init__(f"{what} {path} is larger than {limit} bytes")
+        self.path, self.what, self.limit = path, what, limit
+
+
+def read_pinned(
+    path: str | os.PathLike, sha256: str | None, what: str = "file", *, max_bytes: int | None = None
+) -> bytes:
+    """The bytes of `path`, read once, only if their sha256 is `sha256` (hex); `what` names the file
+    in the errors.
+
+    `sha256=None` reads the file the same way without a pin (a file the user did not pin).
+    `max_bytes` refuses a larger file (`FileTooLargeError`) before its digest is compared, reading at
+    most one byte more than the limit. A mismatch raises `PinnedFileError`; a failed read, the `OSError`.
+    """
+    with open(path, "rb") as f:
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FileTooLargeError(path, what, max_bytes)
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise PinnedFileError(path, what, sha256, actual)
+    return data
 
 
 def temporary_path(path: str | os.PathLike) -> Path:

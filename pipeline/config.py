@@ -15,8 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dedup.config import DedupConfig, ExactOnlyConfig
+from kit.validation import did_you_mean, field_errors
 from pipeline.sections import validate_sections
-from pipeline.validation import did_you_mean, format_validation_error
 from tokenization.config import TokenizeConfig
 
 STAGE_NAMES = ("ingest", "exact_dedup", "filter", "near_dedup", "tokenize")
@@ -171,6 +171,14 @@ class RunConfig(Strict):
 
 class ConfigError(ValueError):
     """A config that cannot run; the message names the field."""
+
+
+def format_validation_error(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
+    """`invalid config <source>:` and every error on its own indented line, named by its dotted field
+    (`kit.validation.field_errors`: `did you mean` for a mistyped key of `model`)."""
+    lines = [f"invalid config {source}:"]
+    lines += [f"  {e}" for e in field_errors(err, model, top_level="(top level)")]
+    return "\n".join(lines)
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:

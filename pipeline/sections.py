@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from pipeline.validation import field_message
+from kit.validation import field_errors
 
 
 class SectionsSource(Protocol):
@@ -36,7 +36,7 @@ def validate_sections(cfg: SectionsSource) -> list[str]:
             try:
                 _load_policy(policy)
             except ValidationError as e:  # one `  filter.policy.<field>: message` line per error
-                errors += [f"  {field_message(err, None, prefix='filter.policy')}" for err in e.errors()]
+                errors += [f"  {err}" for err in field_errors(e, prefix="filter.policy")]
             except (ValueError, OSError) as e:
                 errors.append(f"  filter.policy: {e}")
     return errors

@@ -91,15 +91,16 @@ def run(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> ServeConfig:
     from pydantic import ValidationError
 
+    from kit.validation import field_errors
+
     try:
         cfg = config_from_args(args)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "serve config"
+        first = field_errors(e, ServeConfig, top_level="serve config")[0]
+        where = first.path
         if where == "upstream_url" and getattr(args, "upstream_url", None):
             where = "--upstream"
-        msg = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
-        raise _UsageError(f"{where}: {msg} (see `winnow serve --help`)") from None
+        raise _UsageError(f"{where}: {first.message} (see `winnow serve --help`)") from None
     except (
         OSError,
         ValueError,

@@ -1,4 +1,4 @@
-"""The shared kit (`kit.files`): atomic writes and file digests, used by every library (issue 16)."""
+"""The shared kit (`kit.files`): atomic writes, file digests and pinned files, used by every library (issue 16)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ import pytest
 from dedup.io import write_parquet_atomic
 from kit.files import (
     TEMPORARY_NAME,
+    FileTooLargeError,
+    PinnedFileError,
     atomic_write,
     file_sha256,
+    read_pinned,
     temporary_path,
     write_bytes_atomic,
     write_text_atomic,
@@ -81,3 +84,22 @@ def test_parquet_through_the_kit_is_byte_identical_to_pyarrow(tmp_path: Path) ->
     pq.write_table(t, tmp_path / "ref.parquet", compression="zstd")
     write_parquet_atomic(t, tmp_path / "kit.parquet")
     assert (tmp_path / "kit.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes()
+
+
+def test_read_pinned_reads_only_the_pinned_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"weights")
+    good = hashlib.sha256(b"weights").hexdigest()
+    assert read_pinned(path, good, "weights") == b"weights"
+    assert read_pinned(path, None, "weights") == b"weights"  # unpinned: read the same way
+    path.write_bytes(b"weightz")
+    with pytest.raises(PinnedFileError) as e:
+        read_pinned(path, good, "weights")
+    assert isinstance(e.value, ValueError)
+    assert (e.value.path, e.value.expected, e.value.actual) == (path, good, file_sha256(path))
+    assert str(e.value) == f"weights {path} has sha256 {file_sha256(path)}, expected {good}"
+    with pytest.raises(FileTooLargeError, match="larger than 6 bytes"):
+        read_pinned(path, None, "weights", max_bytes=6)
+    assert read_pinned(path, None, "weights", max_bytes=7) == b"weightz"
+    with pytest.raises(FileNotFoundError):
+        read_pinned(tmp_path / "missing.bin", good, "weights")

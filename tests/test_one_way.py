@@ -1,5 +1,6 @@
 """One way to do each thing (issue 16): input files, dedup decisions, cluster-size buckets, the loss
-curve and the local Ray start are each done in one place, and every user gets the same answer."""
+curve, the local Ray start, validation errors and pinned files are each done in one place, and
+every user gets the same answer."""
 
 from __future__ import annotations
 
@@ -268,3 +269,43 @@ def test_tokens_metadata_has_one_writer(tmp_path: Path) -> None:
                 if isinstance(node, ast.Constant) and node.value == MANIFEST:
                     spelled.append(str(path.relative_to(REPO)))
     assert spelled == ["tokenization/pack.py"]
+
+
+# ---------------------------------------------------------------- validation errors and pinned files
+
+PRODUCT_FOLDERS = CODE_FOLDERS[:-2]  # without benchmarks and scripts
+
+
+def _product_calls(attr: str) -> list[tuple[str, ast.Call]]:
+    found = []
+    for folder in PRODUCT_FOLDERS:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == attr
+                ):
+                    found.append((str(path.relative_to(REPO)), node))
+    return found
+
+
+def test_only_the_kit_reads_pydantic_errors() -> None:
+    """Every room names a bad field through `kit.validation.field_errors` (one wording, `did you mean`)."""
+    assert sorted({path for path, _ in _product_calls("errors")}) == ["kit/validation.py"]
+
+
+def test_no_product_code_hashes_a_file_by_hand() -> None:
+    """A pinned file is read with `kit.files.read_pinned`, a file digest is `kit.files.file_sha256`:
+    no `hashlib.sha256(<path>.read_bytes())` in the product."""
+    by_hand = [
+        path
+        for path, call in _product_calls("sha256")
+        if any(
+            isinstance(arg, ast.Call)
+            and isinstance(arg.func, ast.Attribute)
+            and arg.func.attr == "read_bytes"
+            for arg in call.args
+        )
+    ]
+    assert by_hand == []

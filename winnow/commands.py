@@ -88,8 +88,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
 
     from dedup import DedupConfig, explain, run_dedup
     from dedup.io import DedupInputError
-    from pipeline.config import ConfigError
-    from pipeline.validation import format_validation_error
+    from pipeline.config import ConfigError, format_validation_error
 
     raw = _load_yaml(args.config)
     if args.threshold is not None:
@@ -178,8 +177,8 @@ def _tokenize_inputs(items: list[str]) -> list[str]:
 def _cmd_tokenize(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from pipeline.config import format_validation_error
     from pipeline.executor import init_ray
-    from pipeline.validation import format_validation_error
     from tokenization import TokenizeConfig, TokenizeInputError, tokenize_to_dir
 
     raw = _load_yaml(args.config)
@@ -221,7 +220,7 @@ def _train_input_error(config: str, tokens: str) -> str | None:
     """Why `winnow train` cannot start (a missing or invalid config, no tokens), checked before torch loads."""
     from pydantic import ValidationError
 
-    from pipeline.validation import format_validation_error
+    from pipeline.config import format_validation_error
     from tokenization.pack import MANIFEST
     from trainer.config import Config, load_config
 

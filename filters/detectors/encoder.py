@@ -20,7 +20,6 @@ tests/test_encoder.py holds `transformers.BertModel` as the reference for the fo
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -32,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from kit.files import PinnedFileError, read_pinned
 
 __all__ = [
     "DIST_NAME",
@@ -102,11 +103,12 @@ def _read_pinned(model_dir: Path, name: str) -> bytes:
     actual = path.stat().st_size
     if actual != size:
         raise EncoderError(f"text encoder: {path} has {actual} bytes, expected {size} (altered file?)")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha:
-        raise EncoderError(f"text encoder: {path} sha256 {digest} != pinned {sha} (altered file?)")
-    return data
+    try:
+        return read_pinned(path, sha, name)
+    except PinnedFileError as e:
+        raise EncoderError(
+            f"text encoder: {path} sha256 {e.actual} != pinned {sha} (altered file?)"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ span, so a harmful paragraph inside a long clean page is found and located.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from filters.detectors.base import DetectorResult, Span
+from filters.detectors.base import DetectorResult, HarmModelError, Span, read_verified
 from filters.normalize import NormalizedText, normalize
 from filters.policy import HARM_CATEGORIES
 
@@ -156,10 +155,6 @@ _MUL1 = np.uint64(0xBF58476D1CE4E5B9)
 _MUL2 = np.uint64(0x94D049BB133111EB)
 _BASE = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime, as the polynomial base of the n-gram hash
 _BIGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)
-
-
-class HarmModelError(RuntimeError):
-    """The harm model files are missing, altered or inconsistent: refuse to score (fail closed)."""
 
 
 @dataclass(frozen=True)
@@ -401,18 +396,6 @@ def linear_margins(
         rows_of_weights = np.take(weights, cols, axis=0)  # same values as weights[cols], ~5x faster
         np.add.at(out, rows[starts], np.add.reduceat(rows_of_weights * vals[:, None], starts, axis=0))
     return out + bias
-
-
-def read_verified(path: Path, expected: str, what: str) -> bytes:
-    """The file's bytes, only if their sha256 is the pinned one."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise HarmModelError(f"harm model: cannot read {what} {path}: {e}") from e
-    got = hashlib.sha256(data).hexdigest()
-    if got != expected:
-        raise HarmModelError(f"harm model: {what} {path} has sha256 {got}, expected {expected}")
-    return data
 
 
 @dataclass(frozen=True)

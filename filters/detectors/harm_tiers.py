@@ -23,7 +23,6 @@ confirming; the fast tier alone gained 1.25). Below the share the detector's
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -32,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from filters.detectors.harm import HarmModelError, read_verified
+from filters.detectors.base import HarmModelError, read_verified
+from kit.files import file_sha256
 
 ENCODER_FORMAT = "winnow-harm-encoder/1"
 MAX_TOKENS = 128  # a 400-character window is ~100 word pieces
@@ -143,7 +143,7 @@ class EncoderHeads:
                 raise EncoderTierError(
                     f"harm encoder tier: {manifest_path} is not a {ENCODER_FORMAT} manifest"
                 )
-            fast_sha = hashlib.sha256(fast_manifest.read_bytes()).hexdigest()
+            fast_sha = file_sha256(fast_manifest)
             if m["fast_manifest_sha256"] != fast_sha:
                 raise EncoderTierError(
                     f"harm encoder tier: {manifest_path.name} was trained with another fast tier "

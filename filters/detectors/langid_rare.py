@@ -16,7 +16,6 @@ text, CC BY; see filters/data/ATTRIBUTION.md); benchmarks/eval_langid.py reports
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import threading
@@ -24,6 +23,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from kit.files import PinnedFileError, read_pinned
 
 MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "langid_rare.npz"
 MODEL_SHA256 = "724005376e22e7e4a53c784f18ec0cc03f33d4c63ec9dde65bc49c9fe527f1e2"
@@ -100,10 +101,10 @@ def log_probs(counts: np.ndarray, alpha: float) -> np.ndarray:
 
 def load_model(path: Path, sha256: str) -> dict:
     """The model's arrays, after checking the file's hash (fail closed)."""
-    data = path.read_bytes()
-    got = hashlib.sha256(data).hexdigest()
-    if got != sha256:
-        raise ValueError(f"{path}: sha256 {got} is not the pinned {sha256}; reinstall winnow")
+    try:
+        data = read_pinned(path, sha256, "rare-language model")
+    except PinnedFileError as e:
+        raise ValueError(f"{path}: sha256 {e.actual} is not the pinned {sha256}; reinstall winnow") from None
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         classes = [str(c) for c in z["classes"]]
         alpha, threshold = (float(v) for v in z["params"])
