@@ -12,6 +12,10 @@ final name; on any error the temporary is removed and the destination is untouch
 temporary is created with `open()` in exclusive mode, so its permissions are 0666 & ~umask like
 every other file a run writes (`tempfile.mkstemp` would make it 0600).
 
+Directory publish: `replace_dir(staging, final)` renames a finished staging directory onto its final
+name; an existing `final` is first renamed aside to `.<name>.old-<hex>` beside it (put back if the
+second rename fails) and deleted after, so a reader never sees a mix of the two.
+
 Document names: `winnow dedup`, `winnow tokenize` and ingest read Parquet and JSONL by the same
 suffixes (`PARQUET_SUFFIXES`, `JSONL_SUFFIXES`, any case, JSONL optionally compressed), so a file
 one of them takes is never skipped by another; `expand_inputs` is the one expansion of input paths
@@ -24,6 +28,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,6 +46,7 @@ __all__ = [
     "expand_inputs",
     "file_sha256",
     "read_pinned",
+    "replace_dir",
     "split_compression",
     "temporary_path",
     "write_bytes_atomic",
@@ -130,6 +136,33 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
     with atomic_write(path, "w", encoding=encoding) as f:
         f.write(text)
+
+
+def replace_dir(staging: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Publish the finished directory `staging` as `final` (same filesystem), replacing what is there.
+
+    Without a `final` it is one rename. Otherwise `final` is renamed aside to a unique hidden name
+    (`.<name>.old-<12 hex>`) in its directory, `staging` is renamed onto `final`, and the old one is
+    deleted (a failed delete leaves that hidden name, never an error: the new directory is in place).
+    If the second rename fails, the old one is renamed back and the error raised. A reader sees the
+    old directory or the new one, never a mix.
+    """
+    staging, final = Path(staging), Path(final)
+    if not os.path.lexists(final):
+        os.replace(staging, final)
+        return
+    old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
+    os.replace(final, old)
+    try:
+        os.replace(staging, final)
+    except BaseException:
+        os.replace(old, final)
+        raise
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(old)
 
 
 # -- document names ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The one reading of a pydantic `ValidationError` for every room: the run config (`pipeline.config`
 and its sections), the dedup, tokenize and train options (`winnow`), the filter policy
-(`filters.policy`) and `winnow serve`'s options (`server.cli`). Each caller joins the messages its
+(`filters.policy`) and `winnow serve`'s options (`winnow.serve`). Each caller joins the messages its
 own way (a run config lists them one per line, a policy on one line, `winnow serve` shows the
 first); what a message says is decided here:
 

@@ -20,6 +20,7 @@ from kit.files import (
     atomic_write,
     file_sha256,
     read_pinned,
+    replace_dir,
     temporary_path,
     write_bytes_atomic,
     write_text_atomic,
@@ -54,6 +55,49 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path) -> None:
         raise RuntimeError("killed mid-write")
     assert dest.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_replace_dir_publishes_a_new_directory(tmp_path: Path) -> None:
+    staging = tmp_path / "work" / "staging"
+    staging.mkdir(parents=True)
+    (staging / "a.bin").write_bytes(b"new")
+    replace_dir(staging, tmp_path / "out")
+    assert _tree(tmp_path / "out") == {"a.bin": b"new"} and not staging.exists()
+
+
+@pytest.mark.parametrize("old", ["dir", "file", "symlink"])
+def test_replace_dir_replaces_what_is_there_and_deletes_it(tmp_path: Path, old: str) -> None:
+    final, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.bin").write_bytes(b"not ours")
+    if old == "dir":
+        (final / "sub").mkdir(parents=True)
+        (final / "sub" / "old.bin").write_bytes(b"old")
+    elif old == "file":
+        final.write_bytes(b"old")
+    else:
+        final.symlink_to(elsewhere, target_is_directory=True)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "a.bin").write_bytes(b"new")
+    replace_dir(staging, final)
+    assert not final.is_symlink() and _tree(final) == {"a.bin": b"new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]  # the old one is gone
+    assert _tree(elsewhere) == {"keep.bin": b"not ours"}  # a link's target is not deleted
+
+
+def test_replace_dir_failure_puts_the_old_directory_back(tmp_path: Path) -> None:
+    final = tmp_path / "out"
+    final.mkdir()
+    (final / "old.bin").write_bytes(b"old")
+    with pytest.raises(FileNotFoundError):
+        replace_dir(tmp_path / "no-such-staging", final)
+    assert _tree(final) == {"old.bin": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_atomic_write_respects_the_umask(tmp_path: Path) -> None:

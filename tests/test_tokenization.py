@@ -359,3 +359,64 @@ def test_parquet_chunks_follow_row_groups_and_cover_every_row_once(tmp_path, sha
             assert all(c.start % 40 == 0 for c in chunks)
         got = [t for c in chunks for t in read_chunk(c, "id", "text")[1]]
         assert got == texts
+
+
+def test_encode_task_writes_its_chunk_files_atomically(tmp_path, shared_data, monkeypatch):
+    """While a task writes, its chunk files exist only as kit temporaries (what
+    `pipeline.storage.remove_temporaries` and a resume delete after a kill); an error leaves nothing,
+    success leaves exactly the chunk files."""
+    import os
+
+    from kit.files import TEMPORARY_NAME
+    from tokenization import encode
+    from tokenization.tokenizer import SpecialIds
+
+    texts = _speeches(shared_data, 60)
+    src = _write_parquet(tmp_path / "in.parquet", texts)
+    (chunk,) = plan_chunks([str(src)], 1000)
+    tok = train_tokenizer(iter(texts), _cfg(tokenizer={"vocab_size": 500}))
+    specials = SpecialIds(eos=1, bos=0, pad=2, add_bos=True)
+    out = tmp_path / "work"
+    out.mkdir()
+
+    def run() -> encode.ChunkResult:
+        return encode.encode_chunk(
+            chunk, "sha", tok.to_str(), specials, id_column="id", text_column="text",
+            seed=7, val_fraction=0.3, batch_size=8, tmp_dir=str(out),
+        )  # fmt: skip
+
+    seen: list[list[str]] = []
+    real = encode.pack_documents
+
+    def dying(docs, sp):
+        seen.append(sorted(os.listdir(out)))
+        if len(seen) == 3:
+            raise RuntimeError("killed")
+        return real(docs, sp)
+
+    monkeypatch.setattr(encode, "pack_documents", dying)
+    with pytest.raises(RuntimeError, match="killed"):
+        run()
+    assert len(seen[-1]) == 2 and all(TEMPORARY_NAME.fullmatch(n) for n in seen[-1])
+    assert os.listdir(out) == []
+    monkeypatch.setattr(encode, "pack_documents", real)
+    res = run()
+    assert sorted(os.listdir(out)) == ["chunk-000000.train.bin", "chunk-000000.val.bin"]
+    assert sum(res.tokens.values()) == sum(os.path.getsize(out / n) // 4 for n in os.listdir(out))
+
+
+def test_resume_deletes_temporaries_of_killed_encode_tasks(tmp_path):
+    from kit.files import temporary_path
+    from tokenization.encode import chunk_path
+    from tokenization.workdir import WorkDir
+
+    work = WorkDir(tmp_path / "tokens")
+    work.path.mkdir()
+    keep = Path(chunk_path(str(work.path), 3, "train"))
+    keep.write_bytes(b"\x01\x00\x00\x00")  # encoded, not yet appended: reused
+    appended = Path(chunk_path(str(work.path), 1, "val"))
+    appended.write_bytes(b"")
+    orphan = temporary_path(chunk_path(str(work.path), 4, "val"))
+    orphan.write_bytes(b"half")
+    work.drop_appended(2)
+    assert sorted(p.name for p in work.path.iterdir()) == [keep.name]

@@ -127,6 +127,16 @@ def test_checkpoints_are_atomic_pruned_and_weights_only(tokens_dir, tmp_path):
         train(cfg, str(tokens_dir), str(tmp_path / "run"), resume=False)
 
 
+def test_a_checkpoint_saved_again_at_its_step_replaces_the_old_one(tmp_path):
+    """A rerun that reaches a saved step publishes its own checkpoint in place (`kit.files.replace_dir`)."""
+    root = tmp_path / "checkpoints"
+    for value in (1.0, 2.0):
+        ckpt.save_checkpoint(root, 3, {"w": torch.full((2,), value)}, {"v": value}, {"step": 3}, None, keep=2)
+    assert sorted(p.name for p in root.iterdir()) == ["step-00000003"]  # no staging or old copy left
+    assert ckpt.load_weights(root / "step-00000003")["w"].tolist() == [2.0, 2.0]
+    assert ckpt.load_config_json(root / "step-00000003") == {"v": 2.0}
+
+
 def test_generate_streams_cached_decoding_matching_full_forward(tiny_run):
     model, tok, eos = load_model(tiny_run.out_dir, device="cpu")
     prompt = "ROMEO:\nWhat light"

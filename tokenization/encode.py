@@ -6,6 +6,7 @@ in input order) so the driver only concatenates files in chunk order and never h
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from itertools import chain
 import numpy as np
 from tokenizers import Tokenizer
 
+from kit.files import atomic_write
 from kit.jsonl import MAX_NAMED
 from tokenization.inputs import Chunk, read_chunk_checked
 from tokenization.tokenizer import SpecialIds
@@ -106,8 +108,10 @@ def encode_chunk(
     documents = {s: 0 for s in SPLITS}
     tokens = {s: 0 for s in SPLITS}
     paths = {s: chunk_path(tmp_dir, chunk.index, s) for s in SPLITS}
-    files = {s: open(paths[s] + ".part", "wb") for s in SPLITS}  # noqa: SIM115
-    try:
+    # Atomic writes: a killed task leaves only temporaries (`kit.files.TEMPORARY_NAME`), never a
+    # short chunk file under its final name.
+    with contextlib.ExitStack() as stack:
+        files = {s: stack.enter_context(atomic_write(paths[s], "wb")) for s in SPLITS}
         # Written batch by batch: a task holds one batch of token ids, not its whole chunk.
         for a in range(0, len(keep_texts), batch_size):
             encs = tok.encode_batch_fast(keep_texts[a : a + batch_size], add_special_tokens=False)
@@ -120,10 +124,5 @@ def encode_chunk(
                     files[split].write(memoryview(stream))
                     documents[split] += len(docs)
                     tokens[split] += len(stream)
-    finally:
-        for f in files.values():
-            f.close()
-    for split in SPLITS:
-        os.replace(paths[split] + ".part", paths[split])
     examples = [str(b) for b in bad[:MAX_NAMED]]
     return ChunkResult(chunk.index, len(ids), documents, tokens, empty, text_bytes, len(bad), examples)

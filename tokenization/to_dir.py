@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +19,7 @@ import pyarrow.parquet as pq
 import ray
 from tokenizers import Tokenizer
 
-from kit.files import expand_inputs
+from kit.files import expand_inputs, replace_dir
 from kit.ray_local import connect_ray
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path, encode_chunk
@@ -423,17 +421,6 @@ def _write_metadata(
     return manifest
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Rename staging to ``out``; an existing ``out`` is moved aside first and deleted after."""
-    if out.exists():
-        trash = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
-        os.replace(out, trash)
-        os.replace(staging, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, out)
-
-
 def _split_stats(p: SplitPack) -> SplitStats:
     """The ledger's counts of one packed split."""
     return SplitStats(
@@ -494,7 +481,7 @@ def tokenize_to_dir(
             phases.done("pack")
 
             manifest = _write_metadata(staging, tokenizer, packs, config, source_run)
-            _publish(staging, out)
+            replace_dir(staging, out)  # an existing out is moved aside first and deleted after
         except TokenizeInputError:
             work.remove()  # a rerun would fail the same way: nothing worth keeping
             raise

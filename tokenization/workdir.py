@@ -9,8 +9,9 @@ would repeat (an empty corpus, a corpus too small for one row).
 
 Layout: ``fingerprint.json``, ``plan.json`` (the chunks), ``tokenizer.json``, ``progress.json`` (the
 streams' state after the last appended chunk), ``<split>.stream.bin``, the encode tasks'
-``chunk-NNNNNN.<split>.bin`` files with a ``chunk-NNNNNN.done.json`` once the driver has their
-counts, and ``staging/`` (the output being written; rebuilt on every attempt).
+``chunk-NNNNNN.<split>.bin`` files (written atomically: a killed task leaves only a
+``kit.files.TEMPORARY_NAME`` temporary, deleted on resume) with a ``chunk-NNNNNN.done.json`` once the
+driver has their counts, and ``staging/`` (the output being written; rebuilt on every attempt).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from kit.files import write_bytes_atomic
+from kit.files import TEMPORARY_NAME, write_bytes_atomic
 from kit.jsonl import MAX_NAMED
 from tokenization.config import TokenizeConfig
 from tokenization.encode import SPLITS, ChunkResult, chunk_path
@@ -177,10 +178,14 @@ class WorkDir:
         self._done_path(index).unlink(missing_ok=True)
 
     def drop_appended(self, appended: int) -> None:
-        """Delete files of chunks below ``appended`` that a kill left behind (appended, not yet deleted)."""
+        """Delete files of chunks below ``appended`` that a kill left behind (appended, not yet deleted),
+        and the temporaries of chunk files whose encode task a kill cut short."""
         for entry in self.path.glob("chunk-*"):
             index = int(entry.name[6:12])
             if index < appended:
+                entry.unlink(missing_ok=True)
+        for entry in self.path.glob(".chunk-*"):
+            if TEMPORARY_NAME.fullmatch(entry.name):
                 entry.unlink(missing_ok=True)
 
     def fresh_staging(self) -> Path:

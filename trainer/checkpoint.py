@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from kit.files import replace_dir
+
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 WEIGHTS, CONFIG, STATE, TOKENIZER = "model.safetensors", "config.json", "trainer_state.pt", "tokenizer.json"
 
@@ -55,13 +57,7 @@ def save_checkpoint(
     torch.save(state, tmp / STATE)
     if tokenizer_path is not None and Path(tokenizer_path).is_file():
         shutil.copyfile(tokenizer_path, tmp / TOKENIZER)
-    if final.exists():  # a rerun that reached the same step: replace it
-        old = root / f".old-step-{step:08d}-{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, final)
+    replace_dir(tmp, final)  # a rerun that reached the same step replaces it
     for stale in list_checkpoints(root)[:-keep]:
         shutil.rmtree(stale)
     return final

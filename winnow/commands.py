@@ -280,7 +280,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from server.cli import run
+    from winnow.serve import run
 
     return run(args)
 
@@ -347,7 +347,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_generate)
 
-    from server.cli import add_arguments
+    from winnow.serve import add_arguments
 
     p = sub.add_parser(
         "serve", help="OpenAI-compatible server whose output passes the policy's runtime rules"

@@ -1,4 +1,9 @@
-"""``winnow serve`` arguments: the CLI wires ``add_arguments(parser)`` and ``run(args) -> int``."""
+"""``winnow serve``: its arguments, the config they make, usage errors and the serve loop's start.
+
+The command line wires ``add_arguments(parser)`` and ``run(args) -> int``; the server itself
+(``server.config.ServeConfig``, ``server.app.create_app``, ``server.app.serve``) is the library in
+``server/``. Moved from ``server/cli.py`` (issue 16); every message and exit status is unchanged.
+"""
 
 from __future__ import annotations
 
