@@ -397,8 +397,9 @@ def speed(harm: HarmDetector, rows: list[Row]) -> dict:
     }
 
 
-def sample(rows: list[Row], per_source: int) -> list[Row]:
-    """At most `per_source` rows per test source (salted hash order); clean documents: PROSE_DOCS."""
+def sample(rows: list[Row], per_source: int, offset: int = 0) -> list[Row]:
+    """At most `per_source` rows per test source (salted hash order); clean documents: PROSE_DOCS.
+    `offset`: skip that many rows of each source's order first (a second, disjoint sample)."""
     by_source: dict[str, list[Row]] = {}
     for r in rows:
         key = "prose" if r.source.startswith("prose:") else r.source
@@ -407,19 +408,20 @@ def sample(rows: list[Row], per_source: int) -> list[Row]:
     for key, group in sorted(by_source.items()):
         cap = PROSE_DOCS if key == "prose" else per_source
         rank = sorted(group, key=lambda r: hashlib.sha256(f"{SEED}\x00{r.text}".encode()).digest())
-        out += rank[:cap] if cap > 0 else group
+        out += rank[offset : offset + cap] if cap > 0 else group[offset:]
     return out
 
 
-def evaluate(data: Path, per_source: int, configs: list[str]) -> dict:
+def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -> dict:
     from profanity_check import predict_prob
 
-    rows = sample([r for r in load_all(data) if r.split == "test"], per_source)
+    rows = sample([r for r in load_all(data) if r.split == "test"], per_source, offset)
     safe = np.array([r.source == "xstest_prompts" and r.harmful == 0 for r in rows])
     apc = np.asarray(predict_prob([r.text for r in rows]), dtype=np.float64)
     res: dict = {
         "note": "test sources only (never trained or tuned on); see filters/models/HARM_MODEL_CARD.md",
         "per_source_cap": per_source,
+        "offset": offset,
         "rows": len(rows),
     }
     for name, encoder, scope in CONFIGS:
@@ -487,6 +489,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT, help="where the JSON results go")
     ap.add_argument("--per-source", type=int, default=PER_SOURCE, help="rows per test source (0: every row)")
     ap.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="skip this many rows of each test source's fixed order first: --offset 300 is a second sample, "
+        "disjoint from the default one that every variant was chosen on",
+    )
+    ap.add_argument(
         "--configs",
         nargs="+",
         default=DEFAULT_CONFIGS,
@@ -503,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    res = evaluate(args.data, args.per_source, args.configs)
+    res = evaluate(args.data, args.per_source, args.configs, args.offset)
     res["command"] = " ".join(
         ["python -m benchmarks.eval_harm", *(argv if argv is not None else sys.argv[1:])]
     )

@@ -14,7 +14,8 @@ every other file a run writes (`tempfile.mkstemp` would make it 0600).
 
 Directory publish: `replace_dir(staging, final)` renames a finished staging directory onto its final
 name; an existing `final` is first renamed aside to `.<name>.old-<hex>` beside it (put back if the
-second rename fails) and deleted after, so a reader never sees a mix of the two.
+second rename fails) and deleted after, so a reader never sees a mix of the two (only, for an
+instant, no directory).
 
 Document names: `winnow dedup`, `winnow tokenize` and ingest read Parquet and JSONL by the same
 suffixes (`PARQUET_SUFFIXES`, `JSONL_SUFFIXES`, any case, JSONL optionally compressed), so a file
@@ -145,7 +146,7 @@ def replace_dir(staging: str | os.PathLike, final: str | os.PathLike) -> None:
     (`.<name>.old-<12 hex>`) in its directory, `staging` is renamed onto `final`, and the old one is
     deleted (a failed delete leaves that hidden name, never an error: the new directory is in place).
     If the second rename fails, the old one is renamed back and the error raised. A reader sees the
-    old directory or the new one, never a mix.
+    old directory or the new one (or, for the instant between the two renames, none), never a mix.
     """
     staging, final = Path(staging), Path(final)
     if not os.path.lexists(final):
