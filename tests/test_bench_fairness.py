@@ -8,8 +8,9 @@ import pytest
 import xxhash
 
 
-def test_datatrove_default_xxhash_runs_and_hashes_utf8(tmp_path) -> None:
+def test_datatrove_default_xxhash_runs_and_hashes_utf8(tmp_path, monkeypatch) -> None:
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.hashes import xxhash as dt_xxhash
     from datatrove.utils.text import simplify_text
 
     from benchmarks.dedup_speed import _whitespace_tokenizer, _xxhash_accepts_str
@@ -18,6 +19,8 @@ def test_datatrove_default_xxhash_runs_and_hashes_utf8(tmp_path) -> None:
     if int(xxhash.VERSION.split(".")[0]) >= 4:  # the refusal the wrapper works around
         with pytest.raises(TypeError):
             xxhash.xxh64_intdigest(text)
+    for name in ("xxhash32", "xxhash64"):  # datatrove's own functions come back after this test
+        monkeypatch.setattr(dt_xxhash, name, getattr(dt_xxhash, name))
     _xxhash_accepts_str()
     step = MinhashDedupSignature(str(tmp_path), config=MinhashConfig(), language=_whitespace_tokenizer())
     assert step.config.hash_config.hash_fc == "xxhash" and step.config.hash_config.precision == 64
