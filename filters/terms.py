@@ -48,7 +48,7 @@ LDNOOBW_WEIGHT = 0.35
 NAME_SENSE = "<name>"
 NAME_CONTEXT = 64
 _OPENERS = " \t\r\n\"'“‘(["
-_SENTENCE_ENDS = ".!?:;\n"
+_SENTENCE_ENDS = ".!?:;"  # a line break before the word is stripped with the openers: mid-sentence
 _NEXT_TITLE_WORD = re.compile(r"[ \t]{1,3}[A-Z][a-z]")
 SENSE_WINDOW = 500  # characters on each side of a hit searched for its innocent-sense words
 # LDNOOBW list names that are not lid.176 labels (Klingon and Kabyle have no lid.176 label: their

@@ -19,8 +19,6 @@ BENCH_DIR = ROOT / "benchmarks"
 # Results written from here on record the code they ran (`code`: git commit and dirty flag). Files written
 # before the writer recorded it (2026-12-04, about 22:15 UTC) keep their older layout until rerun.
 CODE_KEY_SINCE = "2026-12-04 22:30"
-# Benchmarks in `make bench` whose results file has never been committed; each needs a quiet-machine run.
-NO_RESULTS_YET: set[str] = set()  # ingest_memory got its first results on 2026-12-04 22:34 UTC
 
 
 def _writer_calls(tree: ast.Module) -> list[ast.Call]:
@@ -120,9 +118,6 @@ def test_results_written_since_the_code_key_record_their_commit() -> None:
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_every_benchmark_in_make_bench_has_a_committed_results_file(name: str) -> None:
     found = list(RESULTS.glob(f"{name}.json")) + list(RESULTS.glob(f"{name}-*.json"))
-    if name in NO_RESULTS_YET:
-        assert not found, f"{name} has results now: take it off NO_RESULTS_YET"
-        pytest.skip(f"{name}: no results file committed yet (needs a quiet-machine run)")
     assert found, f"run_all lists {name}, but benchmarks/results/ has no {name}.json"
 
 
