@@ -194,7 +194,8 @@ class StageProgress:
 
     On a terminal: a tqdm bar (parts done / total, the caller's postfix, elapsed time). In a log
     (stderr not a TTY): one plain line at most every `progress_every_s()` seconds, and none for a
-    stage that finishes sooner, so logs stay short.
+    stage that finishes sooner, so logs stay short. A stage that has written a line writes its last
+    one too (all parts done), so a log never ends on a stale count.
     """
 
     def __init__(self, total: int, desc: str, unit: str = "part", stream: TextIO | None = None):
@@ -204,6 +205,7 @@ class StageProgress:
         self.note = ""
         self.every = progress_every_s()
         self.start = self.last_line = time.monotonic()
+        self.lines_written = 0
         interactive = self.stream.isatty() and total > 0
         self.bar = (
             tqdm(total=total, desc=desc, unit=unit, leave=False, file=self.stream) if interactive else None
@@ -228,16 +230,17 @@ class StageProgress:
             if note is not None:
                 self.bar.set_postfix_str(note, refresh=False)
             self.bar.update(1)
-        self.tick()
+        self.tick(final=self.done >= self.total and self.lines_written > 0)
 
-    def tick(self) -> None:
+    def tick(self, final: bool = False) -> None:
         """Called while waiting too: refreshes the bar's clock, or writes the log line when due."""
         if self.bar is not None:
             self.bar.refresh()
             return
         now = time.monotonic()
-        if self.total and now - self.last_line >= self.every:
+        if self.total and (final or now - self.last_line >= self.every):
             self.last_line = now
+            self.lines_written += 1
             note = f", {self.note}" if self.note else ""
             line = f"  {self.desc}: {self.done}/{self.total} {self.unit}s{note}, {now - self.start:.0f}s"
             print(line, file=self.stream, flush=True)

@@ -1,5 +1,6 @@
 """Progress while a stage runs: in a log (not a terminal) a plain line at most every few seconds,
-with parts done / total and the work so far; nothing at all for a stage that ends sooner."""
+with parts done / total and the work so far, and the last count once any line was written;
+nothing at all for a stage that ends sooner."""
 
 from __future__ import annotations
 
@@ -22,18 +23,30 @@ def test_a_quick_stage_writes_no_progress_line_to_a_log():
 def test_a_slow_stage_writes_parts_and_documents_so_far(monkeypatch):
     monkeypatch.setenv("WINNOW_PROGRESS_EVERY", "0.1")
     log = io.StringIO()
-    with StageProgress(3, "filter", stream=log) as bar:
+    with StageProgress(4, "filter", stream=log) as bar:
         time.sleep(0.15)
         bar.tick()  # a wait with no part finished still reports
         bar.update("1,200 documents")
         time.sleep(0.15)
         bar.update("2,400 documents")
-        bar.update("3,000 documents")  # too soon after the last line: not written
+        bar.update("2,500 documents")  # too soon after the last line: not written
     lines = log.getvalue().splitlines()
     assert [line.rsplit(", ", 1)[0] for line in lines] == [
-        "  filter: 0/3 parts",
-        "  filter: 2/3 parts, 2,400 documents",
+        "  filter: 0/4 parts",
+        "  filter: 2/4 parts, 2,400 documents",
     ]
+
+
+def test_a_log_that_showed_progress_ends_on_the_final_count(monkeypatch):
+    """The last part often finishes within one interval of the last line; its count still shows."""
+    monkeypatch.setenv("WINNOW_PROGRESS_EVERY", "0.1")
+    log = io.StringIO()
+    with StageProgress(1, "filter", stream=log) as bar:
+        time.sleep(0.15)
+        bar.tick()
+        bar.update("3 documents")  # right after the waiting line: written anyway, it is the last
+    lines = [line.rsplit(", ", 1)[0] for line in log.getvalue().splitlines()]
+    assert lines == ["  filter: 0/1 parts", "  filter: 1/1 parts, 3 documents"]
     assert all(line.endswith("s") for line in lines)
 
 
