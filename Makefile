@@ -70,6 +70,7 @@ eval: $(STAMP)
 	$(PY) -m benchmarks.eval_classifiers
 	$(PY) -m benchmarks.eval_harm
 	$(PY) -m benchmarks.eval_langid
+	$(PY) -m benchmarks.eval_langid_udhr
 	$(PY) -m benchmarks.eval_phones
 	$(PY) -m benchmarks.dedup_provenance
 

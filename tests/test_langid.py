@@ -51,6 +51,20 @@ def test_fuse_keeps_lid176_when_second_model_has_nothing_to_go_on():
     assert fuse({"en": 0.6, "ceb": 0.2, "de": 0.2}, second, LID, PY) == ("en", 0.6)
 
 
+def test_one_language_has_one_code_whichever_model_named_it():
+    """py3langid writes Paraguayan Guarani "gug", lid.176 writes Guarani "gn": the detector says "gn"."""
+    second = SecondOpinion()
+    assert "gug" not in second.labels and "gn" in second.labels
+    # A tune-half paragraph of the Guarani UDHR (benchmarks/data/udhr, odd-numbered articles).
+    text = (
+        "Mayma yvypóra ou ko yvy ári iñapytlʼyre ha eteĩcha dignidad ha derecho jeguerekópe; ha ikatu rupi "
+        "oikuaa añetéva ha añeteʼyva, iporãva ha ivaíva, tekotevẽ pehenguéicha oiko oñondivekuéra."
+    )
+    ranked = second.rank(text)
+    assert "gug" not in ranked and max(ranked, key=ranked.__getitem__) == "gn"
+    assert LangIdDetector().detect_batch([text])[0].labels["lang"] == "gn"
+
+
 def test_symbols_and_digits_get_lid176_answer():
     texts = ["\U0001f600\U0001f600\U0001f600 \U0001f389", "12345 678 90", "-- // ** ##"]
     alone = Lid176Detector().detect_batch(texts)

@@ -33,6 +33,9 @@ _EPS = 1e-4  # floor for a probability a model returned as (near) zero
 # its near-uniform spread would only favour labels lid.176 alone can name; keep lid.176's answer.
 MIN_INFORMATIVE = 0.05
 _NOT_LANGUAGES = frozenset({"zxx"})  # py3langid's "no linguistic content" class
+# py3langid's codes for languages lid.176 names under another code: the detector writes one code per
+# language, lid.176's (a policy listing "gn" keeps Guarani whichever model named it).
+SECOND_TO_LID = {"gug": "gn"}
 
 
 def fuse(
@@ -94,9 +97,11 @@ class SecondOpinion:
 
     @property
     def labels(self) -> frozenset[str]:
-        """Every label py3langid can return."""
-        return frozenset(self.ident.labels)
+        """Every label py3langid can return, in lid.176's codes."""
+        return frozenset(SECOND_TO_LID.get(label, label) for label in self.ident.labels)
 
     def rank(self, text: str) -> dict[str, float]:
-        """Probability per label for the first `max_chars` characters."""
-        return {label: float(p) for label, p in self.ident.rank(text[: self.max_chars])}
+        """Probability per label (lid.176's codes) for the first `max_chars` characters."""
+        return {
+            SECOND_TO_LID.get(label, label): float(p) for label, p in self.ident.rank(text[: self.max_chars])
+        }
