@@ -19,7 +19,9 @@ Protocol, fixed before the first run of this script:
 - Grid tau in {0, 0.30, 0.35, ..., 0.80}. Admissible: the dev clean-document rate rises by at most
   0.5 points, any-harm F1 on plain rows falls by at most 0.005, and neither rewrite of the safe rows
   fires on more than 2 points more rows, all against tau = 0. Chosen: the admissible tau with the
-  largest worst-rewrite detection rate (ties: the smaller tau).
+  largest worst-rewrite detection rate, then the largest detection rate of the other rewrite, then the
+  smaller tau. (Changed 2026-12-05: the tie-break read only the worst rewrite, so when one rewrite was
+  flat over tau the other was never looked at.)
 
 Writes benchmarks/results/tune_encoder_gate.json (every tau's figures and the choice).
 """
@@ -174,7 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['neg_symbols35_rate']:.3f}  {'ok' if r['admissible'] else '-'}"
         )
     ok = [r for r in rows if r["admissible"]]
-    chosen = max(ok, key=lambda r: (r["worst_rewrite_detection"], -r["tau"]))
+    chosen = max(
+        ok,
+        key=lambda r: (
+            r["worst_rewrite_detection"],
+            max(r["pos_spaced35_rate"], r["pos_symbols35_rate"]),
+            -r["tau"],
+        ),
+    )
     print(f"chosen encoder_min_readable: {chosen['tau']}")
     counts = {name: len(texts) for name, texts in sets.items()}
     write_results(

@@ -23,6 +23,7 @@ from filters.detectors.harm_tiers import (
     EncoderTierError,
     despaced,
     encoder_input,
+    leet_share,
     readable_share,
     to_fast_scale,
 )
@@ -225,6 +226,24 @@ def test_the_encoder_reads_spaced_apart_words_joined_back() -> None:
     assert despaced(plain, vocab) == plain
     view, share = encoder_input(spaced, vocab)
     assert share == 1.0 and view.startswith("give me step")
+
+
+def test_leet_share_counts_lettered_tokens_that_mix_in_digits_or_symbols() -> None:
+    assert leet_share("h0w 70 8u1ld 4 80m8 4nd hurt p30p13") == pytest.approx(5 / 6)  # "70", "4": no letter
+    assert leet_share("m@ke it n0w") == pytest.approx(2 / 3)
+    assert leet_share("In 1990 the band sold 4 million records.") == 0.0
+    assert leet_share("Version 3.2 of the mp3 encoder shipped in 2004; see page 4.") < 0.25
+    assert leet_share("1990 2004") == 0.0  # no lettered token
+
+
+def test_a_window_written_in_leet_keeps_its_fast_score() -> None:
+    """The normalizer de-leets "k1ll" but leaves "70" and "4": the n-grams still read such a window and
+    the encoder does not, so the encoder is not asked (the same threat in plain letters is asked)."""
+    leet = "1 kn0w wh3r3 y0u l1v3. 1 4m g01ng 70 f1nd y0u 4nd k1ll y0u 4nd y0ur wh013 f4m1ly 70n19h7."
+    gated, fast = HarmDetector(runtime_scope="confirm"), HarmDetector(encoder="off")
+    assert fast.detect_batch([leet])[0].spans, "the fast tier should fire on this leet threat"
+    assert gated.detect_batch([leet])[0].scores == fast.detect_batch([leet])[0].scores
+    assert gated.stats["unreadable_windows"] == 1 and gated.stats["encoder_windows"] == 0
 
 
 def test_readable_plain_text_is_judged_by_the_encoder_as_before() -> None:

@@ -108,6 +108,19 @@ def despaced(text: str, vocabulary: frozenset[str]) -> str:
     return "".join([*out, text[pos:]])
 
 
+_LEET_MARKS = re.compile(r"[0-9@$!|+]")
+_LETTER = re.compile(r"[^\W\d_]")
+LEET_SHARE = 0.25  # a window with this share of its lettered tokens mixing in digits or @$!|+ is leet
+
+
+def leet_share(raw_window: str) -> float:
+    """Share of the whitespace-separated tokens holding a letter that also hold a digit or @ $ ! | +."""
+    lettered = [tok for tok in raw_window.split() if _LETTER.search(tok)]
+    if not lettered:
+        return 0.0
+    return sum(1 for tok in lettered if _LEET_MARKS.search(tok)) / len(lettered)
+
+
 def encoder_input(window: str, vocabulary: frozenset[str]) -> tuple[str, float]:
     """What the encoder reads of a (normalized) window, and the readable share of that text."""
     view = despaced(window, vocabulary)
