@@ -76,6 +76,17 @@ _IBAN_RE = re.compile(
     r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)(?![A-Za-z0-9])"
 )
 _SSN_RE = re.compile(r"(?<![\d\-])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\d\-])")
+# Nine digits with no separator are an SSN only right after a label that says so ("my social is
+# 171318791", "SSN: 171318791"), not after any mention of "social" ("social media has 123456789 users").
+_SSN_BARE_RE = re.compile(r"(?<![\d\-.,])(\d{3})(\d{2})(\d{4})(?![\d\-]|[.,]\d)")
+_SSN_LABEL_RE = re.compile(
+    r"(?i)\b(?:ssn|ss#|social security(?: number| no\.?| #)?|social)(?: is| was)?[\s:#.]{0,3}$"
+)
+# A dotted quad right after a version word is a version ("Firmware 5.3.11.16"), not an address.
+_VERSION_BEFORE_RE = re.compile(
+    r"(?i)\b(?:firmware|version|ver|build|release|revision|rev|update|v)[\s.:#]{0,3}$"
+)
+VERSION_CONTEXT_BEFORE = 16
 
 _SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
@@ -274,6 +285,14 @@ def _not_a_phone_here(text: str, start: int, end: int) -> bool:
     )
 
 
+def _is_version(text: str, start: int) -> bool:
+    return _VERSION_BEFORE_RE.search(text[max(0, start - VERSION_CONTEXT_BEFORE) : start]) is not None
+
+
+def _ssn_said_before(text: str, start: int) -> bool:
+    return _SSN_LABEL_RE.search(text[max(0, start - CONTEXT_BEFORE) : start]) is not None
+
+
 def _ipv4_valid(candidate: str) -> bool:
     parts = candidate.split(".")
     return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
@@ -354,7 +373,7 @@ def _candidates(text: str, phone_regions: tuple[str, ...]) -> list[PIIMatch]:
             found += [
                 PIIMatch(*m.span(), "IP_ADDRESS")
                 for m in _scan(_IPV4_RE, text, win)
-                if _ipv4_valid(m.group())
+                if _ipv4_valid(m.group()) and not _is_version(text, m.start())
             ]
         found += [
             PIIMatch(*m.span(), "CREDIT_CARD") for m in _scan(_CARD_RE, text, win) if _card_valid(m.group())
@@ -363,6 +382,11 @@ def _candidates(text: str, phone_regions: tuple[str, ...]) -> list[PIIMatch]:
             PIIMatch(m.start(), m.end(), "US_SSN")
             for m in _scan(_SSN_RE, text, win)
             if _ssn_valid(m.group(1), m.group(3), m.group(4))
+        ]
+        found += [
+            PIIMatch(m.start(), m.end(), "US_SSN")
+            for m in _scan(_SSN_BARE_RE, text, win)
+            if _ssn_valid(m.group(1), m.group(2), m.group(3)) and _ssn_said_before(text, m.start())
         ]
         found += [
             PIIMatch(s, e, "PHONE")
