@@ -125,7 +125,12 @@ def test_detector_batch_matches_single_scores(model: HarmModel) -> None:
     texts = [THREAT, "", "Water the tomatoes in the morning."]
     results = det.detect_batch(texts)
     for text, res in zip(texts, results, strict=True):
-        assert {c: res.scores[c] for c in CATEGORIES} == model.score(text).scores
+        raw = model.score(text).scores
+        # sexual_minors counts only where a minor is named; none of these texts names one.
+        assert {c: res.scores[c] for c in CATEGORIES if c != "sexual_minors"} == {
+            c: v for c, v in raw.items() if c != "sexual_minors"
+        }
+        assert res.scores["sexual_minors"] == 0.0
     assert {s.category for s in results[0].spans} == fires(model, THREAT)
     assert results[1].spans == [] and results[2].spans == []
 
@@ -187,7 +192,10 @@ def test_the_classifier_abstains_on_windows_with_too_few_content_words(model: Ha
     for res in det.detect_batch(short):
         assert set(res.scores.values()) == {0.0} and res.spans == []
     scores = det.detect_batch([THREAT])[0].scores
-    assert {c: scores[c] for c in CATEGORIES} == model.score(THREAT).scores  # enough words: judged
+    raw = model.score(THREAT).scores
+    assert {c: scores[c] for c in CATEGORIES if c != "sexual_minors"} == {
+        c: v for c, v in raw.items() if c != "sexual_minors"
+    }  # enough words: judged (sexual_minors only where a minor is named)
 
 
 def _alternatives(pattern: str) -> list[str]:
