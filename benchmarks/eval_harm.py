@@ -45,7 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import machine_info  # noqa: E402
+from benchmarks.machine import code_version, machine_info  # noqa: E402
 from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
@@ -512,11 +512,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    code = code_version()  # the commit the figures belong to, read before the run
     res = evaluate(args.data, args.per_source, args.configs, args.offset)
     res["command"] = " ".join(
         ["python -m benchmarks.eval_harm", *(argv if argv is not None else sys.argv[1:])]
     )
     res["machine"] = machine_info("numpy", "torch")
+    res["code"] = code
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

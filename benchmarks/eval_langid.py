@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from benchmarks.corpus import load_texts  # noqa: E402
+from benchmarks.machine import code_version, cpu_model  # noqa: E402
 from filters.detectors.langid import LangIdDetector, LangIdTwoModels, Lid176Detector  # noqa: E402
 from filters.detectors.langid_fusion import DEFAULT_UNSURE  # noqa: E402
 from filters.detectors.langid_rare import RareLanguages  # noqa: E402
@@ -282,6 +283,7 @@ def main() -> None:
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
+    code = code_version()  # the commit the figures belong to, read before the run
     sents = load("lingua_sentences_75lang_250each.tsv")
     pairs = load("lingua_word_pairs_75lang_100each.tsv")
     sets = {
@@ -346,6 +348,8 @@ def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (pinned to core {args.core}), "
         f"Python {platform.python_version()}",
+        "cpu": cpu_model(),
+        "code": code,
         "split": "per language: even rows tune (chose weight/threshold), odd rows test (held out)",
         "documents_reaching_py3langid": reached,
         "corpus_mean_bytes": round(statistics.fmean(len(t.encode("utf-8")) for t in corpus)),

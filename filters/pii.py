@@ -82,10 +82,10 @@ _SSN_BARE_RE = re.compile(r"(?<![\d\-.,])(\d{3})(\d{2})(\d{4})(?![\d\-]|[.,]\d)"
 _SSN_LABEL_RE = re.compile(
     r"(?i)\b(?:ssn|ss#|social security(?: number| no\.?| #)?|social)(?: is| was)?[\s:#.]{0,3}$"
 )
-# A dotted quad right after a version word is a version ("Firmware 5.3.11.16"), not an address.
-_VERSION_BEFORE_RE = re.compile(
-    r"(?i)\b(?:firmware|version|ver|build|release|revision|rev|update|v)[\s.:#]{0,3}$"
-)
+# A dotted quad right after "firmware", "version" or "ver", or written "v1.2.3.4", is a version ("Firmware
+# 5.3.11.16"), not an address. Everyday words ("update", "build", "release") do not count: "update 10.0.0.1"
+# names an address, and a missed address costs more than a false one.
+_VERSION_BEFORE_RE = re.compile(r"(?i)(?:\b(?:firmware|version|ver\.?)[\s:#]{0,3}|\bv)$")
 VERSION_CONTEXT_BEFORE = 16
 
 _SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [

@@ -222,7 +222,8 @@ class StageProgress:
             self.bar.close()
 
     def update(self, note: str | None = None) -> None:
-        """One more part finished; `note` (e.g. "12,345 documents") describes the work so far."""
+        """One more part finished; `note` (e.g. "12,345 documents") describes the work so far. The
+        caller's `total` is exact (every stage counts its parts first), so the last part is `done == total`."""
         self.done += 1
         if note is not None:
             self.note = note
@@ -230,7 +231,7 @@ class StageProgress:
             if note is not None:
                 self.bar.set_postfix_str(note, refresh=False)
             self.bar.update(1)
-        self.tick(final=self.done >= self.total and self.lines_written > 0)
+        self.tick(final=self.done == self.total and self.lines_written > 0)
 
     def tick(self, final: bool = False) -> None:
         """Called while waiting too: refreshes the bar's clock, or writes the log line when due."""

@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     neg = _first([r for r in dev if not r.windowed and set(r.labels) == {0}], PER_CLASS)
     docs = [r.text for r in dev if r.windowed]
     fast = HarmDetector(encoder="off", mode="runtime")
-    # The gate off here: `Judged.fired` applies each tau itself.
+    # The readable-share gate off here (`Judged.fired` applies each tau itself); the leet gate stays on,
+    # as in the shipped detector.
     confirmed = HarmDetector(
         encoder="required", mode="runtime", runtime_scope="confirm", encoder_min_readable=0.0
     )

@@ -245,7 +245,7 @@ def test_nine_digits_without_an_ssn_label_are_not_ssns(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["Firmware 4.2.10.7 is out.", "Update to version 10.1.2.3 now.", "build v1.2.3.4"]
+    "text", ["Firmware 4.2.10.7 is out.", "Update to version 10.1.2.3 now.", "release v1.2.3.4"]
 )
 def test_a_dotted_version_is_not_an_ip_address(text):
     assert not [m for m in find_pii(text) if m.type == "IP_ADDRESS"]
@@ -256,4 +256,11 @@ def test_an_address_after_other_words_is_still_an_ip_address():
     assert [text[m.start : m.end] for m in find_pii(text) if m.type == "IP_ADDRESS"] == [
         "10.1.2.3",
         "192.168.0.10",
+    ]
+    text = "Update: 192.168.1.1 is the new gateway; please update 10.0.0.1 and 10.0.0.2 (build 10.0.0.3)."
+    assert [text[m.start : m.end] for m in find_pii(text) if m.type == "IP_ADDRESS"] == [
+        "192.168.1.1",
+        "10.0.0.1",
+        "10.0.0.2",
+        "10.0.0.3",
     ]

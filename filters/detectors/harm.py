@@ -606,6 +606,9 @@ class HarmDetector:
         self.stats["windows"] += sum(len(b) for _, b, _ in per_text)
         if self.heads is not None:
             self._judge_band(per_text, views)
+        k_minors = self.model.categories.index("sexual_minors")
+        for text, bounds, probs in per_text:  # sexual_minors only where a minor is named
+            probs[[not mentions_minor(text, s, e) for s, e in bounds], k_minors] = 0.0
         return [(bounds, probs) for _, bounds, probs in per_text]
 
     def _judge_band(
@@ -648,12 +651,10 @@ class HarmDetector:
         cats = self.model.categories
         k_sexual = cats.index("sexual")
         out = []
-        k_minors = cats.index("sexual_minors")
         for view, (bounds, probs) in zip(views, scored, strict=True):
-            minor = [mentions_minor(view.text, s, e) for s, e in bounds]
-            probs[~np.array(minor, dtype=bool), k_minors] = 0.0  # sexual_minors only where a minor is named
             best = probs.argmax(axis=0)
             scores = {c: float(probs[best[i], i]) for i, c in enumerate(cats)}
+            minor = [mentions_minor(view.text, s, e) for s, e in bounds]
             with_minor = [probs[w, k_sexual] if m else 0.0 for w, m in enumerate(minor)]
             w_minor = int(np.argmax(with_minor))
             scores[SEXUAL_WITH_MINOR] = float(with_minor[w_minor])

@@ -108,17 +108,20 @@ def despaced(text: str, vocabulary: frozenset[str]) -> str:
     return "".join([*out, text[pos:]])
 
 
-_LEET_MARKS = re.compile(r"[0-9@$!|+]")
+# A digit or one of @ $ ! | + written between two letters of a word ("m4k3", "b0mb", "m@ke"): trailing
+# punctuation ("Help!"), ordinals and units ("1st", "7pm") and "C++" or "COVID-19" do not count.
+_LEET_INSIDE = re.compile(r"[^\W\d_][0-9@$!|+]+[^\W\d_]")
 _LETTER = re.compile(r"[^\W\d_]")
-LEET_SHARE = 0.25  # a window with this share of its lettered tokens mixing in digits or @$!|+ is leet
+LEET_SHARE = 0.25  # a window with this share of its lettered tokens written in leet is leet
 
 
 def leet_share(raw_window: str) -> float:
-    """Share of the whitespace-separated tokens holding a letter that also hold a digit or @ $ ! | +."""
+    """Share of the whitespace-separated tokens holding a letter that have a digit or @ $ ! | +
+    between two of their letters."""
     lettered = [tok for tok in raw_window.split() if _LETTER.search(tok)]
     if not lettered:
         return 0.0
-    return sum(1 for tok in lettered if _LEET_MARKS.search(tok)) / len(lettered)
+    return sum(1 for tok in lettered if _LEET_INSIDE.search(tok)) / len(lettered)
 
 
 def encoder_input(window: str, vocabulary: frozenset[str]) -> tuple[str, float]:
