@@ -83,12 +83,12 @@ class Judged:
     def __init__(self, fast: HarmDetector, confirmed: HarmDetector, texts: list[str]):
         views = [normalize(t) for t in texts]
         vocab = confirmed.encoder.vocabulary()
-        self.fast = [p for _, p in fast.window_scores(views)]
+        self.fast = [w.probs for w in fast.window_scores(views)]
         scored = confirmed.window_scores(views)
-        self.enc = [p for _, p in scored]
+        self.enc = [w.probs for w in scored]
         self.share = [
-            np.array([encoder_input(v.text[s:e], vocab)[1] for s, e in bounds])
-            for v, (bounds, _) in zip(views, scored, strict=True)
+            np.array([encoder_input(v.text[s:e], vocab)[1] for s, e in w.bounds])
+            for v, w in zip(views, scored, strict=True)
         ]
         self.thr = confirmed._fast_thr
 

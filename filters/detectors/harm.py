@@ -31,7 +31,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -498,6 +498,14 @@ def mentions_minor(text: str, start: int, end: int) -> bool:
     return any(hint in window for hint in MINOR_HINTS) and _MINOR_CONTEXT.search(text, start, end) is not None
 
 
+class WindowScores(NamedTuple):
+    """One text's windows (normalized offsets), their scores per category, and which name a minor."""
+
+    bounds: list[tuple[int, int]]
+    probs: np.ndarray
+    names_minor: np.ndarray
+
+
 SCOPES = ("off", "confirm", "band", "all")
 _warned_fast_only = False
 log = logging.getLogger(__name__)
@@ -593,8 +601,9 @@ class HarmDetector:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
 
-    def window_scores(self, views: list[NormalizedText]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
-        """Per text: its normalized windows and each window's final score per category."""
+    def window_scores(self, views: list[NormalizedText]) -> list[WindowScores]:
+        """Per text: its normalized windows, each window's final score per category, and which windows
+        name a minor (only those count for sexual_minors)."""
         per_text = []
         for view in views:
             text = view.text[:MAX_TEXT_CHARS]
@@ -607,9 +616,12 @@ class HarmDetector:
         if self.heads is not None:
             self._judge_band(per_text, views)
         k_minors = self.model.categories.index("sexual_minors")
+        out = []
         for text, bounds, probs in per_text:  # sexual_minors only where a minor is named
-            probs[[not mentions_minor(text, s, e) for s, e in bounds], k_minors] = 0.0
-        return [(bounds, probs) for _, bounds, probs in per_text]
+            minor = np.array([mentions_minor(text, s, e) for s, e in bounds], dtype=bool)
+            probs[~minor, k_minors] = 0.0
+            out.append(WindowScores(bounds, probs, minor))
+        return out
 
     def _judge_band(
         self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]], views: list[NormalizedText]
@@ -651,10 +663,9 @@ class HarmDetector:
         cats = self.model.categories
         k_sexual = cats.index("sexual")
         out = []
-        for view, (bounds, probs) in zip(views, scored, strict=True):
+        for view, (bounds, probs, minor) in zip(views, scored, strict=True):
             best = probs.argmax(axis=0)
             scores = {c: float(probs[best[i], i]) for i, c in enumerate(cats)}
-            minor = [mentions_minor(view.text, s, e) for s, e in bounds]
             with_minor = [probs[w, k_sexual] if m else 0.0 for w, m in enumerate(minor)]
             w_minor = int(np.argmax(with_minor))
             scores[SEXUAL_WITH_MINOR] = float(with_minor[w_minor])
