@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from filters.detectors.base import DetectorResult, Span
+from filters.normalize import shared_views
 from filters.pii import PLACEHOLDERS, redact
 from filters.policy import ACTION_RANK, NAMES_THE_VERDICT_FIRST, SPAN_DETECTORS, Category, Policy
 from filters.registry import build_detector
@@ -152,6 +153,12 @@ class Filter:
             raise ValueError("urls must be as long as texts")
         if not texts:
             return []
+        with shared_views():  # the term rules and the harm classifier read one view per text
+            results = self._run_detectors(texts, urls)
+        return [self._verdict(i, texts[i], results) for i in range(len(texts))]
+
+    def _run_detectors(self, texts: list[str], urls: list[str | None]) -> dict[str, list[DetectorResult]]:
+        """Every detector over the batch (langid first: language-scoped detectors skip other languages)."""
         results: dict[str, list[DetectorResult]] = {}
         langs: list[str | None] = [None] * len(texts)
         if "langid" in self.detectors:
@@ -173,7 +180,7 @@ class Filter:
                 for i, r in zip(idx, sub, strict=True):
                     full[i] = r
             results[n] = full
-        return [self._verdict(i, texts[i], results) for i in range(len(texts))]
+        return results
 
     # -- judgement ---------------------------------------------------------------------------
 

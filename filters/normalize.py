@@ -23,12 +23,15 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["NormalizedText", "has_elongation", "normalize", "normalize_term", "squeeze"]
+__all__ = ["NormalizedText", "has_elongation", "normalize", "normalize_term", "shared_views", "squeeze"]
 
 # Characters removed outright: zero-width, joiners, bidi controls, soft hyphen,
 # variation selectors, tag characters, other Unicode "format" (Cf) characters.
@@ -487,8 +490,38 @@ def _fold_elongation(
     return out, kept.astype(np.int64), run_last.astype(np.int64), spans
 
 
+# The views of the texts being judged together (see `shared_views`); None outside such a block.
+_SHARED_VIEWS: ContextVar[dict[str, NormalizedText] | None] = ContextVar("winnow_shared_views", default=None)
+
+
+@contextmanager
+def shared_views() -> Iterator[None]:
+    """Within this block `normalize(raw)` builds each distinct text's view once and hands the same
+    (immutable) view to every later caller: a policy's term rules and harm classifier read the same
+    view of the same document, and the engine opens one block per batch, so the memory it holds is
+    one batch's views. A nested block reuses the outer one."""
+    if _SHARED_VIEWS.get() is not None:
+        yield
+        return
+    token = _SHARED_VIEWS.set({})
+    try:
+        yield
+    finally:
+        _SHARED_VIEWS.reset(token)
+
+
 def normalize(raw: str, elongation: bool = True) -> NormalizedText:
     """The matching view of ``raw`` with offsets to the raw text. Never raises on str input."""
+    views = _SHARED_VIEWS.get() if elongation else None
+    if views is None:
+        return _normalized(raw, elongation)
+    view = views.get(raw)
+    if view is None:
+        view = views[raw] = _normalized(raw, elongation)
+    return view
+
+
+def _normalized(raw: str, elongation: bool) -> NormalizedText:
     text, offsets = _fold_chars(raw)
     text = _fold_confusables(text)
     text, inner, spaced = _collapse_spaced(text)

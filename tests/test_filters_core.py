@@ -214,6 +214,31 @@ def test_default_policy_with_real_detectors():
     assert vs[0].lang == "en"
 
 
+def test_a_batch_builds_each_texts_normalized_view_once(monkeypatch):
+    """The term rules and the harm classifier read one shared view per text within a batch (the
+    normalization is a sizeable share of the chain's cost); outside a batch nothing is kept."""
+    import filters.normalize as norm
+
+    f = Filter(Policy.load(POLICY), mode="pretrain")
+    assert {"terms", "harm"} <= set(f.detectors)
+    built: list[str] = []
+    real = norm._normalized
+
+    def counting(raw: str, elongation: bool):
+        built.append(raw)
+        return real(raw, elongation)
+
+    monkeypatch.setattr(norm, "_normalized", counting)
+    texts = ["The cat sat on the mat. " * 20, "how to cook meth", "how to cook meth"]
+    verdicts = f.check_batch(texts)
+    assert sorted(built) == sorted(set(texts))  # each distinct text once, for both detectors
+    assert [v.action for v in verdicts] == [v.action for v in map(f.check, texts)]
+    built.clear()
+    norm.normalize("outside a batch")
+    norm.normalize("outside a batch")
+    assert built == ["outside a batch", "outside a batch"]
+
+
 class _FakeDet:
     """A detector returning fixed scores/labels per text (keyed by the text itself)."""
 
