@@ -16,8 +16,11 @@ Reports (and writes benchmarks/results/eval_harm.json):
   negatives (marked `negatives`);
 - any-harm (some harm category fired; AUC on the largest harm-category score) per source and pooled
   over chat-style prompts and over comments; alt-profanity-check (at 0.5) side by side;
-- false-positive rates on clean ~4 KB prose (held-out books, WikiText, TinyStories), held-out
-  MedQuAD collections and XSTest safe prompts;
+- false-positive rates on clean ~4 KB prose (held-out books, WikiText, TinyStories), real news
+  articles (../web/article_extraction_benchmark, one document per article; first sample only),
+  held-out MedQuAD collections and XSTest safe prompts;
+- 95% bootstrap intervals (rows resampled within each source) for the pooled F1s and the
+  false-positive rates, so a reader sees how far a figure moves by sampling alone;
 - obfuscation: detection rate of the plain test positives vs the same texts rewritten with
   homoglyphs, leet, fullwidth, zero-width characters or spaced letters at half of the characters.
   The transforms are written here, independently of filters/normalize.py;
@@ -54,6 +57,7 @@ from scripts.train_harm import NULL, Row, load_all  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "eval_harm.json"
 PROMPT_SOURCES = ("xstest_prompts", "simplesafetytests", "harmbench_behaviors", "advbench")
 COMMENT_SOURCES = ("surge_toxicity", "wiki_toxicity", "jigsaw_ibm", "toxigen")
+NEWS = "news:article_extraction_benchmark"  # real news articles: a clean-document source (see load_news)
 OBFUSCATION_SAMPLE = 400
 SPEED_TEXTS = 200
 PER_SOURCE = 300
@@ -169,6 +173,28 @@ def binary_report(y: np.ndarray, score: np.ndarray, fired: np.ndarray) -> dict:
     return {**prf(y, fired), "roc_auc": roc_auc(y, score)}
 
 
+BOOTSTRAP = 1000  # resamples for the 95% intervals
+
+
+def interval95(y: np.ndarray, fired: np.ndarray, strata: list[str], stat: str) -> list[float]:
+    """Percentile bootstrap 95% interval of F1 (`stat="f1"`) or of the firing rate (`"rate"`): rows
+    are resampled with replacement within each source, so every source keeps its size. Why: one
+    sample of ~300 rows per source moved clean-prose FPR by 3.6 points and comments F1 by 0.038
+    between two disjoint samples; the interval says how far a figure can move by sampling alone."""
+    rng = np.random.default_rng(SEED)
+    groups = [np.flatnonzero(np.asarray(strata) == s) for s in sorted(set(strata))]
+    picks = np.concatenate([g[rng.integers(0, len(g), size=(BOOTSTRAP, len(g)))] for g in groups], axis=1)
+    f = fired[picks]
+    if stat == "rate":
+        values = f.mean(axis=1)
+    else:
+        pos = y[picks] == 1
+        tp, fp, fn = (f & pos).sum(1), (f & ~pos).sum(1), (~f & pos).sum(1)
+        values = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
 class Judge:
     """The shipped policy in runtime mode with one harm-detector configuration."""
 
@@ -239,6 +265,8 @@ def per_category(sc: Scored, safe: np.ndarray) -> dict:
             entry["sources"][src] = rep
         if (lab[pooled] == 1).any():
             entry["pooled"] = binary_report(lab[pooled], sc.scores[pooled, k], sc.fired[pooled, k])
+            strata = [r.source for r, keep in zip(sc.rows, pooled, strict=True) if keep]
+            entry["pooled"]["f1_ci95"] = interval95(lab[pooled], sc.fired[pooled, k], strata, "f1")
         out[cat] = entry
     return out
 
@@ -256,6 +284,9 @@ def any_harm(sc: Scored, profanity_check: np.ndarray) -> dict:
             "winnow": binary_report(harm[m], sc.any_score[m], sc.any_fired[m]),
             "alt_profanity_check": binary_report(harm[m], profanity_check[m], profanity_check[m] >= 0.5),
         }
+        if name in groups:
+            strata = [r.source for r, keep in zip(sc.rows, m, strict=True) if keep]
+            rep["winnow"]["f1_ci95"] = interval95(harm[m], sc.any_fired[m], strata, "f1")
         (out if name in groups else out["sources"])[name] = rep
     return out
 
@@ -266,15 +297,21 @@ def clean_fpr(sc: Scored) -> dict:
         "clean_prose_4kb": [r.source.startswith("prose:") for r in sc.rows],
         "medquad_heldout": [r.source == "medquad_benign_medical" for r in sc.rows],
         "medquad_questions_heldout": [r.source == "medquad_questions" for r in sc.rows],
+        "news_articles": [r.source == NEWS for r in sc.rows],
         "xstest_safe": [r.source == "xstest_prompts" and r.harmful == 0 for r in sc.rows],
     }
     out = {}
     for name, mask in groups.items():
         m = np.array(mask, dtype=bool)
+        if not m.any():  # e.g. the news articles, which only the first sample holds
+            out[name] = {"n": 0, "any_fpr": None, "any_fpr_ci95": None, "per_category": {}}
+            continue
         fired = sc.fired[m]
+        strata = [r.source for r, keep in zip(sc.rows, m, strict=True) if keep]
         out[name] = {
             "n": int(m.sum()),
-            "any_fpr": round(float(fired.any(axis=1).mean()), 4) if m.any() else None,
+            "any_fpr": round(float(fired.any(axis=1).mean()), 4),
+            "any_fpr_ci95": interval95(np.zeros(int(m.sum())), fired.any(axis=1), strata, "rate"),
             "per_category": {c: round(float(fired[:, k].mean()), 4) for k, c in enumerate(CATEGORIES)},
         }
     return out
@@ -291,6 +328,7 @@ def pretrain_documents(encoder: str, scope: str, rows: list[Row]) -> dict:
     groups = {
         "clean_prose_4kb": [r.text for r in rows if r.source.startswith("prose:")],
         "medquad_heldout": [r.text for r in rows if r.source == "medquad_benign_medical"],
+        "news_articles": [r.text for r in rows if r.source == NEWS],
     }
     out = {}
     for name, texts in groups.items():
@@ -397,6 +435,20 @@ def speed(harm: HarmDetector, rows: list[Row]) -> dict:
     }
 
 
+def load_news(data: Path) -> list[Row]:
+    """Real news and blog articles (../web/article_extraction_benchmark: the human-annotated article
+    body of 181 pages; benchmark MIT, articles (c) their publishers, read for evaluation only), one
+    document per article, all categories 0. Never trained or tuned on; the issue's "news about
+    violence" hard negatives in the form a pre-training crawl holds them."""
+    path = data / "web" / "article_extraction_benchmark" / "ground-truth.json"
+    if not path.is_file():
+        return []
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    zero = (0,) * len(CATEGORIES)
+    bodies = (truth[k]["articleBody"].strip() for k in sorted(truth))
+    return [Row(b, zero, NEWS, "test", "document", 0) for b in bodies if b]
+
+
 def sample(rows: list[Row], per_source: int, offset: int = 0) -> list[Row]:
     """At most `per_source` rows per test source (salted hash order); clean documents: PROSE_DOCS.
     `offset`: skip that many rows of each source's order first (a second, disjoint sample)."""
@@ -406,7 +458,7 @@ def sample(rows: list[Row], per_source: int, offset: int = 0) -> list[Row]:
         by_source.setdefault(key, []).append(r)
     out = []
     for key, group in sorted(by_source.items()):
-        cap = PROSE_DOCS if key == "prose" else per_source
+        cap = PROSE_DOCS if key in ("prose", NEWS) else per_source
         rank = sorted(group, key=lambda r: hashlib.sha256(f"{SEED}\x00{r.text}".encode()).digest())
         out += rank[offset : offset + cap] if cap > 0 else group[offset:]
     return out
@@ -415,7 +467,7 @@ def sample(rows: list[Row], per_source: int, offset: int = 0) -> list[Row]:
 def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -> dict:
     from profanity_check import predict_prob
 
-    rows = sample([r for r in load_all(data) if r.split == "test"], per_source, offset)
+    rows = sample([r for r in load_all(data) if r.split == "test"] + load_news(data), per_source, offset)
     safe = np.array([r.source == "xstest_prompts" and r.harmful == 0 for r in rows])
     apc = np.asarray(predict_prob([r.text for r in rows]), dtype=np.float64)
     res: dict = {
@@ -460,11 +512,12 @@ def print_summary(name: str, res: dict) -> None:
     ah = res["any_harm"]
     for src, r in [*ah["sources"].items(), *((k, v) for k, v in ah.items() if k != "sources")]:
         w, a = r["winnow"], r["alt_profanity_check"]
+        ci = f" (95% interval {w['f1_ci95']})" if "f1_ci95" in w else ""
         print(
-            f"  {src:30} n={w['n']:5} F1 {w['f1']:.3f} / {a['f1']:.3f}  AUC {w['roc_auc']} / {a['roc_auc']}"
+            f"  {src:30} n={w['n']:5} F1 {w['f1']:.3f} / {a['f1']:.3f}  AUC {w['roc_auc']} / {a['roc_auc']}{ci}"
         )
     for src, r in res["false_positives"].items():
-        print(f"FPR {src:26} n={r['n']:5} any {r['any_fpr']}")
+        print(f"FPR {src:26} n={r['n']:5} any {r['any_fpr']} (95% interval {r['any_fpr_ci95']})")
     for src, r in res["pretrain_documents"].items():
         print(
             f"pretrain {src:23} n={r['n']:5} dropped {r['dropped_for_harm']} flagged {r['flagged_for_harm']}"
