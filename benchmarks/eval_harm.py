@@ -176,22 +176,30 @@ def binary_report(y: np.ndarray, score: np.ndarray, fired: np.ndarray) -> dict:
 BOOTSTRAP = 1000  # resamples for the 95% intervals
 
 
-def interval95(y: np.ndarray, fired: np.ndarray, strata: list[str], stat: str) -> list[float]:
-    """Percentile bootstrap 95% interval of F1 (`stat="f1"`) or of the firing rate (`"rate"`): rows
-    are resampled with replacement within each source, so every source keeps its size. Why: one
-    sample of ~300 rows per source moved clean-prose FPR by 3.6 points and comments F1 by 0.038
-    between two disjoint samples; the interval says how far a figure can move by sampling alone."""
+def bootstrap_picks(strata: list[str]) -> np.ndarray:
+    """`BOOTSTRAP` resamples of row indices, `[BOOTSTRAP, n]`: drawn with replacement within each
+    stratum (a source), so every source keeps its size in every resample. Fixed seed."""
     rng = np.random.default_rng(SEED)
     groups = [np.flatnonzero(np.asarray(strata) == s) for s in sorted(set(strata))]
-    picks = np.concatenate([g[rng.integers(0, len(g), size=(BOOTSTRAP, len(g)))] for g in groups], axis=1)
+    return np.concatenate([g[rng.integers(0, len(g), size=(BOOTSTRAP, len(g)))] for g in groups], axis=1)
+
+
+def resampled(y: np.ndarray, fired: np.ndarray, picks: np.ndarray, stat: str) -> np.ndarray:
+    """F1 (`stat="f1"`) or firing rate (`"rate"`) of each resample in `picks`."""
     f = fired[picks]
     if stat == "rate":
-        values = f.mean(axis=1)
-    else:
-        pos = y[picks] == 1
-        tp, fp, fn = (f & pos).sum(1), (f & ~pos).sum(1), (~f & pos).sum(1)
-        values = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-    lo, hi = np.percentile(values, [2.5, 97.5])
+        return f.mean(axis=1)
+    pos = y[picks] == 1
+    tp, fp, fn = (f & pos).sum(1), (f & ~pos).sum(1), (~f & pos).sum(1)
+    return 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+
+
+def interval95(y: np.ndarray, fired: np.ndarray, strata: list[str], stat: str) -> list[float]:
+    """Percentile bootstrap 95% interval of F1 (`stat="f1"`) or of the firing rate (`"rate"`), rows
+    resampled within each source. Why: one sample of ~300 rows per source moved clean-prose FPR by
+    3.6 points and comments F1 by 0.038 between two disjoint samples; the interval says how far a
+    figure can move by sampling alone."""
+    lo, hi = np.percentile(resampled(y, fired, bootstrap_picks(strata), stat), [2.5, 97.5])
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
@@ -465,6 +473,21 @@ def sample(rows: list[Row], per_source: int, offset: int = 0) -> list[Row]:
     return out
 
 
+def row_outcomes(rows: list[Row], fired: dict[str, np.ndarray]) -> dict:
+    """Per row: a key (hash of source and text), its source, labels ("1", "0" or "-" per category) and
+    harmful flag, and per configuration the categories that fired as a hex bit mask (bit k = category
+    k). `benchmarks.compare_harm` pairs two such files row by row."""
+    out: dict = {"categories": list(CATEGORIES), "rows": [], "fired": {}}
+    for r in rows:
+        key = hashlib.sha256(f"{r.source}\x00{r.text}".encode()).hexdigest()[:16]
+        labels = "".join("-" if v == NULL else str(v) for v in r.labels)
+        out["rows"].append({"key": key, "source": r.source, "labels": labels, "harmful": r.harmful})
+    weights = 1 << np.arange(len(CATEGORIES))
+    for name, f in fired.items():
+        out["fired"][name] = [format(int(m), "02x") for m in (f.astype(np.int64) @ weights)]
+    return out
+
+
 def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -> dict:
     from profanity_check import predict_prob
 
@@ -477,11 +500,13 @@ def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -
         "offset": offset,
         "rows": len(rows),
     }
+    fired: dict[str, np.ndarray] = {}
     for name, encoder, scope in CONFIGS:
         if name not in configs:
             continue
         judge = Judge(encoder, scope)
         sc = Scored(judge, rows)
+        fired[name] = sc.fired
         res[name] = {
             "encoder": encoder,
             "encoder_scope": scope,
@@ -496,6 +521,7 @@ def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -
             "cost_one_core": speed(judge.harm, rows),
         }
         print_summary(name, res[name])
+    res["row_outcomes"] = row_outcomes(rows, fired)
     return res
 
 
@@ -541,6 +567,12 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder"
     )
     ap.add_argument("--out", type=Path, default=OUT, help="where the JSON results go")
+    ap.add_argument(
+        "--rows",
+        type=Path,
+        default=None,
+        help="also write every row's outcome here (for benchmarks.compare_harm: paired differences)",
+    )
     ap.add_argument("--per-source", type=int, default=PER_SOURCE, help="rows per test source (0: every row)")
     ap.add_argument(
         "--offset",
@@ -573,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     res["machine"] = machine_info("numpy", "torch")
     res["code"] = code
+    outcomes = res.pop("row_outcomes")
+    if args.rows is not None:
+        meta = {k: res[k] for k in ("command", "code", "offset", "per_source_cap")}
+        args.rows.parent.mkdir(parents=True, exist_ok=True)
+        args.rows.write_text(json.dumps({**meta, **outcomes}) + "\n", encoding="utf-8")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

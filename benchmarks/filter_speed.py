@@ -19,7 +19,8 @@ Cold, fair, medians:
 - the rate is documents per CPU-second (`time.process_time`, OMP_NUM_THREADS=1), and the MEDIAN over the
   --sets sets is reported with the range.
 Contenders: winnow rules (terms + PII/secrets + URL blocklist), winnow whole chain (configs/policy.yaml,
-pretrain mode), each detector of that chain alone, and datatrove's LanguageFilter (lid.176) +
+pretrain mode), the same chain without its harm classifier entries (what the harm classifier's cost is added
+to: "harm adds" = median over sets of chain / chain-without-harm CPU time - 1), each detector of that chain alone, and datatrove's LanguageFilter (lid.176) +
 GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter + FineWebQualityFilter, all with their defaults.
 datatrove has no faster configuration with the same decisions: the quality filters' rules are defined on
 spaCy's words, so a cheaper tokenizer would be a different filter. Where LanguageFilter cannot load (it
@@ -217,6 +218,23 @@ def _policy_filter():
     return Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="pretrain")
 
 
+def chain_without_harm():
+    """The shipped pre-training chain with every harm classifier entry removed (terms, PII, quality,
+    language ID and the rest as shipped): what the harm classifier's cost is added to."""
+    import yaml
+
+    from filters import Filter, Policy
+
+    data = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
+    for cat in data["categories"].values():
+        cat["detectors"] = [
+            d for d in cat["detectors"] if (d if isinstance(d, str) else d["ref"]).split(":")[0] != "harm"
+        ]
+    data["categories"] = {n: c for n, c in data["categories"].items() if c["detectors"]}
+    data["detectors"] = {n: o for n, o in (data.get("detectors") or {}).items() if n != "harm"}
+    return Filter(Policy.model_validate(data), mode="pretrain")
+
+
 def contenders_fresh() -> tuple[dict, str]:
     """Fresh instances of every contender (nothing shared between them) and a note on what did not build."""
     dtc = datatrove_chain()
@@ -228,6 +246,7 @@ def contenders_fresh() -> tuple[dict, str]:
     except Exception as e:  # a detector not built in this checkout
         return contenders, f"{note}; full chain not run: {type(e).__name__}: {e}"
     contenders["winnow_full_chain"] = chain.check_batch
+    contenders["winnow_chain_without_harm"] = chain_without_harm().check_batch
     for name, d in alone.detectors.items():
         contenders[f"detector:{name}"] = (
             (lambda docs, d=d: d.check_urls([None] * len(docs))) if name == "urls" else d.detect_batch
@@ -345,6 +364,12 @@ def _print_tables(results: dict) -> None:
                 f"| {name} | {c:.0f} | {r['median']:.0f} | {r['median'] / c:.2f}x | "
                 f"{r['median'] / dt_filled:.2f}x | {f'{hc} / {hf}' if name != 'datatrove' else '-'} |"
             )
+    if "harm_adds" in results:
+        r = results["harm_adds"]
+        print(
+            f"\nThe harm classifier adds {r['median']:.0%} to the chain without it (median over sets of "
+            f"chain / chain-without-harm CPU time - 1; range {r['min']:.0%}-{r['max']:.0%})"
+        )
     print(f"\n{results['note']}")
 
 
@@ -410,6 +435,13 @@ def main() -> None:
         asked = sum(c["chunks"] for c in counts)
         hit[case] = 1 - sum(c["misses"] for c in counts) / asked if asked else None
     results["quality_cache_hit_rate"] = hit
+    adds = [
+        r["cold"]["winnow_chain_without_harm"] / r["cold"]["winnow_full_chain"] - 1
+        for r in per_set
+        if "winnow_chain_without_harm" in r["cold"]
+    ]
+    if adds:
+        results["harm_adds"] = {"median": statistics.median(adds), "min": min(adds), "max": max(adds)}
     _print_tables(results)
     if not args.skip_pathological:
         try:

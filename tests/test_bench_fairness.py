@@ -32,3 +32,14 @@ def test_datatrove_default_xxhash_runs_and_hashes_utf8(tmp_path, monkeypatch) ->
     sig = step.get_signature(shingles)
     assert len(sig) == 14 and all(len(b) == 8 for b in sig)
     assert np.asarray(sig).dtype.kind in "iu"
+
+
+def test_the_harm_cost_is_measured_against_the_shipped_chain_without_it() -> None:
+    """filter_speed's "harm adds" compares the shipped pre-training chain with the same chain minus its
+    harm classifier entries: every other detector and category stays as shipped."""
+    from benchmarks.filter_speed import _policy_filter, chain_without_harm
+
+    full, without = _policy_filter(), chain_without_harm()
+    assert "harm" in full.detectors
+    assert set(without.detectors) == set(full.detectors) - {"harm"}
+    assert set(without.categories) == set(full.categories)  # every harm category keeps its terms

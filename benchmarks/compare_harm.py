@@ -1,0 +1,170 @@
+"""Paired comparison of two harm-classifier variants on the same held-out rows, with 95% intervals.
+
+    .venv/bin/python -m benchmarks.compare_harm --base main-s1.json main-s2.json --variant new-s1.json new-s2.json
+
+Each file is the `--rows` output of `benchmarks.eval_harm` (one per sample; base and variant files are
+paired in order and must hold the same rows). Why: two variants scored on the same rows differ far less
+by chance than two independent figures do, so the difference has its own, much narrower interval. A
+ship rule can then ask for a change whose interval excludes zero instead of a fixed number of points
+that may be noise (between two disjoint samples, clean-prose FPR moved 3.6 points for one model).
+
+For every headline figure of the issue (any-harm F1 on chat prompts and on comments, false-positive rates
+on clean prose, news articles, MedQuAD answers and XSTest's safe prompts, and the pooled F1 of each
+category with at least `--min-positives` positives) it prints base, variant, the difference and the
+percentile-bootstrap 95% interval of the difference: rows are resampled within each (sample, source)
+and the same resample is applied to both variants. Samples are pooled by putting their rows together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.eval_harm import COMMENT_SOURCES, NEWS, PROMPT_SOURCES, bootstrap_picks, resampled  # noqa: E402
+
+
+class CompareError(ValueError):
+    """The files cannot be compared (another configuration, other rows): one `error:` line, exit 2."""
+
+
+class Outcomes:
+    """The rows of one or more `--rows` files (pooled), with the fired mask of one configuration."""
+
+    def __init__(self, paths: list[Path], config: str):
+        self.keys, self.strata, self.sources, labels, harmful, masks = [], [], [], [], [], []
+        for i, path in enumerate(paths):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if config not in data["fired"]:
+                raise CompareError(f"{path} has no configuration {config!r}: rerun eval_harm with it")
+            self.categories = data["categories"]
+            for row, mask in zip(data["rows"], data["fired"][config], strict=True):
+                self.keys.append(row["key"])
+                self.strata.append(f"{i}:{row['source']}")
+                self.sources.append(row["source"])
+                labels.append([-1 if c == "-" else int(c) for c in row["labels"]])
+                harmful.append(-1 if row["harmful"] is None or row["harmful"] < 0 else row["harmful"])
+                masks.append(int(mask, 16))
+        bits = 1 << np.arange(len(self.categories))
+        self.fired = (np.array(masks, dtype=np.int64)[:, None] & bits) > 0
+        self.labels = np.array(labels, dtype=np.int64).reshape(len(masks), len(self.categories))
+        self.harmful = np.array(harmful, dtype=np.int64)
+        self.sources = np.array(self.sources)
+
+
+# name -> (rows it is computed on, labels, fired, "f1" | "rate"); all read from one Outcomes
+Figure = Callable[[Outcomes], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def figures(o: Outcomes, min_positives: int) -> dict[str, tuple[Figure, str]]:
+    def any_harm(sources: tuple[str, ...]) -> Figure:
+        return lambda x: (np.isin(x.sources, sources) & (x.harmful >= 0), x.harmful, x.fired.any(axis=1))
+
+    def clean(test: Callable[[np.ndarray], np.ndarray]) -> Figure:
+        return lambda x: (test(x.sources) & (x.harmful != 1), x.harmful, x.fired.any(axis=1))
+
+    def category(k: int) -> Figure:
+        return lambda x: ((x.labels[:, k] >= 0) & (x.sources != NEWS), x.labels[:, k], x.fired[:, k])
+
+    out: dict[str, tuple[Figure, str]] = {
+        "chat prompts any-harm F1": (any_harm(PROMPT_SOURCES), "f1"),
+        "comments any-harm F1": (any_harm(COMMENT_SOURCES), "f1"),
+        "clean prose FPR": (clean(lambda s: np.char.startswith(s.astype(str), "prose:")), "rate"),
+        "news articles FPR": (clean(lambda s: s == NEWS), "rate"),
+        "MedQuAD answers FPR": (clean(lambda s: s == "medquad_benign_medical"), "rate"),
+        "XSTest safe FPR": (clean(lambda s: s == "xstest_prompts"), "rate"),
+    }
+    for k, cat in enumerate(o.categories):
+        if int((o.labels[:, k] == 1).sum()) >= min_positives:
+            out[f"{cat} pooled F1"] = (category(k), "f1")
+    return out
+
+
+def compare(base: Outcomes, variant: Outcomes, min_positives: int) -> list[dict]:
+    """Base, variant, difference and its paired 95% interval for every figure with rows."""
+    if base.keys != variant.keys:
+        raise CompareError(
+            "the base and variant files do not hold the same rows: run both with the same "
+            "--per-source and --offset, in the same order"
+        )
+    results = []
+    for name, (figure, stat) in figures(base, min_positives).items():
+        mask, y, fired_base = figure(base)
+        if not mask.any():
+            continue
+        _, _, fired_variant = figure(variant)
+        idx = np.flatnonzero(mask)
+        picks = idx[bootstrap_picks([base.strata[i] for i in idx])]
+        one = np.arange(len(idx))[None, :]
+        a = float(resampled(y, fired_base, idx[one], stat)[0])
+        b = float(resampled(y, fired_variant, idx[one], stat)[0])
+        diff = resampled(y, fired_variant, picks, stat) - resampled(y, fired_base, picks, stat)
+        lo, hi = np.percentile(diff, [2.5, 97.5])
+        results.append(
+            {
+                "figure": name,
+                "rows": int(mask.sum()),
+                "base": round(a, 4),
+                "variant": round(b, 4),
+                "difference": round(b - a, 4),
+                "difference_ci95": [round(float(lo), 4), round(float(hi), 4)],
+            }
+        )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", type=Path, nargs="+", required=True, help="eval_harm --rows files of the base")
+    ap.add_argument("--variant", type=Path, nargs="+", required=True, help="the variant's, in the same order")
+    ap.add_argument("--config", default="shipped_confirm", help="which eval_harm configuration to compare")
+    ap.add_argument(
+        "--min-positives", type=int, default=30, help="categories with fewer positives are left out"
+    )
+    ap.add_argument("--out", type=Path, default=None, help="also write the comparison here as JSON")
+    args = ap.parse_args(argv)
+    if len(args.base) != len(args.variant):
+        print(
+            "error: give as many --variant files as --base files (one per sample, same order)",
+            file=sys.stderr,
+        )
+        return 2
+    for path in [*args.base, *args.variant]:
+        if not path.is_file():
+            print(f"error: no such rows file: {path} (write one with eval_harm --rows)", file=sys.stderr)
+            return 2
+    results = compare(
+        Outcomes(args.base, args.config), Outcomes(args.variant, args.config), args.min_positives
+    )
+    print(f"{'figure':28} {'rows':>5} {'base':>7} {'variant':>7} {'diff':>7}  95% interval of diff")
+    for r in results:
+        lo, hi = r["difference_ci95"]
+        print(
+            f"{r['figure']:28} {r['rows']:5} {r['base']:7.4f} {r['variant']:7.4f} {r['difference']:+7.4f}  "
+            f"[{lo:+.4f}, {hi:+.4f}]"
+        )
+    if args.out is not None:
+        args.out.write_text(
+            json.dumps(
+                {
+                    "base": [str(p) for p in args.base],
+                    "variant": [str(p) for p in args.variant],
+                    "config": args.config,
+                    "figures": results,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""benchmarks/compare_harm.py: paired differences between two harm variants on the same held-out rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.compare_harm import CompareError, Outcomes, compare, main
+
+CATS = ["hate", "harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit", "profanity"]
+
+
+def _rows_file(path: Path, prose_fires: int, chat_hits: int) -> Path:
+    """40 chat prompts (harmful, the first `chat_hits` caught by hate) and 50 clean prose documents
+    (the first `prose_fires` fire violence)."""
+    rows, fired = [], []
+    for i in range(40):
+        rows.append({"key": f"c{i}", "source": "advbench", "labels": "1-------", "harmful": 1})
+        fired.append("01" if i < chat_hits else "00")
+    for i in range(50):
+        rows.append(
+            {"key": f"p{i}", "source": "prose:wikitext2_test.txt", "labels": "00000000", "harmful": 0}
+        )
+        fired.append("10" if i < prose_fires else "00")
+    path.write_text(json.dumps({"categories": CATS, "rows": rows, "fired": {"shipped_confirm": fired}}))
+    return path
+
+
+def _by_name(results: list[dict]) -> dict[str, dict]:
+    return {r["figure"]: r for r in results}
+
+
+def test_the_same_outcomes_differ_by_nothing(tmp_path) -> None:
+    a = Outcomes([_rows_file(tmp_path / "a.json", 5, 30)], "shipped_confirm")
+    res = _by_name(compare(a, a, min_positives=30))
+    assert res["clean prose FPR"]["base"] == 0.1 and res["clean prose FPR"]["difference_ci95"] == [0.0, 0.0]
+    assert res["chat prompts any-harm F1"]["difference"] == 0.0
+    assert res["hate pooled F1"]["rows"] == 90  # the prose documents are hate negatives too
+
+
+def test_a_paired_change_is_measured_with_its_interval(tmp_path) -> None:
+    base = Outcomes([_rows_file(tmp_path / "a.json", 5, 30)], "shipped_confirm")
+    variant = Outcomes([_rows_file(tmp_path / "b.json", 15, 30)], "shipped_confirm")
+    prose = _by_name(compare(base, variant, min_positives=30))["clean prose FPR"]
+    assert prose["variant"] == 0.3 and prose["difference"] == pytest.approx(0.2)
+    lo, hi = prose["difference_ci95"]
+    assert 0.0 < lo < 0.2 < hi  # ten more documents of fifty: clearly more than zero
+
+
+def test_files_with_other_rows_are_refused(tmp_path, capsys) -> None:
+    base = _rows_file(tmp_path / "a.json", 5, 30)
+    other = tmp_path / "b.json"
+    data = json.loads(base.read_text())
+    data["rows"][0]["key"] = "elsewhere"
+    other.write_text(json.dumps(data))
+    with pytest.raises(CompareError, match="same rows"):
+        compare(Outcomes([base], "shipped_confirm"), Outcomes([other], "shipped_confirm"), 30)
+    assert main(["--base", str(base), "--variant", str(tmp_path / "missing.json")]) == 2
+    assert "error: no such rows file" in capsys.readouterr().err
