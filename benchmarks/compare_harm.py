@@ -18,6 +18,7 @@ and the same resample is applied to both variants. Samples are pooled by putting
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Callable
@@ -46,7 +47,7 @@ class Outcomes:
                 raise CompareError(f"{path} has no configuration {config!r}: rerun eval_harm with it")
             self.categories = data["categories"]
             for row, mask in zip(data["rows"], data["fired"][config], strict=True):
-                self.keys.append(row["key"])
+                self.keys.append(f"{i}:{row['key']}")
                 self.strata.append(f"{i}:{row['source']}")
                 self.sources.append(row["source"])
                 labels.append([-1 if c == "-" else int(c) for c in row["labels"]])
@@ -57,6 +58,15 @@ class Outcomes:
         self.labels = np.array(labels, dtype=np.int64).reshape(len(masks), len(self.categories))
         self.harmful = np.array(harmful, dtype=np.int64)
         self.sources = np.array(self.sources)
+
+    def take(self, idx: np.ndarray) -> Outcomes:
+        """These rows only, in this order."""
+        out = copy.copy(self)
+        out.keys = [self.keys[i] for i in idx]
+        out.strata = [self.strata[i] for i in idx]
+        out.sources, out.labels = self.sources[idx], self.labels[idx]
+        out.harmful, out.fired = self.harmful[idx], self.fired[idx]
+        return out
 
 
 # name -> (rows it is computed on, labels, fired, "f1" | "rate"); all read from one Outcomes
@@ -87,13 +97,25 @@ def figures(o: Outcomes, min_positives: int) -> dict[str, tuple[Figure, str]]:
     return out
 
 
-def compare(base: Outcomes, variant: Outcomes, min_positives: int) -> list[dict]:
-    """Base, variant, difference and its paired 95% interval for every figure with rows."""
-    if base.keys != variant.keys:
+def paired(base: Outcomes, variant: Outcomes) -> tuple[Outcomes, Outcomes, int, int]:
+    """The rows both hold, in the base's order, and how many rows only one of them holds (a source
+    that one variant trains on leaves its test rows; the figures below never read such a source)."""
+    where = {k: i for i, k in enumerate(variant.keys)}
+    b_idx = np.array([i for i, k in enumerate(base.keys) if k in where], dtype=np.int64)
+    if not len(b_idx):
         raise CompareError(
-            "the base and variant files do not hold the same rows: run both with the same "
-            "--per-source and --offset, in the same order"
+            "the base and variant files share no rows: run both with the same --per-source and --offset, "
+            "and give the samples in the same order"
         )
+    v_idx = np.array([where[base.keys[i]] for i in b_idx], dtype=np.int64)
+    only_base, only_variant = len(base.keys) - len(b_idx), len(variant.keys) - len(set(v_idx.tolist()))
+    return base.take(b_idx), variant.take(v_idx), only_base, only_variant
+
+
+def compare(base: Outcomes, variant: Outcomes, min_positives: int) -> list[dict]:
+    """Base, variant, difference and its paired 95% interval for every figure with rows (on the rows
+    both hold)."""
+    base, variant, _, _ = paired(base, variant)
     results = []
     for name, (figure, stat) in figures(base, min_positives).items():
         mask, y, fired_base = figure(base)
@@ -140,9 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"error: no such rows file: {path} (write one with eval_harm --rows)", file=sys.stderr)
             return 2
-    results = compare(
-        Outcomes(args.base, args.config), Outcomes(args.variant, args.config), args.min_positives
-    )
+    try:
+        base, variant = Outcomes(args.base, args.config), Outcomes(args.variant, args.config)
+        _, _, only_base, only_variant = paired(base, variant)
+        results = compare(base, variant, args.min_positives)
+    except CompareError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if only_base or only_variant:
+        print(f"rows held by one side only, left out: {only_base} base, {only_variant} variant")
     print(f"{'figure':28} {'rows':>5} {'base':>7} {'variant':>7} {'diff':>7}  95% interval of diff")
     for r in results:
         lo, hi = r["difference_ci95"]

@@ -49,13 +49,31 @@ def test_a_paired_change_is_measured_with_its_interval(tmp_path) -> None:
     assert 0.0 < lo < 0.2 < hi  # ten more documents of fifty: clearly more than zero
 
 
-def test_files_with_other_rows_are_refused(tmp_path, capsys) -> None:
+def test_only_the_rows_both_files_hold_are_compared(tmp_path, capsys) -> None:
+    """A variant that trains on a former test source has fewer test rows: the rest are paired."""
+    base = _rows_file(tmp_path / "a.json", 5, 30)
+    fewer = tmp_path / "b.json"
+    data = json.loads(base.read_text())
+    data["rows"], data["fired"]["shipped_confirm"] = data["rows"][1:], data["fired"]["shipped_confirm"][1:]
+    fewer.write_text(json.dumps(data))
+    res = _by_name(compare(Outcomes([base], "shipped_confirm"), Outcomes([fewer], "shipped_confirm"), 30))
+    assert (
+        res["chat prompts any-harm F1"]["rows"] == 39 and res["chat prompts any-harm F1"]["difference"] == 0.0
+    )
+    assert main(["--base", str(base), "--variant", str(fewer)]) == 0
+    assert "left out: 1 base, 0 variant" in capsys.readouterr().out
+
+
+def test_files_without_shared_rows_or_missing_are_refused(tmp_path, capsys) -> None:
     base = _rows_file(tmp_path / "a.json", 5, 30)
     other = tmp_path / "b.json"
     data = json.loads(base.read_text())
-    data["rows"][0]["key"] = "elsewhere"
+    for row in data["rows"]:
+        row["key"] = "x" + row["key"]
     other.write_text(json.dumps(data))
-    with pytest.raises(CompareError, match="same rows"):
+    with pytest.raises(CompareError, match="share no rows"):
         compare(Outcomes([base], "shipped_confirm"), Outcomes([other], "shipped_confirm"), 30)
+    assert main(["--base", str(base), "--variant", str(other)]) == 2
     assert main(["--base", str(base), "--variant", str(tmp_path / "missing.json")]) == 2
-    assert "error: no such rows file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: the base and variant files share no rows" in err and "error: no such rows file" in err
