@@ -41,13 +41,16 @@ class Outcomes:
 
     def __init__(self, paths: list[Path], config: str):
         self.keys, self.strata, self.sources, labels, harmful, masks = [], [], [], [], [], []
+        seen: dict[str, int] = {}  # a text a source holds twice is two rows: the n-th meets the n-th
         for i, path in enumerate(paths):
             data = json.loads(path.read_text(encoding="utf-8"))
             if config not in data["fired"]:
                 raise CompareError(f"{path} has no configuration {config!r}: rerun eval_harm with it")
             self.categories = data["categories"]
             for row, mask in zip(data["rows"], data["fired"][config], strict=True):
-                self.keys.append(f"{i}:{row['key']}")
+                key = f"{i}:{row['key']}"
+                seen[key] = seen.get(key, 0) + 1
+                self.keys.append(f"{key}#{seen[key]}")
                 self.strata.append(f"{i}:{row['source']}")
                 self.sources.append(row["source"])
                 labels.append([-1 if c == "-" else int(c) for c in row["labels"]])
@@ -108,7 +111,7 @@ def paired(base: Outcomes, variant: Outcomes) -> tuple[Outcomes, Outcomes, int, 
             "and give the samples in the same order"
         )
     v_idx = np.array([where[base.keys[i]] for i in b_idx], dtype=np.int64)
-    only_base, only_variant = len(base.keys) - len(b_idx), len(variant.keys) - len(set(v_idx.tolist()))
+    only_base, only_variant = len(base.keys) - len(b_idx), len(variant.keys) - len(v_idx)
     return base.take(b_idx), variant.take(v_idx), only_base, only_variant
 
 

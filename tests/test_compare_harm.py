@@ -64,6 +64,15 @@ def test_only_the_rows_both_files_hold_are_compared(tmp_path, capsys) -> None:
     assert "left out: 1 base, 0 variant" in capsys.readouterr().out
 
 
+def test_a_text_held_twice_is_paired_occurrence_by_occurrence(tmp_path, capsys) -> None:
+    base = _rows_file(tmp_path / "a.json", 5, 30)
+    data = json.loads(base.read_text())
+    data["rows"][1]["key"] = data["rows"][0]["key"]  # the same prompt twice in one source
+    base.write_text(json.dumps(data))
+    assert main(["--base", str(base), "--variant", str(base)]) == 0
+    assert "left out" not in capsys.readouterr().out
+
+
 def test_files_without_shared_rows_or_missing_are_refused(tmp_path, capsys) -> None:
     base = _rows_file(tmp_path / "a.json", 5, 30)
     other = tmp_path / "b.json"
