@@ -36,17 +36,32 @@ class CompareError(ValueError):
     """The files cannot be compared (another configuration, other rows): one `error:` line, exit 2."""
 
 
+def _read_rows_file(path: Path, config: str) -> dict:
+    """A `--rows` file of eval_harm, checked enough that a wrong file is one `CompareError`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CompareError(f"{path} is not a readable JSON file: {e}") from e
+    if not isinstance(data, dict) or not {"categories", "rows", "fired"} <= data.keys():
+        raise CompareError(f"{path} is not an eval_harm --rows file (write one with eval_harm --rows FILE)")
+    if config not in data["fired"]:
+        raise CompareError(f"{path} has no configuration {config!r}: rerun eval_harm with it")
+    if len(data["fired"][config]) != len(data["rows"]):
+        raise CompareError(f"{path}: {len(data['rows'])} rows but {len(data['fired'][config])} outcomes")
+    return data
+
+
 class Outcomes:
     """The rows of one or more `--rows` files (pooled), with the fired mask of one configuration."""
 
     def __init__(self, paths: list[Path], config: str):
         self.keys, self.strata, self.sources, labels, harmful, masks = [], [], [], [], [], []
+        self.samples: list[tuple[object, object]] = []  # (offset, per-source cap) of each file
         seen: dict[str, int] = {}  # a text a source holds twice is two rows: the n-th meets the n-th
         for i, path in enumerate(paths):
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if config not in data["fired"]:
-                raise CompareError(f"{path} has no configuration {config!r}: rerun eval_harm with it")
+            data = _read_rows_file(path, config)
             self.categories = data["categories"]
+            self.samples.append((data.get("offset"), data.get("per_source_cap")))
             for row, mask in zip(data["rows"], data["fired"][config], strict=True):
                 key = f"{i}:{row['key']}"
                 seen[key] = seen.get(key, 0) + 1
@@ -72,7 +87,7 @@ class Outcomes:
         return out
 
 
-# name -> (rows it is computed on, labels, fired, "f1" | "rate"); all read from one Outcomes
+# A figure reads one Outcomes: (which rows it is computed on, their labels, whether it fired).
 Figure = Callable[[Outcomes], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
@@ -103,6 +118,11 @@ def figures(o: Outcomes, min_positives: int) -> dict[str, tuple[Figure, str]]:
 def paired(base: Outcomes, variant: Outcomes) -> tuple[Outcomes, Outcomes, int, int]:
     """The rows both hold, in the base's order, and how many rows only one of them holds (a source
     that one variant trains on leaves its test rows; the figures below never read such a source)."""
+    if base.categories != variant.categories or base.samples != variant.samples:
+        raise CompareError(
+            "the base and variant files come from other samples or category lists: run both with the same "
+            "--per-source and --offset, and give the samples in the same order"
+        )
     where = {k: i for i, k in enumerate(variant.keys)}
     b_idx = np.array([i for i, k in enumerate(base.keys) if k in where], dtype=np.int64)
     if not len(b_idx):
@@ -115,10 +135,10 @@ def paired(base: Outcomes, variant: Outcomes) -> tuple[Outcomes, Outcomes, int, 
     return base.take(b_idx), variant.take(v_idx), only_base, only_variant
 
 
-def compare(base: Outcomes, variant: Outcomes, min_positives: int) -> list[dict]:
-    """Base, variant, difference and its paired 95% interval for every figure with rows (on the rows
-    both hold)."""
-    base, variant, _, _ = paired(base, variant)
+def compare(base: Outcomes, variant: Outcomes, min_positives: int) -> dict:
+    """Base, variant, difference and its paired 95% interval for every figure with rows, on the rows
+    both hold; and how many rows one side only held (left out)."""
+    base, variant, only_base, only_variant = paired(base, variant)
     results = []
     for name, (figure, stat) in figures(base, min_positives).items():
         mask, y, fired_base = figure(base)
@@ -142,7 +162,7 @@ def compare(base: Outcomes, variant: Outcomes, min_positives: int) -> list[dict]
                 "difference_ci95": [round(float(lo), 4), round(float(hi), 4)],
             }
         )
-    return results
+    return {"figures": results, "left_out": {"base": only_base, "variant": only_variant}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,34 +186,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no such rows file: {path} (write one with eval_harm --rows)", file=sys.stderr)
             return 2
     try:
-        base, variant = Outcomes(args.base, args.config), Outcomes(args.variant, args.config)
-        _, _, only_base, only_variant = paired(base, variant)
-        results = compare(base, variant, args.min_positives)
+        res = compare(
+            Outcomes(args.base, args.config), Outcomes(args.variant, args.config), args.min_positives
+        )
     except CompareError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if only_base or only_variant:
-        print(f"rows held by one side only, left out: {only_base} base, {only_variant} variant")
+    left_out = res["left_out"]
+    if left_out["base"] or left_out["variant"]:
+        print(f"rows held by one side only, left out: {left_out['base']} base, {left_out['variant']} variant")
     print(f"{'figure':28} {'rows':>5} {'base':>7} {'variant':>7} {'diff':>7}  95% interval of diff")
-    for r in results:
+    for r in res["figures"]:
         lo, hi = r["difference_ci95"]
         print(
             f"{r['figure']:28} {r['rows']:5} {r['base']:7.4f} {r['variant']:7.4f} {r['difference']:+7.4f}  "
             f"[{lo:+.4f}, {hi:+.4f}]"
         )
     if args.out is not None:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "base": [str(p) for p in args.base],
-                    "variant": [str(p) for p in args.variant],
-                    "config": args.config,
-                    "figures": results,
-                },
-                indent=1,
-            )
-            + "\n"
-        )
+        meta = {"base": [str(p) for p in args.base], "variant": [str(p) for p in args.variant]}
+        args.out.write_text(json.dumps({**meta, "config": args.config, **res}, indent=1) + "\n")
     return 0
 
 

@@ -490,20 +490,33 @@ def _fold_elongation(
     return out, kept.astype(np.int64), run_last.astype(np.int64), spans
 
 
-# The views of the texts being judged together (see `shared_views`); None outside such a block.
-_SHARED_VIEWS: ContextVar[dict[str, NormalizedText] | None] = ContextVar("winnow_shared_views", default=None)
+# At most this many raw characters' views are kept per block (~9 bytes each with offsets): a batch of
+# 2,048 web documents or a few huge ones cannot pin hundreds of MB; texts past it are normalized as usual.
+SHARED_VIEWS_MAX_CHARS = 4_000_000
+
+
+class _SharedViews:
+    """The views built inside one `shared_views` block, and the characters they may still hold."""
+
+    def __init__(self) -> None:
+        self.views: dict[str, NormalizedText] = {}
+        self.room = SHARED_VIEWS_MAX_CHARS
+
+
+_SHARED_VIEWS: ContextVar[_SharedViews | None] = ContextVar("winnow_shared_views", default=None)
 
 
 @contextmanager
 def shared_views() -> Iterator[None]:
     """Within this block `normalize(raw)` builds each distinct text's view once and hands the same
-    (immutable) view to every later caller: a policy's term rules and harm classifier read the same
-    view of the same document, and the engine opens one block per batch, so the memory it holds is
-    one batch's views. A nested block reuses the outer one."""
+    read-only view to every later caller: a policy's term rules and harm classifier read the same
+    view of the same document. The engine opens one block per batch; it keeps at most
+    `SHARED_VIEWS_MAX_CHARS` characters' views and drops them all when the block ends. A nested
+    block reuses the outer one."""
     if _SHARED_VIEWS.get() is not None:
         yield
         return
-    token = _SHARED_VIEWS.set({})
+    token = _SHARED_VIEWS.set(_SharedViews())
     try:
         yield
     finally:
@@ -512,12 +525,15 @@ def shared_views() -> Iterator[None]:
 
 def normalize(raw: str, elongation: bool = True) -> NormalizedText:
     """The matching view of ``raw`` with offsets to the raw text. Never raises on str input."""
-    views = _SHARED_VIEWS.get() if elongation else None
-    if views is None:
+    shared = _SHARED_VIEWS.get() if elongation else None
+    if shared is None:
         return _normalized(raw, elongation)
-    view = views.get(raw)
+    view = shared.views.get(raw)
     if view is None:
-        view = views[raw] = _normalized(raw, elongation)
+        view = _normalized(raw, elongation)
+        if len(raw) <= shared.room:
+            shared.views[raw] = view
+            shared.room -= len(raw)
     return view
 
 
@@ -536,6 +552,9 @@ def _normalized(raw: str, elongation: bool) -> NormalizedText:
     end_offsets = _compose(offsets, inner_last) if inner_last is not None else None
     offsets = _compose(offsets, inner)
     spaced = _moved(spaced, inner)
+    for arr in (offsets, end_offsets):  # a view may be shared by several detectors: nobody writes to it
+        if arr is not None:
+            arr.setflags(write=False)
     return NormalizedText(
         raw=raw,
         text=text,

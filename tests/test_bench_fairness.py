@@ -43,3 +43,17 @@ def test_the_harm_cost_is_measured_against_the_shipped_chain_without_it() -> Non
     assert "harm" in full.detectors
     assert set(without.detectors) == set(full.detectors) - {"harm"}
     assert set(without.categories) == set(full.categories)  # every harm category keeps its terms
+    for name in full.categories:  # every other entry with its threshold and action, as shipped
+        assert without._plan[name] == [entry for entry in full._plan[name] if entry[0] != "harm"]
+
+
+def test_harm_adds_is_chain_time_over_chain_without_harm_time() -> None:
+    from benchmarks.filter_speed import harm_adds
+
+    per_set = [  # docs per CPU-second: 100 and 200 -> the chain takes twice the time: adds 100%
+        {"cold": {"winnow_full_chain": 100.0, "winnow_chain_without_harm": 200.0}},
+        {"cold": {"winnow_full_chain": 150.0, "winnow_chain_without_harm": 375.0}},
+        {"cold": {"winnow_full_chain": 50.0, "winnow_chain_without_harm": 250.0}},
+    ]
+    assert harm_adds(per_set) == {"median": 1.5, "min": 1.0, "max": 4.0}
+    assert harm_adds([{"cold": {"datatrove": 40.0}}]) == {}

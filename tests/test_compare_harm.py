@@ -28,8 +28,8 @@ def _rows_file(path: Path, prose_fires: int, chat_hits: int) -> Path:
     return path
 
 
-def _by_name(results: list[dict]) -> dict[str, dict]:
-    return {r["figure"]: r for r in results}
+def _by_name(res: dict) -> dict[str, dict]:
+    return {r["figure"]: r for r in res["figures"]}
 
 
 def test_the_same_outcomes_differ_by_nothing(tmp_path) -> None:
@@ -64,13 +64,32 @@ def test_only_the_rows_both_files_hold_are_compared(tmp_path, capsys) -> None:
     assert "left out: 1 base, 0 variant" in capsys.readouterr().out
 
 
-def test_a_text_held_twice_is_paired_occurrence_by_occurrence(tmp_path, capsys) -> None:
+def test_a_text_held_twice_is_paired_occurrence_by_occurrence(tmp_path) -> None:
+    """Two rows with one key (a prompt a source holds twice): the n-th copy meets the n-th copy, so a
+    variant that differs on the second copy only is seen to differ on exactly one row."""
     base = _rows_file(tmp_path / "a.json", 5, 30)
     data = json.loads(base.read_text())
-    data["rows"][1]["key"] = data["rows"][0]["key"]  # the same prompt twice in one source
+    data["rows"][41]["key"] = data["rows"][40]["key"]  # the first two prose documents share a key
     base.write_text(json.dumps(data))
-    assert main(["--base", str(base), "--variant", str(base)]) == 0
-    assert "left out" not in capsys.readouterr().out
+    variant = tmp_path / "b.json"
+    data["fired"]["shipped_confirm"][41] = "00"  # the second copy no longer fires
+    variant.write_text(json.dumps(data))
+    res = compare(Outcomes([base], "shipped_confirm"), Outcomes([variant], "shipped_confirm"), 30)
+    assert res["left_out"] == {"base": 0, "variant": 0}
+    assert _by_name(res)["clean prose FPR"]["difference"] == pytest.approx(-1 / 50)
+
+
+def test_files_of_other_samples_or_not_rows_files_are_refused(tmp_path, capsys) -> None:
+    base = _rows_file(tmp_path / "a.json", 5, 30)
+    other_sample = tmp_path / "b.json"
+    data = json.loads(base.read_text())
+    other_sample.write_text(json.dumps({**data, "offset": 300}))
+    results_file = tmp_path / "eval_harm.json"
+    results_file.write_text(json.dumps({"shipped_confirm": {}}))
+    assert main(["--base", str(base), "--variant", str(other_sample)]) == 2
+    assert main(["--base", str(base), "--variant", str(results_file)]) == 2
+    err = capsys.readouterr().err
+    assert "come from other samples" in err and "is not an eval_harm --rows file" in err
 
 
 def test_files_without_shared_rows_or_missing_are_refused(tmp_path, capsys) -> None:

@@ -237,6 +237,12 @@ def test_a_batch_builds_each_texts_normalized_view_once(monkeypatch):
     norm.normalize("outside a batch")
     norm.normalize("outside a batch")
     assert built == ["outside a batch", "outside a batch"]
+    built.clear()
+    monkeypatch.setattr(norm, "SHARED_VIEWS_MAX_CHARS", len(texts[1]))  # room for the short text only
+    f.check_batch(texts)
+    assert sorted(built) == sorted([texts[0], texts[0], texts[1]])  # past the budget: built per reader
+    view = norm.normalize("Ｆｕｌｌwidth   text")
+    assert view.offsets is not None and not view.offsets.flags.writeable  # shared views are read-only
 
 
 class _FakeDet:
