@@ -20,7 +20,8 @@ Cold, fair, medians:
   --sets sets is reported with the range.
 Contenders: winnow rules (terms + PII/secrets + URL blocklist), winnow whole chain (configs/policy.yaml,
 pretrain mode), the same chain without its harm classifier entries (what the harm classifier's cost is added
-to: "harm adds" = median over sets of chain / chain-without-harm CPU time - 1), each detector of that chain alone, and datatrove's LanguageFilter (lid.176) +
+to: "harm adds" = median over sets of chain / chain-without-harm CPU time - 1), the chain with the harm fast tier
+only (`pretrain_scope: off`, the cheaper choice), each detector of that chain alone, and datatrove's LanguageFilter (lid.176) +
 GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter + FineWebQualityFilter, all with their defaults.
 datatrove has no faster configuration with the same decisions: the quality filters' rules are defined on
 spaCy's words, so a cheaper tokenizer would be a different filter. Where LanguageFilter cannot load (it
@@ -218,6 +219,18 @@ def _policy_filter():
     return Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="pretrain")
 
 
+def chain_fast_harm():
+    """The shipped pre-training chain with the harm classifier's fast tier only
+    (`detectors.harm.pretrain_scope: off`): the cheaper choice a pipeline can make."""
+    import yaml
+
+    from filters import Filter, Policy
+
+    data = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
+    data["detectors"]["harm"]["pretrain_scope"] = "off"
+    return Filter(Policy.model_validate(data), mode="pretrain")
+
+
 def chain_without_harm():
     """The shipped pre-training chain with every harm classifier entry removed (terms, PII, quality,
     language ID and the rest as shipped): what the harm classifier's cost is added to."""
@@ -247,6 +260,7 @@ def contenders_fresh() -> tuple[dict, str]:
         return contenders, f"{note}; full chain not run: {type(e).__name__}: {e}"
     contenders["winnow_full_chain"] = chain.check_batch
     contenders["winnow_chain_without_harm"] = chain_without_harm().check_batch
+    contenders["winnow_chain_fast_harm"] = chain_fast_harm().check_batch
     for name, d in alone.detectors.items():
         contenders[f"detector:{name}"] = (
             (lambda docs, d=d: d.check_urls([None] * len(docs))) if name == "urls" else d.detect_batch
@@ -320,14 +334,14 @@ def summarize(per_set: list[dict], key: str) -> dict[str, dict]:
     return out
 
 
-def harm_adds(per_set: list[dict]) -> dict[str, float]:
-    """What the harm classifier adds to the chain's CPU time, per set: (docs per CPU-s without harm) /
-    (docs per CPU-s of the whole chain) - 1, i.e. chain time / chain-without-harm time - 1; the median
-    and range over sets (empty when the chain did not run)."""
+def harm_adds(per_set: list[dict], chain: str = "winnow_full_chain") -> dict[str, float]:
+    """What the harm classifier adds to `chain`'s CPU time, per set: (docs per CPU-s without harm) /
+    (docs per CPU-s of the chain) - 1, i.e. chain time / chain-without-harm time - 1; the median and
+    range over sets (empty when the chain did not run)."""
     adds = [
-        r["cold"]["winnow_chain_without_harm"] / r["cold"]["winnow_full_chain"] - 1
+        r["cold"]["winnow_chain_without_harm"] / r["cold"][chain] - 1
         for r in per_set
-        if "winnow_chain_without_harm" in r["cold"]
+        if "winnow_chain_without_harm" in r["cold"] and chain in r["cold"]
     ]
     return {"median": statistics.median(adds), "min": min(adds), "max": max(adds)} if adds else {}
 
@@ -376,12 +390,13 @@ def _print_tables(results: dict) -> None:
                 f"| {name} | {c:.0f} | {r['median']:.0f} | {r['median'] / c:.2f}x | "
                 f"{r['median'] / dt_filled:.2f}x | {f'{hc} / {hf}' if name != 'datatrove' else '-'} |"
             )
-    if "harm_adds" in results:
-        r = results["harm_adds"]
-        print(
-            f"\nThe harm classifier adds {r['median']:.0%} to the chain without it (median over sets of "
-            f"chain / chain-without-harm CPU time - 1; range {r['min']:.0%}-{r['max']:.0%})"
-        )
+    for key, what in (("harm_adds", "The harm classifier"), ("fast_harm_adds", "Its fast tier alone")):
+        if key in results:
+            r = results[key]
+            print(
+                f"\n{what} adds {r['median']:.0%} to the chain without it (median over sets of "
+                f"chain / chain-without-harm CPU time - 1; range {r['min']:.0%}-{r['max']:.0%})"
+            )
     print(f"\n{results['note']}")
 
 
@@ -447,9 +462,10 @@ def main() -> None:
         asked = sum(c["chunks"] for c in counts)
         hit[case] = 1 - sum(c["misses"] for c in counts) / asked if asked else None
     results["quality_cache_hit_rate"] = hit
-    adds = harm_adds(per_set)
-    if adds:
-        results["harm_adds"] = adds
+    for key, chain in (("harm_adds", "winnow_full_chain"), ("fast_harm_adds", "winnow_chain_fast_harm")):
+        adds = harm_adds(per_set, chain)
+        if adds:
+            results[key] = adds
     _print_tables(results)
     if not args.skip_pathological:
         try:

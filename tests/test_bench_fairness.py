@@ -57,3 +57,5 @@ def test_harm_adds_is_chain_time_over_chain_without_harm_time() -> None:
     ]
     assert harm_adds(per_set) == {"median": 1.5, "min": 1.0, "max": 4.0}
     assert harm_adds([{"cold": {"datatrove": 40.0}}]) == {}
+    fast = [{"cold": {"winnow_chain_fast_harm": 160.0, "winnow_chain_without_harm": 200.0}}]
+    assert harm_adds(fast, "winnow_chain_fast_harm") == {"median": 0.25, "min": 0.25, "max": 0.25}
