@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.compare_harm --base main-s1.json main-s2.json --variant new-s1.json new-s2.json
 
 Each file is the `--rows` output of `benchmarks.eval_harm` (one per sample; base and variant files are
-paired in order and must hold the same rows). Why: two variants scored on the same rows differ far less
+paired in order and must come from the same sample; rows only one side holds, such as a source one
+variant trains on, are left out and counted, so every figure is computed on the shared rows). Why: two variants scored on the same rows differ far less
 by chance than two independent figures do, so the difference has its own, much narrower interval. A
 ship rule can then ask for a change whose interval excludes zero instead of a fixed number of points
 that may be noise (between two disjoint samples, clean-prose FPR moved 3.6 points for one model).
@@ -117,7 +118,7 @@ def figures(o: Outcomes, min_positives: int) -> dict[str, tuple[Figure, str]]:
 
 def paired(base: Outcomes, variant: Outcomes) -> tuple[Outcomes, Outcomes, int, int]:
     """The rows both hold, in the base's order, and how many rows only one of them holds (a source
-    that one variant trains on leaves its test rows; the figures below never read such a source)."""
+    that one variant trains on leaves its test rows); the figures are computed on the shared rows."""
     if base.categories != variant.categories or base.samples != variant.samples:
         raise CompareError(
             "the base and variant files come from other samples or category lists: run both with the same "
