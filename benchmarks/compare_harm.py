@@ -9,7 +9,8 @@ by chance than two independent figures do, so the difference has its own, much n
 ship rule can then ask for a change whose interval excludes zero instead of a fixed number of points
 that may be noise (between two disjoint samples, clean-prose FPR moved 3.6 points for one model).
 
-For every headline figure of the issue (any-harm F1 on chat prompts and on comments, false-positive rates
+`--base-config fast_tier_only` with the same files as base and variant measures what the encoder tier
+changes on the same rows. For every headline figure of the issue (any-harm F1 on chat prompts and on comments, false-positive rates
 on clean prose, news articles, MedQuAD answers and XSTest's safe prompts, and the pooled F1 of each
 category with at least `--min-positives` positives) it prints base, variant, the difference and the
 percentile-bootstrap 95% interval of the difference: rows are resampled within each (sample, source)
@@ -30,7 +31,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.eval_harm import COMMENT_SOURCES, NEWS, PROMPT_SOURCES, bootstrap_picks, resampled  # noqa: E402
+from benchmarks.eval_harm import (  # noqa: E402
+    BOOTSTRAP,
+    COMMENT_SOURCES,
+    NEWS,
+    PROMPT_SOURCES,
+    bootstrap_picks,
+    resampled,
+)
 
 
 class CompareError(ValueError):
@@ -172,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", type=Path, nargs="+", required=True, help="the variant's, in the same order")
     ap.add_argument("--config", default="shipped_confirm", help="which eval_harm configuration to compare")
     ap.add_argument(
+        "--base-config",
+        default=None,
+        help="the base's configuration when it differs (e.g. fast_tier_only vs shipped_confirm of the same files)",
+    )
+    ap.add_argument(
         "--min-positives", type=int, default=30, help="categories with fewer positives are left out"
     )
     ap.add_argument("--out", type=Path, default=None, help="also write the comparison here as JSON")
@@ -188,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         res = compare(
-            Outcomes(args.base, args.config), Outcomes(args.variant, args.config), args.min_positives
+            Outcomes(args.base, args.base_config or args.config),
+            Outcomes(args.variant, args.config),
+            args.min_positives,
         )
     except CompareError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -204,8 +219,15 @@ def main(argv: list[str] | None = None) -> int:
             f"[{lo:+.4f}, {hi:+.4f}]"
         )
     if args.out is not None:
-        meta = {"base": [str(p) for p in args.base], "variant": [str(p) for p in args.variant]}
-        args.out.write_text(json.dumps({**meta, "config": args.config, **res}, indent=1) + "\n")
+        from benchmarks.machine import write_results
+
+        inputs = {"base": [str(p) for p in args.base], "variant": [str(p) for p in args.variant]}
+        configs = {"base_config": args.base_config or args.config, "config": args.config}
+        method = (
+            "paired: both sides on the rows both hold; percentile-bootstrap 95% interval of the difference, "
+            f"{BOOTSTRAP} resamples within each (sample, source), the same resample for both sides"
+        )
+        write_results(args.out.stem, {**inputs, **configs, **res}, method=method, folder=args.out.parent)
     return 0
 
 

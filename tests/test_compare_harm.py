@@ -64,6 +64,35 @@ def test_only_the_rows_both_files_hold_are_compared(tmp_path, capsys) -> None:
     assert "left out: 1 base, 0 variant" in capsys.readouterr().out
 
 
+def test_two_configurations_of_one_file_are_compared(tmp_path, capsys) -> None:
+    path = _rows_file(tmp_path / "a.json", 5, 30)
+    data = json.loads(path.read_text())
+    data["fired"]["fast_tier_only"] = ["10"] * len(data["rows"])  # fires violence on every row
+    path.write_text(json.dumps(data))
+    out = tmp_path / "cmp.json"
+    assert (
+        main(
+            [
+                "--base",
+                str(path),
+                "--variant",
+                str(path),
+                "--base-config",
+                "fast_tier_only",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(out.read_text())
+    res = doc["figures"]
+    assert res["base_config"] == "fast_tier_only" and res["config"] == "shipped_confirm"
+    assert doc["code"]["commit"] and "bootstrap" in doc["method"]  # a results file like every benchmark's
+    prose = _by_name(res)["clean prose FPR"]
+    assert (prose["base"], prose["variant"]) == (1.0, 0.1)
+
+
 def test_a_text_held_twice_is_paired_occurrence_by_occurrence(tmp_path) -> None:
     """Two rows with one key (a prompt a source holds twice): the n-th copy meets the n-th copy, so a
     variant that differs on the second copy only is seen to differ on exactly one row."""
