@@ -28,17 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.eval_harm import (  # noqa: E402
-    BOOTSTRAP,
-    COMMENT_SOURCES,
-    NEWS,
-    PROMPT_SOURCES,
-    bootstrap_picks,
-    resampled,
-)
+from benchmarks.eval_harm import BOOTSTRAP, COMMENT_SOURCES, NEWS, PROMPT_SOURCES, bootstrap_picks, resampled
 
 
 class CompareError(ValueError):
