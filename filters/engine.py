@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from filters.detectors.base import DetectorResult, Span
-from filters.normalize import shared_views
+from filters.normalize import SHARED_VIEWS_MAX_CHARS, shared_views
 from filters.pii import PLACEHOLDERS, redact
 from filters.policy import ACTION_RANK, NAMES_THE_VERDICT_FIRST, SPAN_DETECTORS, Category, Policy
 from filters.registry import build_detector
@@ -64,6 +64,21 @@ def _as_text(x: Any) -> str:
     if isinstance(x, (bytes, bytearray, memoryview)):
         return bytes(x).decode("utf-8", errors="replace")
     return str(x)
+
+
+def _spans_of_chars(texts: list[str], budget: int) -> list[tuple[int, int]]:
+    """Consecutive [lo, hi) parts of `texts` holding at most `budget` characters each (a longer text
+    is a part of its own). Every text's verdict depends on that text alone, so the parts give the
+    verdicts the whole batch would."""
+    spans, lo, size = [], 0, 0
+    for i, t in enumerate(texts):
+        if i > lo and size + len(t) > budget:
+            spans.append((lo, i))
+            lo, size = i, 0
+        size += len(t)
+    if texts:
+        spans.append((lo, len(texts)))
+    return spans
 
 
 class Filter:
@@ -151,11 +166,14 @@ class Filter:
             urls = [None] * len(texts)
         if len(urls) != len(texts):
             raise ValueError("urls must be as long as texts")
-        if not texts:
-            return []
-        with shared_views():  # the term rules and the harm classifier read one view per text
-            results = self._run_detectors(texts, urls)
-        return [self._verdict(i, texts[i], results) for i in range(len(texts))]
+        verdicts: list[Verdict] = []
+        for lo, hi in _spans_of_chars(texts, SHARED_VIEWS_MAX_CHARS):
+            # The term rules and the harm classifier read one view per text; the views of one part at a
+            # time are kept, so a pipeline batch of 2,048 documents shares them within a bounded memory.
+            with shared_views():
+                results = self._run_detectors(texts[lo:hi], urls[lo:hi])
+            verdicts += [self._verdict(i, texts[lo + i], results) for i in range(hi - lo)]
+        return verdicts
 
     def _run_detectors(self, texts: list[str], urls: list[str | None]) -> dict[str, list[DetectorResult]]:
         """Every detector over the batch (langid first: language-scoped detectors skip other languages)."""

@@ -217,6 +217,7 @@ def test_default_policy_with_real_detectors():
 def test_a_batch_builds_each_texts_normalized_view_once(monkeypatch):
     """The term rules and the harm classifier read one shared view per text within a batch (the
     normalization is a sizeable share of the chain's cost); outside a batch nothing is kept."""
+    import filters.engine as engine
     import filters.normalize as norm
 
     f = Filter(Policy.load(POLICY), mode="pretrain")
@@ -241,6 +242,13 @@ def test_a_batch_builds_each_texts_normalized_view_once(monkeypatch):
     monkeypatch.setattr(norm, "SHARED_VIEWS_MAX_CHARS", len(texts[1]))  # room for the short text only
     f.check_batch(texts)
     assert sorted(built) == sorted([texts[0], texts[0], texts[1]])  # past the budget: built per reader
+    built.clear()
+    monkeypatch.setattr(engine, "SHARED_VIEWS_MAX_CHARS", 2 * len(texts[1]))  # the engine's parts
+    monkeypatch.setattr(norm, "SHARED_VIEWS_MAX_CHARS", 2 * len(texts[1]))
+    short, long_ = verdicts[1].action, verdicts[0].action
+    parted = f.check_batch(texts[1:] + texts[:1] + texts[1:])  # parts: [s, s], [long], [s, s]
+    assert sorted(built) == sorted([texts[1], texts[0], texts[0], texts[1]])  # once per part it fits in
+    assert [v.action for v in parted] == [short, short, long_, short, short]
     view = norm.normalize("Ｆｕｌｌwidth   text")
     assert view.offsets is not None and not view.offsets.flags.writeable  # shared views are read-only
 
@@ -317,3 +325,11 @@ def test_toxicity_refs_limited_to_model_outputs():
                 }
             }
         )
+
+
+def test_a_batch_is_judged_in_parts_of_bounded_characters():
+    from filters.engine import _spans_of_chars
+
+    assert _spans_of_chars([], 10) == []
+    assert _spans_of_chars(["abcd", "ef", "ghijk", "x" * 30, "y"], 10) == [(0, 2), (2, 3), (3, 4), (4, 5)]
+    assert _spans_of_chars(["a"] * 5, 10) == [(0, 5)]
