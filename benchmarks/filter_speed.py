@@ -105,26 +105,33 @@ class ChunkCounter:
         return out
 
 
+def _shipped_policy_data() -> dict:
+    """configs/policy.yaml as plain data, for the contenders that are the shipped chain with a change."""
+    import yaml
+
+    return yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
+
+
+def _keep_detectors(data: dict, keep) -> dict:
+    """`data` with only the category entries whose detector name passes `keep`; categories left
+    without an entry are removed."""
+    for cat in data["categories"].values():
+        cat["detectors"] = [
+            d for d in cat["detectors"] if keep((d if isinstance(d, str) else d["ref"]).split(":")[0])
+        ]
+    data["categories"] = {n: c for n, c in data["categories"].items() if c["detectors"]}
+    return data
+
+
 def rules_filter(with_language: bool = False):
     """The shipped policy's rule detectors only (terms, PII, URLs). `with_language`: also identify each
     document's language (lid.176; nothing is dropped for it), so language-specific term lists count
     only in their language, as in the pipeline."""
-    import yaml
-
     from filters import Filter, Policy
 
-    data = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
+    data = _keep_detectors(_shipped_policy_data(), lambda name: name in ("terms", "pii", "urls"))
     data.pop("calibration", None)
     data.pop("calibration_sha256", None)
-    for name in list(data["categories"]):
-        cat = data["categories"][name]
-        cat["detectors"] = [
-            d
-            for d in cat["detectors"]
-            if (d if isinstance(d, str) else d["ref"]).split(":")[0] in ("terms", "pii", "urls")
-        ]
-        if not cat["detectors"]:
-            del data["categories"][name]
     if with_language:
         data["categories"]["language"] = {
             "detectors": ["langid"],
@@ -222,11 +229,9 @@ def _policy_filter():
 def chain_fast_harm():
     """The shipped pre-training chain with the harm classifier's fast tier only
     (`detectors.harm.pretrain_scope: off`): the cheaper choice a pipeline can make."""
-    import yaml
-
     from filters import Filter, Policy
 
-    data = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
+    data = _shipped_policy_data()
     data["detectors"]["harm"]["pretrain_scope"] = "off"
     return Filter(Policy.model_validate(data), mode="pretrain")
 
@@ -234,16 +239,9 @@ def chain_fast_harm():
 def chain_without_harm():
     """The shipped pre-training chain with every harm classifier entry removed (terms, PII, quality,
     language ID and the rest as shipped): what the harm classifier's cost is added to."""
-    import yaml
-
     from filters import Filter, Policy
 
-    data = yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
-    for cat in data["categories"].values():
-        cat["detectors"] = [
-            d for d in cat["detectors"] if (d if isinstance(d, str) else d["ref"]).split(":")[0] != "harm"
-        ]
-    data["categories"] = {n: c for n, c in data["categories"].items() if c["detectors"]}
+    data = _keep_detectors(_shipped_policy_data(), lambda name: name != "harm")
     data["detectors"] = {n: o for n, o in (data.get("detectors") or {}).items() if n != "harm"}
     return Filter(Policy.model_validate(data), mode="pretrain")
 
