@@ -63,12 +63,15 @@ SPEED_TEXTS = 200
 PER_SOURCE = 300
 PROSE_DOCS = 300
 SEED = 13
-# (name, encoder, scope): the shipped default (the encoder confirms what the fast tier would fire
-# on), the fast tier alone (a machine without the encoder), the encoder on the whole uncertain band.
+# (name, encoder, scope, encoder precision; None = the policy's): the shipped default (the encoder
+# confirms what the fast tier would fire on), the fast tier alone (a machine without the encoder),
+# the encoder on the whole uncertain band, and the shipped default with each encoder precision.
 CONFIGS = (
-    ("shipped_confirm", "required", "confirm"),
-    ("fast_tier_only", "off", "off"),
-    ("encoder_band", "required", "band"),
+    ("shipped_confirm", "required", "confirm", None),
+    ("fast_tier_only", "off", "off", None),
+    ("encoder_band", "required", "band", None),
+    ("confirm_fp32", "required", "confirm", "fp32"),
+    ("confirm_bf16", "required", "confirm", "bf16"),
 )
 # encoder_band judges ~75% of windows with the encoder (~100x the cost): only on request.
 DEFAULT_CONFIGS = ["shipped_confirm", "fast_tier_only"]
@@ -206,11 +209,12 @@ def interval95(y: np.ndarray, fired: np.ndarray, strata: list[str], stat: str) -
 class Judge:
     """The shipped policy in runtime mode with one harm-detector configuration."""
 
-    def __init__(self, encoder: str, scope: str):
+    def __init__(self, encoder: str, scope: str, precision: str | None = None):
         policy = Policy.load(default_policy_path())
-        self.harm = HarmDetector(
-            **{**policy.detectors.options("harm"), "encoder": encoder, "runtime_scope": scope}
-        )
+        options = {**policy.detectors.options("harm"), "encoder": encoder, "runtime_scope": scope}
+        if precision is not None:
+            options["encoder_precision"] = precision
+        self.harm = HarmDetector(**options)
         self.filter = Filter(policy, mode="runtime", detectors={"harm": self.harm})
 
     def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -326,12 +330,14 @@ def clean_fpr(sc: Scored) -> dict:
     return out
 
 
-def pretrain_documents(encoder: str, scope: str, rows: list[Row]) -> dict:
+def pretrain_documents(encoder: str, scope: str, precision: str | None, rows: list[Row]) -> dict:
     """What `make pipeline` does with the held-out clean documents: the shipped policy in pre-training
     mode, where a classifier hit only flags a document and the curated terms (and the sexual-with-minor
     conjunction) drop it. Shares of documents dropped and flagged for a harm category."""
     policy = Policy.load(default_policy_path())
     options = {**policy.detectors.options("harm"), "encoder": encoder, "pretrain_scope": scope}
+    if precision is not None:
+        options["encoder_precision"] = precision
     harm = HarmDetector(**options, mode="pretrain")
     pretrain = Filter(policy, mode="pretrain", detectors={"harm": harm})
     groups = {
@@ -501,10 +507,10 @@ def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -
         "rows": len(rows),
     }
     fired: dict[str, np.ndarray] = {}
-    for name, encoder, scope in CONFIGS:
+    for name, encoder, scope, precision in CONFIGS:
         if name not in configs:
             continue
-        judge = Judge(encoder, scope)
+        judge = Judge(encoder, scope, precision)
         sc = Scored(judge, rows)
         fired[name] = sc.fired
         res[name] = {
@@ -513,7 +519,8 @@ def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -
             "per_category": per_category(sc, safe),
             "any_harm": any_harm(sc, apc),
             "false_positives": clean_fpr(sc),
-            "pretrain_documents": pretrain_documents(encoder, scope, rows),
+            "encoder_precision": judge.harm.encoder.precision if judge.harm.encoder else None,
+            "pretrain_documents": pretrain_documents(encoder, scope, precision, rows),
             "short_messages": short_messages(judge),
             "project_hard_negatives": project_hard_negatives(judge),
             "encoder_window_share": round(sc.encoder_share, 4),

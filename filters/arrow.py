@@ -5,7 +5,8 @@ category), ``quality`` (float32, from the quality detector; dedup's survivor rul
 policy does not score quality in the document's language), ``quality_reason`` (string: the first
 failing quality check, e.g. ``gopher_quality:gopher_short_doc``, "" when it passed or was not scored),
 ``action`` (string), ``reason`` (string: the category that decided a drop, "" otherwise) and
-``flags`` (list<string>: every category that fired), and replaces ``text`` with the redacted text
+``flags`` (list<string>: every category that fired), ``skipped`` (list<string>: the detectors that did
+not score a document an earlier stage had already dropped, `filters.engine.DETECTOR_STAGES`), and replaces ``text`` with the redacted text
 where the action is ``redact``. The pipeline keeps rows whose action is not ``drop``.
 """
 
@@ -35,6 +36,7 @@ def annotate(filter: Filter, table: pa.Table, text_column: str = "text", url_col
     cols["action"] = pa.array([v.action for v in verdicts], pa.string())
     cols["reason"] = pa.array([v.reason if v.action == "drop" else "" for v in verdicts], pa.string())
     cols["flags"] = pa.array([v.fired for v in verdicts], pa.list_(pa.string()))
+    cols["skipped"] = pa.array([v.skipped for v in verdicts], pa.list_(pa.string()))
     out = table
     redacted = [v.text if v.action == "redact" else t for v, t in zip(verdicts, texts, strict=True)]
     if any(v.action == "redact" for v in verdicts):

@@ -288,6 +288,9 @@ class HarmOptions(_Strict):
     # joined back first) are words it can read (harm_tiers.encoder_input): split words and digits
     # inside words keep the fast score.
     encoder_min_readable: float = Field(0.75, ge=0.0, le=1.0)
+    # The encoder's matrix products: fp32; bf16 (~2x faster per window where the CPU has AMX, slower
+    # without; scores move by ~1e-4); auto = bf16 only on a CPU with AMX (filters/detectors/encoder.py).
+    encoder_precision: Literal["auto", "fp32", "bf16"] = "fp32"
 
     @field_validator("manifest_path")
     @classmethod
@@ -377,6 +380,10 @@ class Policy(_Strict):
     categories: dict[str, Category]
     # Required categories (REQUIRED_CATEGORIES) this policy disables on purpose.
     knowingly_disabled: list[str] = Field(default_factory=list)
+    # Modes in which a costlier detector stage does not score documents an earlier stage already
+    # dropped (filters/engine.py: DETECTOR_STAGES). The action never changes; such a document lacks
+    # the later scores. Runtime is off by default: `winnow filter score --mode runtime` reports every score.
+    skip_dropped_in: list[Literal["pretrain", "runtime"]] = Field(default_factory=lambda: ["pretrain"])
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
     _calibrated: dict[str, float] = PrivateAttr(default_factory=dict)
 

@@ -179,6 +179,8 @@ def _record(doc_id: Any, v: Verdict) -> dict[str, Any]:
         rec["text"] = v.text
     if v.reason:
         rec["reason"] = v.reason
+    if v.skipped:  # dropped before these detectors ran: the categories they feed hold earlier evidence only
+        rec["skipped"] = v.skipped
     return rec
 
 

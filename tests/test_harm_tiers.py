@@ -164,15 +164,17 @@ def test_detector_pickles_with_its_configuration() -> None:
         mode="pretrain",
         min_content_words=5,
         encoder_min_readable=0.6,
+        encoder_precision="bf16",
     )
     back = pickle.loads(pickle.dumps(det))
-    assert (back.encoder_mode, back.scopes, back.mode, back.min_content_words, back.encoder_min_readable) == (
-        "off",
-        det.scopes,
-        "pretrain",
-        5,
-        0.6,
-    )
+    assert (
+        back.encoder_mode,
+        back.scopes,
+        back.mode,
+        back.min_content_words,
+        back.encoder_min_readable,
+        back.encoder_precision,
+    ) == ("off", det.scopes, "pretrain", 5, 0.6, "bf16")
 
 
 VOCAB = frozenset({"the", "cat", "sat", "on", "mat", "kill", "you", "will", "i", "a", "don"})

@@ -180,6 +180,8 @@ def test_knowingly_disabled_is_the_only_way_to_turn_off_a_required_category(tmp_
         (lambda d: d.pop("calibration"), "calibration_sha256: set without calibration"),
         (set_in("calibration", "package:../policy.py"), "must name a file inside the filters package"),
         (set_in("detectors.harm.encoder", "sometimes"), "detectors.harm.encoder"),
+        (set_in("detectors.harm.encoder_precision", "fp16"), "detectors.harm.encoder_precision"),
+        (set_in("skip_dropped_in", ["training"]), "skip_dropped_in"),
     ],
 )
 def test_load_refuses_naming_the_field(tmp_path, change, field):

@@ -40,9 +40,11 @@ __all__ = [
     "INSTALL_HINT",
     "MODEL_FILES",
     "MODEL_SHA256",
+    "PRECISIONS",
     "EncoderError",
     "EncoderUnavailable",
     "TextEncoder",
+    "bf16_is_native",
     "find_model_dir",
 ]
 
@@ -132,6 +134,19 @@ class BertConfig:
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
 
 
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def bf16_is_native() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX tiles): there bf16 is ~3x faster
+    than fp32 (BENCHMARKS.md, encoder_speed); without AMX it is slower, so "auto" stays fp32."""
+    probe = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:
+        return False
+
+
 class Layer(nn.Module):
     """One post-LayerNorm BERT layer: x = LN(x + attn(x)); x = LN(x + ffn(x))."""
 
@@ -146,13 +161,15 @@ class Layer(nn.Module):
         self.ln_ffn = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        """`x` (the residual stream) stays fp32; the products run in the Linear layers' dtype."""
         b, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
+        dtype = self.qkv.weight.dtype  # fp32, or bf16 (`TextEncoder(precision="bf16")`)
+        q, k, v = self.qkv(x.to(dtype)).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # keep: [b, 1, 1, t], True = real
         y = y.transpose(1, 2).reshape(b, t, c)
-        x = self.ln_attn(x + self.attn_out(y))
-        return self.ln_ffn(x + self.ffn_out(F.gelu(self.ffn_in(x))))
+        x = self.ln_attn(x + self.attn_out(y).float())
+        return self.ln_ffn(x + self.ffn_out(F.gelu(self.ffn_in(x.to(dtype)))).float())
 
 
 class Bert(nn.Module):
@@ -208,13 +225,17 @@ class TextEncoder:
 
     `model_dir`: a directory holding the pinned files; default `find_model_dir()`. `max_tokens`:
     texts are cut to this many tokens, [CLS] and [SEP] included (sentence-transformers uses 256 for
-    this model; 128 keeps short-text speed). fp32 only: bfloat16 and dynamic int8 were measured
-    (benchmarks/encoder_speed.py) and are not offered: on an AVX2 CPU bf16 is several times slower,
-    and int8 moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
+    this model; 128 keeps short-text speed). `precision`: "fp32"; "bf16" runs the layers' matrix
+    products in bfloat16 (embeddings, residual stream, LayerNorms and pooling stay fp32), ~3x faster
+    on a CPU with AMX and several times slower on one without; "auto" picks bf16 only where the CPU
+    has AMX (`bf16_is_native`). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
+    offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
     re-checks on unpickle)."""
 
-    def __init__(self, model_dir: str | Path | None = None, max_tokens: int = 128):
+    def __init__(self, model_dir: str | Path | None = None, max_tokens: int = 128, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         found = Path(model_dir) if model_dir is not None else find_model_dir()
         if found is None:
             raise EncoderUnavailable(f"text encoder ({DIST_NAME}) is not installed: {INSTALL_HINT}")
@@ -232,9 +253,19 @@ class TextEncoder:
         self._tokenizer = self._load_tokenizer(_read_pinned(found, "tokenizer.json"))
         self._words: frozenset[str] | None = None
         self._model = self._load_model(_read_pinned(found, "model.safetensors"))
+        self.requested_precision = precision
+        self.precision = ("bf16" if bf16_is_native() else "fp32") if precision == "auto" else precision
+        if self.precision == "bf16":
+            for layer in self._model.layers:
+                for linear in (layer.qkv, layer.attn_out, layer.ffn_in, layer.ffn_out):
+                    linear.to(torch.bfloat16)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"model_dir": str(self.model_dir), "max_tokens": self.max_tokens}
+        return {
+            "model_dir": str(self.model_dir),
+            "max_tokens": self.max_tokens,
+            "precision": self.requested_precision,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)

@@ -552,6 +552,7 @@ class HarmDetector:
         mode: str = "runtime",
         min_content_words: int = 3,
         encoder_min_readable: float = 0.75,
+        encoder_precision: str = "fp32",
     ):
         if encoder not in ("auto", "off", "required") or mode not in ("pretrain", "runtime"):
             raise ValueError(f"harm: bad encoder={encoder!r} or mode={mode!r}")
@@ -565,6 +566,7 @@ class HarmDetector:
         if not 0.0 <= encoder_min_readable <= 1.0:
             raise ValueError(f"harm: encoder_min_readable must be in [0, 1], got {encoder_min_readable}")
         self.encoder_min_readable = encoder_min_readable
+        self.encoder_precision = encoder_precision
         self._lock = threading.Lock()
         self.model = HarmModel(self.manifest_path)
         self._fast_thr = np.array([self.model.thresholds[c] for c in self.model.categories])
@@ -580,7 +582,7 @@ class HarmDetector:
             heads = EncoderHeads(ENCODER_MANIFEST, Path(self.manifest_path), self.model.categories)
             if heads.model_sha256 != MODEL_SHA256:
                 raise EncoderTierError("harm encoder tier: heads were trained on other encoder weights")
-            return heads, TextEncoder(max_tokens=heads.max_tokens)
+            return heads, TextEncoder(max_tokens=heads.max_tokens, precision=self.encoder_precision)
         except (EncoderUnavailable, HarmModelError, EncoderError) as e:
             if self.encoder_mode == "required":
                 raise HarmModelError(f"harm: detectors.harm.encoder is 'required' but {e}") from e
@@ -596,6 +598,7 @@ class HarmDetector:
             "mode": self.mode,
             "min_content_words": self.min_content_words,
             "encoder_min_readable": self.encoder_min_readable,
+            "encoder_precision": self.encoder_precision,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
