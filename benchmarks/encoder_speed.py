@@ -1,6 +1,6 @@
 """Text encoder speed on one core: texts/s at 32, 128 and 256 tokens, batch sizes 1, 8 and 32.
 
-    .venv/bin/python -m benchmarks.encoder_speed [--texts 48] [--runs 3]
+    .venv/bin/python -m benchmarks.encoder_speed [--texts 48] [--runs 3] [--windows 100]
 
 Texts: the deterministic real-text corpus (`benchmarks.corpus.load_texts`), keeping documents of
 at least 256 tokens, so at each length every text is cut to exactly that many tokens (padding
@@ -8,12 +8,18 @@ plays no part in the figures). One thread (`torch.set_num_threads(1)`); each fig
 of `--runs` runs of `TextEncoder.embed` (tokenizing included) after a warm-up run; the runs of all
 configurations are interleaved, so they share the machine's load.
 
-Also at batch 32: the same forward pass in bfloat16, and with dynamic int8 Linear layers
-(`torch.ao.quantization.quantize_dynamic`, per-tensor and per-channel weights), each with the
-cosine of its embeddings to the fp32 ones (min and mean over the texts; the fp32 encoder itself
-equals transformers' BertModel to 1e-5, see tests/test_encoder.py); and transformers' BertModel on
-the same token ids as the reference speed. TextEncoder is fp32 only; these variants are built here
-by swapping its private `_model`.
+Also: `TextEncoder(precision="bf16")` (the layers' matrix products in bfloat16, everything else
+fp32) at batch 1 and 32, and at batch 32 dynamic int8 Linear layers
+(`torch.ao.quantization.quantize_dynamic`, per-tensor and per-channel weights; built here by swapping
+the encoder's private `_model`, not offered by TextEncoder), each with the cosine of its embeddings
+to the fp32 ones (min and mean over the texts; the fp32 encoder itself equals transformers' BertModel
+to 1e-5, see tests/test_encoder.py); and transformers' BertModel on the same token ids as the
+reference speed.
+
+Then the windows the harm tier really sends to the encoder (`--windows`, default 100: the shipped
+harm detector in pre-training mode over the benchmark's real deduplicated documents), each embedded
+alone as the tier does, fp32 and bf16 back to back per window in every round: ms per window and the
+median per-window speed-up.
 Writes benchmarks/results/encoder_speed.json.
 """
 
@@ -31,7 +37,7 @@ import torch
 
 from benchmarks.corpus import load_texts
 from benchmarks.machine import cpu_probe, write_results
-from filters.detectors.encoder import TextEncoder
+from filters.detectors.encoder import TextEncoder, bf16_is_native
 
 LENGTHS = (32, 128, 256)
 BATCHES = (1, 8, 32)
@@ -59,8 +65,8 @@ def int8(per_channel: bool):
     return lambda model: quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8)
 
 
+# Built here by swapping a TextEncoder's private `_model` (benchmark only; not offered by TextEncoder).
 VARIANTS = {
-    "bf16": lambda model: model.to(torch.bfloat16),
     "int8_dynamic": int8(per_channel=False),
     "int8_dynamic_per_channel": int8(per_channel=True),
 }
@@ -100,7 +106,11 @@ def bench_length(texts: list[str], length: int, runs: int) -> dict:
     enc = TextEncoder(max_tokens=length)
     fns = {f"fp32_batch_{b}": (lambda b=b: enc.embed(texts, batch_size=b)) for b in BATCHES}
     base = enc.embed(texts, batch_size=32)
-    cos = {}
+    half = TextEncoder(max_tokens=length, precision="bf16")
+    cos = {"bf16_batch_1": cosines(half.embed(texts, batch_size=1), base)}
+    cos["bf16_batch_32"] = cosines(half.embed(texts, batch_size=32), base)
+    for b in (1, 32):
+        fns[f"bf16_batch_{b}"] = lambda b=b: half.embed(texts, batch_size=b)
     for name, convert in VARIANTS.items():
         var = TextEncoder(max_tokens=length)
         var._model = convert(var._model)  # benchmark only: TextEncoder itself is fp32
@@ -125,24 +135,75 @@ def bench_length(texts: list[str], length: int, runs: int) -> dict:
     return row
 
 
+def harm_windows(n: int) -> list[str]:
+    """The first `n` windows the shipped harm tier (pre-training, confirm) sends to the encoder on the
+    benchmark's real deduplicated documents, as the encoder reads them."""
+    from benchmarks.corpus import real_documents
+    from filters.detectors.harm import HarmDetector
+
+    harm = HarmDetector(encoder="required", mode="pretrain")
+    seen: list[str] = []
+    real = harm.encoder.embed
+    harm.encoder.embed = lambda batch, **kw: seen.extend(batch) or real(batch, **kw)
+    docs = [t for _, t in real_documents(seed=0)]
+    for start in range(0, len(docs), 64):
+        harm.detect_batch(docs[start : start + 64])
+        if len(seen) >= n:
+            return seen[:n]
+    raise SystemExit(f"error: the corpus gave only {len(seen)} encoder windows")
+
+
+def bench_harm_windows(n: int, runs: int) -> dict:
+    """ms per window at batch 1 (how the harm tier calls the encoder) in fp32 and bf16: each round
+    times every window in both precisions back to back; per window the median over rounds."""
+    windows = harm_windows(n)
+    encs = {p: TextEncoder(max_tokens=128, precision=p) for p in ("fp32", "bf16")}
+    for e in encs.values():
+        e.embed(windows[:4])  # warm-up
+    ms: dict[str, list[list[float]]] = {p: [[] for _ in windows] for p in encs}
+    for _ in range(runs):
+        for i, w in enumerate(windows):
+            for p, e in encs.items():
+                ms[p][i].append(1000 * timed(lambda e=e, w=w: e.embed([w])))
+    per = {p: [statistics.median(v) for v in rows] for p, rows in ms.items()}
+    ratio = [a / b for a, b in zip(per["fp32"], per["bf16"], strict=True)]
+    tokens = [len(ids) for ids in encs["fp32"].tokenize(windows)]
+    return {
+        "windows": len(windows),
+        "median_tokens": statistics.median(tokens),
+        "ms_per_window_median": {p: round(statistics.median(v), 2) for p, v in per.items()},
+        "bf16_speedup_median": round(statistics.median(ratio), 2),
+        "cosine_bf16_to_fp32": cosines(encs["bf16"].embed(windows), encs["fp32"].embed(windows)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=48, help="texts per length (default 48)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--windows", type=int, default=100, help="harm-tier encoder windows timed one by one")
     args = parser.parse_args()
-    if args.texts < 8 or args.runs < 1:
-        raise SystemExit("error: --texts must be >= 8 and --runs >= 1")
+    if args.texts < 8 or args.runs < 1 or args.windows < 4:
+        raise SystemExit("error: --texts must be >= 8, --runs >= 1 and --windows >= 4")
     torch.set_num_threads(1)
     texts = long_texts(args.texts)
     rows = []
     for length in LENGTHS:
         rows.append(bench_length(texts, length, args.runs))
         print(rows[-1], flush=True)
+    windows = bench_harm_windows(args.windows, args.runs)
+    print("harm encoder windows", windows, flush=True)
     method = (
         f"TextEncoder.embed texts/s on one thread, tokenizing included: {args.texts} real texts cut to each "
         f"length, median of {args.runs} runs after a warm-up run, the runs of all configurations interleaved"
     )
-    figures = {"cpu_probe_s": cpu_probe(), "torch_threads": torch.get_num_threads(), "results": rows}
+    figures = {
+        "cpu_probe_s": cpu_probe(),
+        "torch_threads": torch.get_num_threads(),
+        "bf16_is_native": bf16_is_native(),
+        "results": rows,
+        "harm_windows": windows,
+    }
     path = write_results(
         "encoder_speed", figures, method=method, packages=("torch", "tokenizers", "transformers")
     )

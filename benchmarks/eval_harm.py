@@ -333,7 +333,8 @@ def clean_fpr(sc: Scored) -> dict:
 def pretrain_documents(encoder: str, scope: str, precision: str | None, rows: list[Row]) -> dict:
     """What `make pipeline` does with the held-out clean documents: the shipped policy in pre-training
     mode, where a classifier hit only flags a document and the curated terms (and the sexual-with-minor
-    conjunction) drop it. Shares of documents dropped and flagged for a harm category."""
+    conjunction) drop it. Shares of documents dropped and flagged for a harm category, and dropped for
+    another reason (a document quality or language already dropped is not scored by the classifier)."""
     policy = Policy.load(default_policy_path())
     options = {**policy.detectors.options("harm"), "encoder": encoder, "pretrain_scope": scope}
     if precision is not None:
@@ -352,10 +353,16 @@ def pretrain_documents(encoder: str, scope: str, precision: str | None, rows: li
         flagged = [
             not d and bool(set(v.fired) & set(CATEGORIES)) for d, v in zip(dropped, verdicts, strict=True)
         ]
+        other = [v.action == "drop" and v.reason not in CATEGORIES for v in verdicts]
+        unscored = ["harm" in v.skipped for v in verdicts]
         out[name] = {
             "n": len(texts),
             "dropped_for_harm": round(float(np.mean(dropped)), 4) if texts else None,
             "flagged_for_harm": round(float(np.mean(flagged)), 4) if texts else None,
+            # dropped for another reason (quality, language, PII, ...); those the rules, language or
+            # quality dropped first were never scored by the harm classifier (skip_dropped_in)
+            "dropped_for_other": round(float(np.mean(other)), 4) if texts else None,
+            "not_scored_by_harm": round(float(np.mean(unscored)), 4) if texts else None,
         }
     return out
 
@@ -554,7 +561,8 @@ def print_summary(name: str, res: dict) -> None:
         print(f"FPR {src:26} n={r['n']:5} any {r['any_fpr']} (95% interval {r['any_fpr_ci95']})")
     for src, r in res["pretrain_documents"].items():
         print(
-            f"pretrain {src:23} n={r['n']:5} dropped {r['dropped_for_harm']} flagged {r['flagged_for_harm']}"
+            f"pretrain {src:23} n={r['n']:5} dropped {r['dropped_for_harm']} flagged {r['flagged_for_harm']} "
+            f"(dropped for another reason {r['dropped_for_other']}, not scored by harm {r['not_scored_by_harm']})"
         )
     short = res["short_messages"]
     print(

@@ -21,7 +21,10 @@ Cold, fair, medians:
 Contenders: winnow rules (terms + PII/secrets + URL blocklist), winnow whole chain (configs/policy.yaml,
 pretrain mode), the same chain without its harm classifier entries (what the harm classifier's cost is added
 to: "harm adds" = median over sets of chain / chain-without-harm CPU time - 1), the chain with the harm fast tier
-only (`pretrain_scope: off`, the cheaper choice), each detector of that chain alone, and datatrove's LanguageFilter (lid.176) +
+only (`pretrain_scope: off`, the cheaper choice), the chain with the encoder in fp32 (what a CPU without AMX
+runs; `encoder_precision: auto` picks bf16 only on AMX), the chain scoring every document with every detector
+(`skip_dropped_in: []`: no stage skips what an earlier one dropped), each detector of that chain alone
+(each on every document), and datatrove's LanguageFilter (lid.176) +
 GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter + FineWebQualityFilter, all with their defaults.
 datatrove has no faster configuration with the same decisions: the quality filters' rules are defined on
 spaCy's words, so a cheaper tokenizer would be a different filter. Where LanguageFilter cannot load (it
@@ -236,6 +239,26 @@ def chain_fast_harm():
     return Filter(Policy.model_validate(data), mode="pretrain")
 
 
+def chain_fp32_encoder():
+    """The shipped pre-training chain with the encoder's products in fp32
+    (`detectors.harm.encoder_precision: fp32`): what a CPU without AMX runs, measured on this one."""
+    from filters import Filter, Policy
+
+    data = _shipped_policy_data()
+    data["detectors"]["harm"]["encoder_precision"] = "fp32"
+    return Filter(Policy.model_validate(data), mode="pretrain")
+
+
+def chain_scoring_every_document():
+    """The shipped pre-training chain with `skip_dropped_in: []`: every detector scores every document,
+    also those an earlier stage already dropped (the chain before the eleventh session)."""
+    from filters import Filter, Policy
+
+    data = _shipped_policy_data()
+    data["skip_dropped_in"] = []
+    return Filter(Policy.model_validate(data), mode="pretrain")
+
+
 def chain_without_harm():
     """The shipped pre-training chain with every harm classifier entry removed (terms, PII, quality,
     language ID and the rest as shipped): what the harm classifier's cost is added to."""
@@ -259,6 +282,8 @@ def contenders_fresh() -> tuple[dict, str]:
     contenders["winnow_full_chain"] = chain.check_batch
     contenders["winnow_chain_without_harm"] = chain_without_harm().check_batch
     contenders["winnow_chain_fast_harm"] = chain_fast_harm().check_batch
+    contenders["winnow_chain_fp32_encoder"] = chain_fp32_encoder().check_batch
+    contenders["winnow_chain_scoring_every_document"] = chain_scoring_every_document().check_batch
     for name, d in alone.detectors.items():
         contenders[f"detector:{name}"] = (
             (lambda docs, d=d: d.check_urls([None] * len(docs))) if name == "urls" else d.detect_batch
@@ -388,7 +413,11 @@ def _print_tables(results: dict) -> None:
                 f"| {name} | {c:.0f} | {r['median']:.0f} | {r['median'] / c:.2f}x | "
                 f"{r['median'] / dt_filled:.2f}x | {f'{hc} / {hf}' if name != 'datatrove' else '-'} |"
             )
-    for key, what in (("harm_adds", "The harm classifier"), ("fast_harm_adds", "Its fast tier alone")):
+    for key, what in (
+        ("harm_adds", "The harm classifier"),
+        ("fast_harm_adds", "Its fast tier alone"),
+        ("fp32_harm_adds", "With the encoder in fp32, it"),
+    ):
         if key in results:
             r = results[key]
             print(
@@ -460,7 +489,11 @@ def main() -> None:
         asked = sum(c["chunks"] for c in counts)
         hit[case] = 1 - sum(c["misses"] for c in counts) / asked if asked else None
     results["quality_cache_hit_rate"] = hit
-    for key, chain in (("harm_adds", "winnow_full_chain"), ("fast_harm_adds", "winnow_chain_fast_harm")):
+    for key, chain in (
+        ("harm_adds", "winnow_full_chain"),
+        ("fast_harm_adds", "winnow_chain_fast_harm"),
+        ("fp32_harm_adds", "winnow_chain_fp32_encoder"),
+    ):
         adds = harm_adds(per_set, chain)
         if adds:
             results[key] = adds

@@ -59,3 +59,18 @@ def test_harm_adds_is_chain_time_over_chain_without_harm_time() -> None:
     assert harm_adds([{"cold": {"datatrove": 40.0}}]) == {}
     fast = [{"cold": {"winnow_chain_fast_harm": 160.0, "winnow_chain_without_harm": 200.0}}]
     assert harm_adds(fast, "winnow_chain_fast_harm") == {"median": 0.25, "min": 0.25, "max": 0.25}
+
+
+def test_the_variant_chains_differ_from_the_shipped_one_in_their_one_setting() -> None:
+    """filter_speed's fp32-encoder and score-every-document chains are the shipped chain with one
+    setting changed, and the shipped chain skips dropped documents and picks the encoder precision."""
+    from benchmarks.filter_speed import _policy_filter, chain_fp32_encoder, chain_scoring_every_document
+    from filters.detectors.encoder import bf16_is_native
+
+    full, fp32, every = _policy_filter(), chain_fp32_encoder(), chain_scoring_every_document()
+    assert full._skip_dropped and not every._skip_dropped and fp32._skip_dropped
+    assert full.detectors["harm"].encoder.precision == ("bf16" if bf16_is_native() else "fp32")
+    assert fp32.detectors["harm"].encoder.precision == "fp32"
+    assert every.detectors["harm"].encoder.precision == full.detectors["harm"].encoder.precision
+    for other in (fp32, every):
+        assert other._plan == full._plan and other._stages == full._stages

@@ -159,11 +159,14 @@ class Layer(nn.Module):
         self.ffn_in = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
         self.ffn_out = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
         self.ln_ffn = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.products_dtype = (
+            torch.float32
+        )  # the Linear layers' dtype: bf16 by `TextEncoder(precision="bf16")`
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         """`x` (the residual stream) stays fp32; the products run in the Linear layers' dtype."""
         b, t, c = x.shape
-        dtype = self.qkv.weight.dtype  # fp32, or bf16 (`TextEncoder(precision="bf16")`)
+        dtype = self.products_dtype
         q, k, v = self.qkv(x.to(dtype)).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # keep: [b, 1, 1, t], True = real
@@ -259,6 +262,7 @@ class TextEncoder:
             for layer in self._model.layers:
                 for linear in (layer.qkv, layer.attn_out, layer.ffn_in, layer.ffn_out):
                     linear.to(torch.bfloat16)
+                layer.products_dtype = torch.bfloat16
 
     def __getstate__(self) -> dict[str, Any]:
         return {
