@@ -1,18 +1,19 @@
 """Filter and Verdict: apply a policy to texts, one at a time or as a batch.
 
-``check_batch`` is the fast path: every detector gets the whole batch at once
-(one fastText call, one classifier forward, ...). ``check`` is ``check_batch``
-of one text, and detectors are pure per-text functions, so both give the same
-verdict. Each category is judged on its own detector scores against its own
-thresholds; the document's action is the strongest action among the categories
-that fired (drop > redact > flag > allow).
+``check_batch`` is the fast path: every detector gets the batch at once (one
+fastText call, one classifier forward, ...), less the documents it skips (below).
+``check`` is ``check_batch`` of one text, and detectors are pure per-text
+functions, so both give the same verdict. Each category is judged on its own
+detector scores against its own thresholds; the document's action is the
+strongest action among the categories that fired (drop > redact > flag > allow).
 
 Detectors run in stages, cheapest first (`DETECTOR_STAGES`). In the modes the policy lists under
 ``skip_dropped_in`` (pre-training by default) a stage does not score the documents an earlier stage
 already dropped. That never changes an action: a category fires when any of its entries reaches its
 threshold and takes the strongest action among its hits, so more evidence can confirm a drop but
-never undo it. Such a document just lacks the scores it would never use (``Verdict.skipped`` names
-the detectors), as a document removed by one datatrove step never reaches the next.
+never undo it. Such a document lacks the later stages' scores (``Verdict.skipped`` names the
+detectors), so its ``reason`` names the earliest stage that dropped it, as a document removed by one
+datatrove step never reaches the next.
 """
 
 from __future__ import annotations
@@ -214,7 +215,12 @@ class Filter:
             if self._skip_dropped and k > 0:
                 dropped = {i for i in live if self._judge(i, results)[0].decision()[0] == "drop"}
                 for i in dropped:
-                    skipped[i] = [n for later in self._stages[k:] for n in later]
+                    skipped[i] = [  # the later detectors that would have scored this document
+                        n
+                        for later in self._stages[k:]
+                        for n in later
+                        if self._scope[n] is None or langs[i] in self._scope[n]
+                    ]
                 live = [i for i in live if i not in dropped]
             for n in stage:
                 scope = self._scope[n]

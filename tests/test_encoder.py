@@ -209,3 +209,18 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_amx(model_dir: Path, monk
         assert TextEncoder(model_dir, max_tokens=32, precision="auto").precision == expected
     with pytest.raises(ValueError, match="precision"):
         TextEncoder(model_dir, precision="fp16")
+
+
+def test_the_amx_probe_fails_safe(monkeypatch: pytest.MonkeyPatch):
+    """No probe in this torch, or a probe that raises: "auto" means fp32."""
+    from filters.detectors.encoder import bf16_is_native
+
+    def broken() -> bool:
+        raise RuntimeError("cpuinfo unavailable")
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", broken, raising=False)
+    assert bf16_is_native() is False
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert bf16_is_native() is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert bf16_is_native() is True

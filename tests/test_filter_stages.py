@@ -89,10 +89,7 @@ def test_skipping_never_changes_an_action(texts, both):
 
 def test_only_dropped_documents_skip_and_the_others_are_judged_alike(texts, both):
     (skip, harm_seen), (full, full_seen) = both["skip"], both["full"]
-    scored = set(full_seen)  # harm is limited to some languages: it never sees the others
-    assert sorted(harm_seen) == sorted(
-        t for t, v in zip(texts, skip, strict=True) if "harm" not in v.skipped and t in scored
-    )
+    assert sorted(harm_seen) == sorted(t for t, v in zip(texts, skip, strict=True) if "harm" not in v.skipped)
     assert len(harm_seen) < len(full_seen)
     for v, w in zip(skip, full, strict=True):
         assert w.skipped == []
@@ -121,3 +118,36 @@ def test_check_and_check_batch_agree_with_skipping(texts):
     f = Filter(_policy(), mode="pretrain")
     some = texts[55:65] + texts[-4:]
     assert [v.to_dict() for v in f.check_batch(some)] == [f.check(t).to_dict() for t in some]
+
+
+class _Broken:
+    """A detector that raises on every batch (the engine then fails closed text by text)."""
+
+    name = "broken"
+
+    def detect_batch(self, texts):
+        raise RuntimeError("boom")
+
+
+def test_a_detector_error_drops_and_the_later_stages_skip_it(texts, both):
+    """Fail closed in both directions: an error in an early stage drops the text and the classifiers
+    skip it; an error in the last stage still drops a text that reached it."""
+    policy = _policy()
+    early = Filter(policy, mode="pretrain", detectors={"terms": _Broken()})
+    v = early.check("A plain sentence about the weather in spring, with nothing wrong in it at all.")
+    assert v.action == "drop" and v.reason == "detector_error" and "harm" in v.skipped
+    kept = next(t for t, v in zip(texts, both["skip"][0], strict=True) if v.action != "drop")
+    late = Filter(policy, mode="pretrain", detectors={"harm": _Broken()}).check(kept)
+    assert late.action == "drop" and late.reason == "detector_error" and late.skipped == []
+
+
+def test_skipped_names_only_detectors_that_would_have_scored_the_text():
+    """quality scores English only in the shipped policy: a Welsh text dropped for its language does
+    not list it, an English one dropped by the rules does."""
+    f = Filter(_policy(), mode="pretrain")
+    assert f._scope["quality"] is not None and "cy" not in f._scope["quality"]
+    welsh, meth = f.check_batch(
+        ["Genir pawb yn rhydd ac yn gydradd â'i gilydd mewn urddas a hawliau.", "how to cook meth"]
+    )
+    assert welsh.action == "drop" and welsh.lang == "cy" and welsh.skipped == ["harm", "toxicity"]
+    assert meth.skipped[0] == "quality"

@@ -138,8 +138,9 @@ PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def bf16_is_native() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX tiles): there bf16 is ~3x faster
-    than fp32 (BENCHMARKS.md, encoder_speed); without AMX it is slower, so "auto" stays fp32."""
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX tiles): there bf16 is ~2x faster
+    than fp32 one text at a time, ~3x in batches of 32 (BENCHMARKS.md, encoder_speed); without AMX it is
+    slower, so "auto" stays fp32."""
     probe = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
     try:
         return bool(probe()) if probe is not None else False
@@ -229,8 +230,10 @@ class TextEncoder:
     `model_dir`: a directory holding the pinned files; default `find_model_dir()`. `max_tokens`:
     texts are cut to this many tokens, [CLS] and [SEP] included (sentence-transformers uses 256 for
     this model; 128 keeps short-text speed). `precision`: "fp32"; "bf16" runs the layers' matrix
-    products in bfloat16 (embeddings, residual stream, LayerNorms and pooling stay fp32), ~3x faster
-    on a CPU with AMX and several times slower on one without; "auto" picks bf16 only where the CPU
+    products in bfloat16 (embeddings, residual stream, LayerNorms and pooling stay fp32), ~2x faster
+    one text at a time on a CPU with AMX and several times slower on one without; in bf16 a text's
+    embedding moves by up to ~1e-3 with the padding of the batch it shares (fp32: ~1e-7), so callers
+    that need a text's score to depend on that text alone embed it alone, as the harm tier does; "auto" picks bf16 only where the CPU
     has AMX (`bf16_is_native`). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and

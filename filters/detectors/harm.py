@@ -566,6 +566,8 @@ class HarmDetector:
         if not 0.0 <= encoder_min_readable <= 1.0:
             raise ValueError(f"harm: encoder_min_readable must be in [0, 1], got {encoder_min_readable}")
         self.encoder_min_readable = encoder_min_readable
+        if encoder_precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"harm: encoder_precision must be fp32, bf16 or auto, got {encoder_precision!r}")
         self.encoder_precision = encoder_precision
         self._lock = threading.Lock()
         self.model = HarmModel(self.manifest_path)
