@@ -206,15 +206,20 @@ def interval95(y: np.ndarray, fired: np.ndarray, strata: list[str], stat: str) -
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
+def shipped_harm(policy: Policy, mode: str, encoder: str, scope: str, precision: str | None) -> HarmDetector:
+    """The policy's harm detector for `mode` with one configuration (precision None: the policy's)."""
+    options = {**policy.detectors.options("harm"), "encoder": encoder, f"{mode}_scope": scope}
+    if precision is not None:
+        options["encoder_precision"] = precision
+    return HarmDetector(**options, mode=mode)
+
+
 class Judge:
     """The shipped policy in runtime mode with one harm-detector configuration."""
 
     def __init__(self, encoder: str, scope: str, precision: str | None = None):
         policy = Policy.load(default_policy_path())
-        options = {**policy.detectors.options("harm"), "encoder": encoder, "runtime_scope": scope}
-        if precision is not None:
-            options["encoder_precision"] = precision
-        self.harm = HarmDetector(**options)
+        self.harm = shipped_harm(policy, "runtime", encoder, scope, precision)
         self.filter = Filter(policy, mode="runtime", detectors={"harm": self.harm})
 
     def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -336,10 +341,7 @@ def pretrain_documents(encoder: str, scope: str, precision: str | None, rows: li
     conjunction) drop it. Shares of documents dropped and flagged for a harm category, and dropped for
     another reason (a document quality or language already dropped is not scored by the classifier)."""
     policy = Policy.load(default_policy_path())
-    options = {**policy.detectors.options("harm"), "encoder": encoder, "pretrain_scope": scope}
-    if precision is not None:
-        options["encoder_precision"] = precision
-    harm = HarmDetector(**options, mode="pretrain")
+    harm = shipped_harm(policy, "pretrain", encoder, scope, precision)
     pretrain = Filter(policy, mode="pretrain", detectors={"harm": harm})
     groups = {
         "clean_prose_4kb": [r.text for r in rows if r.source.startswith("prose:")],

@@ -229,44 +229,43 @@ def _policy_filter():
     return Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="pretrain")
 
 
+def _chain(data: dict):
+    """The pre-training Filter of policy `data` (the shipped policy with one change)."""
+    from filters import Filter, Policy
+
+    return Filter(Policy.model_validate(data), mode="pretrain")
+
+
 def chain_fast_harm():
     """The shipped pre-training chain with the harm classifier's fast tier only
     (`detectors.harm.pretrain_scope: off`): the cheaper choice a pipeline can make."""
-    from filters import Filter, Policy
-
     data = _shipped_policy_data()
     data["detectors"]["harm"]["pretrain_scope"] = "off"
-    return Filter(Policy.model_validate(data), mode="pretrain")
+    return _chain(data)
 
 
 def chain_fp32_encoder():
     """The shipped pre-training chain with the encoder's products in fp32
     (`detectors.harm.encoder_precision: fp32`): what a CPU without AMX runs, measured on this one."""
-    from filters import Filter, Policy
-
     data = _shipped_policy_data()
     data["detectors"]["harm"]["encoder_precision"] = "fp32"
-    return Filter(Policy.model_validate(data), mode="pretrain")
+    return _chain(data)
 
 
 def chain_scoring_every_document():
     """The shipped pre-training chain with `skip_dropped_in: []`: every detector scores every document,
     also those an earlier stage already dropped (the chain before the eleventh session)."""
-    from filters import Filter, Policy
-
     data = _shipped_policy_data()
     data["skip_dropped_in"] = []
-    return Filter(Policy.model_validate(data), mode="pretrain")
+    return _chain(data)
 
 
 def chain_without_harm():
     """The shipped pre-training chain with every harm classifier entry removed (terms, PII, quality,
     language ID and the rest as shipped): what the harm classifier's cost is added to."""
-    from filters import Filter, Policy
-
     data = _keep_detectors(_shipped_policy_data(), lambda name: name != "harm")
     data["detectors"] = {n: o for n, o in (data.get("detectors") or {}).items() if n != "harm"}
-    return Filter(Policy.model_validate(data), mode="pretrain")
+    return _chain(data)
 
 
 def contenders_fresh() -> tuple[dict, str]:

@@ -160,9 +160,13 @@ class Layer(nn.Module):
         self.ffn_in = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
         self.ffn_out = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
         self.ln_ffn = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.products_dtype = (
-            torch.float32
-        )  # the Linear layers' dtype: bf16 by `TextEncoder(precision="bf16")`
+        self.products_dtype = torch.float32  # the Linear layers' dtype (`products_in`)
+
+    def products_in(self, dtype: torch.dtype) -> None:
+        """Run this block's matrix products (its four Linear layers, and so the attention) in `dtype`."""
+        for linear in (self.qkv, self.attn_out, self.ffn_in, self.ffn_out):
+            linear.to(dtype)
+        self.products_dtype = dtype
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         """`x` (the residual stream) stays fp32; the products run in the Linear layers' dtype."""
@@ -233,8 +237,8 @@ class TextEncoder:
     products in bfloat16 (embeddings, residual stream, LayerNorms and pooling stay fp32), ~2x faster
     one text at a time on a CPU with AMX and several times slower on one without; in bf16 a text's
     embedding moves by up to ~1e-3 with the padding of the batch it shares (fp32: ~1e-7), so callers
-    that need a text's score to depend on that text alone embed it alone, as the harm tier does; "auto" picks bf16 only where the CPU
-    has AMX (`bf16_is_native`). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
+    that need a text's score to depend on that text alone embed it alone, as the harm tier does;
+    "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
     re-checks on unpickle)."""
@@ -263,9 +267,7 @@ class TextEncoder:
         self.precision = ("bf16" if bf16_is_native() else "fp32") if precision == "auto" else precision
         if self.precision == "bf16":
             for layer in self._model.layers:
-                for linear in (layer.qkv, layer.attn_out, layer.ffn_in, layer.ffn_out):
-                    linear.to(torch.bfloat16)
-                layer.products_dtype = torch.bfloat16
+                layer.products_in(torch.bfloat16)
 
     def __getstate__(self) -> dict[str, Any]:
         return {
