@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from filters.detectors import harm_kernel
 from filters.detectors.base import DetectorResult, HarmModelError, Span, read_verified
 from filters.normalize import NormalizedText, normalize
 from filters.policy import HARM_CATEGORIES
@@ -194,8 +195,11 @@ class FeatureSpec:
         if (
             spec.n_features & (spec.n_features - 1)
             or not 1 <= min(spec.word_ngrams) <= max(spec.word_ngrams) <= 2
+            or min(spec.char_ngrams) < 2
         ):
-            raise HarmModelError("harm model: n_features must be a power of two and word n-grams 1 or 2")
+            raise HarmModelError(
+                "harm model: n_features must be a power of two, word n-grams 1 or 2, char n-grams 2 or longer"
+            )
         return spec
 
 
@@ -427,6 +431,9 @@ class HarmModel:
             raise HarmModelError(f"harm model: manifest {path} lacks a field: {e}") from e
         self._load_weights(read_verified(weights_file, weights_sha, "weights"))
         self._load_calibration(read_verified(calib_file, calib_sha, "calibration"))
+        self._char_ngrams = np.array(self.spec.char_ngrams, dtype=np.int64)
+        self._word_ngrams = np.array([n in self.spec.word_ngrams for n in (1, 2)], dtype=np.bool_)
+        self._scratch = threading.local()
 
     def _load_weights(self, data: bytes) -> None:
         import io
@@ -450,8 +457,25 @@ class HarmModel:
             raise HarmModelError(f"harm model: calibration lacks {e}") from e
 
     def margins(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int) -> np.ndarray:
-        """Uncalibrated linear scores x @ w + b, one row per window."""
+        """Uncalibrated linear scores x @ w + b of `featurize`'s sparse rows (training's path)."""
         return linear_margins((rows, cols, vals), n_rows, self.weights, self.bias)
+
+    def window_margins(self, text: str, bounds: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(x @ w + b per window, content words per window) of the normalized `text`: the compiled
+        scoring loop (`harm_kernel`), equal to `margins(*featurize_counted(...))` up to float32
+        rounding in the latter (|difference| < 1e-5; tests/test_harm_kernel.py)."""
+        if not text:
+            return np.tile(self.bias.astype(np.float64), (len(bounds), 1)), np.zeros(len(bounds), np.int64)
+        cp = _folded_codepoints(text)
+        starts = np.array([s for s, _ in bounds], dtype=np.int64)
+        ends = np.array([e for _, e in bounds], dtype=np.int64)
+        scratch = getattr(self._scratch, "counts", None)
+        if scratch is None:  # one zeroed bucket table per thread; the kernel hands it back zeroed
+            scratch = self._scratch.counts = np.zeros(self.spec.n_features, dtype=np.int64)
+        return harm_kernel.window_margins(
+            cp, _word_chars(cp), starts, ends, _FRAMING_HASHES, self.weights, self.bias,
+            self._char_ngrams, self._word_ngrams, MAX_TOKEN, _BASE, _BIGRAM_MUL, scratch,
+        )  # fmt: skip
 
     def calibrate(self, margins: np.ndarray) -> np.ndarray:
         """Platt-scaled probabilities (dev-fitted a, b per category)."""
@@ -461,7 +485,7 @@ class HarmModel:
         """Scores of a normalized text: max over windows, best window mapped back to raw offsets."""
         text = view.text[:MAX_TEXT_CHARS]
         bounds = window_bounds(text, self.spec.window_chars)
-        probs = self.calibrate(self.margins(*featurize(text, bounds, self.spec), len(bounds)))
+        probs = self.calibrate(self.window_margins(text, bounds)[0])
         best = probs.argmax(axis=0)
         scores = {c: float(probs[best[i], i]) for i, c in enumerate(self.categories)}
         spans = {c: view.raw_span(*bounds[best[i]]) for i, c in enumerate(self.categories)}
@@ -613,8 +637,8 @@ class HarmDetector:
         for view in views:
             text = view.text[:MAX_TEXT_CHARS]
             bounds = window_bounds(text, self.model.spec.window_chars)
-            features, content_words = featurize_counted(text, bounds, self.model.spec)
-            probs = self.model.calibrate(self.model.margins(*features, len(bounds)))
+            margins, content_words = self.model.window_margins(text, bounds)
+            probs = self.model.calibrate(margins)
             probs[content_words < self.min_content_words] = 0.0  # too little evidence
             per_text.append((text, bounds, probs))
         self.stats["windows"] += sum(len(b) for _, b, _ in per_text)
