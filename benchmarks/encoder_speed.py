@@ -18,8 +18,9 @@ reference speed.
 
 Then the windows the harm tier really sends to the encoder (`--windows`, default 100: the shipped
 harm detector in pre-training mode over the benchmark's real deduplicated documents), each embedded
-alone as the tier does, fp32 and bf16 back to back per window in every round: ms per window and the
-median per-window speed-up.
+alone as the tier does, fp32, bf16 and bf16 without packing (`encoder.pack_linears`) back to back
+per window in every round: ms per window, the median per-window speed-ups, and whether packing left
+every embedding bit-identical.
 Writes benchmarks/results/encoder_speed.json.
 """
 
@@ -35,6 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
+import filters.detectors.encoder as encoder_module
 from benchmarks.corpus import load_texts
 from benchmarks.machine import cpu_probe, write_results
 from filters.detectors.encoder import TextEncoder, bf16_is_native
@@ -153,11 +155,24 @@ def harm_windows(n: int) -> list[str]:
     raise SystemExit(f"error: the corpus gave only {len(seen)} encoder windows")
 
 
+def unpacked_bf16() -> TextEncoder:
+    """bf16 products with the weights left row-major (what explicit bf16 runs on a CPU without AMX):
+    built with the AMX probe answering no, so `pack_linears` is not called."""
+    saved = encoder_module.bf16_is_native
+    encoder_module.bf16_is_native = lambda: False
+    try:
+        return TextEncoder(max_tokens=128, precision="bf16")
+    finally:
+        encoder_module.bf16_is_native = saved
+
+
 def bench_harm_windows(n: int, runs: int) -> dict:
-    """ms per window at batch 1 (how the harm tier calls the encoder) in fp32 and bf16: each round
-    times every window in both precisions back to back; per window the median over rounds."""
+    """ms per window at batch 1 (how the harm tier calls the encoder) in fp32, bf16 (weights packed for
+    oneDNN where the CPU has AMX) and bf16 unpacked: each round times every window in all three back to
+    back; per window the median over rounds."""
     windows = harm_windows(n)
     encs = {p: TextEncoder(max_tokens=128, precision=p) for p in ("fp32", "bf16")}
+    encs["bf16_unpacked"] = unpacked_bf16()
     for e in encs.values():
         e.embed(windows[:4])  # warm-up
     ms: dict[str, list[list[float]]] = {p: [[] for _ in windows] for p in encs}
@@ -166,16 +181,21 @@ def bench_harm_windows(n: int, runs: int) -> dict:
             for p, e in encs.items():
                 ms[p][i].append(1000 * timed(lambda e=e, w=w: e.embed([w])))
     per = {p: [statistics.median(v) for v in rows] for p, rows in ms.items()}
-    ratio = [a / b for a, b in zip(per["fp32"], per["bf16"], strict=True)]
     tokens = [len(ids) for ids in encs["fp32"].tokenize(windows)]
+    alone = {p: np.concatenate([e.embed([w]) for w in windows]) for p, e in encs.items()}  # as the tier does
+
+    def speedup(slow: str, fast: str) -> float:
+        return round(statistics.median(a / b for a, b in zip(per[slow], per[fast], strict=True)), 2)
+
     return {
         "windows": len(windows),
         "median_tokens": statistics.median(tokens),
+        "bf16_packed": encs["bf16"].packed,
         "ms_per_window_median": {p: round(statistics.median(v), 2) for p, v in per.items()},
-        "bf16_speedup_median": round(statistics.median(ratio), 2),
-        "cosine_bf16_to_fp32": cosines(  # each window embedded alone, as the tier does
-            *(np.concatenate([e.embed([w]) for w in windows]) for e in (encs["bf16"], encs["fp32"]))
-        ),
+        "bf16_speedup_median": speedup("fp32", "bf16"),
+        "packing_speedup_median": speedup("bf16_unpacked", "bf16"),
+        "cosine_bf16_to_fp32": cosines(alone["bf16"], alone["fp32"]),
+        "packed_equals_unpacked_bitwise": bool(np.array_equal(alone["bf16"], alone["bf16_unpacked"])),
     }
 
 

@@ -224,3 +224,44 @@ def test_the_amx_probe_fails_safe(monkeypatch: pytest.MonkeyPatch):
     assert bf16_is_native() is False
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert bf16_is_native() is True
+
+
+def test_packed_bf16_products_are_bit_identical(model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """Packing the bf16 weights for oneDNN once (done where the CPU has AMX) changes no bit of any
+    embedding; a CPU with AMX must manage to pack."""
+    import filters.detectors.encoder as encoder
+
+    monkeypatch.setattr(encoder, "bf16_is_native", lambda: False)  # explicit bf16, left unpacked
+    plain = TextEncoder(model_dir, max_tokens=128, precision="bf16")
+    assert plain.packed is False
+    monkeypatch.undo()
+    packed = TextEncoder(model_dir, max_tokens=128, precision="bf16")
+    if not packed.packed:
+        assert not encoder.bf16_is_native(), "a CPU with AMX tiles should pack the bf16 weights"
+        packed.packed = encoder.pack_linears(packed._model.layers, packed.max_tokens)
+    if packed.packed:
+        assert isinstance(packed._model.layers[0].ffn_in, encoder.PackedLinear)
+        for text in TEXTS:  # one at a time, as the harm tier embeds, and as one padded batch
+            np.testing.assert_array_equal(packed.embed([text]), plain.embed([text]))
+        np.testing.assert_array_equal(packed.embed(TEXTS), plain.embed(TEXTS))
+        assert pickle.loads(pickle.dumps(packed)).packed == packed.packed
+
+
+def test_packing_that_fails_or_differs_keeps_the_plain_products(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import filters.detectors.encoder as encoder
+
+    monkeypatch.setattr(encoder, "bf16_is_native", lambda: False)
+    enc = TextEncoder(model_dir, max_tokens=32, precision="bf16")
+    real_forward = encoder.PackedLinear.forward
+    monkeypatch.setattr(encoder.PackedLinear, "forward", lambda self, x: real_forward(self, x) + 1)
+    assert encoder.pack_linears(enc._model.layers, 32) is False
+
+    def unavailable(self, linear, rows_hint):
+        raise RuntimeError("no oneDNN in this torch")
+
+    monkeypatch.setattr(encoder.PackedLinear, "__init__", unavailable)
+    assert encoder.pack_linears(enc._model.layers, 32) is False
+    assert all(isinstance(layer.qkv, torch.nn.Linear) for layer in enc._model.layers)
+    assert enc.embed(["still embeds"]).shape == (1, 384)

@@ -180,6 +180,52 @@ class Layer(nn.Module):
         return self.ln_ffn(x + self.ffn_out(F.gelu(self.ffn_in(x.to(dtype)))).float())
 
 
+class PackedLinear(nn.Module):
+    """A bfloat16 Linear whose weight is laid out once in oneDNN's blocked format.
+
+    Why: a plain bf16 `F.linear` on the CPU hands the weight to oneDNN in row-major form, and oneDNN
+    re-lays it out for the AMX tiles on every product; for one ~100-token window that is about a
+    third of the product's time. The packed product is the same oneDNN kernel on the same numbers,
+    so its outputs are bit-identical (checked when packing: `pack_linears`)."""
+
+    def __init__(self, linear: nn.Linear, rows_hint: int):
+        super().__init__()
+        self.weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), rows_hint)
+        self.bias = linear.bias.detach()
+        self.out_features = linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = torch.ops.mkldnn._linear_pointwise(
+            x.reshape(-1, x.shape[-1]), self.weight, self.bias, "none", [], ""
+        )
+        return flat.reshape(*x.shape[:-1], self.out_features)
+
+
+def pack_linears(layers: nn.ModuleList, rows_hint: int) -> bool:
+    """Replace the bf16 Linear layers of every block by `PackedLinear` where this torch build can and
+    the packed product is bit-identical to the plain one on probe inputs; else leave them (False).
+    The ops are oneDNN's (`torch.ops.mkldnn`, what torch.compile's CPU freezing uses), not public API,
+    so a torch without them, or one whose packed result differs, keeps the plain products."""
+    names = ("qkv", "attn_out", "ffn_in", "ffn_out")
+    generator = torch.Generator().manual_seed(0)
+    try:
+        packed = [{n: PackedLinear(getattr(layer, n), rows_hint) for n in names} for layer in layers]
+        with torch.inference_mode():
+            for layer, repl in zip(layers, packed, strict=True):
+                for name, linear in repl.items():
+                    plain = getattr(layer, name)
+                    for rows in (1, 7, rows_hint):
+                        x = torch.randn(rows, plain.in_features, generator=generator).to(torch.bfloat16)
+                        if not torch.equal(linear(x), plain(x)):
+                            return False
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+    for layer, repl in zip(layers, packed, strict=True):
+        for name, linear in repl.items():
+            setattr(layer, name, linear)
+    return True
+
+
 class Bert(nn.Module):
     """BERT encoder without the pooler: token ids and mask in, last hidden states out."""
 
@@ -238,7 +284,9 @@ class TextEncoder:
     one text at a time on a CPU with AMX and several times slower on one without; in bf16 a text's
     embedding moves by up to ~1e-3 with the padding of the batch it shares (fp32: ~1e-7), so callers
     that need a text's score to depend on that text alone embed it alone, as the harm tier does;
-    "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
+    "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`), and there the bf16 weights are
+    laid out for oneDNN once (`pack_linears`; bit-identical embeddings, `packed` says whether it
+    happened). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
     re-checks on unpickle)."""
@@ -265,9 +313,12 @@ class TextEncoder:
         self._model = self._load_model(_read_pinned(found, "model.safetensors"))
         self.requested_precision = precision
         self.precision = ("bf16" if bf16_is_native() else "fp32") if precision == "auto" else precision
+        self.packed = False  # bf16 weights laid out once for oneDNN (`pack_linears`), where the CPU has AMX
         if self.precision == "bf16":
             for layer in self._model.layers:
                 layer.products_in(torch.bfloat16)
+            if bf16_is_native():
+                self.packed = pack_linears(self._model.layers, self.max_tokens)
 
     def __getstate__(self) -> dict[str, Any]:
         return {
