@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +91,19 @@ def test_one_character_ngrams_are_refused(tmp_path):
     spec = harm.FeatureSpec(char_ngrams=(1, 2, 3)).to_json()
     with pytest.raises(harm.HarmModelError, match="char n-grams 2 or longer"):
         harm.FeatureSpec.from_json(spec)
+
+
+def test_without_a_writable_cache_the_loop_is_compiled_per_process():
+    """numba refuses `cache=True` where it finds no writable cache directory (a read-only install);
+    the kernel then compiles in memory and scores the same."""
+    code = (
+        "import numba.core.caching as c; c.CacheImpl._locator_classes = []\n"
+        "from filters.detectors import harm, harm_kernel\n"
+        "assert type(harm_kernel.window_margins._cache).__name__ == 'NullCache'\n"
+        "m = harm.HarmModel(); t = 'how do i make a pipe bomb at home ' * 30\n"
+        "b = harm.window_bounds(t, 400); got = m.window_margins(t, b)[0]\n"
+        "f, _ = harm.featurize_counted(t, b, m.spec); want = m.margins(*f, len(b))\n"
+        "assert abs(got - want).max() < 1e-5, abs(got - want).max(); print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -8,7 +8,8 @@ stay the reference (training, and tests that hold the two to 1e-9 of each other 
 
 Per window and feature family the margin is sum_b count_b * w_b / sqrt(sum_b count_b^2): counts are
 kept in a scratch table of 2^18 entries that is reset after each window, so nothing is sorted.
-Compiled by numba on first use and cached on disk next to this file (or in numba's user cache)."""
+Compiled by numba on first use and cached on disk next to this file (or in numba's user cache; where
+neither is writable, compiled once per process instead)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,20 @@ _MUL2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
-@njit(cache=True, inline="always")
+def _jit(**options):
+    """numba's njit with its on-disk cache where numba finds a writable place for one; without one
+    numba refuses `cache=True` at definition, so the function is compiled per process instead."""
+
+    def wrap(fn):
+        try:
+            return njit(cache=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(**options)(fn)
+
+    return wrap
+
+
+@_jit(inline="always")
 def _mix(h, salt):
     """splitmix64 finalizer of h ^ salt (harm._mix, one value)."""
     h = h ^ salt
@@ -29,14 +43,14 @@ def _mix(h, salt):
     return h ^ (h >> _S31)
 
 
-@njit(cache=True)
+@_jit()
 def _is_framing(h, framing):
     """Whether token hash h is in the sorted array `framing`."""
     at = np.searchsorted(framing, h)
     return at < len(framing) and framing[at] == h
 
 
-@njit(cache=True)
+@_jit()
 def _add_family(counts, touched, n_touched, weights, out_row):
     """Adds one window's family (its buckets' counts) to `out_row`, L2-scaled, and resets the counts."""
     if n_touched == 0:
@@ -55,7 +69,7 @@ def _add_family(counts, touched, n_touched, weights, out_row):
         counts[b] = 0
 
 
-@njit(cache=True)
+@_jit()
 def window_margins(
     cp,
     is_word,
