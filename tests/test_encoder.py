@@ -227,24 +227,36 @@ def test_the_amx_probe_fails_safe(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_packed_bf16_products_are_bit_identical(model_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    """Packing the bf16 weights for oneDNN once (done where the CPU has AMX) changes no bit of any
-    embedding; a CPU with AMX must manage to pack."""
+    """Packing the bf16 weights for oneDNN (done where the CPU has AMX, whatever torch's thread count
+    at load) changes no bit of any embedding against the plain products on one thread, and the packed
+    embeddings stay the same on two threads. Elsewhere packing is never done on its own."""
     import filters.detectors.encoder as encoder
 
     monkeypatch.setattr(encoder, "bf16_is_native", lambda: False)  # explicit bf16, left unpacked
     plain = TextEncoder(model_dir, max_tokens=128, precision="bf16")
     assert plain.packed is False
     monkeypatch.undo()
-    packed = TextEncoder(model_dir, max_tokens=128, precision="bf16")
-    if not packed.packed:
-        assert not encoder.bf16_is_native(), "a CPU with AMX tiles should pack the bf16 weights"
-        packed.packed = encoder.pack_linears(packed._model.layers, packed.max_tokens)
-    if packed.packed:
-        assert isinstance(packed._model.layers[0].ffn_in, encoder.PackedLinear)
-        for text in TEXTS:  # one at a time, as the harm tier embeds, and as one padded batch
+    native = encoder.bf16_is_native()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # built on two threads: still packs where the CPU has AMX
+        packed = TextEncoder(model_dir, max_tokens=128, precision="bf16")
+        assert packed.packed is native
+        if not native:  # never packed on its own; packed by hand where this torch can, to compare
+            assert all(isinstance(layer.qkv, torch.nn.Linear) for layer in packed._model.layers)
+            if not encoder.pack_linears(packed._model.layers, packed.max_tokens):
+                return  # a torch that cannot pack bf16 weights here: the fallback test covers it
+        assert all(isinstance(layer.ffn_in, encoder.PackedLinear) for layer in packed._model.layers)
+        on_two = [packed.embed([text]) for text in TEXTS]
+        torch.set_num_threads(1)
+        for text, two in zip(TEXTS, on_two, strict=True):  # one at a time, as the harm tier embeds
             np.testing.assert_array_equal(packed.embed([text]), plain.embed([text]))
-        np.testing.assert_array_equal(packed.embed(TEXTS), plain.embed(TEXTS))
-        assert pickle.loads(pickle.dumps(packed)).packed == packed.packed
+            np.testing.assert_array_equal(two, plain.embed([text]))
+        np.testing.assert_array_equal(packed.embed(TEXTS), plain.embed(TEXTS))  # one padded batch
+    finally:
+        torch.set_num_threads(threads)
+    if native:
+        assert pickle.loads(pickle.dumps(packed)).packed is True
 
 
 def test_packing_that_fails_or_differs_keeps_the_plain_products(
@@ -255,8 +267,15 @@ def test_packing_that_fails_or_differs_keeps_the_plain_products(
     monkeypatch.setattr(encoder, "bf16_is_native", lambda: False)
     enc = TextEncoder(model_dir, max_tokens=32, precision="bf16")
     real_forward = encoder.PackedLinear.forward
-    monkeypatch.setattr(encoder.PackedLinear, "forward", lambda self, x: real_forward(self, x) + 1)
+    calls = []
+
+    def off_by_one(self, x):
+        calls.append(x.shape)
+        return real_forward(self, x) + 1
+
+    monkeypatch.setattr(encoder.PackedLinear, "forward", off_by_one)
     assert encoder.pack_linears(enc._model.layers, 32) is False
+    assert calls, "the packed product was never compared"
 
     def unavailable(self, linear, rows_hint):
         raise RuntimeError("no oneDNN in this torch")

@@ -164,6 +164,8 @@ class Layer(nn.Module):
 
     def products_in(self, dtype: torch.dtype) -> None:
         """Run this block's matrix products (its four Linear layers, and so the attention) in `dtype`."""
+        if isinstance(self.qkv, PackedLinear):
+            raise ValueError("this block's weights are packed for oneDNN in bf16 and cannot change dtype")
         for linear in (self.qkv, self.attn_out, self.ffn_in, self.ffn_out):
             linear.to(dtype)
         self.products_dtype = dtype
@@ -184,15 +186,16 @@ class PackedLinear(nn.Module):
     """A bfloat16 Linear whose weight is laid out once in oneDNN's blocked format.
 
     Why: a plain bf16 `F.linear` on the CPU hands the weight to oneDNN in row-major form, and oneDNN
-    re-lays it out for the AMX tiles on every product; for one ~100-token window that is about a
-    third of the product's time. The packed product is the same oneDNN kernel on the same numbers,
-    so its outputs are bit-identical (checked when packing: `pack_linears`)."""
+    re-lays it out for the AMX tiles on every product (on the harm tier's ~84-token windows packing
+    makes the encoder ~1.2x faster). The packed product gives the same bits as the plain product on
+    one thread, and, unlike the plain one, the same bits at any thread count (`pack_linears` checks
+    the first on probe inputs). Its weights are fixed in bf16: cast a `Layer` before packing it."""
 
     def __init__(self, linear: nn.Linear, rows_hint: int):
         super().__init__()
         self.weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), rows_hint)
         self.bias = linear.bias.detach()
-        self.out_features = linear.out_features
+        self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = torch.ops.mkldnn._linear_pointwise(
@@ -203,11 +206,13 @@ class PackedLinear(nn.Module):
 
 def pack_linears(layers: nn.ModuleList, rows_hint: int) -> bool:
     """Replace the bf16 Linear layers of every block by `PackedLinear` where this torch build can and
-    the packed product is bit-identical to the plain one on probe inputs; else leave them (False).
-    The ops are oneDNN's (`torch.ops.mkldnn`, what torch.compile's CPU freezing uses), not public API,
-    so a torch without them, or one whose packed result differs, keeps the plain products."""
+    the packed product is bit-identical to the plain one computed on one thread (the plain bf16
+    product changes with the thread count; the packed one does not) on probe inputs; else leave them
+    (False). The ops are oneDNN's (`torch.ops.mkldnn`, what torch.compile's CPU freezing uses), not
+    public API, so a torch without them, or one whose packed result differs, keeps the plain products."""
     names = ("qkv", "attn_out", "ffn_in", "ffn_out")
     generator = torch.Generator().manual_seed(0)
+    threads = torch.get_num_threads()
     try:
         packed = [{n: PackedLinear(getattr(layer, n), rows_hint) for n in names} for layer in layers]
         with torch.inference_mode():
@@ -216,10 +221,15 @@ def pack_linears(layers: nn.ModuleList, rows_hint: int) -> bool:
                     plain = getattr(layer, name)
                     for rows in (1, 7, rows_hint):
                         x = torch.randn(rows, plain.in_features, generator=generator).to(torch.bfloat16)
-                        if not torch.equal(linear(x), plain(x)):
+                        torch.set_num_threads(1)
+                        want = plain(x)
+                        torch.set_num_threads(threads)
+                        if not torch.equal(linear(x), want):
                             return False
-    except (RuntimeError, AttributeError, NotImplementedError):
+    except (RuntimeError, AttributeError, NotImplementedError, TypeError):
         return False
+    finally:
+        torch.set_num_threads(threads)
     for layer, repl in zip(layers, packed, strict=True):
         for name, linear in repl.items():
             setattr(layer, name, linear)
@@ -285,8 +295,8 @@ class TextEncoder:
     embedding moves by up to ~1e-3 with the padding of the batch it shares (fp32: ~1e-7), so callers
     that need a text's score to depend on that text alone embed it alone, as the harm tier does;
     "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`), and there the bf16 weights are
-    laid out for oneDNN once (`pack_linears`; bit-identical embeddings, `packed` says whether it
-    happened). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
+    laid out for oneDNN once (`pack_linears`: the embeddings of the plain products on one thread,
+    bit for bit, at any thread count; `packed` says whether it happened). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
     re-checks on unpickle)."""

@@ -37,6 +37,16 @@ import numpy as np
 
 from filters.detectors import harm_kernel
 from filters.detectors.base import DetectorResult, HarmModelError, Span, read_verified
+from filters.detectors.harm_kernel import (
+    BIGRAM_MUL,
+    HASH_BASE,
+    MUL1,
+    MUL2,
+    SALT_BIGRAM,
+    SALT_CHAR_NGRAM,
+    SALT_TOKEN_CHAR,
+    SALT_UNIGRAM,
+)
 from filters.normalize import NormalizedText, normalize
 from filters.policy import HARM_CATEGORIES
 
@@ -152,10 +162,6 @@ FRAMING_WORDS = (
     "want",
     "know",
 )
-_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
-_MUL2 = np.uint64(0x94D049BB133111EB)
-_BASE = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime, as the polynomial base of the n-gram hash
-_BIGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,7 @@ class FeatureSpec:
         if (
             spec.n_features & (spec.n_features - 1)
             or not 1 <= min(spec.word_ngrams) <= max(spec.word_ngrams) <= 2
+            or not spec.char_ngrams
             or min(spec.char_ngrams) < 2
         ):
             raise HarmModelError(
@@ -206,8 +213,8 @@ class FeatureSpec:
 def _mix(h: np.ndarray, salt: int) -> np.ndarray:
     """splitmix64 finalizer of h ^ salt: spreads a polynomial hash over all 64 bits."""
     h = h ^ np.uint64(salt)
-    h = (h ^ (h >> np.uint64(30))) * _MUL1
-    h = (h ^ (h >> np.uint64(27))) * _MUL2
+    h = (h ^ (h >> np.uint64(30))) * MUL1
+    h = (h ^ (h >> np.uint64(27))) * MUL2
     return h ^ (h >> np.uint64(31))
 
 
@@ -257,12 +264,12 @@ def _char_hashes(
         m = len(cp) - n + 1
         if m <= 0:
             break
-        h = h[:m] + cp[n - 1 :] * np.uint64(pow(int(_BASE), n - 1, 1 << 64))
+        h = h[:m] + cp[n - 1 :] * np.uint64(pow(int(HASH_BASE), n - 1, 1 << 64))
         if n not in spec.char_ngrams:
             continue
         inside = (np.arange(n, m + n) <= ends[:m]) & (n_masked[n : m + n] == n_masked[:m])
         rows.append(pos_win[:m][inside])
-        cols.append(_mix(h[inside], 0xC0 + n) & np.uint64(spec.n_features - 1))
+        cols.append(_mix(h[inside], SALT_CHAR_NGRAM + n) & np.uint64(spec.n_features - 1))
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64)
@@ -295,7 +302,7 @@ def _token_hashes(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     first_of_run = idx[run_start][np.cumsum(run_start) - 1]
     pos_in_run = idx - first_of_run
     token_first = pos_in_run % MAX_TOKEN == 0
-    per_char = _mix(cp[idx] * _BASE + (pos_in_run % MAX_TOKEN).astype(np.uint64), 0x57)
+    per_char = _mix(cp[idx] * HASH_BASE + (pos_in_run % MAX_TOKEN).astype(np.uint64), SALT_TOKEN_CHAR)
     starts = np.flatnonzero(token_first)
     lengths = np.diff(np.r_[starts, len(idx)])
     return idx[starts], idx[starts] + lengths, np.add.reduceat(per_char, starts)
@@ -325,11 +332,11 @@ def _word_hashes(
     mask = np.uint64(spec.n_features - 1)
     if 1 in spec.word_ngrams:
         rows.append(win)
-        cols.append(_mix(h, 0x51) & mask)
+        cols.append(_mix(h, SALT_UNIGRAM) & mask)
     if 2 in spec.word_ngrams and len(h) > 1:
         same = win[:-1] == win[1:]
         rows.append(win[:-1][same])
-        cols.append(_mix(h[:-1][same] * _BIGRAM_MUL + h[1:][same], 0x52) & mask)
+        cols.append(_mix(h[:-1][same] * BIGRAM_MUL + h[1:][same], SALT_BIGRAM) & mask)
     return np.concatenate(rows), np.concatenate(cols).astype(np.int64)
 
 
@@ -410,6 +417,9 @@ class HarmScore:
     spans: dict[str, tuple[int, int]]
 
 
+_SCRATCH = threading.local()  # per thread: {n_features: zeroed bucket table} for `window_margins`
+
+
 class HarmModel:
     """The loaded fast tier: verified weights, feature spec, Platt parameters and thresholds."""
 
@@ -433,7 +443,7 @@ class HarmModel:
         self._load_calibration(read_verified(calib_file, calib_sha, "calibration"))
         self._char_ngrams = np.array(self.spec.char_ngrams, dtype=np.int64)
         self._word_ngrams = np.array([n in self.spec.word_ngrams for n in (1, 2)], dtype=np.bool_)
-        self._scratch = threading.local()
+        self.window_margins("warm up", [(0, 7)])  # compile (or load the compiled loop) now, not in a request
 
     def _load_weights(self, data: bytes) -> None:
         import io
@@ -469,12 +479,23 @@ class HarmModel:
         cp = _folded_codepoints(text)
         starts = np.array([s for s, _ in bounds], dtype=np.int64)
         ends = np.array([e for _, e in bounds], dtype=np.int64)
-        scratch = getattr(self._scratch, "counts", None)
-        if scratch is None:  # one zeroed bucket table per thread; the kernel hands it back zeroed
-            scratch = self._scratch.counts = np.zeros(self.spec.n_features, dtype=np.int64)
+        if (
+            not len(bounds)
+            or starts[0] != 0
+            or (ends < starts).any()
+            or (starts[1:] < ends[:-1]).any()
+            or ends[-1] > len(text)
+        ):
+            raise ValueError("harm: windows must be sorted, disjoint, start at 0 and lie within the text")
+        tables = getattr(_SCRATCH, "tables", None)
+        if tables is None:
+            tables = _SCRATCH.tables = {}
+        scratch = tables.get(self.spec.n_features)
+        if scratch is None:  # one zeroed bucket table per thread and size; the kernel hands it back zeroed
+            scratch = tables[self.spec.n_features] = np.zeros(self.spec.n_features, dtype=np.int64)
         return harm_kernel.window_margins(
             cp, _word_chars(cp), starts, ends, _FRAMING_HASHES, self.weights, self.bias,
-            self._char_ngrams, self._word_ngrams, MAX_TOKEN, _BASE, _BIGRAM_MUL, scratch,
+            self._char_ngrams, self._word_ngrams, MAX_TOKEN, scratch,
         )  # fmt: skip
 
     def calibrate(self, margins: np.ndarray) -> np.ndarray:

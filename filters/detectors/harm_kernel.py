@@ -4,7 +4,9 @@
 Why: `featurize` builds every window's sparse vector with a dozen numpy passes and a sort (which the
 training script needs, to hand a sparse matrix to scikit-learn); scoring needs only x @ w, and one
 pass over the characters gives it without the temporaries or the sort. `featurize` + `linear_margins`
-stay the reference (training, and tests that hold the two to 1e-9 of each other on real text).
+stay the reference (training, and tests/test_harm_kernel.py, which holds the two within 1e-5 in margin:
+the reference sums float32 products, this loop float64). The hash constants live here, and `harm`
+imports them, so the two paths cannot drift apart.
 
 Per window and feature family the margin is sum_b count_b * w_b / sqrt(sum_b count_b^2): counts are
 kept in a scratch table of 2^18 entries that is reset after each window, so nothing is sorted.
@@ -16,8 +18,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
-_MUL2 = np.uint64(0x94D049BB133111EB)
+MUL1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finalizer multipliers
+MUL2 = np.uint64(0x94D049BB133111EB)
+HASH_BASE = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime, as the polynomial base of the n-gram hash
+BIGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)
+# Salts of the mix per feature kind: a token's characters, word unigrams and bigrams, and character
+# n-grams of length n (SALT_CHAR_NGRAM + n).
+SALT_TOKEN_CHAR, SALT_UNIGRAM, SALT_BIGRAM, SALT_CHAR_NGRAM = 0x57, 0x51, 0x52, 0xC0
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
@@ -38,8 +45,8 @@ def _jit(**options):
 def _mix(h, salt):
     """splitmix64 finalizer of h ^ salt (harm._mix, one value)."""
     h = h ^ salt
-    h = (h ^ (h >> _S30)) * _MUL1
-    h = (h ^ (h >> _S27)) * _MUL2
+    h = (h ^ (h >> _S30)) * MUL1
+    h = (h ^ (h >> _S27)) * MUL2
     return h ^ (h >> _S31)
 
 
@@ -69,7 +76,7 @@ def _add_family(counts, touched, n_touched, weights, out_row):
         counts[b] = 0
 
 
-@_jit()
+@_jit(nogil=True)
 def window_margins(
     cp,
     is_word,
@@ -81,12 +88,12 @@ def window_margins(
     char_ngrams,
     word_ngrams,
     max_token,
-    base,
-    bigram_mul,
     counts,
 ):
     """(margins [n_windows, n_categories] float64, content words per window) of the folded code
-    points `cp` (uint64) cut into windows [starts[k], ends[k]); `is_word` marks word characters.
+    points `cp` (uint64) cut into windows [starts[k], ends[k]) (sorted, starting at 0, within the
+    text, as `harm.window_bounds` cuts them; a token belongs to the window it starts in, or the
+    last one before it); `is_word` marks word characters.
     The arguments mirror `harm.FeatureSpec`; `framing` is the sorted framing-word hashes;
     `word_ngrams` is [unigrams?, bigrams?]. `counts` is a zeroed int64 scratch table of one entry
     per bucket, handed back zeroed (allocating and faulting in 2 MB per text would cost more than
@@ -112,7 +119,7 @@ def window_margins(
             tok_hash[n_tok] = np.uint64(0)
             n_tok += 1
         tok_end[n_tok - 1] = i + 1
-        tok_hash[n_tok - 1] += _mix(cp[i] * base + np.uint64(pos), np.uint64(0x57))
+        tok_hash[n_tok - 1] += _mix(cp[i] * HASH_BASE + np.uint64(pos), np.uint64(SALT_TOKEN_CHAR))
         run += 1
 
     masked = np.zeros(n, dtype=np.bool_)
@@ -122,11 +129,14 @@ def window_margins(
             framing_tok[t] = True
             masked[tok_start[t] : tok_end[t]] = True
 
-    longest = 0
+    longest = 0  # the longest window, and the longest stretch from one window's start to the next's
+    reach = 0
     for w in range(n_win):
         longest = max(longest, ends[w] - starts[w])
-    # Distinct buckets of one window and family: at most (len + 2) per n-gram length, 2 per token.
-    touched = np.empty(max(len(char_ngrams) * (longest + 2), 2 * n_tok + 2), dtype=np.int64)
+        reach = max(reach, (starts[w + 1] if w + 1 < n_win else n) - starts[w])
+    # Distinct buckets of one window and family: at most len + 2 per n-gram length, and 2 per token
+    # that starts between the window's start and the next window's.
+    touched = np.empty(max(len(char_ngrams) * (longest + 2), 2 * (max(reach, longest) + 2)), dtype=np.int64)
     space = np.uint64(32)
     max_n = char_ngrams.max()
     wants = np.zeros(max_n + 1, dtype=np.bool_)
@@ -135,7 +145,7 @@ def window_margins(
     powers = np.empty(max_n, dtype=np.uint64)
     powers[0] = np.uint64(1)
     for j in range(1, max_n):
-        powers[j] = powers[j - 1] * base
+        powers[j] = powers[j - 1] * HASH_BASE
 
     padded = np.empty(longest + 2, dtype=np.uint64)
     padded_masked = np.zeros(longest + 2, dtype=np.bool_)
@@ -145,8 +155,8 @@ def window_margins(
         length = e - s + 2  # the window padded with a space on each side
         padded[0] = padded[length - 1] = space
         padded[1 : length - 1] = cp[s:e]
+        padded_masked[0] = padded_masked[length - 1] = False
         padded_masked[1 : length - 1] = masked[s:e]
-        padded_masked[length - 1] = False
         # Character n-grams of the padded window that hold no framing-word character: from each
         # start, extend one character at a time and count the lengths the spec wants.
         touched_all = 0
@@ -157,7 +167,7 @@ def window_margins(
                     break
                 h += padded[i + j] * powers[j]
                 if wants[j + 1]:
-                    salt = np.uint64(0xC0 + j + 1)
+                    salt = np.uint64(SALT_CHAR_NGRAM + j + 1)
                     bucket = _mix(h, salt) & mask
                     if counts[bucket] == 0:  # counted inline: a helper call here costs 2x the loop
                         touched[touched_all] = bucket
@@ -175,8 +185,8 @@ def window_margins(
                 for gram in range(2):
                     if not word_ngrams[gram] or (gram == 1 and content[w] == 0):
                         continue
-                    key = h if gram == 0 else prev * bigram_mul + h
-                    bucket = _mix(key, np.uint64(0x51 + gram)) & mask
+                    key = h if gram == 0 else prev * BIGRAM_MUL + h
+                    bucket = _mix(key, np.uint64(SALT_BIGRAM if gram else SALT_UNIGRAM)) & mask
                     if counts[bucket] == 0:
                         touched[n_words] = bucket
                         n_words += 1
