@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import filters.detectors.harm as harm
 from filters.detectors.harm import CATEGORIES, DEFAULT_MANIFEST, HarmDetector, HarmModel, HarmModelError
@@ -212,26 +214,77 @@ def _alternatives(pattern: str) -> list[str]:
     return [*out, cur]
 
 
-def test_every_minor_context_alternative_holds_a_hint() -> None:
-    """The cheap `in` check may only skip windows the regex cannot match: every alternative must hold
-    one of the hints outside its optional parts (the number words end in the required "old")."""
-    alternatives = _alternatives(harm._MINOR_CONTEXT.pattern)
-    assert len(alternatives) > 40
-    for alt in alternatives:
-        required = re.sub(r"\(\?:[^()]*\)|\[[^\]]*\]|.\?", "", alt)  # drop groups, classes, optional chars
-        assert any(h in required for h in harm.MINOR_HINTS), alt
+# What named a minor until 2026-12-05 (a regex searched window by window); the phrase list and the
+# automaton replaced it and must find exactly what it found.
+MINOR_REGEX = re.compile(
+    r"\b(?:child|children|childs|kid|kids|kiddie|minor|minors|underage|under age|preteen|pre teen|"
+    r"tween|tweens|teen|teens|teenage|teenager|teenagers|juvenile|schoolgirl|schoolgirls|schoolboy|"
+    r"schoolboys|toddler|toddlers|infant|infants|little girl|little girls|little boy|little boys|"
+    r"young girl|young girls|young boy|young boys|elementary school|middle school|primary school|"
+    r"kindergarten|loli|lolita|"
+    r"jailbait|(?:[1-9]|1[0-7]) ?(?:year|yr)s? ?old|(?:one|two|three|four|five|six|seven|eight|nine|"
+    r"ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen) ?(?:year|yr)s? ?old)\b"
+)
 
 
-def test_mentions_minor_agrees_with_the_regex_on_every_window() -> None:
+def test_minor_phrases_are_the_language_of_the_former_regex() -> None:
+    """The literal alternatives are the word list; the two age patterns expand to 2 x 17 ages x 16
+    spellings, every one of which the regex matches whole."""
+    alternatives = _alternatives(MINOR_REGEX.pattern)
+    literal = [a for a in alternatives if re.fullmatch(r"[a-z ]+", a)]
+    assert sorted(literal) == sorted(harm.MINOR_WORDS) and len(alternatives) == len(literal) + 2
+    assert len(set(harm.MINOR_PHRASES)) == len(harm.MINOR_PHRASES) == len(literal) + 2 * 17 * 16
+    for phrase in harm.MINOR_PHRASES:
+        assert MINOR_REGEX.fullmatch(phrase), phrase
+
+
+def _assert_minor_windows_match_the_regex(text: str, window_chars: int) -> None:
+    bounds = harm.window_bounds(text, window_chars)
+    want = [MINOR_REGEX.search(text, s, e) is not None for s, e in bounds]
+    assert harm.minor_windows(text, bounds).tolist() == want, text[:120]
+
+
+@pytest.mark.parametrize("window_chars", [400, 61, 9])
+def test_minor_windows_agree_with_the_regex_on_every_window(window_chars: int) -> None:
     texts = [
         "He met a 14 year old at the mall and a fifteen yrs old girl.",
         "Underage drinking, a pre teen, schoolgirls, toddlers and the kindergarten class.",
         "The old man told a bold story about gold in the middle of the night.",
+        "kidney skid kid_ _kid ékid kidé kids' 115 year old 17yearsold 18 year old a canteen fifteen",
+        "a kid" + "x" * 500 + " little girl" + " " * 3 + "school",
         *[
             (ROOT / "tests" / "fixtures" / name).read_text(encoding="utf-8")[:20_000]
             for name in MINOR_FIXTURES
         ],
     ]
     for text in texts:
-        for s, e in harm.window_bounds(text, 400):
-            assert harm.mentions_minor(text, s, e) == bool(harm._MINOR_CONTEXT.search(text, s, e)), text[s:e]
+        _assert_minor_windows_match_the_regex(text, window_chars)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    pieces=st.lists(
+        st.sampled_from(
+            [
+                "kid",
+                "s",
+                " ",
+                "_",
+                "é",
+                "x",
+                "1",
+                "4 year",
+                " old",
+                "teen",
+                "pre ",
+                "little",
+                " girl",
+                "\ud800",
+            ]
+        ),
+        max_size=60,
+    ),
+    window_chars=st.sampled_from([3, 8, 25, 400]),
+)
+def test_minor_windows_agree_with_the_regex_on_generated_text(pieces: list[str], window_chars: int) -> None:
+    _assert_minor_windows_match_the_regex("".join(pieces), window_chars)
