@@ -188,8 +188,8 @@ class PackedLinear(nn.Module):
     Why: a plain bf16 `F.linear` on the CPU hands the weight to oneDNN in row-major form, and oneDNN
     re-lays it out for the AMX tiles on every product (on the harm tier's ~84-token windows packing
     makes the encoder ~1.2x faster). The packed product gives the same bits as the plain product on
-    one thread, and, unlike the plain one, the same bits at any thread count (`pack_linears` checks
-    the first on probe inputs). Its weights are fixed in bf16: cast a `Layer` before packing it."""
+    one thread (`pack_linears` checks this on probe inputs); unlike the plain one, it gave the same
+    bits on one and on two threads (tests/test_encoder.py). Its weights are fixed in bf16: cast a `Layer` before packing it."""
 
     def __init__(self, linear: nn.Linear, rows_hint: int):
         super().__init__()
@@ -207,7 +207,8 @@ class PackedLinear(nn.Module):
 def pack_linears(layers: nn.ModuleList, rows_hint: int) -> bool:
     """Replace the bf16 Linear layers of every block by `PackedLinear` where this torch build can and
     the packed product is bit-identical to the plain one computed on one thread (the plain bf16
-    product changes with the thread count; the packed one does not) on probe inputs; else leave them
+    product changes with the thread count; the packed one did not, from one thread to two) on probe
+    inputs; else leave them
     (False). The ops are oneDNN's (`torch.ops.mkldnn`, what torch.compile's CPU freezing uses), not
     public API, so a torch without them, or one whose packed result differs, keeps the plain products."""
     names = ("qkv", "attn_out", "ffn_in", "ffn_out")
@@ -296,7 +297,7 @@ class TextEncoder:
     that need a text's score to depend on that text alone embed it alone, as the harm tier does;
     "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`), and there the bf16 weights are
     laid out for oneDNN once (`pack_linears`: the embeddings of the plain products on one thread,
-    bit for bit, at any thread count; `packed` says whether it happened). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
+    bit for bit, also on two threads; `packed` says whether it happened). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
     re-checks on unpickle)."""
