@@ -95,3 +95,28 @@ def test_the_encoder_meter_counts_only_the_timed_documents() -> None:
     harm.detect_batch([page, threat])
     work = meter.take()
     assert work["windows"] >= 3 and work["encoder_windows"] == 1 and work["encoder_cpu_s"] > 0
+
+
+def test_the_harm_cost_split_is_pooled_over_sets() -> None:
+    """Total CPU time over total CPU time: two sets of 100 documents, the chain without harm taking 1 s
+    and 3 s, the shipped chain 2 s and 5 s, the fast-tier-only chain 1.5 s and 3.5 s, the encoder 1 s."""
+    from benchmarks.filter_speed import harm_cost_split
+
+    work = {"windows": 50, "encoder_windows": 5, "unreadable_windows": 0, "encoder_cpu_s": 0.5}
+    rates = (  # docs per CPU-second
+        {"winnow_full_chain": 50.0, "winnow_chain_without_harm": 100.0, "winnow_chain_fast_harm": 100 / 1.5},
+        {
+            "winnow_full_chain": 20.0,
+            "winnow_chain_without_harm": 100 / 3,
+            "winnow_chain_fast_harm": 100 / 3.5,
+        },
+    )
+    per_set = [{"docs": 100, "cold": cold, "shipped_chain_harm_work": work} for cold in rates]
+    split = harm_cost_split(per_set)
+    assert split["windows"] == 100 and split["encoder_windows"] == 10 and split["encoder_cpu_s"] == 1.0
+    assert split["encoder_window_share"] == 0.1 and split["encoder_ms_per_window"] == 100.0
+    assert abs(split["pooled_harm_adds"] - 0.75) < 1e-12  # 7 s / 4 s - 1
+    assert abs(split["pooled_fast_tier_adds"] - 0.25) < 1e-12  # 5 s / 4 s - 1
+    assert abs(split["pooled_encoder_share"] - 0.25) < 1e-12  # 1 s / 4 s
+    assert abs(split["pooled_rest"] - 0.25) < 1e-12  # (7 - 5 - 1) s / 4 s
+    assert harm_cost_split([{"docs": 100, "cold": rates[0]}]) == {}

@@ -54,6 +54,7 @@ from filters.policy import HARM_CATEGORIES
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MANIFEST",
+    "MINOR_PHRASES",
     "FeatureSpec",
     "HarmDetector",
     "HarmModel",
@@ -61,6 +62,7 @@ __all__ = [
     "HarmScore",
     "featurize",
     "linear_margins",
+    "minor_windows",
     "window_bounds",
 ]
 
@@ -553,7 +555,9 @@ def _is_word_char(ch: str) -> bool:
 
 def minor_windows(text: str, bounds: list[tuple[int, int]]) -> np.ndarray:
     """Which windows [start, end) of `text` name a minor (child, 14-year-old, schoolgirl, ...): one
-    pass of an Aho-Corasick automaton over the whole text, then each occurrence's word edges."""
+    pass of an Aho-Corasick automaton over the whole text, then each occurrence's word edges. The
+    windows are sorted and disjoint, as `window_bounds` cuts them (an occurrence belongs to the last
+    window that starts at or before it, and counts only if it ends inside that window)."""
     out = np.zeros(len(bounds), dtype=bool)
     starts = [s for s, _ in bounds]
     for _, a, b in _MINOR_AUTOMATON.find(text):
