@@ -552,9 +552,8 @@ def main() -> None:
         sys.exit(2)
     make_sets(args.docs, args.sets)  # too few real documents -> one error line, exit 2
     core = _pin(args.core)
-    machine = machine_info(
-        "datatrove", "spacy", "fasttext-numpy2-wheel"
-    )  # the code as it was when the runs began
+    # Taken before the runs, so the record names the code and the time they began with.
+    machine = machine_info("datatrove", "spacy", "fasttext-numpy2-wheel")
     probe = [cpu_probe()]
     per_set = [_spawn_set(k, args.docs, args.sets) for k in range(args.sets)]
     probe.append(cpu_probe())
