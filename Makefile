@@ -69,6 +69,7 @@ eval: $(STAMP)
 	$(PY) -m benchmarks.eval_pii_heldout
 	$(PY) -m benchmarks.eval_classifiers
 	$(PY) -m benchmarks.eval_harm
+	$(PY) -m benchmarks.prompt_transcripts
 	$(PY) -m benchmarks.eval_langid
 	$(PY) -m benchmarks.eval_langid_udhr
 	$(PY) -m benchmarks.eval_phones

@@ -31,6 +31,7 @@ from server.app import create_app
 from server.audit import KEY_ENV
 from server.backends import BackendSetupError
 from server.config import ServeConfig
+from server.request import parse_request
 from server.testing import FakeUpstream, ServerThread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -349,6 +350,45 @@ def test_every_message_is_checked_and_only_role_and_content_go_upstream(proxy, u
     assert fake.stats.bodies[-1]["messages"] == [{"role": "user", "content": "hi"}]
 
 
+def test_the_check_reads_every_content_without_role_labels():
+    """The backend decodes "role: content" lines; the check reads the contents alone, each on its own
+    line, every role included, so a client's text is judged as it would be on its own."""
+    msgs = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "thank you"},
+        {"role": "assistant", "content": "You're welcome."},
+        {"role": "user", "content": "see you"},
+    ]
+    cfg = ServeConfig(backend="upstream", upstream_url="http://127.0.0.1:9/v1", policy=POLICY)
+    parsed = parse_request(cfg, {"model": "m", "messages": msgs}, "chat")
+    assert parsed.check_text == "Be brief.\nthank you\nYou're welcome.\nsee you"
+    assert parsed.gen.prompt == (
+        "system: Be brief.\nuser: thank you\nassistant: You're welcome.\nuser: see you\nassistant:"
+    )
+    completion = parse_request(cfg, {"model": "m", "prompt": "user: hi\nassistant:"}, "completion")
+    assert completion.check_text == completion.gen.prompt == "user: hi\nassistant:"  # sent as it is
+
+
+def test_short_everyday_prompts_are_answered(proxy, upstream):
+    """The harm classifier abstains below three content words; when the check read the role labels they
+    counted as two, so "ask for the phone" was refused as violence (0.965 against 0.961) and 10 of the 50
+    everyday short messages of the fixture fired a harm category (1 as bare text). Through the server now,
+    at most the one that fires on its own ("see you later") is refused."""
+    fake = upstream[0]
+    benign = json.loads((REPO / "tests" / "fixtures" / "harm" / "short_messages.json").read_text())["benign"]
+    texts = ["ask for the phone", *benign]
+    refused = []
+    for text in texts:
+        n = fake.stats.requests
+        msgs = [{"role": "user", "content": text}]
+        r = httpx.post(proxy[0] + "/v1/chat/completions", json={"model": "m", "messages": msgs}, timeout=10)
+        if fake.stats.requests == n:  # the prompt check refused it: the model was never called
+            assert r.json()["choices"][0]["finish_reason"] == "content_filter"
+            refused.append(text)
+    assert "ask for the phone" not in refused
+    assert len(refused) <= 1, refused
+
+
 # -- audit digest ---------------------------------------------------------------------------------
 
 
@@ -366,7 +406,7 @@ def test_audit_digest_is_keyed_not_plain_sha256(proxy):
     key_file = audit.with_name(audit.name + ".key")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = key_file.read_bytes().strip()
-    seen = f"user: {prompt}\nassistant:"  # the exact prompt the policy checked
+    seen = prompt  # what the policy checked: the message's content, without the role labels
     rec = [r for r in _audit_records(audit, "prompt") if r["text_chars"] == len(seen)][-1]
     assert rec["category"] == "pii" and rec["spans"]
     assert "text_sha256" not in rec
@@ -383,8 +423,6 @@ def test_audit_key_from_environment(upstream, shared_filter, tmp_path, monkeypat
     audit = tmp_path / "audit.jsonl"
     cfg = ServeConfig(backend="upstream", upstream_url=upstream[1], policy=POLICY, audit_log=str(audit))
     with ServerThread(create_app(cfg, filter=shared_filter)) as srv:
-        # Not "ask for the phone": the harm classifier blocks that prompt as violence (0.965 against
-        # 0.961, a known false positive in HARM_MODEL_CARD.md); this test is about the audit key.
         msgs = [{"role": "user", "content": "what is the office phone number?"}]
         httpx.post(srv.url + "/v1/chat/completions", json={"model": "m", "messages": msgs}, timeout=10)
     assert not audit.with_name("audit.jsonl.key").exists()
