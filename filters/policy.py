@@ -287,7 +287,7 @@ class HarmOptions(_Strict):
     # The encoder judges a window only when at least this share of its words (spaced-apart words
     # joined back first) are words it can read (harm_tiers.encoder_input): split words and digits
     # inside words keep the fast score.
-    encoder_min_readable: float = Field(0.75, ge=0.0, le=1.0)
+    encoder_min_readable: float = Field(0.7, ge=0.0, le=1.0)
     # The encoder's matrix products: fp32; bf16 (~1.9x faster per window where the CPU has AMX, slower
     # without; scores move by ~1e-4); auto = bf16 only on a CPU with AMX (filters/detectors/encoder.py).
     encoder_precision: Literal["auto", "fp32", "bf16"] = "fp32"

@@ -5,9 +5,13 @@ fast tier's scores, calibrated and thresholded on dev, with the band of fast sco
 
 Why: the fast tier's n-grams do not generalize past the words seen in training (safe prompts with
 harmful-sounding words fire, paraphrased harm is missed). all-MiniLM-L6-v2 embeddings place texts of
-one meaning together; a head that reads the embedding *and* the fast tier's eight log-odds keeps
-what the n-grams know and adds meaning. It runs only where the fast tier is unsure (its score at or
-above the band's lower edge), so its cost is paid on a small share of windows.
+one meaning together. A head reads the embedding alone where its category's labels mark harmful text,
+so that it does not inherit the n-grams' confident false positives; it also reads the fast tier's
+eight log-odds where at least half of its train positives carry topic labels (AILuminate marks every
+prompt of a hazard area, benign ones too), since a head on the embedding alone learns the topic there
+(a suicide-prevention line scored 1.0 for self_harm). MedQuAD windows about suicide and its
+neighbours are negatives for every head. It runs only on the windows its scope names (shipped:
+those the fast tier would fire on), so its cost is paid on a small share of windows.
 
 Split: exactly the fast tier's (`scripts/train_harm.py` SOURCE_SPLIT: whole test sources held out),
 with a deterministic sample of each source (the encoder runs at ~10-80 texts/s on one core): every
@@ -28,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -73,6 +78,13 @@ MAX_CLEAN_DOC_FPR = 0.01
 # The band's lower edge: the fast score above which this share of dev positives lie.
 BAND_RECALL = 0.98
 CACHE = ROOT / ".cache" / "harm_embeddings"
+# Windows of the medical hard negatives (MedQuAD) that talk about suicide and its neighbours: negatives for
+# every category, so a head learns that information about self-harm is not self-harm.
+SENSITIVE = re.compile(r"suicid|self-harm|self harm|overdos|depress|crisis line|hotline", re.IGNORECASE)
+# Sources whose labels mark a topic, not the text (every prompt of a hazard area is positive, benign ones too).
+WEAK_SOURCES = frozenset({"ailuminate_demo_en"})
+# A category with at least this share of weak-labelled train positives also reads the fast scores.
+MIXED_IF_WEAK_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -113,11 +125,16 @@ def sample_items(rows: list[Row], split: str) -> tuple[list[Item], int]:
     for src in sorted(by_source):
         chosen += sorted(by_source[src], key=lambda r: _rank(r.text))[: CAP_NEGATIVES[split]]
     items = [Item(first_window(r.text), r.labels, r.source) for r in chosen]
+    zero = (0,) * len(CATEGORIES)
+    for r in rows:
+        if r.source == "medquad_benign_medical":
+            text = normalize(r.text).text
+            windows = (text[s:e] for s, e in window_bounds(text, 400))
+            items += [Item(w, zero, r.source) for w in windows if SENSITIVE.search(w)]
     docs = [r.text for r in rows if r.source.startswith("prose:")]
     if split == "dev":
         docs += pack_documents([r.text for r in rows if r.source == "medquad_benign_medical"])
     docs = sorted(docs, key=_rank)[: PROSE_DOCS[split]]
-    zero = (0,) * len(CATEGORIES)
     for d, doc in enumerate(docs):
         text = normalize(doc).text
         items += [Item(text[s:e], zero, "prose", d) for s, e in window_bounds(text, 400)]
@@ -195,6 +212,15 @@ def prepare(data: Path, encoder: TextEncoder, fast: HarmModel) -> tuple[Split, S
     return out[0], out[1]
 
 
+def reads_fast_scores(items: list[Item], k: int) -> bool:
+    """Whether category k's head also reads the fast tier's log-odds: only when at least
+    MIXED_IF_WEAK_SHARE of its train positives carry weak (topic) labels, which an embedding-only head
+    would learn as a topic."""
+    positives = [it for it in items if it.labels[k] == 1]
+    weak = sum(it.source in WEAK_SOURCES for it in positives)
+    return bool(positives) and weak / len(positives) >= MIXED_IF_WEAK_SHARE
+
+
 def train(data: Path, out: Path) -> dict:
     fast_manifest = out / DEFAULT_MANIFEST.name  # the fast tier these heads read (trained first)
     fast = HarmModel(fast_manifest)
@@ -208,12 +234,17 @@ def train(data: Path, out: Path) -> dict:
     report: dict[str, dict] = {}
     platt_ab, thresholds, bands = {}, {}, {}
     is_doc = dev.doc >= 0
+    n_emb = tr.emb.shape[1]
+    mixed = {cat: reads_fast_scores(tr.items, k) for k, cat in enumerate(CATEGORIES)}
     for k, cat in enumerate(CATEGORIES):
         m_tr, m_dev = tr.y[:, k] != NULL, (dev.y[:, k] != NULL) & ~is_doc
         y_tr, y_dev = tr.y[m_tr, k], dev.y[m_dev, k]
+        cols = n_feat if mixed[cat] else n_emb  # an embedding-only head fits no fast-score weights
         best = None
         for c in C_GRID:
-            w, b = fit_head(x_tr[m_tr], y_tr, c)
+            w_cols, b = fit_head(x_tr[m_tr][:, :cols], y_tr, c)
+            w = np.zeros(n_feat)
+            w[:cols] = w_cols
             ap = average_precision(y_dev, x_dev[m_dev] @ w + b)
             if best is None or ap > best[0] + 1e-9:
                 best = (ap, c, w, b)
@@ -229,10 +260,11 @@ def train(data: Path, out: Path) -> dict:
         t_f1, f1 = best_f1_threshold(y_dev, p2[m_dev])
         lo = float(np.quantile(dev.p_fast[m_dev][y_dev == 1, k], 1 - BAND_RECALL, method="lower"))
         lo = min(lo, fast.thresholds[cat])
-        # Clean documents: a window is judged by the head only inside the band.
+        # Clean documents: in "confirm" a window is judged by the head only where the fast tier fires.
         doc_scores = np.zeros(dev.n_docs)
         in_band = dev.p_fast[:, k] >= lo
-        np.maximum.at(doc_scores, dev.doc[is_doc & in_band], p2[is_doc & in_band])
+        judged = dev.p_fast[:, k] >= fast.thresholds[cat]
+        np.maximum.at(doc_scores, dev.doc[is_doc & judged], p2[is_doc & judged])
         t_docs = float(np.quantile(doc_scores, 1 - MAX_CLEAN_DOC_FPR, method="higher")) + 1e-6
         thr = round(min(max(t_f1, t_docs), 1 - 1e-9), 10)
         platt_ab[cat] = {"a": round(a_p, 6), "b": round(b_p, 6)}
@@ -242,6 +274,7 @@ def train(data: Path, out: Path) -> dict:
         tp = int((pred & (y_dev == 1)).sum())
         report[cat] = {
             "C": c,
+            "reads_fast_scores": mixed[cat],
             "dev_rows": int(m_dev.sum()),
             "dev_positives": int(y_dev.sum()),
             "dev_ap_fast_alone": round(ap_fast, 4),

@@ -147,6 +147,35 @@ def test_a_text_scores_the_same_alone_and_in_any_batch() -> None:
         assert res[batch.index(text)].scores == alone
 
 
+def test_shipped_heads_read_the_fast_scores_only_where_the_manifest_says() -> None:
+    """Heads whose labels mark harmful text read the embedding alone (zero weight on the fast tier's
+    log-odds, the last rows of the weights); topic-labelled categories read both."""
+    manifest = json.loads((MODELS / "harm_encoder.json").read_text())
+    heads = EncoderHeads(MODELS / "harm_encoder.json", MODELS / "harm_fast.json", CATEGORIES)
+    log_odds = heads.weights[-len(CATEGORIES) :]
+    both = {c for c in CATEGORIES if manifest["dev"][c]["reads_fast_scores"]}
+    assert both == {"sexual_minors", "self_harm", "illicit"}
+    for k, cat in enumerate(CATEGORIES):
+        assert np.any(log_odds[:, k] != 0) == (cat in both), cat
+
+
+def test_a_head_reads_the_fast_scores_when_half_its_positives_carry_topic_labels() -> None:
+    from scripts.train_harm_encoder import Item, reads_fast_scores
+
+    def items(weak: int, strong: int) -> list[Item]:
+        label = (1,) + (0,) * (len(CATEGORIES) - 1)
+        negative = Item("a benign text", (0,) * len(CATEGORIES), "ailuminate_demo_en")
+        return (
+            [Item(f"w{i}", label, "ailuminate_demo_en") for i in range(weak)]
+            + [Item(f"s{i}", label, "catqa_en") for i in range(strong)]
+            + [negative] * 5  # topic-labelled negatives do not count
+        )
+
+    assert reads_fast_scores(items(5, 5), 0) and reads_fast_scores(items(9, 1), 0)
+    assert not reads_fast_scores(items(4, 5), 0) and not reads_fast_scores(items(0, 3), 0)
+    assert not reads_fast_scores(items(0, 0), 0)  # no positives: embedding only
+
+
 def test_one_score_scale_maps_the_head_threshold_onto_the_fast_threshold() -> None:
     p = np.linspace(0, 1, 101)[:, None]
     head_thr, fast_thr = np.array([0.3]), np.array([0.9])

@@ -623,7 +623,7 @@ class HarmDetector:
         runtime_scope: str = "confirm",
         mode: str = "runtime",
         min_content_words: int = 3,
-        encoder_min_readable: float = 0.75,
+        encoder_min_readable: float = 0.7,
         encoder_precision: str = "fp32",
     ):
         if encoder not in ("auto", "off", "required") or mode not in ("pretrain", "runtime"):
