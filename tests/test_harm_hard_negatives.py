@@ -1,7 +1,8 @@
 """The project's own harm hard-negative set: well-formed, varied, and free of slurs.
 
-The set (data/harm_hard_negatives/hard_negatives.jsonl) is training negatives and a threshold check for
-the harm classifiers, so a broken line, a duplicated text or a missing kind would silently weaken both.
+The set (data/harm_hard_negatives/hard_negatives.jsonl) is the evaluation's probe of over-blocking
+(benchmarks.eval_harm, `project_hard_negatives`), so a broken line, a duplicated text or a missing kind
+would silently change what it measures.
 No model is loaded; these checks read the file only."""
 
 from __future__ import annotations
