@@ -43,14 +43,12 @@ def transcript(text: str) -> str:
     return f"user: {text}\nassistant:"
 
 
-def fired_share(judge: Filter, texts: list[str]) -> float:
-    """Share of `texts` on which some harm category fires."""
-    fired = 0
+def fired(judge: Filter, texts: list[str]) -> list[bool]:
+    """Per text: whether some harm category fires (at runtime a fired profanity flags, the rest block)."""
+    out: list[bool] = []
     for start in range(0, len(texts), 64):
-        fired += sum(
-            bool(set(v.fired) & set(CATEGORIES)) for v in judge.check_batch(texts[start : start + 64])
-        )
-    return fired / len(texts) if texts else 0.0
+        out += [bool(set(v.fired) & set(CATEGORIES)) for v in judge.check_batch(texts[start : start + 64])]
+    return out
 
 
 def measure(data: Path) -> dict:
@@ -65,9 +63,21 @@ def measure(data: Path) -> dict:
     judge = Filter(Policy.load(default_policy_path()), mode="runtime")
     out = {}
     for name, texts in sets.items():
-        bare, wrapped = fired_share(judge, texts), fired_share(judge, [transcript(t) for t in texts])
-        out[name] = {"n": len(texts), "fired_bare": round(bare, 4), "fired_transcript": round(wrapped, 4)}
-        print(f"{name:15} n={len(texts):4}  fired bare {bare:.3f}  as transcript {wrapped:.3f}", flush=True)
+        bare, wrapped = fired(judge, texts), fired(judge, [transcript(t) for t in texts])
+        entry = {
+            "n": len(texts),
+            "fired_bare": round(sum(bare) / len(texts), 4),
+            "fired_transcript": round(sum(wrapped) / len(texts), 4),
+        }
+        if name.startswith("short_"):  # the project's own texts: say which ones
+            entry["texts_fired_bare"] = [t for t, f in zip(texts, bare, strict=True) if f]
+            entry["texts_fired_transcript"] = [t for t, f in zip(texts, wrapped, strict=True) if f]
+        out[name] = entry
+        print(
+            f"{name:15} n={len(texts):4}  fired bare {entry['fired_bare']:.3f}  "
+            f"as transcript {entry['fired_transcript']:.3f}",
+            flush=True,
+        )
     return out
 
 
