@@ -260,7 +260,8 @@ def train(data: Path, out: Path) -> dict:
         t_f1, f1 = best_f1_threshold(y_dev, p2[m_dev])
         lo = float(np.quantile(dev.p_fast[m_dev][y_dev == 1, k], 1 - BAND_RECALL, method="lower"))
         lo = min(lo, fast.thresholds[cat])
-        # Clean documents: in "confirm" a window is judged by the head only where the fast tier fires.
+        # Clean documents: count the windows on which the fast tier fires for this category. (At run time
+        # `confirm` also sends a window where another category fires, and the head re-scores it: a known gap.)
         doc_scores = np.zeros(dev.n_docs)
         in_band = dev.p_fast[:, k] >= lo
         judged = dev.p_fast[:, k] >= fast.thresholds[cat]
@@ -279,7 +280,7 @@ def train(data: Path, out: Path) -> dict:
             "dev_positives": int(y_dev.sum()),
             "dev_ap_fast_alone": round(ap_fast, 4),
             "dev_ap_encoder_alone": round(ap_enc, 4),
-            "dev_ap_both": round(ap, 4),
+            "dev_ap_both": round(ap, 4),  # the shipped head's (an embedding-only head: the embedding alone)
             "dev_best_f1": round(f1, 4),
             "dev_f1_at_threshold": round(2 * tp / max(int(pred.sum()) + int(y_dev.sum()), 1), 4),
             "threshold_from": "dev F1" if t_f1 >= t_docs else "dev clean-doc FPR",

@@ -1,4 +1,5 @@
-"""Client input of a completion request: strict JSON, bounded numbers, the exact prompt the model sees.
+"""Client input of a completion request: strict JSON, bounded numbers, the prompt the model sees and the text
+the prompt check reads.
 
 Every mistake is a ``ClientError`` (a 400-class answer with an OpenAI-style error body, the connection
 kept alive), never a 500: non-finite numbers (``NaN``, ``Infinity``, ``1e999``), integers too long to
@@ -113,8 +114,8 @@ def _chat_prompt(body: dict[str, Any]) -> tuple[str, str, list[dict[str, str]]]:
 
     The check judges every message's content, each on its own line, without the role labels: the labels
     are the server's own words, and read as text they count as words for the harm classifier, which
-    abstains on one or two words (as chat transcripts, 10 of 50 everyday short messages fired a harm
-    category against 1 as bare text, BENCHMARKS.md). Every character a client sent is still checked."""
+    abstains on one or two words, so everyday two-word prompts were refused (BENCHMARKS.md, thirteenth
+    session). Every character a client sent is still checked."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ClientError(400, "'messages' must be a non-empty list")

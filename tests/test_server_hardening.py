@@ -331,7 +331,7 @@ def test_invalid_utf8_body_is_400(proxy):
         assert _read_response(sock)[0] == 400
 
 
-# -- the prompt check sees what the backend sees ------------------------------------------------
+# -- the prompt check reads every message a client sent ------------------------------------------
 
 
 def test_every_message_is_checked_and_only_role_and_content_go_upstream(proxy, upstream):
