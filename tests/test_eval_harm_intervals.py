@@ -35,3 +35,18 @@ def test_a_source_keeps_its_size_in_every_resample() -> None:
     strata = ["fires"] * 50 + ["never"] * 50
     assert interval95(np.zeros(100), fired, strata, "rate") == [0.5, 0.5]
     assert interval95(np.ones(4), np.ones(4, dtype=bool), ["a"] * 4, "f1") == [1.0, 1.0]
+
+
+def test_a_sample_without_prose_reports_no_cost_texts() -> None:
+    """`--offset 900` lies past the last prose document: the cost line says so instead of crashing."""
+    from benchmarks.eval_harm import speed
+    from filters.detectors.harm import HarmDetector
+    from scripts.train_harm import Row
+
+    harm = HarmDetector(encoder="off")
+    rows = [Row("a toxic comment", (0,) * 8, "wiki_toxicity", "test", "comment", 1)]
+    assert speed(harm, rows) == {"texts": 0}
+    prose = [
+        Row("The river ran past the mill and the town. " * 60, (0,) * 8, "prose:x.txt", "test", "document", 0)
+    ]
+    assert speed(harm, prose)["texts"] == 1
