@@ -1,5 +1,5 @@
 """The harm evaluation's 95% intervals (benchmarks/eval_harm.py): a bootstrap within each source, so a
-reader of BENCHMARKS.md can tell a real change from sampling noise."""
+reader of BENCHMARKS.md can tell a real change from sampling noise; and its cost line on a sample without prose."""
 
 from __future__ import annotations
 
