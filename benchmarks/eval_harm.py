@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import code_version, machine_info  # noqa: E402
+from benchmarks.machine import code_version, machine_info, shared_data_missing  # noqa: E402
 from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
@@ -609,11 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         help="which detector configurations to evaluate (encoder_band takes about an hour on one core)",
     )
     args = ap.parse_args(argv)
-    if not (args.data / "harm" / "SOURCES.md").is_file():
-        print(
-            f"error: no harm data under {args.data}: pass --data pointing at the shared data folder",
-            file=sys.stderr,
-        )
+    if shared_data_missing(args.data, "harm/SOURCES.md"):
         return 2
     import torch
 

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import machine_info  # noqa: E402
+from benchmarks.machine import machine_info, shared_data_missing  # noqa: E402
 from filters.detectors.langid import LangIdDetector  # noqa: E402
 from scripts.train_harm import prose_documents, prose_text  # noqa: E402
 
@@ -45,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "langid_cut.json")
     args = ap.parse_args(argv)
-    if not (args.data / "langid").is_dir():
-        print(
-            f"error: no langid data under {args.data}: pass --data pointing at the shared data folder",
-            file=sys.stderr,
-        )
+    if shared_data_missing(args.data, "langid"):
         return 2
     docs = documents(args.data)
     dets = {n: LangIdDetector(max_chars=n) for n in CUTS}

@@ -92,6 +92,17 @@ def cpu_probe() -> float:
     return round(best, 3)
 
 
+def shared_data_missing(data: Path, marker: str) -> bool:
+    """Whether the shared data folder `data` lacks `marker` (a subfolder or file a benchmark reads); if so,
+    one `error:` line on stderr names it and says what to pass, and the caller exits with status 2."""
+    if (data / marker).exists():
+        return False
+    print(
+        f"error: {data / marker} not found: pass --data pointing at the shared data folder", file=sys.stderr
+    )
+    return True
+
+
 def command_line() -> str:
     """The command that reproduces this run: niceness and the CPU pinning it was started with as prefixes
     (a benchmark's own --core pinning shows in its arguments), then the module and its arguments as given

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.eval_harm import PROMPT_SOURCES, sample  # noqa: E402
-from benchmarks.machine import machine_info, write_results  # noqa: E402
+from benchmarks.machine import machine_info, shared_data_missing, write_results  # noqa: E402
 from filters.detectors.harm import CATEGORIES  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
@@ -87,11 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder"
     )
     args = ap.parse_args(argv)
-    if not (args.data / "harm").is_dir():
-        print(
-            f"error: {args.data / 'harm'} not found: pass --data pointing at the shared data folder",
-            file=sys.stderr,
-        )
+    if shared_data_missing(args.data, "harm"):
         return 2
     machine = machine_info()
     results = measure(args.data)

@@ -163,3 +163,20 @@ def test_make_bench_runs_the_commands_the_tables_cite() -> None:
         for extra in invocations:
             command = " ".join([f"benchmarks.{name}", *extra])
             assert command in text, f"make bench runs `{command}`, which no BENCHMARKS.md table cites"
+
+
+def test_a_missing_shared_data_folder_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.machine import shared_data_missing
+
+    assert shared_data_missing(tmp_path, "harm")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1
+        and err[0].startswith("error: ")
+        and str(tmp_path / "harm") in err[0]
+        and "--data" in err[0]
+    )
+    (tmp_path / "harm").mkdir()
+    assert not shared_data_missing(tmp_path, "harm") and capsys.readouterr().err == ""
