@@ -34,13 +34,9 @@ from filters.detectors.harm import CATEGORIES  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
 from scripts.train_harm import load_all  # noqa: E402
+from server.request import chat_transcript  # noqa: E402
 
 SHORT = ROOT / "tests" / "fixtures" / "harm" / "short_messages.json"
-
-
-def transcript(text: str) -> str:
-    """The single-message chat prompt a chat model decodes (server.request's format)."""
-    return f"user: {text}\nassistant:"
 
 
 def fired(judge: Filter, texts: list[str]) -> list[bool]:
@@ -63,7 +59,10 @@ def measure(data: Path) -> dict:
     judge = Filter(Policy.load(default_policy_path()), mode="runtime")
     out = {}
     for name, texts in sets.items():
-        bare, wrapped = fired(judge, texts), fired(judge, [transcript(t) for t in texts])
+        bare, wrapped = (
+            fired(judge, texts),
+            fired(judge, [chat_transcript([{"role": "user", "content": t}]) for t in texts]),
+        )
         entry = {
             "n": len(texts),
             "fired_bare": round(sum(bare) / len(texts), 4),

@@ -17,7 +17,7 @@ from typing import Any
 from server.backends import GenRequest
 from server.config import ServeConfig
 
-__all__ = ["ROLES", "ClientError", "ParsedRequest", "parse_json_body", "parse_request"]
+__all__ = ["ROLES", "ClientError", "ParsedRequest", "chat_transcript", "parse_json_body", "parse_request"]
 
 ROLES = ("system", "developer", "user", "assistant")  # the roles the prompt format knows
 _MAX_INT_DIGITS = 32  # no OpenAI field needs more; Python refuses > 4300 digits with a ValueError
@@ -108,6 +108,12 @@ def _integer(body: dict[str, Any], name: str, value: Any, lo: int, hi: int) -> i
     return value
 
 
+def chat_transcript(messages: list[dict[str, str]]) -> str:
+    """The prompt the checkpoint backend decodes from: every message as `role: content` on its own line,
+    then `assistant:`."""
+    return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+
+
 def _chat_prompt(body: dict[str, Any]) -> tuple[str, str, list[dict[str, str]]]:
     """(the prompt the checkpoint backend decodes from, the text the prompt check judges, the messages
     sent upstream: role and content only).
@@ -130,8 +136,7 @@ def _chat_prompt(body: dict[str, Any]) -> tuple[str, str, list[dict[str, str]]]:
         if m["role"] not in ROLES:
             raise ClientError(400, f"message role {m['role'][:40]!r} is not one of {', '.join(ROLES)}")
         clean.append({"role": m["role"], "content": m["content"]})
-    prompt = "".join(f"{m['role']}: {m['content']}\n" for m in clean) + "assistant:"
-    return prompt, "\n".join(m["content"] for m in clean), clean
+    return chat_transcript(clean), "\n".join(m["content"] for m in clean), clean
 
 
 def _completion_prompt(body: dict[str, Any]) -> str:
