@@ -21,15 +21,25 @@ harm detector in pre-training mode over the benchmark's real deduplicated docume
 alone as the tier does, fp32, bf16 and bf16 without packing (`encoder.pack_linears`) back to back
 per window in every round: ms per window, the median per-window speed-ups, and whether packing left
 every embedding bit-identical.
+Then the same windows' first pass in a fresh process (`--first-pass-rounds`, default 3): each round starts
+two new processes, one whose encoder only loads and one that also runs `warm_single_texts()` (oneDNN
+builds a kernel per input shape the first time it meets it), and each embeds every window once, alone:
+ms per window (mean over the windows, median over the rounds), the warm-up's CPU seconds, and after how
+many windows it has paid for itself.
 Writes benchmarks/results/encoder_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -199,14 +209,76 @@ def bench_harm_windows(n: int, runs: int) -> dict:
     }
 
 
+def first_pass_child(mode: str, windows_file: str) -> None:
+    """In this fresh process: load the encoder as the harm tier does (128 tokens, precision "auto"),
+    warm it if `mode` is "warmed", then embed every window once, alone; print the CPU times as JSON."""
+    torch.set_num_threads(1)
+    windows = json.loads(Path(windows_file).read_text(encoding="utf-8"))
+    enc = TextEncoder(max_tokens=128, precision="auto")
+    start = time.process_time()
+    if mode == "warmed":
+        enc.warm_single_texts()
+    warm_s = time.process_time() - start
+    ms = []
+    for w in windows:
+        start = time.process_time()
+        enc.embed([w])
+        ms.append(1000 * (time.process_time() - start))
+    print(
+        json.dumps({"warm_cpu_s": warm_s, "ms_per_window_mean": statistics.fmean(ms), "packed": enc.packed})
+    )
+
+
+def bench_first_pass(windows: list[str], rounds: int) -> dict:
+    """Cold (load only) against warmed (`warm_single_texts` after load), each in fresh processes, the
+    order alternated per round."""
+    runs: dict[str, list[dict]] = {"cold": [], "warmed": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "windows.json"
+        path.write_text(json.dumps(windows), encoding="utf-8")
+        for r in range(rounds):
+            for mode in ("cold", "warmed") if r % 2 == 0 else ("warmed", "cold"):
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.encoder_speed",
+                    "--first-pass-child",
+                    mode,
+                    str(path),
+                ]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                runs[mode].append(json.loads(out.strip().splitlines()[-1]))
+    cold = statistics.median(x["ms_per_window_mean"] for x in runs["cold"])
+    warmed = statistics.median(x["ms_per_window_mean"] for x in runs["warmed"])
+    warm_s = statistics.median(x["warm_cpu_s"] for x in runs["warmed"])
+    saved = cold - warmed
+    return {
+        "windows": len(windows),
+        "rounds": rounds,
+        "packed": runs["warmed"][0]["packed"],
+        "ms_per_window_first_pass": {"cold": round(cold, 2), "warmed": round(warmed, 2)},
+        "warm_up_cpu_s": round(warm_s, 3),
+        "windows_to_pay_back": round(1000 * warm_s / saved) if saved > 0 else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=48, help="texts per length (default 48)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--windows", type=int, default=100, help="harm-tier encoder windows timed one by one")
+    parser.add_argument(
+        "--first-pass-rounds", type=int, default=3, help="fresh-process rounds, cold vs warmed"
+    )
+    parser.add_argument("--first-pass-child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.texts < 8 or args.runs < 1 or args.windows < 4:
-        raise SystemExit("error: --texts must be >= 8, --runs >= 1 and --windows >= 4")
+    if args.first_pass_child:
+        first_pass_child(*args.first_pass_child)
+        return
+    if args.texts < 8 or args.runs < 1 or args.windows < 4 or args.first_pass_rounds < 1:
+        raise SystemExit(
+            "error: --texts must be >= 8, --runs >= 1, --windows >= 4 and --first-pass-rounds >= 1"
+        )
     torch.set_num_threads(1)
     texts = long_texts(args.texts)
     rows = []
@@ -215,6 +287,8 @@ def main() -> None:
         print(rows[-1], flush=True)
     windows = bench_harm_windows(args.windows, args.runs)
     print("harm encoder windows", windows, flush=True)
+    first_pass = bench_first_pass(harm_windows(args.windows), args.first_pass_rounds)
+    print("first pass in a fresh process", first_pass, flush=True)
     method = (
         f"TextEncoder.embed texts/s on one thread, tokenizing included: {args.texts} real texts cut to each "
         f"length, median of {args.runs} runs after a warm-up run, the runs of all configurations interleaved"
@@ -225,6 +299,7 @@ def main() -> None:
         "bf16_is_native": bf16_is_native(),
         "results": rows,
         "harm_windows": windows,
+        "first_pass": first_pass,
     }
     path = write_results(
         "encoder_speed", figures, method=method, packages=("torch", "tokenizers", "transformers")

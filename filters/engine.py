@@ -178,6 +178,15 @@ class Filter:
 
     # -- API ---------------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Do now the one-off work detectors would otherwise do on their first texts (the harm tier's
+        encoder kernels, `HarmDetector.warm_up`). For long-lived callers such as the server, so that the
+        first requests are not the slow ones; a short run gains nothing from it."""
+        for det in self.detectors.values():
+            warm = getattr(det, "warm_up", None)
+            if callable(warm):
+                warm()
+
     def check(self, text: str, url: str | None = None) -> Verdict:
         return self.check_batch([text], [url])[0]
 

@@ -66,6 +66,7 @@ def create_app(cfg: ServeConfig, *, filter: Filter | None = None, backend: Backe
     backend = backend or build_backend(cfg)  # first: a wrong checkpoint path fails before the policy loads
     if cfg.filter_enabled and filter is None:
         filter = Filter(Policy.load(cfg.policy), mode="runtime")
+        filter.warm_up()  # before serving: the first requests would pay for the encoder's kernels
     if not cfg.filter_enabled:
         filter = None
     metrics = Metrics()

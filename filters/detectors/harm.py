@@ -663,6 +663,16 @@ class HarmDetector:
             _say_fast_only_once(str(e))
             return None, None
 
+    def warm_up(self) -> None:
+        """Build the encoder's kernels for a window of every token count now (`Filter.warm_up`).
+
+        Why: windows are embedded one at a time, and on the packed bf16 path the first window of each
+        length costs ~4 ms more while oneDNN builds its kernels. Warming costs ~1.1 CPU-s and pays back
+        after ~800 encoder windows (BENCHMARKS.md, 2026-12-05 fourteenth session), so long-lived
+        callers (the server) call it and short runs do not."""
+        if self.encoder is not None:
+            self.encoder.warm_single_texts()
+
     def __getstate__(self) -> dict[str, Any]:
         return {
             "manifest_path": self.manifest_path,
