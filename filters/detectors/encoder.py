@@ -402,7 +402,8 @@ class TextEncoder:
         Why: with packed bf16 weights oneDNN JIT-compiles a kernel per input shape, so the first text
         of each length cost ~9 ms instead of ~5 ms (BENCHMARKS.md, 2026-12-05 fourteenth session), and
         a caller that embeds one text at a time (the harm tier) meets a new length on most texts of a
-        fresh process. Doing it at load costs ~1.1 CPU-s once per process. The arithmetic of later
+        fresh process. Warming costs ~1.2 CPU-s once per process, more than building each length as it
+        comes: it is for callers whose first texts must not be the slow ones. The arithmetic of later
         passes is unchanged: same ops, shapes and weights."""
         key = (self.max_tokens, self.precision)
         if not self.packed or key in _WARMED_SINGLE_TEXTS:

@@ -667,9 +667,10 @@ class HarmDetector:
         """Build the encoder's kernels for a window of every token count now (`Filter.warm_up`).
 
         Why: windows are embedded one at a time, and on the packed bf16 path the first window of each
-        length costs ~4 ms more while oneDNN builds its kernels. Warming costs ~1.1 CPU-s and pays back
-        after ~800 encoder windows (BENCHMARKS.md, 2026-12-05 fourteenth session), so long-lived
-        callers (the server) call it and short runs do not."""
+        length costs ~4 ms more while oneDNN builds its kernels. Warming costs ~1.2 CPU-s, more than a
+        process ever pays for building them as it goes (each length once, at most ~0.5 s), so it is for
+        long-lived callers whose first requests should not be the slow ones (the server), not for
+        throughput (BENCHMARKS.md, 2026-12-05 fourteenth session)."""
         if self.encoder is not None:
             self.encoder.warm_single_texts()
 
