@@ -1,0 +1,559 @@
+"""The "Current figures" table at the top of BENCHMARKS.md, rendered from the committed results files.
+
+BENCHMARKS.md is a dated history: the current figure for anything sits in whichever section last reran it.
+This module reads `benchmarks/results/*.json` and renders one table of headline figures, each with its goal,
+its results file and that run's date and commit, so a reader finds the current figures in one place and
+the table cannot drift from the files (tests/test_benchmark_summary.py compares it with the document).
+A figure whose key is missing from its file is an error (SummaryError), never a blank.
+
+    python -m benchmarks.summary            # print the block
+    python -m benchmarks.summary --write    # replace it in BENCHMARKS.md, between the marker lines
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import RESULTS
+from kit.files import write_text_atomic
+
+DOC = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+START = "<!-- current-figures:start -->"
+END = "<!-- current-figures:end -->"
+
+
+class SummaryError(Exception):
+    """A results file lacks what the summary reads (or the document lacks its markers)."""
+
+
+class Node:
+    """A value inside one results file, with its path, so that a missing key names file and path."""
+
+    def __init__(self, file: str, value: Any, path: str = "") -> None:
+        self.file, self.value, self.path = file, value, path
+
+    def _missing(self, what: str) -> SummaryError:
+        where = f"{self.path}{'' if what.startswith('[') else '.'}{what}" if self.path else what
+        return SummaryError(f"benchmarks/results/{self.file} has no {where}")
+
+    def __call__(self, *keys: str) -> Node:
+        node = self
+        for key in keys:
+            if not isinstance(node.value, dict) or key not in node.value:
+                raise node._missing(key)
+            node = Node(self.file, node.value[key], f"{node.path}.{key}" if node.path else key)
+        return node
+
+    def pick(self, **match: Any) -> Node:
+        """The one item of this list whose fields equal `match`."""
+        label = ",".join(f"{k}={v}" for k, v in match.items())
+        items = self.value if isinstance(self.value, list) else []
+        found = [i for i in items if isinstance(i, dict) and all(i.get(k) == v for k, v in match.items())]
+        if len(found) != 1:
+            raise self._missing(f"[{label}] (found {len(found)} such items)")
+        return Node(self.file, found[0], f"{self.path}[{label}]")
+
+    @property
+    def num(self) -> float:
+        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+            raise SummaryError(f"benchmarks/results/{self.file}: {self.path} is {self.value!r}, not a number")
+        return float(self.value)
+
+
+@dataclass(frozen=True)
+class Figure:
+    area: str
+    label: str  # what exactly the number measures
+    files: tuple[str, ...]
+    value: Callable[..., str]  # one Node per file (the whole document)
+    goal: str = "—"
+    part: str = ""  # dedup_speed merges parts of several runs: the part whose own run date applies
+
+
+def _x(v: float) -> str:
+    return f"{v:.2f}×" if v < 10 else f"{v:.1f}×"
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def _n(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _median_range(n: Node, fmt: Callable[[float], str]) -> str:
+    return f"{fmt(n('median').num)} ({fmt(n('min').num)}–{fmt(n('max').num)})"
+
+
+def _snippets(n: Node) -> float:
+    return (n("must_contain_rate").num + n("must_not_contain_rate").num) / 2
+
+
+def _sig(r: Node, system: str) -> float:
+    return r("figures", "signatures").pick(system=system)("docs_per_s").num
+
+
+def _full(r: Node, system: str) -> float:
+    return r("figures", "full").pick(system=system)("seconds").num
+
+
+def _harm(
+    first: Node, second: Node, read: Callable[[Node], tuple[float, float]], fmt: Callable[[float], str]
+) -> str:
+    (a, na), (b, nb) = read(first("shipped_confirm")), read(second("shipped_confirm"))
+    return f"{fmt(a)} / {fmt(b)} (n {_n(na)} / {_n(nb)})"
+
+
+def _any_harm(kind: str) -> Callable[[Node], tuple[float, float]]:
+    return lambda s: (s("any_harm", kind, "winnow", "f1").num, s("any_harm", kind, "winnow", "n").num)
+
+
+def _fpr(source: str) -> Callable[[Node], tuple[float, float]]:
+    return lambda s: (s("false_positives", source, "any_fpr").num, s("false_positives", source, "n").num)
+
+
+def _check(r: Node, variant: str) -> str:
+    row = r("figures", "check").pick(chars=2048, variant=variant)
+    return f"{row('p50_ms').num:.2f} / {row('p99_ms').num:.2f} ms (n {_n(row('n').num)})"
+
+
+def _pii(r: Node) -> str:
+    types = r("splits", "test", "types")
+    if not isinstance(types.value, dict) or not types.value:
+        raise types._missing("<PII types>")
+
+    def lowest(key: str) -> str:
+        scores = {t: types(t, key).num for t in types.value}
+        low = min(scores.values())
+        at = [t for t, v in scores.items() if v == low]
+        return f"{low:.3f} ({', '.join(at) if len(at) < len(scores) else 'every type'})"
+
+    return f"{lowest('exact_recall')} / {lowest('exact_precision')}, {len(types.value)} types"
+
+
+def _train(r: Node) -> str:
+    rows = r("figures", "rows")
+    fast, loop = rows.pick(config="mid", impl="grouped_mm"), rows.pick(config="mid", impl="loop")
+    tps = fast("tokens_per_s").num
+    return f"{_n(tps)} tokens/s, {_x(tps / loop('tokens_per_s').num)} the loop, MFU {_pct(fast('mfu').num)}"
+
+
+_SHIPPED_LANGID = "lid.176 + py3langid + mi/tn/ts (shipped)"
+_TOKENIZE = ("figures", "speed")
+_FILTER = ("figures", "cold")
+
+FIGURES: tuple[Figure, ...] = (
+    Figure(
+        "ingest",
+        "WARC read + text extraction on one core, per input byte: datatrove's CPU-s per pass (`WarcReader` + "
+        "`Trafilatura(favour_precision=True)`) ÷ winnow's (`read_records`) on the same files, median of "
+        "interleaved passes after one warm-up pass each",
+        ("ingest_speed.json",),
+        lambda r: (
+            f"{_x(r('figures', 'runs').pick(system='winnow')('cpu_bytes_ratio_vs_datatrove').num)} "
+            f"({_n(r('figures', 'runs').pick(system='winnow')('reps').num)} passes)"
+        ),
+        "≥ 1× (as fast as datatrove per core)",
+    ),
+    Figure(
+        "ingest",
+        "ingest task peak RSS at 10k / 100k documents of ~4 KB, a fresh process per size",
+        ("ingest_memory.json",),
+        lambda r: (
+            " / ".join(
+                f"{_n(r('figures', 'rows').pick(documents=d)('peak_rss_mib').num)}" for d in (10000, 100000)
+            )
+            + " MiB"
+        ),
+        "flat from 10k to 100k",
+    ),
+    Figure(
+        "extraction",
+        "*in-sample* (winnow's settings were chosen on these pages): mean article-body token F1 on the gold "
+        "news pages of article_extraction_benchmark, winnow / trafilatura defaults / datatrove `Trafilatura()`",
+        ("extraction_quality.json",),
+        lambda r: (
+            " / ".join(
+                f"{r('figures', 'article_benchmark', k, 'f1').num:.3f}"
+                for k in (
+                    "winnow (precision, no comments)",
+                    "trafilatura defaults",
+                    "datatrove Trafilatura()",
+                )
+            )
+            + f" ({_n(r('figures', 'article_benchmark', 'trafilatura defaults', 'pages').num)} pages)"
+        ),
+    ),
+    Figure(
+        "extraction",
+        "held out from winnow's settings (but trafilatura's own test set): mean of the must-contain and "
+        "must-not-contain snippet rates on trafilatura_eval, winnow / trafilatura defaults",
+        ("extraction_quality.json",),
+        lambda r: (
+            " / ".join(
+                f"{_snippets(r('figures', 'snippets', k)):.3f}"
+                for k in ("winnow (precision, no comments)", "trafilatura defaults")
+            )
+            + f" ({_n(r('figures', 'snippets', 'trafilatura defaults', 'pages').num)} pages)"
+        ),
+    ),
+    Figure(
+        "dedup speed",
+        "MinHash signatures on one core (5-word shingles, 112 hashes, shingling included), docs/s wall, median of "
+        "interleaved rounds: winnow; winnow ÷ datasketch at its fastest fair setting (`hashfunc=xxh32`) / ÷ "
+        "datatrove's fastest fair one (whitespace words, xxhash 64)",
+        ("dedup_speed.json",),
+        lambda r: (
+            f"{_n(_sig(r, 'winnow (5-word shingles, 112 perms)'))} "
+            f"({_n(r('figures', 'signatures').pick(system='winnow (5-word shingles, 112 perms)')('docs').num)} docs); "
+            f"{_x(_sig(r, 'winnow (5-word shingles, 112 perms)') / _sig(r, 'datasketch MinHash.bulk (hashfunc=xxh32, fastest fair)'))}"
+            f" / {_x(_sig(r, 'winnow (5-word shingles, 112 perms)') / _sig(r, 'datatrove (whitespace words, xxhash 64-bit)'))}"
+        ),
+        "≥ 1,500 docs/s per core",
+        part="sig",
+    ),
+    Figure(
+        "dedup speed",
+        "full near-dedup on one core, each system in a fresh process, median of rounds: datatrove's wall seconds ÷ "
+        "winnow's (no Jaccard check on either side), datatrove default (spaCy words) / fastest fair (whitespace "
+        "words)",
+        ("dedup_speed.json",),
+        lambda r: (
+            f"{_x(_full(r, 'datatrove-default') / _full(r, 'ours_local'))} / "
+            f"{_x(_full(r, 'datatrove-whitespace') / _full(r, 'ours_local'))} "
+            f"({_n(r('figures', 'full').pick(system='ours_local')('docs').num)} docs)"
+        ),
+        "≥ 5× datatrove",
+        part="full",
+    ),
+    Figure(
+        "dedup memory",
+        "near-dedup peak RSS at 1M documents, shipped default (3-word shingles, 32×4, Jaccard check), one process",
+        ("dedup_speed.json",),
+        lambda r: f"{r('figures', 'memory_curve').pick(docs=1000000)('peak_rss_mib').num / 1024:.1f} GiB",
+        "≤ 24 GiB at 1M documents",
+        part="mem",
+    ),
+    Figure(
+        "dedup speed",
+        "MinHash signatures of the provenance benchmark's test documents (~7.6 KB), shipped default, one core, "
+        "docs/s wall, median of interleaved rounds",
+        ("signature_speed.json",),
+        lambda r: (
+            f"{_n(r('figures', 'rows').pick(code='this checkout')('docs_per_s_wall').num)} "
+            f"({_n(r('figures', 'documents').num)} docs)"
+        ),
+        "≥ 3,000 docs/s per core",
+    ),
+    Figure(
+        "dedup quality",
+        "held out (provenance test split; the truth is how each document was made): pair F1 / precision against "
+        "≥ 50%-rewritten pairs, shipped default (3-word shingles, 0.35, 32×4, Jaccard check); datasketch "
+        "`MinHashLSH` at its default threshold 0.9: F1",
+        ("dedup_provenance.json",),
+        lambda r: (
+            f"{r('test', 'winnow default', 'f1').num:.3f} / "
+            f"{r('test', 'winnow default', 'precision_vs_rewrites').num:.3f}; datasketch "
+            f"{r('test', 'datasketch MinHashLSH default (threshold 0.9)', 'f1').num:.3f}"
+        ),
+        "F1 ≥ 0.98; precision ≥ 0.99",
+    ),
+    Figure(
+        "filter chain",
+        "whole shipped pre-training chain, documents per CPU-s on one core, cold, median (range) over sets of "
+        "real deduplicated documents",
+        ("filter_speed.json",),
+        lambda r: (
+            f"{_median_range(r(*_FILTER, 'winnow_full_chain'), _n)} "
+            f"({_n(r('figures', 'sets').num)} sets of {_n(r('figures', 'docs').num)})"
+        ),
+        "≥ 300 docs/s per core",
+    ),
+    Figure(
+        "filter chain",
+        "shipped chain ÷ datatrove's chain (lid.176 + GopherRepetition + GopherQuality + C4 + FineWeb filters, "
+        "their defaults), ratio of the two medians above",
+        ("filter_speed.json",),
+        lambda r: (
+            f"{_x(r(*_FILTER, 'winnow_full_chain', 'median').num / r(*_FILTER, 'datatrove', 'median').num)} "
+            f"(datatrove {_n(r(*_FILTER, 'datatrove', 'median').num)})"
+        ),
+        "≥ 3× datatrove",
+    ),
+    Figure(
+        "filter chain",
+        "what the harm classifier adds to the chain's CPU time: median over sets of chain ÷ the chain without "
+        "harm − 1 (range)",
+        ("filter_speed.json",),
+        lambda r: _median_range(r("figures", "harm_adds"), lambda v: f"{100 * v:.0f}%"),
+        "≤ 25%",
+    ),
+    Figure(
+        "filter chain",
+        "the same with the harm fast tier only (`pretrain_scope: off`, no encoder)",
+        ("filter_speed.json",),
+        lambda r: _median_range(r("figures", "fast_harm_adds"), lambda v: f"{100 * v:.0f}%"),
+        "≤ 25%",
+    ),
+    Figure(
+        "filter chain",
+        "quality detector vs datatrove's four quality filters: documents given the same first failing rule",
+        ("quality_speed.json",),
+        lambda r: f"{_pct(r('figures', 'same_first_reason').num)} (of {_n(r('figures', 'docs').num)})",
+    ),
+    Figure(
+        "harm",
+        "held out: any-harm F1 on chat prompts, shipped runtime policy (`shipped_confirm`: fast tier, encoder "
+        "confirming), first / second sample",
+        ("eval_harm.json", "eval_harm-second-sample.json"),
+        lambda a, b: _harm(a, b, _any_harm("chat_prompts"), lambda v: f"{v:.3f}"),
+        "≥ 0.75",
+    ),
+    Figure(
+        "harm",
+        "held out: any-harm F1 on comments, same policy, first / second sample",
+        ("eval_harm.json", "eval_harm-second-sample.json"),
+        lambda a, b: _harm(a, b, _any_harm("comments"), lambda v: f"{v:.3f}"),
+        "≥ 0.75",
+    ),
+    Figure(
+        "harm",
+        "held out: clean ~4 KB prose documents on which a harm category fires (FPR), same policy, first / "
+        "second sample",
+        ("eval_harm.json", "eval_harm-second-sample.json"),
+        lambda a, b: _harm(a, b, _fpr("clean_prose_4kb"), _pct),
+        "≤ 2%",
+    ),
+    Figure(
+        "harm",
+        "held out: XSTest safe prompts on which a harm category fires (FPR), same policy, first / second sample",
+        ("eval_harm.json", "eval_harm-second-sample.json"),
+        lambda a, b: _harm(a, b, _fpr("xstest_safe"), _pct),
+        "≤ 10%",
+    ),
+    Figure(
+        "runtime check",
+        "`Filter.check()` of 2 KB real texts, shipped runtime policy (harm encoder confirming), p50 / p99 wall "
+        "clock, one core, each text timed once after warm-up",
+        ("check_latency.json",),
+        lambda r: _check(r, "plain"),
+        "— (the p99 goal is for the fast tier)",
+    ),
+    Figure(
+        "runtime check",
+        "the same with the harm fast tier only (encoder off)",
+        ("check_latency.json",),
+        lambda r: _check(r, "plain, harm fast tier only"),
+        "p99 < 5 ms",
+    ),
+    Figure(
+        "language ID",
+        "held out (odd rows of lingua's sentences): macro accuracy over its 75 languages, shipped detector "
+        "(lid.176 + py3langid + mi/tn/ts third opinion)",
+        ("eval_langid.json",),
+        lambda r: f"{r('results', _SHIPPED_LANGID, 'sentences/test', 'macro').num:.3f}",
+        "≥ 0.95",
+    ),
+    Figure(
+        "language ID",
+        "held out (UDHR `test` half, ~200-character paragraphs): macro accuracy over the languages the shipped "
+        "detector can name",
+        ("eval_langid_udhr.json",),
+        lambda r: (
+            f"{r('figures', 'results', _SHIPPED_LANGID, 'shipped_names', 'macro').num:.3f} "
+            f"({_n(r('figures', 'results', _SHIPPED_LANGID, 'shipped_names', 'languages').num)} languages)"
+        ),
+        "≥ 0.80 over 150+ languages",
+    ),
+    Figure(
+        "language ID",
+        "shipped detector, ms per ~4 KB document of the benchmark corpus, one core, median of interleaved rounds",
+        ("eval_langid_speed_quiet.json",),
+        lambda r: (
+            f"{r('results', _SHIPPED_LANGID, 'speed', 'benchmark_corpus', 'ms_per_doc_median').num:.3f} ms "
+            f"({len(r('results', _SHIPPED_LANGID, 'speed', 'benchmark_corpus', 'runs_ms').value)} rounds)"
+        ),
+        "< 0.5 ms",
+    ),
+    Figure(
+        "PII",
+        "held out (`pii_heldout` test split: generated values and hard negatives; its error kinds were read "
+        "once): lowest exact recall / lowest exact precision over the non-phone types",
+        ("eval_pii_heldout.json",),
+        _pii,
+    ),
+    Figure(
+        "PII",
+        "phone numbers, `holdout` split of phones_eval: span-exact recall / precision (the precision is "
+        "in-sample for one rule, added after its false spans were read)",
+        ("eval_phones.json",),
+        lambda r: (
+            f"{r('results', 'after', 'set_holdout (held out; its false spans informed one rule)', 'recall').num:.3f}"
+            f" / {r('results', 'after', 'set_holdout (held out; its false spans informed one rule)', 'precision').num:.3f}"
+        ),
+    ),
+    Figure(
+        "tokenize",
+        "`tokenize_to_dir` end to end (read Parquet, encode, pack, write shards) on one core, tokens per CPU-s: × "
+        "datatrove `DocumentTokenizer` / share of raw `encode_batch`; median of round-robin rounds, all warmed",
+        ("tokenize_speed-1core.json",),
+        lambda r: (
+            f"{_x(r(*_TOKENIZE).pick(method='winnow tokenize_to_dir (end to end)')('vs_datatrove_cpu').num)} / "
+            f"{100 * r(*_TOKENIZE).pick(method='winnow tokenize_to_dir (end to end)')('vs_encode_batch_cpu').num:.0f}%"
+        ),
+        "≥ 2× / ≥ 90%",
+    ),
+    Figure(
+        "trainer",
+        "CPU, one thread, `mid` config, grouped_mm experts: tokens/s, × the per-expert "
+        "loop, MFU against an estimated CPU peak; one run, mean over logged windows after the first",
+        ("train_speed.json",),
+        _train,
+    ),
+    Figure(
+        "trainer",
+        "moe-small on one H200, `torch.compile`: MFU (989 TFLOP/s bf16 peak) / expert load max ÷ mean, worst "
+        "layer, last full window",
+        ("gpu_check_300.json",),
+        lambda r: (
+            f"{_pct(r('figures', 'rows').pick(config='small')('mfu').num)} / "
+            f"{r('figures', 'rows').pick(config='small')('load_max_over_mean').num:.2f} "
+            f"({_n(r('figures', 'rows').pick(config='small')('steps').num)} steps)"
+        ),
+        "MFU ≥ 35% / load ≤ 1.1",
+    ),
+    Figure(
+        "serving",
+        "`winnow serve` throughput lost to the shipped filter, 1 − filtered ÷ unfiltered req/s: concurrent "
+        "streaming clients; upstream, both servers and the load generator share the cores the run was given; "
+        "mean of the rounds",
+        ("serve_load.json",),
+        lambda r: (
+            f"{_pct(1 - r('figures', 'throughput_ratio').num)} ({r('figures', 'off', 'req_per_s').num:.0f} → "
+            f"{r('figures', 'on', 'req_per_s').num:.0f} req/s, "
+            f"{_n(r('figures', 'params', 'concurrency').num)} clients, "
+            f"{len(r('machine', 'cpu_affinity').value)} cores)"
+        ),
+        "< 10%",
+    ),
+    Figure(
+        "report",
+        "`winnow report` of a synthetic run with its default row cap: seconds wall / CPU, median of interleaved "
+        "passes; largest histogram-share difference from the full read",
+        ("report_speed.json",),
+        lambda r: (
+            f"{r('figures', 'results', 'winnow report (cap 200k rows/stage)', 'seconds').num:.2f} / "
+            f"{r('figures', 'results', 'winnow report (cap 200k rows/stage)', 'cpu_seconds').num:.2f} s "
+            f"({_n(r('figures', 'rows').num)} rows); {r('figures', 'accuracy', 'max_bin_share_error').num:.4f}"
+        ),
+    ),
+)
+
+
+def load(folder: Path, name: str) -> Node:
+    path = folder / name
+    try:
+        return Node(name, json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise SummaryError(f"benchmarks/results/{name} not found") from None
+
+
+def _date(doc: Node) -> str:
+    """'YYYY-MM-DD HH:MM' (or the day alone) from whichever layout wrote the file."""
+    for keys in (("date",), ("meta", "date"), ("machine", "date")):
+        value = doc.value
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        m = re.match(r"(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}))?", value) if isinstance(value, str) else None
+        if m:
+            return " ".join(g for g in m.groups() if g)
+    raise SummaryError(f"benchmarks/results/{doc.file} has no date (date, meta.date or machine.date)")
+
+
+def _commit(doc: Node) -> str:
+    code = doc.value.get("code") or doc.value.get("meta", {}).get("code") or {}
+    if not code.get("commit"):
+        return "no commit recorded"
+    # A results file written before it was committed shows the tree as dirty; only other paths matter.
+    code_changes = [p for p in code.get("changed_paths", []) if not p.startswith("benchmarks/results/")]
+    return code["commit"][:7] + (" + uncommitted changes" if code_changes else "")
+
+
+def _run(figure: Figure, docs: list[Node]) -> str:
+    if figure.part:
+        runs = docs[0]("figures", "part_runs").value
+        if figure.part not in runs:
+            return f"not recorded (an earlier run's part, merged into the file of {_date(docs[0])})"
+        run = runs[figure.part]
+        return f"{_date(Node(docs[0].file, run))}, {_commit(Node(docs[0].file, {'code': run}))}"
+    commits = {_commit(d) for d in docs}
+    if len(commits) == 1:
+        return f"{' / '.join(_date(d) for d in docs)}, {commits.pop()}"
+    return "; ".join(f"{_date(d)}, {_commit(d)}" for d in docs)
+
+
+def render(folder: Path = RESULTS) -> str:
+    """The block between the markers, markers included."""
+    cache: dict[str, Node] = {}
+    rows = []
+    for f in FIGURES:
+        for name in f.files:
+            if name not in cache:
+                cache[name] = load(folder, name)
+        docs = [cache[name] for name in f.files]
+        try:
+            value, run = f.value(*docs), _run(f, docs)
+        except SummaryError as e:
+            raise SummaryError(f"{e} (read for the '{f.area}' figure: {f.label})") from None
+        files = ", ".join(f"`{name}`" for name in f.files)
+        rows.append(f"| {f.area} | {f.label} | {value} | {f.goal} | {files} | {run} |")
+    return "\n".join(
+        [
+            START,
+            "## Current figures",
+            "",
+            "This table is generated from the committed results files by `python -m benchmarks.summary --write`\n"
+            "(do not edit it by hand); the sections below are the dated history, with how each figure was\n"
+            "measured and its fairness statement.",
+            "",
+            "| area | figure | value | goal | results file (`benchmarks/results/`) | run (UTC), commit |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            END,
+        ]
+    )
+
+
+def replace_block(text: str, block: str) -> str:
+    """`text` with the part from START to END (inclusive) replaced by `block`."""
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise SummaryError(f"BENCHMARKS.md must hold one '{START}' line and one '{END}' line after it")
+    return text[: text.index(START)] + block + text[text.index(END) + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="replace the block in BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    try:
+        block = render()
+        if args.write:
+            write_text_atomic(DOC, replace_block(DOC.read_text(encoding="utf-8"), block))
+    except SummaryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if not args.write:
+        print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
