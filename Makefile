@@ -60,6 +60,7 @@ cluster-test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.summary --write
 
 bench-train: $(STAMP)
 	$(PY) -m benchmarks.train_speed
@@ -74,6 +75,7 @@ eval: $(STAMP)
 	$(PY) -m benchmarks.eval_langid_udhr
 	$(PY) -m benchmarks.eval_phones
 	$(PY) -m benchmarks.dedup_provenance
+	$(PY) -m benchmarks.summary --write
 
 train: $(STAMP)
 	$(WINNOW) train configs/moe-tiny.yaml --tokens runs/default/tokens --out runs/default/train
