@@ -522,7 +522,9 @@ def render(folder: Path = RESULTS) -> str:
             "",
             "This table is generated from the committed results files by `python -m benchmarks.summary --write`\n"
             "(do not edit it by hand); the sections below are the dated history, with how each figure was\n"
-            "measured and its fairness statement.",
+            "measured and its fairness statement. Speed figures from different machines do not compare: the\n"
+            'run date says which machine ran a figure ("Machines" above). Goals met or not are stated in the\n'
+            "sections; a figure here is the latest run, not a best run.",
             "",
             "| area | figure | value | goal | results file (`benchmarks/results/`) | run (UTC), commit |",
             "|---|---|---|---|---|---|",
