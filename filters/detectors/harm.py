@@ -672,7 +672,8 @@ class HarmDetector:
         long-lived callers whose first requests should not be the slow ones (the server), not for
         throughput (BENCHMARKS.md, 2026-12-05 fourteenth session)."""
         if self.encoder is not None:
-            self.encoder.warm_single_texts()
+            with self._lock:  # the encoder's torch module is shared with detect_batch
+                self.encoder.warm_single_texts()
 
     def __getstate__(self) -> dict[str, Any]:
         return {
