@@ -10,7 +10,21 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export RAY_DEDUP_LOGS ?= 0
 
-.PHONY: install pipeline test test-deps test-fast cluster-test lint format bench bench-train eval train clean
+.PHONY: help install pipeline test test-deps test-fast cluster-test lint format bench bench-train eval train clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "winnow: a fresh machine needs only the first two"
+	@echo "  make pipeline     install (first time: torch, Ray, the text encoder, ...) and run the sample pipeline"
+	@echo "  make test         install and run the test suite (CPU only, ~8 min on 2 cores)"
+	@echo "  make install      only install into $(VENV)"
+	@echo "  make lint         ruff check and format check      make format   apply ruff"
+	@echo "  make bench        the speed benchmarks (BENCHMARKS.md; refreshes its current-figures table)"
+	@echo "  make eval         the accuracy evaluations (needs ../shared/data)"
+	@echo "  make train        train the tiny MoE on runs/default/tokens (after make pipeline)"
+	@echo "  make cluster-test a three-node Ray cluster on this machine      make bench-train   trainer speed"
+	@echo "  make test-fast    the tests not marked slow"
+	@echo "  make clean        remove runs/ and test caches"
 
 # Each step says what it does; pip shows its downloads, since torch alone takes minutes.
 $(STAMP): pyproject.toml configs/encoder-requirements.txt
