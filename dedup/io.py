@@ -32,13 +32,42 @@ class FileBlock:
     row_groups: tuple[int, ...] | None = None
 
 
+def input_format(path: str) -> str:
+    """The format of a dedup input by its name ("parquet" or "jsonl"); anything else is a DedupInputError."""
+    fmt = document_format(path)
+    if fmt is None:
+        raise DedupInputError(
+            f"unsupported input {path}: dedup reads .parquet and .jsonl files (.jsonl may be .gz or .zst) "
+            "— give those, or directories holding them"
+        )
+    return fmt
+
+
+def parquet_metadata(path: str) -> pq.FileMetaData:
+    """The footer of a Parquet input; a file that is not Parquet is a DedupInputError naming it."""
+    try:
+        return pq.ParquetFile(path).metadata
+    except (pa.ArrowInvalid, OSError) as e:
+        reason = str(e).splitlines()[0][:200]
+        raise DedupInputError(
+            f"{path} is not a Parquet file ({reason}) — give a valid .parquet file, or rename it if it holds JSONL"
+        ) from None
+
+
+def check_inputs(paths: list[str]) -> None:
+    """Refuse, before any work, an input file dedup cannot read by its name or its Parquet footer."""
+    for path in paths:
+        if input_format(path) == "parquet":
+            parquet_metadata(path)
+
+
 def plan_blocks(paths: list[str], rows_per_block: int) -> list[FileBlock]:
     """Deterministic blocks: Parquet row groups packed up to rows_per_block; one block per JSONL file."""
     blocks: list[FileBlock] = []
     for path in sorted(paths):
-        fmt = document_format(path)
+        fmt = input_format(path)
         if fmt == "parquet":
-            md = pq.ParquetFile(path).metadata
+            md = parquet_metadata(path)
             group: list[int] = []
             rows = 0
             for g in range(md.num_row_groups):
@@ -49,10 +78,8 @@ def plan_blocks(paths: list[str], rows_per_block: int) -> list[FileBlock]:
                 rows += md.row_group(g).num_rows
             if group or md.num_row_groups == 0:  # an empty file is a block too: its part keeps the schema
                 blocks.append(FileBlock(path, "parquet", tuple(group)))
-        elif fmt == "jsonl":
-            blocks.append(FileBlock(path, "jsonl"))
         else:
-            raise ValueError(f"unsupported input (want .parquet or .jsonl): {path}")
+            blocks.append(FileBlock(path, "jsonl"))
     return blocks
 
 

@@ -1,9 +1,12 @@
 """``winnow filter score``: score a JSONL file line by line with a policy.
 
-One output line per input line, in order: ``id``, ``action``, ``categories``, ``lang``, ``spans``,
-``text`` only when redacted. A line that is not a JSON object with a string ``text`` becomes
-``{"line": n, "id": ..., "action": "error", "error": "..."}``: never a crash, never a skipped line.
-The output is written to a temporary file and renamed into place when complete.
+One output line per non-blank input line, in order: ``id``, ``action``, ``categories``, ``lang``,
+``spans``, ``text`` only when redacted. A line that is not a UTF-8 JSON object with a string ``text``
+becomes ``{"line": n, "id": ..., "action": "error", "error": "..."}``: never a crash, never a
+silently skipped line (blank lines are no documents and are skipped, as dedup and tokenize do). The
+output is written to a temporary file and renamed into place when complete; ``-`` reads stdin or
+writes stdout. Compressed or Parquet input is refused up front by its magic bytes: read as text it
+would be nothing but error lines.
 
 ``score_file`` is the command's library call: it checks the paths and options first (a
 ``ScoreInputError`` or ``PolicyError`` names what is wrong), falls back to the shipped policy, and
@@ -15,7 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
+import re
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,7 +30,7 @@ from typing import IO, Any
 
 from filters.engine import Filter, Verdict
 from filters.policy import Policy, default_policy_path
-from kit.files import atomic_write
+from kit.files import atomic_write, split_compression
 
 __all__ = ["MODES", "ScoreInputError", "ScoreSummary", "score_file", "score_jsonl"]
 
@@ -38,6 +44,17 @@ MODES = {
 MAX_BATCH_SIZE = 65_536
 # A longer line is one error record, read past in pieces: one huge line must not take all memory.
 MAX_LINE_CHARS = 64 << 20
+STDIO = "-"  # as input: stdin; as output: stdout
+# Bytes a file starts with -> what it is and the command that decompresses it (None: not text at all).
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed", "zcat"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "zstdcat"),
+    (b"BZh", "bzip2-compressed", "bzcat"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "xzcat"),
+    (b"PAR1", "a Parquet file", None),
+)
+# Bytes that are not UTF-8, as the "surrogateescape" decoder leaves them in the text.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 class ScoreInputError(ValueError):
@@ -56,15 +73,24 @@ class ScoreSummary:
     errors: int
     actions: dict[str, int] = field(default_factory=dict)
     dropped_by: dict[str, int] = field(default_factory=dict)
+    first_error: str = ""  # "line K: reason" of the first line not scored ("" when every line was)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property
+    def unscored(self) -> str:
+        """The "N of M lines not scored (first: ...)" line, so error records never pass unnoticed."""
+        if not self.errors:
+            return ""
+        return f"{self.errors:,} of {self.errors + self.documents:,} lines not scored (first: {self.first_error})"
+
+    @property
     def note(self) -> str:
         """A sentence for the user when the result would otherwise surprise ("" when none)."""
         if self.documents == 0 and self.errors == 0:
-            return f"{self.input} has no lines: nothing was scored ({self.output} is empty)"
+            empty = "nothing written to stdout" if self.output == STDIO else f"{self.output} is empty"
+            return f"{_shown(self.input)} has no lines: nothing was scored ({empty})"
         low = self.dropped_by.get("low_quality", 0)
         if self.mode == "pretrain" and low:
             return (
@@ -85,7 +111,8 @@ def score_file(
     """Check the arguments, then score ``in_path`` into ``out_path``; the shipped policy when none is given."""
     _check_args(in_path, out_path, mode, batch_size)
     policy = Path(policy_path) if policy_path is not None else default_policy_path()
-    actions, reasons = _score(Policy.load(policy), mode, in_path, out_path, batch_size)
+    tally = _score(Policy.load(policy), mode, in_path, out_path, batch_size)
+    actions = tally.actions
     errors = actions.pop("error", 0)
     return ScoreSummary(
         input=str(in_path),
@@ -95,7 +122,8 @@ def score_file(
         documents=sum(actions.values()),
         errors=errors,
         actions=dict(sorted(actions.items())),
-        dropped_by=dict(sorted(reasons.items())),
+        dropped_by=dict(sorted(tally.reasons.items())),
+        first_error=tally.first_error,
     )
 
 
@@ -108,8 +136,7 @@ def score_jsonl(
 ) -> dict[str, int]:
     """Score every line of ``in_path`` into ``out_path``; returns counts per action (and "error")."""
     _check_args(in_path, out_path, mode, batch_size)
-    actions, _ = _score(Policy.load(policy_path), mode, in_path, out_path, batch_size)
-    return dict(actions)
+    return dict(_score(Policy.load(policy_path), mode, in_path, out_path, batch_size).actions)
 
 
 def _check_args(in_path: str | Path, out_path: str | Path, mode: str, batch_size: int) -> None:
@@ -125,20 +152,68 @@ def _check_args(in_path: str | Path, out_path: str | Path, mode: str, batch_size
     _check_paths(Path(in_path), Path(out_path))
 
 
+def _shown(path: str | Path) -> str:
+    """A path as messages name it (stdin for "-")."""
+    return "stdin" if str(path) == STDIO else str(path)
+
+
 def _check_paths(in_path: Path, out_path: Path) -> None:
     """Refuse, before any model loads, an input that cannot be read or an output that would clobber it."""
+    if str(in_path) == STDIO:
+        _check_format(in_path, _stdin_head())
+    else:
+        _check_input_file(in_path)
+    if str(out_path) == STDIO:
+        return
+    if out_path.is_dir():
+        raise ScoreInputError(f"output {out_path} is a directory; give a file name with -o")
+    if str(in_path) != STDIO and out_path.exists() and out_path.resolve() == in_path.resolve():
+        raise ScoreInputError(f"output {out_path} is the input file; write the scores to another file")
+
+
+def _check_input_file(in_path: Path) -> None:
+    """The input exists, is a readable file, and is plain text (not compressed, not Parquet)."""
     if not in_path.exists():
         raise ScoreInputError(f"input file not found: {in_path}")
     if in_path.is_dir():
         raise ScoreInputError(f"input {in_path} is a directory; give a JSONL file")
     try:
-        in_path.open("rb").close()
+        with in_path.open("rb") as f:
+            head = f.read(8)
     except OSError as e:
         raise ScoreInputError(f"cannot read input {in_path}: {e.strerror}") from None
-    if out_path.is_dir():
-        raise ScoreInputError(f"output {out_path} is a directory; give a file name with -o")
-    if out_path.exists() and out_path.resolve() == in_path.resolve():
-        raise ScoreInputError(f"output {out_path} is the input file; write the scores to another file")
+    _check_format(in_path, head)
+
+
+def _stdin_head() -> bytes:
+    """The first bytes of stdin, left in place to be read again (b"" when stdin cannot be peeked)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    peek = getattr(buffer, "peek", None)
+    return peek(8)[:8] if peek is not None else b""
+
+
+def _check_format(in_path: Path, head: bytes) -> None:
+    """Refuse compressed or Parquet input by its magic bytes: read as text, every line would be an error."""
+    for magic, what, decompress in _MAGIC:
+        if not head.startswith(magic):
+            continue
+        name = _shown(in_path)
+        if decompress is None:
+            raise ScoreInputError(
+                f"{name} is {what}; filter score reads JSONL (score Parquet documents with `winnow run`, "
+                f"or convert it first, e.g. pandas.read_parquet('{name}').to_json('{Path(name).stem}.jsonl', "
+                "orient='records', lines=True))"
+            )
+        if str(in_path) == STDIO:
+            raise ScoreInputError(
+                f"stdin is {what}; filter score reads plain JSONL (decompress it first, e.g. {decompress} "
+                "FILE | winnow filter score - -o OUT)"
+            )
+        plain = split_compression(name)[0] if split_compression(name)[1] else f"{name}.jsonl"
+        raise ScoreInputError(
+            f"{name} is {what}; filter score reads plain JSONL (decompress it, e.g. {decompress} {name} "
+            f"> {plain})"
+        )
 
 
 def _bounded_lines(stream: IO[str], limit: int) -> Iterator[str | None]:
@@ -154,6 +229,9 @@ def _bounded_lines(stream: IO[str], limit: int) -> Iterator[str | None]:
 
 def _parse(line: str) -> tuple[Any, str, str | None] | str:
     """(id, text, url) or an error message."""
+    if bad := _UNDECODABLE.search(line):
+        byte = ord(bad.group()) - 0xDC00
+        return f"not UTF-8: byte 0x{byte:02x} at character {bad.start() + 1} (re-encode the file as UTF-8)"
     try:
         obj = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as e:
@@ -161,8 +239,10 @@ def _parse(line: str) -> tuple[Any, str, str | None] | str:
     if not isinstance(obj, dict):
         return "a line must be a JSON object"
     text = obj.get("text")
+    if "text" not in obj:
+        return f"no 'text' field (found {sorted(obj)[:10]})"
     if not isinstance(text, str):
-        return "missing or non-string 'text'"
+        return f"'text' is {type(text).__name__}, not a string"
     url = obj.get("url") if isinstance(obj.get("url"), str) else None
     return obj.get("id"), text, url
 
@@ -186,26 +266,46 @@ def _record(doc_id: Any, v: Verdict) -> dict[str, Any]:
 
 def _open_output(stack: contextlib.ExitStack, out_path: Path) -> IO[str]:
     """The output, written atomically (`kit.files.atomic_write`: renamed into place when complete,
-    permissions 0666 & ~umask like every other file winnow writes)."""
+    permissions 0666 & ~umask like every other file winnow writes); stdout for "-"."""
+    if str(out_path) == STDIO:
+        stack.callback(sys.stdout.flush)
+        return sys.stdout
     try:
         return stack.enter_context(atomic_write(out_path, "w", encoding="utf-8"))
     except OSError as e:
         raise ScoreInputError(f"cannot write output {out_path}: {e.strerror}") from None
 
 
-def _score(
-    policy: Policy, mode: str, in_path: str | Path, out_path: str | Path, batch_size: int
-) -> tuple[Counter[str], Counter[str]]:
-    """Write one record per input line; counts per action (and "error") and per drop reason.
+def _open_input(stack: contextlib.ExitStack, in_path: str | Path) -> IO[str]:
+    """The input as text (stdin for "-"); bytes that are not UTF-8 kept as escapes for `_parse` to name,
+    a leading byte-order mark dropped."""
+    if str(in_path) == STDIO:
+        wrapper = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
+        stack.callback(wrapper.detach)  # closing the wrapper would close stdin
+        return wrapper
+    return stack.enter_context(open(in_path, encoding="utf-8-sig", errors="surrogateescape"))
+
+
+@dataclass
+class _Tally:
+    """What `_score` wrote: counts per action (and "error"), per drop reason, and the first error."""
+
+    actions: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    first_error: str = ""
+
+
+def _score(policy: Policy, mode: str, in_path: str | Path, out_path: str | Path, batch_size: int) -> _Tally:
+    """Write one record per non-blank input line, and count them.
 
     The detectors (seconds to load) are built at the first text, so an empty file returns at once."""
     out_path = Path(out_path)
     filt = functools.cache(lambda: Filter(policy, mode=mode))
-    counts: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
+    tally = _Tally()
+    counts, reasons = tally.actions, tally.reasons
     with contextlib.ExitStack() as stack:
         out = _open_output(stack, out_path)
-        inp = stack.enter_context(open(in_path, encoding="utf-8", errors="replace"))
+        inp = _open_input(stack, in_path)
         pending: list[tuple[int, Any, str | None]] = []  # (line no, id, error) in order
         batch: list[tuple[Any, str, str | None]] = []
 
@@ -214,6 +314,7 @@ def _score(
             for line_no, doc_id, err in pending:
                 if err is not None:
                     rec = {"line": line_no, "id": doc_id, "action": "error", "error": err}
+                    tally.first_error = tally.first_error or f"line {line_no}: {err}"
                 else:
                     rec = _record(doc_id, next(verdicts))
                 counts[rec["action"]] += 1
@@ -224,6 +325,8 @@ def _score(
             batch.clear()
 
         for line_no, line in enumerate(_bounded_lines(inp, MAX_LINE_CHARS), start=1):
+            if line is not None and not line.strip():
+                continue  # a blank line is no document
             parsed = _parse(line) if line is not None else f"line longer than {MAX_LINE_CHARS:,} characters"
             if isinstance(parsed, str):
                 pending.append((line_no, None, parsed))
@@ -233,4 +336,4 @@ def _score(
             if len(pending) >= batch_size:  # bounds memory for runs of bad lines too
                 flush()
         flush()
-    return counts, reasons
+    return tally

@@ -28,6 +28,11 @@ DEFAULT_MAX_ROWS = 200_000
 QUARANTINE_ROWS = 50
 
 
+class ReportInputError(ValueError):
+    """A file the user named (--policy, --train-log) that the report cannot use: an explicit choice is
+    refused with its reason, never quietly replaced by a note inside the page."""
+
+
 @dataclass
 class Sample:
     """A bounded read of some parts: the rows read and how many rows the parts hold in all."""
@@ -197,8 +202,12 @@ def load_thresholds(path: str) -> tuple[dict[str, float], dict[str, str]]:
     The language category has no threshold; its score is 1 - lang_score for a kept language, so
     `min_score` maps to a score threshold of 1 - min_score.
     """
-    data = _read_yaml(path)
-    cats = data.get("categories")
+    return load_thresholds_of(_read_yaml(path))
+
+
+def load_thresholds_of(data: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """`load_thresholds` of a policy already read."""
+    cats = data.get("categories") if isinstance(data, dict) else None
     thresholds: dict[str, float] = {}
     actions: dict[str, str] = {}
     if not isinstance(cats, dict):
@@ -426,6 +435,35 @@ def read_tokens(run_dir: str, ledger: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def check_explicit_policy(path: str) -> None:
+    """A policy file given by name must exist, be YAML and hold category thresholds (ReportInputError)."""
+    import yaml
+
+    action = "give a policy file such as configs/policy.yaml, or leave --policy out to use the run's"
+    try:
+        data = yaml.safe_load(storage.read_text(path))
+    except (OSError, ValueError) as e:
+        reason = "not found" if isinstance(e, FileNotFoundError) else str(e).splitlines()[0]
+        raise ReportInputError(f"cannot read policy {path}: {reason} — {action}") from None
+    except yaml.YAMLError as e:
+        reason = " ".join(str(e).split())
+        raise ReportInputError(f"policy {path} is not valid YAML ({reason}) — {action}") from None
+    if not load_thresholds_of(data)[0]:
+        raise ReportInputError(
+            f"policy {path} has no category thresholds (categories: {{name: {{threshold: ...}}}}) — {action}"
+        )
+
+
+def check_explicit_train_log(path: str) -> None:
+    """A train log given by name must exist and hold at least one JSON record (ReportInputError)."""
+    action = "give the train_log.jsonl `winnow train` wrote into its --out, or leave --train-log out"
+    log = read_train_log(path)
+    if log.bad_lines == -1:
+        raise ReportInputError(f"cannot read train log {path} — {action}")
+    if log.records == 0:
+        raise ReportInputError(f"train log {path} holds no JSON records — {action}")
+
+
 # -- everything ------------------------------------------------------------------------------------
 
 
@@ -436,10 +474,18 @@ def collect(
     policy: str | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> ReportData:
-    """Read what the report shows; raises only when there is no `stats.json` at all."""
+    """Read what the report shows; raises only when there is no `stats.json` at all (FileNotFoundError)
+    or an explicit `policy` or `train_log` cannot be used (ReportInputError)."""
     stats_path = layout.stats_path(run_dir)
     if not storage.exists(stats_path):
-        raise FileNotFoundError(f"{stats_path} not found: not a run directory (or no stage finished yet)")
+        raise FileNotFoundError(
+            f"{stats_path} not found: {run_dir} is not a run directory (or no stage finished yet) — give "
+            "the run directory `winnow run` wrote, e.g. runs/default"
+        )
+    if policy:
+        check_explicit_policy(policy)
+    if train_log:
+        check_explicit_train_log(train_log)
     ledger = storage.read_json(stats_path)
     config = _read_yaml(layout.config_path(run_dir))
     name = str(config.get("name") or posixpath.basename(run_dir.rstrip("/")) or run_dir)

@@ -16,6 +16,7 @@ from tokenization import (
     EmptyCorpusError,
     TokenDataset,
     TokenizeConfig,
+    TokenizeInputError,
     load_tokenizer,
     tokenize_to_dir,
     train_tokenizer,
@@ -254,7 +255,7 @@ def test_tokenizer_roundtrip_and_directory_load(tmp_path, shared_data):
         assert tok.decode(tok.encode(t).ids) == t
     tok.save(str(tmp_path / "tokenizer.json"))
     assert load_tokenizer(tmp_path).to_str() == tok.to_str()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(TokenizeInputError, match="tokenizer file not found"):
         load_tokenizer(tmp_path / "nope")
 
 

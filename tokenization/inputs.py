@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kit.files import document_format, split_compression
 from kit.jsonl import BadLine, parse_object_line, valid_unicode
+from tokenization.errors import TokenizeInputError
 
 _SCAN_BLOCK = 16 * 2**20
+_HEAD_BYTES = 1 << 20  # how much of a JSONL file `check_input_file` reads to find the text field
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,62 @@ class Chunk:
 def file_kind(path: str) -> str:
     """The format of a tokenize input; compressed JSONL is refused (chunks are byte ranges of the file)."""
     kind = document_format(path)
-    if kind is None or split_compression(path)[1] is not None:
-        raise ValueError(f"unsupported tokenize input {path!r}: expected .parquet or .jsonl")
+    plain, codec = split_compression(path)
+    if kind is not None and codec is not None:
+        raise TokenizeInputError(
+            f"unsupported tokenize input {path!r}: it is {codec}-compressed and tokenize reads plain .jsonl "
+            f"or .parquet — decompress it first (e.g. {'zcat' if codec == 'gzip' else 'zstdcat'} {path} > {plain})"
+        )
+    if kind is None:
+        raise TokenizeInputError(
+            f"unsupported tokenize input {path!r}: tokenize reads .parquet and .jsonl files (or a run "
+            "directory) — give those"
+        )
     return kind
+
+
+def parquet_file(path: str) -> pq.ParquetFile:
+    """A Parquet input opened at its footer; a file that is not Parquet is a TokenizeInputError."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        reason = str(e).splitlines()[0][:200]
+        raise TokenizeInputError(
+            f"{path} is not a Parquet file ({reason}) — give a valid .parquet file, or rename it if it "
+            "holds JSONL"
+        ) from None
+
+
+def check_input_file(path: str, text_column: str = "text") -> None:
+    """Refuse, before any work, an input tokenize cannot read: an unsupported format, a broken Parquet
+    file, or documents without the text field (a TokenizeInputError naming the fields found)."""
+    if file_kind(path) == "parquet":
+        names = parquet_file(path).schema_arrow.names
+    else:
+        names = _jsonl_head_fields(path, text_column)
+    if names is not None and text_column not in names:
+        raise TokenizeInputError(
+            f"{path}: documents need a {text_column!r} field (found {names}) — rename the field, or set "
+            "text_column in the tokenize options"
+        )
+
+
+def _jsonl_head_fields(path: str, text_column: str) -> list[str] | None:
+    """The fields of the JSON objects in the first MiB of a JSONL file; None when one has `text_column`
+    or there is no object to judge (malformed lines are counted later, not here)."""
+    with open(path, "rb") as f:
+        head = f.read(_HEAD_BYTES)
+    lines = head.split(b"\n")
+    if len(head) == _HEAD_BYTES:
+        lines.pop()  # cut short by the read
+    fields: dict[str, None] = {}
+    for line in lines:
+        rec = parse_object_line(line.strip()) if line.strip() else None
+        if isinstance(rec, dict):
+            if text_column in rec:
+                return None
+            fields.update(dict.fromkeys(rec))
+    return sorted(fields) if fields else None
 
 
 def _jsonl_line_starts(path: str, every: int) -> tuple[list[int], int]:
@@ -70,7 +126,7 @@ def _jsonl_line_starts(path: str, every: int) -> tuple[list[int], int]:
 def count_documents(path: str) -> int:
     """Rows of a Parquet file (footer) or lines of a JSONL file (newline scan)."""
     if file_kind(path) == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
+        return parquet_file(path).metadata.num_rows
     return _jsonl_line_starts(path, every=2**62)[1]
 
 
@@ -78,7 +134,7 @@ def _parquet_ranges(path: str, docs_per_task: int) -> list[tuple[int, int]]:
     """Row ranges of at most ``docs_per_task`` rows that follow row-group boundaries: whole groups are
     merged while they fit, a larger group is cut. A range straddling groups would make two tasks
     read and decompress the same group; boundaries never change the document order."""
-    md = pq.ParquetFile(path).metadata
+    md = parquet_file(path).metadata
     ranges: list[tuple[int, int]] = []
     start = row = 0
     for g in range(md.num_row_groups):

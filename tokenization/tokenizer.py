@@ -15,7 +15,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from tokenization.config import TokenizeConfig, TokenizerConfig
-from tokenization.errors import EmptyCorpusError
+from tokenization.errors import EmptyCorpusError, TokenizeInputError
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,41 @@ def train_tokenizer(texts: Iterable[str], config: TokenizeConfig | TokenizerConf
     return tok
 
 
+_TOKENIZER_ACTION = (
+    "set tokenize.tokenizer.path to a Hugging Face tokenizer.json (or a directory holding one), "
+    "or leave it out to train one"
+)
+
+
 def resolve_tokenizer_file(path: str | os.PathLike) -> Path:
-    """A ``tokenizer.json`` path, given the file itself or a directory containing one."""
+    """A ``tokenizer.json`` path, given the file itself or a directory containing one; a missing one is
+    a TokenizeInputError (the configured path is the user's to fix)."""
     p = Path(path)
     if p.is_dir():
         p = p / "tokenizer.json"
     if not p.is_file():
-        raise FileNotFoundError(f"no tokenizer.json at {path}")
+        what = f"no tokenizer.json in {path}" if Path(path).is_dir() else f"tokenizer file not found: {path}"
+        raise TokenizeInputError(f"{what} — {_TOKENIZER_ACTION}")
     return p
 
 
+def check_tokenizer_file(path: str | os.PathLike) -> tuple[Tokenizer, bytes]:
+    """The tokenizer at ``path`` and its exact bytes, or a TokenizeInputError naming the file: missing,
+    unreadable, or not a tokenizer.json. A plain function so config checks can call it before any work."""
+    p = resolve_tokenizer_file(path)
+    try:
+        data = p.read_bytes()
+        return Tokenizer.from_str(data.decode("utf-8-sig")), data
+    except OSError as e:
+        raise TokenizeInputError(f"cannot read tokenizer {p}: {e.strerror} — {_TOKENIZER_ACTION}") from None
+    except Exception as e:  # tokenizers raises a bare Exception for text it cannot parse
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise TokenizeInputError(f"{p} is not a tokenizer.json ({reason}) — {_TOKENIZER_ACTION}") from None
+
+
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
-    """Load a local tokenizer (file or directory); never downloads."""
-    return Tokenizer.from_file(str(resolve_tokenizer_file(path)))
+    """Load a local tokenizer (file or directory); never downloads. TokenizeInputError if it cannot be."""
+    return check_tokenizer_file(path)[0]
 
 
 def special_ids(tok: Tokenizer, config: TokenizeConfig | TokenizerConfig) -> SpecialIds:
@@ -85,13 +107,16 @@ def special_ids(tok: Tokenizer, config: TokenizeConfig | TokenizerConfig) -> Spe
     eos = tok.token_to_id(cfg.eos_token)
     if eos is None:
         known = sorted(t.content for t in tok.get_added_tokens_decoder().values())
-        raise ValueError(
+        raise TokenizeInputError(
             f"tokenizer has no EOS token {cfg.eos_token!r} (needed to join packed documents); "
             f"set tokenize.tokenizer.eos_token to one of its tokens, e.g. its special tokens {known[:20]}"
         )
     bos = tok.token_to_id(cfg.bos_token) if cfg.bos_token is not None else None
     if cfg.add_bos and bos is None:
-        raise ValueError(f"add_bos is set but the tokenizer has no BOS token {cfg.bos_token!r}")
+        raise TokenizeInputError(
+            f"add_bos is set but the tokenizer has no BOS token {cfg.bos_token!r}: set "
+            "tokenize.tokenizer.bos_token to one of its tokens, or add_bos: false"
+        )
     pad = tok.token_to_id(cfg.pad_token) if cfg.pad_token is not None else None
     return SpecialIds(eos=eos, bos=bos, pad=pad, add_bos=cfg.add_bos)
 

@@ -24,6 +24,15 @@ from trainer.metrics import RunLog, device_peak_flops, plot_losses
 from trainer.model import Gate, ParamCounts, Transformer, count_params
 
 
+class TrainInputError(ValueError):
+    """A config, tokens directory or --out that cannot make (or continue) this run; the message says
+    what to change, so the command line prints it as one `error:` line."""
+
+
+class CheckpointExistsError(FileExistsError):
+    """resume=False on an --out that already holds a checkpoint: a run is never overwritten."""
+
+
 @dataclass
 class TrainResult:
     out_dir: str
@@ -58,9 +67,15 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def _resolve(cfg: Config, vocab: int, seq_len: int) -> Config:
     m = cfg.model
     if m.vocab_size is not None and m.vocab_size < vocab:
-        raise ValueError(f"model.vocab_size={m.vocab_size} is smaller than the tokens' vocab_size={vocab}")
+        raise TrainInputError(
+            f"model.vocab_size={m.vocab_size} is smaller than the tokens' vocab_size={vocab}: raise it or "
+            "leave it out (it is then taken from the tokens)"
+        )
     if m.max_seq_len is not None and m.max_seq_len < seq_len:
-        raise ValueError(f"model.max_seq_len={m.max_seq_len} is shorter than the tokens' seq_len={seq_len}")
+        raise TrainInputError(
+            f"model.max_seq_len={m.max_seq_len} is shorter than the tokens' seq_len={seq_len}: raise it or "
+            "leave it out (it is then taken from the tokens)"
+        )
     resolved = m.model_copy(
         update={"vocab_size": m.vocab_size or vocab, "max_seq_len": m.max_seq_len or seq_len}
     )
@@ -154,7 +169,7 @@ def _open_data(
     val_ds = open_split(tokens_dir, "val", verify=tc.verify_shards)
     cfg = _resolve(cfg, ds.vocab_size, ds.seq_len)
     if tc.global_batch_size % (tc.micro_batch_size * info.world):
-        raise ValueError("train.global_batch_size must be a multiple of micro_batch_size × world size")
+        raise TrainInputError("train.global_batch_size must be a multiple of micro_batch_size × world size")
     return cfg, ds, val_ds, tc.global_batch_size // (tc.micro_batch_size * info.world)
 
 
@@ -162,18 +177,43 @@ def _checkpoint_to_resume(ckpt_root: Path, resume: bool) -> Path | None:
     """The newest checkpoint; one that exists without resume is an error (never overwrite a run)."""
     latest = ckpt.latest_checkpoint(ckpt_root)
     if latest is not None and not resume:
-        raise FileExistsError(f"{latest} exists; resume or choose an empty --out directory")
+        raise CheckpointExistsError(
+            f"{ckpt_root.parent} already holds a checkpoint ({latest.name}) and a run is never overwritten: "
+            "drop --no-resume to continue it, or give another --out"
+        )
     return latest
 
 
-def _restore_model(latest: Path, cfg: Config, model: Transformer, batches: TrainBatches) -> dict:
+def model_differences(saved: dict, given: dict, from_tokens: frozenset[str] = frozenset()) -> list[str]:
+    """Each model setting that differs between a checkpoint and this run, as "key old -> new"; keys in
+    `from_tokens` were filled in from the tokens directory, so the message says the tokens changed."""
+    out = []
+    for key in sorted(saved.keys() | given.keys()):
+        old, new = saved.get(key), given.get(key)
+        if old != new:
+            out.append(f"{key} {old} -> {new}" + (" (taken from the tokens)" if key in from_tokens else ""))
+    return out
+
+
+def _restore_model(
+    latest: Path,
+    cfg: Config,
+    model: Transformer,
+    batches: TrainBatches,
+    from_tokens: frozenset[str] = frozenset(),
+) -> dict:
     """Load the checkpoint's weights and data cursor; returns its saved state (step, optimizer, RNG, ...).
 
     A checkpoint of another model config cannot be resumed: its weights would not fit or would mean
-    something else."""
+    something else (a TrainInputError naming the settings that differ)."""
     saved = ckpt.load_config_json(latest)
-    if saved["model"] != cfg.model.model_dump(mode="json"):
-        raise ValueError(f"{latest}/config.json: model config differs from the one given; cannot resume")
+    differences = model_differences(saved["model"], cfg.model.model_dump(mode="json"), from_tokens)
+    if differences:
+        out_dir = latest.parent.parent
+        raise TrainInputError(
+            f"{out_dir} holds a checkpoint of another model ({', '.join(differences)}); give another --out, "
+            f"or delete {latest.parent} to start over"
+        )
     model.load_state_dict(ckpt.load_weights(latest), strict=True)
     state = ckpt.load_state(latest)
     batches.load_state_dict(state["sampler"])
@@ -490,6 +530,7 @@ def _prepare(
     The order is the contract of exact resume: seed, init, load, then wrap (fully_shard swaps the
     parameters for sharded DTensors, and the optimizer must hold those), then the optimizer and RNG state."""
     tc = cfg.train
+    from_tokens = frozenset(k for k in ("vocab_size", "max_seq_len") if getattr(cfg.model, k) is None)
     cfg, ds, val_ds, accum = _open_data(cfg, tokens_dir, info)
     latest = _checkpoint_to_resume(out / "checkpoints", resume)
 
@@ -497,7 +538,7 @@ def _prepare(
     model = Transformer(cfg.model)
     counts = count_params(model)
     batches = TrainBatches(ds, tc.global_batch_size, tc.seed, info.rank, info.world)
-    state = _restore_model(latest, cfg, model, batches) if latest is not None else None
+    state = _restore_model(latest, cfg, model, batches, from_tokens) if latest is not None else None
     model.to(info.device)
 
     fsdp = info.enabled and tc.parallel == "fsdp"

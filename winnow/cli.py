@@ -71,12 +71,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.stages.ingest import expand_sources
 
     cfg = load_config(args.config)
-    if args.sources:
-        _print_warnings(check_sources(cfg, remote=True))
+    if not args.sources:
+        print(
+            f"{args.config}: valid (sources not checked; add --sources to check them); "
+            f"stages: {' -> '.join(cfg.stages)}"
+        )
+        return EXIT_OK
+    _print_warnings(check_sources(cfg, remote=True))
     print(f"{args.config}: valid; stages: {' -> '.join(cfg.stages)}")
-    if args.sources:
-        for src in expand_sources(cfg):
-            print(f"  {src.uri}")
+    for src in expand_sources(cfg):
+        print(f"  {src.uri}")
     return EXIT_OK
 
 
@@ -101,13 +105,19 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from report.data import ReportInputError
     from report.page import write_report
     from winnow.commands import check_output_path
 
     check_output_path(args.output, "-o", directory=False)
+    if args.output and os.path.isdir(args.output):
+        raise ConfigError(
+            f"-o {args.output} is a directory — give the report's file name, "
+            f"e.g. -o {os.path.join(args.output, 'report.html')}"
+        )
     try:
         path = write_report(args.run_dir, args.output, train_log=args.train_log, policy=args.policy)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ReportInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     print(f"report: {path}")

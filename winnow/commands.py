@@ -69,7 +69,7 @@ def check_at_least(flag: str, value: float | None, low: float, meaning: str = ""
 
 def _cmd_filter_score(args: argparse.Namespace) -> int:
     from filters.policy import PolicyError
-    from filters.score_jsonl import ScoreInputError, score_file
+    from filters.score_jsonl import STDIO, ScoreInputError, score_file
 
     check_output_path(args.output, "-o", directory=False)
     try:
@@ -77,7 +77,21 @@ def _cmd_filter_score(args: argparse.Namespace) -> int:
     except (ScoreInputError, PolicyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(summary.to_dict(), sort_keys=True))
+    if summary.errors and not summary.documents:
+        where = "stdout" if args.output == STDIO else args.output
+        print(
+            f"error: no line of {'stdin' if args.input == STDIO else args.input} could be scored "
+            f"(first: {summary.first_error}) — give JSONL with one object per line holding a string "
+            f"`text` (per-line errors in {where})",
+            file=sys.stderr,
+        )
+        return 2
+    # With -o -, stdout carries the records: the summary goes to stderr.
+    print(
+        json.dumps(summary.to_dict(), sort_keys=True), file=sys.stderr if args.output == STDIO else sys.stdout
+    )
+    if summary.unscored:
+        print(f"warning: {summary.unscored}", file=sys.stderr)
     if summary.note:
         print(f"note: {summary.note}", file=sys.stderr)
     return 0
@@ -87,7 +101,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from dedup import DedupConfig, explain, run_dedup
-    from dedup.io import DedupInputError
+    from dedup.io import DedupInputError, check_inputs
     from pipeline.config import ConfigError, format_validation_error
 
     raw = _load_yaml(args.config)
@@ -123,9 +137,11 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
         )
         return 2
     check_output_path(args.output, "-o", directory=True)
-    if cfg.use_ray:
-        init_ray(args.address)
+    _check_apart(args.input, args.output)
     try:
+        check_inputs(expand_inputs(args.input))
+        if cfg.use_ray:
+            init_ray(args.address)
         stats = run_dedup(args.input, args.output, cfg)
     except DedupInputError as e:
         raise ConfigError(f"dedup: {e}") from None
@@ -134,6 +150,26 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
         where = f"written to {os.path.join(args.output, 'quarantine')}/, counted as `quarantined`"
         _warn_malformed(stats.quarantined, stats.quarantine_examples, where)
     return 0
+
+
+def _check_apart(inputs: list[str], output: str) -> None:
+    """Refuse an output directory that is an input, lies inside one, or holds one: dedup would write
+    kept/ and rejected/ parts among its own inputs, and the next run would read them as documents."""
+    from pipeline.config import ConfigError
+
+    if "://" in output:
+        return
+    out = Path(os.path.realpath(output))
+    for item in inputs:
+        if "://" in item:
+            continue
+        src = Path(os.path.realpath(item))
+        if out == src or src in out.parents or out in src.parents:
+            where = "is" if out == src else "is inside" if src in out.parents else "holds"
+            raise ConfigError(
+                f"dedup output {output} {where} input {item} — give an output directory apart from the "
+                f"inputs, e.g. -o {src.name.split('.')[0]}-dedup"
+            )
 
 
 def _warn_malformed(count: int, examples: list[str], where: str) -> None:
@@ -194,8 +230,9 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
         return 2
     inputs = _tokenize_inputs(args.input)
     _check_tokens_output(args.output, args.overwrite)
-    init_ray(args.address)
     try:
+        _check_tokenize_inputs(inputs, cfg)
+        init_ray(args.address)
         stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite)
     except TokenizeInputError as e:
         print(f"error: tokenize: {e}", file=sys.stderr)
@@ -205,6 +242,19 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
         where = "skipped, counted as `documents_malformed`"
         _warn_malformed(stats.documents_malformed, stats.malformed_examples, where)
     return 0
+
+
+def _check_tokenize_inputs(inputs: list[str], cfg: Any) -> None:
+    """Every input file readable as documents with a text field, and the configured tokenizer usable:
+    checked before Ray starts (a TokenizeInputError otherwise)."""
+    from kit.files import expand_inputs
+    from tokenization.inputs import check_input_file
+    from tokenization.tokenizer import check_tokenizer_file, special_ids
+
+    for path in expand_inputs(p for p in inputs if "://" not in p):
+        check_input_file(path, cfg.text_column)
+    if cfg.tokenizer.path:
+        special_ids(check_tokenizer_file(cfg.tokenizer.path)[0], cfg)
 
 
 def _check_tokens_output(output: str, overwrite: bool) -> None:
@@ -224,20 +274,46 @@ def _train_input_error(config: str, tokens: str) -> str | None:
     from tokenization.pack import MANIFEST
     from trainer.config import Config, load_config
 
+    if os.path.isdir(config):
+        return f"{config} is a directory — give a model config file such as configs/moe-tiny.yaml"
     if not os.path.isfile(config):
         return f"train config not found: {config} — give a model config such as configs/moe-tiny.yaml"
     try:
-        load_config(config)
+        cfg = load_config(config)
     except ValidationError as e:
         return format_validation_error(e, config, Config)
     except (ValueError, yaml.YAMLError) as e:
         return f"invalid config {config}: {e}"
     if not os.path.isfile(os.path.join(tokens, MANIFEST)):
+        return _tokens_dir_error(tokens, MANIFEST)
+    return _device_error(config, cfg.train.device)
+
+
+def _tokens_dir_error(tokens: str, manifest: str) -> str:
+    """Why `tokens` is not a tokens directory; a run directory gets its tokens/ named."""
+    inner = os.path.join(tokens, "tokens")
+    if os.path.isfile(os.path.join(inner, manifest)):
         return (
-            f"no {MANIFEST} in {tokens} — give the tokens directory the tokenize stage writes "
-            "(runs/default/tokens after `make pipeline`)"
+            f"no {manifest} in {tokens}: it is a run directory — give its tokens directory, --tokens {inner}"
         )
-    return None
+    return (
+        f"no {manifest} in {tokens} — give the tokens directory the tokenize stage writes "
+        "(runs/default/tokens after `make pipeline`)"
+    )
+
+
+def _device_error(config: str, device: str) -> str | None:
+    """train.device: cuda on a torch without CUDA, refused before training starts (the trainer would raise)."""
+    if device != "cuda":
+        return None
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    return (
+        f"{config}: train.device is 'cuda' but this torch sees no CUDA device (torch.cuda.is_available() "
+        "is False) — set train.device: auto (or cpu), or install the CUDA build of torch"
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -247,9 +323,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from trainer.train import train
+    from trainer.train import CheckpointExistsError, TrainInputError, train
 
-    result = train(args.config, args.tokens, args.out, resume=not args.no_resume, max_steps=args.max_steps)
+    try:
+        result = train(
+            args.config, args.tokens, args.out, resume=not args.no_resume, max_steps=args.max_steps
+        )
+    except (TrainInputError, CheckpointExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"checkpoint: {getattr(result, 'checkpoint_dir', args.out)}")
     return 0
 
@@ -291,8 +373,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = fsub.add_parser(
         "score", help="one JSON line per input line: id, action, categories, lang, spans, text"
     )
-    s.add_argument("input", help="JSONL with `text` (and `id`, `url`)")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("input", help="JSONL with `text` (and `id`, `url`); - reads stdin")
+    s.add_argument("-o", "--output", required=True, help="output JSONL; - writes stdout")
     s.add_argument("--policy", help="policy YAML (default: the shipped policy, as configs/policy.yaml)")
     s.add_argument(
         "--mode",
@@ -335,7 +417,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokens", required=True, help="tokens directory (from the tokenize stage)")
     p.add_argument("--out", required=True, help="checkpoint/log directory")
     p.add_argument("--max-steps", type=int, help="stop this invocation at this global step (>= 1)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start a new run: refuse an --out that already holds a checkpoint (never overwritten)",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("generate", help="sample text from a trained checkpoint")
