@@ -20,6 +20,8 @@ from pipeline.sections import validate_sections
 from tokenization.config import TokenizeConfig
 
 STAGE_NAMES = ("ingest", "exact_dedup", "filter", "near_dedup", "tokenize")
+# The example run config shipped with winnow, named when a config path leads nowhere.
+SHIPPED_EXAMPLE = "configs/default.yaml"
 
 
 class Strict(BaseModel):
@@ -185,15 +187,60 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     """Read and validate a run config; raise ConfigError naming every bad field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"config file not found: {path}") from e
+        raw = yaml.safe_load(read_config_text(path))
     except yaml.YAMLError as e:
-        raise ConfigError(f"config {path} is not valid YAML: {e}") from e
+        raise ConfigError(f"config {path} is not valid YAML: {yaml_error_line(e)}") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path} must be a mapping at the top level")
     raw.update(overrides or {})
     return parse_config(raw, source=str(path), base_dir=str(path.resolve().parent))
+
+
+def read_config_text(path: Path) -> str:
+    """The config file's text; a path that is no readable UTF-8 file is a ConfigError that says what
+    to give instead (one `error:` line, not an OSError or UnicodeDecodeError traceback)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise ConfigError(
+            f"config file not found: {path}; check the path (the shipped example is {SHIPPED_EXAMPLE})"
+        ) from e
+    except IsADirectoryError as e:
+        raise ConfigError(f"{path} is a directory; give a config file such as {_example_in(path)}") from e
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read config {path}: {e.strerror}; check the path and its permissions"
+        ) from e
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {e.start}, line {line}); give a YAML run config saved as UTF-8"
+        ) from e
+
+
+def _example_in(directory: Path) -> str:
+    """The config file to suggest for a directory: its default.yaml if it has one, else the shipped one."""
+    candidate = directory / "default.yaml"
+    return str(candidate) if candidate.is_file() else SHIPPED_EXAMPLE
+
+
+def yaml_error_line(err: yaml.YAMLError) -> str:
+    """A YAML error as one line, `line L, column C: problem (context at line L, column C)`: PyYAML's
+    own text spans 5-8 lines (snippets and carets), and an `error:` is one line."""
+    problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
+    if not problem or mark is None:
+        return " ".join(str(err).split())
+    text = f"{_where(mark)}: {problem}"
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and context_mark is not None:
+        text += f" ({context} at {_where(context_mark)})"
+    return text
+
+
+def _where(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 def parse_config(raw: dict[str, Any], source: str = "<dict>", base_dir: str = ".") -> RunConfig:

@@ -27,7 +27,8 @@ import ray
 from ray.exceptions import RayActorError
 from tqdm import tqdm
 
-from kit.ray_local import connect_ray
+from kit.ray_local import RayUnreachableError, connect_ray
+from pipeline.config import ConfigError
 
 log = logging.getLogger("winnow")
 
@@ -47,8 +48,21 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     and inherits the job's runtime env (e.g. `--working-dir`). The local start is
     `kit.ray_local.start_local_ray`: every service on 127.0.0.1, no dashboard, no metrics export.
     """
-    connect_ray(address, num_cpus)
+    try:
+        connect_ray(address, num_cpus)
+    except RayUnreachableError as e:
+        raise ConfigError(unreachable_message(e)) from None
     ray.data.DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
+
+
+def unreachable_message(err: RayUnreachableError) -> str:
+    """The one `error:` line for a cluster that does not answer: which setting named it, and how to
+    run without it (a stale RAY_ADDRESS is the usual cause)."""
+    if err.from_env:
+        where, instead = "from RAY_ADDRESS", "unset RAY_ADDRESS to run locally"
+    else:
+        where, instead = "from --address or the config's ray.address", "leave the address out to run locally"
+    return f"cannot reach the Ray cluster at {err.address} ({where}: {err.reason}); check the address, or {instead}"
 
 
 def cluster_cpus() -> int:

@@ -1,8 +1,9 @@
 """Checks that run before Ray starts, so a user's mistake costs a second, not a Ray start.
 
-`winnow run` and `winnow validate --sources` call these: a local source that matches no file
-and a run directory made with another config are refused with one line that names the thing
-and says what to do; an empty source is only a warning (the run is valid, it keeps nothing).
+`winnow run` and `winnow validate --sources` call these: a local source that matches no file, a
+run directory made with another config, and one that another run is writing are refused with one
+line that names the thing and says what to do; an empty source is only a warning (the run is
+valid, it keeps nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ LOCAL_SCHEMES = ("", "file")
 
 def preflight_run(cfg: RunConfig, run_dir: str, *, restart: bool) -> list[str]:
     """Everything `winnow run` can refuse before Ray starts; returns warnings to print."""
+    try:
+        storage.check_run_dir_free(run_dir)
+    except storage.RunDirBusy as e:
+        raise run_dir_busy(e) from None
     if not restart:
         check_run_dir(cfg, run_dir)
         if _ingest_finished(run_dir):
@@ -114,6 +119,11 @@ def _empty_warning(index: int, uri: str, files: int, consequence: str) -> str:
 
 
 # -- run directory --------------------------------------------------------------------------------------
+
+
+def run_dir_busy(err: storage.RunDirBusy) -> ConfigError:
+    """A run directory another winnow is writing: the one `error:` line, and what to do."""
+    return ConfigError(f"{err}; wait for it to finish, or use another --run-dir")
 
 
 def check_run_dir(cfg: RunConfig, run_dir: str) -> None:

@@ -8,17 +8,23 @@ stopped. After every stage the ledger is checked and `stats.json` rewritten.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline import layout, storage
-from pipeline.config import ConfigError, RunConfig, dump_config
+from pipeline.config import RunConfig, dump_config
 from pipeline.layout import StagePaths
 from pipeline.ledger import StageStats, ledger_dict
-from pipeline.preflight import check_run_dir
+from pipeline.preflight import check_run_dir, run_dir_busy
+from pipeline.stages.base import load_part_stats
 
 log = logging.getLogger("winnow")
+
+# Sources named one by one in the end-of-run warning about wholly quarantined sources; the rest counted.
+MAX_SOURCE_WARNINGS = 10
+MAX_REASON_CHARS = 120
 
 
 @dataclass
@@ -63,6 +69,11 @@ def print_line(text: str) -> None:
     print(text, flush=True)
 
 
+def print_warning(text: str) -> None:
+    """run_pipeline's warnings go to stderr, like preflight's."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def run_pipeline(
     cfg: RunConfig,
     run_dir: str,
@@ -70,20 +81,25 @@ def run_pipeline(
     restart: bool = False,
     on_stage: Callable[[StageStats], None] | None = None,
     say: Callable[[str], None] = print_line,
+    warn: Callable[[str], None] = print_warning,
 ) -> RunResult:
     """Run every configured stage; return the ledger. Ray must already be initialized.
 
     `on_stage(stats)` is called after each stage that ran. A stage finished by an earlier run is
     not run again, and `say` announces "<stage>: skipped (already done)" instead: its old counts and
     timing are in the ledger, not news. When no document is left, `say` names the stage that
-    removed the last one, so an empty output reads as a result rather than a failure.
+    removed the last one, so an empty output reads as a result rather than a failure. Last, `warn`
+    gets a line per source of which every record was quarantined (`quarantined_source_warnings`).
     """
     try:
         with storage.run_dir_lock(run_dir):
             prepare_run_dir(cfg, run_dir, restart=restart)
-            return _run_stages(cfg, run_dir, on_stage, say)
+            result = _run_stages(cfg, run_dir, on_stage, say)
     except storage.RunDirBusy as e:
-        raise ConfigError(f"{e}; wait for it to finish, or use another --run-dir") from None
+        raise run_dir_busy(e) from None
+    for line in quarantined_source_warnings(result.stages, run_dir):
+        warn(line)
+    return result
 
 
 def _run_stages(
@@ -151,6 +167,39 @@ def empty_output_note(stages: list[StageStats]) -> str | None:
         "nothing to tokenize" if any(s.name == "tokenize" for s in stages) else "the output is empty"
     )
     return f"no documents left after {emptied}; {consequence}"
+
+
+def quarantined_source_warnings(stages: list[StageStats], run_dir: str) -> list[str]:
+    """`warning: source NAME: all N records quarantined (first reason: ...)` for each source of which
+    ingest kept nothing readable: a wrong `format` or path, which the counts alone do not name.
+
+    Only sources with a quarantine part are looked at (that part's stats say whether all of the
+    source was quarantined), and only when ingest quarantined anything.
+    """
+    ingest = next((s for s in stages if s.name == "ingest"), None)
+    if ingest is None or not ingest.quarantined:
+        return []
+    paths = StagePaths(run_dir, "ingest")
+    found = [w for w in (_whole_source_warning(paths, p) for p in layout.parts(paths.quarantine_dir)) if w]
+    more = len(found) - MAX_SOURCE_WARNINGS
+    if more > 0:
+        tail = f"warning: and {more} more sources with every record quarantined; see {paths.quarantine_dir}"
+        found = [*found[:MAX_SOURCE_WARNINGS], tail]
+    return found
+
+
+def _whole_source_warning(paths: StagePaths, quarantine_part: str) -> str | None:
+    """The warning for one ingest part (one source file) when all its records were quarantined."""
+    stats = load_part_stats(paths, layout.part_name(quarantine_part))
+    if stats is None or not stats.input or stats.quarantined != stats.input:
+        return None
+    first = storage.open_parquet(quarantine_part).read_row_group(0, columns=["source", "error"])
+    if not first.num_rows:
+        return None
+    source, error = first.column("source")[0].as_py(), first.column("error")[0].as_py()
+    reason = error if len(error) <= MAX_REASON_CHARS else error[: MAX_REASON_CHARS - 1] + "…"
+    records = f"all {stats.input:,} records" if stats.input != 1 else "its only record"
+    return f"warning: source {source}: {records} quarantined (first reason: {reason}); check its format/path"
 
 
 def last_document_stage(run_dir: str) -> list[str]:

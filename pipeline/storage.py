@@ -189,16 +189,13 @@ def run_dir_lock(run_dir: str) -> Iterator[None]:
     if not is_local(run_dir):
         yield
         return
-    root = os.path.abspath(run_dir[len("file://") :] if run_dir.startswith("file://") else run_dir)
-    os.makedirs(os.path.dirname(root), exist_ok=True)
-    lock_path = os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.lock")
+    lock_path = _lock_path(run_dir)
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with open(lock_path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise RunDirBusy(f"{run_dir} is in use by a running winnow ({holder})") from None
+            raise _busy(run_dir, handle) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -207,3 +204,32 @@ def run_dir_lock(run_dir: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_run_dir_free(run_dir: str) -> None:
+    """Raise RunDirBusy if a live run holds the run directory's lock, creating nothing: lets `winnow
+    run` refuse before Ray starts. The run still takes the lock itself (`run_dir_lock`)."""
+    if not is_local(run_dir):
+        return
+    try:
+        with open(_lock_path(run_dir)) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _busy(run_dir, handle) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except FileNotFoundError:  # no lock file: no run has held it
+        return
+
+
+def _lock_path(run_dir: str) -> str:
+    """`.<name>.lock` beside a local run directory."""
+    root = os.path.abspath(run_dir[len("file://") :] if run_dir.startswith("file://") else run_dir)
+    return os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.lock")
+
+
+def _busy(run_dir: str, handle: IO[str]) -> RunDirBusy:
+    """The refusal, naming the holder its lock file records (`pid N`)."""
+    handle.seek(0)
+    holder = handle.read().strip() or "another process"
+    return RunDirBusy(f"{run_dir} is in use by a running winnow ({holder})")
