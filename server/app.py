@@ -13,9 +13,10 @@ import asyncio
 import hmac
 import json
 import logging
+import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ from filters.policy import Policy
 from filters.stream import BLOCKING, StreamGuard
 from kit.files import file_sha256
 from server.audit import AuditLog, intervention_records
-from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend, Usage
+from server.backends import Backend, CheckpointBackend, GenRequest, UpstreamBackend, UpstreamError, Usage
 from server.config import ServeConfig
 from server.metrics import Metrics
 from server.request import ClientError, parse_json_body, parse_request
@@ -51,6 +52,13 @@ class _State:
     metrics: Metrics
     audit: AuditLog
     policy_sha256: str
+    backend_error: str | None = None  # the last generation's backend failure (cleared by a success)
+
+    def upstream_failed(self, e: UpstreamError) -> None:
+        """One log line, no traceback: an unreachable upstream fails every request, and a traceback
+        each would bury the reason; ``/healthz`` reports it until a generation succeeds again."""
+        log.error("%s", e)
+        self.backend_error = e.client_message
 
 
 def build_backend(cfg: ServeConfig) -> Backend:
@@ -86,6 +94,11 @@ def create_app(cfg: ServeConfig, *, filter: Filter | None = None, backend: Backe
     async def _client_error(_req: Request, exc: ClientError) -> JSONResponse:
         return _error(exc.status, exc.message, exc.kind)
 
+    @app.exception_handler(UpstreamError)
+    async def _upstream_error(_req: Request, exc: UpstreamError) -> JSONResponse:
+        state.upstream_failed(exc)
+        return _error(502, exc.client_message, "upstream_error")
+
     @app.exception_handler(Exception)
     async def _server_error(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("request failed")
@@ -94,7 +107,8 @@ def create_app(cfg: ServeConfig, *, filter: Filter | None = None, backend: Backe
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {
-            "status": "ok",
+            "status": "degraded" if state.backend_error else "ok",
+            "backend_error": state.backend_error,
             "filter": state.filter is not None,
             "policy_sha256": state.policy_sha256,
             "model_sha256": backend.model_sha256,
@@ -270,6 +284,7 @@ async def _guarded(state: _State, req: GenRequest, out: _Outcome, deadline: floa
         else:
             if n >= req.max_tokens:
                 out.finish_reason = "length"
+        state.backend_error = None
     except _DeadlinePassed:
         out.finish_reason, out.timed_out = "length", True
     finally:
@@ -439,6 +454,11 @@ async def _answer_events(call: _Call, out: _Outcome, deadline: float) -> AsyncIt
         if call.usage is not None:
             yield _sse(_usage_chunk(kind, rid, created, model, call.usage))
         yield b"data: [DONE]\n\n"
+    except UpstreamError as e:  # the response has started (200): the error event carries the 502's text
+        state.upstream_failed(e)
+        state.metrics.requests.labels(call.endpoint, "error").inc()
+        yield _sse({"error": {"message": e.client_message, "type": "upstream_error"}})
+        return
     except Exception:
         log.exception("stream failed")
         state.metrics.requests.labels(call.endpoint, "error").inc()
@@ -536,11 +556,17 @@ def _full_body(
     }
 
 
-def serve(cfg: ServeConfig, app: FastAPI | None = None) -> None:
-    """Run the server until interrupted (uvicorn, one process, read deadlines; see server/transport.py)."""
-    import uvicorn
+def serve(
+    cfg: ServeConfig,
+    app: FastAPI | None = None,
+    sockets: list[socket.socket] | None = None,
+    on_ready: Callable[[list[tuple[Any, ...]]], None] | None = None,
+) -> None:
+    """Run the server until interrupted (uvicorn, one process, read deadlines; see server/transport.py).
 
-    from server.transport import uvicorn_config
+    ``sockets``: already listening (the CLI binds them first, so a taken port is its own error line);
+    ``on_ready(addresses)`` is called once the server accepts requests, with where it listens."""
+    from server.transport import ReadyServer, uvicorn_config
 
     app = app or create_app(cfg)
-    uvicorn.Server(uvicorn_config(app, cfg, cfg.host, cfg.port, "info")).run()
+    ReadyServer(uvicorn_config(app, cfg, cfg.host, cfg.port, "info"), on_ready).run(sockets=sockets)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import threading
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,12 +27,28 @@ __all__ = [
     "GenRequest",
     "UpstreamBackend",
     "UpstreamError",
+    "UpstreamUnreachable",
     "Usage",
 ]
 
 
 class UpstreamError(RuntimeError):
-    """The upstream server failed (status, protocol); its message is safe to log, not to return verbatim."""
+    """The upstream server failed (status, protocol); its message is safe to log, not to return verbatim.
+
+    ``client_message`` is what the client is told (a 502): our own words, never the upstream's text.
+    """
+
+    def __init__(self, message: str, client_message: str = "upstream server failed") -> None:
+        super().__init__(message)
+        self.client_message = client_message
+
+
+class UpstreamUnreachable(UpstreamError):
+    """No connection to the upstream (refused, unresolvable, timed out): the client is told why, the
+    operator (log) also where, so a wrong ``--upstream`` is seen on the first request."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"upstream {url} unreachable: {reason}", f"upstream unreachable: {reason}")
 
 
 class BackendSetupError(ValueError):
@@ -144,18 +162,69 @@ class CheckpointBackend:
 
 
 def _load_checkpoint(checkpoint: str, device: str | None) -> tuple[Any, Any, int | None]:
-    """``trainer.generate.load_model``, with a wrong path reported as what the user must fix."""
-    hint = "pass the --out directory of `winnow train` (or one of its checkpoints/step-* directories)"
-    if not Path(checkpoint).is_dir():  # checked before importing torch: the mistake is reported at once
-        raise BackendSetupError(f"checkpoint {checkpoint}: no such directory; {hint}")
+    """``trainer.generate.load_model``, with a wrong path or device reported as what the user must fix."""
+    _check_checkpoint_path(Path(checkpoint))  # before importing torch: the mistake is reported at once
+    _check_device(device)
     from trainer.generate import load_model
 
     try:
         return load_model(checkpoint, device)
     except FileNotFoundError:
         raise BackendSetupError(
-            f"checkpoint {checkpoint}: no model.safetensors found in it; {hint}"
+            f"checkpoint {checkpoint}: no model.safetensors found in it; {_hint(Path(checkpoint))}"
         ) from None
+
+
+_HINT = "pass the --out directory of `winnow train` (or one of its checkpoints/step-* directories)"
+
+
+def _check_checkpoint_path(p: Path) -> None:
+    """Refuse a checkpoint path that is not a directory, saying which directory to pass instead."""
+    if p.is_file():
+        raise BackendSetupError(
+            f"checkpoint {p} is a file; pass a directory: the one that holds it ({p.parent}) "
+            "or the --out directory of `winnow train`"
+        )
+    if not p.is_dir():
+        raise BackendSetupError(f"checkpoint {p}: no such directory; {_HINT}")
+
+
+def _hint(p: Path) -> str:
+    """What to pass instead of ``p``: its ``train/`` when ``p`` is a `winnow run` directory, else the
+    general hint (a run directory is the likely mistake: `make train` writes RUN_DIR/train)."""
+    from pipeline.layout import TRAIN_DIR
+
+    if (p / TRAIN_DIR).is_dir():
+        return f"this looks like a `winnow run` directory: pass --checkpoint {p / TRAIN_DIR}"
+    return _HINT
+
+
+_DEVICES = "use cpu, cuda or cuda:N"
+
+
+def _check_device(device: str | None) -> None:
+    """Refuse a device this torch cannot use before loading: torch itself says "Torch not compiled
+    with CUDA enabled" (an AssertionError) or lists thirty device names."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise BackendSetupError(f"--device {device} is not a torch device; {_DEVICES}") from None
+    if dev.type == "cpu":
+        return
+    if dev.type != "cuda":
+        raise BackendSetupError(f"--device {device}: the bundled model runs on cpu or cuda; {_DEVICES}")
+    if not torch.cuda.is_available():
+        why = "this torch has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+        raise BackendSetupError(
+            f"--device {device}: {why} (torch.cuda.is_available() is False); use --device cpu"
+        )
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        raise BackendSetupError(f"--device {device}: this machine has {count} CUDA device(s); use cuda:0")
 
 
 class UpstreamBackend:
@@ -190,10 +259,11 @@ class UpstreamBackend:
             url = f"{self.base_url}/completions"
         events = 0
         try:
-            async with self._client.stream("POST", url, json=body) as resp:
+            async with _connected(self._client.stream("POST", url, json=body), self.base_url) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
-                    raise UpstreamError(f"upstream returned HTTP {resp.status_code}")
+                    status = f"upstream returned HTTP {resp.status_code}"
+                    raise UpstreamError(status, status)
                 async for line in resp.aiter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -213,6 +283,37 @@ class UpstreamBackend:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+@asynccontextmanager
+async def _connected(
+    stream: AbstractAsyncContextManager[httpx.Response], base_url: str
+) -> AsyncIterator[httpx.Response]:
+    """``stream`` with httpx's transport errors as ``UpstreamError``: the app answers those with a 502
+    and one log line, where a raw ``httpx.ConnectError`` was a 500 and a traceback per request."""
+    try:
+        async with stream as resp:
+            yield resp
+    except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+        raise UpstreamUnreachable(base_url, _transport_reason(e)) from None
+    except httpx.RequestError as e:  # transport, decoding, redirects
+        reason = _transport_reason(e)
+        raise UpstreamError(f"upstream {base_url} failed: {reason}", f"upstream failed: {reason}") from None
+
+
+def _transport_reason(e: BaseException) -> str:
+    """The OS's words for a transport error (e.g. "Connection refused"): httpx's own message is often
+    "All connection attempts failed", with the reason a few causes down."""
+    seen: BaseException | None = e
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.strerror:
+            return str(seen.strerror) if not seen.errno or seen.errno < 0 else os.strerror(seen.errno)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(e, httpx.TimeoutException):
+        return "timed out"
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
 def _parse_event(data: str) -> dict[str, Any]:

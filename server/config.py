@@ -64,9 +64,12 @@ class ServeConfig(BaseModel):
     @model_validator(mode="after")
     def _backend_args(self) -> ServeConfig:
         if self.backend == "checkpoint" and not self.checkpoint:
-            raise ValueError("backend 'checkpoint' needs 'checkpoint' (a trainer output directory)")
+            raise ValueError(
+                "backend 'checkpoint' needs 'checkpoint': set it to a `winnow train` output directory "
+                "(--checkpoint DIR), or set backend: upstream and upstream_url (--upstream URL)"
+            )
         if self.backend == "upstream" and not self.upstream_url:
-            raise ValueError("backend 'upstream' needs 'upstream_url'")
+            raise ValueError("backend 'upstream' needs 'upstream_url': set it (--upstream URL)")
         return self
 
     @classmethod

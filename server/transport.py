@@ -15,6 +15,8 @@ when the previous response completes: no byte arrives, so the keep-alive timer i
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -23,7 +25,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from server.config import ServeConfig
 
-__all__ = ["DeadlineH11Protocol", "uvicorn_config"]
+__all__ = ["DeadlineH11Protocol", "ReadyServer", "uvicorn_config"]
 
 _READ_DONE = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
 
@@ -61,7 +63,7 @@ class DeadlineH11Protocol(H11Protocol):
         if not self.transport.is_closing():
             self.transport.abort()  # a buffered close would wait for the reader that never reads
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         self._arm(self.header_timeout_s)
 
@@ -125,3 +127,21 @@ def uvicorn_config(app: Any, cfg: ServeConfig, host: str, port: int, log_level: 
         timeout_keep_alive=cfg.keep_alive_s,
         limit_concurrency=cfg.max_connections,
     )
+
+
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server, calling ``on_ready(addresses it listens on)`` once it accepts requests.
+
+    Why: given sockets, uvicorn logs no "running on" line; the caller says when, and where, it serves.
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, on_ready: Callable[[list[tuple[Any, ...]]], None] | None = None
+    ) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_ready is not None:
+            self._on_ready([s.getsockname() for server in self.servers for s in server.sockets])

@@ -168,13 +168,13 @@ def test_health_metrics_limits_and_errors(proxy, client):
         url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert r.status_code == 400
-    # An upstream failure is a short error, never a stack trace or the upstream's message.
+    # An upstream failure is a short 502 in our own words, never a stack trace or the upstream's message.
     r = httpx.post(
         url + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "boom"}]}
     )
-    assert r.status_code == 500
+    assert r.status_code == 502
     assert "Traceback" not in r.text and "secret stack" not in r.text
-    assert r.json()["error"]["message"] == "internal server error"
+    assert r.json()["error"] == {"message": "upstream returned HTTP 500", "type": "upstream_error"}
 
 
 def test_api_key_auth(upstream, shared_filter):

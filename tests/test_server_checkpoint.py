@@ -109,3 +109,53 @@ def test_bundled_model_guarded(tiny_checkpoint, tmp_path):
         text, finish = _stream(c, "you should kill yourself", 16)
         assert finish == "content_filter" and text == cfg.refusal_message
         assert backend.pieces_generated == before
+
+
+def _serve_error(capsys, monkeypatch, *argv: str) -> str:
+    """`winnow serve ARGV` in this process, which must refuse before serving: its one `error:` line."""
+    import server.app
+    from winnow.cli import build_parser
+
+    def must_not_start(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the server started: the mistake was not refused")
+
+    monkeypatch.setattr(server.app, "serve", must_not_start)
+    args = build_parser().parse_args(["serve", *argv])
+    code = args.func(args)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ("gpu", "error: --device gpu is not a torch device; use cpu, cuda or cuda:N"),
+        (
+            "cuda",
+            "error: --device cuda: this torch has no CUDA (torch.cuda.is_available() is False); "
+            "use --device cpu",
+        ),
+    ],
+)
+def test_a_device_this_torch_cannot_use_is_one_error_line(
+    tiny_checkpoint, capsys, monkeypatch, device, expected
+):
+    """A real checkpoint: torch's own errors were an AssertionError / RuntimeError traceback."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a CPU-only torch
+    monkeypatch.setattr(torch.version, "cuda", None)
+    line = _serve_error(
+        capsys, monkeypatch, "--checkpoint", tiny_checkpoint, "--device", device, "--no-filter"
+    )
+    assert line == expected
+
+
+def test_a_run_directory_points_to_its_trained_model(tiny_checkpoint, capsys, monkeypatch, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "train").symlink_to(tiny_checkpoint, target_is_directory=True)
+    line = _serve_error(capsys, monkeypatch, "--checkpoint", str(run_dir), "--device", "cpu")
+    assert line.endswith(f"this looks like a `winnow run` directory: pass --checkpoint {run_dir / 'train'}")
+    assert create_app(ServeConfig(checkpoint=str(run_dir / "train"), device="cpu", filter_enabled=False))

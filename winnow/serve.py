@@ -2,12 +2,14 @@
 
 The command line wires ``add_arguments(parser)`` and ``run(args) -> int``; the server itself
 (``server.config.ServeConfig``, ``server.app.create_app``, ``server.app.serve``) is the library in
-``server/``. Moved from ``server/cli.py`` (issue 16); every message and exit status is unchanged.
+``server/``. Moved from ``server/cli.py`` (issue 16).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,16 +82,23 @@ class _UsageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; a setup mistake (config, paths, audit key) is one ``error:`` line, exit 2."""
+    """Serve until interrupted; a setup mistake (config, paths, port, audit key) is one ``error:`` line,
+    exit 2, before uvicorn starts."""
     from server.app import serve
 
     try:
         cfg = _config(args)
-        app = _app(cfg)
+        sockets = _bind(cfg.host, cfg.port)  # before the model loads: a taken port is told at once
+        try:
+            app = _app(cfg)
+            _listen(sockets, cfg.host, cfg.port)
+        except BaseException:
+            _close(sockets)
+            raise
     except _UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    serve(cfg, app)
+    serve(cfg, app, sockets=sockets, on_ready=lambda addresses: _announce(cfg, addresses))
     return 0
 
 
@@ -98,6 +107,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
 
     from kit.validation import field_errors
 
+    _check_backend_flags(args)
     try:
         cfg = config_from_args(args)
     except ValidationError as e:
@@ -116,7 +126,140 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         ) from None
     if not Path(cfg.policy).is_file():
         raise _UsageError(f"policy file {cfg.policy} not found; pass --policy PATH")
+    _check_audit_log(cfg.audit_log)
     return cfg
+
+
+def _check_backend_flags(args: argparse.Namespace) -> None:
+    """One model source: with both flags the checkpoint was silently ignored; with neither (and no
+    --config) the config's own message names a field, not the flags to pass."""
+    checkpoint, upstream = getattr(args, "checkpoint", None), getattr(args, "upstream_url", None)
+    if checkpoint and upstream:
+        raise _UsageError("give --checkpoint or --upstream, not both")
+    if not checkpoint and not upstream and not getattr(args, "config", None):
+        raise _UsageError(
+            "no model to serve: pass --checkpoint DIR (a `winnow train` output) or --upstream URL"
+        )
+
+
+def _check_audit_log(path: str | None) -> None:
+    """Refuse an audit log that cannot be a file at start; found at the first intervention it was a
+    500 per request (a directory) or "File exists" (a file above it)."""
+    from pipeline.config import ConfigError
+    from winnow.commands import check_output_path
+
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise _UsageError(f"--audit-log {path} is a directory; give a file path")
+    try:
+        check_output_path(path, "--audit-log", directory=False)
+    except ConfigError as e:
+        raise _UsageError(str(e)) from None
+
+
+def _bind(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to ``host:port``, handed to uvicorn: a taken port or a wrong host is one ``error:``
+    line before anything loads (uvicorn logged it after start-up and exited 3). They listen only once
+    the app is built (``_listen``), so until then a client is refused, not left waiting."""
+    try:
+        return _bind_all(host, port)
+    except (OSError, UnicodeError) as e:  # UnicodeError: a host name IDNA cannot encode
+        raise _UsageError(_cannot_bind(host, port, e)) from None
+
+
+def _listen(sockets: list[socket.socket], host: str, port: int) -> None:
+    """Start listening; another server may have taken the port while the model loaded (two sockets with
+    SO_REUSEADDR may both bind a port, but only one may listen on it)."""
+    try:
+        for sock in sockets:
+            sock.listen(2048)  # uvicorn's default backlog
+    except OSError as e:
+        raise _UsageError(_cannot_bind(host, port, e)) from None
+
+
+def _bind_all(host: str, port: int) -> list[socket.socket]:
+    """A bound socket per address of ``host`` (as asyncio's ``create_server``: each address once);
+    OSError (``socket.gaierror`` included) when one cannot be made."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sockets.append(_bound(family, kind, proto, address))
+    except OSError:
+        _close(sockets)
+        raise
+    return sockets
+
+
+def _bound(family: int, kind: int, proto: int, address: tuple[Any, ...]) -> socket.socket:
+    """A socket bound as asyncio's ``create_server`` binds it.
+
+    SO_REUSEADDR (asyncio's default) lets a restart bind while the last run's connections are in
+    TIME_WAIT, and does not hide a running server: Linux refuses to bind a port another socket listens
+    on (EADDRINUSE), which is the check."""
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _free_port(host: str, port: int) -> str:
+    """A nearby port free on ``host`` right now, for the message (else a placeholder)."""
+    for candidate in range(port + 1, min(port + 20, 65535) + 1):
+        try:
+            _close(_bind_all(host, candidate))
+        except OSError:
+            continue
+        return str(candidate)
+    return "PORT"
+
+
+def _cannot_bind(host: str, port: int, e: Exception) -> str:
+    """The error line of an address that cannot be served, with what to pass instead."""
+    if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
+        return f"port {port} is in use; pass --port {_free_port(host, port)} or stop the other server"
+    fix = (
+        "pass a --port of 1024 or higher"
+        if isinstance(e, PermissionError)
+        else "pass --host with an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+    )
+    return f"cannot listen on {host}:{port}: {_reason(e)}; {fix}"
+
+
+def _close(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
+
+
+def _announce(cfg: ServeConfig, addresses: list[tuple[Any, ...]]) -> None:
+    """The start-up line (what serves, under which policy, where the audit goes), after a warning for
+    each protection that is off: a server run unfiltered by mistake should say so where it starts."""
+    if not cfg.filter_enabled:
+        print("warning: the filter is off (--no-filter): answers reach clients unchecked", file=sys.stderr)
+    elif not cfg.fail_closed:
+        print(
+            "warning: fail-open (--fail-open): an answer passes unchecked when a detector errors",
+            file=sys.stderr,
+        )
+    where = ", ".join(_url(a) for a in addresses)
+    backend = (
+        f"checkpoint {cfg.checkpoint}" if cfg.backend == "checkpoint" else f"upstream {cfg.upstream_url}"
+    )
+    policy = f"policy {cfg.policy}" if cfg.filter_enabled else "filter off"
+    audit = f"audit log {cfg.audit_log}" if cfg.audit_log else "no audit log"
+    print(f"winnow serve: ready on {where}; {backend}; {policy}; {audit}", file=sys.stderr)
+
+
+def _url(address: tuple[Any, ...]) -> str:
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _app(cfg: ServeConfig) -> Any:
