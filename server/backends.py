@@ -8,6 +8,7 @@ the upstream backend leaves the ``httpx`` stream context, which closes the upstr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -190,12 +191,12 @@ def _check_checkpoint_path(p: Path) -> None:
 
 
 def _hint(p: Path) -> str:
-    """What to pass instead of ``p``: its ``train/`` when ``p`` is a `winnow run` directory, else the
-    general hint (a run directory is the likely mistake: `make train` writes RUN_DIR/train)."""
-    from pipeline.layout import TRAIN_DIR
-
-    if (p / TRAIN_DIR).is_dir():
-        return f"this looks like a `winnow run` directory: pass --checkpoint {p / TRAIN_DIR}"
+    """What to pass instead of ``p``: a subdirectory holding checkpoints when there is one (a `winnow run`
+    directory holds them in ``train/`` after `make train`), else the general hint."""
+    with contextlib.suppress(OSError):
+        inside = sorted(c for c in p.iterdir() if (c / "checkpoints").is_dir())
+        if inside:
+            return f"{p} holds a trained model in {inside[0].name}/: pass --checkpoint {inside[0]}"
     return _HINT
 
 

@@ -157,5 +157,5 @@ def test_a_run_directory_points_to_its_trained_model(tiny_checkpoint, capsys, mo
     run_dir.mkdir()
     (run_dir / "train").symlink_to(tiny_checkpoint, target_is_directory=True)
     line = _serve_error(capsys, monkeypatch, "--checkpoint", str(run_dir), "--device", "cpu")
-    assert line.endswith(f"this looks like a `winnow run` directory: pass --checkpoint {run_dir / 'train'}")
+    assert line.endswith(f"{run_dir} holds a trained model in train/: pass --checkpoint {run_dir / 'train'}")
     assert create_app(ServeConfig(checkpoint=str(run_dir / "train"), device="cpu", filter_enabled=False))

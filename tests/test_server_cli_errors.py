@@ -287,9 +287,11 @@ def test_a_checkpoint_file_is_told_to_pass_its_directory(capsys, monkeypatch, tm
 
 
 def test_a_run_directory_is_told_its_train_directory(capsys, monkeypatch, tmp_path):
-    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "checkpoints").mkdir(parents=True)
     line = _serve_error(capsys, monkeypatch, "--checkpoint", str(tmp_path), "--device", "cpu")
-    assert line.endswith(f"this looks like a `winnow run` directory: pass --checkpoint {tmp_path / 'train'}")
+    assert line.endswith(
+        f"{tmp_path} holds a trained model in train/: pass --checkpoint {tmp_path / 'train'}"
+    )
 
 
 def test_a_serve_config_without_a_model_names_what_to_set(capsys, monkeypatch, tmp_path):
