@@ -30,29 +30,40 @@ def test_the_table_in_benchmarks_md_is_what_the_results_files_render() -> None:
     assert text.index(END) < text.index("\n## Ingest")
 
 
-def test_a_results_file_without_a_needed_key_is_a_clear_error(tmp_path: Path) -> None:
-    _copy_results(tmp_path)
-    path = tmp_path / "filter_speed.json"
-    doc = json.loads(path.read_text(encoding="utf-8"))
+def _drop_harm_adds(doc: dict) -> None:
     del doc["figures"]["harm_adds"]
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(
-        SummaryError, match=r"benchmarks/results/filter_speed\.json has no figures\.harm_adds"
-    ):
-        render(tmp_path)
 
 
-def test_a_list_item_that_is_gone_names_what_was_looked_for(tmp_path: Path) -> None:
-    _copy_results(tmp_path)
-    path = tmp_path / "check_latency.json"
-    doc = json.loads(path.read_text(encoding="utf-8"))
+def _drop_fast_tier_row(doc: dict) -> None:
     doc["figures"]["check"] = [
         r for r in doc["figures"]["check"] if r["variant"] != "plain, harm fast tier only"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        (
+            "filter_speed.json",
+            _drop_harm_adds,
+            r"benchmarks/results/filter_speed\.json has no figures\.harm_adds",
+        ),
+        (
+            "check_latency.json",
+            _drop_fast_tier_row,
+            r"check_latency\.json has no figures\.check\[chars=2048,variant=plain, harm",
+        ),
+    ],
+)
+def test_a_results_file_without_a_needed_key_or_row_names_it(
+    tmp_path: Path, name: str, edit, message: str
+) -> None:
+    _copy_results(tmp_path)
+    path = tmp_path / name
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    edit(doc)
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(
-        SummaryError, match=r"check_latency\.json has no figures\.check\[chars=2048,variant=plain, harm"
-    ):
+    with pytest.raises(SummaryError, match=message):
         render(tmp_path)
 
 
