@@ -3,7 +3,9 @@
 One output line per non-blank input line, in order: ``id``, ``action``, ``categories``, ``lang``,
 ``spans``, ``text`` only when redacted. A line that is not a UTF-8 JSON object with a string ``text``
 becomes ``{"line": n, "id": ..., "action": "error", "error": "..."}``: never a crash, never a
-silently skipped line (blank lines are no documents and are skipped, as dedup and tokenize do). The
+silently skipped line (blank lines are no documents and are skipped, as dedup and tokenize do). Its
+JSON is read by ``kit.jsonl.parse_object_line``, so a mistake is worded as ingest, dedup and tokenize
+word it ("invalid UTF-8 at byte N", "malformed JSON: ...", "expected a JSON object, got list"). The
 output is written to a temporary file and renamed into place when complete; ``-`` reads stdin or
 writes stdout. Compressed or Parquet input is refused up front by its magic bytes: read as text it
 would be nothing but error lines.
@@ -20,7 +22,6 @@ import contextlib
 import functools
 import io
 import json
-import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from typing import IO, Any
 from filters.engine import Filter, Verdict
 from filters.policy import Policy, default_policy_path
 from kit.files import atomic_write, split_compression
+from kit.jsonl import parse_object_line
 
 __all__ = ["MODES", "ScoreInputError", "ScoreSummary", "score_file", "score_jsonl"]
 
@@ -53,8 +55,6 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", "xz-compressed", "xzcat"),
     (b"PAR1", "a Parquet file", None),
 )
-# Bytes that are not UTF-8, as the "surrogateescape" decoder leaves them in the text.
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 class ScoreInputError(ValueError):
@@ -228,16 +228,13 @@ def _bounded_lines(stream: IO[str], limit: int) -> Iterator[str | None]:
 
 
 def _parse(line: str) -> tuple[Any, str, str | None] | str:
-    """(id, text, url) or an error message."""
-    if bad := _UNDECODABLE.search(line):
-        byte = ord(bad.group()) - 0xDC00
-        return f"not UTF-8: byte 0x{byte:02x} at character {bad.start() + 1} (re-encode the file as UTF-8)"
-    try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as e:
-        return f"invalid JSON: {e}"
-    if not isinstance(obj, dict):
-        return "a line must be a JSON object"
+    """(id, text, url) or an error message; the JSON object by `parse_object_line`, the one parser of
+    JSONL lines, so each mistake has one message in every command."""
+    # Back to the line's own bytes (the input is decoded with "surrogateescape", which keeps bytes that
+    # are not UTF-8), stripped as ingest strips them: the same byte offsets and JSON columns.
+    obj = parse_object_line(line.encode("utf-8", "surrogateescape").strip())
+    if isinstance(obj, str):
+        return obj
     text = obj.get("text")
     if "text" not in obj:
         return f"no 'text' field (found {sorted(obj)[:10]})"
@@ -277,8 +274,8 @@ def _open_output(stack: contextlib.ExitStack, out_path: Path) -> IO[str]:
 
 
 def _open_input(stack: contextlib.ExitStack, in_path: str | Path) -> IO[str]:
-    """The input as text (stdin for "-"); bytes that are not UTF-8 kept as escapes for `_parse` to name,
-    a leading byte-order mark dropped."""
+    """The input as text (stdin for "-"); bytes that are not UTF-8 kept as escapes for `_parse` to turn
+    back into bytes and name, a leading byte-order mark dropped."""
     if str(in_path) == STDIO:
         wrapper = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
         stack.callback(wrapper.detach)  # closing the wrapper would close stdin

@@ -86,8 +86,7 @@ def test_filter_score_skips_blank_lines_and_warns_of_the_lines_not_scored(tmp_pa
     proc = winnow(tmp_path, "filter", "score", "in.jsonl", "-o", "o.jsonl", "--mode", "runtime")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [
-        "warning: 2 of 3 lines not scored (first: line 3: not UTF-8: byte 0xe9 at character 25 "
-        "(re-encode the file as UTF-8))"
+        "warning: 2 of 3 lines not scored (first: line 3: invalid UTF-8 at byte 24)"
     ]
     summary = json.loads(proc.stdout)
     assert (summary["documents"], summary["errors"]) == (1, 2)
@@ -97,7 +96,7 @@ def test_filter_score_skips_blank_lines_and_warns_of_the_lines_not_scored(tmp_pa
         "line": 3,
         "id": None,
         "action": "error",
-        "error": "not UTF-8: byte 0xe9 at character 25 (re-encode the file as UTF-8)",
+        "error": "invalid UTF-8 at byte 24",  # worded as ingest, dedup and tokenize word it
     }
     assert recs[2]["error"] == "no 'text' field (found ['id'])"
 

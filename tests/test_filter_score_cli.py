@@ -123,3 +123,47 @@ def test_an_overlong_line_is_one_error_record_and_the_next_lines_are_scored(tmp_
     assert [r.get("id") for r in recs] == ["a", None, "b"]
     assert recs[1]["action"] == "error" and "longer than 100 characters" in recs[1]["error"]
     assert summary.errors == 1 and summary.documents == 2  # documents scored; the error apart
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`-o - | head -1`: the records after the reader left are not wanted; no traceback, exit 0."""
+    lines = [json.dumps({"id": "a", "text": SHORT_CLEAN})] + [f"{{not json {i}" for i in range(5000)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")  # ~650 KB of records: more than a pipe holds
+    cmd = [str(WINNOW), "filter", "score", "in.jsonl", "-o", "-", "--mode", "runtime"]
+    with subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert json.loads(proc.stdout.readline())["id"] == "a"
+        proc.stdout.close()  # as `head -1` does
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=300) == 0, stderr
+    assert stderr == ""
+
+
+def test_a_closed_stdout_does_not_fail_a_run_that_wrote_its_output_file(tmp_path):
+    """With -o FILE only the summary goes to stdout: a reader gone before it is no error either."""
+    write_jsonl(tmp_path / "in.jsonl", [SHORT_CLEAN])
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        res = subprocess.run(
+            [str(WINNOW), "filter", "score", "in.jsonl", "-o", "out.jsonl", "--mode", "runtime"],
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    assert (res.returncode, res.stderr) == (0, "")
+    assert json.loads((tmp_path / "out.jsonl").read_text())["action"] == "allow"
+
+
+def test_help_says_one_record_per_non_blank_line_and_where_the_summary_goes(capsys):
+    from winnow.cli import build_parser
+
+    for argv in (["filter", "--help"], ["filter", "score", "--help"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "per input line" not in text
+        assert "one JSON line per non-blank input line" in text and "summary" in text and "stderr" in text

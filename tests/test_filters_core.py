@@ -206,6 +206,35 @@ def test_score_jsonl(tmp_path):
     assert counts == {"allow": 1, "error": 3, "redact": 1, "drop": 1}
 
 
+def test_score_jsonl_words_a_bad_line_as_ingest_dedup_and_tokenize_do(tmp_path):
+    """One parser (`kit.jsonl.parse_object_line`), one message per mistake; an integer past Python's
+    4,300-digit limit is an error record, not a ValueError traceback."""
+    from kit.jsonl import parse_object_line
+
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(yaml.safe_dump(rules_policy_dict()))
+    bad = [
+        b'{"id": "big", "text": "hi", "n": ' + b"9" * 5000 + b"}",
+        b'{"id": "b", "text": "caf\xe9"}',
+        b'{"text": [1, 2',
+        b"[1, 2]",
+        b"[" * 100_000,
+    ]
+    good = json.dumps({"id": "ok", "text": "hello there"}).encode()
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join([*bad, good, b'{"id": 7}', b'{"text": null}']) + b"\n")
+    counts = score_jsonl(pol, tmp_path / "in.jsonl", tmp_path / "out.jsonl", mode="runtime")
+    recs = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["error"] for r in recs[: len(bad)]] == [parse_object_line(b) for b in bad]
+    assert recs[0]["error"].startswith("unparsable JSON: ValueError: Exceeds the limit (4300 digits)")
+    assert recs[1]["error"] == "invalid UTF-8 at byte 24"
+    assert recs[len(bad)]["id"] == "ok" and recs[len(bad)]["action"] == "allow"
+    assert recs[-2:] == [
+        {"line": 7, "id": None, "action": "error", "error": "no 'text' field (found ['id'])"},
+        {"line": 8, "id": None, "action": "error", "error": "'text' is NoneType, not a string"},
+    ]
+    assert counts == {"error": 7, "allow": 1}
+
+
 def test_default_policy_with_real_detectors():
     """The whole shipped policy with every real detector (a missing detector is a failure)."""
     f = Filter(Policy.load(POLICY), mode="pretrain")

@@ -68,6 +68,32 @@ def check_at_least(flag: str, value: float | None, low: float, meaning: str = ""
 
 
 def _cmd_filter_score(args: argparse.Namespace) -> int:
+    """`winnow filter score`; a reader of stdout that stops early (`-o - | head -1`) ends it quietly."""
+    try:
+        status = _filter_score(args)
+        sys.stdout.flush()  # here, inside the try, not in the interpreter's flush at exit
+    except BrokenPipeError:
+        return _stdout_closed()
+    return status
+
+
+def _stdout_closed() -> int:
+    """Stop as Unix tools do when their reader goes away: no traceback, no further output.
+
+    As the Python docs' "Note on SIGPIPE" (signal module) says: catch BrokenPipeError rather than
+    restore SIG_DFL (which would also kill the process on any broken socket), and point stdout at
+    /dev/null so the interpreter's flush at exit does not raise again. Exit 0, not 141: the reader
+    asked for no more, which is no failure (`set -o pipefail` scripts piping into `head` go on), and
+    141 is what a shell reports for a process the signal killed, which this one was not; the docs'
+    example exits 1, Python's status for an uncaught EPIPE, which would read as an error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
+
+
+def _filter_score(args: argparse.Namespace) -> int:
+    """Score the file; the summary to stdout (stderr with -o -), one `error:` line for a mistake."""
     from filters.policy import PolicyError
     from filters.score_jsonl import STDIO, ScoreInputError, score_file
 
@@ -370,11 +396,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("filter", help="score texts against a policy")
     fsub = p.add_subparsers(dest="filter_command", required=True, metavar="SUBCOMMAND")
-    s = fsub.add_parser(
-        "score", help="one JSON line per input line: id, action, categories, lang, spans, text"
+    what = (
+        "one JSON line per non-blank input line: id, action, categories, lang, spans, text when "
+        "redacted (an error record for a line that cannot be scored); then a JSON summary on stdout, "
+        "on stderr with -o -"
     )
+    s = fsub.add_parser("score", help=what, description=what)
     s.add_argument("input", help="JSONL with `text` (and `id`, `url`); - reads stdin")
-    s.add_argument("-o", "--output", required=True, help="output JSONL; - writes stdout")
+    s.add_argument(
+        "-o", "--output", required=True, help="output JSONL; - writes stdout (the summary to stderr)"
+    )
     s.add_argument("--policy", help="policy YAML (default: the shipped policy, as configs/policy.yaml)")
     s.add_argument(
         "--mode",
