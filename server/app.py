@@ -40,8 +40,8 @@ __all__ = ["create_app", "serve"]
 log = logging.getLogger("winnow.serve")
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers)
 
 
 @dataclass
@@ -56,7 +56,11 @@ class _State:
 
     def upstream_failed(self, e: UpstreamError) -> None:
         """One log line, no traceback: an unreachable upstream fails every request, and a traceback
-        each would bury the reason; ``/healthz`` reports it until a generation succeeds again."""
+        each would bury the reason; ``/healthz`` reports it until a generation succeeds again. A request
+        the upstream rejected (``UpstreamRejected``: unknown model, rate limit) says nothing of its health."""
+        if not e.degrades:
+            log.warning("%s", e)
+            return
         log.error("%s", e)
         self.backend_error = e.client_message
 
@@ -97,7 +101,8 @@ def create_app(cfg: ServeConfig, *, filter: Filter | None = None, backend: Backe
     @app.exception_handler(UpstreamError)
     async def _upstream_error(_req: Request, exc: UpstreamError) -> JSONResponse:
         state.upstream_failed(exc)
-        return _error(502, exc.client_message, "upstream_error")
+        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+        return _error(exc.status, exc.client_message, "upstream_error", headers)
 
     @app.exception_handler(Exception)
     async def _server_error(_req: Request, exc: Exception) -> JSONResponse:
@@ -454,7 +459,7 @@ async def _answer_events(call: _Call, out: _Outcome, deadline: float) -> AsyncIt
         if call.usage is not None:
             yield _sse(_usage_chunk(kind, rid, created, model, call.usage))
         yield b"data: [DONE]\n\n"
-    except UpstreamError as e:  # the response has started (200): the error event carries the 502's text
+    except UpstreamError as e:  # the response has started (200): the error event carries the error's text
         state.upstream_failed(e)
         state.metrics.requests.labels(call.endpoint, "error").inc()
         yield _sse({"error": {"message": e.client_message, "type": "upstream_error"}})

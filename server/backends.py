@@ -16,6 +16,8 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ __all__ = [
     "GenRequest",
     "UpstreamBackend",
     "UpstreamError",
+    "UpstreamRejected",
     "UpstreamUnreachable",
     "Usage",
 ]
@@ -36,12 +39,31 @@ __all__ = [
 class UpstreamError(RuntimeError):
     """The upstream server failed (status, protocol); its message is safe to log, not to return verbatim.
 
-    ``client_message`` is what the client is told (a 502): our own words, never the upstream's text.
+    ``client_message`` is what the client is told (with ``status``): our own words, never the upstream's.
+    ``degrades``: the upstream, or our access to it, is broken for every request, so ``/healthz`` says so.
     """
+
+    status = 502
+    degrades = True
+    retry_after: str | None = None  # the Retry-After header the client gets (ours, from the upstream's)
 
     def __init__(self, message: str, client_message: str = "upstream server failed") -> None:
         super().__init__(message)
         self.client_message = client_message
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused this one request (a 4xx other than 401/403: an unknown model, a prompt over
+    its context, a rate limit): the client gets that status, and ``/healthz`` stays "ok", since a client
+    naming a wrong model must not mark the server degraded for every monitor."""
+
+    degrades = False
+
+    def __init__(self, base_url: str, status: int, retry_after: str | None = None) -> None:
+        reason = f"rejected the request: HTTP {status}"
+        super().__init__(f"upstream {base_url} {reason}", f"upstream {reason}")
+        self.status = status
+        self.retry_after = retry_after
 
 
 class UpstreamUnreachable(UpstreamError):
@@ -263,8 +285,7 @@ class UpstreamBackend:
             async with _connected(self._client.stream("POST", url, json=body), self.base_url) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
-                    status = f"upstream returned HTTP {resp.status_code}"
-                    raise UpstreamError(status, status)
+                    raise _status_error(resp, self.base_url)
                 async for line in resp.aiter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -284,6 +305,35 @@ class UpstreamBackend:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+_OUR_ACCESS = (401, 403)  # the upstream refuses our API key: every request fails alike
+
+
+def _status_error(resp: httpx.Response, base_url: str) -> UpstreamError:
+    """The error of a non-200 upstream answer. A 4xx is about this request and goes back as that 4xx,
+    except 401/403 (our credentials); a 5xx or any other status means the upstream is broken (a 502)."""
+    code = resp.status_code
+    if 400 <= code < 500 and code not in _OUR_ACCESS:
+        retry_after = _retry_after(resp.headers.get("retry-after")) if code == 429 else None
+        return UpstreamRejected(base_url, code, retry_after)
+    return UpstreamError(f"upstream {base_url} returned HTTP {code}", f"upstream returned HTTP {code}")
+
+
+def _retry_after(value: str | None) -> str | None:
+    """The upstream's Retry-After rewritten by us (seconds, or an HTTP date), None when it is neither:
+    the header reaches the client, which must never get the upstream's own text."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return str(int(value)) if len(value) <= 9 else None  # at most ~31 years
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    utc = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return format_datetime(utc, usegmt=True)
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@ upstream is a 502 with its reason and one log line; the server says when and wha
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -105,6 +106,120 @@ def test_a_host_that_is_not_an_address_is_one_error_line(capsys, monkeypatch):
     line = _serve_error(capsys, monkeypatch, "--upstream", "http://127.0.0.1:9/v1", "--host", "999.1.1.1")
     assert line.startswith("error: cannot listen on 999.1.1.1:8000: "), line
     assert line.endswith("; pass --host with an address of this machine, e.g. 127.0.0.1 or 0.0.0.0")
+
+
+def _serve_sockets(monkeypatch, *argv: str) -> list[socket.socket]:
+    """Run `winnow serve ARGV` in this process up to the server's start: the sockets it would serve on."""
+    handed: list[socket.socket] = []
+    monkeypatch.setattr(winnow.serve, "_app", lambda cfg: object())
+    monkeypatch.setattr(server.app, "serve", lambda cfg, app, sockets, on_ready: handed.extend(sockets))
+    args = build_parser().parse_args(["serve", "--upstream", "http://127.0.0.1:9/v1", *argv])
+    assert args.func(args) == 0
+    return handed
+
+
+def _ipv6_loopback() -> str | None:
+    """Why ::1 cannot be bound here (no IPv6 in Python, or the bind fails), else None."""
+    if not socket.has_ipv6:
+        return "socket.has_ipv6 is False: this Python has no IPv6"
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        return f"binding ::1 failed ({e}): this machine has no IPv6 loopback"
+    return None
+
+
+def _ipv6_sockets() -> bool:
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def dual_stack_host(monkeypatch) -> str:
+    """A host name resolving to 127.0.0.1 and ::1, as `localhost` does on a dual-stack machine (here it
+    may resolve to one of them only)."""
+    why = _ipv6_loopback()
+    if why:
+        pytest.skip(f"dual-stack port 0 needs ::1: {why}")
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        if host == "dual.test":
+            return real("127.0.0.1", *args, **kwargs) + real("::1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return "dual.test"
+
+
+def _one_port(sockets: list[socket.socket]) -> int:
+    ports = {s.getsockname()[1] for s in sockets}
+    assert len(ports) == 1 and 0 not in ports, [s.getsockname() for s in sockets]
+    return ports.pop()
+
+
+def test_port_0_is_one_port_on_every_address_of_the_host(monkeypatch, dual_stack_host):
+    """Each family bound to port 0 got its own random port: one server announced on two ports."""
+    sockets = _serve_sockets(monkeypatch, "--host", dual_stack_host, "--port", "0", "--no-filter")
+    try:
+        assert sorted(s.family for s in sockets) == [socket.AF_INET, socket.AF_INET6]
+        port = _one_port(sockets)
+        for address in ("127.0.0.1", "::1"):  # both listen on it
+            socket.create_connection((address, port), timeout=5).close()
+    finally:
+        winnow.serve._close(sockets)
+
+
+def test_port_0_taken_in_the_second_family_is_tried_again(monkeypatch, dual_stack_host):
+    """The first family's free port may be in use in the other: a new port, not "port 0 is in use"."""
+    real_bound, calls = winnow.serve._bound, []
+
+    def bound_once_taken(family: int, *args: object) -> socket.socket:
+        calls.append(family)
+        if len(calls) == 2:
+            raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+        return real_bound(family, *args)
+
+    monkeypatch.setattr(winnow.serve, "_bound", bound_once_taken)
+    sockets = _serve_sockets(monkeypatch, "--host", dual_stack_host, "--port", "0", "--no-filter")
+    try:
+        assert len(calls) == 4 and len(sockets) == 2
+        _one_port(sockets)
+    finally:
+        winnow.serve._close(sockets)
+
+
+def test_an_empty_host_is_every_interface_as_before(monkeypatch):
+    """asyncio (and so uvicorn) read `--host ""` as every interface; getaddrinfo("") fails instead."""
+    sockets = _serve_sockets(monkeypatch, "--host", "", "--port", "0", "--no-filter")
+    try:
+        hosts = {s.getsockname()[0] for s in sockets}
+        assert hosts == ({"0.0.0.0", "::"} if _ipv6_sockets() else {"0.0.0.0"}), hosts
+        port = _one_port(sockets)
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        winnow.serve._close(sockets)
+
+
+def test_an_empty_host_without_ipv6_is_every_ipv4_interface(monkeypatch):
+    """getaddrinfo gives "" a :: address also where the kernel has no IPv6; asyncio skipped it."""
+    real = socket.socket
+
+    def no_ipv6(family: int = socket.AF_INET, *args: object, **kwargs: object) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
+        return real(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", no_ipv6)
+    sockets = _serve_sockets(monkeypatch, "--host", "", "--port", "0", "--no-filter")
+    try:
+        assert [s.getsockname()[0] for s in sockets] == ["0.0.0.0"]
+    finally:
+        winnow.serve._close(sockets)
 
 
 # -- 2. one model source ----------------------------------------------------------------------------

@@ -178,13 +178,48 @@ def _listen(sockets: list[socket.socket], host: str, port: int) -> None:
         raise _UsageError(_cannot_bind(host, port, e)) from None
 
 
+_PORT_0_TRIES = 5  # --port 0: the first family's free port may be taken in another family
+
+
 def _bind_all(host: str, port: int) -> list[socket.socket]:
-    """A bound socket per address of ``host`` (as asyncio's ``create_server``: each address once);
-    OSError (``socket.gaierror`` included) when one cannot be made."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    """A bound socket per address of ``host`` (as asyncio's ``create_server``: each address once, and
+    ``""`` every interface); OSError (``socket.gaierror`` included) when one cannot be made."""
+    # asyncio read "" as None (all interfaces); getaddrinfo("") is "Name or service not known"
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    infos = _supported(list(dict.fromkeys(found)))
+    for _ in range(_PORT_0_TRIES - 1):
+        try:
+            return _bind_each(infos, port)
+        except OSError as e:
+            if port != 0 or e.errno != errno.EADDRINUSE:
+                raise
+    return _bind_each(infos, port)
+
+
+def _supported(infos: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The entries whose address family this kernel has, as asyncio skips the others: ``""`` resolves
+    to 0.0.0.0 and :: also where IPv6 is off. All of them when none is (the bind then says why)."""
+    usable = [info for info in infos if _family_supported(info[0])]
+    return usable or infos
+
+
+def _family_supported(family: int) -> bool:
+    """Whether a socket of ``family`` can be made (EAFNOSUPPORT where the kernel has no IPv6)."""
+    try:
+        socket.socket(family, socket.SOCK_STREAM).close()
+    except OSError:
+        return False
+    return True
+
+
+def _bind_each(infos: list[tuple[Any, ...]], port: int) -> list[socket.socket]:
+    """A bound socket per ``getaddrinfo`` entry. With port 0 the others take the first socket's port:
+    each would get its own random one (``localhost`` as 127.0.0.1 and ::1: one server, two ports)."""
     sockets: list[socket.socket] = []
     try:
-        for family, kind, proto, _name, address in dict.fromkeys(infos):
+        for family, kind, proto, _name, address in infos:
+            if sockets and port == 0:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
             sockets.append(_bound(family, kind, proto, address))
     except OSError:
         _close(sockets)
