@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from dedup.survivor import MEMBER_SCHEMA
 from kit.files import atomic_write, document_format, split_compression
 from kit.jsonl import BadLine, parse_object_line, valid_unicode
+from kit.parquet import NotParquetError, open_parquet
 
 
 class DedupInputError(ValueError):
@@ -46,12 +47,9 @@ def input_format(path: str) -> str:
 def parquet_metadata(path: str) -> pq.FileMetaData:
     """The footer of a Parquet input; a file that is not Parquet is a DedupInputError naming it."""
     try:
-        return pq.ParquetFile(path).metadata
-    except (pa.ArrowInvalid, OSError) as e:
-        reason = str(e).splitlines()[0][:200]
-        raise DedupInputError(
-            f"{path} is not a Parquet file ({reason}) — give a valid .parquet file, or rename it if it holds JSONL"
-        ) from None
+        return open_parquet(path).metadata
+    except NotParquetError as e:
+        raise DedupInputError(str(e)) from None
 
 
 def check_inputs(paths: list[str]) -> None:

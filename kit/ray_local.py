@@ -10,8 +10,12 @@ from urllib.parse import urlsplit
 LOOPBACK = "127.0.0.1"
 # A named cluster must accept a TCP connection within this long; Ray itself retries for minutes.
 PROBE_TIMEOUT_S = 10.0
-# The port a cluster address means when it names none: the GCS's, or the Ray Client server's (ray://).
-DEFAULT_PORTS = {"": 6379, "ray": 10001}
+# What to give instead of an address Ray cannot join (it assumes no port for a bare host).
+ADDRESS_HINT = "give HOST:PORT (the head's GCS port, 6379 by default) or ray://HOST:10001"
+NO_CLUSTER = "no running Ray cluster found; start one with `ray start --head`"
+DASHBOARD_URL = (
+    "that is the dashboard / job-submission URL (for `ray job submit`); give HOST:6379 or ray://HOST:10001"
+)
 
 
 class RayUnreachableError(ConnectionError):
@@ -63,26 +67,54 @@ def connect_ray(
 
     Without an address we start "local" explicitly: Ray would otherwise attach to whatever cluster
     its `ray_current_cluster` file names (a `ray start` on this machine), which a plain run never means.
-    A named cluster is probed first (`check_reachable`): one that does not answer is a
-    RayUnreachableError in seconds, not minutes of Ray retrying.
+    A named cluster, or the one `auto` finds, is probed first (`cluster_to_join`): one that does not
+    answer, or an address Ray would refuse with a traceback, is a RayUnreachableError in seconds, not
+    minutes of Ray retrying.
     """
     import ray
 
     if ray.is_initialized():
         return
     from_env = not address
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address and address != "local":
-        check_reachable(address, from_env=from_env)
-        ray.init(address=address, log_to_driver=log_to_driver, configure_logging=False)
-    else:
+    target = cluster_to_join(address or os.environ.get("RAY_ADDRESS"), from_env=from_env)
+    if target is None:
         start_local_ray(num_cpus, log_to_driver=log_to_driver)
+    else:
+        ray.init(address=target, log_to_driver=log_to_driver, configure_logging=False)
+
+
+def cluster_to_join(address: str | None, *, from_env: bool) -> str | None:
+    """The address to give `ray.init`, its cluster answering (RayUnreachableError otherwise); None
+    for no address or `local`, which mean our own local Ray."""
+    if address == "auto":
+        address = discover_cluster(from_env=from_env)
+    elif address and address != "local":
+        check_reachable(address, from_env=from_env)
+    return address if address and address != "local" else None
+
+
+def discover_cluster(*, from_env: bool) -> str:
+    """The address `auto` stands for, found as `ray.init` finds it (RAY_ADDRESS, this machine's last
+    `ray start`, a running raylet) and probed like a named one: Ray would wait a minute on a stale one."""
+    from ray._private.services import get_ray_address_from_environment
+
+    try:
+        found = get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise RayUnreachableError("auto", NO_CLUSTER, from_env=from_env) from None
+    if found != "local":
+        try:
+            check_reachable(found, from_env=from_env)
+        except RayUnreachableError as e:
+            reason = f"{e.reason} at {found}, the cluster Ray found for it"
+            raise RayUnreachableError("auto", reason, from_env=from_env) from None
+    return found
 
 
 def check_reachable(address: str, *, from_env: bool, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     """Raise RayUnreachableError unless the cluster `address` names accepts a TCP connection.
 
-    `auto` and schemes other than `ray://` are left to Ray: they name no host and port of their own.
+    Schemes other than `ray://` (a Ray Client plugin such as `anyscale://`) are left to Ray.
     """
     try:
         endpoint = cluster_endpoint(address)
@@ -96,21 +128,25 @@ def check_reachable(address: str, *, from_env: bool, timeout_s: float = PROBE_TI
 
 
 def cluster_endpoint(address: str) -> tuple[str, int] | None:
-    """The (host, port) a cluster address connects to first, or None for one with no host (`auto`);
-    ValueError for one that is not HOST[:PORT]."""
+    """The (host, port) a cluster address connects to first, or None for a client plugin's scheme.
+
+    ValueError, saying what to give, for what `ray.init` would refuse with a traceback or misread: the
+    dashboard's http(s) URL, or no HOST:PORT (Ray gives a bare host no port, nor does Ray Client).
+    """
     scheme, sep, rest = address.partition("://")
-    if not sep:
-        scheme, rest = "", address
-    if address == "auto" or scheme.lower() not in DEFAULT_PORTS:
+    scheme = scheme.lower() if sep else ""
+    if scheme in ("http", "https"):
+        raise ValueError(DASHBOARD_URL)
+    if scheme not in ("", "ray"):
         return None
-    parts = urlsplit(f"//{rest}")
+    parts = urlsplit(f"//{rest if sep else address}")
     try:
         port = parts.port
     except ValueError:
-        port = -1
-    if not parts.hostname or port == -1:
-        raise ValueError("it is not HOST:PORT")
-    return parts.hostname, port if port is not None else DEFAULT_PORTS[scheme.lower()]
+        port = None
+    if not parts.hostname or port is None:
+        raise ValueError(f"it is not HOST:PORT; {ADDRESS_HINT}")
+    return parts.hostname, port
 
 
 def tcp_probe(host: str, port: int, *, timeout_s: float) -> str | None:

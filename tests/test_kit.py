@@ -1,4 +1,5 @@
-"""The shared kit (`kit.files`): atomic writes, file digests and pinned files, used by every library (issue 16)."""
+"""The shared kit (`kit.files`, `kit.parquet`): atomic writes, file digests, pinned files and opening a Parquet
+input, used by every library (issue 16)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup.io import write_parquet_atomic
+from dedup.io import DedupInputError, parquet_metadata, write_parquet_atomic
 from kit.files import (
     TEMPORARY_NAME,
     FileTooLargeError,
@@ -25,6 +26,9 @@ from kit.files import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from kit.parquet import NotParquetError, open_parquet
+from tokenization.errors import TokenizeInputError
+from tokenization.inputs import count_documents
 
 
 @pytest.mark.parametrize("size", [0, 1, 3 * 2**20 + 17])
@@ -147,3 +151,27 @@ def test_read_pinned_reads_only_the_pinned_bytes(tmp_path: Path) -> None:
     assert read_pinned(path, None, "weights", max_bytes=7) == b"weightz"
     with pytest.raises(FileNotFoundError):
         read_pinned(tmp_path / "missing.bin", good, "weights")
+
+
+def test_open_parquet_reads_the_footer_or_names_a_file_that_is_not_parquet(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"text": ["a", "b"]}), tmp_path / "ok.parquet")
+    assert open_parquet(str(tmp_path / "ok.parquet")).metadata.num_rows == 2
+    (tmp_path / "bad.parquet").write_text('{"text": "a"}\n')
+    with pytest.raises(NotParquetError) as e:
+        open_parquet(str(tmp_path / "bad.parquet"))
+    assert isinstance(e.value, ValueError)
+    assert str(e.value).startswith(f"{tmp_path}/bad.parquet is not a Parquet file (")
+    assert str(e.value).endswith(") — give a valid .parquet file, or rename it if it holds JSONL")
+
+
+def test_dedup_and_tokenize_refuse_a_file_that_is_not_parquet_with_one_message(tmp_path: Path) -> None:
+    """One implementation: each library raises the kit's message as its own typed input error."""
+    bad = str(tmp_path / "bad.parquet")
+    Path(bad).write_text("x\n")
+    with pytest.raises(NotParquetError) as kit:
+        open_parquet(bad)
+    with pytest.raises(DedupInputError) as dedup:
+        parquet_metadata(bad)
+    with pytest.raises(TokenizeInputError) as tokenize:
+        count_documents(bad)
+    assert str(dedup.value) == str(tokenize.value) == str(kit.value)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.ray_local import RayUnreachableError, check_reachable, cluster_endpoint
+from kit.ray_local import RayUnreachableError, check_reachable, cluster_endpoint, cluster_to_join
 from pipeline import storage
 from pipeline.config import ConfigError, load_config, yaml_error_line
 from pipeline.layout import StagePaths
@@ -86,22 +86,78 @@ def test_a_listening_port_is_reachable():
     ("address", "endpoint"),
     [
         ("10.0.0.5:6380", ("10.0.0.5", 6380)),
-        ("head-node", ("head-node", 6379)),  # the GCS's default port
-        ("ray://head-node", ("head-node", 10001)),  # the Ray Client server's
         ("ray://head-node:10002", ("head-node", 10002)),
         ("[::1]:6379", ("::1", 6379)),
-        ("auto", None),  # Ray finds the cluster itself: today's behaviour
-        ("anyscale://my-cluster", None),
+        ("anyscale://my-cluster", None),  # a Ray Client plugin resolves its own
     ],
 )
 def test_cluster_endpoint(address, endpoint):
     assert cluster_endpoint(address) == endpoint
 
 
-@pytest.mark.parametrize("address", ["head:port", ":6379", "head:99999"])
+@pytest.mark.parametrize(
+    "address", ["head:port", ":6379", "head:99999", "head-node", "localhost", "ray://head-node", "::1"]
+)
 def test_an_address_that_is_not_host_port_is_unreachable(address):
-    with pytest.raises(RayUnreachableError, match="not HOST:PORT"):
+    """Ray invents no port for a bare host (`ray.init` raises "Invalid address format"): neither do we."""
+    with pytest.raises(RayUnreachableError) as info:
         check_reachable(address, from_env=False)
+    assert info.value.reason == (
+        "it is not HOST:PORT; give HOST:PORT (the head's GCS port, 6379 by default) or ray://HOST:10001"
+    )
+
+
+@pytest.mark.parametrize("address", ["http://10.0.0.1:8265", "https://head.example.com"])
+def test_the_dashboard_url_is_refused_with_what_to_give(address):
+    with pytest.raises(RayUnreachableError) as info:
+        check_reachable(address, from_env=True)
+    assert info.value.reason == (
+        "that is the dashboard / job-submission URL (for `ray job submit`); give HOST:6379 or ray://HOST:10001"
+    )
+
+
+@pytest.fixture
+def no_running_raylet(tmp_path, monkeypatch) -> Path:
+    """`auto` as Ray resolves it, seeing no raylet on this machine: only RAY_TMPDIR's `ray_current_cluster`
+    (returned, not yet written) counts."""
+    import ray._private.services as services
+
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset())
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "ray").mkdir()
+    return tmp_path / "ray" / "ray_current_cluster"
+
+
+def test_auto_without_a_running_cluster_says_to_start_one(no_running_raylet):
+    with pytest.raises(RayUnreachableError) as info:
+        cluster_to_join("auto", from_env=True)
+    assert (info.value.address, info.value.from_env) == ("auto", True)
+    assert info.value.reason == "no running Ray cluster found; start one with `ray start --head`"
+
+
+def test_auto_naming_a_stale_cluster_is_unreachable_in_well_under_a_second(no_running_raylet):
+    port = closed_port()
+    no_running_raylet.write_text(f"127.0.0.1:{port}")
+    start = time.monotonic()
+    with pytest.raises(RayUnreachableError) as info:
+        cluster_to_join("auto", from_env=False)
+    assert time.monotonic() - start < 2
+    assert info.value.address == "auto"
+    assert info.value.reason == f"connection refused at 127.0.0.1:{port}, the cluster Ray found for it"
+
+
+def test_auto_joins_the_cluster_ray_finds(no_running_raylet):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        no_running_raylet.write_text(f"127.0.0.1:{server.getsockname()[1]}")
+        assert cluster_to_join("auto", from_env=False) == f"127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("address", [None, "", "local"])
+def test_no_address_or_local_is_our_own_local_ray(address):
+    assert cluster_to_join(address, from_env=True) is None
 
 
 def test_run_with_an_address_nobody_answers_is_one_error_line(tmp_path):
@@ -129,6 +185,57 @@ def test_a_ray_client_address_nobody_answers_is_one_error_line(tmp_path):
         tmp_path, "run", write_run_config(tmp_path), "--run-dir", "out", env={"RAY_ADDRESS": address}
     )
     assert f"cannot reach the Ray cluster at {address}" in one_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "reason"),
+    [
+        (
+            {"RAY_ADDRESS": "http://127.0.0.1:8265"},
+            [],
+            "from RAY_ADDRESS: that is the dashboard / job-submission URL",
+        ),
+        (
+            {},
+            ["--address", "localhost"],
+            "from --address or the config's ray.address: it is not HOST:PORT; give ",
+        ),
+    ],
+    ids=["dashboard-url", "bare-host"],
+)
+def test_an_address_ray_would_refuse_with_a_traceback_is_one_error_line(tmp_path, env, args, reason):
+    proc = winnow(tmp_path, "run", write_run_config(tmp_path), "--run-dir", "out", *args, env=env)
+    assert reason in one_error(proc)
+
+
+def test_run_with_ray_address_auto_naming_a_stale_cluster_is_one_error_line(tmp_path):
+    """The driver sees no raylet (patched: other Ray users of this machine must not count) and the
+    `ray_current_cluster` file of a cluster that is gone."""
+    ray_tmp = tmp_path / "rt"
+    (ray_tmp / "ray").mkdir(parents=True)
+    (ray_tmp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{closed_port()}")
+    patched = (
+        "import sys, ray._private.services as s; s._find_address_from_flag = lambda flag: set(); "
+        "from winnow.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(RAY_ADDRESS="auto", RAY_TMPDIR=str(ray_tmp))
+    args = ["run", write_run_config(tmp_path), "--run-dir", "out"]
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", patched, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - start < FAST_S
+    line = one_error(proc)
+    assert line.startswith(
+        "error: cannot reach the Ray cluster at auto (from RAY_ADDRESS: connection refused at "
+    )
+    assert os.listdir(ray_tmp / "ray") == ["ray_current_cluster"], "Ray was started"
 
 
 # -- 2. a run config path that is no YAML file --------------------------------------------------------
@@ -205,28 +312,63 @@ def validate_error(tmp_path: Path, path: str) -> str:
     return lines[1]
 
 
+ACTION = (
+    "set tokenize.tokenizer.path to a Hugging Face tokenizer.json (or a directory holding one), "
+    "or leave it out to train one"
+)
+
+
 def test_a_missing_tokenizer_is_refused_by_validate(tmp_path):
     line = validate_error(tmp_path, "nope/tokenizer.json")
-    assert line.startswith(
-        f"  tokenize.tokenizer.path: no tokenizer.json at {tmp_path}/nope/tokenizer.json — "
+    assert (
+        line
+        == f"  tokenize.tokenizer.path: tokenizer file not found: {tmp_path}/nope/tokenizer.json — {ACTION}"
     )
-    assert "leave path out to train one" in line
 
 
 def test_a_directory_without_tokenizer_json_is_refused(tmp_path):
     (tmp_path / "tok").mkdir()
-    assert f"no tokenizer.json at {tmp_path}/tok —" in validate_error(tmp_path, "tok")
+    assert (
+        validate_error(tmp_path, "tok")
+        == f"  tokenize.tokenizer.path: no tokenizer.json in {tmp_path}/tok — {ACTION}"
+    )
 
 
 def test_a_file_that_is_not_a_tokenizer_is_refused(tmp_path):
     line = validate_error(tmp_path, "one.jsonl")
-    assert line.startswith(f"  tokenize.tokenizer.path: {tmp_path}/one.jsonl is not a tokenizers JSON file (")
+    assert line.startswith(f"  tokenize.tokenizer.path: {tmp_path}/one.jsonl is not a tokenizer.json (")
 
 
 def test_a_tokenizer_without_the_eos_token_is_refused(tmp_path):
     save_tokenizer(tmp_path / "tok" / "tokenizer.json", ["<s>", "</s>"])
     line = validate_error(tmp_path, "tok")
-    assert line.startswith("  tokenize.tokenizer.eos_token: '<|eos|>' is not a token of ")
+    assert line.startswith("  tokenize.tokenizer: the tokenizer has no EOS token '<|eos|>' (needed to join ")
+    assert (
+        "set tokenize.tokenizer.eos_token to one of its tokens, e.g. its special tokens ['</s>', '<s>']"
+        in line
+    )
+
+
+def test_add_bos_without_the_bos_token_is_refused(tmp_path):
+    save_tokenizer(tmp_path / "tok" / "tokenizer.json", ["<|eos|>"])
+    config = write_run_config(
+        tmp_path, "tokenize:\n  tokenizer: {path: tok, add_bos: true}\n", stages="[ingest, tokenize]"
+    )
+    with pytest.raises(
+        ConfigError, match=r"tokenize\.tokenizer: add_bos is set but the tokenizer has no BOS"
+    ):
+        load_config(tmp_path / config)
+
+
+@pytest.mark.parametrize("content", [None, "not json"], ids=["missing", "not-a-tokenizer"])
+def test_validate_and_tokenize_give_one_message_for_one_tokenizer_mistake(tmp_path, content):
+    """The run config's check is the tokenize stage's own (`tokenization.tokenizer`), message and all."""
+    if content is not None:
+        (tmp_path / "tok.json").write_text(content)
+    field_line = validate_error(tmp_path, "tok.json")
+    (tmp_path / "tok.yaml").write_text(f"tokenizer: {{path: {tmp_path}/tok.json}}\n")
+    line = one_error(winnow(tmp_path, "tokenize", "one.jsonl", "-o", "tokens", "--config", "tok.yaml"))
+    assert field_line.removeprefix("  tokenize.tokenizer.path: ") == line.removeprefix("error: tokenize: ")
 
 
 @pytest.mark.parametrize("bom", [False, True], ids=["plain", "byte-order-mark"])

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kit.files import document_format, split_compression
 from kit.jsonl import BadLine, parse_object_line, valid_unicode
+from kit.parquet import NotParquetError, open_parquet
 from tokenization.errors import TokenizeInputError
 
 _SCAN_BLOCK = 16 * 2**20
@@ -56,13 +56,9 @@ def file_kind(path: str) -> str:
 def parquet_file(path: str) -> pq.ParquetFile:
     """A Parquet input opened at its footer; a file that is not Parquet is a TokenizeInputError."""
     try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        reason = str(e).splitlines()[0][:200]
-        raise TokenizeInputError(
-            f"{path} is not a Parquet file ({reason}) — give a valid .parquet file, or rename it if it "
-            "holds JSONL"
-        ) from None
+        return open_parquet(path)
+    except NotParquetError as e:
+        raise TokenizeInputError(str(e)) from None
 
 
 def check_input_file(path: str, text_column: str = "text") -> None:

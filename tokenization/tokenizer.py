@@ -108,7 +108,7 @@ def special_ids(tok: Tokenizer, config: TokenizeConfig | TokenizerConfig) -> Spe
     if eos is None:
         known = sorted(t.content for t in tok.get_added_tokens_decoder().values())
         raise TokenizeInputError(
-            f"tokenizer has no EOS token {cfg.eos_token!r} (needed to join packed documents); "
+            f"the tokenizer has no EOS token {cfg.eos_token!r} (needed to join packed documents); "
             f"set tokenize.tokenizer.eos_token to one of its tokens, e.g. its special tokens {known[:20]}"
         )
     bos = tok.token_to_id(cfg.bos_token) if cfg.bos_token is not None else None
