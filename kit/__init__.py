@@ -2,8 +2,11 @@
 
 - `kit.files`: atomic writes, file digests, pinned files, which file names are documents (standard
   library only);
-- `kit.jsonl`: one JSONL line as a document or a malformed line with its reason (dedup, tokenize);
-- `kit.ray_local`: the one local Ray start (loopback, token auth on) and joining a cluster;
+- `kit.jsonl`: one JSONL line as a document or a malformed line with its reason (ingest, dedup, tokenize,
+  filter score);
+- `kit.parquet`: open a Parquet file, or one line saying it is not one (dedup, tokenize);
+- `kit.ray_local`: the one local Ray start (loopback, token auth on) and joining a cluster (its address
+  probed first, so a wrong one is one line, not a hang);
 - `kit.svg`: the hand-written SVG charts of the report and the trainer's loss curve;
 - `kit.validation`: a pydantic validation error as one message per field, with `did you mean`.
 

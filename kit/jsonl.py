@@ -1,5 +1,5 @@
-"""One JSON Lines line judged the same way by ingest, `winnow dedup` and `winnow tokenize`. Standard
-library only.
+"""One JSON Lines line judged the same way by ingest, `winnow dedup`, `winnow tokenize` and `winnow filter
+score`. Standard library only.
 
 A line is a document when it is valid UTF-8 and holds one JSON object; otherwise it is a malformed
 line, reported by its file and line number and never silently dropped (the callers count it and
