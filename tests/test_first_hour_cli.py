@@ -7,36 +7,12 @@ directory appears, and the command ends in well under a Ray start (~19 s on 2 co
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-WINNOW = str(Path(sys.executable).parent / "winnow")
-FAST_S = 10.0
-
-
-def winnow(tmp_path: Path, *args: str, limit_s: float = FAST_S) -> subprocess.CompletedProcess[str]:
-    """Run `winnow ARGS` in tmp_path with Ray's temp dir inside it; fail if it took a Ray start."""
-    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")}
-    start = time.monotonic()
-    proc = subprocess.run([WINNOW, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    elapsed = time.monotonic() - start
-    assert elapsed < limit_s, f"took {elapsed:.1f}s: {proc.stderr[-2000:]}"
-    assert not (tmp_path / "ray").exists(), "Ray was started"
-    return proc
-
-
-def one_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """The single `error:` line of a refused command (exit 2, no traceback)."""
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
+from tests.cli_run import WINNOW, one_error, winnow
 
 
 def write_config(tmp_path: Path, sources: str, extra: str = "") -> str:

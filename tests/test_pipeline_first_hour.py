@@ -21,31 +21,16 @@ from pipeline import storage
 from pipeline.config import ConfigError, load_config, yaml_error_line
 from pipeline.layout import StagePaths
 from pipeline.ledger import StageStats
-
-WINNOW = str(Path(sys.executable).parent / "winnow")
-FAST_S = 10.0
-GOOD_LINE = '{"text": "a document with some words in it"}\n'
-
-
-def winnow(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`winnow ARGS` in tmp_path, RAY_ADDRESS unset unless `env` sets it; fail if it took a Ray start."""
-    base = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    full = {**base, "RAY_TMPDIR": str(tmp_path / "ray"), **(env or {})}
-    start = time.monotonic()
-    proc = subprocess.run([WINNOW, *args], cwd=tmp_path, env=full, capture_output=True, text=True, timeout=60)
-    elapsed = time.monotonic() - start
-    assert elapsed < FAST_S, f"took {elapsed:.1f}s: {proc.stderr[-2000:]}"
-    assert not (tmp_path / "ray").exists(), "Ray was started"
-    return proc
+from tests.cli_run import FAST_S, WINNOW, winnow
+from tests.cli_run import one_error as _one_error
 
 
 def one_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """The single `error:` line of a refused command (exit 2, no traceback, nothing else on stderr)."""
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
-    return lines[0]
+    """The refusal's `error:` line, with nothing else on stderr."""
+    return _one_error(proc, alone=True)
+
+
+GOOD_LINE = '{"text": "a document with some words in it"}\n'
 
 
 def write_run_config(tmp_path: Path, extra: str = "", stages: str = "[ingest]") -> str:
