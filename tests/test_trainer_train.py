@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import math
@@ -135,6 +136,42 @@ def test_a_checkpoint_saved_again_at_its_step_replaces_the_old_one(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["step-00000003"]  # no staging or old copy left
     assert ckpt.load_weights(root / "step-00000003")["w"].tolist() == [2.0, 2.0]
     assert ckpt.load_config_json(root / "step-00000003") == {"v": 2.0}
+
+
+def test_generate_says_when_the_context_caps_max_new_tokens(tiny_run, capsys):
+    """`winnow generate` notes on stderr that decoding stops at the context, so a short answer is not
+    mistaken for the model ending early; the note's count is what generate() then writes at most."""
+    from winnow.commands import _cmd_generate, _context_note
+
+    prompt = "ROMEO:\nWhat light"
+    assert _context_note(str(tiny_run.out_dir), prompt, 5) == ""
+    note = _context_note(str(tiny_run.out_dir), prompt, 100_000)
+    assert note.startswith("note: the model reads at most ") and note.endswith("not --max-new-tokens 100000")
+    room = int(note.split("it writes at most ")[1].split(",")[0])
+    out: list[int] = []
+    for _ in generate(
+        tiny_run.checkpoint_dir,
+        prompt,
+        100_000,
+        temperature=1.0,
+        top_k=None,
+        seed=0,
+        device="cpu",
+        generated=out,
+    ):
+        pass
+    assert len(out) <= room
+    assert _context_note(str(tiny_run.out_dir), prompt, room) == ""
+    args = argparse.Namespace(
+        checkpoint=str(tiny_run.out_dir),
+        prompt=prompt,
+        max_new_tokens=100_000,
+        temperature=0.0,
+        top_k=1,
+        seed=0,
+    )
+    assert _cmd_generate(args) == 0
+    assert capsys.readouterr().err.strip() == note  # the command prints it, once, on stderr
 
 
 def test_generate_streams_cached_decoding_matching_full_forward(tiny_run):

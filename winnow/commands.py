@@ -373,6 +373,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    note = _context_note(args.checkpoint, args.prompt, args.max_new_tokens)
+    if note:
+        print(note, file=sys.stderr)
     print(args.prompt, end="", flush=True)
     for piece in generate(
         args.checkpoint,
@@ -385,6 +388,23 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(piece, end="", flush=True)
     print()
     return 0
+
+
+def _context_note(checkpoint: str, prompt: str, max_new_tokens: int) -> str:
+    """A `note:` when --max-new-tokens asks for more than the model's context leaves after the prompt:
+    decoding stops at the context, which would otherwise look like the model ending early ("" if not)."""
+    from trainer.generate import load_model  # cached per checkpoint: generate() reuses this load
+
+    model, tok, _ = load_model(checkpoint)
+    n_ctx = int(model.cfg.max_seq_len)
+    prompt_tokens = min(len(tok.encode(prompt).ids), n_ctx - 1) if prompt else 1  # generate's own cut
+    room = n_ctx - prompt_tokens + 1
+    if max_new_tokens <= room:
+        return ""
+    return (
+        f"note: the model reads at most {n_ctx} tokens; after this prompt ({prompt_tokens} tokens) it writes "
+        f"at most {room}, not --max-new-tokens {max_new_tokens}"
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
