@@ -89,6 +89,10 @@ def _n(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def _cores(n: int) -> str:
+    return "1 core" if n == 1 else f"{n} cores"
+
+
 def _median_range(n: Node, fmt: Callable[[float], str]) -> str:
     return f"{fmt(n('median').num)} ({fmt(n('min').num)}–{fmt(n('max').num)})"
 
@@ -442,7 +446,7 @@ FIGURES: tuple[Figure, ...] = (
             f"{_pct(1 - r('figures', 'throughput_ratio').num)} ({r('figures', 'off', 'req_per_s').num:.0f} → "
             f"{r('figures', 'on', 'req_per_s').num:.0f} req/s, "
             f"{_n(r('figures', 'params', 'concurrency').num)} clients, "
-            f"{len(r('machine', 'cpu_affinity').value)} cores)"
+            f"{_cores(len(r('machine', 'cpu_affinity').value))})"
         ),
         "< 10%",
     ),
