@@ -178,11 +178,10 @@ def unpacked_bf16() -> TextEncoder:
         encoder_module.bf16_is_native = saved
 
 
-def bench_harm_windows(n: int, runs: int) -> dict:
+def bench_harm_windows(windows: list[str], runs: int) -> dict:
     """ms per window at batch 1 (how the harm tier calls the encoder) in fp32, bf16 (weights packed for
     oneDNN where the CPU has AMX) and bf16 unpacked: each round times every window in all three back to
     back; per window the median over rounds."""
-    windows = harm_windows(n)
     encs = {p: TextEncoder(max_tokens=128, precision=p) for p in ("fp32", "bf16")}
     encs["bf16_unpacked"] = unpacked_bf16()
     for e in encs.values():
@@ -288,9 +287,10 @@ def main() -> None:
     for length in LENGTHS:
         rows.append(bench_length(texts, length, args.runs))
         print(rows[-1], flush=True)
-    windows = bench_harm_windows(args.windows, args.runs)
+    sent = harm_windows(args.windows)  # the windows the shipped tier sends, found once for both parts
+    windows = bench_harm_windows(sent, args.runs)
     print("harm encoder windows", windows, flush=True)
-    first_pass = bench_first_pass(harm_windows(args.windows), args.first_pass_rounds)
+    first_pass = bench_first_pass(sent, args.first_pass_rounds)
     print("first pass in a fresh process", first_pass, flush=True)
     method = (
         f"TextEncoder.embed texts/s on one thread, tokenizing included: {args.texts} real texts cut to each "

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from dedup.survivor import MEMBER_SCHEMA
 from kit.files import atomic_write, document_format, split_compression
 from kit.jsonl import BadLine, parse_object_line, valid_unicode
-from kit.parquet import NotParquetError, open_parquet
+from kit.parquet import open_parquet
 
 
 class DedupInputError(ValueError):
@@ -46,10 +46,7 @@ def input_format(path: str) -> str:
 
 def parquet_metadata(path: str) -> pq.FileMetaData:
     """The footer of a Parquet input; a file that is not Parquet is a DedupInputError naming it."""
-    try:
-        return open_parquet(path).metadata
-    except NotParquetError as e:
-        raise DedupInputError(str(e)) from None
+    return open_parquet(path, DedupInputError).metadata
 
 
 def check_inputs(paths: list[str]) -> None:

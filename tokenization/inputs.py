@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from kit.files import document_format, split_compression
 from kit.jsonl import BadLine, parse_object_line, valid_unicode
-from kit.parquet import NotParquetError, open_parquet
+from kit.parquet import open_parquet
 from tokenization.errors import TokenizeInputError
 
 _SCAN_BLOCK = 16 * 2**20
@@ -55,10 +55,7 @@ def file_kind(path: str) -> str:
 
 def parquet_file(path: str) -> pq.ParquetFile:
     """A Parquet input opened at its footer; a file that is not Parquet is a TokenizeInputError."""
-    try:
-        return open_parquet(path)
-    except NotParquetError as e:
-        raise TokenizeInputError(str(e)) from None
+    return open_parquet(path, TokenizeInputError)
 
 
 def check_input_file(path: str, text_column: str = "text") -> None:
