@@ -61,7 +61,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from benchmarks.machine import cpu_probe, machine_info, write_results
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 
 
 # Loads models and builds lazy tables; not from the measured documents.

@@ -16,7 +16,7 @@ import numpy as np
 from datasketch import MinHash
 
 from dedup.config import MinHashConfig
-from dedup.shingle import shingle_hashes_batch
+from dedup.shingle import fmix32, shingle_hashes_batch
 
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX32 = np.uint64((1 << 32) - 1)
@@ -32,15 +32,6 @@ def permutations(num_perm: int, seed: int, scheme: str) -> tuple[np.ndarray, np.
     """(a, b) exactly as datasketch draws them for this num_perm/seed/scheme."""
     a, b = MinHash(num_perm=num_perm, seed=seed, scheme=scheme).permutations
     return np.ascontiguousarray(a), np.ascontiguousarray(b)
-
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3 32-bit finalizer, datasketch's pre-mix for the affine32 scheme."""
-    h = h ^ (h >> np.uint32(16))
-    h *= np.uint32(0x85EBCA6B)
-    h ^= h >> np.uint32(13)
-    h *= np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
 
 
 def _permute_into(out: np.ndarray, h: np.ndarray, a: np.ndarray, b: np.ndarray, scheme: str) -> None:
@@ -61,7 +52,7 @@ def signatures_from_hashes(hash_sets: Sequence[np.ndarray], cfg: MinHashConfig) 
     if len(nonempty):
         flat = np.concatenate([hash_sets[d] for d in nonempty]).astype(np.uint32, copy=False)
         with np.errstate(over="ignore"):
-            h = _fmix32(flat) if cfg.scheme == "affine32" else flat.astype(np.uint64)
+            h = fmix32(flat) if cfg.scheme == "affine32" else flat.astype(np.uint64)
             starts = np.cumsum(lengths[nonempty]) - lengths[nonempty]
             buf = np.empty(_BLOCK_PERMS * _BLOCK_HASHES, dtype=np.uint32)
             for s in range(0, len(h), _BLOCK_HASHES):

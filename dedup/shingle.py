@@ -154,7 +154,9 @@ def _mix64(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _fmix32(h: np.ndarray) -> np.ndarray:
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer over an array (a new array; the input is not changed): the last
+    step of a token's hash here, and datasketch's pre-mix for MinHash's affine32 scheme."""
     h = h ^ (h >> np.uint32(16))
     h *= np.uint32(0x85EBCA6B)
     h ^= h >> np.uint32(13)
@@ -399,7 +401,7 @@ def combine(word_hashes: np.ndarray, n: int) -> np.ndarray:
     for i in range(k):
         acc ^= word_hashes[i : i + m]
         acc *= mul
-    return _fmix32(acc)
+    return fmix32(acc)
 
 
 def _combine_chunk(wh: np.ndarray, per_text: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:

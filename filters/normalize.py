@@ -218,7 +218,6 @@ _LEET_RUN_RE = re.compile(r"[0-9@$!|]+")
 _TOKEN_RUN_RE = re.compile(r"[a-z0-9@$!|]+")
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|")
 _HAS_LEET_RE = re.compile(r"[0-9@$!|]")
-_HAS_ALPHA_RE = re.compile(r"[a-z]")
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,6 @@ class ReportData:
     score_stage: str | None = None
     scores_kept: Sample | None = None
     scores_removed: Sample | None = None
-    lang_stage: str | None = None
     langs_kept: Counter = field(default_factory=Counter)
     langs_kept_note: str = ""
     langs_removed: Counter = field(default_factory=Counter)
@@ -524,7 +523,6 @@ def collect(
         kept_parts = layout.parts(layout.StagePaths(run_dir, st).out_dir)
         if kept_parts and "lang" in schema_names(kept_parts):
             s = read_sample(kept_parts, ["lang"], max_rows)
-            data.lang_stage = st
             data.langs_kept = Counter(v or "unknown" for v in s.table["lang"].to_pylist())
             data.langs_kept_note = f"kept after {st}: " + s.note("documents")
             break

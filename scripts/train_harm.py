@@ -56,6 +56,7 @@ from filters.detectors.harm import (  # noqa: E402
     window_bounds,
 )
 from filters.normalize import normalize  # noqa: E402
+from kit.files import atomic_write, write_text_atomic  # noqa: E402
 
 SEED = 13
 # The first run chose C on dev among 0.5 / 2 / 8 per category; every head chose 8, so 8 is fixed
@@ -454,8 +455,8 @@ def doc_max_margins(docs: list[str], spec: FeatureSpec, w: np.ndarray, b: np.nda
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An .npz with fixed timestamps and order, so retraining gives identical bytes."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    """An .npz with fixed timestamps and order, so retraining gives identical bytes; written atomically."""
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, arr in arrays.items():
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
@@ -465,7 +466,8 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_json(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    """A model manifest, written atomically (a killed training leaves the old file or the new one)."""
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def split_counts(rows: list[Row]) -> dict[str, dict[str, int]]:

@@ -26,7 +26,6 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import random
 import sys
 import tempfile
@@ -38,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from filters.detectors.toxicity import CATEGORIES, calibrate, preprocess, windows  # noqa: E402
+from kit.files import write_bytes_atomic  # noqa: E402
+from scripts.train_harm import best_f1_threshold  # noqa: E402
 
 SEED = 20240501
 HYPER = {
@@ -151,27 +152,6 @@ def fit_platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
-def max_f1_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """The threshold on p maximizing F1 (ties: the higher threshold), and that F1."""
-    order = np.argsort(-p, kind="stable")
-    ps, ys = p[order], y[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(1 - ys)
-    f1 = 2 * tp / (tp + fp + ys.sum())
-    # only cut between distinct scores
-    valid = np.r_[ps[1:] < ps[:-1], True]
-    best = int(np.argmax(np.where(valid, f1, -1)))
-    return float(ps[best]), float(f1[best])
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def threshold_for_fpr(clean_doc_scores: np.ndarray, max_fpr: float) -> float:
     """The smallest threshold (rounded up to 4 decimals) at which at most `max_fpr` of the clean
     documents score >= it: a flag needs a score strictly above the allowed false positives."""
@@ -245,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         model.quantize(input=str(train_file), verbose=0, **QUANT)
         model_tmp = Path(tmp) / "toxicity.ftz"
         model.save_model(str(model_tmp))
-        _write_atomic(args.out / "toxicity.ftz", model_tmp.read_bytes())
+        write_bytes_atomic(args.out / "toxicity.ftz", model_tmp.read_bytes())
 
     # Calibrate on dev (tweets + detector-sized prose windows) with the saved quantized model.
     det = ToxicityDetector(model_path=str(args.out / "toxicity.ftz"))
@@ -264,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         y = np.array([t[c] for t in targets])
         a, b = fit_platt(sources[c], y)
         platt[c] = {"a": a, "b": b}
-        thr, f1 = max_f1_threshold(calibrate(sources[c], a, b), y)
+        thr, f1 = best_f1_threshold(y, calibrate(sources[c], a, b))
         f1_thresholds[c] = thr
         dev_f1[c] = round(f1, 4)
     calib_path = args.out / "toxicity_calibration.json"
-    _write_atomic(calib_path, (json.dumps({"platt": platt}) + "\n").encode())
+    write_bytes_atomic(calib_path, (json.dumps({"platt": platt}) + "\n").encode())
 
     # Thresholds at the document level: dev book blocks (~4 KB clean documents) must stay under
     # MAX_DOC_FPR; the threshold is the larger of that and the max-F1 threshold on dev texts.
@@ -320,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
             f"windows of {'/'.join(map(str, WINDOW_SIZES))} bytes of {BLOCK_CHARS}-char blocks",
         ],
     }
-    _write_atomic(calib_path, (json.dumps(calib, indent=2) + "\n").encode())
-    _write_atomic(args.out / "toxicity_thresholds.json", (json.dumps(thresholds, indent=2) + "\n").encode())
+    write_bytes_atomic(calib_path, (json.dumps(calib, indent=2) + "\n").encode())
+    write_bytes_atomic(
+        args.out / "toxicity_thresholds.json", (json.dumps(thresholds, indent=2) + "\n").encode()
+    )
     size = (args.out / "toxicity.ftz").stat().st_size
     print(
         json.dumps(

@@ -102,7 +102,7 @@ def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> float | No
     return float(value)
 
 
-def _integer(body: dict[str, Any], name: str, value: Any, lo: int, hi: int) -> int:
+def _integer(name: str, value: Any, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ClientError(400, f"'{name}' must be an integer in [{lo}, {hi}]")
     return value
@@ -169,9 +169,9 @@ def parse_request(cfg: ServeConfig, body: dict[str, Any], kind: str) -> ParsedRe
         raise ClientError(413, f"prompt longer than {cfg.max_prompt_chars} characters")
     raw_max = body.get("max_tokens", body.get("max_completion_tokens"))
     max_tokens = _integer(
-        body, "max_tokens", cfg.default_max_tokens if raw_max is None else raw_max, 1, cfg.max_tokens_limit
+        "max_tokens", cfg.default_max_tokens if raw_max is None else raw_max, 1, cfg.max_tokens_limit
     )
-    seed = _integer(body, "seed", body.get("seed", 0), *_SEED_RANGE)
+    seed = _integer("seed", body.get("seed", 0), *_SEED_RANGE)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ClientError(400, "'stream' must be true or false")

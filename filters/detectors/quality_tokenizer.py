@@ -136,9 +136,6 @@ class ChunkTokenizer:
             result = [list(chain.from_iterable(map(lookup, chunks))) for chunks in chunked]
         return result
 
-    def words(self, text: str) -> list[str]:
-        return self.words_batch([text])[0]
-
     def _sentence_step(self, run: str) -> tuple[int, bool, int, bool]:
         """The sentencizer's effect of a chunk's tokens, for both incoming states.
 

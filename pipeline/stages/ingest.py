@@ -8,7 +8,6 @@ that could not be fetched at all).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -23,8 +22,6 @@ from pipeline.layout import StagePaths
 from pipeline.ledger import StageStats
 from pipeline.schema import DOCUMENT_SCHEMA, document_id, rejected_schema, with_stage_reason
 from pipeline.stages.base import RemovalWriter
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
