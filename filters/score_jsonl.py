@@ -32,7 +32,7 @@ from typing import IO, Any
 from filters.engine import Filter, Verdict
 from filters.policy import Policy, default_policy_path
 from kit.files import atomic_write, split_compression
-from kit.jsonl import parse_object_line
+from kit.jsonl import parse_object_line, text_problem
 
 __all__ = ["MODES", "ScoreInputError", "ScoreSummary", "score_file", "score_jsonl"]
 
@@ -235,11 +235,10 @@ def _parse(line: str) -> tuple[Any, str, str | None] | str:
     obj = parse_object_line(line.encode("utf-8", "surrogateescape").strip())
     if isinstance(obj, str):
         return obj
-    text = obj.get("text")
-    if "text" not in obj:
-        return f"no 'text' field (found {sorted(obj)[:10]})"
-    if not isinstance(text, str):
-        return f"'text' is {type(text).__name__}, not a string"
+    problem = text_problem(obj, "text")
+    if problem is not None:
+        return problem
+    text = obj["text"]
     url = obj.get("url") if isinstance(obj.get("url"), str) else None
     return obj.get("id"), text, url
 

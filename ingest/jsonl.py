@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from ingest.records import BadRecord, Record, describe, excerpt
 from ingest.tracked import TrackedFile
-from kit.jsonl import parse_object_line
+from kit.jsonl import parse_object_line, text_problem
 
 _CHUNK = 1 << 16
 
@@ -40,12 +40,10 @@ def _parse(line: bytes, line_no: int, position: int, text_field: str) -> Record 
     obj = parse_object_line(line)
     if isinstance(obj, str):
         return BadRecord(position, f"line {line_no}: {obj}", excerpt(line))
-    text = obj.get(text_field)
-    if not isinstance(text, str):
-        got = "missing" if text is None else type(text).__name__
-        return BadRecord(
-            position, f"line {line_no}: field {text_field!r} is {got}, not a string", excerpt(line)
-        )
+    problem = text_problem(obj, text_field)
+    if problem is not None:
+        return BadRecord(position, f"line {line_no}: {problem}", excerpt(line))
+    text = obj[text_field]
     meta: dict = {"line": line_no}
     if "id" in obj and isinstance(obj["id"], str | int):
         meta["orig_id"] = str(obj["id"])

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_NAMED", "BadLine", "parse_object_line", "valid_unicode"]
+__all__ = ["MAX_NAMED", "BadLine", "parse_object_line", "text_problem", "valid_unicode"]
 
 MAX_REASON_CHARS = 200
 MAX_NAMED = 5  # malformed lines a command names (in its stats and on stderr); the rest are counted
@@ -51,6 +51,18 @@ def parse_object_line(line: bytes | str) -> dict[str, Any] | str:
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
     return obj
+
+
+def text_problem(obj: dict[str, Any], field: str, *, required: bool = True) -> str | None:
+    """Why a document's text field cannot be used (None when it can): "no 'text' field (found [...])" or
+    "field 'text' is int, not a string", the same words in every command. `required=False` lets a
+    document without the field, or with null, through (tokenize counts it as an empty document)."""
+    if field not in obj:
+        return f"no {field!r} field (found {sorted(obj)[:10]})" if required else None
+    value = obj[field]
+    if isinstance(value, str) or (value is None and not required):
+        return None
+    return f"field {field!r} is {'null' if value is None else type(value).__name__}, not a string"
 
 
 def valid_unicode(value: Any) -> Any:

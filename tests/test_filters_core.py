@@ -230,9 +230,23 @@ def test_score_jsonl_words_a_bad_line_as_ingest_dedup_and_tokenize_do(tmp_path):
     assert recs[len(bad)]["id"] == "ok" and recs[len(bad)]["action"] == "allow"
     assert recs[-2:] == [
         {"line": 7, "id": None, "action": "error", "error": "no 'text' field (found ['id'])"},
-        {"line": 8, "id": None, "action": "error", "error": "'text' is NoneType, not a string"},
+        {"line": 8, "id": None, "action": "error", "error": "field 'text' is null, not a string"},
     ]
     assert counts == {"error": 7, "allow": 1}
+
+
+def test_a_text_field_mistake_has_the_same_words_in_ingest_score_and_tokenize():
+    """`kit.jsonl.text_problem` words a missing or non-string text once for every command; tokenize alone
+    lets a missing or null text through (an empty document)."""
+    from kit.jsonl import text_problem
+
+    assert text_problem({"id": 1}, "text") == "no 'text' field (found ['id'])"
+    assert text_problem({"text": 3}, "text") == "field 'text' is int, not a string"
+    assert text_problem({"text": None}, "text") == "field 'text' is null, not a string"
+    assert text_problem({"text": "ok"}, "text") is None
+    assert text_problem({"id": 1}, "text", required=False) is None
+    assert text_problem({"text": None}, "text", required=False) is None
+    assert text_problem({"text": [1]}, "text", required=False) == "field 'text' is list, not a string"
 
 
 def test_default_policy_with_real_detectors():

@@ -333,7 +333,7 @@ def test_jsonl_invalid_utf8_and_malformed_lines(shared_data: Path, tmp_path: Pat
     assert recs[1].error.startswith("line 2: invalid UTF-8")
     assert recs[3].error.startswith("line 4: malformed JSON")
     assert recs[4].error.startswith("line 6: expected a JSON object")  # line 5 is blank: no document
-    assert recs[5].error == "line 7: field 'text' is missing, not a string"
+    assert recs[5].error == "line 7: no 'text' field (found ['id'])"
     assert recs[1].raw_excerpt == lines[1] and recs[6].meta["line"] == 8
 
 

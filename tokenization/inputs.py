@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from kit.files import document_format, split_compression
-from kit.jsonl import BadLine, parse_object_line, valid_unicode
+from kit.jsonl import BadLine, parse_object_line, text_problem, valid_unicode
 from kit.parquet import open_parquet
 from tokenization.errors import TokenizeInputError
 
@@ -217,11 +217,11 @@ def read_chunk_checked(
         if isinstance(rec, str):
             bad.append(BadLine(chunk.path, chunk.first_row + i + 1, rec))
             continue
-        text = rec.get(text_column)
-        if text is not None and not isinstance(text, str):
-            reason = f"field {text_column!r} is {type(text).__name__}, not a string"
+        reason = text_problem(rec, text_column, required=False)
+        if reason is not None:
             bad.append(BadLine(chunk.path, chunk.first_row + i + 1, reason))
             continue
+        text = rec.get(text_column)
         texts.append(valid_unicode(text))
         rid = rec.get(id_column)
         ids.append(str(rid) if rid is not None else _derived_id(chunk.path, chunk.first_row + i))
