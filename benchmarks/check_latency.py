@@ -31,12 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import SHARED_DATA, machine_info, write_results
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def _texts(size: int, n: int, seed: int = 0) -> list[str]:

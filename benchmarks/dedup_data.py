@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from benchmarks.machine import SHARED_DATA
+
+SHARED = SHARED_DATA
 CLEAN = ["tinystories_head.txt", "wikitext2_valid.txt", "wikitext2_test.txt", "tinyshakespeare_input.txt"]
 
 

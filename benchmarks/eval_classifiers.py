@@ -34,12 +34,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import machine_info, write_results  # noqa: E402
+from benchmarks.machine import SHARED_DATA, machine_info, write_results  # noqa: E402
 from filters.detectors.langid import LangIdDetector  # noqa: E402
 from filters.detectors.toxicity import CATEGORIES, ToxicityDetector, _profanity_check_max  # noqa: E402
 from scripts.train_toxicity import book_blocks, category_targets, insert_middle, load_tweets, split_of  # noqa: E402
 
-DATA = Path(os.environ.get("WINNOW_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = SHARED_DATA
 METHOD = (
     "held-out: toxicity on the Davidson+ToxiGen test split (train fit the model, dev the calibration and "
     "thresholds) and on Wikipedia Talk / Jigsaw (never trained on; alt-profanity-check saw Davidson and "

@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import code_version, machine_info, shared_data_missing  # noqa: E402
+from benchmarks.machine import SHARED_DATA, code_version, machine_info, shared_data_missing  # noqa: E402
 from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
@@ -583,9 +583,7 @@ def print_summary(name: str, res: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder"
-    )
+    ap.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     ap.add_argument("--out", type=Path, default=OUT, help="where the JSON results go")
     ap.add_argument(
         "--rows",

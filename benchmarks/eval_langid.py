@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from benchmarks.corpus import load_texts  # noqa: E402
-from benchmarks.machine import code_version, cpu_model  # noqa: E402
+from benchmarks.machine import SHARED_DATA, code_version, cpu_model  # noqa: E402
 from filters.detectors.langid import LangIdDetector, LangIdTwoModels, Lid176Detector  # noqa: E402
 from filters.detectors.langid_fusion import DEFAULT_UNSURE  # noqa: E402
 from filters.detectors.langid_rare import RareLanguages  # noqa: E402
 
-DATA = Path(os.environ.get("WINNOW_SHARED_DATA", ROOT.parent / "shared" / "data")) / "langid"
+DATA = SHARED_DATA / "langid"
 OUT = ROOT / "benchmarks" / "results" / "eval_langid.json"
 GROUPS = [
     ["bs", "hr", "sr"],

@@ -35,8 +35,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.machine import SHARED_DATA
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 FIXTURE = REPO / "tests" / "fixtures" / "phones" / "phones_eval.jsonl"
 RESULT = REPO / "benchmarks" / "results" / "eval_phones.json"
 

@@ -30,9 +30,10 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.eval_rules import count_spans
+from benchmarks.machine import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 FIXTURE = REPO / "tests" / "fixtures" / "pii_heldout" / "pii_heldout.jsonl"
 RESULT = REPO / "benchmarks" / "results" / "eval_pii_heldout.json"
 TYPES = ("EMAIL", "CREDIT_CARD", "IBAN", "US_SSN", "IP_ADDRESS")

@@ -43,10 +43,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.machine import SHARED_DATA
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 OUT = REPO / "benchmarks" / "results"
 HARM = ("hate", "harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit", "profanity")
 

@@ -24,19 +24,17 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import trafilatura
 
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import SHARED_DATA, machine_info, write_results
 from ingest.extract import ExtractSettings, decode_html, extract_main_text
 
-SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = SHARED_DATA
 _WS = re.compile(r"\s+")
 
 

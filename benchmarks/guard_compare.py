@@ -19,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import SHARED_DATA
 from filters import Filter, Policy, StreamGuard
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 
 
 def main() -> int:

@@ -38,9 +38,9 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
-from benchmarks.machine import cpu_probe, machine_info, write_results
+from benchmarks.machine import SHARED_DATA, cpu_probe, machine_info, write_results
 
-SHARED = Path(os.environ.get("WINNOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = SHARED_DATA
 WARC_DIR = SHARED / "web" / "warc"
 OUT = Path(__file__).resolve().parent / "out"
 SYSTEMS = ("winnow", "datatrove")

@@ -19,6 +19,9 @@ from pathlib import Path
 from kit.files import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
+# The shared data folder the benchmarks and evaluations read (../shared/data beside the repository);
+# WINNOW_SHARED_DATA points them all elsewhere.
+SHARED_DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data"))
 RESULTS = REPO / "benchmarks" / "results"
 RESULT_KEYS = ("benchmark", "date", "command", "code", "machine", "method", "note", "figures")
 NOTE_ENV = "WINNOW_BENCH_NOTE"  # e.g. "loaded machine": how the run's conditions differ from a quiet machine

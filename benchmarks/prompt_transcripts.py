@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.eval_harm import PROMPT_SOURCES, sample  # noqa: E402
-from benchmarks.machine import machine_info, shared_data_missing, write_results  # noqa: E402
+from benchmarks.machine import SHARED_DATA, machine_info, shared_data_missing, write_results  # noqa: E402
 from filters.detectors.harm import CATEGORIES  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
@@ -82,9 +82,7 @@ def measure(data: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder"
-    )
+    ap.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     args = ap.parse_args(argv)
     if shared_data_missing(args.data, "harm"):
         return 2

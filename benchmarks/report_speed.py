@@ -38,13 +38,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import SHARED_DATA, machine_info, write_results
 from pipeline.ledger import StageStats, ledger_dict
 from report.data import DEFAULT_MAX_ROWS, collect
 from report.page import write_report
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data"))
+DATA = SHARED_DATA
 OUT = REPO / "benchmarks" / "out"
 WORK = OUT / "report_speed_work"
 CATS = [

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import SHARED_DATA, machine_info, write_results
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def _free_port() -> int:

@@ -36,10 +36,10 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
-from benchmarks.machine import write_results
+from benchmarks.machine import SHARED_DATA, write_results
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data")) / "clean_text"
+DATA = SHARED_DATA / "clean_text"
 OUT = REPO / "benchmarks" / "out"
 WORK = OUT / "tokenize_speed_work"
 N_FILES = 8
