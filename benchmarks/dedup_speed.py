@@ -459,14 +459,6 @@ def _print_memory(mem: list[dict], fit: dict) -> None:
         )
 
 
-def _pin(core: int) -> int:
-    """Pin this process (and the subprocesses it starts) to `core`, or to its lowest allowed CPU."""
-    cpus = os.sched_getaffinity(0)
-    core = core if core in cpus else min(cpus)
-    os.sched_setaffinity(0, {core})
-    return core
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=3000, help="documents of the full near-dedup")
@@ -494,6 +486,7 @@ def main() -> None:
         cpu_model,
         cpu_probe,
         machine_info,
+        pin_to_core,
         write_results,
     )
 
@@ -510,7 +503,7 @@ def main() -> None:
     docs = speed_docs(max(a.docs, a.sig_docs))
     result["avg_doc_bytes"] = sum(len(t.encode()) for _, t in docs[: a.docs]) / a.docs
     cpus = os.sched_getaffinity(0)
-    core = _pin(a.core)
+    core = pin_to_core(a.core)
     fair = {"core": core, "reps": a.reps, "cpu_probe_before": cpu_probe()}
     try:
         if "sig" in parts:

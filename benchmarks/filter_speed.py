@@ -58,7 +58,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.machine import cpu_probe, machine_info, write_results
+from benchmarks.machine import cpu_probe, machine_info, pin_to_core, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -442,13 +442,6 @@ def harm_cost_split(per_set: list[dict]) -> dict:
     return total
 
 
-def _pin(core: int) -> int:
-    cpus = os.sched_getaffinity(0)
-    core = core if core in cpus else min(cpus)
-    os.sched_setaffinity(0, {core})  # inherited by the per-set processes
-    return core
-
-
 def _print_tables(results: dict) -> None:
     m, cold = results["machine"], results["cold"]
     dt = cold["datatrove"]["median"]
@@ -550,7 +543,7 @@ def main() -> None:
         print(f"error: --sizes must be comma-separated integers, got {args.sizes!r}", file=sys.stderr)
         sys.exit(2)
     make_sets(args.docs, args.sets)  # too few real documents -> one error line, exit 2
-    core = _pin(args.core)
+    core = pin_to_core(args.core)
     # Taken before the runs, so the record names the code and the time they began with.
     machine = machine_info("datatrove", "spacy", "fasttext-numpy2-wheel")
     probe = [cpu_probe()]

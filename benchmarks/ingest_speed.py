@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
-from benchmarks.machine import SHARED_DATA, cpu_probe, machine_info, write_results
+from benchmarks.machine import SHARED_DATA, cpu_probe, machine_info, pin_to_core, write_results
 
 SHARED = SHARED_DATA
 WARC_DIR = SHARED / "web" / "warc"
@@ -180,13 +180,6 @@ def summarize(system: str, passes: list[dict]) -> dict:
     }
 
 
-def _pin(core: int) -> int:
-    cpus = os.sched_getaffinity(0)
-    core = core if core in cpus else min(cpus)
-    os.sched_setaffinity(0, {core})  # inherited by the children
-    return core
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5, help="timed round-robin rounds (median reported)")
@@ -202,7 +195,7 @@ def main() -> None:
     if not WARC_DIR.is_dir():
         print(f"error: no WARC folder at {WARC_DIR}", file=sys.stderr)
         sys.exit(2)
-    core = _pin(args.core)
+    core = pin_to_core(args.core)
     m = machine_info("trafilatura", "datatrove")
     probe = [cpu_probe()]
     passes = measure(args.reps)

@@ -95,6 +95,15 @@ def cpu_probe() -> float:
     return round(best, 3)
 
 
+def pin_to_core(core: int) -> int:
+    """Pin this process (and the subprocesses it starts, which inherit it) to `core`, or to its lowest
+    allowed CPU when `core` is not allowed; returns the CPU used. What `taskset -c` does."""
+    cpus = os.sched_getaffinity(0)
+    core = core if core in cpus else min(cpus)
+    os.sched_setaffinity(0, {core})
+    return core
+
+
 def shared_data_missing(data: Path, marker: str) -> bool:
     """Whether the shared data folder `data` lacks `marker` (a subfolder or file a benchmark reads); if so,
     one `error:` line on stderr names it and says what to pass, and the caller exits with status 2."""
