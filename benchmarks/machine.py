@@ -3,6 +3,7 @@ benchmarks/results/<name>.json, so that every published table has the same machi
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -97,11 +98,55 @@ def cpu_probe() -> float:
 
 def pin_to_core(core: int) -> int:
     """Pin this process (and the subprocesses it starts, which inherit it) to `core`, or to its lowest
-    allowed CPU when `core` is not allowed; returns the CPU used. What `taskset -c` does."""
+    allowed CPU when `core` is not allowed (a `warning:` line says so); returns the CPU used. What
+    `taskset -c` does."""
     cpus = os.sched_getaffinity(0)
-    core = core if core in cpus else min(cpus)
+    if core not in cpus:
+        print(
+            f"warning: CPU {core} is not available here (allowed: {sorted(cpus)}); using CPU {min(cpus)}",
+            file=sys.stderr,
+        )
+        core = min(cpus)
     os.sched_setaffinity(0, {core})
     return core
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (a zero or negative count is a usage error, exit 2)."""
+    value = int(text)  # argparse turns a ValueError into "invalid positive_int value"
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0."""
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def require_writable_file(path: Path, flag: str = "--out") -> None:
+    """Before any work: `path` must be a file name in an existing folder (not a folder itself), else one
+    `error:` line naming `flag` and exit 2, so a long run does not fail at its last step."""
+    path = Path(path)
+    problem = None
+    if path.is_dir():
+        problem = f"{flag} {path} is a folder: pass a file name, e.g. {path / 'results.json'}"
+    elif not path.parent.is_dir():
+        problem = f"{flag} {path}: folder {path.parent} does not exist: create it first"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
 
 
 def shared_data_missing(data: Path, marker: str) -> bool:
@@ -110,7 +155,9 @@ def shared_data_missing(data: Path, marker: str) -> bool:
     if (data / marker).exists():
         return False
     print(
-        f"error: {data / marker} not found: pass --data pointing at the shared data folder", file=sys.stderr
+        f"error: {data / marker} not found: put the shared data folder at ../shared/data beside the "
+        "repository, or point WINNOW_SHARED_DATA (or --data, where a command has it) at it",
+        file=sys.stderr,
     )
     return True
 
