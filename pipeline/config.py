@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dedup.config import DedupConfig, ExactOnlyConfig
 from kit.validation import did_you_mean, field_errors
+from kit.yaml_file import yaml_error_line
 from pipeline.sections import validate_sections
 from tokenization.config import TokenizeConfig
 
@@ -224,23 +225,6 @@ def _example_in(directory: Path) -> str:
     """The config file to suggest for a directory: its default.yaml if it has one, else the shipped one."""
     candidate = directory / "default.yaml"
     return str(candidate) if candidate.is_file() else SHIPPED_EXAMPLE
-
-
-def yaml_error_line(err: yaml.YAMLError) -> str:
-    """A YAML error as one line, `line L, column C: problem (context at line L, column C)`: PyYAML's
-    own text spans 5-8 lines (snippets and carets), and an `error:` is one line."""
-    problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
-    if not problem or mark is None:
-        return " ".join(str(err).split())
-    text = f"{_where(mark)}: {problem}"
-    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
-    if context and context_mark is not None:
-        text += f" ({context} at {_where(context_mark)})"
-    return text
-
-
-def _where(mark: yaml.Mark) -> str:
-    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 def parse_config(raw: dict[str, Any], source: str = "<dict>", base_dir: str = ".") -> RunConfig:

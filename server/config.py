@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from filters.policy import default_policy_path
+from kit.yaml_file import read_yaml_mapping
 
 __all__ = ["ServeConfig"]
 
@@ -74,8 +74,6 @@ class ServeConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: object) -> ServeConfig:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a serve config is a mapping")
+        data = read_yaml_mapping(path, "serve config")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(data)

@@ -169,6 +169,30 @@ def test_train_names_a_config_directory_and_the_tokens_inside_a_run_directory(tm
     )
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "a: [1,\n",
+            "is not valid YAML: line 2, column 1: expected the node content, but found '<stream end>'",
+        ),
+        ("- 1\n", "must be a mapping of keys at the top level, not a list"),
+    ],
+)
+def test_train_and_serve_say_what_is_wrong_with_a_yaml_config_in_one_line(tmp_path, content, expected):
+    """`kit.yaml_file.read_yaml_mapping`: PyYAML's several-line message (snippet and caret) was printed
+    after `error:` by `winnow train`; every command now gives one line that names the file."""
+    (tmp_path / "c.yaml").write_text(content)
+    for what, args in (
+        ("train config", ("train", "c.yaml", "--tokens", "t", "--out", "out")),
+        ("serve config", ("serve", "--config", "c.yaml", "--upstream", "http://127.0.0.1:9/v1")),
+    ):
+        proc = winnow(tmp_path, *args)
+        line = one_error(proc)
+        assert proc.stderr.strip().splitlines() == [line]
+        assert line.startswith(f"error: {what} c.yaml ") and expected in line
+
+
 # -- 5, 6, 11, 12: tokenize and dedup inputs, before Ray ------------------------------------------
 
 

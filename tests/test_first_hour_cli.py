@@ -151,7 +151,7 @@ def test_stats_and_tokenize_of_a_path_that_is_not_a_run(tmp_path):
 
 def test_a_missing_options_file_is_one_error_line(tmp_path):
     line = one_error(winnow(tmp_path, "dedup", "--config", "nope.yaml", "--explain"))
-    assert line == "error: cannot read nope.yaml: No such file or directory — check the --config path"
+    assert line == "error: --config nope.yaml not found: check the path"
 
 
 def test_a_first_config_of_plain_paths_and_no_policy_is_valid(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kit.yaml_file import read_yaml_mapping
 
 
 class _Strict(BaseModel):
@@ -108,9 +109,6 @@ class Config(_Strict):
 
 
 def load_config(path: str | Path) -> Config:
-    """Read a YAML config; a validation error names the field path (e.g. `model.dim`)."""
-    with open(path, encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return Config.model_validate(raw)
+    """Read a YAML config; a validation error names the field path (e.g. `model.dim`), a file that is
+    not a YAML mapping is a one-line `kit.yaml_file.YamlFileError`."""
+    return Config.model_validate(read_yaml_mapping(path, "train config"))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from kit.yaml_file import YamlFileError, read_yaml_mapping
 
 
 def _as_dict(stats: Any) -> Any:
@@ -30,15 +30,9 @@ def _load_yaml(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror} — check the --config path") from e
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}".replace("\n", " ")) from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of options")
-    return data
+        return read_yaml_mapping(path, "--config")
+    except YamlFileError as e:
+        raise ConfigError(str(e)) from e
 
 
 def check_output_path(path: str | None, flag: str, *, directory: bool) -> None:
@@ -308,7 +302,9 @@ def _train_input_error(config: str, tokens: str) -> str | None:
         cfg = load_config(config)
     except ValidationError as e:
         return format_validation_error(e, config, Config)
-    except (ValueError, yaml.YAMLError) as e:
+    except YamlFileError as e:
+        return str(e)
+    except ValueError as e:
         return f"invalid config {config}: {e}"
     if not os.path.isfile(os.path.join(tokens, MANIFEST)):
         return _tokens_dir_error(tokens, MANIFEST)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kit.yaml_file import YamlFileError
 from server.config import ServeConfig
 
 __all__ = ["add_arguments", "run"]
@@ -116,6 +117,8 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         if where == "upstream_url" and getattr(args, "upstream_url", None):
             where = "--upstream"
         raise _UsageError(f"{where}: {first.message} (see `winnow serve --help`)") from None
+    except YamlFileError as e:  # the --config file: missing, unreadable, not YAML, not a mapping
+        raise _UsageError(str(e)) from None
     except (
         OSError,
         ValueError,
