@@ -3,7 +3,7 @@
 The sample is small (a few MB) but gives every stage real work: web pages with
 boilerplate (WARC), several languages, exact and near duplicates, offensive
 text, personal data, junk, and a file with broken lines for the quarantine.
-Run: python scripts/build_sample.py [--shared ../shared/data]
+Run: python scripts/build_sample.py [--data ../shared/data]  (--shared is the same flag's former name)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import random
 import re
 import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,22 @@ WARCS = [
     "web/warc/dolma_sample-0000.warc.gz",
     "web/warc/cc_whirlwind.warc.wet.gz",
 ]
+# Every file of the shared data folder this script reads (checked before anything is written).
+REQUIRED = (
+    *WARCS,
+    "clean_text/wikitext2_valid.txt",
+    "clean_text/tinystories_head.txt",
+    "clean_text/gutenberg/31251-0.txt",
+    "langid/lingua_sentences_75lang_250each.tsv",
+    "langid/lingua_word_pairs_75lang_100each.tsv",
+    "toxicity/davidson_labeled_data.csv",
+    "toxicity/toxigen_seed_sentences.csv",
+    "toxicity/wiki_toxicity_nonfuzzed_testset.csv",
+    "neardup/wiki_toxicity_fuzzed_testset.csv",
+    "pii/presidio_synth_dataset_v2.json",
+    "web/dolma_fixtures/cc_en_head-0091.jsonl",
+    "web/dolma_fixtures/provided_documents_000.json.gz",
+)
 LANGS = ["en", "de", "fr", "es", "it", "pt", "nl", "ru", "zh", "ja", "ar", "hi", "tr", "pl", "sv", "ko"]
 
 
@@ -149,15 +166,29 @@ def jsonl_docs(shared: Path, rng: random.Random) -> list[dict]:
     return docs
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--data",
+        "--shared",
+        dest="data",
+        type=Path,
+        default=ROOT.parent / "shared" / "data",
+        help="the shared data folder (--shared: the former name)",
+    )
+    args = parser.parse_args(argv)
+    missing = [rel for rel in REQUIRED if not (args.data / rel).is_file()]
+    if missing:
+        print(
+            f"error: {args.data / missing[0]} not found: pass --data pointing at the shared data folder",
+            file=sys.stderr,
+        )
+        return 2
     rng = random.Random(SEED)
     OUT.mkdir(parents=True, exist_ok=True)
     for rel in WARCS:
-        shutil.copyfile(args.shared / rel, OUT / Path(rel).name)
-    docs = jsonl_docs(args.shared, rng)
+        shutil.copyfile(args.data / rel, OUT / Path(rel).name)
+    docs = jsonl_docs(args.data, rng)
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         for d in docs:
@@ -167,8 +198,8 @@ def main() -> None:
         "web/dolma_fixtures/cc_en_head-0091.jsonl",
         "web/dolma_fixtures/provided_documents_000.json.gz",
     ]:
-        shutil.copyfile(args.shared / rel, OUT / Path(rel).name)
-    shutil.copyfile(args.shared / "clean_text/gutenberg/31251-0.txt", OUT / "gutenberg-31251.txt")
+        shutil.copyfile(args.data / rel, OUT / Path(rel).name)
+    shutil.copyfile(args.data / "clean_text/gutenberg/31251-0.txt", OUT / "gutenberg-31251.txt")
     # A file with broken lines: the run quarantines them and goes on.
     broken = [
         json.dumps({"id": "broken-0", "text": "A well-formed line before the broken ones. " * 20}).encode(),
@@ -182,7 +213,8 @@ def main() -> None:
     for d in docs:
         kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
     print(f"wrote {OUT}: {len(docs)} JSONL documents {dict(sorted(kinds.items()))}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

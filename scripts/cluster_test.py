@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import secrets
@@ -333,11 +334,19 @@ def _covers(files: dict[str, bytes]) -> bool:
     return all(any(k.startswith(p) for k in files) for p in prefixes)
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0 (0 or less is a usage error, exit 2)."""
+    value = float(text)  # argparse turns a ValueError into "invalid positive_seconds value"
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the work directory (runs, logs)")
     parser.add_argument(
-        "--timeout", type=float, default=240, help="seconds allowed for the job and the local run"
+        "--timeout", type=positive_seconds, default=240, help="seconds allowed for the job and the local run"
     )
     args = parser.parse_args(argv)
 

@@ -348,6 +348,32 @@ def missing_files(data: Path) -> list[str]:
     return [rel for rel in REQUIRED_FILES if not (data / rel).is_file()]
 
 
+def out_problem(out: Path, flag: str = "--out", *, file: bool = False) -> str | None:
+    """Why `out` cannot take the outputs, checked before any work (None if it can). A folder `out`
+    (`file=False`) must be a folder or creatable; a file `out` must not be a folder and its folder
+    must exist or be creatable. Nothing is created here."""
+    folder = out.parent if file else out
+    if file and out.is_dir():
+        return f"{flag} {out} is a folder: pass a file name, e.g. {out / 'model.npz'}"
+    if not file and out.exists() and not out.is_dir():
+        return f"{flag} {out} is a file: pass a folder (it is created if missing)"
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return (
+            f"{flag} {out}: {existing} is a file, so folder {folder} cannot be created: pass another {flag}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{flag} {out}: folder {existing} is not writable: pass another {flag}"
+    return None
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr (stdout carries the results)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def load_all(data: Path) -> list[Row]:
     """Every labelled row of every source, with its split (the test rows are for the evaluation)."""
     rows: list[Row] = []
@@ -394,6 +420,16 @@ def design_matrix(rows: list[Row], spec: FeatureSpec):  # -> (scipy csr, labels 
     )
     x.sum_duplicates()
     return x, np.array(labels, dtype=np.int8).reshape(-1, len(CATEGORIES))
+
+
+def check_rows_have_both_classes(rows: list[Row]) -> None:
+    """`check_both_classes` on the rows, before featurizing them: every row gives at least one window
+    with its labels, so the windows hold the same classes as the rows."""
+    train_rows = [r for r in rows if r.split == "train"]
+    dev_rows = [r for r in rows if r.split == "dev" and not r.source.startswith("prose:")]
+    for split, part in (("train", train_rows), ("dev", dev_rows)):
+        y = np.array([r.labels for r in part], dtype=np.int8).reshape(-1, len(CATEGORIES))
+        check_both_classes(y, split)
 
 
 def check_both_classes(y: np.ndarray, split: str) -> None:
@@ -482,18 +518,19 @@ def train(data: Path, out: Path) -> dict:
     """Fit, choose C per category on dev, calibrate, threshold; write the three model files."""
     spec = FeatureSpec()
     rows = load_all(data)
+    check_rows_have_both_classes(rows)  # a data problem is one error line, before the long work
+    per_split = {s: sum(r.split == s for r in rows) for s in ("train", "dev", "test")}
+    progress(f"loaded {len(rows)} rows from {data}: " + ", ".join(f"{s} {n}" for s, n in per_split.items()))
     train_rows = [r for r in rows if r.split == "train"]
     dev_rows = [r for r in rows if r.split == "dev" and not r.source.startswith("prose:")]
     dev_docs = [r.text for r in rows if r.split == "dev" and r.source.startswith("prose:")]
     dev_docs += pack_documents(
         [r.text for r in rows if r.split == "dev" and r.source == "medquad_benign_medical"]
     )
+    progress(f"featurizing {len(train_rows)} train and {len(dev_rows)} dev rows")
     x_tr, y_tr = design_matrix(train_rows, spec)
     x_dev, y_dev = design_matrix(dev_rows, spec)
-    print(
-        f"train windows {x_tr.shape[0]}, dev windows {x_dev.shape[0]}, dev clean docs {len(dev_docs)}",
-        flush=True,
-    )
+    progress(f"train windows {x_tr.shape[0]}, dev windows {x_dev.shape[0]}, dev clean docs {len(dev_docs)}")
     check_both_classes(y_tr, "train")
     check_both_classes(y_dev, "dev")
     weights = np.zeros((spec.n_features, len(CATEGORIES)), dtype=np.float16)
@@ -503,6 +540,7 @@ def train(data: Path, out: Path) -> dict:
         mask = y_dev[:, k] != NULL
         tr_mask = y_tr[:, k] != NULL
         x_k, y_k = x_tr[tr_mask], y_tr[tr_mask, k]
+        progress(f"fitting {cat} ({k + 1}/{len(CATEGORIES)}): {x_k.shape[0]} train windows")
         best = None
         for c in C_GRID:
             w, b = fit_head(x_k, y_k, c)
@@ -511,8 +549,9 @@ def train(data: Path, out: Path) -> dict:
             if best is None or ap > best[0] + 1e-9:
                 best = (ap, c, w16, b)
         dev_ap[cat], chosen_c[cat], weights[:, k], bias[k] = best
-        print(f"{cat}: C={best[1]} dev AP {best[0]:.3f}", flush=True)
+        progress(f"  {cat}: C={best[1]} dev AP {best[0]:.3f}")
     w32 = weights.astype(np.float32)
+    progress(f"calibrating on dev: {x_dev.shape[0]} windows, scoring {len(dev_docs)} clean documents")
     dev_margin = x_dev @ w32 + bias
     doc_margin = doc_max_margins(dev_docs, spec, w32, bias)
     platt_ab, thresholds, dev_report = {}, {}, {}
@@ -540,6 +579,7 @@ def train(data: Path, out: Path) -> dict:
         }
     # sexual_minors also reads the sexual score of a window that speaks of a minor, at sexual's threshold.
     thresholds["harm:sexual_with_minor"] = thresholds["harm:sexual"]
+    progress(f"writing harm_fast.npz, harm_calibration.json, harm_fast.json to {out}")
     return _write(out, spec, weights, bias, platt_ab, thresholds, dev_report, rows, x_tr.shape[0])
 
 
@@ -597,6 +637,9 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {args.data / missing[0]} not found: pass --data pointing at the shared data folder",
             file=sys.stderr,
         )
+        return 2
+    if problem := out_problem(args.out):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         cal = train(args.data, args.out)

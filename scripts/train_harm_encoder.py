@@ -45,6 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from filters.detectors.base import HarmModelError  # noqa: E402
 from filters.detectors.encoder import MODEL_SHA256, TextEncoder  # noqa: E402
 from filters.detectors.harm import (  # noqa: E402
     CATEGORIES,
@@ -62,6 +63,7 @@ from scripts.train_harm import (  # noqa: E402
     best_f1_threshold,
     load_all,
     missing_files,
+    out_problem,
     pack_documents,
     platt,
     write_json,
@@ -329,6 +331,24 @@ def train(data: Path, out: Path) -> dict:
     return manifest
 
 
+def fast_tier_problem(out: Path) -> str | None:
+    """Why `out` cannot take this tier (None if it can): it must be a usable folder holding the fast tier
+    these heads read (`scripts/train_harm.py` writes it there first)."""
+    if problem := out_problem(out):
+        return problem
+    manifest = out / DEFAULT_MANIFEST.name
+    retrain = (
+        f"scripts/train_harm.py --out {out} (both tiers; --fast-only for the fast tier, then this again)"
+    )
+    if not manifest.is_file():
+        return f"{manifest} not found: --out must hold the fast tier: first run {retrain}"
+    try:
+        HarmModel(manifest)
+    except HarmModelError as e:
+        return f"{e}: retrain the fast tier: {retrain}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -342,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {args.data / missing[0]} not found: pass --data pointing at the shared data folder",
             file=sys.stderr,
         )
+        return 2
+    if problem := fast_tier_problem(args.out):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     import torch
 

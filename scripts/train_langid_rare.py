@@ -1,8 +1,9 @@
 """Train the rare-language third opinion (filters/models/langid_rare.npz) on the tune half only.
 
-    .venv/bin/python -m scripts.train_langid_rare [--out filters/models/langid_rare.npz]
+    .venv/bin/python scripts/train_langid_rare.py [--data ../shared/data] [--out filters/models/langid_rare.npz]
 
-Data: ../shared/data/langid, lingua's test sentences and two-word snippets, split as in
+Data: the shared data folder's langid/ (--data; default ../shared/data, or $WINNOW_SHARED_DATA as for the
+benchmarks), lingua's test sentences and two-word snippets, split as in
 benchmarks/eval_langid.py: within each language the even rows are "tune", the odd rows "test". This
 script reads only the tune rows; the test rows are what benchmarks/eval_langid.py reports.
 
@@ -25,18 +26,23 @@ from __future__ import annotations
 import argparse
 import hashlib
 import statistics
+import sys
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
-from benchmarks.eval_langid import load
-from filters.detectors.langid import LangIdTwoModels, Lid176Detector
-from filters.detectors.langid_fusion import DEFAULT_UNSURE
-from filters.detectors.langid_rare import BUCKETS, decide, features, log_probs
-from scripts.train_harm import write_npz
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import eval_langid  # noqa: E402
+from benchmarks.machine import SHARED_DATA  # noqa: E402
+from filters.detectors.langid import LangIdTwoModels, Lid176Detector  # noqa: E402
+from filters.detectors.langid_fusion import DEFAULT_UNSURE  # noqa: E402
+from filters.detectors.langid_rare import BUCKETS, decide, features, log_probs  # noqa: E402
+from scripts.train_harm import out_problem, write_npz  # noqa: E402
+
 TARGETS = ("mi", "tn", "ts")
 OTHER = "other"
 FILES = ("lingua_sentences_75lang_250each.tsv", "lingua_word_pairs_75lang_100each.tsv")
@@ -53,11 +59,18 @@ class Text:
         self.x = features(text)
 
 
-def tune_texts() -> list[Text]:
+def load_tune(langid: Path, name: str) -> list[tuple[str, str]]:
+    """The tune rows of one file of the `langid` folder, split by benchmarks/eval_langid.py's `load` (one
+    split for both: that function reads its module's DATA folder, pointed here at `langid`)."""
+    with mock.patch.object(eval_langid, "DATA", langid):
+        return eval_langid.load(name)["tune"]
+
+
+def tune_texts(langid: Path) -> list[Text]:
     det, lid = LangIdTwoModels(), Lid176Detector()
     out: list[Text] = []
     for name in FILES:
-        rows = load(name)["tune"]
+        rows = load_tune(langid, name)
         texts = [t for _, t in rows]
         fused = det.detect_batch(texts)
         lid_top = [r.scores["lang_score"] for r in lid.detect_batch(texts)]
@@ -125,11 +138,28 @@ def cross_validate(texts: list[Text], classes: list[str], triggers: set[str]) ->
     return alpha, tau, {f"alpha={a} tau={t}": round(s, 4) for (a, t), s in sorted(scores.items())}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "filters" / "models" / "langid_rare.npz")
-    a = ap.parse_args()
-    texts = tune_texts()
+    ap.add_argument(
+        "--data", type=Path, default=SHARED_DATA, help="the shared data folder (its langid/ is read)"
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "filters" / "models" / "langid_rare.npz",
+        help="the model file to write",
+    )
+    a = ap.parse_args(argv)
+    missing = [a.data / "langid" / name for name in FILES if not (a.data / "langid" / name).is_file()]
+    if missing:
+        print(
+            f"error: {missing[0]} not found: pass --data pointing at the shared data folder", file=sys.stderr
+        )
+        return 2
+    if problem := out_problem(a.out, file=True):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    texts = tune_texts(a.data / "langid")
     triggers, classes = choose_triggers_and_classes(texts)
     base = macro(texts, [t.label for t in texts])
     alpha, tau, grid = cross_validate(texts, classes, set(triggers))
@@ -153,7 +183,8 @@ def main() -> None:
     )
     digest = hashlib.sha256(a.out.read_bytes()).hexdigest()
     print(f"wrote {a.out} ({a.out.stat().st_size:,} bytes), sha256 {digest}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

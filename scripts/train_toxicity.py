@@ -1,6 +1,8 @@
 """Train, calibrate and threshold the bundled offline toxicity model, reproducibly.
 
-    .venv/bin/python scripts/train_toxicity.py [--data ../shared/data/toxicity] [--out filters/models]
+    .venv/bin/python scripts/train_toxicity.py [--data ../shared/data] [--out filters/models]
+
+--data is the shared data folder; the script reads its toxicity/ and clean_text/ subfolders.
 
 Data (MIT licensed only; the CC BY-SA Wikipedia Talk / Jigsaw sets are never
 used here, they are evaluation-only in benchmarks/eval_classifiers.py):
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from filters.detectors.toxicity import CATEGORIES, calibrate, preprocess, windows  # noqa: E402
 from kit.files import write_bytes_atomic  # noqa: E402
-from scripts.train_harm import best_f1_threshold  # noqa: E402
+from scripts.train_harm import best_f1_threshold, out_problem, progress  # noqa: E402
 
 SEED = 20240501
 HYPER = {
@@ -201,30 +203,63 @@ def write_train_file(path: Path, train: list[tuple[str, set[str], str]], seed: i
     return len(lines)
 
 
+REQUIRED_FILES = (
+    "toxicity/davidson_labeled_data.csv",
+    "toxicity/toxigen_seed_sentences.csv",
+    "clean_text/tinyshakespeare_input.txt",
+)
+
+
+def data_problem(data: Path) -> str | None:
+    """Why `data` is not the shared data folder this script reads (None if it is)."""
+    missing = [rel for rel in REQUIRED_FILES if not (data / rel).is_file()]
+    if not (data / "clean_text" / "gutenberg").is_dir():
+        missing.append("clean_text/gutenberg/")
+    if not missing:
+        return None
+    if (data / "davidson_labeled_data.csv").is_file():  # the former meaning of --data
+        return f"--data {data} is the toxicity subfolder: pass the shared data folder above it, --data {data.parent}"
+    return f"{data / missing[0]} not found: pass --data pointing at the shared data folder"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "toxicity")
-    ap.add_argument("--out", type=Path, default=ROOT / "filters" / "models")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT.parent / "shared" / "data",
+        help="the shared data folder (its toxicity/ and clean_text/ are read)",
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "filters" / "models", help="where the model files go")
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args(argv)
+    if problem := data_problem(args.data) or out_problem(args.out):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    tox, clean_text = args.data / "toxicity", args.data / "clean_text"
 
     import fasttext
 
     from filters.detectors.toxicity import DEFAULT_WINDOW, ToxicityDetector
 
-    examples = load_examples(args.data)
+    progress(f"loading {tox} and {clean_text}")
+    examples = load_examples(tox)
     splits: dict[str, list[tuple[str, set[str], str]]] = {"train": [], "dev": [], "test": []}
     for ex in examples:
         splits[example_split(ex[0], ex[2], args.seed)].append(ex)
+    progress(f"{len(examples)} examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
     args.out.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp) / "train.txt"
         n_lines = write_train_file(train_file, splits["train"], args.seed)
+        progress(f"fitting fastText on {n_lines} train lines ({HYPER['epoch']} epochs, one thread)")
         model = fasttext.train_supervised(input=str(train_file), verbose=0, **HYPER)
+        progress("quantizing")
         model.quantize(input=str(train_file), verbose=0, **QUANT)
         model_tmp = Path(tmp) / "toxicity.ftz"
         model.save_model(str(model_tmp))
+        progress(f"writing {args.out / 'toxicity.ftz'}")
         write_bytes_atomic(args.out / "toxicity.ftz", model_tmp.read_bytes())
 
     # Calibrate on dev (tweets + detector-sized prose windows) with the saved quantized model.
@@ -232,15 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     dev = [ex for ex in splits["dev"] if not ex[2].startswith("book:")]
     dev += [
         (w, {"clean"}, "book")
-        for block, _, split in book_blocks(args.data.parent / "clean_text", args.seed)
+        for block, _, split in book_blocks(clean_text, args.seed)
         if split == "dev"
         for w in windows(block, DEFAULT_WINDOW)
     ]
+    progress(f"calibrating on {len(dev)} dev texts and windows")
     raw = det.raw_scores([preprocess(t) for t, _, _ in dev])
     sources = {"hate": raw["hate"], "profanity": raw["offensive"], "toxicity": 1.0 - raw["clean"]}
     targets = [category_targets(labels) for _, labels, _ in dev]
     platt, f1_thresholds, dev_f1 = {}, {}, {}
     for c in CATEGORIES:
+        progress(f"  Platt scaling and max-F1 threshold: {c}")
         y = np.array([t[c] for t in targets])
         a, b = fit_platt(sources[c], y)
         platt[c] = {"a": a, "b": b}
@@ -253,15 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     # Thresholds at the document level: dev book blocks (~4 KB clean documents) must stay under
     # MAX_DOC_FPR; the threshold is the larger of that and the max-F1 threshold on dev texts.
     det = ToxicityDetector(model_path=str(args.out / "toxicity.ftz"), calibration_path=str(calib_path))
-    dev_docs = [
-        b for b, _, split in book_blocks(args.data.parent / "clean_text", args.seed) if split == "dev"
-    ]
+    dev_docs = [b for b, _, split in book_blocks(clean_text, args.seed) if split == "dev"]
+    progress(f"thresholds: scoring {len(dev_docs)} dev clean documents")
     clean_scores = det.detect_batch(dev_docs)
     toxic_dev = {
         c: [t for t, labels, _ in dev if category_targets(labels)[c] and len(t) < 400] for c in CATEGORIES
     }
     thresholds, doc_metrics = {}, {}
     for c in CATEGORIES:
+        progress(f"  {c}: threshold and recall with one inserted dev text")
         s = np.array([r.scores[c] for r in clean_scores])
         thr = max(threshold_for_fpr(s, MAX_DOC_FPR), round(f1_thresholds[c], 4))
         ceiling = float(calibrate(np.array([1.0]), platt[c]["a"], platt[c]["b"])[0])
@@ -300,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             f"windows of {'/'.join(map(str, WINDOW_SIZES))} bytes of {BLOCK_CHARS}-char blocks",
         ],
     }
+    progress(f"writing {calib_path.name} and toxicity_thresholds.json to {args.out}")
     write_bytes_atomic(calib_path, (json.dumps(calib, indent=2) + "\n").encode())
     write_bytes_atomic(
         args.out / "toxicity_thresholds.json", (json.dumps(thresholds, indent=2) + "\n").encode()

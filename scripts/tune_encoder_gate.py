@@ -1,7 +1,7 @@
 """Choose `detectors.harm.encoder_min_readable`: below which share of readable words the harm
 encoder's verdict on a window is not asked for and the fast tier's score stands.
 
-    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python scripts/tune_encoder_gate.py [--data ../shared/data]
+    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python scripts/tune_encoder_gate.py [--data ../shared/data] [--out FILE]
 
 Why: with the encoder confirming, rewrites that space letters apart lost 11 points of detection
 (the fast tier alone gained 1.25): the encoder cannot read "ki l l" and clears what the n-grams found.
@@ -23,7 +23,7 @@ Protocol, fixed before the first run of this script:
   smaller tau. (Changed 2026-12-05: the tie-break read only the worst rewrite, so when one rewrite was
   flat over tau the other was never looked at.)
 
-Writes benchmarks/results/tune_encoder_gate.json (every tau's figures and the choice).
+Writes benchmarks/results/tune_encoder_gate.json (every tau's figures and the choice; --out: elsewhere).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import machine_info, write_results  # noqa: E402
+from benchmarks.machine import RESULTS, machine_info, require_writable_file, write_results  # noqa: E402
 from filters.detectors.harm import HarmDetector  # noqa: E402
 from filters.detectors.harm_tiers import encoder_input  # noqa: E402
 from filters.normalize import normalize  # noqa: E402
@@ -113,12 +113,16 @@ def f1(pos: np.ndarray, neg: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument(
+        "--out", type=Path, default=RESULTS / "tune_encoder_gate.json", help="the results JSON file to write"
+    )
     args = ap.parse_args(argv)
     if missing := missing_files(args.data):
         print(
             f"error: {args.data} lacks {', '.join(missing)}: point --data at the shared data", file=sys.stderr
         )
         return 2
+    require_writable_file(args.out)
     dev = [r for r in load_all(args.data) if r.split == "dev"]
     pos = _first([r for r in dev if not r.windowed and 1 in r.labels], PER_CLASS)
     neg = _first([r for r in dev if not r.windowed and set(r.labels) == {0}], PER_CLASS)
@@ -188,11 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chosen encoder_min_readable: {chosen['tau']}")
     counts = {name: len(texts) for name, texts in sets.items()}
     write_results(
-        "tune_encoder_gate",
+        args.out.stem,
         {"counts": counts, "grid": rows, "chosen": chosen["tau"]},
         method="dev split only (in-sample for the choice of tau); classifier alone, runtime mode; "
         "rewrites written for this tuning (rate 0.35), not the evaluation's; rule fixed before the first run",
         machine=machine_info(),
+        folder=args.out.parent,
     )
     return 0
 
