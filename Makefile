@@ -20,7 +20,7 @@ help:
 	@echo "  make install      only install into $(VENV)"
 	@echo "  make lint         ruff check and format check      make format   apply ruff"
 	@echo "  make bench        the speed benchmarks (BENCHMARKS.md; refreshes its current-figures table)"
-	@echo "  make eval         the accuracy evaluations (needs ../shared/data)"
+	@echo "  make eval         the accuracy evaluations (needs ../shared/data; also refreshes BENCHMARKS.md's current-figures table)"
 	@echo "  make train        train the tiny MoE on runs/default/tokens (after make pipeline)"
 	@echo "  make cluster-test a three-node Ray cluster on this machine      make bench-train   trainer speed"
 	@echo "  make test-fast    the tests not marked slow"

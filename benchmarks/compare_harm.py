@@ -22,13 +22,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.eval_harm import BOOTSTRAP, COMMENT_SOURCES, NEWS, PROMPT_SOURCES, bootstrap_picks, resampled
+from benchmarks.machine import require_writable_file, write_results
 
 
 class CompareError(ValueError):
@@ -43,11 +46,44 @@ def _read_rows_file(path: Path, config: str) -> dict:
         raise CompareError(f"{path} is not a readable JSON file: {e}") from e
     if not isinstance(data, dict) or not {"categories", "rows", "fired"} <= data.keys():
         raise CompareError(f"{path} is not an eval_harm --rows file (write one with eval_harm --rows FILE)")
-    if config not in data["fired"]:
+    categories, rows, fired = data["categories"], data["rows"], data["fired"]
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise CompareError(
+            f"{path}: 'categories' is not a list of names (write it with eval_harm --rows FILE)"
+        )
+    if not isinstance(rows, list) or not isinstance(fired, dict):
+        raise CompareError(
+            f"{path}: 'rows' must be a list and 'fired' an object (write it with eval_harm --rows FILE)"
+        )
+    if config not in fired:
         raise CompareError(f"{path} has no configuration {config!r}: rerun eval_harm with it")
-    if len(data["fired"][config]) != len(data["rows"]):
-        raise CompareError(f"{path}: {len(data['rows'])} rows but {len(data['fired'][config])} outcomes")
+    if not isinstance(fired[config], list) or len(fired[config]) != len(rows):
+        n = len(fired[config]) if isinstance(fired[config], list) else "no list of"
+        raise CompareError(f"{path}: {len(rows)} rows but {n} outcomes")
+    for i, (row, mask) in enumerate(zip(rows, fired[config], strict=True)):
+        problem = _row_problem(row, mask, len(categories))
+        if problem:
+            raise CompareError(f"{path}: rows[{i}] {problem} (write the file with eval_harm --rows FILE)")
     return data
+
+
+def _row_problem(row: object, mask: object, n_categories: int) -> str | None:
+    """What is wrong with one row of a --rows file and its fired mask, or None."""
+    if not isinstance(row, dict):
+        return f"is {type(row).__name__}, not an object"
+    for field in ("key", "source", "labels"):
+        if not isinstance(row.get(field), str):
+            return f"has no string {field!r}"
+    if len(row["labels"]) != n_categories or set(row["labels"]) - set("01-"):
+        return f"labels {row['labels']!r} is not {n_categories} characters of 0, 1 or -"
+    if "harmful" not in row:
+        return "has no 'harmful'"
+    harmful = row["harmful"]
+    if harmful is not None and (isinstance(harmful, bool) or not isinstance(harmful, int)):
+        return f"harmful {harmful!r} is not a whole number or null"
+    if not isinstance(mask, str) or not mask or set(mask.lower()) - set("0123456789abcdef"):
+        return f"has the fired mask {mask!r}, not a hex string"
+    return None
 
 
 class Outcomes:
@@ -177,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--min-positives", type=int, default=30, help="categories with fewer positives are left out"
     )
-    ap.add_argument("--out", type=Path, default=None, help="also write the comparison here as JSON")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="also write the comparison to this file (a results JSON)"
+    )
     args = ap.parse_args(argv)
+    if args.out is not None:
+        require_writable_file(args.out, "--out")
     if len(args.base) != len(args.variant):
         print(
             "error: give as many --variant files as --base files (one per sample, same order)",
@@ -209,15 +249,20 @@ def main(argv: list[str] | None = None) -> int:
             f"[{lo:+.4f}, {hi:+.4f}]"
         )
     if args.out is not None:
-        from benchmarks.machine import write_results
-
         inputs = {"base": [str(p) for p in args.base], "variant": [str(p) for p in args.variant]}
         configs = {"base_config": args.base_config or args.config, "config": args.config}
         method = (
             "paired: both sides on the rows both hold; percentile-bootstrap 95% interval of the difference, "
             f"{BOOTSTRAP} resamples within each (sample, source), the same resample for both sides"
         )
-        write_results(args.out.stem, {**inputs, **configs, **res}, method=method, folder=args.out.parent)
+        # write_results names its file <name>.json in a folder; write it beside --out, then move it to
+        # exactly the path given (cmp.txt stays cmp.txt).
+        with tempfile.TemporaryDirectory(dir=args.out.parent) as tmp:
+            written = write_results(
+                args.out.stem, {**inputs, **configs, **res}, method=method, folder=Path(tmp)
+            )
+            os.replace(written, args.out)
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -47,6 +47,7 @@ import json
 import os
 import re
 import statistics
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from benchmarks.dedup_data import SHARED
+from benchmarks.machine import shared_data_missing
 from dedup import DedupConfig, LocalExecutor, MinHashConfig, dedup_blocks
 from dedup.lsh import band_keys, optimal_params
 from dedup.minhash import signatures_from_hashes
@@ -309,12 +311,23 @@ def _cfg(minhash: dict) -> DedupConfig:
     return DedupConfig(use_ray=False, minhash=minhash)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-words", type=int, default=3000)
+    ap.add_argument(
+        "--max-words", type=int, default=3000, help=f"cap each base document (at least {MIN_WORDS})"
+    )
     ap.add_argument("--skip-speed", action="store_true")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    if a.max_words < MIN_WORDS:
+        print(
+            f"error: --max-words {a.max_words} is too small: bases shorter than {MIN_WORDS} words are "
+            f"dropped, so pass at least {MIN_WORDS} (default 3000)",
+            file=sys.stderr,
+        )
+        return 2
+    if shared_data_missing(SHARED, "web/article_extraction_benchmark/ground-truth.json"):
+        return 2
     bases = load_bases(a.max_words)
     split = {s: [b for b in bases if split_of(b.key) == s] for s in ("tune", "test")}
     corpora = {s: build_corpora(bs, a.seed) for s, bs in split.items()}
@@ -400,7 +413,8 @@ def main() -> None:
     print(f"fast tuning path on test, chosen config: F1 {out['test_fast_path_chosen']['f1']}")
     if speed:
         print(f"\nsignatures, one core: {speed}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -28,7 +28,7 @@ from collections import defaultdict
 import pyarrow as pa
 
 from benchmarks.dedup_data import SHARED, paragraphs
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import machine_info, positive_int, shared_data_missing, write_results
 from dedup import DedupConfig, LocalExecutor, dedup_blocks, shingle_hashes
 from dedup.shingle import jaccard
 
@@ -38,6 +38,13 @@ IN_SAMPLE = (
     "false pairs are documents joined through a third one; with 5-gram shingles and 12x10 that gave "
     "precision 1.000); the earlier defaults were chosen on this benchmark's texts. A regression check, "
     "not a quality result."
+)
+# What the benchmark reads from the shared data folder, checked before any work.
+NEEDS = (
+    "clean_text",
+    "web/dolma_fixtures",
+    "neardup/wiki_toxicity_fuzzed_testset.csv",
+    "toxicity/wiki_toxicity_nonfuzzed_testset.csv",
 )
 EDITS = ["substitute", "insert", "delete", "boilerplate", "reorder", "truncate"]
 BOILER = "Subscribe to our newsletter for updates. All rights reserved. Privacy policy. Terms of use. Cookie settings."
@@ -148,11 +155,15 @@ def evaluate(ids, texts, recorded, config: DedupConfig) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", type=int, default=800)
+    ap.add_argument(
+        "--base", type=positive_int, default=800, help="base documents (each gets an edited copy)"
+    )
     ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    if any(shared_data_missing(SHARED, need) for need in NEEDS):
+        return 2
     rng = random.Random(a.seed)
     ids: list[str] = []
     texts: list[str] = []
@@ -216,7 +227,8 @@ def main() -> None:
             + " | ".join(f"{r['recall_by_jaccard'][b]:.3f}" for r in rows)
             + " |"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

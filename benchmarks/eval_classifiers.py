@@ -21,6 +21,7 @@ Writes benchmarks/results/eval_classifiers.json (benchmarks.machine.write_result
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -34,12 +35,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import SHARED_DATA, machine_info, write_results  # noqa: E402
+from benchmarks.machine import SHARED_DATA, machine_info, shared_data_missing, write_results  # noqa: E402
 from filters.detectors.langid import LangIdDetector  # noqa: E402
 from filters.detectors.toxicity import CATEGORIES, ToxicityDetector, _profanity_check_max  # noqa: E402
 from scripts.train_toxicity import book_blocks, category_targets, insert_middle, load_tweets, split_of  # noqa: E402
 
 DATA = SHARED_DATA
+# What the evaluation reads from the shared data folder (the benchmark corpus of the speed part included),
+# checked before any work.
+NEEDS = ("toxicity", "clean_text", "web/article_extraction_benchmark", "langid", "pii")
 METHOD = (
     "held-out: toxicity on the Davidson+ToxiGen test split (train fit the model, dev the calibration and "
     "thresholds) and on Wikipedia Talk / Jigsaw (never trained on; alt-profanity-check saw Davidson and "
@@ -205,7 +209,14 @@ def fmt(x: float) -> str:
     return "n/a" if x != x else f"{x:.3f}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Takes no options: it evaluates everything and writes benchmarks/results/eval_classifiers.json.",
+    )
+    ap.parse_args(argv)
+    if any(shared_data_missing(DATA, need) for need in NEEDS):
+        return 2
     thresholds = json.loads((ROOT / "filters/models/toxicity_thresholds.json").read_text())
     det = ToxicityDetector()
     tox = eval_toxicity(det, thresholds)

@@ -48,11 +48,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import SHARED_DATA, code_version, machine_info, shared_data_missing  # noqa: E402
+from benchmarks.machine import (  # noqa: E402
+    SHARED_DATA,
+    code_version,
+    machine_info,
+    nonnegative_int,
+    require_writable_file,
+    shared_data_missing,
+)
 from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
-from scripts.train_harm import NULL, Row, load_all  # noqa: E402
+from scripts.train_harm import NULL, REQUIRED_FILES, Row, load_all  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "eval_harm.json"
 PROMPT_SOURCES = ("xstest_prompts", "simplesafetytests", "harmbench_behaviors", "advbench")
@@ -591,10 +598,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also write every row's outcome here (for benchmarks.compare_harm: paired differences)",
     )
-    ap.add_argument("--per-source", type=int, default=PER_SOURCE, help="rows per test source (0: every row)")
+    ap.add_argument(
+        "--per-source", type=nonnegative_int, default=PER_SOURCE, help="rows per test source (0: every row)"
+    )
     ap.add_argument(
         "--offset",
-        type=int,
+        type=nonnegative_int,
         default=0,
         help="skip this many rows of each test source's fixed order first: --offset 300 is a second sample, "
         "disjoint from the default one that every variant was chosen on",
@@ -607,7 +616,11 @@ def main(argv: list[str] | None = None) -> int:
         help="which detector configurations to evaluate (encoder_band takes about an hour on one core)",
     )
     args = ap.parse_args(argv)
-    if shared_data_missing(args.data, "harm/SOURCES.md"):
+    require_writable_file(args.out, "--out")
+    if args.rows is not None:
+        require_writable_file(args.rows, "--rows")
+    # Every file load_all reads (harm/SOURCES.md, the toxicity sets, the clean prose), before any work.
+    if any(shared_data_missing(args.data, rel) for rel in REQUIRED_FILES):
         return 2
     import torch
 

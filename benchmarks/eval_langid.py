@@ -41,13 +41,22 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from benchmarks.corpus import load_texts  # noqa: E402
-from benchmarks.machine import SHARED_DATA, code_version, cpu_model  # noqa: E402
+from benchmarks.machine import (  # noqa: E402
+    SHARED_DATA,
+    code_version,
+    cpu_model,
+    require_writable_file,
+    shared_data_missing,
+)
 from filters.detectors.langid import LangIdDetector, LangIdTwoModels, Lid176Detector  # noqa: E402
 from filters.detectors.langid_fusion import DEFAULT_UNSURE  # noqa: E402
 from filters.detectors.langid_rare import RareLanguages  # noqa: E402
 
 DATA = SHARED_DATA / "langid"
 OUT = ROOT / "benchmarks" / "results" / "eval_langid.json"
+SENTENCES = "lingua_sentences_75lang_250each.tsv"
+WORD_PAIRS = "lingua_word_pairs_75lang_100each.tsv"
+CORPUS_NEEDS = ("clean_text", "toxicity", "pii")  # what benchmarks.corpus reads beside langid/
 GROUPS = [
     ["bs", "hr", "sr"],
     ["ms", "id"],
@@ -71,8 +80,7 @@ def gold(lang: str) -> str:
 def load(name: str) -> dict[str, list[tuple[str, str]]]:
     """{"tune": [(lang, text)], "test": [...]}: even rows per language tune, odd rows test."""
     path = DATA / name
-    if not path.is_file():
-        print(f"error: {path} is missing (put the shared data beside the repository)", file=sys.stderr)
+    if shared_data_missing(DATA, name):
         sys.exit(2)
     seen: Counter[str] = Counter()
     split: dict[str, list[tuple[str, str]]] = {"tune": [], "test": []}
@@ -272,7 +280,7 @@ def cpu(value: str) -> int:
     return int(value)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer speed repeats")
     ap.add_argument("--candidates", action="store_true", help="also py3langid alone, lingua, cld3")
@@ -280,12 +288,17 @@ def main() -> None:
     ap.add_argument("--core", type=cpu, default=0, help="CPU core to pin to (speed on one core)")
     ap.add_argument("--corpus", type=positive, default=1000, help="benchmark-corpus documents for speed")
     ap.add_argument("--out", type=Path, default=OUT, help="where the JSON goes")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    require_writable_file(args.out, "--out")
+    if any(shared_data_missing(DATA, name) for name in (SENTENCES, WORD_PAIRS)) or any(
+        shared_data_missing(DATA.parent, need) for need in CORPUS_NEEDS
+    ):
+        return 2
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
     code = code_version()  # the commit the figures belong to, read before the run
-    sents = load("lingua_sentences_75lang_250each.tsv")
-    pairs = load("lingua_word_pairs_75lang_100each.tsv")
+    sents = load(SENTENCES)
+    pairs = load(WORD_PAIRS)
     sets = {
         "sentences": sents,
         "word_pairs": pairs,
@@ -344,7 +357,7 @@ def main() -> None:
         probs = lid.model.predict([lid._prepare(t) for t in docs], k=1)[1]
         reached[key] = round(sum(float(p[0]) < DEFAULT_UNSURE for p in probs) / len(docs), 4)
     meta = {
-        "command": "python -m benchmarks.eval_langid " + " ".join(sys.argv[1:]),
+        "command": "python -m benchmarks.eval_langid " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (pinned to core {args.core}), "
         f"Python {platform.python_version()}",
@@ -357,7 +370,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}; documents reaching py3langid: {reached}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

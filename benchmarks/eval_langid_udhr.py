@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import write_results  # noqa: E402
+from benchmarks.machine import RESULTS, nonnegative_int, require_writable_file, write_results  # noqa: E402
 from filters.detectors.langid import LangIdDetector, LangIdTwoModels, Lid176Detector  # noqa: E402
 from filters.detectors.langid_rare import RareLanguages  # noqa: E402
 
@@ -57,10 +57,15 @@ def load() -> list[dict[str, str]]:
     """The paragraphs, after checking the file against its manifest."""
     manifest = DATA / "MANIFEST.sha256"
     if not TSV.is_file() or not manifest.is_file():
-        sys.exit(f"error: {TSV} or its MANIFEST.sha256 is missing (restore them from git)")
+        print(f"error: {TSV} or its MANIFEST.sha256 is missing (restore them from git)", file=sys.stderr)
+        sys.exit(2)
     want = manifest.read_text(encoding="utf-8").split()[0]
     if hashlib.sha256(TSV.read_bytes()).hexdigest() != want:
-        sys.exit(f"error: {TSV} differs from MANIFEST.sha256 (rebuild it with {DATA / 'build.py'})")
+        print(
+            f"error: {TSV} differs from MANIFEST.sha256 (rebuild it with {DATA / 'build.py'})",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     with TSV.open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
 
@@ -102,12 +107,27 @@ def as_predict(det: LangIdDetector) -> Predict:
     return lambda texts: [r.labels["lang"] for r in det.detect_batch(texts)]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--core", type=int, default=None, help="pin to this CPU core")
+    ap.add_argument("--core", type=nonnegative_int, default=None, help="pin to this CPU core")
     ap.add_argument("--half", choices=("test", "tune"), default="test")
-    ap.add_argument("--name", default=OUT_NAME, help="results file name under benchmarks/results")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--name", default=OUT_NAME, help="results file name under benchmarks/results (with or without .json)"
+    )
+    args = ap.parse_args(argv)
+    out_name = args.name.removesuffix(".json")
+    if not out_name or out_name != Path(out_name).name or out_name in (".", ".."):
+        print(
+            f"error: --name {args.name!r} is not a file name: give a plain name such as {OUT_NAME} "
+            "(the file goes to benchmarks/results/)",
+            file=sys.stderr,
+        )
+        return 2
+    require_writable_file(RESULTS / f"{out_name}.json", "--name")
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if args.core is not None and allowed is not None and args.core not in allowed:
+        print(f"error: --core {args.core}: no such CPU here: pass one of {allowed}", file=sys.stderr)
+        return 2
     if args.core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
     rows = [r for r in load() if r["half"] == args.half]
@@ -139,7 +159,7 @@ def main() -> None:
     unnamed = sorted({g[1:] for g in gold if g[0] == "?"})
     parity = "even" if args.half == "test" else "odd"
     path = write_results(
-        args.name,
+        out_name,
         {"results": results, "udhr_tags_no_model_names": len(unnamed)},
         method=f"accuracy on the {args.half} half ({parity}-numbered articles) of {TSV.relative_to(ROOT)}; "
         + (
@@ -150,7 +170,8 @@ def main() -> None:
         packages=("fasttext-numpy2-wheel", "py3langid"),
     )
     print(f"wrote {path}; {len(unnamed)} UDHR language tags have no label in any model")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

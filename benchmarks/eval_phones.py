@@ -35,13 +35,16 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.machine import SHARED_DATA
+from benchmarks.machine import SHARED_DATA, shared_data_missing
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = SHARED_DATA
 FIXTURE = REPO / "tests" / "fixtures" / "phones" / "phones_eval.jsonl"
 RESULT = REPO / "benchmarks" / "results" / "eval_phones.json"
 
+# What the evaluation reads from the shared data folder (clean prose: benchmarks.corpus.TextPools), checked
+# before any work.
+NEEDS = ("clean_text", "toxicity", "langid", "pii/presidio_synth_dataset_v2.json")
 Finder = Callable[[str], list]
 
 
@@ -202,26 +205,35 @@ def before_finder(rev: str) -> Finder:
     return mod.find_pii
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clean-docs", type=int, default=600)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--no-before", action="store_true")
+    ap.add_argument(
+        "--no-before", action="store_true", help="skip the 'before' pii.py (no git history needed)"
+    )
     ap.add_argument("--before", default="f73518f", help="git revision of the 'before' pii.py")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.clean_docs < 1 or args.repeat < 1:
         print("error: --clean-docs and --repeat must be >= 1", file=sys.stderr)
         return 2
     if not FIXTURE.exists():
         print(f"error: {FIXTURE} is missing (python tests/fixtures/phones/build.py)", file=sys.stderr)
         return 2
+    if any(shared_data_missing(DATA, need) for need in NEEDS):
+        return 2
     from benchmarks.machine import machine_info
     from filters.pii import find_pii
 
     try:
         finders = {"after": find_pii} if args.no_before else {"before": before_finder(args.before)}
-    except subprocess.CalledProcessError:
-        print(f"error: no filters/pii.py at git revision {args.before!r}", file=sys.stderr)
+    except (subprocess.CalledProcessError, OSError):
+        print(
+            f"error: no filters/pii.py at git revision {args.before!r} (not in this checkout's history, e.g. "
+            "a shallow clone): "
+            "pass --no-before to skip the 'before' column, or --before REV",
+            file=sys.stderr,
+        )
         return 2
     finders["after"] = find_pii
     rows = load_set()

@@ -26,11 +26,12 @@ import argparse
 import datetime
 import json
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 
 from benchmarks.eval_rules import count_spans
-from benchmarks.machine import SHARED_DATA
+from benchmarks.machine import SHARED_DATA, positive_int, shared_data_missing
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = SHARED_DATA
@@ -169,10 +170,15 @@ def print_report(res: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prose-docs", type=int, default=None, help="only the first N article bodies")
+    ap.add_argument("--prose-docs", type=positive_int, default=None, help="only the first N article bodies")
     args = ap.parse_args(argv)
-    if args.prose_docs is not None and args.prose_docs < 1:
-        print("error: --prose-docs must be at least 1")
+    if shared_data_missing(DATA, "web/article_extraction_benchmark/ground-truth.json"):
+        return 2
+    if not FIXTURE.is_file():
+        print(
+            f"error: {FIXTURE} is missing: restore it from git or rebuild it with python tests/fixtures/pii_heldout/build.py",
+            file=sys.stderr,
+        )
         return 2
     res = run(args.prose_docs)
     print("# Held-out PII evaluation (non-phone types)")

@@ -43,13 +43,21 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.machine import SHARED_DATA
+from benchmarks.machine import SHARED_DATA, positive_int, shared_data_missing
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = SHARED_DATA
 OUT = REPO / "benchmarks" / "results"
+# What the evaluation reads from the shared data folder, checked before any work (the first is read first).
+NEEDS = (
+    "pii/presidio_synth_dataset_v2.json",
+    "toxicity/davidson_labeled_data.csv",
+    "web/article_extraction_benchmark/ground-truth.json",
+    "langid/lingua_sentences_75lang_250each.tsv",
+    "clean_text/gutenberg",
+)
 HARM = ("hate", "harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit", "profanity")
 
 
@@ -504,12 +512,16 @@ def eval_context_cost() -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tweets", type=int, default=600)
-    ap.add_argument("--clean-docs", type=int, default=600)
-    ap.add_argument("--lang-sentences", type=int, default=250, help="sentences per language")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tweets", type=positive_int, default=600, help="Davidson hate tweets for obfuscation")
+    ap.add_argument(
+        "--clean-docs", type=positive_int, default=600, help="~4 KB clean documents for terms FPR"
+    )
+    ap.add_argument("--lang-sentences", type=positive_int, default=250, help="sentences per language")
+    args = ap.parse_args(argv)
+    if any(shared_data_missing(DATA, need) for need in NEEDS):
+        return 2
     res = {"date": datetime.date.today().isoformat(), "nproc": os.cpu_count()}
     res["pii"] = pii = eval_pii()
     print(f"# rule detector evaluation ({res['date']})\n")
@@ -601,7 +613,8 @@ def main() -> None:
     tmp = OUT / "eval_rules.json.tmp"
     tmp.write_text(json.dumps(res, indent=1, ensure_ascii=False))
     os.replace(tmp, OUT / "eval_rules.json")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import trafilatura
 
-from benchmarks.machine import SHARED_DATA, machine_info, write_results
+from benchmarks.machine import SHARED_DATA, machine_info, positive_int, shared_data_missing, write_results
 from ingest.extract import ExtractSettings, decode_html, extract_main_text
 
 SHARED = SHARED_DATA
@@ -113,10 +113,18 @@ def snippet_benchmark(fns: dict[str, Callable[[str], str]], limit: int | None) -
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--limit", type=int, default=None, help="only the first N pages of each set")
-    args = ap.parse_args()
+    ap.add_argument("--limit", type=positive_int, default=None, help="only the first N pages of each set")
+    args = ap.parse_args(argv)
+    if any(
+        shared_data_missing(SHARED, need)
+        for need in (
+            "web/article_extraction_benchmark/ground-truth.json",
+            "web/trafilatura_eval/evaldata_subset.json",
+        )
+    ):
+        return 2
     fns = extractors()
     art = article_benchmark(fns, args.limit)
     snip = snippet_benchmark(fns, args.limit)
@@ -160,7 +168,8 @@ def main() -> None:
     }
     path = write_results("extraction_quality", figures, method=method, machine=m)
     print(f"\nwrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

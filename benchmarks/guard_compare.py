@@ -14,21 +14,40 @@ single-core speed drifts between runs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import SHARED_DATA
+from benchmarks.machine import SHARED_DATA, shared_data_missing
 from filters import Filter, Policy, StreamGuard
 
 SHARED = SHARED_DATA
+TEXT = "clean_text/wikitext2_test.txt"
 
 
-def main() -> int:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
-    text = (SHARED / "clean_text" / "wikitext2_test.txt").read_text(encoding="utf-8")
-    flt = Filter(Policy.load(str(root / "configs" / "policy.yaml")), mode="runtime")
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Prints one JSON line: check() p50/p99 ms and StreamGuard microseconds per chunk.",
+    )
+    ap.add_argument(
+        "root",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).resolve().parents[1],
+        help="the checkout whose configs/policy.yaml is loaded (default: this one)",
+    )
+    args = ap.parse_args(argv)
+    policy = args.root / "configs" / "policy.yaml"
+    if not policy.is_file():
+        print(f"error: {policy} not found: pass the root folder of a winnow checkout", file=sys.stderr)
+        return 2
+    if shared_data_missing(SHARED, TEXT):
+        return 2
+    text = (SHARED / TEXT).read_text(encoding="utf-8")
+    flt = Filter(Policy.load(str(policy)), mode="runtime")
     docs = [text[i : i + 2048] for i in range(0, 2048 * 300, 2048)]
     for doc in docs[:20]:
         flt.check(doc)

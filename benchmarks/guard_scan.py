@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import machine_info, positive_int, write_results
 from filters import Filter, Policy, StreamGuard
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,11 +36,14 @@ def stream_all(f: Filter, stories: list[str], every: int) -> int:
     return n
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--every", type=int, default=32, help="the scan_every compared with 0")
-    ap.add_argument("--rounds", type=int, default=5)
-    a = ap.parse_args()
+    ap.add_argument("--every", type=positive_int, default=32, help="the scan_every compared with 0")
+    ap.add_argument("--rounds", type=positive_int, default=5, help="timed rounds (the figures are medians)")
+    a = ap.parse_args(argv)
+    if not STORIES.is_file():
+        print(f"error: {STORIES} is missing: restore it from git", file=sys.stderr)
+        return 2
     stories = [s for s in STORIES.read_text(encoding="utf-8").split("\n\n") if len(s) > 600][:60]
     f = Filter(Policy.load(REPO / "configs" / "policy.yaml"), mode="runtime")
     settings = (0, a.every)
@@ -72,7 +76,8 @@ def main() -> None:
         f"{PIECE}-character pieces, settings interleaved in each of {a.rounds} rounds after a warm-up; medians"
     )
     write_results("guard_scan", figures, method=method, machine=machine_info())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

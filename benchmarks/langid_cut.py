@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import SHARED_DATA, machine_info, shared_data_missing  # noqa: E402
+from benchmarks.machine import SHARED_DATA, machine_info, require_writable_file, shared_data_missing  # noqa: E402
 from filters.detectors.langid import LangIdDetector  # noqa: E402
 from scripts.train_harm import prose_documents, prose_text  # noqa: E402
 
@@ -42,10 +42,17 @@ def documents(data: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=SHARED_DATA)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "langid_cut.json")
+    ap.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "langid_cut.json",
+        help="where the JSON goes",
+    )
     args = ap.parse_args(argv)
-    if shared_data_missing(args.data, "langid"):
+    needs = (*(f"clean_text/{f}" for f in PROSE), "langid/lingua_sentences_75lang_250each.tsv")
+    require_writable_file(args.out, "--out")
+    if any(shared_data_missing(args.data, need) for need in needs):
         return 2
     docs = documents(args.data)
     dets = {n: LangIdDetector(max_chars=n) for n in CUTS}

@@ -33,7 +33,7 @@ from benchmarks.machine import SHARED_DATA, machine_info, shared_data_missing, w
 from filters.detectors.harm import CATEGORIES  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
-from scripts.train_harm import load_all  # noqa: E402
+from scripts.train_harm import REQUIRED_FILES, load_all  # noqa: E402
 from server.request import chat_transcript  # noqa: E402
 
 SHORT = ROOT / "tests" / "fixtures" / "harm" / "short_messages.json"
@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     args = ap.parse_args(argv)
-    if shared_data_missing(args.data, "harm"):
+    # Every file load_all reads (harm/SOURCES.md, the toxicity sets, the clean prose), before any work.
+    if any(shared_data_missing(args.data, rel) for rel in REQUIRED_FILES):
+        return 2
+    if not SHORT.is_file():
+        print(f"error: {SHORT} is missing: restore it from git", file=sys.stderr)
         return 2
     machine = machine_info()
     results = measure(args.data)

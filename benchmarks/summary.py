@@ -464,12 +464,42 @@ FIGURES: tuple[Figure, ...] = (
 )
 
 
+# The command that writes a results file whose name is not simply its benchmark's (`python -m benchmarks.NAME`).
+COMMANDS = {
+    "eval_harm-second-sample.json": "python -m benchmarks.eval_harm --per-source 300 --offset 300 "
+    "--out benchmarks/results/eval_harm-second-sample.json",
+    "eval_langid_speed_quiet.json": "python -m benchmarks.eval_langid --no-accuracy --core 1 "
+    "--out benchmarks/results/eval_langid_speed_quiet.json",
+    "tokenize_speed-1core.json": "python -m benchmarks.tokenize_speed --cores 1 --tables speed --repeat 3 --tag 1core",
+    "gpu_check_300.json": "python -m benchmarks.train_speed --device cuda --configs small --impls auto --compile "
+    "--steps 300 --batch 32 --micro 16 --seq-len 2048 --vocab 32768 --bias-update-rate 0.01 "
+    "--out benchmarks/results/gpu_check_300.json on a GPU machine (see benchmarks/gpu_check.sh)",
+}
+
+
+def command_for(name: str) -> str:
+    """The command that writes benchmarks/results/`name`."""
+    return COMMANDS.get(name, f"python -m benchmarks.{name.removesuffix('.json')}")
+
+
 def load(folder: Path, name: str) -> Node:
     path = folder / name
     try:
-        return Node(name, json.loads(path.read_text(encoding="utf-8")))
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SummaryError(f"benchmarks/results/{name} not found") from None
+        raise SummaryError(
+            f"benchmarks/results/{name} not found: write it with {command_for(name)}"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SummaryError(
+            f"benchmarks/results/{name} is not a readable JSON file ({e}): restore it from git or rerun "
+            f"{command_for(name)}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise SummaryError(
+            f"benchmarks/results/{name} holds a {type(doc).__name__}, not a results object: rerun {command_for(name)}"
+        )
+    return Node(name, doc)
 
 
 def _date(doc: Node) -> str:
@@ -552,12 +582,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="replace the block in BENCHMARKS.md")
     args = parser.parse_args(argv)
     try:
-        block = render()
+        block = render(RESULTS)
         if args.write:
             write_text_atomic(DOC, replace_block(DOC.read_text(encoding="utf-8"), block))
     except SummaryError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     if not args.write:
         print(block)
     return 0
