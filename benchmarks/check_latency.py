@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import SHARED_DATA, machine_info, write_results
+from benchmarks.machine import SHARED_DATA, machine_info, pin_to_core, shared_data_missing, write_results
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -171,18 +171,25 @@ def pathological_cost(filt, chunk: int = 4, runs: int = 3) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300, help="texts per size")
     ap.add_argument("--tokens", type=int, default=8192, help="stream length in chunks (~tokens)")
     ap.add_argument("--core", type=int, default=1, help="CPU the measurements are pinned to")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.n < 1 or args.tokens < 1:
         print("error: --n and --tokens must be >= 1", file=sys.stderr)
         sys.exit(2)
-    cpus = os.sched_getaffinity(0)
-    core = args.core if args.core in cpus else min(cpus)
-    os.sched_setaffinity(0, {core})
+    if any(
+        shared_data_missing(DATA, need)
+        for need in (
+            "clean_text/tinystories_head.txt",
+            "clean_text/wikitext2_valid.txt",
+            "toxicity/davidson_labeled_data.csv",
+        )
+    ):
+        sys.exit(2)
+    core = pin_to_core(args.core)
     try:
         import torch
 

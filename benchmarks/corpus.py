@@ -25,16 +25,20 @@ import gzip
 import json
 import random
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.machine import SHARED_DATA
+from benchmarks.machine import SHARED_DATA, positive_int, shared_data_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = SHARED_DATA
+# The shared data subfolders `generate` samples from (TextPools) and the ones `real_documents` reads.
+POOLS_NEED = ("clean_text", "toxicity", "pii", "langid")
+REAL_NEED = ("web", "clean_text")
 KINDS = [
     ("clean", 0.70),
     ("exact_dup", 0.08),
@@ -57,10 +61,18 @@ SCHEMA = pa.schema(
 )
 
 
+def data_missing(needs: tuple[str, ...] = POOLS_NEED) -> bool:
+    """Whether the shared data folder lacks one of the subfolders `needs` (the first missing one gets one
+    `error:` line on stderr; the caller then exits with status 2): the check a benchmark makes before
+    any work."""
+    return any(shared_data_missing(SHARED, need) for need in needs)
+
+
 class TextPools:
     """The real text the corpus is sampled from, loaded once."""
 
-    def __init__(self, shared: Path = SHARED):
+    def __init__(self, shared: Path | None = None):
+        shared = SHARED if shared is None else shared
         self.paragraphs = self._paragraphs(shared)
         with open(shared / "toxicity/davidson_labeled_data.csv", encoding="utf-8") as f:
             self.offensive = [r["tweet"] for r in csv.DictReader(f) if r["class"] in ("0", "1")]
@@ -263,9 +275,10 @@ def _book_documents(shared: Path, seen: set[str]) -> list[str]:
     return docs
 
 
-def real_documents(seed: int = 0, shared: Path = SHARED) -> list[tuple[str, str]]:
+def real_documents(seed: int = 0, shared: Path | None = None) -> list[tuple[str, str]]:
     """(source, text) of every real deduplicated document (web first claims its paragraphs, then books),
     shuffled deterministically by `seed`. No paragraph occurs twice in the list."""
+    shared = SHARED if shared is None else shared
     seen: set[str] = set()
     docs = [("web", t) for t in _web_documents(shared, seen)]
     docs += [("clean_text", t) for t in _book_documents(shared, seen)]
@@ -273,12 +286,22 @@ def real_documents(seed: int = 0, shared: Path = SHARED) -> list[tuple[str, str]
     return docs
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the deterministic benchmark corpus.")
-    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--docs", type=positive_int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "corpus")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "out" / "corpus",
+        help="folder of the Parquet shards",
+    )
+    args = parser.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file: pass a folder for the Parquet shards", file=sys.stderr)
+        sys.exit(2)
+    if data_missing():
+        sys.exit(2)
     paths = write_corpus(args.out, args.docs, args.seed)
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
     print(f"wrote {total} documents in {len(paths)} shards under {args.out}")

@@ -9,10 +9,16 @@ from __future__ import annotations
 import random
 import re
 
-from benchmarks.machine import SHARED_DATA
+from benchmarks.machine import SHARED_DATA, shared_data_missing
 
 SHARED = SHARED_DATA
 CLEAN = ["tinystories_head.txt", "wikitext2_valid.txt", "wikitext2_test.txt", "tinyshakespeare_input.txt"]
+
+
+def data_missing() -> bool:
+    """Whether the shared data folder lacks clean_text (then one `error:` line on stderr; the caller exits
+    with status 2): the check before any work."""
+    return shared_data_missing(SHARED, "clean_text")
 
 
 def paragraphs() -> list[str]:

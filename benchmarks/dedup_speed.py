@@ -26,7 +26,8 @@ starts, nothing else is warmed) so its peak RSS (VmHWM) is its own: ours inline 
 exact dedup off, no Jaccard check, like datatrove) and datatrove's four MinHash stages with
 LocalPipelineExecutor (1 task). `--ray` adds ours on Ray with 2 CPUs (not a one-core comparison; off by
 default). The memory curve runs ours inline (default DedupConfig) on `benchmarks.corpus` Parquet shards at
-each size. Writes benchmarks/out/dedup_speed.json (the parts of earlier runs, merged) and
+each size. Writes benchmarks/out/dedup_speed.json (the parts of earlier runs, merged; a part neither run
+now nor found there comes from the committed benchmarks/results/dedup_speed.json) and
 benchmarks/results/dedup_speed.json (benchmarks.machine.write_results).
 """
 
@@ -49,6 +50,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 OUT = Path(__file__).resolve().parent / "out"
+# The committed results file: a partial run (--parts) takes the parts it did not run from here when the
+# local out file (gitignored, absent in a fresh clone) lacks them.
+RESULTS_FILE = Path(__file__).resolve().parent / "results" / "dedup_speed.json"
+PARTS = ("sig", "full", "mem")
 # Same LSH shape and shingles for everyone: 14 bands x 8 rows = 112 hashes over 5-word shingles (datatrove's
 # default MinhashConfig; our own default is 3-word shingles and 32x4, chosen in benchmarks/dedup_provenance.py).
 BANDS, ROWS, NGRAM = 14, 8, 5
@@ -459,26 +464,67 @@ def _print_memory(mem: list[dict], fit: dict) -> None:
         )
 
 
-def main() -> None:
+def earlier_figures(out_path: Path, committed: Path | None = None) -> dict:
+    """The figures a run starts from, so that the parts it does not run (--parts) are kept: the local out
+    file's (this checkout's earlier runs), and for every figure it lacks, the committed results file's
+    (its `figures`; the per-part `commands` and `part_runs` are merged, the out file's entries winning).
+    In a fresh clone there is no out file, and a partial run keeps the committed figures of the other
+    parts instead of dropping them."""
+    committed = RESULTS_FILE if committed is None else committed
+    result = json.loads(out_path.read_text()) if out_path.exists() else {}
+    if committed.exists():
+        for key, value in json.loads(committed.read_text()).get("figures", {}).items():
+            if key not in result:
+                result[key] = value
+            elif key in ("commands", "part_runs") and isinstance(value, dict):
+                result[key] = {**value, **result[key]}
+    return result
+
+
+def _usage_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=3000, help="documents of the full near-dedup")
     ap.add_argument("--sig-docs", type=int, default=1000, help="documents of the signature table")
     ap.add_argument("--reps", type=int, default=3, help="interleaved timed rounds (median reported)")
     ap.add_argument("--core", type=int, default=1, help="CPU every timed run is pinned to")
     ap.add_argument("--mem-sizes", default="100000,300000", help="comma-separated corpus sizes")
-    ap.add_argument("--parts", default="sig,full,mem", help="any of sig,full,mem")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"any of {','.join(PARTS)}, comma-separated")
     ap.add_argument("--skip-datatrove-full", action="store_true")
     ap.add_argument("--ray", action="store_true", help="also run ours on Ray with 2 CPUs (full part)")
     ap.add_argument("--worker")
     ap.add_argument("--jsonl")
     ap.add_argument("--work")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.worker:
         print(json.dumps(worker(a.worker, a.jsonl, a.work)))
         return
     if a.docs < 1 or a.sig_docs < 1 or a.reps < 1:
-        print("error: --docs, --sig-docs and --reps must be >= 1", file=sys.stderr)
+        _usage_error("--docs, --sig-docs and --reps must be >= 1")
+    # Every argument is checked here, before the first part runs (a part takes minutes).
+    unknown = [p for p in a.parts.split(",") if p not in PARTS]
+    if unknown:
+        _usage_error(f"--parts: unknown part {unknown[0]!r}; pass any of {','.join(PARTS)}, comma-separated")
+    parts = set(a.parts.split(","))
+    try:
+        mem_sizes = [int(n) for n in a.mem_sizes.split(",")]
+    except ValueError:
+        mem_sizes = []
+    if not mem_sizes or min(mem_sizes) < 1:
+        _usage_error(f"--mem-sizes must be comma-separated positive document counts, got {a.mem_sizes!r}")
+    from benchmarks import corpus, dedup_data
+
+    if dedup_data.data_missing() or ("mem" in parts and corpus.data_missing()):
         sys.exit(2)
+    out_path = OUT / "dedup_speed.json"
+    try:
+        result = earlier_figures(out_path)
+    except (OSError, ValueError) as e:  # ValueError: not JSON
+        _usage_error(f"cannot read the earlier figures in {out_path} or {RESULTS_FILE}: {e}")
     from benchmarks.dedup_data import speed_docs
     from benchmarks.machine import (
         code_version,
@@ -490,10 +536,7 @@ def main() -> None:
         write_results,
     )
 
-    parts = set(a.parts.split(","))
     OUT.mkdir(exist_ok=True)
-    out_path = OUT / "dedup_speed.json"
-    result = json.loads(out_path.read_text()) if out_path.exists() else {}
     result["machine"] = _machine()
     m = result["machine"]
     print(
@@ -527,7 +570,7 @@ def main() -> None:
     if "mem" in parts:
         # Merged by size with earlier runs' points (peak RSS does not depend on load), so sizes can be added.
         measured = {r["docs"]: r for r in result.get("memory_curve", [])}
-        measured.update({int(n): run_memory(int(n)) for n in a.mem_sizes.split(",")})
+        measured.update({n: run_memory(n) for n in mem_sizes})
         mem = [measured[n] for n in sorted(measured)]
         fit = memory_fit(mem)
         result.update(memory_curve=mem, memory_fit=fit, memory_load=_load())

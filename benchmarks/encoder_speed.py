@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 import filters.detectors.encoder as encoder_module
+from benchmarks import corpus
 from benchmarks.corpus import load_texts
 from benchmarks.machine import cpu_probe, write_results
 from filters.detectors.encoder import TextEncoder, bf16_is_native
@@ -264,7 +265,7 @@ def bench_first_pass(windows: list[str], rounds: int) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=48, help="texts per length (default 48)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
@@ -273,14 +274,21 @@ def main() -> None:
         "--first-pass-rounds", type=int, default=3, help="fresh-process rounds, cold vs warmed"
     )
     parser.add_argument("--first-pass-child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.first_pass_child:
         first_pass_child(*args.first_pass_child)
         return
-    if args.texts < 8 or args.runs < 1 or args.windows < 4 or args.first_pass_rounds < 1:
-        raise SystemExit(
-            "error: --texts must be >= 8, --runs >= 1, --windows >= 4 and --first-pass-rounds >= 1"
-        )
+    for flag, value, least in (
+        ("--texts", args.texts, 8),
+        ("--runs", args.runs, 1),
+        ("--windows", args.windows, 4),
+        ("--first-pass-rounds", args.first_pass_rounds, 1),
+    ):
+        if value < least:
+            print(f"error: {flag} must be at least {least}, got {value}", file=sys.stderr)
+            sys.exit(2)
+    if corpus.data_missing((*corpus.POOLS_NEED, "web")):  # load_texts samples the pools; the windows: web
+        sys.exit(2)
     torch.set_num_threads(1)
     texts = long_texts(args.texts)
     rows = []

@@ -522,17 +522,21 @@ def _print_pathological(results: dict, sizes: tuple[int, ...]) -> None:
         print(f"| {name} | {det} | " + " | ".join(cells) + f" | {ratio} |")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--docs", type=int, default=150, help="documents per set")
     ap.add_argument("--sets", type=int, default=6, help="sets, each measured cold in a fresh process")
     ap.add_argument("--core", type=int, default=1, help="CPU every measurement is pinned to")
     ap.add_argument("--skip-pathological", action="store_true")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="pathological sizes (chars)")
     ap.add_argument("--worker-set", type=int, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.docs < 1 or args.sets < 1:
         print("error: --docs and --sets must be >= 1", file=sys.stderr)
+        sys.exit(2)
+    from benchmarks import corpus
+
+    if corpus.data_missing(corpus.REAL_NEED):
         sys.exit(2)
     if args.worker_set is not None:
         print(json.dumps(measure_set(args.worker_set, args.docs, args.sets)))
@@ -540,7 +544,11 @@ def main() -> None:
     try:
         sizes = tuple(int(x) for x in args.sizes.split(","))
     except ValueError:
-        print(f"error: --sizes must be comma-separated integers, got {args.sizes!r}", file=sys.stderr)
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        print(
+            f"error: --sizes must be comma-separated positive integers, got {args.sizes!r}", file=sys.stderr
+        )
         sys.exit(2)
     make_sets(args.docs, args.sets)  # too few real documents -> one error line, exit 2
     core = pin_to_core(args.core)

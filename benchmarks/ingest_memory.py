@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import write_results
+from benchmarks.machine import positive_int, write_results
 
 
 def write_jsonl(path: Path, num_docs: int) -> int:
@@ -54,14 +54,18 @@ def measure(path: str, run_dir: str) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure(*args.child)))
         return
+    from benchmarks import corpus
+
+    if corpus.data_missing():
+        sys.exit(2)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
@@ -78,8 +82,15 @@ def main() -> None:
                 ],
                 capture_output=True,
                 text=True,
-                check=True,
+                check=False,
             )
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                print(
+                    f"error: the {n:,}-document ingest child failed (exit {proc.returncode}): {last}",
+                    file=sys.stderr,
+                )
+                sys.exit(1)
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             r.update(size_docs=n, text_mb=text_bytes / 1e6, docs_per_s=r["documents"] / r["seconds"])
             rows.append(r)

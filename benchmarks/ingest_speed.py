@@ -38,7 +38,14 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
-from benchmarks.machine import SHARED_DATA, cpu_probe, machine_info, pin_to_core, write_results
+from benchmarks.machine import (
+    SHARED_DATA,
+    cpu_probe,
+    machine_info,
+    pin_to_core,
+    shared_data_missing,
+    write_results,
+)
 
 SHARED = SHARED_DATA
 WARC_DIR = SHARED / "web" / "warc"
@@ -180,20 +187,24 @@ def summarize(system: str, passes: list[dict]) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--reps", type=int, default=5, help="timed round-robin rounds (median reported)")
     ap.add_argument("--core", type=int, default=1, help="CPU both systems are pinned to")
     ap.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.worker:
         serve(args.worker)
         return
     if args.reps < 1:
         print("error: --reps must be >= 1", file=sys.stderr)
         sys.exit(2)
-    if not WARC_DIR.is_dir():
-        print(f"error: no WARC folder at {WARC_DIR}", file=sys.stderr)
+    if shared_data_missing(WARC_DIR.parent, WARC_DIR.name):
+        sys.exit(2)
+    if not warc_files():
+        print(
+            f"error: no .warc/.arc files in {WARC_DIR}: the shared data folder is incomplete", file=sys.stderr
+        )
         sys.exit(2)
     core = pin_to_core(args.core)
     m = machine_info("trafilatura", "datatrove")

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import machine_info, positive_int, write_results
 
 MIXED = "Hello мир 世界 مرحبا नमस्ते γειά שלום こんにちは 안녕 สวัสดี "
 
@@ -42,6 +43,7 @@ def make(kind: str, size: int) -> str:
 
 
 KINDS = ("repeated char", "random bytes", "giant token", "short lines", "mixed scripts")
+DETECTORS = ("langid", "quality", "toxicity")
 
 
 def detectors(names: list[str]) -> dict:
@@ -58,13 +60,21 @@ def detectors(names: list[str]) -> dict:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--max-mb", type=int, default=10)
-    ap.add_argument("--detectors", default="langid,quality,toxicity")
-    args = ap.parse_args()
+    ap.add_argument("--max-mb", type=positive_int, default=10, help="largest document, MB (at least 1)")
+    ap.add_argument("--detectors", default=",".join(DETECTORS), help=f"any of {','.join(DETECTORS)}")
+    args = ap.parse_args(argv)
+    names = args.detectors.split(",")
+    unknown = [n for n in names if n not in DETECTORS]
+    if unknown:
+        print(
+            f"error: --detectors: unknown detector {unknown[0]!r}; pass any of {','.join(DETECTORS)}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     sizes = [s for s in (10_000, 100_000, 1_000_000, 10_000_000) if s <= args.max_mb * 1_000_000]
-    dets = detectors(args.detectors.split(","))
+    dets = detectors(names)
     rows = []
     for name, det in dets.items():
         for kind in KINDS:

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from benchmarks import corpus
 from benchmarks.corpus import load_texts
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import machine_info, positive_int, write_results
 
 
 def run(num_docs: int) -> dict:
@@ -77,10 +79,12 @@ def run(num_docs: int) -> dict:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--docs", type=int, default=400)
-    args = ap.parse_args()
+    ap.add_argument("--docs", type=positive_int, default=400)
+    args = ap.parse_args(argv)
+    if corpus.data_missing():
+        sys.exit(2)
     res = run(args.docs)
     m = machine_info("datatrove", "spacy")
     print(

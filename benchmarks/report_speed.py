@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import platform
 import shutil
 import statistics
@@ -38,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.machine import SHARED_DATA, machine_info, write_results
+from benchmarks.machine import SHARED_DATA, machine_info, pin_to_core, shared_data_missing, write_results
 from pipeline.ledger import StageStats, ledger_dict
 from report.data import DEFAULT_MAX_ROWS, collect
 from report.page import write_report
@@ -165,19 +164,19 @@ def accuracy(run: Path) -> dict[str, float]:
     return {"max_bin_share_error": hist_err, "max_lang_share_error": lang_err}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--parts", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--core", type=int, default=1, help="CPU the timed passes are pinned to")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.rows < 1 or args.parts < 1 or args.repeat < 1:
         print("error: --rows, --parts and --repeat must be >= 1", file=sys.stderr)
         sys.exit(2)
-    cpus = os.sched_getaffinity(0)
-    core = args.core if args.core in cpus else min(cpus)
-    os.sched_setaffinity(0, {core})
+    if shared_data_missing(DATA, "langid/lingua_sentences_75lang_250each.tsv"):
+        sys.exit(2)
+    core = pin_to_core(args.core)
 
     t = time.perf_counter()
     run = build_run(args.rows, args.parts)

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import machine_info, write_results
+from benchmarks.machine import machine_info, positive_int, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["ingest", "exact_dedup", "filter", "near_dedup", "tokenize"]
@@ -163,8 +163,8 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=1200, help="corpus size (documents of ~4 KB)")
-    parser.add_argument("--parts", type=int, default=8, help="Parquet shards = parts per stage")
+    parser.add_argument("--docs", type=positive_int, default=1200, help="corpus size (documents of ~4 KB)")
+    parser.add_argument("--parts", type=positive_int, default=8, help="Parquet shards = parts per stage")
     parser.add_argument("--one", nargs=3, metavar=("CONFIG", "RUN_DIR", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -173,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
 
+    from benchmarks import corpus as corpus_module
     from benchmarks.corpus import write_corpus
+
+    if corpus_module.data_missing():
+        sys.exit(2)
 
     info = machine_info("ray", "pyarrow")
     work = Path(tempfile.mkdtemp(prefix="winnow-scaling-"))

@@ -21,15 +21,28 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from benchmarks.machine import SHARED_DATA, machine_info, write_results
+from benchmarks.machine import (
+    SHARED_DATA,
+    machine_info,
+    nonnegative_int,
+    positive_int,
+    shared_data_missing,
+    write_results,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = SHARED_DATA
+STORY = "clean_text/tinystories_head.txt"  # the fake upstream's answers
+
+
+class LoadError(Exception):
+    """A child process or a request failed: `main` prints it as one `error:` line."""
 
 
 def _free_port() -> int:
@@ -43,7 +56,7 @@ def _role_upstream(port: int, pieces: int, delay_ms: float) -> None:
 
     from server.testing import FakeUpstream
 
-    text = (DATA / "clean_text" / "tinystories_head.txt").read_text(encoding="utf-8")
+    text = (DATA / STORY).read_text(encoding="utf-8")
 
     def script(prompt: str) -> list[str]:
         start = (sum(map(ord, prompt)) * 7919) % (len(text) - pieces * 4)
@@ -77,21 +90,56 @@ def _role_server(args: argparse.Namespace) -> None:
     uvicorn.Server(uvicorn_config(app, cfg, "127.0.0.1", args.port, "error")).run()
 
 
-def _spawn(*args: str) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.serve_load", *args], cwd=REPO, env=env)
+class Children:
+    """The benchmark's child processes, each with its stderr in a log file of `folder` (a failed child
+    is reported by its last line, not by its whole traceback or one log line per failed request)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def spawn(self, name: str, *args: str) -> None:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        with open(self.log(name), "wb") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.serve_load", *args], cwd=REPO, env=env, stderr=log
+            )
+
+    def log(self, name: str) -> Path:
+        return self.folder / f"{name.replace(' ', '_')}.log"
+
+    def last_line(self, name: str) -> str:
+        lines = [x.strip() for x in self.log(name).read_text(errors="replace").splitlines() if x.strip()]
+        return lines[-1] if lines else "no output"
+
+    def check(self) -> None:
+        """LoadError when a child has exited (they serve until terminated)."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise LoadError(f"the {name} exited with status {proc.returncode}: {self.last_line(name)}")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
-def _wait(url: str, timeout: float = 60) -> None:
+def _wait(url: str, children: Children, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        children.check()
         try:
             if httpx.get(url, timeout=1).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
+    raise LoadError(f"{url} did not come up in {timeout:.0f} s")
 
 
 async def _one(client: httpx.AsyncClient, url: str, i: int) -> tuple[float, float, int, str]:
@@ -108,7 +156,12 @@ async def _one(client: httpx.AsyncClient, url: str, i: int) -> tuple[float, floa
         async for line in r.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
-            ch = json.loads(line[6:])["choices"][0]
+            event = json.loads(line[6:])
+            if "error" in event:  # e.g. the server could not reach the upstream
+                raise LoadError(f"{url} answered request {i} with an error event: {line[6:][:300]}")
+            if not event.get("choices"):  # a usage-only event
+                continue
+            ch = event["choices"][0]
             piece = ch["delta"].get("content") or ""
             if piece and ttft is None:
                 ttft = time.perf_counter() - t0
@@ -143,70 +196,96 @@ async def _load(base: str, requests: int, concurrency: int) -> dict:
     }
 
 
-def main() -> None:
+def _delay(text: str) -> float:
+    """argparse type: milliseconds, 0 or more."""
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of milliseconds, 0 or more, got {text}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--role", choices=["main", "upstream", "server"], default="main")
     ap.add_argument("--port", type=int)
     ap.add_argument("--upstream")
     ap.add_argument("--no-filter", action="store_true")
-    ap.add_argument("--scan-every", type=int, default=0, help="the filtered server's StreamGuard scan_every")
+    ap.add_argument(
+        "--scan-every", type=nonnegative_int, default=0, help="the filtered server's StreamGuard scan_every"
+    )
     ap.add_argument(
         "--no-prompt-checks", action="store_true", help="the filtered server checks answers only (cost split)"
     )
     ap.add_argument(
         "--no-line-classifiers", action="store_true", help="StreamGuard classify_lines=False (cost split)"
     )
-    ap.add_argument("--requests", type=int, default=256)
-    ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--pieces", type=int, default=256, help="pieces (~tokens) per answer")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--requests", type=positive_int, default=256)
+    ap.add_argument("--concurrency", type=positive_int, default=32)
+    ap.add_argument("--pieces", type=positive_int, default=256, help="pieces (~tokens) per answer")
+    ap.add_argument("--rounds", type=positive_int, default=2)
     ap.add_argument(
-        "--delay-ms", type=float, default=0.0, help="upstream delay per piece (model decode time)"
+        "--delay-ms", type=_delay, default=0.0, help="upstream delay per piece (model decode time)"
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.role == "upstream":
         return _role_upstream(args.port, args.pieces, args.delay_ms)
     if args.role == "server":
         return _role_server(args)
+    if shared_data_missing(DATA, STORY):
+        sys.exit(2)
 
     up, on, off = _free_port(), _free_port(), _free_port()
     up_url = f"http://127.0.0.1:{up}/v1"
-    procs = [
-        _spawn(
-            "--role",
-            "upstream",
-            "--port",
-            str(up),
-            "--pieces",
-            str(args.pieces),
-            "--delay-ms",
-            str(args.delay_ms),
-        )
-    ]
     on_flags = [
         "--scan-every",
         str(args.scan_every),
         *(["--no-prompt-checks"] if args.no_prompt_checks else []),
         *(["--no-line-classifiers"] if args.no_line_classifiers else []),
     ]
-    procs.append(_spawn("--role", "server", "--port", str(on), "--upstream", up_url, *on_flags))
-    procs.append(_spawn("--role", "server", "--port", str(off), "--upstream", up_url, "--no-filter"))
-    try:
-        for p in (on, off):
-            _wait(f"http://127.0.0.1:{p}/healthz")
-        asyncio.run(_load(f"http://127.0.0.1:{on}", 32, args.concurrency))  # warm-up both
-        asyncio.run(_load(f"http://127.0.0.1:{off}", 32, args.concurrency))
-        runs: dict[str, list[dict]] = {"off": [], "on": []}
-        for _ in range(args.rounds):
-            for name, port in (("off", off), ("on", on)):
-                runs[name].append(
-                    asyncio.run(_load(f"http://127.0.0.1:{port}", args.requests, args.concurrency))
-                )
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
+    failure = None
+    with tempfile.TemporaryDirectory(prefix="serve_load-") as logs:
+        children = Children(Path(logs))
+        try:
+            children.spawn(
+                "fake upstream",
+                *("--role", "upstream", "--port", str(up), "--pieces", str(args.pieces)),
+                *("--delay-ms", str(args.delay_ms)),
+            )
+            children.spawn(
+                "filtered server", "--role", "server", "--port", str(on), "--upstream", up_url, *on_flags
+            )
+            children.spawn(
+                "unfiltered server",
+                "--role",
+                "server",
+                "--port",
+                str(off),
+                "--upstream",
+                up_url,
+                "--no-filter",
+            )
+            _wait(f"{up_url}/chat/completions", children)  # a GET answers 405 once it serves
+            for p in (on, off):
+                _wait(f"http://127.0.0.1:{p}/healthz", children)
+            asyncio.run(_load(f"http://127.0.0.1:{on}", 32, args.concurrency))  # warm-up both
+            asyncio.run(_load(f"http://127.0.0.1:{off}", 32, args.concurrency))
+            runs: dict[str, list[dict]] = {"off": [], "on": []}
+            for _ in range(args.rounds):
+                for name, port in (("off", off), ("on", on)):
+                    runs[name].append(
+                        asyncio.run(_load(f"http://127.0.0.1:{port}", args.requests, args.concurrency))
+                    )
+        except (LoadError, httpx.HTTPError) as e:
+            failure = str(e) if isinstance(e, LoadError) else f"a request failed: {type(e).__name__}: {e}"
+            try:
+                children.check()  # a child that died explains the failed request better
+            except LoadError as dead:
+                failure = failure if str(dead) in failure else f"{failure} ({dead})"
+        finally:
+            children.stop()
+    if failure is not None:
+        print(f"error: {' '.join(failure.split())}", file=sys.stderr)
+        sys.exit(1)
 
     def agg(rs: list[dict]) -> dict:
         return {

@@ -27,12 +27,22 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.dedup_provenance import load_bases, split_of
-from benchmarks.machine import cpu_probe, write_results
+from benchmarks.machine import (
+    SHARED_DATA,
+    cpu_probe,
+    pin_to_core,
+    positive_int,
+    shared_data_missing,
+    write_results,
+)
 from dedup.config import MinHashConfig
 from dedup.minhash import signatures
 from dedup.provenance import build_corpora
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = SHARED_DATA
+# What `timed_documents` reads of the shared data (the provenance benchmark's news bases).
+NEEDS = "web/article_extraction_benchmark/ground-truth.json"
 
 
 def timed_documents(seed: int = 0, max_words: int = 3000) -> list[str]:
@@ -45,10 +55,37 @@ def timed_documents(seed: int = 0, max_words: int = 3000) -> list[str]:
 PREVIOUS_PASS = "f1403e5"
 
 
+def _git(*args: str) -> subprocess.CompletedProcess | None:
+    """`git ARGS` in the checkout (None where git cannot run)."""
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+
+
+def resolve_ref(ref: str) -> str:
+    """The short hash of commit `ref`, or one `error:` line and exit 2 when this clone does not have it
+    (a shallow clone lacks the history; a typo names nothing)."""
+    proc = _git("rev-parse", "--short", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if proc is None or proc.returncode != 0 or not proc.stdout.strip():
+        print(
+            f"error: --ref {ref}: not a commit in this clone ({ROOT}); fetch the history "
+            "(`git fetch --unshallow` in a shallow clone) or pass --ref with a commit it has",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return proc.stdout.strip()
+
+
 def _module(name: str, ref: str, path: str) -> types.ModuleType:
-    src = subprocess.run(
-        ["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    proc = _git("show", f"{ref}:{path}")
+    if proc is None or proc.returncode != 0:
+        print(
+            f"error: --ref {ref}: commit {ref} has no {path}; pass --ref with a commit that has it",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    src = proc.stdout
     mod = types.ModuleType(name)
     mod.__file__ = f"<{ref}:{path}>"
     exec(compile(src, mod.__file__, "exec"), mod.__dict__)
@@ -66,23 +103,24 @@ def reference_signatures(ref: str) -> Callable:
         sys.modules["dedup.shingle"] = saved
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--ref",
         default=PREVIOUS_PASS,
         help="commit whose dedup/{shingle,minhash}.py is the reference (default: the code before this pass)",
     )
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=positive_int, default=7)
     ap.add_argument("--core", type=int, default=1)
-    a = ap.parse_args()
-    ref = subprocess.run(
-        ["git", "rev-parse", "--short", a.ref], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    a = ap.parse_args(argv)
+    ref = resolve_ref(a.ref)
+    if shared_data_missing(DATA, NEEDS):
+        sys.exit(2)
+    reference = reference_signatures(ref)
     texts = timed_documents()
     cfg = MinHashConfig()
-    impls = {f"reference ({ref})": reference_signatures(ref), "this checkout": signatures}
-    os.sched_setaffinity(0, {a.core})
+    impls = {f"reference ({ref})": reference, "this checkout": signatures}
+    core = pin_to_core(a.core)
     outs = [f(texts, cfg) for f in impls.values()]  # also warms the tables and permutations
     assert all(np.array_equal(outs[0], o) for o in outs[1:]), "signatures differ from the reference"
     load_before, probe_before = os.getloadavg()[0], cpu_probe()
@@ -114,7 +152,7 @@ def main() -> None:
         "cpu_probe_before_after": [probe_before, cpu_probe()],
     }
     method = (
-        f"{a.rounds} interleaved rounds (order alternating), one core (--core {a.core}), warm, same process; "
+        f"{a.rounds} interleaved rounds (order alternating), one core (--core {core}), warm, same process; "
         "medians of the rounds; speed-up = median of per-round CPU-time ratios; signatures checked identical"
     )
     path = write_results("signature_speed", figures, method=method, packages=("numpy", "datasketch"))

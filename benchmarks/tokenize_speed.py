@@ -36,13 +36,14 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
-from benchmarks.machine import SHARED_DATA, write_results
+from benchmarks.machine import SHARED_DATA, positive_float, positive_int, shared_data_missing, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = SHARED_DATA / "clean_text"
 OUT = REPO / "benchmarks" / "out"
 WORK = OUT / "tokenize_speed_work"
 N_FILES = 8
+TABLES = ("speed", "memory")
 DOC_CHARS = 4096
 # Small shards so both memory-table corpora span several: the driver's peak is about one shard.
 SHARD_MB = 4
@@ -52,11 +53,37 @@ MEM_DOCS_PER_TASK = 500
 # ---------------------------------------------------------------- corpus and tokenizer
 
 
+def _source_files() -> list[Path]:
+    return sorted(DATA.glob("*.txt")) + sorted((DATA / "gutenberg").glob("*.txt"))
+
+
 def _source_texts() -> list[str]:
-    files = sorted(DATA.glob("*.txt")) + sorted((DATA / "gutenberg").glob("*.txt"))
+    files = _source_files()
     if not files:
-        sys.exit(f"no clean_text data under {DATA}")
+        print(
+            f"error: no .txt files under {DATA}: the shared data folder is incomplete; point "
+            "WINNOW_SHARED_DATA at a complete one",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     return [f.read_text(encoding="utf-8-sig") for f in files]
+
+
+def _number_list(flag: str, text: str, parse, what: str) -> list:
+    """`text` as comma-separated numbers above 0, or one `error:` line naming `flag` and exit 2."""
+    try:
+        values = [parse(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        print(f"error: {flag} must be comma-separated {what} above 0, got {text!r}", file=sys.stderr)
+        sys.exit(2)
+    return values
+
+
+def _usage_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def _cut_docs(texts: list[str]) -> list[str]:
@@ -431,39 +458,54 @@ def _machine() -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mb", type=float, default=16, help="corpus size for the speed table (MiB of text)")
+    ap.add_argument(
+        "--mb", type=positive_float, default=16, help="corpus size for the speed table (MiB of text)"
+    )
     ap.add_argument("--cores", default="1,2", help="core counts to compare")
     ap.add_argument("--mem-mb", default="8,32,128", help="corpus sizes for the peak-memory table")
     ap.add_argument("--tag", default="", help="suffix of the JSON file name (runs per core count)")
-    ap.add_argument("--vocab", type=int, default=32000)
+    ap.add_argument("--vocab", type=positive_int, default=32000)
     ap.add_argument("--repeat", type=int, default=3, help="timed round-robin rounds; the median is kept")
-    ap.add_argument("--tables", default="speed,memory", help="which tables to produce")
+    ap.add_argument(
+        "--tables", default=",".join(TABLES), help=f"which tables to produce: any of {','.join(TABLES)}"
+    )
     ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--tokenizer", help=argparse.SUPPRESS)
     ap.add_argument("--ncores", type=int, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     if args.role:  # child: pin, then serve passes
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.ncores])
         serve(args.role, Path(args.corpus), Path(args.tokenizer), args.ncores)
         return
+    # Every argument is checked here, before the tokenizer and the corpora are built.
     if args.repeat < 1:
-        print("error: --repeat must be >= 1", file=sys.stderr)
+        _usage_error("--repeat must be >= 1")
+    cores = _number_list("--cores", args.cores, int, "core counts")
+    available = len(os.sched_getaffinity(0))
+    if max(cores) > available:
+        _usage_error(
+            f"--cores {args.cores}: asked for {max(cores)} cores, {available} available; pass at most {available}"
+        )
+    mem_mbs = _number_list("--mem-mb", args.mem_mb, float, "sizes in MiB")
+    tables = set(args.tables.split(","))
+    if not tables <= set(TABLES):
+        unknown = sorted(tables - set(TABLES))[0]
+        _usage_error(f"--tables: unknown table {unknown!r}; pass any of {','.join(TABLES)}, comma-separated")
+    if shared_data_missing(DATA.parent, DATA.name):
         sys.exit(2)
+    if not _source_files():
+        _source_texts()  # its error line, exit 2
 
     OUT.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
     machine = _machine()
-    cores = [int(c) for c in args.cores.split(",")]
-    if max(cores) > machine["affinity"]:
-        sys.exit(f"asked for {max(cores)} cores, {machine['affinity']} available")
     tokenizer = build_tokenizer(args.vocab)
     corpus = build_corpus(args.mb)
 
-    tables = set(args.tables.split(","))
     speed = []
     for n in cores if "speed" in tables else []:
         load = os.getloadavg()[0]
@@ -501,7 +543,7 @@ def main() -> None:
         speed[-2]["winnow_timings"] = win["timings"]
 
     memory = []
-    for mb in [float(x) for x in args.mem_mb.split(",")] if "memory" in tables else []:
+    for mb in mem_mbs if "memory" in tables else []:
         c = build_corpus(mb)
         # Same task size for both corpora, so the table isolates the corpus size.
         child = start_child(

@@ -15,13 +15,16 @@ import argparse
 import contextlib
 import itertools
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 import yaml
+from pydantic import ValidationError
 
-from benchmarks.machine import RESULTS, machine_info, write_results
+from benchmarks.machine import RESULTS, machine_info, positive_int, require_writable_file, write_results
+from trainer.config import Config
 from trainer.metrics import read_log
 from trainer.sample_tokens import synthetic_tokens_dir
 from trainer.train import train
@@ -32,6 +35,22 @@ MID = {  # between tiny and small: a few M active params, still CPU-trainable
     "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32, "n_routed_experts": 16,
     "n_activated_experts": 4, "moe_inter_dim": 128, "n_expert_groups": 4, "n_limited_groups": 2,
 }  # fmt: skip
+CONFIGS = ("tiny", "mid", "small")
+IMPLS = ("auto", "grouped_mm", "loop")
+
+
+def _usage_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _names(flag: str, text: str, known: tuple[str, ...]) -> list[str]:
+    """`text` as a comma-separated list of `known` names, or one `error:` line naming `flag` and exit 2."""
+    names = text.split(",")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        _usage_error(f"{flag}: unknown name {unknown[0]!r}; pass any of {','.join(known)}, comma-separated")
+    return names
 
 
 def _machine() -> dict:
@@ -91,32 +110,61 @@ def run_one(name: str, impl: str, tokens: Path, work: Path, a: argparse.Namespac
     }  # fmt: skip
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--configs", default="tiny,mid")
-    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--configs", default="tiny,mid", help=f"model configs to run: any of {','.join(CONFIGS)}")
+    ap.add_argument("--steps", type=positive_int, default=40)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument(
-        "--impls", default="grouped_mm,loop", help="expert paths to compare (auto, grouped_mm, loop)"
+        "--impls", default="grouped_mm,loop", help=f"expert paths to compare: any of {','.join(IMPLS)}"
     )
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--micro", type=int, default=8)
-    ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--batch", type=positive_int, default=16)
+    ap.add_argument("--micro", type=positive_int, default=8)
+    ap.add_argument("--seq-len", type=positive_int, default=128)
+    ap.add_argument("--vocab", type=positive_int, default=4096)
     ap.add_argument(
         "--bias-update-rate", type=float, help="aux-loss-free balancing step γ (default: the config's, 0.001)"
     )
-    ap.add_argument("--out", help="results JSON (default benchmarks/results/train_speed[-cuda].json)")
-    a = ap.parse_args()
+    ap.add_argument(
+        "--out",
+        help="results JSON file, written as named (default benchmarks/results/train_speed[-cuda].json)",
+    )
+    a = ap.parse_args(argv)
+    # Every argument is checked here, before the first training run.
+    configs = _names("--configs", a.configs, CONFIGS)
+    impls = _names("--impls", a.impls, IMPLS)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        _usage_error(
+            "--device cuda: this torch sees no CUDA GPU (torch.cuda.is_available() is False); use --device cpu"
+        )
+    for name in configs:
+        for impl in impls:
+            try:
+                Config.model_validate(_config(name, impl, a))
+            except ValidationError as e:
+                err = e.errors()[0]
+                where = ".".join(map(str, err["loc"]))
+                _usage_error(
+                    f"the {name} config with {impl} experts is invalid: {where}: {err['msg']} "
+                    "(check --steps, --batch, --micro and --bias-update-rate)"
+                )
+    out = (
+        Path(a.out)
+        if a.out
+        else RESULTS / ("train_speed.json" if a.device == "cpu" else "train_speed-cuda.json")
+    )
+    require_writable_file(out)
+    if out.suffix != ".json":  # write_results names its file <stem>.json
+        _usage_error(f"--out {out}: a results file name ends in .json, e.g. {out.with_suffix('.json')}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tokens = synthetic_tokens_dir(
             work / "tokens", a.vocab, a.seq_len, rows=max(256, a.batch * 8), val_rows=a.micro
         )
-        for name in a.configs.split(","):
-            for impl in a.impls.split(","):
+        for name in configs:
+            for impl in impls:
                 rows.append(run_one(name, impl, tokens, work, a))
     machine = _machine()
     print(f"\nmachine: {machine}\n")
@@ -139,11 +187,6 @@ def main() -> None:
         f"(every {max(1, a.steps // 4)} steps; a shorter tail is left out) after the first, which holds warm-up "
         "and compilation; load max/mean is the last full window's worst layer; "
         "synthetic Zipf tokens, so final_loss is a training loss (no held-out set)"
-    )
-    out = (
-        Path(a.out)
-        if a.out
-        else RESULTS / ("train_speed.json" if a.device == "cpu" else "train_speed-cuda.json")
     )
     params = {k: v for k, v in vars(a).items() if k != "out"}
     write_results(
