@@ -47,6 +47,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import usage_error
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -481,11 +483,6 @@ def earlier_figures(out_path: Path, committed: Path | None = None) -> dict:
     return result
 
 
-def _usage_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=3000, help="documents of the full near-dedup")
@@ -504,18 +501,18 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(a.worker, a.jsonl, a.work)))
         return
     if a.docs < 1 or a.sig_docs < 1 or a.reps < 1:
-        _usage_error("--docs, --sig-docs and --reps must be >= 1")
+        usage_error("--docs, --sig-docs and --reps must be >= 1")
     # Every argument is checked here, before the first part runs (a part takes minutes).
     unknown = [p for p in a.parts.split(",") if p not in PARTS]
     if unknown:
-        _usage_error(f"--parts: unknown part {unknown[0]!r}; pass any of {','.join(PARTS)}, comma-separated")
+        usage_error(f"--parts: unknown part {unknown[0]!r}; pass any of {','.join(PARTS)}, comma-separated")
     parts = set(a.parts.split(","))
     try:
         mem_sizes = [int(n) for n in a.mem_sizes.split(",")]
     except ValueError:
         mem_sizes = []
     if not mem_sizes or min(mem_sizes) < 1:
-        _usage_error(f"--mem-sizes must be comma-separated positive document counts, got {a.mem_sizes!r}")
+        usage_error(f"--mem-sizes must be comma-separated positive document counts, got {a.mem_sizes!r}")
     from benchmarks import corpus, dedup_data
 
     if dedup_data.data_missing() or ("mem" in parts and corpus.data_missing()):
@@ -524,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = earlier_figures(out_path)
     except (OSError, ValueError) as e:  # ValueError: not JSON
-        _usage_error(f"cannot read the earlier figures in {out_path} or {RESULTS_FILE}: {e}")
+        usage_error(f"cannot read the earlier figures in {out_path} or {RESULTS_FILE}: {e}")
     from benchmarks.dedup_data import speed_docs
     from benchmarks.machine import (
         code_version,

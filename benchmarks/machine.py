@@ -14,15 +14,17 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, NoReturn
 
 from kit.files import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 # The shared data folder the benchmarks and evaluations read (../shared/data beside the repository);
 # WINNOW_SHARED_DATA points them all elsewhere.
-SHARED_DATA = Path(os.environ.get("WINNOW_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("WINNOW_SHARED_DATA") or REPO.parent / "shared" / "data").resolve()
 RESULTS = REPO / "benchmarks" / "results"
 RESULT_KEYS = ("benchmark", "date", "command", "code", "machine", "method", "note", "figures")
 NOTE_ENV = "WINNOW_BENCH_NOTE"  # e.g. "loaded machine": how the run's conditions differ from a quiet machine
@@ -135,18 +137,53 @@ def positive_float(text: str) -> float:
     return value
 
 
+def usage_error(message: str) -> NoReturn:
+    """One `error:` line on stderr and exit status 2: a benchmark's argument a user got wrong."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def known_names(flag: str, text: str, known: tuple[str, ...]) -> list[str]:
+    """`text` as a comma-separated list of `known` names, or `usage_error` naming `flag` and the known ones."""
+    names = text.split(",")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        usage_error(f"{flag}: unknown name {unknown[0]!r}; pass any of {','.join(known)}, comma-separated")
+    return names
+
+
+def number_list(flag: str, text: str, parse: Callable[[str], Any], what: str) -> list:
+    """`text` as comma-separated numbers above 0 (`parse`: int or float), or `usage_error` naming `flag`."""
+    try:
+        values = [parse(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        usage_error(f"{flag} must be comma-separated {what} above 0, got {text!r}")
+    return values
+
+
 def require_writable_file(path: Path, flag: str = "--out") -> None:
-    """Before any work: `path` must be a file name in an existing folder (not a folder itself), else one
-    `error:` line naming `flag` and exit 2, so a long run does not fail at its last step."""
+    """Before any work: `path` must be a file name (not a folder) whose folder exists or can be made in a
+    writable folder; the folder is then made. Otherwise one `error:` line naming `flag` and exit 2, so a
+    long run does not fail at its last step."""
     path = Path(path)
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     problem = None
     if path.is_dir():
         problem = f"{flag} {path} is a folder: pass a file name, e.g. {path / 'results.json'}"
-    elif not path.parent.is_dir():
-        problem = f"{flag} {path}: folder {path.parent} does not exist: create it first"
+    elif not existing.is_dir():
+        problem = (
+            f"{flag} {path}: {existing} is a file, so folder {path.parent} cannot be made: pass another path"
+        )
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{flag} {path}: folder {existing} is not writable: pass another path"
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def shared_data_missing(data: Path, marker: str) -> bool:

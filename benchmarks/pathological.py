@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.machine import machine_info, positive_int, write_results
+from benchmarks.machine import known_names, machine_info, positive_int, write_results
 
 MIXED = "Hello мир 世界 مرحبا नमस्ते γειά שלום こんにちは 안녕 สวัสดี "
 
@@ -65,14 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-mb", type=positive_int, default=10, help="largest document, MB (at least 1)")
     ap.add_argument("--detectors", default=",".join(DETECTORS), help=f"any of {','.join(DETECTORS)}")
     args = ap.parse_args(argv)
-    names = args.detectors.split(",")
-    unknown = [n for n in names if n not in DETECTORS]
-    if unknown:
-        print(
-            f"error: --detectors: unknown detector {unknown[0]!r}; pass any of {','.join(DETECTORS)}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    names = known_names("--detectors", args.detectors, DETECTORS)
     sizes = [s for s in (10_000, 100_000, 1_000_000, 10_000_000) if s <= args.max_mb * 1_000_000]
     dets = detectors(names)
     rows = []

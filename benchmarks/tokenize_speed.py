@@ -36,7 +36,15 @@ import time
 from pathlib import Path
 
 from benchmarks.child import Child
-from benchmarks.machine import SHARED_DATA, positive_float, positive_int, shared_data_missing, write_results
+from benchmarks.machine import (
+    SHARED_DATA,
+    number_list,
+    positive_float,
+    positive_int,
+    shared_data_missing,
+    usage_error,
+    write_results,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = SHARED_DATA / "clean_text"
@@ -67,23 +75,6 @@ def _source_texts() -> list[str]:
         )
         sys.exit(2)
     return [f.read_text(encoding="utf-8-sig") for f in files]
-
-
-def _number_list(flag: str, text: str, parse, what: str) -> list:
-    """`text` as comma-separated numbers above 0, or one `error:` line naming `flag` and exit 2."""
-    try:
-        values = [parse(x) for x in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or min(values) <= 0:
-        print(f"error: {flag} must be comma-separated {what} above 0, got {text!r}", file=sys.stderr)
-        sys.exit(2)
-    return values
-
-
-def _usage_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def _cut_docs(texts: list[str]) -> list[str]:
@@ -483,18 +474,18 @@ def main(argv: list[str] | None = None) -> None:
         return
     # Every argument is checked here, before the tokenizer and the corpora are built.
     if args.repeat < 1:
-        _usage_error("--repeat must be >= 1")
-    cores = _number_list("--cores", args.cores, int, "core counts")
+        usage_error("--repeat must be >= 1")
+    cores = number_list("--cores", args.cores, int, "core counts")
     available = len(os.sched_getaffinity(0))
     if max(cores) > available:
-        _usage_error(
+        usage_error(
             f"--cores {args.cores}: asked for {max(cores)} cores, {available} available; pass at most {available}"
         )
-    mem_mbs = _number_list("--mem-mb", args.mem_mb, float, "sizes in MiB")
+    mem_mbs = number_list("--mem-mb", args.mem_mb, float, "sizes in MiB")
     tables = set(args.tables.split(","))
     if not tables <= set(TABLES):
         unknown = sorted(tables - set(TABLES))[0]
-        _usage_error(f"--tables: unknown table {unknown!r}; pass any of {','.join(TABLES)}, comma-separated")
+        usage_error(f"--tables: unknown table {unknown!r}; pass any of {','.join(TABLES)}, comma-separated")
     if shared_data_missing(DATA.parent, DATA.name):
         sys.exit(2)
     if not _source_files():

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import itertools
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,7 +22,15 @@ import torch
 import yaml
 from pydantic import ValidationError
 
-from benchmarks.machine import RESULTS, machine_info, positive_int, require_writable_file, write_results
+from benchmarks.machine import (
+    RESULTS,
+    known_names,
+    machine_info,
+    positive_int,
+    require_writable_file,
+    usage_error,
+    write_results,
+)
 from trainer.config import Config
 from trainer.metrics import read_log
 from trainer.sample_tokens import synthetic_tokens_dir
@@ -37,20 +44,6 @@ MID = {  # between tiny and small: a few M active params, still CPU-trainable
 }  # fmt: skip
 CONFIGS = ("tiny", "mid", "small")
 IMPLS = ("auto", "grouped_mm", "loop")
-
-
-def _usage_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _names(flag: str, text: str, known: tuple[str, ...]) -> list[str]:
-    """`text` as a comma-separated list of `known` names, or one `error:` line naming `flag` and exit 2."""
-    names = text.split(",")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        _usage_error(f"{flag}: unknown name {unknown[0]!r}; pass any of {','.join(known)}, comma-separated")
-    return names
 
 
 def _machine() -> dict:
@@ -132,10 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     a = ap.parse_args(argv)
     # Every argument is checked here, before the first training run.
-    configs = _names("--configs", a.configs, CONFIGS)
-    impls = _names("--impls", a.impls, IMPLS)
+    configs = known_names("--configs", a.configs, CONFIGS)
+    impls = known_names("--impls", a.impls, IMPLS)
     if a.device == "cuda" and not torch.cuda.is_available():
-        _usage_error(
+        usage_error(
             "--device cuda: this torch sees no CUDA GPU (torch.cuda.is_available() is False); use --device cpu"
         )
     for name in configs:
@@ -145,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             except ValidationError as e:
                 err = e.errors()[0]
                 where = ".".join(map(str, err["loc"]))
-                _usage_error(
+                usage_error(
                     f"the {name} config with {impl} experts is invalid: {where}: {err['msg']} "
                     "(check --steps, --batch, --micro and --bias-update-rate)"
                 )
@@ -156,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     require_writable_file(out)
     if out.suffix != ".json":  # write_results names its file <stem>.json
-        _usage_error(f"--out {out}: a results file name ends in .json, e.g. {out.with_suffix('.json')}")
+        usage_error(f"--out {out}: a results file name ends in .json, e.g. {out.with_suffix('.json')}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -156,7 +156,8 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 
 def fmix32(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's 32-bit finalizer over an array (a new array; the input is not changed): the last
-    step of a token's hash here, and datasketch's pre-mix for MinHash's affine32 scheme."""
+    step of a shingle's hash here, and datasketch's pre-mix for MinHash's affine32 scheme (`_fmix32_int`
+    is the same on one Python int, for a single token)."""
     h = h ^ (h >> np.uint32(16))
     h *= np.uint32(0x85EBCA6B)
     h ^= h >> np.uint32(13)

@@ -1,8 +1,9 @@
 """A YAML file that must hold a mapping (a config or options file), read with one-line errors.
 
-Every command that takes such a file (`winnow run`/`validate`'s run config, `winnow train`'s model
-config, `winnow serve --config`, `dedup`/`tokenize --config`) says what is wrong with it in one line:
-PyYAML's own messages span several lines with snippets and carets, and an `error:` is one line.
+`winnow train`'s model config, `winnow serve --config` and `dedup`/`tokenize --config` say what is wrong
+with such a file in one line; `yaml_error_line` also serves the run config's own reader
+(`pipeline.config.load_config`, which adds its own hints). PyYAML's messages span several lines with
+snippets and carets, and an `error:` is one line.
 """
 
 from __future__ import annotations

@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     require_writable_file(args.out)
+    if args.out.suffix != ".json":  # the results writer names the file <stem>.json in --out's folder
+        print(f"error: --out {args.out} must end in .json (the results file is JSON)", file=sys.stderr)
+        return 2
     dev = [r for r in load_all(args.data) if r.split == "dev"]
     pos = _first([r for r in dev if not r.windowed and 1 in r.labels], PER_CLASS)
     neg = _first([r for r in dev if not r.windowed and set(r.labels) == {0}], PER_CLASS)

@@ -171,7 +171,11 @@ def test_an_unwritable_output_is_refused_before_any_work(
     name: str, flag: str, where: str, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     module = _mod(name)
-    target = tmp_path if where == "folder" else tmp_path / "missing" / "x.json"
+    if where == "folder":
+        target = tmp_path
+    else:  # a file where the output's folder would be made
+        (tmp_path / "blocker").write_text("")
+        target = tmp_path / "blocker" / "x.json"
     argv = [flag, str(target)]
     if name == "eval_langid":
         monkeypatch.setattr(module, "DATA", tmp_path / "langid")
@@ -336,3 +340,13 @@ def test_make_help_says_eval_refreshes_the_current_figures_table() -> None:
     assert "current-figures table" in help_line
     eval_recipe = text.split("\neval:", 1)[1].split("\n\n", 1)[0]
     assert "benchmarks.summary --write" in eval_recipe
+
+
+def test_an_output_folder_that_can_be_made_is_made_not_refused(tmp_path: Path) -> None:
+    """The commands that made a missing --out/--rows folder keep doing so; only a folder that cannot be
+    made (a file in the way) or a folder given as the file is refused."""
+    from benchmarks.machine import require_writable_file
+
+    target = tmp_path / "new" / "deeper" / "x.json"
+    require_writable_file(target, "--rows")
+    assert target.parent.is_dir() and not target.exists()

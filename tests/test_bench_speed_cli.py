@@ -327,16 +327,23 @@ def test_dedup_speed_refuses_unknown_parts(no_data, tmp_path, capsys):
 def test_dedup_speed_partial_run_keeps_the_committed_figures(tmp_path):
     """Without the local out file (a fresh clone) the committed results' figures are the base, so a
     partial run rewrites benchmarks/results/dedup_speed.json with every part."""
-    from benchmarks.dedup_speed import RESULTS_FILE, earlier_figures
+    from benchmarks.dedup_speed import earlier_figures
 
-    committed = json.loads(RESULTS_FILE.read_text())["figures"]
-    fresh = earlier_figures(tmp_path / "absent.json")
-    assert {"signatures", "full", "memory_curve", "memory_fit"} <= set(fresh)
+    committed = {
+        "signatures": ["committed"],
+        "full": {"winnow": 1.0},
+        "memory_curve": [{"docs": 100}],
+        "memory_fit": {"intercept_mib": 1.0},
+        "commands": {"sig": "committed sig", "full": "committed full", "mem": "committed mem"},
+    }
+    results_file = tmp_path / "dedup_speed.json"  # stands in for the committed benchmarks/results file
+    results_file.write_text(json.dumps({"figures": committed}))
+    fresh = earlier_figures(tmp_path / "absent.json", results_file)
     assert fresh == committed
 
     out = tmp_path / "out.json"
     out.write_text(json.dumps({"machine": {}, "signatures": ["local"], "commands": {"sig": "local run"}}))
-    merged = earlier_figures(out, RESULTS_FILE)
+    merged = earlier_figures(out, results_file)
     assert merged["signatures"] == ["local"] and merged["full"] == committed["full"]
     assert merged["commands"] == {**committed["commands"], "sig": "local run"}
 

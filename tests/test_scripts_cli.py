@@ -213,3 +213,11 @@ def test_tune_encoder_gate_out_folder_is_one_error_line(tmp_path, capsys) -> Non
         tune_encoder_gate.main(["--data", str(data), "--out", str(tmp_path)])
     assert exc.value.code == 2
     _one_error_line(capsys, "--out", "is a folder")
+
+
+def test_tune_encoder_gate_refuses_an_out_it_would_rename(tmp_path, capsys) -> None:
+    """The results writer writes <stem>.json: `--out x.txt` used to write x.json beside it."""
+    data = _harm_data(tmp_path / "data")
+    assert tune_encoder_gate.main(["--data", str(data), "--out", str(tmp_path / "x.txt")]) == 2
+    _one_error_line(capsys, "--out", "must end in .json")
+    assert not (tmp_path / "x.json").exists()

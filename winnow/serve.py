@@ -119,14 +119,6 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         raise _UsageError(f"{where}: {first.message} (see `winnow serve --help`)") from None
     except YamlFileError as e:  # the --config file: missing, unreadable, not YAML, not a mapping
         raise _UsageError(str(e)) from None
-    except (
-        OSError,
-        ValueError,
-        yaml.YAMLError,
-    ) as e:  # the --config file: missing, unreadable, not a mapping
-        raise _UsageError(
-            f"serve config {args.config}: {_reason(e)}; pass an existing YAML mapping"
-        ) from None
     if not Path(cfg.policy).is_file():
         raise _UsageError(f"policy file {cfg.policy} not found; pass --policy PATH")
     _check_audit_log(cfg.audit_log)
