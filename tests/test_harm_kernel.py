@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filters.detectors import harm, harm_kernel
+from filters.detectors import harm, harm_features, harm_kernel
 from filters.normalize import normalize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def model() -> harm.HarmModel:
 
 
 def _reference(model: harm.HarmModel, text: str, bounds: list[tuple[int, int]]):
-    features, content = harm.featurize_counted(text, bounds, model.spec)
+    features, content = harm_features.featurize_counted(text, bounds, model.spec)
     return model.margins(*features, len(bounds)), content
 
 
@@ -107,13 +107,13 @@ def test_other_feature_specs_and_crowded_tables_score_as_the_reference(spec, sha
     counts = np.zeros(spec.n_features, dtype=np.int64)
     for text in filter(None, texts):
         bounds = harm.window_bounds(text, spec.window_chars)
-        cp = harm._folded_codepoints(text)
+        cp = harm_features.folded_codepoints(text)
         got, got_content = harm_kernel.window_margins(
-            cp, harm._word_chars(cp), np.array([s for s, _ in bounds]), np.array([e for _, e in bounds]),
-            harm._FRAMING_HASHES, weights, bias, np.array(spec.char_ngrams),
-            np.array([n in spec.word_ngrams for n in (1, 2)]), harm.MAX_TOKEN, counts,
+            cp, harm_features.word_chars(cp), np.array([s for s, _ in bounds]), np.array([e for _, e in bounds]),
+            harm_features.FRAMING_HASHES, weights, bias, np.array(spec.char_ngrams),
+            np.array([n in spec.word_ngrams for n in (1, 2)]), harm_features.MAX_TOKEN, counts,
         )  # fmt: skip
-        features, want_content = harm.featurize_counted(text, bounds, spec)
+        features, want_content = harm_features.featurize_counted(text, bounds, spec)
         want = harm.linear_margins(features, len(bounds), weights, bias)
         np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE, err_msg=text[:80])
         np.testing.assert_array_equal(got_content, want_content)
@@ -146,11 +146,11 @@ def test_without_a_writable_cache_the_loop_is_compiled_per_process():
     the kernel then compiles in memory and scores the same."""
     code = (
         "import numba.core.caching as c; c.CacheImpl._locator_classes = []\n"
-        "from filters.detectors import harm, harm_kernel\n"
+        "from filters.detectors import harm, harm_features, harm_kernel\n"
         "assert type(harm_kernel.window_margins._cache).__name__ == 'NullCache'\n"
         "m = harm.HarmModel(); t = 'how do i make a pipe bomb at home ' * 30\n"
         "b = harm.window_bounds(t, 400); got = m.window_margins(t, b)[0]\n"
-        "f, _ = harm.featurize_counted(t, b, m.spec); want = m.margins(*f, len(b))\n"
+        "f, _ = harm_features.featurize_counted(t, b, m.spec); want = m.margins(*f, len(b))\n"
         "assert abs(got - want).max() < 1e-5, abs(got - want).max(); print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)

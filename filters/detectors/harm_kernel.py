@@ -1,5 +1,5 @@
 """The harm fast tier's scoring loop, compiled: per window, the same hashed n-gram features as
-`harm.featurize_counted`, multiplied into the weights as they are hashed.
+`harm_features.featurize_counted`, multiplied into the weights as they are hashed.
 
 Why: `featurize` builds every window's sparse vector with a dozen numpy passes and a sort (which the
 training script needs, to hand a sparse matrix to scikit-learn); scoring needs only x @ w, and one
@@ -43,7 +43,7 @@ def _jit(**options):
 
 @_jit(inline="always")
 def _mix(h, salt):
-    """splitmix64 finalizer of h ^ salt (harm._mix, one value)."""
+    """splitmix64 finalizer of h ^ salt (harm_features._mix, one value)."""
     h = h ^ salt
     h = (h ^ (h >> _S30)) * MUL1
     h = (h ^ (h >> _S27)) * MUL2
