@@ -3,7 +3,7 @@
     nice -n 10 .venv/bin/python -m benchmarks.eval_harm [--data ../shared/data] [--per-source N]
 
 Why: figures on held-out sources measure generalization, not memory. The split is
-`scripts/train_harm.SOURCE_SPLIT` (decided before training); only its `test` rows are read here.
+`scripts/harm_data.SOURCE_SPLIT` (decided before training); only its `test` rows are read here.
 Every text goes through `Filter(shipped policy, mode="runtime")`, as `winnow filter score --mode
 runtime` does: a category fires when its terms or its classifier do. Two configurations side by
 side: the shipped one (the encoder tier re-judges the windows the fast tier would fire on), the fast
@@ -59,7 +59,7 @@ from benchmarks.machine import (  # noqa: E402
 from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
-from scripts.train_harm import NULL, REQUIRED_FILES, Row, load_all  # noqa: E402
+from scripts.harm_data import NULL, REQUIRED_FILES, Row, load_all  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "eval_harm.json"
 PROMPT_SOURCES = ("xstest_prompts", "simplesafetytests", "harmbench_behaviors", "advbench")

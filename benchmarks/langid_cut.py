@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import SHARED_DATA, machine_info, require_writable_file, shared_data_missing  # noqa: E402
 from filters.detectors.langid import LangIdDetector  # noqa: E402
-from scripts.train_harm import prose_documents, prose_text  # noqa: E402
+from scripts.harm_data import prose_documents, prose_text  # noqa: E402
 
 CUTS = (2000, 1000, 600)
 PROSE = ("wikitext2_valid.txt", "tinystories_head.txt", "gutenberg/pg2701.txt")

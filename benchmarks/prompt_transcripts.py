@@ -33,7 +33,7 @@ from benchmarks.machine import SHARED_DATA, machine_info, shared_data_missing, w
 from filters.detectors.harm import CATEGORIES  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
-from scripts.train_harm import REQUIRED_FILES, load_all  # noqa: E402
+from scripts.harm_data import REQUIRED_FILES, load_all  # noqa: E402
 from server.request import chat_transcript  # noqa: E402
 
 SHORT = ROOT / "tests" / "fixtures" / "harm" / "short_messages.json"

@@ -13,7 +13,7 @@ prompt of a hazard area, benign ones too), since a head on the embedding alone l
 neighbours are negatives for every head. It runs only on the windows its scope names (shipped:
 those the fast tier would fire on), so its cost is paid on a small share of windows.
 
-Split: exactly the fast tier's (`scripts/train_harm.py` SOURCE_SPLIT: whole test sources held out),
+Split: exactly the fast tier's (`scripts/harm_data.py` SOURCE_SPLIT: whole test sources held out),
 with a deterministic sample of each source (the encoder runs at ~10-80 texts/s on one core): every
 positive row of the rare categories, capped positives of hate and profanity, capped negatives per
 source, and windows of a hashed sample of the clean books. C per head, Platt scaling, the threshold
@@ -56,15 +56,11 @@ from filters.detectors.harm import (  # noqa: E402
 )
 from filters.detectors.harm_tiers import ENCODER_FORMAT, LOGIT_CLIP, LOGIT_SCALE, MAX_TOKENS, head_features  # noqa: E402
 from filters.normalize import normalize  # noqa: E402
+from scripts.harm_data import NULL, Row, load_all, missing_files, pack_documents  # noqa: E402
 from scripts.train_harm import (  # noqa: E402
-    NULL,
-    Row,
     average_precision,
     best_f1_threshold,
-    load_all,
-    missing_files,
     out_problem,
-    pack_documents,
     platt,
     write_json,
     write_npz,

@@ -46,7 +46,7 @@ from benchmarks.machine import RESULTS, machine_info, require_writable_file, wri
 from filters.detectors.harm import HarmDetector  # noqa: E402
 from filters.detectors.harm_tiers import encoder_input  # noqa: E402
 from filters.normalize import normalize  # noqa: E402
-from scripts.train_harm import Row, load_all, missing_files  # noqa: E402
+from scripts.harm_data import Row, load_all, missing_files  # noqa: E402
 
 PER_CLASS = 1500
 RATE = 0.35

@@ -41,7 +41,7 @@ def test_a_sample_without_prose_reports_no_cost_texts() -> None:
     """`--offset 900` lies past the last prose document: the cost line says so instead of crashing."""
     from benchmarks.eval_harm import speed
     from filters.detectors.harm import HarmDetector
-    from scripts.train_harm import Row
+    from scripts.harm_data import Row
 
     harm = HarmDetector(encoder="off")
     rows = [Row("a toxic comment", (0,) * 8, "wiki_toxicity", "test", "comment", 1)]

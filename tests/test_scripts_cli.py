@@ -16,6 +16,7 @@ from filters.detectors.harm import CATEGORIES
 from scripts import (
     build_sample,
     cluster_test,
+    harm_data,
     train_harm,
     train_harm_encoder,
     train_langid_rare,
@@ -40,7 +41,7 @@ def _files(root: Path, rels: tuple[str, ...] | list[str], text: str = "") -> Pat
 
 def _harm_data(root: Path) -> Path:
     """A folder that passes train_harm's presence check (the files are empty)."""
-    return _files(root, train_harm.REQUIRED_FILES)
+    return _files(root, harm_data.REQUIRED_FILES)
 
 
 def _toxicity_data(root: Path) -> Path:
