@@ -57,7 +57,7 @@ from filters.detectors.harm import (  # noqa: E402
 from filters.detectors.harm_tiers import ENCODER_FORMAT, LOGIT_CLIP, LOGIT_SCALE, MAX_TOKENS, head_features  # noqa: E402
 from filters.normalize import normalize  # noqa: E402
 from scripts.harm_data import NULL, Row, load_all, missing_files, pack_documents  # noqa: E402
-from scripts.train_harm import (  # noqa: E402
+from scripts.training_kit import (  # noqa: E402
     average_precision,
     best_f1_threshold,
     out_problem,

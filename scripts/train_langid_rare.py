@@ -41,7 +41,7 @@ from benchmarks.machine import SHARED_DATA  # noqa: E402
 from filters.detectors.langid import LangIdTwoModels, Lid176Detector  # noqa: E402
 from filters.detectors.langid_fusion import DEFAULT_UNSURE  # noqa: E402
 from filters.detectors.langid_rare import BUCKETS, decide, features, log_probs  # noqa: E402
-from scripts.train_harm import out_problem, write_npz  # noqa: E402
+from scripts.training_kit import out_problem, write_npz  # noqa: E402
 
 TARGETS = ("mi", "tn", "ts")
 OTHER = "other"

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from filters.detectors.toxicity import CATEGORIES, calibrate, preprocess, windows  # noqa: E402
 from kit.files import write_bytes_atomic  # noqa: E402
-from scripts.train_harm import best_f1_threshold, out_problem, progress  # noqa: E402
+from scripts.training_kit import best_f1_threshold, out_problem, progress  # noqa: E402
 
 SEED = 20240501
 HYPER = {
