@@ -24,7 +24,7 @@ import io
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -107,11 +107,13 @@ def score_file(
     policy_path: str | Path | None = None,
     mode: str = "pretrain",
     batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
 ) -> ScoreSummary:
-    """Check the arguments, then score ``in_path`` into ``out_path``; the shipped policy when none is given."""
+    """Check the arguments, then score ``in_path`` into ``out_path``; the shipped policy when none is given.
+    ``progress(lines read so far)`` is called after each batch is written (the command line reports it)."""
     _check_args(in_path, out_path, mode, batch_size)
     policy = Path(policy_path) if policy_path is not None else default_policy_path()
-    tally = _score(Policy.load(policy), mode, in_path, out_path, batch_size)
+    tally = _score(Policy.load(policy), mode, in_path, out_path, batch_size, progress)
     actions = tally.actions
     errors = actions.pop("error", 0)
     return ScoreSummary(
@@ -291,7 +293,14 @@ class _Tally:
     first_error: str = ""
 
 
-def _score(policy: Policy, mode: str, in_path: str | Path, out_path: str | Path, batch_size: int) -> _Tally:
+def _score(
+    policy: Policy,
+    mode: str,
+    in_path: str | Path,
+    out_path: str | Path,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> _Tally:
     """Write one record per non-blank input line, and count them.
 
     The detectors (seconds to load) are built at the first text, so an empty file returns at once."""
@@ -331,5 +340,7 @@ def _score(policy: Policy, mode: str, in_path: str | Path, out_path: str | Path,
                 batch.append(parsed)
             if len(pending) >= batch_size:  # bounds memory for runs of bad lines too
                 flush()
+                if progress is not None:
+                    progress(line_no)
         flush()
     return tally

@@ -101,6 +101,21 @@ def test_filter_score_skips_blank_lines_and_warns_of_the_lines_not_scored(tmp_pa
     assert recs[2]["error"] == "no 'text' field (found ['id'])"
 
 
+def test_filter_score_reports_progress_on_a_long_file_only(tmp_path, monkeypatch):
+    """A long file is never silent: `filter score: N lines read (R lines/s)` on stderr at most every
+    WINNOW_PROGRESS_EVERY seconds, counted from the first batch (so a short file writes none)."""
+    monkeypatch.setenv("WINNOW_PROGRESS_EVERY", "0.1")
+    jsonl(tmp_path / "long.jsonl", [{"id": i, "text": f"{DOC} Line {i}."} for i in range(1500)])
+    proc = winnow(tmp_path, "filter", "score", "long.jsonl", "-o", "out.jsonl", "--batch-size", "50")
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("filter score: ")]
+    assert lines and all(x.endswith(" lines/s)") and " lines read (" in x for x in lines), proc.stderr
+    assert json.loads(proc.stdout)["documents"] == 1500
+    jsonl(tmp_path / "short.jsonl", [{"id": 1, "text": DOC}])
+    proc = winnow(tmp_path, "filter", "score", "short.jsonl", "-o", "out2.jsonl")
+    assert proc.returncode == 0 and "lines read" not in proc.stderr, proc.stderr
+
+
 def test_filter_score_reads_stdin_and_writes_stdout(tmp_path):
     data = json.dumps({"id": "a", "text": DOC}).encode() + b"\n"
     proc = winnow(tmp_path, "filter", "score", "-", "-o", "-", "--mode", "runtime", stdin=data)

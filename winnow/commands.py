@@ -10,6 +10,8 @@ import argparse
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,29 @@ def _stdout_closed() -> int:
     return 0
 
 
+def _lines_progress(what: str) -> Callable[[int], None]:
+    """A `progress(lines)` that writes `what: N lines read (R lines/s)` to stderr at most once every
+    `progress_every_s()` seconds (WINNOW_PROGRESS_EVERY), counted from the first batch, so a long
+    file is never silent and a short one (or the model loading before it) writes nothing."""
+    from pipeline.executor import progress_every_s
+
+    every = progress_every_s()
+    first: list[float] = []  # the time of the first call, and the last line written
+
+    def report(lines: int) -> None:
+        now = time.monotonic()
+        if not first:
+            first[:] = [now, now, lines]
+            return
+        start, last, lines_at_start = first
+        if now - last >= every:
+            first[1] = now
+            rate = (lines - lines_at_start) / max(now - start, 1e-9)
+            print(f"{what}: {lines:,} lines read ({rate:,.0f} lines/s)", file=sys.stderr, flush=True)
+
+    return report
+
+
 def _filter_score(args: argparse.Namespace) -> int:
     """Score the file; the summary to stdout (stderr with -o -), one `error:` line for a mistake."""
     from filters.policy import PolicyError
@@ -93,7 +118,14 @@ def _filter_score(args: argparse.Namespace) -> int:
 
     check_output_path(args.output, "-o", directory=False)
     try:
-        summary = score_file(args.input, args.output, args.policy, mode=args.mode, batch_size=args.batch_size)
+        summary = score_file(
+            args.input,
+            args.output,
+            args.policy,
+            mode=args.mode,
+            batch_size=args.batch_size,
+            progress=_lines_progress("filter score"),
+        )
     except (ScoreInputError, PolicyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
