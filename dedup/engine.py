@@ -305,17 +305,30 @@ def _final_kept(exact: pa.Table, near: pa.Table) -> pa.Table:
     return exact.set_column(exact.schema.get_field_index("kept_id"), "kept_id", final)
 
 
-def dedup_blocks(blocks: list[Any], config: DedupConfig, executor: Executor | None = None) -> DedupResult:
-    """Exact dedup, then near dedup of the exact survivors; returns the combined decisions."""
+def dedup_blocks(
+    blocks: list[Any],
+    config: DedupConfig,
+    executor: Executor | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DedupResult:
+    """Exact dedup, then near dedup of the exact survivors; returns the combined decisions.
+    `progress(message)` is told when each step ends (the command line reports it on long runs)."""
     ex = executor or make_executor(config)
+    say = progress or (lambda _message: None)
     results: list[DedupResult] = []
     exclude = None
     if config.exact.enabled:
         exact = run_exact(blocks, config, ex)
         results.append(exact)
         exclude = exact.removed["id"].combine_chunks()
+        say(f"exact dedup done: {exact.removed.num_rows:,} removed")
     if config.minhash.enabled:
-        results.append(run_near(blocks, config, ex, exclude))
+        near = run_near(blocks, config, ex, exclude)
+        results.append(near)
+        say(
+            f"near dedup done: {near.removed.num_rows:,} removed, "
+            f"{near.info.get('candidate_pairs', 0):,} candidate pairs"
+        )
     if len(results) == 2 and results[1].removed.num_rows and results[0].removed.num_rows:
         results[0].removed = _final_kept(results[0].removed, results[1].removed)
     info: dict[str, Any] = {}

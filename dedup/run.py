@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,12 @@ def stats_of(
     )
 
 
-def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> DedupStats:
+def run_dedup(
+    input_paths: list[str],
+    out_dir: str,
+    config: DedupConfig,
+    progress: Callable[[str], None] | None = None,
+) -> DedupStats:
     """Dedup JSONL/Parquet files (or directories of them) with `id` and `text` into out_dir.
 
     Writes kept/part-*.parquet, rejected/part-*.parquet (all columns + stage, reason, cluster_id, kept_id),
@@ -132,6 +138,7 @@ def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> Dedu
     block i, so the output is the same whatever the worker count. Malformed JSONL lines are left out of
     the dedup and written to quarantine/part-i.parquet (source, line, stage, error), counted in the stats.
     An input that cannot be read as documents raises DedupInputError before any dedup work.
+    `progress(message)` is told when each step ends (the command line reports it on long runs).
     """
     t0 = time.perf_counter()
     blocks: list[FileBlock] = plan_blocks(expand_inputs(input_paths), config.rows_per_block)
@@ -141,7 +148,9 @@ def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> Dedu
     problems = ex.get([ex.submit(block_problem, b, num_returns=1) for b in blocks])
     if problem := next((p for p in problems if p), None):
         raise DedupInputError(problem)
-    result = dedup_blocks(blocks, config, ex)
+    say = progress or (lambda _message: None)
+    say(f"{len(blocks)} input blocks checked")
+    result = dedup_blocks(blocks, config, ex, progress)
     removed = ex.put(result.removed.select(["id", *DECISION_COLUMNS]))
     counts = ex.get(
         [ex.submit(_write_block, out_dir, i, removed, b, num_returns=1) for i, b in enumerate(blocks)]
@@ -150,6 +159,7 @@ def run_dedup(input_paths: list[str], out_dir: str, config: DedupConfig) -> Dedu
     documents_in = sum(c[0] for c in counts) + quarantined
     kept_bytes = sum(c[1] for c in counts)
     examples = [line for c in counts for line in c[3]][:MAX_NAMED]
+    say(f"kept and rejected documents written ({len(blocks)} part files each)")
     write_parquet_atomic(result.clusters, Path(out_dir) / "clusters.parquet")
     bytes_removed = int(pc.sum(result.removed["text_bytes"]).as_py() or 0) if result.removed.num_rows else 0
     seconds = time.perf_counter() - t0

@@ -97,7 +97,11 @@ def test_stats_and_report_on_a_run(ray_session, repo_root, tmp_path, capsys):
     assert main(["stats", str(tmp_path / "nope")]) == 2  # a user's mistake
 
 
-def test_tokenize_a_run_directory(ray_session, repo_root, tmp_path, capsys):
+def test_tokenize_a_run_directory(ray_session, repo_root, tmp_path, capsys, monkeypatch):
+    from pipeline.stages.tokenize import TokenizeProgress
+
+    told: list[tuple[int, int, int]] = []  # `winnow tokenize` shows encoding progress as the stage does
+    monkeypatch.setattr(TokenizeProgress, "__call__", lambda _self, *args: told.append(args))
     cfg = tmp_path / "run.yaml"
     src = repo_root / "data" / "sample" / "documents.jsonl.gz"
     cfg.write_text(
@@ -111,6 +115,7 @@ def test_tokenize_a_run_directory(ray_session, repo_root, tmp_path, capsys):
     assert rc == 0
     manifest = json.loads((tmp_path / "tokens" / "manifest.json").read_text())
     assert manifest["seq_len"] == 64 and manifest["total_tokens"] > 10_000
+    assert told and told[-1][0] == told[-1][1] and told[-1][2] > 0, told  # all chunks, some documents
 
 
 @pytest.mark.parametrize("argv", [["run"], ["filter"], ["dedup", "--nope"]])
@@ -120,8 +125,9 @@ def test_usage_errors_exit_2(argv):
     assert e.value.code == 2
 
 
-def test_tokenize_skips_and_names_malformed_lines(ray_session, tmp_path, capsys):
+def test_tokenize_skips_and_names_malformed_lines(ray_session, tmp_path, capsys, monkeypatch):
     """A malformed JSONL line is skipped and counted (`documents_malformed`), never fatal, never silent."""
+    monkeypatch.setenv("WINNOW_PROGRESS_EVERY", "3600")  # stderr below holds the warnings only
     good = [
         json.dumps({"id": f"d{i}", "text": f"document {i} says the river runs to the sea " * 4})
         for i in range(6)

@@ -318,7 +318,21 @@ def test_run_dedup_outputs_reconcile(tmp_path, pairs):
     ]
     pq.write_table(pa.Table.from_pylist(fz), tmp_path / "b.parquet", row_group_size=64)
     cfg = DedupConfig(use_ray=False, rows_per_block=100)
-    stats = run_dedup([str(tmp_path / "a.jsonl"), str(tmp_path / "b.parquet")], str(tmp_path / "out"), cfg)
+    told: list[str] = []
+    stats = run_dedup(
+        [str(tmp_path / "a.jsonl"), str(tmp_path / "b.parquet")],
+        str(tmp_path / "out"),
+        cfg,
+        progress=told.append,
+    )
+    # Each step says when it ends (`winnow dedup` prints these on long runs).
+    assert [m.split(":")[0].split(" (")[0] for m in told] == [
+        "4 input blocks checked",
+        "exact dedup done",
+        "near dedup done",
+        "kept and rejected documents written",
+    ], told
+    assert told[1] == f"exact dedup done: {stats.removed_exact:,} removed"
     kept = pq.read_table(tmp_path / "out/kept")
     rej = pq.read_table(tmp_path / "out/rejected")
     clusters = pq.read_table(tmp_path / "out/clusters.parquet")

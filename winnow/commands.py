@@ -111,6 +111,22 @@ def _lines_progress(what: str) -> Callable[[int], None]:
     return report
 
 
+def _steps_progress(what: str) -> Callable[[str], None]:
+    """A `progress(message)` that writes `what: message (S s)` to stderr once the command has run for
+    `progress_every_s()` seconds (WINNOW_PROGRESS_EVERY): a long run says which step it finished, a short
+    one writes nothing."""
+    from pipeline.executor import progress_every_s
+
+    every, start = progress_every_s(), time.monotonic()
+
+    def report(message: str) -> None:
+        elapsed = time.monotonic() - start
+        if elapsed >= every:
+            print(f"{what}: {message} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+
+    return report
+
+
 def _filter_score(args: argparse.Namespace) -> int:
     """Score the file; the summary to stdout (stderr with -o -), one `error:` line for a mistake."""
     from filters.policy import PolicyError
@@ -194,7 +210,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
         check_inputs(expand_inputs(args.input))
         if cfg.use_ray:
             init_ray(args.address)
-        stats = run_dedup(args.input, args.output, cfg)
+        stats = run_dedup(args.input, args.output, cfg, progress=_steps_progress("dedup"))
     except DedupInputError as e:
         raise ConfigError(f"dedup: {e}") from None
     print(json.dumps(_as_dict(stats), indent=2, default=str))
@@ -267,6 +283,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
 
     from pipeline.config import format_validation_error
     from pipeline.executor import init_ray
+    from pipeline.stages.tokenize import TokenizeProgress
     from tokenization import TokenizeConfig, TokenizeInputError, tokenize_to_dir
 
     raw = _load_yaml(args.config)
@@ -285,7 +302,11 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     try:
         _check_tokenize_inputs(inputs, cfg)
         init_ray(args.address)
-        stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite)
+        progress = TokenizeProgress()  # chunks encoded, as the pipeline's tokenize stage shows them
+        try:
+            stats = tokenize_to_dir(inputs, args.output, cfg, overwrite=args.overwrite, progress=progress)
+        finally:
+            progress.close()
     except TokenizeInputError as e:
         print(f"error: tokenize: {e}", file=sys.stderr)
         return 2
