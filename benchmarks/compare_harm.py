@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         # write_results names its file <name>.json in a folder; write it beside --out, then move it to
         # exactly the path given (cmp.txt stays cmp.txt).
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=args.out.parent) as tmp:
             written = write_results(
                 args.out.stem, {**inputs, **configs, **res}, method=method, folder=Path(tmp)

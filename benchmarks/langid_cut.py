@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
         print(n, res[str(n)])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -165,8 +165,8 @@ def number_list(flag: str, text: str, parse: Callable[[str], Any], what: str) ->
 
 def require_writable_file(path: Path, flag: str = "--out") -> None:
     """Before any work: `path` must be a file name (not a folder) whose folder exists or can be made in a
-    writable folder; the folder is then made. Otherwise one `error:` line naming `flag` and exit 2, so a
-    long run does not fail at its last step."""
+    writable folder (the writer makes it when it writes; nothing is made here). Otherwise one `error:` line
+    naming `flag` and exit 2, so a long run does not fail at its last step."""
     path = Path(path)
     existing = path.parent
     while not existing.exists() and existing != existing.parent:
@@ -183,7 +183,6 @@ def require_writable_file(path: Path, flag: str = "--out") -> None:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
-    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def shared_data_missing(data: Path, marker: str) -> bool:

@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> None:
         if a.out
         else RESULTS / ("train_speed.json" if a.device == "cpu" else "train_speed-cuda.json")
     )
-    require_writable_file(out)
-    if out.suffix != ".json":  # write_results names its file <stem>.json
+    if out.suffix != ".json" and not out.is_dir():  # write_results names its file <stem>.json
         usage_error(f"--out {out}: a results file name ends in .json, e.g. {out.with_suffix('.json')}")
+    require_writable_file(out)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

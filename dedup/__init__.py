@@ -1,8 +1,8 @@
 """winnow dedup: exact and MinHash LSH near-duplicate removal, distributed on Ray, deterministic.
 
 Library API (the pipeline wraps it; `dedup` never imports `pipeline`):
-- `run_dedup(input_paths, out_dir, config) -> DedupStats` and `explain(config) -> str` for `winnow dedup`.
-- `dedup_blocks(blocks, config, executor)` over Arrow tables / ObjectRefs / FileBlocks.
+- `run_dedup(input_paths, out_dir, config, progress=None) -> DedupStats` and `explain(config) -> str` for `winnow dedup`.
+- `dedup_blocks(blocks, config, executor, progress=None)` over Arrow tables / ObjectRefs / FileBlocks.
 - Per-batch functions: `exact_hash_batch`, `signatures`, `band_keys`; datasketch interop via `to_datasketch`.
 - `dedup.io`: the split of a table by a decision (`split_by_decision`), for `winnow dedup` and the
   pipeline's dedup stages alike. Which files a list of inputs names is `kit.files.expand_inputs`.

@@ -57,6 +57,9 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "config") -> dict[str
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise YamlFileError(f"{what} {path} is not valid YAML: {yaml_error_line(e)}") from e
+    except (ValueError, RecursionError) as e:  # a value PyYAML cannot build (`2021-13-45`), or deep nesting
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise YamlFileError(f"{what} {path} holds a value YAML cannot read: {reason}") from e
     if raw is None:
         return {}
     if not isinstance(raw, dict):

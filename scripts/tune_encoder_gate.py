@@ -7,7 +7,7 @@ Why: with the encoder confirming, rewrites that space letters apart lost 11 poin
 (the fast tier alone gained 1.25): the encoder cannot read "ki l l" and clears what the n-grams found.
 
 Protocol, fixed before the first run of this script:
-- Data: dev rows only (`scripts/train_harm.py` split). Plain harmful rows (some label 1) and plain
+- Data: dev rows only (`scripts/harm_data.py` split). Plain harmful rows (some label 1) and plain
   safe rows (every label 0), each the first 1,500 by sha256 of the text, not documents; and every
   dev clean ~4 KB document (held-out books' and MedQuAD's dev collections).
 - Rewrites written for this tuning only, unlike the evaluation's (`benchmarks/eval_harm.py` uses

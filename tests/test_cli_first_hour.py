@@ -192,6 +192,7 @@ def test_train_names_a_config_directory_and_the_tokens_inside_a_run_directory(tm
             "is not valid YAML: line 2, column 1: expected the node content, but found '<stream end>'",
         ),
         ("- 1\n", "must be a mapping of keys at the top level, not a list"),
+        ("when: 2021-13-45\n", "holds a value YAML cannot read: month must be in 1..12"),
     ],
 )
 def test_train_and_serve_say_what_is_wrong_with_a_yaml_config_in_one_line(tmp_path, content, expected):

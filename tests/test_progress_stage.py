@@ -88,3 +88,19 @@ def test_tokenize_reports_each_encoded_chunk_with_documents_so_far(tmp_path, ray
     tokenize_to_dir([str(part)], str(tmp_path / "tokens"), cfg, progress=lambda *a: calls.append(a))
     appended = sorted({c for c in calls if c[0] > 0})
     assert appended == [(1, 4, 50), (2, 4, 100), (3, 4, 150), (4, 4, 200)]
+
+
+def test_tokenize_progress_counts_a_resumed_run_from_where_it_starts(monkeypatch, capsys):
+    """`tokenize_to_dir` reports chunks done so far; a resumed run's first report is past 0, and one
+    report may cover several chunks: the bar still ends at total, with its last line written."""
+    from pipeline.stages.tokenize import TokenizeProgress
+
+    monkeypatch.setenv("WINNOW_PROGRESS_EVERY", "0.1")
+    progress = TokenizeProgress()
+    progress(3, 5, 300)  # chunks 1-3 were encoded before the run was killed
+    time.sleep(0.15)
+    progress(4, 5, 400)
+    progress(5, 5, 500)
+    progress.close()
+    assert progress.bar is not None and progress.bar.done == 5
+    assert capsys.readouterr().err.splitlines()[-1].startswith("  tokenize: 5/5 chunks, 500 documents")

@@ -7,6 +7,7 @@ returns an exit code; the libraries know nothing about the command line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -88,6 +89,12 @@ def _stdout_closed() -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    """A progress line on stderr; a closed stderr must not end the work it reports on."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def _lines_progress(what: str) -> Callable[[int], None]:
     """A `progress(lines)` that writes `what: N lines read (R lines/s)` to stderr at most once every
     `progress_every_s()` seconds (WINNOW_PROGRESS_EVERY), counted from the first batch, so a long
@@ -106,7 +113,7 @@ def _lines_progress(what: str) -> Callable[[int], None]:
         if now - last >= every:
             first[1] = now
             rate = (lines - lines_at_start) / max(now - start, 1e-9)
-            print(f"{what}: {lines:,} lines read ({rate:,.0f} lines/s)", file=sys.stderr, flush=True)
+            _say(f"{what}: {lines:,} lines read ({rate:,.0f} lines/s)")
 
     return report
 
@@ -122,7 +129,7 @@ def _steps_progress(what: str) -> Callable[[str], None]:
     def report(message: str) -> None:
         elapsed = time.monotonic() - start
         if elapsed >= every:
-            print(f"{what}: {message} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+            _say(f"{what}: {message} ({elapsed:.0f} s)")
 
     return report
 
@@ -140,7 +147,8 @@ def _filter_score(args: argparse.Namespace) -> int:
             args.policy,
             mode=args.mode,
             batch_size=args.batch_size,
-            progress=_lines_progress("filter score"),
+            # With -o -, stderr carries the JSON summary: nothing else goes there.
+            progress=_lines_progress("filter score") if args.output != STDIO else None,
         )
     except (ScoreInputError, PolicyError) as e:
         print(f"error: {e}", file=sys.stderr)

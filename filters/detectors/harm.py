@@ -32,28 +32,33 @@ from filters.detectors import harm_kernel
 from filters.detectors.base import DetectorResult, HarmModelError, Span, read_verified
 from filters.detectors.harm_features import (
     FRAMING_HASHES,
+    FRAMING_WORDS,
     MAX_TOKEN,
     FeatureSpec,
     featurize,
+    featurize_counted,
     folded_codepoints,
     linear_margins,
     window_bounds,
     word_chars,
 )
-from filters.detectors.harm_minors import MINOR_PHRASES, SEXUAL_WITH_MINOR, minor_windows
+from filters.detectors.harm_minors import MINOR_PHRASES, MINOR_WORDS, SEXUAL_WITH_MINOR, minor_windows
 from filters.normalize import NormalizedText, normalize
 from filters.policy import HARM_CATEGORIES
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MANIFEST",
+    "FRAMING_WORDS",
     "MINOR_PHRASES",
+    "MINOR_WORDS",
     "FeatureSpec",
     "HarmDetector",
     "HarmModel",
     "HarmModelError",
     "HarmScore",
     "featurize",
+    "featurize_counted",
     "linear_margins",
     "minor_windows",
     "window_bounds",

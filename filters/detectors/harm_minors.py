@@ -10,7 +10,7 @@ import numpy as np
 
 from filters.automaton import Automaton
 
-__all__ = ["MINOR_PHRASES", "SEXUAL_WITH_MINOR", "minor_windows"]
+__all__ = ["MINOR_PHRASES", "MINOR_WORDS", "SEXUAL_WITH_MINOR", "minor_windows"]
 
 # Phrases that put a minor in a window: with a sexual score they make `sexual_with_minor` (the
 # sexual_minors category reads it next to its own head and its curated terms). A phrase counts as a

@@ -76,8 +76,9 @@ class TokenizeProgress:
         if self.bar is None:
             self.bar = StageProgress(total, "tokenize", unit="chunk")
         if done > self.done:
+            for _ in range(done - self.done):  # a resumed run starts past 0; a report may cover several
+                self.bar.update(f"{documents:,} documents")
             self.done = done
-            self.bar.update(f"{documents:,} documents")
         else:
             self.bar.tick()
 
