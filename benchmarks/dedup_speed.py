@@ -47,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import usage_error
+from benchmarks.machine import known_names, number_list, usage_error
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -503,16 +503,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.docs < 1 or a.sig_docs < 1 or a.reps < 1:
         usage_error("--docs, --sig-docs and --reps must be >= 1")
     # Every argument is checked here, before the first part runs (a part takes minutes).
-    unknown = [p for p in a.parts.split(",") if p not in PARTS]
-    if unknown:
-        usage_error(f"--parts: unknown part {unknown[0]!r}; pass any of {','.join(PARTS)}, comma-separated")
-    parts = set(a.parts.split(","))
-    try:
-        mem_sizes = [int(n) for n in a.mem_sizes.split(",")]
-    except ValueError:
-        mem_sizes = []
-    if not mem_sizes or min(mem_sizes) < 1:
-        usage_error(f"--mem-sizes must be comma-separated positive document counts, got {a.mem_sizes!r}")
+    parts = set(known_names("--parts", a.parts, PARTS))
+    mem_sizes = number_list("--mem-sizes", a.mem_sizes, int, "document counts")
     from benchmarks import corpus, dedup_data
 
     if dedup_data.data_missing() or ("mem" in parts and corpus.data_missing()):

@@ -58,7 +58,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.machine import cpu_probe, machine_info, pin_to_core, write_results
+from benchmarks.machine import cpu_probe, machine_info, number_list, pin_to_core, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -541,15 +541,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker_set is not None:
         print(json.dumps(measure_set(args.worker_set, args.docs, args.sets)))
         return
-    try:
-        sizes = tuple(int(x) for x in args.sizes.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        print(
-            f"error: --sizes must be comma-separated positive integers, got {args.sizes!r}", file=sys.stderr
-        )
-        sys.exit(2)
+    sizes = tuple(number_list("--sizes", args.sizes, int, "character counts"))
     make_sets(args.docs, args.sets)  # too few real documents -> one error line, exit 2
     core = pin_to_core(args.core)
     # Taken before the runs, so the record names the code and the time they began with.

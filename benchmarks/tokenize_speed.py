@@ -38,6 +38,7 @@ from pathlib import Path
 from benchmarks.child import Child
 from benchmarks.machine import (
     SHARED_DATA,
+    known_names,
     number_list,
     positive_float,
     positive_int,
@@ -482,10 +483,7 @@ def main(argv: list[str] | None = None) -> None:
             f"--cores {args.cores}: asked for {max(cores)} cores, {available} available; pass at most {available}"
         )
     mem_mbs = number_list("--mem-mb", args.mem_mb, float, "sizes in MiB")
-    tables = set(args.tables.split(","))
-    if not tables <= set(TABLES):
-        unknown = sorted(tables - set(TABLES))[0]
-        usage_error(f"--tables: unknown table {unknown!r}; pass any of {','.join(TABLES)}, comma-separated")
+    tables = set(known_names("--tables", args.tables, TABLES))
     if shared_data_missing(DATA.parent, DATA.name):
         sys.exit(2)
     if not _source_files():
