@@ -66,6 +66,7 @@ PROMPT_SOURCES = ("xstest_prompts", "simplesafetytests", "harmbench_behaviors", 
 COMMENT_SOURCES = ("surge_toxicity", "wiki_toxicity", "jigsaw_ibm", "toxigen")
 NEWS = "news:article_extraction_benchmark"  # real news articles: a clean-document source (see load_news)
 OBFUSCATION_SAMPLE = 400
+OBFUSCATED_SOURCES = PROMPT_SOURCES + COMMENT_SOURCES  # the default set whose positives are rewritten
 SPEED_TEXTS = 200
 PER_SOURCE = 300
 PROSE_DOCS = 300
@@ -417,11 +418,14 @@ def project_hard_negatives(judge: Judge) -> dict:
     }
 
 
-def obfuscation(judge: Judge, sc: Scored) -> dict:
+def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCATED_SOURCES) -> dict:
     """Detection rate (any harm category fired) of plain test positives vs each rewrite at half of
-    the characters, and the false-positive rate of XSTest's safe prompts under the same rewrite."""
+    the characters, and the false-positive rate of XSTest's safe prompts under the same rewrite.
+    `sources`: whose harmful rows are rewritten (None: every test source's)."""
     idx = [
-        i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in PROMPT_SOURCES + COMMENT_SOURCES
+        i
+        for i, r in enumerate(sc.rows)
+        if r.harmful == 1 and not r.source.startswith("prose:") and (sources is None or r.source in sources)
     ]
     idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
     plain = sc.any_fired[idx]
@@ -512,7 +516,13 @@ def row_outcomes(rows: list[Row], fired: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -> dict:
+def evaluate(
+    data: Path,
+    per_source: int,
+    configs: list[str],
+    offset: int = 0,
+    obfuscated: tuple[str, ...] | None = OBFUSCATED_SOURCES,
+) -> dict:
     from profanity_check import predict_prob
 
     rows = sample([r for r in load_all(data) if r.split == "test"] + load_news(data), per_source, offset)
@@ -523,6 +533,7 @@ def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -
         "per_source_cap": per_source,
         "offset": offset,
         "rows": len(rows),
+        "obfuscated_sources": "all" if obfuscated is None else list(obfuscated),
     }
     fired: dict[str, np.ndarray] = {}
     for name, encoder, scope, precision in CONFIGS:
@@ -543,7 +554,7 @@ def evaluate(data: Path, per_source: int, configs: list[str], offset: int = 0) -
             "short_messages": short_messages(judge),
             "project_hard_negatives": project_hard_negatives(judge),
             "encoder_window_share": round(sc.encoder_share, 4),
-            "obfuscation": obfuscation(judge, sc),
+            "obfuscation": obfuscation(judge, sc, obfuscated),
             "cost_one_core": speed(judge.harm, rows),
         }
         print_summary(name, res[name])
@@ -615,6 +626,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=[c[0] for c in CONFIGS],
         help="which detector configurations to evaluate (encoder_band takes about an hour on one core)",
     )
+    ap.add_argument(
+        "--obfuscation-sources",
+        choices=["default", "all"],
+        default="default",
+        help="whose harmful rows the obfuscation rewrites: the chat-prompt and comment sources (default) or "
+        "every test source's (all: rows past the default sources' end, e.g. --offset 4500, still have some)",
+    )
     args = ap.parse_args(argv)
     require_writable_file(args.out, "--out")
     if args.rows is not None:
@@ -626,7 +644,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     code = code_version()  # the commit the figures belong to, read before the run
-    res = evaluate(args.data, args.per_source, args.configs, args.offset)
+    obfuscated = None if args.obfuscation_sources == "all" else OBFUSCATED_SOURCES
+    res = evaluate(args.data, args.per_source, args.configs, args.offset, obfuscated)
     res["command"] = " ".join(
         ["python -m benchmarks.eval_harm", *(argv if argv is not None else sys.argv[1:])]
     )
