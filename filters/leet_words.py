@@ -2,8 +2,9 @@
 
 A fixed table cannot read leet: "1" stands for i in "k1d" and for l in "ki11", and a table that
 always says i turns "ki11" into "kiii", which the elongation fold then squeezes to "ki". This module
-tries every reading of the ambiguous symbols of a token and keeps the one that is the most frequent
-English word, so "ki11" is "kill" and "p1an" is "plan". It also reads a token of digits alone ("4",
+tries every reading of the ambiguous symbols of a token and keeps a word of the blocklist terms if
+one is among them ("H31l" is "heil"), else the most frequent English word, so "ki11" is "kill" and
+"p1an" is "plan". It also reads a token of digits alone ("4",
 "70", "137") when the normalizer asks it to, which it does only inside a run of leet.
 
 The word frequencies are pyspellchecker's English list (MIT; a pinned dependency). Only the data
@@ -30,12 +31,17 @@ __all__ = [
     "read_contraction",
     "read_lone_digits",
     "read_token",
+    "term_words",
     "word_frequencies",
 ]
 
 WORDS_PACKAGE = "spellchecker"  # pyspellchecker==0.9.1, pinned in pyproject.toml
 WORDS_FILE = "resources/en.json.gz"
 WORDS_SHA256 = "2474a48af86fd81dccea9edd0bba6cd36dd2ecedc0ae217cefcb233bba28613c"
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+TERMS_DIR = DATA_DIR / "terms"  # the curated per-category lists (term<TAB>weight)
+LDNOOBW_ENGLISH = DATA_DIR / "ldnoobw" / "en.txt"
 
 # The one reading of every unambiguous symbol, and both readings of the ambiguous ones.
 FIXED = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s"}
@@ -79,23 +85,40 @@ def word_frequencies() -> dict[str, int]:
     return {w: int(n) for w, n in counts.items() if _WORD_RE.fullmatch(w)}
 
 
+@lru_cache(maxsize=1)
+def term_words() -> frozenset[str]:
+    """The words (three letters or more) of the English and curated blocklist terms: "heil" of "heil
+    hitler". A reading that is one of them wins over a more frequent word ("H31l" is "heil", not
+    "hell"): the normalized view exists so that the terms match, and where leet is ambiguous the
+    spelling a term needs is the one an evader meant. Read from the raw list files (the term loader
+    normalizes its terms, which would come back here)."""
+    words: set[str] = set()
+    for path in [*sorted(TERMS_DIR.glob("*.tsv")), LDNOOBW_ENGLISH]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                term = line.partition("\t")[0]
+                words.update(w for w in _WORD_RE.findall(term.lower()) if len(w) >= 3)
+    return frozenset(words)
+
+
 def read_token(token: str) -> str:
-    """A lowercase token of letters and leet symbols read as letters (same length): the most frequent
-    English word among the readings of its ambiguous symbols, else the default reading."""
+    """A lowercase token of letters and leet symbols read as letters (same length): among the readings
+    of its ambiguous symbols, a word of the blocklist terms, else the most frequent English word, else
+    the default reading."""
     default = token.translate(DEFAULT_TABLE)
     slots = [i for i, ch in enumerate(token) if ch in AMBIGUOUS]
     if not slots or len(slots) > MAX_AMBIGUOUS:
         return default
-    freq = word_frequencies()
-    best, best_count = default, freq.get(default, 0)
+    freq, terms = word_frequencies(), term_words()
+    best, best_key = default, (default in terms, freq.get(default, 0))
     chars = list(default)
     for letters in itertools.product(*(AMBIGUOUS[token[i]] for i in slots)):
         for i, letter in zip(slots, letters, strict=True):
             chars[i] = letter
         spelling = "".join(chars)
-        count = freq.get(spelling, 0)
-        if count > best_count:
-            best, best_count = spelling, count
+        key = (spelling in terms, freq.get(spelling, 0))
+        if key > best_key:
+            best, best_key = spelling, key
     return best
 
 

@@ -14,6 +14,7 @@ from filters.leet_words import (
     read_contraction,
     read_lone_digits,
     read_token,
+    term_words,
     word_frequencies,
 )
 from filters.normalize import normalize
@@ -37,6 +38,15 @@ from filters.terms import default_matcher
 def test_ambiguous_symbols_are_read_as_the_word_they_spell(token, word):
     assert read_token(token) == word
     assert len(read_token(token)) == len(token)  # length preserving: offsets and spans stay exact
+
+
+def test_a_word_of_the_blocklist_terms_wins_over_a_more_frequent_word():
+    # "hell" is far more frequent than "heil", but "heil hitler" is a hate term: the view serves the terms.
+    assert word_frequencies()["hell"] > word_frequencies().get("heil", 0)
+    assert "heil" in term_words() and "hell" not in term_words()
+    assert read_token("h31l") == "heil"
+    assert default_matcher().match("H31l H17l3r!")[0]["hate"] > 0
+    assert read_token("h3ll") == "hell"  # no ambiguous symbol: nothing to choose
 
 
 def test_a_token_that_is_no_word_keeps_the_default_reading():
