@@ -6,9 +6,11 @@ case folding, removal of zero-width / bidi / other format characters,
 homoglyph folding (Cyrillic/Greek lookalikes, only inside tokens that mix them
 with Latin letters so real Russian or Greek words are left alone), spaced or
 dotted single letters ("f u c k", "f.u.c.k", "f-u-c-k"), leetspeak (digits
-and @ $ ! | only inside tokens that also hold letters, so ordinary numbers stay
-numbers) and elongation (letter runs squeezed in words with a letter written three
-times: "fuuuck"). PII detection never uses this view: it runs on the raw text.
+and @ $ ! | inside tokens that also hold letters, read back as words where a
+symbol could be two letters: "ki11" is "kill", `filters.leet_words`; digits alone
+only inside a run of leet, so ordinary numbers stay numbers) and elongation
+(letter runs squeezed in words with a letter written three times: "fuuuck"). PII
+detection never uses this view: it runs on the raw text.
 
 Every step is linear in the text length and most run in C (``str.lower``,
 ``str.translate``, ``re``): the common ASCII document only pays for a lowercase
