@@ -82,7 +82,7 @@ def word_frequencies() -> dict[str, int]:
             "install the pinned pyspellchecker (`make install`)"
         )
     counts = json.loads(gzip.decompress(blob))
-    return {w: int(n) for w, n in counts.items() if _WORD_RE.fullmatch(w)}
+    return {w: int(n) for w, n in counts.items() if w.isascii() and w.isalpha() and w.islower()}  # [a-z]+
 
 
 @lru_cache(maxsize=1)
