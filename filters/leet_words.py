@@ -47,6 +47,7 @@ LDNOOBW_ENGLISH = DATA_DIR / "ldnoobw" / "en.txt"
 FIXED = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s"}
 AMBIGUOUS = {"1": "il", "!": "il", "|": "li"}  # the first letter is the reading when no word decides
 DEFAULT_TABLE = str.maketrans({**FIXED, **{k: v[0] for k, v in AMBIGUOUS.items()}})
+_BLANK_IL = str.maketrans("il", "##")
 MAX_AMBIGUOUS = 6  # at most 2**6 spellings are tried for one token; more keep the default reading
 
 # A token of digits alone is read only as a frequent word (not "o" or "b"); one letter only as a or i.
@@ -101,24 +102,44 @@ def term_words() -> frozenset[str]:
     return frozenset(words)
 
 
+@lru_cache(maxsize=1)
+def _words_by_skeleton() -> dict[str, tuple[str, ...]]:
+    """Every word of both lists that holds an i or an l, grouped by its spelling with i and l blanked
+    ("kill" -> "k##"): the words a token's ambiguous symbols can spell are found with one lookup, so a
+    token costs the same however many readings it has (a text of distinct 6-symbol tokens cost 30
+    times main's normalize when every reading was tried)."""
+    groups: dict[str, list[str]] = {}
+    freq = word_frequencies()
+    # The order inside a group does not matter: two words a token can spell differ at one of its
+    # ambiguous symbols at least, so they never tie in `read_token`.
+    for word in itertools.chain(freq, (w for w in term_words() if w not in freq)):
+        if "i" in word or "l" in word:
+            groups.setdefault(word.translate(_BLANK_IL), []).append(word)
+    return {skeleton: tuple(words) for skeleton, words in groups.items()}
+
+
+@lru_cache(maxsize=1 << 16)
 def read_token(token: str) -> str:
     """A lowercase token of letters and leet symbols read as letters (same length): among the readings
     of its ambiguous symbols, a word of the blocklist terms, else the most frequent English word, else
-    the default reading."""
+    the default reading (ties: the reading that comes first when each symbol's letters are tried in
+    `AMBIGUOUS` order)."""
     default = token.translate(DEFAULT_TABLE)
     slots = [i for i, ch in enumerate(token) if ch in AMBIGUOUS]
     if not slots or len(slots) > MAX_AMBIGUOUS:
         return default
     freq, terms = word_frequencies(), term_words()
-    best, best_key = default, (default in terms, freq.get(default, 0))
-    chars = list(default)
-    for letters in itertools.product(*(AMBIGUOUS[token[i]] for i in slots)):
-        for i, letter in zip(slots, letters, strict=True):
-            chars[i] = letter
-        spelling = "".join(chars)
-        key = (spelling in terms, freq.get(spelling, 0))
+    literal = [i for i, ch in enumerate(token) if ch in "il"]  # letters the writer wrote: not to choose
+    best, best_key = default, (default in terms, freq.get(default, 0), 0)
+    for word in _words_by_skeleton().get(default.translate(_BLANK_IL), ()):
+        if any(word[i] != token[i] for i in literal):
+            continue
+        order = 0  # the reading's place among all readings, first slot most significant
+        for i in slots:
+            order = order * 2 + AMBIGUOUS[token[i]].index(word[i])
+        key = (word in terms, freq.get(word, 0), -order)
         if key > best_key:
-            best, best_key = spelling, key
+            best, best_key = word, key
     return best
 
 
@@ -137,12 +158,14 @@ def is_leet_evidence(reading: str) -> bool:
     return len(reading) > 2 and is_frequent_word(reading)
 
 
+@lru_cache(maxsize=1 << 12)
 def read_lone_digits(digits: str) -> str | None:
     """A token of digits alone read as a frequent English word ("70" -> "to"), or None."""
     word = read_token(digits)
     return word if is_frequent_word(word) else None
 
 
+@lru_cache(maxsize=1 << 8)
 def read_contraction(digits: str) -> str | None:
     """Digits after an apostrophe read as a contraction's ending ("'5" -> "'s", "'7" -> "'t"), or None."""
     for letters in itertools.product(*(AMBIGUOUS.get(ch, FIXED.get(ch, ch)) for ch in digits)):

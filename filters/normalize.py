@@ -443,10 +443,9 @@ def _fold_leet(text: str) -> str:
         if _HAS_LEET_RE.search(core) and is_leet_evidence(reading):
             words.append((ts, te))
     for s, e in lone if words else ():
-        if _near_leet(text, s, e, words):
-            word = _read_lone(text, s, e)
-            if word is not None:
-                readings[s] = (e, word)
+        word = _read_lone(text, s, e)
+        if word is not None and _near_leet(text, s, e, words):
+            readings[s] = (e, word)
     pieces: list[str] = []
     pos = 0
     for ts in sorted(readings):

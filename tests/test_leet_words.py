@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+import random
 import re
 
 import pytest
@@ -129,3 +131,35 @@ def test_the_word_list_is_the_pinned_file_and_a_changed_file_fails_closed(tmp_pa
         monkeypatch.undo()
         word_frequencies.cache_clear()
     assert word_frequencies()["kill"] == freq["kill"]
+
+
+def _every_reading(token: str) -> str:
+    """The reference: try every reading of the ambiguous symbols, in order, keep the best."""
+    default = token.translate(leet_words.DEFAULT_TABLE)
+    slots = [i for i, ch in enumerate(token) if ch in leet_words.AMBIGUOUS]
+    if not slots or len(slots) > leet_words.MAX_AMBIGUOUS:
+        return default
+    freq, terms = word_frequencies(), term_words()
+    best, best_key = default, (default in terms, freq.get(default, 0))
+    chars = list(default)
+    for letters in itertools.product(*(leet_words.AMBIGUOUS[token[i]] for i in slots)):
+        for i, letter in zip(slots, letters, strict=True):
+            chars[i] = letter
+        key = ("".join(chars) in terms, freq.get("".join(chars), 0))
+        if key > best_key:
+            best, best_key = "".join(chars), key
+    return best
+
+
+def test_the_one_lookup_reading_equals_trying_every_reading():
+    """read_token finds the words a token can spell by their i/l skeleton; the result must be exactly
+    what trying every reading gives, ties included, on leet spellings of real and term words."""
+    rng = random.Random(7)
+    leet = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7", "b": "8", "g": "9", "l": "1"}
+    words = rng.sample(sorted(word_frequencies()), 3000) + sorted(term_words())
+    tokens = []
+    for w in words:
+        t = "".join(leet[c] if c in leet and rng.random() < 0.5 else c for c in w)
+        tokens.append("".join("|" if c == "l" and rng.random() < 0.2 else c for c in t))
+    tokens += ["h31l", "ki11", "1111", "1!|1", "b1!|", "x1y"]
+    assert [read_token(t) for t in tokens] == [_every_reading(t) for t in tokens]
