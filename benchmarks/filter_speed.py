@@ -205,6 +205,11 @@ def pathological(detectors: dict, sizes: tuple[int, ...]) -> list[dict]:
         "colons_hex": lambda n: ("a1:" * (n // 3 + 1))[:n],
         "digit_groups": lambda n: ("12 34 " * (n // 6 + 1))[:n],
         "zero_width": lambda n: ("x\u200b" * (n // 2 + 1))[:n],
+        # distinct leet tokens with six i/l-ambiguous symbols each (no two alike, so no cache helps)
+        "leet_tokens": lambda n: "".join(
+            f"{chr(97 + i % 26)}1l1!1|1{chr(97 + i // 26 % 26)}{chr(97 + i // 676 % 26)} "
+            for i in range(n // 12 + 1)
+        )[:n],
         "prose_digits": lambda n: (
             "Call 555-0132 on 2024-01-02 at 10.0.0.1 or mail a@b.co. " * (n // 56 + 1)
         )[:n],

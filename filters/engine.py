@@ -22,6 +22,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from filters import leet_words
 from filters.detectors.base import DetectorResult, Span
 from filters.normalize import SHARED_VIEWS_MAX_CHARS, shared_views
 from filters.pii import PLACEHOLDERS, redact
@@ -181,7 +182,10 @@ class Filter:
     def warm_up(self) -> None:
         """Do now the one-off work detectors would otherwise do on their first texts (the harm tier's
         encoder kernels, `HarmDetector.warm_up`). For long-lived callers such as the server, so that the
-        first requests are not the slow ones; a short run gains nothing from it."""
+        first requests are not the slow ones; a short run gains nothing from it. Also loads the word
+        lists the normalizer reads leetspeak with (~0.1 s, `filters.leet_words`)."""
+        leet_words.word_frequencies()
+        leet_words.term_words()
         for det in self.detectors.values():
             warm = getattr(det, "warm_up", None)
             if callable(warm):

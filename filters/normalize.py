@@ -6,9 +6,11 @@ case folding, removal of zero-width / bidi / other format characters,
 homoglyph folding (Cyrillic/Greek lookalikes, only inside tokens that mix them
 with Latin letters so real Russian or Greek words are left alone), spaced or
 dotted single letters ("f u c k", "f.u.c.k", "f-u-c-k"), leetspeak (digits
-and @ $ ! | only inside tokens that also hold letters, so ordinary numbers stay
-numbers) and elongation (letter runs squeezed in words with a letter written three
-times: "fuuuck"). PII detection never uses this view: it runs on the raw text.
+and @ $ ! | inside tokens that also hold letters, read back as words where a
+symbol could be two letters: "ki11" is "kill", `filters.leet_words`; digits alone
+only inside a run of leet, so ordinary numbers stay numbers) and elongation
+(letter runs squeezed in words with a letter written three times: "fuuuck"). PII
+detection never uses this view: it runs on the raw text.
 
 Every step is linear in the text length and most run in C (``str.lower``,
 ``str.translate``, ``re``): the common ASCII document only pays for a lowercase
@@ -20,6 +22,7 @@ raw text. That makes spans, redactions and a later streaming guard exact.
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 import unicodedata
@@ -30,6 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from filters.leet_words import is_leet_evidence, read_contraction, read_lone_digits, read_token
 
 __all__ = ["NormalizedText", "has_elongation", "normalize", "normalize_term", "shared_views", "squeeze"]
 
@@ -135,9 +140,6 @@ _CONFUSABLES = {
     "ց": "g",
 }
 
-_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s"}
-_LEET.update({"!": "i", "|": "l"})
-_LEET_TABLE = str.maketrans(_LEET)
 _CONF_TABLE = str.maketrans(_CONFUSABLES)
 
 
@@ -218,6 +220,12 @@ _LEET_RUN_RE = re.compile(r"[0-9@$!|]+")
 _TOKEN_RUN_RE = re.compile(r"[a-z0-9@$!|]+")
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|")
 _HAS_LEET_RE = re.compile(r"[0-9@$!|]")
+# Digits alone are read as a word within this many tokens of a token that mixes letters and leet
+# ("4" in "m4ke 4 bom8"), looking at most _NEIGHBOUR_CHARS characters away; at most 8 digits.
+LEET_NEIGHBOURS = 3
+_NEIGHBOUR_CHARS = 64
+_NEIGHBOUR_RE = re.compile(r"[a-z0-9@$!|]+")
+_LONE_DIGITS_MAX = 8
 
 
 @dataclass(frozen=True)
@@ -392,21 +400,28 @@ def _moved(spans: list[tuple[int, int]], inner: np.ndarray | None) -> list[tuple
 
 
 def _fold_leet(text: str) -> str:
-    """Leetspeak -> letters inside tokens that also contain letters (length preserving).
+    """Leetspeak -> letters (length preserving), read as English words where a symbol is ambiguous.
 
     Scans runs of leet symbols (a simple class: the fastest scan `re` has) and only
     widens a run to its token when a letter touches it, so numbers stay numbers. A token
     is a maximal run of a-z, digits and leet symbols of at most 64 characters; a longer run
     is not a word and is left alone (skipped whole, so a 10 MB "a@a@..." costs one scan).
+    A token is read by `filters.leet_words.read_token` ("ki11" -> "kill", not "kiii"). Digits
+    alone ("4", "70") and a contraction's digits ("it'5") are read only inside a run of leet:
+    within `LEET_NEIGHBOURS` tokens of a token whose leet reads as a frequent word ("m4ke", "1s";
+    not "mp3", "7pm" or "3d": see `filters.leet_words.is_leet_evidence`), and only as a word.
     """
     if _HAS_LEET_RE.search(text) is None:
         return text
     n = len(text)
     spans: list[tuple[int, int]] = []
+    lone: list[tuple[int, int]] = []  # runs of digits that no letter touches
     pos = 0  # everything before pos is settled; a token never starts before it
     while (m := _LEET_RUN_RE.search(text, pos)) is not None:
         s, e = m.span()
         if not ((s > 0 and "a" <= text[s - 1] <= "z") or (e < n and "a" <= text[e] <= "z")):
+            if e - s <= _LONE_DIGITS_MAX and text[s:e].isdigit():
+                lone.append((s, e))
             pos = e
             continue
         end = _TOKEN_RUN_RE.match(text, s).end()
@@ -418,16 +433,50 @@ def _fold_leet(text: str) -> str:
         pos = end
     if not spans:
         return text
-    pieces: list[str] = []
-    pos = 0
+    readings = {}
+    words: list[tuple[int, int]] = []  # tokens that read as a frequent word: the evidence of leet
     for ts, te in spans:
         tok = text[ts:te]
         core = tok.rstrip("!|")  # "fuck!" keeps its "!" as punctuation
+        reading = read_token(core)
+        readings[ts] = (te, reading + tok[len(core) :])
+        if _HAS_LEET_RE.search(core) and is_leet_evidence(reading):
+            words.append((ts, te))
+    for s, e in lone if words else ():
+        word = _read_lone(text, s, e)
+        if word is not None and _near_leet(text, s, e, words):
+            readings[s] = (e, word)
+    pieces: list[str] = []
+    pos = 0
+    for ts in sorted(readings):
+        te, word = readings[ts]
         pieces.append(text[pos:ts])
-        pieces.append(core.translate(_LEET_TABLE) + tok[len(core) :])
+        pieces.append(word)
         pos = te
     pieces.append(text[pos:])
     return "".join(pieces)
+
+
+def _read_lone(text: str, s: int, e: int) -> str | None:
+    """The reading of digits no letter touches: a contraction's ending after "x'", else a word."""
+    if s >= 2 and text[s - 1] in "'’" and text[s - 2] in _TOKEN_CHARS:
+        return read_contraction(text[s:e])
+    return read_lone_digits(text[s:e])
+
+
+def _near_leet(text: str, s: int, e: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether one of `spans` (tokens of leet that read as words) lies within `LEET_NEIGHBOURS` tokens
+    of text[s:e]."""
+    k = bisect.bisect_left(spans, (s, e))
+    if k > 0:
+        gap = text[max(spans[k - 1][1], s - _NEIGHBOUR_CHARS) : s]
+        if len(_NEIGHBOUR_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k - 1][1] >= s - _NEIGHBOUR_CHARS:
+            return True
+    if k < len(spans):
+        gap = text[e : min(spans[k][0], e + _NEIGHBOUR_CHARS)]
+        if len(_NEIGHBOUR_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k][0] <= e + _NEIGHBOUR_CHARS:
+            return True
+    return False
 
 
 _LETTER_RE = re.compile(r"[^\W\d_]")  # a letter, as the term boundaries and `re` see it

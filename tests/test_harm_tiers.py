@@ -23,7 +23,6 @@ from filters.detectors.harm_tiers import (
     EncoderTierError,
     despaced,
     encoder_input,
-    leet_share,
     readable_share,
     to_fast_scale,
 )
@@ -276,35 +275,16 @@ def test_the_encoder_reads_spaced_apart_words_joined_back() -> None:
     assert share == 1.0 and view.startswith("give me step")
 
 
-def test_leet_share_counts_tokens_with_a_digit_or_symbol_between_letters() -> None:
-    # "h0w", "8u1ld", "p30p13" count; "80m8" and "4nd" have no mark between two letters; "70", "4": no letter.
-    assert leet_share("h0w 70 8u1ld 4 80m8 4nd hurt p30p13") == pytest.approx(3 / 6)
-    assert leet_share("m@ke it n0w") == pytest.approx(2 / 3)
-    assert leet_share("1990 2004") == 0.0  # no lettered token
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "In 1990 the band sold 4 million records.",
-        "Version 3.2 of the mp3 encoder shipped in 2004; see page 4.",
-        "Help! How can I blow up 20 balloons quickly?! Party at 7pm tonight!",
-        "Meet me on the 1st at 10am, or on the 2nd at 5pm.",
-        "C++ and C# code, COVID-19 cases in Q4, Wi-Fi 6.",
-    ],
-)
-def test_ordinary_punctuation_digits_and_units_are_not_leet(text: str) -> None:
-    assert leet_share(text) < 0.25
-
-
-def test_a_window_written_in_leet_keeps_its_fast_score() -> None:
-    """The normalizer de-leets "k1ll" but leaves "70" and "4": the n-grams still read such a window and
-    the encoder does not, so the encoder is not asked (the same threat in plain letters is asked)."""
+def test_a_window_written_in_leet_is_judged_like_the_same_window_in_letters() -> None:
+    """The normalizer reads "k1ll", "70" and "4" back into words, so the encoder reads the leet threat as
+    it reads the plain one: both reach it, and it gives both the same scores."""
     leet = "1 kn0w wh3r3 y0u l1v3. 1 4m g01ng 70 f1nd y0u 4nd k1ll y0u 4nd y0ur wh013 f4m1ly 70n19h7."
-    gated, fast = HarmDetector(runtime_scope="confirm"), HarmDetector(encoder="off")
-    assert fast.detect_batch([leet])[0].spans, "the fast tier should fire on this leet threat"
-    assert gated.detect_batch([leet])[0].scores == fast.detect_batch([leet])[0].scores
-    assert gated.stats["unreadable_windows"] == 1 and gated.stats["encoder_windows"] == 0
+    plain = "I know where you live. I am going to find you and kill you and your whole family tonight."
+    gated = HarmDetector(runtime_scope="confirm")
+    got_leet, got_plain = gated.detect_batch([leet, plain])
+    assert gated.stats["encoder_windows"] == 2 and gated.stats["unreadable_windows"] == 0
+    assert got_leet.scores == pytest.approx(got_plain.scores)
+    assert got_leet.spans, "the leet threat should fire as the plain one does"
 
 
 def test_readable_plain_text_is_judged_by_the_encoder_as_before() -> None:

@@ -216,9 +216,9 @@ class HarmDetector:
     abstains: on one or two words a bag of n-grams fires on "ok" and "thank you"; the curated terms
     still judge such texts). The encoder reads a window with spaced-apart words joined back
     (`harm_tiers.encoder_input`); a window whose readable share is still below
-    `encoder_min_readable`, or whose raw text is written in leet (`harm_tiers.leet_share`), keeps
-    its fast score: the encoder cannot read split words or digits inside words, and the fast tier's
-    n-grams can.
+    `encoder_min_readable` keeps its fast score: the encoder cannot read split words, and the fast
+    tier's n-grams can. Leetspeak reaches the encoder as words (the normalizer reads "ki11 70" as
+    "kill to", `filters.leet_words`), so a window in leet is judged as the same window in letters.
     Loads and verifies every file at construction so a bad one stops the policy from being built;
     picklable for Ray actors (reloads on unpickle)."""
 
@@ -313,7 +313,7 @@ class HarmDetector:
             per_text.append((text, bounds, probs))
         self.stats["windows"] += sum(len(b) for _, b, _ in per_text)
         if self.heads is not None:
-            self._judge_band(per_text, views)
+            self._judge_band(per_text)
         k_minors = self.model.categories.index("sexual_minors")
         out = []
         for text, bounds, probs in per_text:  # sexual_minors only where a minor is named
@@ -322,19 +322,16 @@ class HarmDetector:
             out.append(WindowScores(bounds, probs, minor))
         return out
 
-    def _judge_band(
-        self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]], views: list[NormalizedText]
-    ) -> None:
+    def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]]) -> None:
         """Replace the fast scores of uncertain windows by the stronger tier's (in place)."""
-        from filters.detectors.harm_tiers import LEET_SHARE, encoder_input, leet_share, to_fast_scale
+        from filters.detectors.harm_tiers import encoder_input, to_fast_scale
 
         vocabulary = self.encoder.vocabulary()
         todo = []  # (text index, window index, the window as the encoder reads it)
         for t, (text, bounds, probs) in enumerate(per_text):
             for w in np.flatnonzero(self._judged(probs)):
                 view, share = encoder_input(text[slice(*bounds[w])], vocabulary)
-                raw_window = views[t].raw[slice(*views[t].raw_span(*bounds[w]))]
-                if share >= self.encoder_min_readable and leet_share(raw_window) < LEET_SHARE:
+                if share >= self.encoder_min_readable:
                     todo.append((t, w, view))
                 else:
                     self.stats["unreadable_windows"] += 1

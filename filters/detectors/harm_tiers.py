@@ -16,11 +16,11 @@ mapped piecewise-linearly so that the head's own dev threshold lands on the fast
 whether or not the encoder is installed, and within each tier the order of scores is kept.
 
 The encoder reads a window with spaced-apart words joined back (`despaced`: "pi pe bo mb" -> "pipe
-bomb") and only judges it when it can read it (`readable_share`): letters spaced apart or digits
-left inside words leave word pieces that carry no meaning, and a head that trusts them clears harm
-the n-grams had found (spaced-letter rewrites lost 11 points of detection with the encoder
-confirming; the fast tier alone gained 1.25). Below the share the detector's
-`encoder_min_readable` asks for, the fast score stands.
+bomb") and only judges it when it can read it (`readable_share`): letters spaced apart leave word
+pieces that carry no meaning, and a head that trusts them clears harm the n-grams had found
+(spaced-letter rewrites lost 11 points of detection with the encoder confirming; the fast tier
+alone gained 1.25). Below the share the detector's `encoder_min_readable` asks for, the fast score
+stands. Leetspeak arrives read back into words by the normalizer (`filters.leet_words`).
 """
 
 from __future__ import annotations
@@ -108,22 +108,6 @@ def despaced(text: str, vocabulary: frozenset[str]) -> str:
         else:
             i += 1
     return "".join([*out, text[pos:]])
-
-
-# A digit or one of @ $ ! | + written between two letters of a word ("m4k3", "b0mb", "m@ke"): trailing
-# punctuation ("Help!"), ordinals and units ("1st", "7pm") and "C++" or "COVID-19" do not count.
-_LEET_INSIDE = re.compile(r"[^\W\d_][0-9@$!|+]+[^\W\d_]")
-_LETTER = re.compile(r"[^\W\d_]")
-LEET_SHARE = 0.25  # a window with this share of its lettered tokens written in leet is leet
-
-
-def leet_share(raw_window: str) -> float:
-    """Share of the whitespace-separated tokens holding a letter that have a digit or @ $ ! | +
-    between two of their letters."""
-    lettered = [tok for tok in raw_window.split() if _LETTER.search(tok)]
-    if not lettered:
-        return 0.0
-    return sum(1 for tok in lettered if _LEET_INSIDE.search(tok)) / len(lettered)
 
 
 def encoder_input(window: str, vocabulary: frozenset[str]) -> tuple[str, float]:
