@@ -10,8 +10,11 @@
    on this set; the held-out PII figures are benchmarks/eval_pii_heldout.py and eval_phones.py.
 2. Obfuscation: Davidson hate tweets that the plain text blocks; the matched blocklist words are
    rewritten and the detection rate is compared side by side with the plain text, for the rules
-   alone (the same category still fires) and for the whole shipped policy (still dropped by a harm
-   category). Two groups of rows: the transforms the normalizer implements (homoglyphs, zero-width,
+   alone (the same category still fires) and for the whole shipped policy in runtime mode (still
+   blocked by a harm category: terms or classifiers, every detector scoring every text). Runtime,
+   because in pre-training mode a classifier hit only flags and a tweet the language or quality step
+   drops is not scored further (`skip_dropped_in`), so that mode measured the rules alone. The harm
+   classifier's fast tier trained on Davidson tweets: the whole-policy column is in-sample for it. Two groups of rows: the transforms the normalizer implements (homoglyphs, zero-width,
    leetspeak, spacing, dots, fullwidth, mixed case, elongation: high by construction), and
    transforms written for this evaluation only (other lookalike tables, multi-character leet,
    other separators, masked vowels, combining marks, a 50% mix, and eval_harm.py's transforms):
@@ -280,7 +283,7 @@ def eval_obfuscation(n_tweets: int) -> dict:
     from filters.policy import ACTION_RANK
 
     rules = rules_filter()
-    full = Filter(Policy.load(REPO / "configs/policy.yaml"), mode="pretrain")
+    full = Filter(Policy.load(REPO / "configs/policy.yaml"), mode="runtime")
     with open(DATA / "toxicity/davidson_labeled_data.csv", encoding="utf-8") as f:
         tweets = [r["tweet"] for r in csv.DictReader(f) if r["class"] == "0"][:n_tweets]
     plain = rules.check_batch(tweets)
@@ -319,6 +322,7 @@ def eval_obfuscation(n_tweets: int) -> dict:
         name: row(fn) for name, fn in {**EVAL_ONLY_TRANSFORMS, **_eval_harm_transforms()}.items()
     }
     out["blocked_plain_by_policy_harm"] = sum(base)
+    out["policy_mode"] = "runtime"
     return out
 
 
@@ -544,15 +548,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"## Obfuscation robustness ({ob['blocked_plain_by_rules']} of {ob['tweets']} Davidson hate tweets "
         f"blocked by the rules in plain form; {ob['blocked_plain_by_policy_harm']} of those by the whole "
-        "policy's harm categories)\n"
+        "runtime policy's harm categories; its classifier trained on Davidson tweets: in-sample)\n"
     )
     print("Transforms the normalizer implements (by construction: the normalizer was written to undo them)\n")
-    print("| rewrite of the blocked words | rules detection | whole policy detection |")
+    print("| rewrite of the blocked words | rules detection | whole runtime policy detection |")
     print("|---|---:|---:|")
     for name, r in ob["rows"].items():
         print(f"| {name} | {r['rules_detection']:.3f} | {r['policy_detection']:.3f} |")
     print("\nTransforms written for the evaluation only, not taken from filters/normalize.py (held out)\n")
-    print("| rewrite of the blocked words | rules detection | whole policy detection |")
+    print("| rewrite of the blocked words | rules detection | whole runtime policy detection |")
     print("|---|---:|---:|")
     for name, r in ob["eval_only_rows"].items():
         cell = name.replace("|", "\\|")
