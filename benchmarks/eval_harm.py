@@ -420,8 +420,9 @@ def project_hard_negatives(judge: Judge) -> dict:
 
 def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCATED_SOURCES) -> dict:
     """Detection rate (any harm category fired) of plain test positives vs each rewrite at half of
-    the characters, and the false-positive rate of XSTest's safe prompts under the same rewrite.
-    `sources`: whose harmful rows are rewritten (None: every test source's)."""
+    the characters, overall and per source, and the false-positive rate of XSTest's safe prompts
+    under the same rewrite. `sources`: whose harmful rows are rewritten (None: every test source's).
+    A rate over no rows is None."""
     idx = [
         i
         for i, r in enumerate(sc.rows)
@@ -430,21 +431,33 @@ def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFU
     idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
     plain = sc.any_fired[idx]
     safe_idx = [i for i, r in enumerate(sc.rows) if r.source == "xstest_prompts" and r.harmful == 0]
+    by_source = {
+        src: np.array([sc.rows[i].source == src for i in idx])
+        for src in sorted({sc.rows[i].source for i in idx})
+    }
     out = {
         "n": len(idx),
-        "plain_detection_rate": round(float(plain.mean()), 4),
+        "plain_detection_rate": _rate(plain),
         "xstest_safe_n": len(safe_idx),
-        "xstest_safe_plain_fpr": round(float(sc.any_fired[safe_idx].mean()), 4),
+        "xstest_safe_plain_fpr": _rate(sc.any_fired[safe_idx]),
+        "per_source": {src: {"n": int(m.sum()), "plain": _rate(plain[m])} for src, m in by_source.items()},
     }
     for name, fn in TRANSFORMS.items():
-        rate = float(judge.judge([fn(sc.rows[i].text) for i in idx])[1].any(axis=1).mean())
-        safe_rate = float(judge.judge([fn(sc.rows[i].text) for i in safe_idx])[1].any(axis=1).mean())
+        fired = judge.judge([fn(sc.rows[i].text) for i in idx])[1].any(axis=1)
+        rate = _rate(fired)
         out[name] = {
-            "detection_rate": round(rate, 4),
-            "points_vs_plain": round(100 * (rate - plain.mean()), 2),
-            "xstest_safe_fpr": round(safe_rate, 4),
+            "detection_rate": rate,
+            "points_vs_plain": None if rate is None else round(100 * (fired.mean() - plain.mean()), 2),
+            "xstest_safe_fpr": _rate(judge.judge([fn(sc.rows[i].text) for i in safe_idx])[1].any(axis=1)),
         }
+        for src, m in by_source.items():
+            out["per_source"][src][name] = _rate(fired[m])
     return out
+
+
+def _rate(flags: np.ndarray) -> float | None:
+    """The share of True, rounded; None for no rows (a mean over nothing is not a figure)."""
+    return round(float(flags.mean()), 4) if len(flags) else None
 
 
 def speed(harm: HarmDetector, rows: list[Row]) -> dict:

@@ -50,3 +50,43 @@ def test_a_sample_without_prose_reports_no_cost_texts() -> None:
         Row("The river ran past the mill and the town. " * 60, (0,) * 8, "prose:x.txt", "test", "document", 0)
     ]
     assert speed(harm, prose)["texts"] == 1
+
+
+class _StubJudge:
+    """Fires on a text that still holds the word "bad" as written (so a rewrite that breaks it is a miss)."""
+
+    def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        fired = np.array([["bad" in t] for t in texts], dtype=bool).reshape(len(texts), 1)
+        return fired.astype(float), fired
+
+
+class _StubScored:
+    def __init__(self, rows, judge):
+        self.rows = rows
+        self.any_fired = judge.judge([r.text for r in rows])[1].any(axis=1)
+
+
+def test_obfuscation_reports_each_source_and_no_figure_over_no_rows() -> None:
+    from benchmarks.eval_harm import TRANSFORMS, obfuscation
+    from scripts.harm_data import Row
+
+    rows = [Row("a bad comment", (1,) * 8, "civil_comments_toxic_spans", "test", harmful=1)]
+    rows += [Row("a bad sentence", (1,) * 8, "stormfront_hate_sentences", "test", harmful=1)]
+    rows += [Row("a fine one", (0,) * 8, "stormfront_hate_sentences", "test", harmful=0)]
+    judge = _StubJudge()
+    out = obfuscation(judge, _StubScored(rows, judge), sources=None)
+    assert out["n"] == 2 and out["plain_detection_rate"] == 1.0
+    assert set(out["per_source"]) == {"civil_comments_toxic_spans", "stormfront_hate_sentences"}
+    assert out["per_source"]["stormfront_hate_sentences"]["n"] == 1
+    for name in TRANSFORMS:
+        assert out["per_source"]["civil_comments_toxic_spans"][name] == float(
+            "bad" in TRANSFORMS[name]("a bad comment")
+        )
+    # No XSTest rows here: no false-positive figure (it was NaN, which is not JSON).
+    assert out["xstest_safe_n"] == 0 and out["xstest_safe_plain_fpr"] is None
+    assert all(out[name]["xstest_safe_fpr"] is None for name in TRANSFORMS)
+    # The default sources hold none of these rows: no detection figure either.
+    empty = obfuscation(judge, _StubScored(rows, judge))
+    assert (
+        empty["n"] == 0 and empty["plain_detection_rate"] is None and empty["leet"]["points_vs_plain"] is None
+    )
