@@ -74,6 +74,11 @@ WARM_TEXT = (
 WARM_TEXTS = (WARM_TEXT, "gracias amigo", "I am going to kill you and burn your house down tonight.")
 
 
+def _letters(i: int) -> str:
+    """Five letters that spell i in base 26: distinct for 11.8 million tokens, so no cache helps."""
+    return "".join(chr(97 + i // 26**k % 26) for k in range(5))
+
+
 def make_sets(n: int, sets: int) -> list[list[str]]:
     """`sets` disjoint sets of n real deduplicated documents."""
     from benchmarks.corpus import real_documents
@@ -207,8 +212,7 @@ def pathological(detectors: dict, sizes: tuple[int, ...]) -> list[dict]:
         "zero_width": lambda n: ("x\u200b" * (n // 2 + 1))[:n],
         # distinct leet tokens with six i/l-ambiguous symbols each (no two alike, so no cache helps)
         "leet_tokens": lambda n: "".join(
-            f"{chr(97 + i % 26)}1l1!1|1{chr(97 + i // 26 % 26)}{chr(97 + i // 676 % 26)} "
-            for i in range(n // 12 + 1)
+            f"{_letters(i)[0]}1l1!1|1{_letters(i)[1:]} " for i in range(n // 13 + 1)
         )[:n],
         "prose_digits": lambda n: (
             "Call 555-0132 on 2024-01-02 at 10.0.0.1 or mail a@b.co. " * (n // 56 + 1)

@@ -2,15 +2,15 @@
 
 A fixed table cannot read leet: "1" stands for i in "k1d" and for l in "ki11", and a table that
 always says i turns "ki11" into "kiii", which the elongation fold then squeezes to "ki". This module
-tries every reading of the ambiguous symbols of a token and keeps a word of the blocklist terms if
-one is among them ("H31l" is "heil"), else the most frequent English word, so "ki11" is "kill" and
+finds the words a token's ambiguous symbols can spell and keeps a word of the blocklist terms if one
+is among them ("H31l" is "heil"), else the most frequent English word, so "ki11" is "kill" and
 "p1an" is "plan". It also reads a token of digits alone ("4",
 "70", "137") when the normalizer asks it to, which it does only inside a run of leet.
 
 The word frequencies are pyspellchecker's English list (MIT; a pinned dependency). Only the data
 file is used, not the package's code; its sha256 is checked when it is loaded and a mismatch fails
-closed, as for every model the filters load. It is loaded once per process, the first time a token
-needs it (~0.1 s).
+closed, as for every model the filters load. The lists are loaded once per process, the first time
+a token needs them (~0.3–0.4 s and ~47 MB with their index; `Filter.warm_up` loads them).
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ from pathlib import Path
 
 __all__ = [
     "WORDS_SHA256",
+    "WordListError",
     "is_frequent_word",
     "is_leet_evidence",
+    "load",
     "read_contraction",
     "read_lone_digits",
     "read_token",
+    "term_numbers",
     "term_words",
     "word_frequencies",
 ]
@@ -51,13 +54,10 @@ _BLANK_IL = str.maketrans("il", "##")
 MAX_AMBIGUOUS = 6  # at most 2**6 spellings are tried for one token; more keep the default reading
 
 # A token of digits alone is read only as a frequent word (not "o" or "b"); one letter only as a or i.
-# A token whose leet reads as a word is the evidence that its neighbours are leet too: a word of three
-# or more letters, or of two letters when it is among the most frequent ("1s", "70"; not "3d" -> "ed").
-EVIDENCE_TWO_LETTER_FREQUENCY = 1_000_000
-MIN_LONE_FREQUENCY = 1000
+MIN_WORD_FREQUENCY = 1000
 ONE_LETTER_WORDS = frozenset("ai")
-CONTRACTION_ENDINGS = frozenset(("s", "t", "d", "m", "ll", "re", "ve"))  # what follows "it'", "don'", "we'"
-_WORD_RE = re.compile(r"[a-z]+")
+CONTRACTION_ENDINGS = frozenset(("s", "t", "ll"))  # the endings digits can spell: "it'5", "don'7", "we'11"
+_TERM_TOKEN_RE = re.compile(r"[a-z]+|[0-9]+")
 
 
 class WordListError(RuntimeError):
@@ -93,13 +93,24 @@ def term_words() -> frozenset[str]:
     "hell"): the normalized view exists so that the terms match, and where leet is ambiguous the
     spelling a term needs is the one an evader meant. Read from the raw list files (the term loader
     normalizes its terms, which would come back here)."""
-    words: set[str] = set()
+    return frozenset(w for w in _term_tokens() if w.isalpha() and len(w) >= 3)
+
+
+@lru_cache(maxsize=1)
+def term_numbers() -> frozenset[str]:
+    """The tokens of digits alone in the English and curated terms ("14" of "14 words", "2" and "1"
+    of "2 girls 1 cup"): never read as letters, so those terms match in a text written in leet."""
+    return frozenset(w for w in _term_tokens() if w.isdigit())
+
+
+def _term_tokens() -> set[str]:
+    """The lowercase tokens (runs of a-z or of 0-9) of the English and curated term files."""
+    tokens: set[str] = set()
     for path in [*sorted(TERMS_DIR.glob("*.tsv")), LDNOOBW_ENGLISH]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
-                term = line.partition("\t")[0]
-                words.update(w for w in _WORD_RE.findall(term.lower()) if len(w) >= 3)
-    return frozenset(words)
+                tokens.update(_TERM_TOKEN_RE.findall(line.partition("\t")[0].lower()))
+    return tokens
 
 
 @lru_cache(maxsize=1)
@@ -116,6 +127,12 @@ def _words_by_skeleton() -> dict[str, tuple[str, ...]]:
         if "i" in word or "l" in word:
             groups.setdefault(word.translate(_BLANK_IL), []).append(word)
     return {skeleton: tuple(words) for skeleton, words in groups.items()}
+
+
+def load() -> None:
+    """Load both lists and build their index now (for long-lived callers: `Filter.warm_up`)."""
+    _words_by_skeleton()
+    term_numbers()
 
 
 @lru_cache(maxsize=1 << 16)
@@ -147,20 +164,21 @@ def is_frequent_word(word: str) -> bool:
     """A frequent English word: "a" and "i" of the one-letter words, longer ones seen often enough."""
     if len(word) == 1:
         return word in ONE_LETTER_WORDS
-    return word_frequencies().get(word, 0) >= MIN_LONE_FREQUENCY
+    return word_frequencies().get(word, 0) >= MIN_WORD_FREQUENCY
 
 
 def is_leet_evidence(reading: str) -> bool:
-    """Whether a token of letters and leet that reads as `reading` shows that the text is written in
-    leet (so that digits alone beside it are words too)."""
-    if len(reading) == 2:
-        return word_frequencies().get(reading, 0) >= EVIDENCE_TWO_LETTER_FREQUENCY
+    """Whether a token with a leet symbol between two letters that reads as `reading` shows that the
+    text is written in leet (so that digits alone beside it are words too): a frequent word."""
     return len(reading) > 2 and is_frequent_word(reading)
 
 
 @lru_cache(maxsize=1 << 12)
 def read_lone_digits(digits: str) -> str | None:
-    """A token of digits alone read as a frequent English word ("70" -> "to"), or None."""
+    """A token of digits alone read as a frequent English word ("70" -> "to"), or None; never a number
+    that is a token of a blocklist term ("14" of "14 words"), which must match as the term is written."""
+    if digits in term_numbers():
+        return None
     word = read_token(digits)
     return word if is_frequent_word(word) else None
 

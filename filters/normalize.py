@@ -224,7 +224,8 @@ _HAS_LEET_RE = re.compile(r"[0-9@$!|]")
 # ("4" in "m4ke 4 bom8"), looking at most _NEIGHBOUR_CHARS characters away; at most 8 digits.
 LEET_NEIGHBOURS = 3
 _NEIGHBOUR_CHARS = 64
-_NEIGHBOUR_RE = re.compile(r"[a-z0-9@$!|]+")
+# A leet symbol between two letters ("m4ke", "r1d"): codes and units ("i7", "5am", "10th") have none.
+_LEET_BETWEEN_LETTERS_RE = re.compile(r"[a-z][0-9@$!|]+[a-z]")
 _LONE_DIGITS_MAX = 8
 
 
@@ -407,9 +408,11 @@ def _fold_leet(text: str) -> str:
     is a maximal run of a-z, digits and leet symbols of at most 64 characters; a longer run
     is not a word and is left alone (skipped whole, so a 10 MB "a@a@..." costs one scan).
     A token is read by `filters.leet_words.read_token` ("ki11" -> "kill", not "kiii"). Digits
-    alone ("4", "70") and a contraction's digits ("it'5") are read only inside a run of leet:
-    within `LEET_NEIGHBOURS` tokens of a token whose leet reads as a frequent word ("m4ke", "1s";
-    not "mp3", "7pm" or "3d": see `filters.leet_words.is_leet_evidence`), and only as a word.
+    alone ("4", "70") are read only inside a run of leet: within `LEET_NEIGHBOURS` tokens of a
+    token with a leet symbol between two letters whose reading is a frequent word ("m4ke", "r1d";
+    not codes and units such as "i7", "5am", "100k", "10th": `filters.leet_words.is_leet_evidence`),
+    only as a word, and never when they are a token of a blocklist term ("14", "2", "100"). A
+    contraction's digits ("it'5") are read only after letters or a token read as a word.
     """
     if _HAS_LEET_RE.search(text) is None:
         return text
@@ -433,19 +436,21 @@ def _fold_leet(text: str) -> str:
         pos = end
     if not spans:
         return text
-    readings = {}
-    words: list[tuple[int, int]] = []  # tokens that read as a frequent word: the evidence of leet
+    readings: dict[int, tuple[int, str]] = {}  # token start -> (token end, its reading)
+    words: list[tuple[int, int]] = []  # tokens of leet that read as frequent words: the evidence
     for ts, te in spans:
         tok = text[ts:te]
         core = tok.rstrip("!|")  # "fuck!" keeps its "!" as punctuation
         reading = read_token(core)
         readings[ts] = (te, reading + tok[len(core) :])
-        if _HAS_LEET_RE.search(core) and is_leet_evidence(reading):
+        if _LEET_BETWEEN_LETTERS_RE.search(core) and is_leet_evidence(reading):
             words.append((ts, te))
+    read_ends = {te for te, _ in readings.values()}  # where a token read as letters ends
     for s, e in lone if words else ():
-        word = _read_lone(text, s, e)
+        word = _read_lone(text, s, e, read_ends)
         if word is not None and _near_leet(text, s, e, words):
             readings[s] = (e, word)
+            read_ends.add(e)
     pieces: list[str] = []
     pos = 0
     for ts in sorted(readings):
@@ -457,10 +462,12 @@ def _fold_leet(text: str) -> str:
     return "".join(pieces)
 
 
-def _read_lone(text: str, s: int, e: int) -> str | None:
-    """The reading of digits no letter touches: a contraction's ending after "x'", else a word."""
-    if s >= 2 and text[s - 1] in "'’" and text[s - 2] in _TOKEN_CHARS:
-        return read_contraction(text[s:e])
+def _read_lone(text: str, s: int, e: int, read_ends: set[int]) -> str | None:
+    """The reading of digits no letter touches: a contraction's ending after a word and an apostrophe
+    ("it'5", "137'5" once "137" reads "let"; not "5'11"), else a word."""
+    if s >= 2 and text[s - 1] in "'’":
+        after_word = "a" <= text[s - 2] <= "z" or (s - 1) in read_ends
+        return read_contraction(text[s:e]) if after_word else None
     return read_lone_digits(text[s:e])
 
 
@@ -470,11 +477,11 @@ def _near_leet(text: str, s: int, e: int, spans: list[tuple[int, int]]) -> bool:
     k = bisect.bisect_left(spans, (s, e))
     if k > 0:
         gap = text[max(spans[k - 1][1], s - _NEIGHBOUR_CHARS) : s]
-        if len(_NEIGHBOUR_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k - 1][1] >= s - _NEIGHBOUR_CHARS:
+        if len(_TOKEN_RUN_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k - 1][1] >= s - _NEIGHBOUR_CHARS:
             return True
     if k < len(spans):
         gap = text[e : min(spans[k][0], e + _NEIGHBOUR_CHARS)]
-        if len(_NEIGHBOUR_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k][0] <= e + _NEIGHBOUR_CHARS:
+        if len(_TOKEN_RUN_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k][0] <= e + _NEIGHBOUR_CHARS:
             return True
     return False
 
@@ -572,7 +579,8 @@ def shared_views() -> Iterator[None]:
 
 
 def normalize(raw: str, elongation: bool = True) -> NormalizedText:
-    """The matching view of ``raw`` with offsets to the raw text. Never raises on str input."""
+    """The matching view of ``raw`` with offsets to the raw text. Never raises on str input, except
+    `filters.leet_words.WordListError` when the pinned word list is missing (fail closed)."""
     shared = _SHARED_VIEWS.get() if elongation else None
     if shared is None:
         return _normalized(raw, elongation)

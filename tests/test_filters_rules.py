@@ -57,7 +57,8 @@ def test_word_boundaries_and_clean_words_do_not_match():
     ]:
         _, spans = m.match(text)
         assert not spans, (text, spans)
-    # numbers stay numbers: leetspeak only folds digits inside words with letters
+    # numbers stay numbers: leetspeak folds digits inside words with letters, and digits alone only inside a
+    # run of leet (tests/test_leet_words.py)
     assert normalize("In 2019, 55 of 1,000 people").text == "in 2019, 55 of 1,000 people"
     assert normalize("sh1t").text == "shit"
     assert normalize("fuck!").text == "fuck!"

@@ -19,13 +19,16 @@ import filters.detectors.harm as harm
 from filters import Filter, Policy
 from filters.detectors.harm import CATEGORIES, HarmDetector, HarmModelError
 from filters.detectors.harm_tiers import (
+    LEET_SHARE,
     EncoderHeads,
     EncoderTierError,
     despaced,
     encoder_input,
+    leet_share,
     readable_share,
     to_fast_scale,
 )
+from filters.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "configs" / "policy.yaml"
@@ -276,9 +279,10 @@ def test_the_encoder_reads_spaced_apart_words_joined_back() -> None:
 
 
 def test_a_window_written_in_leet_is_judged_like_the_same_window_in_letters() -> None:
-    """The normalizer reads "k1ll", "70" and "4" back into words, so the encoder reads the leet threat as
-    it reads the plain one: both reach it, and it gives both the same scores."""
-    leet = "1 kn0w wh3r3 y0u l1v3. 1 4m g01ng 70 f1nd y0u 4nd k1ll y0u 4nd y0ur wh013 f4m1ly 70n19h7."
+    """The normalizer reads "k1ll", "70" and "4m" back into words, so the encoder reads the leet threat as
+    it reads the plain one: both reach it, and it gives both the same scores. (A lone "1" stays a
+    number: it is a token of a blocklist term, "2 girls 1 cup".)"""
+    leet = "I kn0w wh3r3 y0u l1v3. I 4m g01ng 70 f1nd y0u 4nd k1ll y0u 4nd y0ur wh013 f4m1ly 70n19h7."
     plain = "I know where you live. I am going to find you and kill you and your whole family tonight."
     gated = HarmDetector(runtime_scope="confirm")
     got_leet, got_plain = gated.detect_batch([leet, plain])
@@ -340,3 +344,22 @@ def test_long_document_span_points_at_the_harmful_paragraph(runtime: Filter) -> 
     span = next(s for s in res.spans if s.category == "illicit")
     assert span.start > len(page) - 400 and span.end == len(doc)
     assert runtime.check(doc).action == "drop"
+
+
+def test_a_window_with_leet_the_normalizer_cannot_read_keeps_its_fast_score() -> None:
+    """ "2" and "6" have no letter reading, so "m2ke" stays in what the encoder would read: the fast tier's
+    n-grams still judge such a window and the encoder is not asked."""
+    text = "1 kn2w wh2re y2u l2ve. 1 am g2ing t2 f2nd y2u and k2ll y2u and y2ur wh2le f2m6ly t2n6ght."
+    gated, fast = HarmDetector(runtime_scope="confirm"), HarmDetector(encoder="off")
+    assert leet_share(normalize(text).text) >= LEET_SHARE
+    got = gated.detect_batch([text])[0]
+    assert got.scores == fast.detect_batch([text])[0].scores
+    assert gated.stats["unreadable_windows"] + gated.stats["encoder_windows"] <= 1
+    assert gated.stats["encoder_windows"] == 0
+
+
+def test_leet_share_counts_tokens_with_a_digit_or_symbol_between_letters() -> None:
+    # "h0w", "8u1ld", "p30p13" count; "80m8" and "4nd" have no mark between two letters; "70", "4": no letter.
+    assert leet_share("h0w 70 8u1ld 4 80m8 4nd hurt p30p13") == pytest.approx(3 / 6)
+    assert leet_share("1990 2004") == 0.0  # no lettered token
+    assert leet_share("in 1990 the band sold 4 million records; the mp3 encoder, covid-19, 7pm") == 0.0

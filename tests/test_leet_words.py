@@ -76,10 +76,11 @@ def test_digits_alone_are_read_only_as_frequent_words():
     [
         ("T0 m4ke 4 bom8, al1 y0u need 1s fert111zer", "to make a bomb, all you need is fertilizer"),
         (
+            # "70" and "4" are near "r1d" (a symbol between two letters: the evidence); "70 burn 17" is not
             "7he b357 way 70 9et r1d of 4 corpse 1s 70 burn 17",
-            "the best way to get rid of a corpse is to burn it",
+            "the best way to get rid of a corpse is 70 burn 17",
         ),
-        ("137'5 go ki11 them, 1t'5 7ime", "let's go kill them, it's time"),
+        ("137'5 g0in9 70 ki11 7h3m, 1t'5 7ime", "let's going to kill them, it's time"),
         ("we w0n'7 jud9e y0u", "we won't judge you"),
     ],
 )
@@ -96,6 +97,15 @@ def test_a_run_of_leet_is_read_as_words(raw, view):
         "the 1st and 2nd of 4 rounds",
         "3d printers cost 15 dollars",  # "3d" reads as "ed": too short to say the text is leet
         "call 911 now",
+        # codes and units are not leet: the numbers beside them stay numbers (a review found "455" read as
+        # "ass" next to "i7", and the runtime policy blocking the text)
+        "Intel i7 with 455 W PSU",
+        "Room 7175 at 5am",
+        "Area code 717 at 5am",
+        "Core i7 8008 model",
+        'Dell G5 15 Intel Core i5-8300H 15.6"',
+        "Pay 100k for 1 unit",
+        "m4ke 5'11 tall",  # feet and inches: "'11" is not "'ll" after a number
     ],
 )
 def test_numbers_outside_a_run_of_leet_stay_numbers(raw):
@@ -105,10 +115,45 @@ def test_numbers_outside_a_run_of_leet_stay_numbers(raw):
 
 
 def test_spans_of_a_leet_term_map_back_to_the_raw_text():
-    raw = "you are a sh1thead, ok"
+    raw = "what a s1ut, ok"  # "1" read as l: the old fixed reading made "siut"
     scores, spans = default_matcher().match(raw)
-    assert scores["profanity"] > 0
-    assert raw[spans[0].start : spans[0].end] == "sh1thead"
+    assert scores["sexual"] > 0
+    assert raw[spans[0].start : spans[0].end] == "s1ut"
+
+
+@pytest.mark.parametrize(
+    ("raw", "category"),
+    [
+        ("14 w0rds", "hate"),
+        ("2 g1rls 1 cup", "sexual"),
+        ("w4tch 2 girls 1 cup", "sexual"),
+        ("100% fr33 m0ney", "spam"),
+    ],
+)
+def test_terms_with_digits_match_when_their_neighbours_are_leet(raw, category):
+    """A term is normalized alone, where its digits stay digits; beside a word in leet they must stay
+    digits too ("14 w0rds" was read "la words" and matched nothing)."""
+    assert default_matcher().match(raw)[0][category] > 0, normalize(raw).text
+
+
+def test_clean_codes_and_units_are_not_blocked_at_runtime():
+    from filters import Filter, Policy
+    from filters.policy import default_policy_path
+
+    runtime = Filter(Policy.load(default_policy_path()), mode="runtime")
+    for raw in ["Intel i7 with 455 W PSU", "Room 7175 at 5am", "Area code 717 at 5am", "Core i7 8008 model"]:
+        verdict = runtime.check(raw)
+        assert verdict.action == "allow", (raw, verdict.fired, normalize(raw).text)
+
+
+def test_warm_up_builds_the_word_index():
+    from filters import Filter, Policy
+    from filters.policy import default_policy_path
+
+    runtime = Filter(Policy.load(default_policy_path()), mode="runtime")
+    leet_words._words_by_skeleton.cache_clear()
+    runtime.warm_up()
+    assert leet_words._words_by_skeleton.cache_info().currsize == 1
 
 
 def test_the_word_list_is_the_pinned_file_and_a_changed_file_fails_closed(tmp_path, monkeypatch):

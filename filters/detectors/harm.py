@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from filters import leet_words
 from filters.detectors import harm_kernel
 from filters.detectors.base import DetectorResult, HarmModelError, Span, read_verified
 from filters.detectors.harm_features import (
@@ -216,10 +217,13 @@ class HarmDetector:
     abstains: on one or two words a bag of n-grams fires on "ok" and "thank you"; the curated terms
     still judge such texts). The encoder reads a window with spaced-apart words joined back
     (`harm_tiers.encoder_input`); a window whose readable share is still below
-    `encoder_min_readable` keeps its fast score: the encoder cannot read split words, and the fast
-    tier's n-grams can. Leetspeak reaches the encoder as words (the normalizer reads "ki11 70" as
-    "kill to", `filters.leet_words`), so a window in leet is judged as the same window in letters.
-    Loads and verifies every file at construction so a bad one stops the policy from being built;
+    `encoder_min_readable`, or in which leet remains after the normalizer's reading
+    (`harm_tiers.leet_share` of what the encoder would read), keeps its fast score: the encoder cannot
+    read split words or digits inside words, and the fast tier's n-grams can. Leet the normalizer reads
+    back into words ("m4ke 4 b0mb" is "make a bomb", `filters.leet_words`) reaches the encoder, so
+    such a window is judged as the same window in letters.
+    Loads and verifies every file at construction (the normalizer's word list too) so a bad one stops
+    the policy from being built;
     picklable for Ray actors (reloads on unpickle)."""
 
     name = "harm"
@@ -253,6 +257,7 @@ class HarmDetector:
         self.encoder_precision = encoder_precision
         self._lock = threading.Lock()
         self.model = HarmModel(self.manifest_path)
+        leet_words.word_frequencies()  # the normalized view it reads needs the word list: fail at build
         self._fast_thr = np.array([self.model.thresholds[c] for c in self.model.categories])
         use_encoder = encoder != "off" and self.scope != "off"
         self.heads, self.encoder = self._load_encoder_tier() if use_encoder else (None, None)
@@ -324,14 +329,14 @@ class HarmDetector:
 
     def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]]) -> None:
         """Replace the fast scores of uncertain windows by the stronger tier's (in place)."""
-        from filters.detectors.harm_tiers import encoder_input, to_fast_scale
+        from filters.detectors.harm_tiers import LEET_SHARE, encoder_input, leet_share, to_fast_scale
 
         vocabulary = self.encoder.vocabulary()
         todo = []  # (text index, window index, the window as the encoder reads it)
         for t, (text, bounds, probs) in enumerate(per_text):
             for w in np.flatnonzero(self._judged(probs)):
                 view, share = encoder_input(text[slice(*bounds[w])], vocabulary)
-                if share >= self.encoder_min_readable:
+                if share >= self.encoder_min_readable and leet_share(view) < LEET_SHARE:
                     todo.append((t, w, view))
                 else:
                     self.stats["unreadable_windows"] += 1

@@ -7,8 +7,9 @@ into `n_features` buckets with a fixed 64-bit mix (no Python `hash`, which is sa
 counted, and each family scaled to unit L2 norm. Request framing and function words
 (`FRAMING_WORDS`: "how", "do", "i", "the", "give", ...) and third-person pronouns are masked first:
 every labelled prompt set is harmful, so with them a head learns that asking is harm (and the sexism
-source taught it that "she" is). The letter "l" is read as "i" in both families: the normalizer
-reads leet "1" as "i", so "ki11" has to meet "kill".
+source taught it that "she" is). The letter "l" is read as "i" in both families: when the
+models were trained the normalizer read leet "1" as "i", so "ki11" had to meet "kill" (since the ninth slice it
+reads "ki11" as "kill"; the fold stays because the models were trained with it).
 
 Training (`scripts/train_harm.py`) and the detector (`filters.detectors.harm`) both featurize here, so
 both compute the very same scores; `filters.detectors.harm_kernel` is the compiled scoring loop over
@@ -200,7 +201,8 @@ def _codepoints(text: str) -> np.ndarray:
 
 
 def folded_codepoints(text: str) -> np.ndarray:
-    """Code points with "l" read as "i": the normalizer turns leet "1" into "i", so "ki11" must meet "kill"."""
+    """Code points with "l" read as "i", as when the models were trained (the normalizer then read leet
+    "1" as "i"; the feature spec's "folded" entry records it)."""
     cp = _codepoints(text)
     cp[cp == ord("l")] = ord("i")
     return cp

@@ -110,6 +110,23 @@ def despaced(text: str, vocabulary: frozenset[str]) -> str:
     return "".join([*out, text[pos:]])
 
 
+# A digit or one of @ $ ! | + written between two letters of a word ("m4k3", "b0mb", "m@ke"): trailing
+# punctuation ("Help!"), ordinals and units ("1st", "7pm") and "C++" or "COVID-19" do not count.
+_LEET_INSIDE = re.compile(r"[^\W\d_][0-9@$!|+]+[^\W\d_]")
+_LETTER = re.compile(r"[^\W\d_]")
+LEET_SHARE = 0.25  # a window with this share of its lettered tokens still written in leet is not read
+
+
+def leet_share(window: str) -> float:
+    """Share of the whitespace-separated tokens holding a letter that have a digit or @ $ ! | +
+    between two of their letters. Measured on what the encoder reads: the normalizer has read
+    single-character leet back into words by then, so what is left is leet it could not read."""
+    lettered = [tok for tok in window.split() if _LETTER.search(tok)]
+    if not lettered:
+        return 0.0
+    return sum(1 for tok in lettered if _LEET_INSIDE.search(tok)) / len(lettered)
+
+
 def encoder_input(window: str, vocabulary: frozenset[str]) -> tuple[str, float]:
     """What the encoder reads of a (normalized) window, and the readable share of that text."""
     view = despaced(window, vocabulary)
