@@ -70,8 +70,14 @@ WARM_TEXT = (
 )
 # Every model a contender may load lazily is loaded before timing, so "cold" means cold caches, not
 # model loading: a two-word snippet sends lid.176 to its second opinion (py3langid), and a threat makes
-# the harm fast tier fire, which loads the sentence encoder that confirms it.
-WARM_TEXTS = (WARM_TEXT, "gracias amigo", "I am going to kill you and burn your house down tonight.")
+# the harm fast tier fire, which loads the sentence encoder that confirms it; "1st" makes the normalizer
+# load its leet word lists (~0.3 s, filters.leet_words), which the first contender to meet a "1" in a
+# document would otherwise pay.
+WARM_TEXTS = (
+    WARM_TEXT,
+    "gracias amigo",
+    "I am going to kill you and burn your house down tonight on the 1st.",
+)
 
 
 def _letters(i: int) -> str:
