@@ -43,7 +43,8 @@ WORDS_FILE = "resources/en.json.gz"
 WORDS_SHA256 = "2474a48af86fd81dccea9edd0bba6cd36dd2ecedc0ae217cefcb233bba28613c"
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-TERMS_DIR = DATA_DIR / "terms"  # the curated per-category lists (term<TAB>weight)
+# Its .tsv files: the curated lists (term<TAB>weight) and the English LDNOOBW categories (term<TAB>category).
+TERMS_DIR = DATA_DIR / "terms"
 LDNOOBW_ENGLISH = DATA_DIR / "ldnoobw" / "en.txt"
 
 # The one reading of every unambiguous symbol, and both readings of the ambiguous ones.

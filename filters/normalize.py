@@ -404,7 +404,7 @@ def _fold_leet(text: str) -> str:
     """Leetspeak -> letters (length preserving), read as English words where a symbol is ambiguous.
 
     Scans runs of leet symbols (a simple class: the fastest scan `re` has) and only
-    widens a run to its token when a letter touches it, so numbers stay numbers. A token
+    widens a run to its token when a letter touches it. A token
     is a maximal run of a-z, digits and leet symbols of at most 64 characters; a longer run
     is not a word and is left alone (skipped whole, so a 10 MB "a@a@..." costs one scan).
     A token is read by `filters.leet_words.read_token` ("ki11" -> "kill", not "kiii"). Digits

@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     neg = _first([r for r in dev if not r.windowed and set(r.labels) == {0}], PER_CLASS)
     docs = [r.text for r in dev if r.windowed]
     fast = HarmDetector(encoder="off", mode="runtime")
-    # The readable-share gate off here (`Judged.fired` applies each tau itself). (The leet gate this
-    # comment once named was removed in the ninth slice: leet now reaches the encoder read as words.)
+    # The readable-share gate off here (`Judged.fired` applies each tau itself); the leet gate stays on,
+    # as in the shipped detector (since the ninth slice it reads the normalized window).
     confirmed = HarmDetector(
         encoder="required", mode="runtime", runtime_scope="confirm", encoder_min_readable=0.0
     )

@@ -347,15 +347,18 @@ def test_long_document_span_points_at_the_harmful_paragraph(runtime: Filter) -> 
 
 
 def test_a_window_with_leet_the_normalizer_cannot_read_keeps_its_fast_score() -> None:
-    """ "2" and "6" have no letter reading, so "m2ke" stays in what the encoder would read: the fast tier's
-    n-grams still judge such a window and the encoder is not asked."""
-    text = "1 kn2w wh2re y2u l2ve. 1 am g2ing t2 f2nd y2u and k2ll y2u and y2ur wh2le f2m6ly t2n6ght."
+    """ "+" between letters has no reading: a quarter of this window's tokens keep it in what the encoder would
+    read. Its pieces are all words, so the readable-share gate alone would let it through: only the leet gate
+    keeps the fast tier's verdict (the encoder is not asked)."""
+    text = "I will go+to your+home and+kill you+all tonight, I swear I will find you and hurt you"
+    view = normalize(text).text
+    assert leet_share(view) >= LEET_SHARE
+    assert encoder_input(view, HarmDetector(runtime_scope="confirm").encoder.vocabulary())[1] == 1.0
     gated, fast = HarmDetector(runtime_scope="confirm"), HarmDetector(encoder="off")
-    assert leet_share(normalize(text).text) >= LEET_SHARE
     got = gated.detect_batch([text])[0]
+    assert got.spans, "the fast tier should fire on this threat"
+    assert gated.stats["unreadable_windows"] == 1 and gated.stats["encoder_windows"] == 0
     assert got.scores == fast.detect_batch([text])[0].scores
-    assert gated.stats["unreadable_windows"] + gated.stats["encoder_windows"] <= 1
-    assert gated.stats["encoder_windows"] == 0
 
 
 def test_leet_share_counts_tokens_with_a_digit_or_symbol_between_letters() -> None:
