@@ -423,11 +423,7 @@ def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFU
     the characters, overall and per source, and the false-positive rate of XSTest's safe prompts
     under the same rewrite. `sources`: whose harmful rows are rewritten (None: every test source's).
     A rate over no rows is None."""
-    idx = [
-        i
-        for i, r in enumerate(sc.rows)
-        if r.harmful == 1 and not r.source.startswith("prose:") and (sources is None or r.source in sources)
-    ]
+    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and (sources is None or r.source in sources)]
     idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
     plain = sc.any_fired[idx]
     safe_idx = [i for i, r in enumerate(sc.rows) if r.source == "xstest_prompts" and r.harmful == 0]

@@ -14,7 +14,8 @@
    blocked by a harm category: terms or classifiers, every detector scoring every text). Runtime,
    because in pre-training mode a classifier hit only flags and a tweet the language or quality step
    drops is not scored further (`skip_dropped_in`), so that mode measured the rules alone. The harm
-   classifier's fast tier trained on Davidson tweets: the whole-policy column is in-sample for it. Two groups of rows: the transforms the normalizer implements (homoglyphs, zero-width,
+   classifier's fast tier trained on Davidson tweets: the whole-policy column is in-sample for it.
+   Two groups of rows: the transforms the normalizer implements (homoglyphs, zero-width,
    leetspeak, spacing, dots, fullwidth, mixed case, elongation: high by construction), and
    transforms written for this evaluation only (other lookalike tables, multi-character leet,
    other separators, masked vowels, combining marks, a 50% mix, and eval_harm.py's transforms):

@@ -217,9 +217,9 @@ def pathological(detectors: dict, sizes: tuple[int, ...]) -> list[dict]:
         "digit_groups": lambda n: ("12 34 " * (n // 6 + 1))[:n],
         "zero_width": lambda n: ("x\u200b" * (n // 2 + 1))[:n],
         # distinct leet tokens with six i/l-ambiguous symbols each (no two alike, so no cache helps)
-        "leet_tokens": lambda n: "".join(
-            f"{_letters(i)[0]}1l1!1|1{_letters(i)[1:]} " for i in range(n // 13 + 1)
-        )[:n],
+        "leet_tokens": lambda n: "".join(f"{w[0]}1l1!1|1{w[1:]} " for w in map(_letters, range(n // 13 + 1)))[
+            :n
+        ],
         "prose_digits": lambda n: (
             "Call 555-0132 on 2024-01-02 at 10.0.0.1 or mail a@b.co. " * (n // 56 + 1)
         )[:n],

@@ -104,14 +104,15 @@ def term_numbers() -> frozenset[str]:
     return frozenset(w for w in _term_tokens() if w.isdigit())
 
 
-def _term_tokens() -> set[str]:
+@lru_cache(maxsize=1)
+def _term_tokens() -> frozenset[str]:
     """The lowercase tokens (runs of a-z or of 0-9) of the English and curated term files."""
     tokens: set[str] = set()
     for path in [*sorted(TERMS_DIR.glob("*.tsv")), LDNOOBW_ENGLISH]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
                 tokens.update(_TERM_TOKEN_RE.findall(line.partition("\t")[0].lower()))
-    return tokens
+    return frozenset(tokens)
 
 
 @lru_cache(maxsize=1)

@@ -220,8 +220,8 @@ _LEET_RUN_RE = re.compile(r"[0-9@$!|]+")
 _TOKEN_RUN_RE = re.compile(r"[a-z0-9@$!|]+")
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|")
 _HAS_LEET_RE = re.compile(r"[0-9@$!|]")
-# Digits alone are read as a word within this many tokens of a token that mixes letters and leet
-# ("4" in "m4ke 4 bom8"), looking at most _NEIGHBOUR_CHARS characters away; at most 8 digits.
+# Digits alone are read as a word within this many tokens of a token with a leet symbol between two
+# letters ("4" in "m4ke 4 bom8"), looking at most _NEIGHBOUR_CHARS characters away; at most 8 digits.
 LEET_NEIGHBOURS = 3
 _NEIGHBOUR_CHARS = 64
 # A leet symbol between two letters ("m4ke", "r1d"): codes and units ("i7", "5am", "10th") have none.
@@ -475,15 +475,12 @@ def _near_leet(text: str, s: int, e: int, spans: list[tuple[int, int]]) -> bool:
     """Whether one of `spans` (tokens of leet that read as words) lies within `LEET_NEIGHBOURS` tokens
     of text[s:e]."""
     k = bisect.bisect_left(spans, (s, e))
-    if k > 0:
-        gap = text[max(spans[k - 1][1], s - _NEIGHBOUR_CHARS) : s]
-        if len(_TOKEN_RUN_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k - 1][1] >= s - _NEIGHBOUR_CHARS:
-            return True
-    if k < len(spans):
-        gap = text[e : min(spans[k][0], e + _NEIGHBOUR_CHARS)]
-        if len(_TOKEN_RUN_RE.findall(gap)) < LEET_NEIGHBOURS and spans[k][0] <= e + _NEIGHBOUR_CHARS:
-            return True
-    return False
+    return (k > 0 and _close(text, spans[k - 1][1], s)) or (k < len(spans) and _close(text, e, spans[k][0]))
+
+
+def _close(text: str, a: int, b: int) -> bool:
+    """Whether text[a:b] is at most `_NEIGHBOUR_CHARS` long and holds fewer than `LEET_NEIGHBOURS` tokens."""
+    return b - a <= _NEIGHBOUR_CHARS and len(_TOKEN_RUN_RE.findall(text, a, b)) < LEET_NEIGHBOURS
 
 
 _LETTER_RE = re.compile(r"[^\W\d_]")  # a letter, as the term boundaries and `re` see it
