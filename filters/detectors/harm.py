@@ -212,7 +212,9 @@ class HarmDetector:
     (`filters/detectors/harm_tiers.py`) on the same score scale. Which ones depends on the mode the
     policy is applied in (`pretrain_scope`, `runtime_scope`): "band" = windows the fast tier is unsure
     about (some category at or above its band edge), "confirm" = windows the fast tier would fire on
-    (the encoder can only clear them or keep them: cheap, cuts false positives), "all", or "off".
+    (the encoder clears such a window or keeps it, and its scores replace all eight: it may name
+    another category than the fast tier's, which the held-out rows favour; cheap, cuts false
+    positives), "all", or "off".
     A window with fewer than `min_content_words` non-framing word tokens scores 0 (the classifier
     abstains: on one or two words a bag of n-grams fires on "ok" and "thank you"; the curated terms
     still judge such texts). The encoder reads a window with spaced-apart words joined back
