@@ -277,7 +277,8 @@ class HarmOptions(_Strict):
     # only; required: refuse to build without the encoder.
     encoder: Literal["auto", "off", "required"] = "auto"
     # Which windows the encoder judges, per mode: band (the fast tier is unsure), confirm (the fast
-    # tier would fire: the encoder can only clear or keep them), all, or off.
+    # tier would fire: the encoder clears such a window or keeps it, its scores replacing all eight),
+    # all, or off.
     pretrain_scope: Literal["off", "confirm", "band", "all"] = "confirm"
     runtime_scope: Literal["off", "confirm", "band", "all"] = "confirm"
     # A window with fewer content words (word tokens that are not framing words) is not judged by the

@@ -234,7 +234,10 @@ def train(data: Path, out: Path) -> dict:
     is_doc = dev.doc >= 0
     n_emb = tr.emb.shape[1]
     mixed = {cat: reads_fast_scores(tr.items, k) for k, cat in enumerate(CATEGORIES)}
-    fast_fires = (dev.p_fast >= np.array([fast.thresholds[c] for c in CATEGORIES])).any(axis=1)
+    # Clean documents: every head's limit counts the dev clean windows `confirm` sends the encoder at run time, those
+    # on which the fast tier fires for any category (the head re-scores all eight there). Run time also keeps the
+    # fast score of an unreadable, leet or one- or two-word window; counting those too can only raise a threshold.
+    judged_doc = is_doc & (dev.p_fast >= np.array([fast.thresholds[c] for c in CATEGORIES])).any(axis=1)
     for k, cat in enumerate(CATEGORIES):
         m_tr, m_dev = tr.y[:, k] != NULL, (dev.y[:, k] != NULL) & ~is_doc
         y_tr, y_dev = tr.y[m_tr, k], dev.y[m_dev, k]
@@ -259,12 +262,9 @@ def train(data: Path, out: Path) -> dict:
         t_f1, f1 = best_f1_threshold(y_dev, p2[m_dev])
         lo = float(np.quantile(dev.p_fast[m_dev][y_dev == 1, k], 1 - BAND_RECALL, method="lower"))
         lo = min(lo, fast.thresholds[cat])
-        # Clean documents: count every window `confirm` sends the encoder at run time, the windows on which
-        # the fast tier fires for any category (the head re-scores all eight there).
         doc_scores = np.zeros(dev.n_docs)
         in_band = dev.p_fast[:, k] >= lo
-        judged = fast_fires
-        np.maximum.at(doc_scores, dev.doc[is_doc & judged], p2[is_doc & judged])
+        np.maximum.at(doc_scores, dev.doc[judged_doc], p2[judged_doc])
         t_docs = float(np.quantile(doc_scores, 1 - MAX_CLEAN_DOC_FPR, method="higher")) + 1e-6
         thr = round(min(max(t_f1, t_docs), 1 - 1e-9), 10)
         platt_ab[cat] = {"a": round(a_p, 6), "b": round(b_p, 6)}
