@@ -38,7 +38,7 @@ MODEL_FILES = (
 FEATURE_STRINGS = (
     "Ｆｕｌｌｗｉｄｔｈ ａｎｄ 𝐦𝐚𝐭𝐡 𝐥𝐞𝐭𝐭𝐞𝐫𝐬, ﬁ ligature",  # NFKC
     "CASE Folding ẞ STRASSE",  # case folding
-    "zero​width‍ join⁠ers and bi‮di‬ con­trols️",  # format characters
+    "zero\u200bwidth\u200d join\u2060ers and bi\u202edi\u202c con\u00adtrols\ufe0f",  # format characters
     "раypal and Ѕtop mixed Cyrillic, but Россия stays",  # homoglyphs only in mixed-script tokens
     "f u c k, f.u.c.k, f-u-c-k and a b c",  # spaced and dotted letters
     "ki11 the h31l p1an, m4ke 4 b0mb, 14 w0rds, 1337 5p34k, Ca$h, a11y, i7 with 455 W",  # leetspeak
