@@ -85,6 +85,11 @@ def _letters(i: int) -> str:
     return "".join(chr(97 + i // 26**k % 26) for k in range(5))
 
 
+def _leet_tokens(n: int) -> str:
+    """n characters of distinct leet tokens with six i/l-ambiguous symbols each ("a1l1!1|1bcde ")."""
+    return "".join(f"{w[0]}1l1!1|1{w[1:]} " for w in map(_letters, range(n // 13 + 1)))[:n]
+
+
 def make_sets(n: int, sets: int) -> list[list[str]]:
     """`sets` disjoint sets of n real deduplicated documents."""
     from benchmarks.corpus import real_documents
@@ -216,10 +221,7 @@ def pathological(detectors: dict, sizes: tuple[int, ...]) -> list[dict]:
         "colons_hex": lambda n: ("a1:" * (n // 3 + 1))[:n],
         "digit_groups": lambda n: ("12 34 " * (n // 6 + 1))[:n],
         "zero_width": lambda n: ("x\u200b" * (n // 2 + 1))[:n],
-        # distinct leet tokens with six i/l-ambiguous symbols each (no two alike, so no cache helps)
-        "leet_tokens": lambda n: "".join(f"{w[0]}1l1!1|1{w[1:]} " for w in map(_letters, range(n // 13 + 1)))[
-            :n
-        ],
+        "leet_tokens": _leet_tokens,  # distinct, so no cache helps
         "prose_digits": lambda n: (
             "Call 555-0132 on 2024-01-02 at 10.0.0.1 or mail a@b.co. " * (n // 56 + 1)
         )[:n],
