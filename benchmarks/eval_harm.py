@@ -78,10 +78,11 @@ CONFIGS = (
     ("shipped_confirm", "required", "confirm", None),
     ("fast_tier_only", "off", "off", None),
     ("encoder_band", "required", "band", None),
+    ("encoder_all", "required", "all", None),
     ("confirm_fp32", "required", "confirm", "fp32"),
     ("confirm_bf16", "required", "confirm", "bf16"),
 )
-# encoder_band judges ~75% of windows with the encoder (~100x the cost): only on request.
+# encoder_band judges ~75% of windows with the encoder (~100x the cost), encoder_all every window: only on request.
 DEFAULT_CONFIGS = ["shipped_confirm", "fast_tier_only"]
 RATE = 0.5
 
