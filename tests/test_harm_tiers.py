@@ -148,11 +148,22 @@ def test_confirm_scope_only_touches_windows_the_fast_tier_fires_on() -> None:
 
 def test_all_scope_judges_every_window_and_band_some() -> None:
     every, band = HarmDetector(runtime_scope="all"), HarmDetector(runtime_scope="band")
-    texts = ["Water the tomatoes in the morning.", CLEAR_HARM["self_harm"], "What a lovely day."]
+    texts = ["Water the tomatoes in the morning.", CLEAR_HARM["self_harm"], "What a lovely evening walk."]
     every.detect_batch(texts)
     band.detect_batch(texts)
     assert every.stats["encoder_windows"] == every.stats["windows"] == 3
     assert 1 <= band.stats["encoder_windows"] <= 3
+
+
+@pytest.mark.parametrize("scope", ["all", "band", "confirm"])
+def test_no_scope_judges_a_window_the_classifier_abstains_on(scope: str) -> None:
+    """Too few content words is too little evidence for the encoder as well: with `all` the heads
+    fired on "ok", "sure" and "good night" (BENCHMARKS.md, eighteenth session)."""
+    det = HarmDetector(runtime_scope=scope)
+    short = ["ok", "sure", "good night", "lol", "What a lovely day."]
+    for res in det.detect_batch(short):
+        assert set(res.scores.values()) == {0.0} and res.spans == []
+    assert det.stats["encoder_windows"] == 0 and det.stats["windows"] == len(short)
 
 
 def test_a_text_scores_the_same_alone_and_in_any_batch() -> None:

@@ -215,9 +215,9 @@ class HarmDetector:
     (the encoder clears such a window or keeps it, and its scores replace all eight: it may name
     another category than the fast tier's, which the held-out rows favour; cheap, cuts false
     positives), "all", or "off".
-    A window with fewer than `min_content_words` non-framing word tokens scores 0 (the classifier
-    abstains: on one or two words a bag of n-grams fires on "ok" and "thank you"; the curated terms
-    still judge such texts). The encoder reads a window with spaced-apart words joined back
+    A window with fewer than `min_content_words` non-framing word tokens scores 0 in every scope (the
+    classifier, both tiers, abstains: on one or two words a bag of n-grams fires on "ok" and "thank
+    you", and so do the encoder's heads; the curated terms still judge such texts). The encoder reads a window with spaced-apart words joined back
     (`harm_tiers.encoder_input`); a window whose readable share is still below
     `encoder_min_readable`, or in which leet remains after the normalizer's reading (at least
     `harm_tiers.LEET_SHARE` of its lettered tokens, `leet_share` of what the encoder would read),
@@ -316,27 +316,29 @@ class HarmDetector:
             bounds = window_bounds(text, self.model.spec.window_chars)
             margins, content_words = self.model.window_margins(text, bounds)
             probs = self.model.calibrate(margins)
-            probs[content_words < self.min_content_words] = 0.0  # too little evidence
-            per_text.append((text, bounds, probs))
-        self.stats["windows"] += sum(len(b) for _, b, _ in per_text)
+            abstains = content_words < self.min_content_words
+            probs[abstains] = 0.0  # too little evidence, for either tier
+            per_text.append((text, bounds, probs, abstains))
+        self.stats["windows"] += sum(len(b) for _, b, _, _ in per_text)
         if self.heads is not None:
             self._judge_band(per_text)
         k_minors = self.model.categories.index("sexual_minors")
         out = []
-        for text, bounds, probs in per_text:  # sexual_minors only where a minor is named
+        for text, bounds, probs, _ in per_text:  # sexual_minors only where a minor is named
             minor = minor_windows(text, bounds)
             probs[~minor, k_minors] = 0.0
             out.append(WindowScores(bounds, probs, minor))
         return out
 
-    def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray]]) -> None:
-        """Replace the fast scores of uncertain windows by the stronger tier's (in place)."""
+    def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray, np.ndarray]]) -> None:
+        """Replace the fast scores of the windows this scope judges by the stronger tier's (in place); a
+        window on which the classifier abstains (too few content words) stays 0 in every scope."""
         from filters.detectors.harm_tiers import LEET_SHARE, encoder_input, leet_share, to_fast_scale
 
         vocabulary = self.encoder.vocabulary()
         todo = []  # (text index, window index, the window as the encoder reads it)
-        for t, (text, bounds, probs) in enumerate(per_text):
-            for w in np.flatnonzero(self._judged(probs)):
+        for t, (text, bounds, probs, abstains) in enumerate(per_text):
+            for w in np.flatnonzero(self._judged(probs) & ~abstains):
                 view, share = encoder_input(text[slice(*bounds[w])], vocabulary)
                 if share >= self.encoder_min_readable and leet_share(view) < LEET_SHARE:
                     todo.append((t, w, view))
