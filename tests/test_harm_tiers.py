@@ -159,7 +159,7 @@ def test_all_scope_judges_every_window_and_band_some() -> None:
 def test_no_scope_judges_a_window_the_classifier_abstains_on(scope: str) -> None:
     """Too few content words is too little evidence for the encoder as well: with `all` the heads
     fired on "ok", "sure" and "good night" (BENCHMARKS.md, eighteenth session)."""
-    det = HarmDetector(runtime_scope=scope)
+    det = HarmDetector(encoder="required", runtime_scope=scope)
     short = ["ok", "sure", "good night", "lol", "What a lovely day."]
     for res in det.detect_batch(short):
         assert set(res.scores.values()) == {0.0} and res.spans == []

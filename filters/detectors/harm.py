@@ -189,6 +189,10 @@ class WindowScores(NamedTuple):
     names_minor: np.ndarray
 
 
+# One text inside `window_scores`: its normalized text, windows, fast probabilities (rewritten in place by the
+# encoder tier) and which windows the classifier abstains on.
+_WindowsOfText = tuple[str, list[tuple[int, int]], np.ndarray, np.ndarray]
+
 SCOPES = ("off", "confirm", "band", "all")
 _warned_fast_only = False
 log = logging.getLogger(__name__)
@@ -330,7 +334,7 @@ class HarmDetector:
             out.append(WindowScores(bounds, probs, minor))
         return out
 
-    def _judge_band(self, per_text: list[tuple[str, list[tuple[int, int]], np.ndarray, np.ndarray]]) -> None:
+    def _judge_band(self, per_text: list[_WindowsOfText]) -> None:
         """Replace the fast scores of the windows this scope judges by the stronger tier's (in place); a
         window on which the classifier abstains (too few content words) stays 0 in every scope."""
         from filters.detectors.harm_tiers import LEET_SHARE, encoder_input, leet_share, to_fast_scale

@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--tune-layers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--out", default="/tmp/s18/ft/result.json")
+    ap.add_argument("--out", default="ft_probe.json")  # the run used /tmp/s18/ft/result.json
     args = ap.parse_args()
     torch.manual_seed(SEED)
     rng = random.Random(SEED)
