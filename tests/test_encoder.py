@@ -259,6 +259,36 @@ def test_packed_bf16_products_are_bit_identical(model_dir: Path, monkeypatch: py
         assert pickle.loads(pickle.dumps(packed)).packed is True
 
 
+def test_auto_packs_fp32_weights_without_amx_close_to_plain_and_thread_stable(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`auto` on a CPU without AMX lays the fp32 weights out for oneDNN: each embedding the same bits on
+    one and two threads (the plain products are not, for some lengths) and within 1e-5 of the plain
+    fp32 one (oneDNN sums in another order); `fp32` keeps the plain products, the training reference."""
+    import filters.detectors.encoder as encoder
+
+    monkeypatch.setattr(encoder, "bf16_is_native", lambda: False)
+    plain = TextEncoder(model_dir, max_tokens=128, precision="fp32")
+    assert plain.packed is False
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        auto = TextEncoder(model_dir, max_tokens=128, precision="auto")
+        assert auto.precision == "fp32" and auto.packed is True
+        assert all(isinstance(layer.qkv, encoder.PackedLinear) for layer in auto._model.layers)
+        texts = [*TEXTS, "ok", "a " * 200]
+        on_two = [auto.embed([t]) for t in texts]
+        torch.set_num_threads(1)
+        for text, two in zip(texts, on_two, strict=True):
+            one = auto.embed([text])
+            np.testing.assert_array_equal(one, two)
+            np.testing.assert_allclose(one, plain.embed([text]), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(auto.embed(texts), plain.embed(texts), atol=1e-5, rtol=0)
+    finally:
+        torch.set_num_threads(threads)
+    assert pickle.loads(pickle.dumps(auto)).packed is True
+
+
 def test_packing_that_fails_or_differs_keeps_the_plain_products(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -276,6 +306,8 @@ def test_packing_that_fails_or_differs_keeps_the_plain_products(
     monkeypatch.setattr(encoder.PackedLinear, "forward", off_by_one)
     assert encoder.pack_linears(enc._model.layers, 32) is False
     assert calls, "the packed product was never compared"
+    fp32 = TextEncoder(model_dir, max_tokens=32, precision="fp32")
+    assert encoder.pack_linears(fp32._model.layers, 32, exact=False) is False  # 1 away: past the tolerance
 
     def unavailable(self, linear, rows_hint):
         raise RuntimeError("no oneDNN in this torch")

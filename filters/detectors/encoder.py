@@ -187,13 +187,15 @@ class Layer(nn.Module):
 
 
 class PackedLinear(nn.Module):
-    """A bfloat16 Linear whose weight is laid out once in oneDNN's blocked format.
+    """A Linear (bf16 or fp32) whose weight is laid out once in oneDNN's blocked format.
 
-    Why: a plain bf16 `F.linear` on the CPU hands the weight to oneDNN in row-major form, and oneDNN
+    Why: a plain `F.linear` on the CPU hands the weight to the BLAS in row-major form; in bf16 oneDNN
     re-lays it out for the AMX tiles on every product (on the harm tier's ~84-token windows packing
-    makes the encoder ~1.2x faster). The packed product gives the same bits as the plain product on
-    one thread (`pack_linears` checks this on probe inputs); unlike the plain one, it gave the same
-    bits on one and on two threads (tests/test_encoder.py). Its weights are fixed in bf16: cast a `Layer` before packing it."""
+    makes the encoder ~1.2x faster), and in fp32 oneDNN's packed product is ~1.3x faster than MKL's
+    on the AVX-512 CPUs measured (BENCHMARKS.md, eighteenth session). The packed bf16 product gives the
+    same bits as the plain one on one thread (`pack_linears` checks this on probe inputs); packed
+    products, unlike plain ones, gave the same bits on one and on two threads (tests/test_encoder.py).
+    Its weights are fixed in their dtype: cast a `Layer` before packing it."""
 
     def __init__(self, linear: nn.Linear, rows_hint: int):
         super().__init__()
@@ -208,33 +210,54 @@ class PackedLinear(nn.Module):
         return flat.reshape(*x.shape[:-1], self.out_features)
 
 
-def pack_linears(layers: nn.ModuleList, rows_hint: int) -> bool:
-    """Replace the bf16 Linear layers of every block by `PackedLinear` where this torch build can and
-    the packed product is bit-identical to the plain one computed on one thread (the plain bf16
-    product changes with the thread count; the packed one did not, from one thread to two) on probe
-    inputs; else leave them
-    (False). The ops are oneDNN's (`torch.ops.mkldnn`, what torch.compile's CPU freezing uses), not
-    public API, so a torch without them, or one whose packed result differs, keeps the plain products."""
-    names = ("qkv", "attn_out", "ffn_in", "ffn_out")
+_LINEARS = ("qkv", "attn_out", "ffn_in", "ffn_out")
+# How far (absolute) a packed fp32 product may lie from the plain one on the probe inputs: oneDNN sums
+# in another order than MKL (~1e-6 on the encoder's hidden states).
+FP32_PACK_TOLERANCE = 1e-4
+
+
+def _products_agree(
+    layers: nn.ModuleList, packed: list[dict[str, PackedLinear]], rows_hint: int, exact: bool
+) -> bool:
+    """Whether every packed Linear agrees with its plain one on probe inputs of 1, 7 and `rows_hint` rows.
+    exact (bf16): the packed product on this process's threads equals the plain one on one thread, bit for bit.
+    Not exact (fp32): the packed product gives the same bits on one and two threads, within
+    FP32_PACK_TOLERANCE of the plain one."""
     generator = torch.Generator().manual_seed(0)
     threads = torch.get_num_threads()
     try:
-        packed = [{n: PackedLinear(getattr(layer, n), rows_hint) for n in names} for layer in layers]
         with torch.inference_mode():
             for layer, repl in zip(layers, packed, strict=True):
                 for name, linear in repl.items():
                     plain = getattr(layer, name)
                     for rows in (1, 7, rows_hint):
-                        x = torch.randn(rows, plain.in_features, generator=generator).to(torch.bfloat16)
+                        x = torch.randn(rows, plain.in_features, generator=generator).to(plain.weight.dtype)
                         torch.set_num_threads(1)
-                        want = plain(x)
-                        torch.set_num_threads(threads)
-                        if not torch.equal(linear(x), want):
+                        want, one = plain(x), linear(x)
+                        torch.set_num_threads(threads if exact else 2)
+                        got = linear(x)
+                        if exact and not torch.equal(got, want):
                             return False
-    except (RuntimeError, AttributeError, NotImplementedError, TypeError):
-        return False
+                        if not exact and not (
+                            torch.equal(got, one) and float((one - want).abs().max()) <= FP32_PACK_TOLERANCE
+                        ):
+                            return False
     finally:
         torch.set_num_threads(threads)
+    return True
+
+
+def pack_linears(layers: nn.ModuleList, rows_hint: int, exact: bool = True) -> bool:
+    """Replace the Linear layers of every block by `PackedLinear` where this torch build can and the
+    packed products pass `_products_agree` on probe inputs (bf16: `exact`; fp32: not); else leave them
+    (False). The ops are oneDNN's (`torch.ops.mkldnn`, what torch.compile's CPU freezing uses), not
+    public API, so a torch without them, or one whose packed result differs, keeps the plain products."""
+    try:
+        packed = [{n: PackedLinear(getattr(layer, n), rows_hint) for n in _LINEARS} for layer in layers]
+        if not _products_agree(layers, packed, rows_hint, exact):
+            return False
+    except (RuntimeError, AttributeError, NotImplementedError, TypeError):
+        return False
     for layer, repl in zip(layers, packed, strict=True):
         for name, linear in repl.items():
             setattr(layer, name, linear)
@@ -301,7 +324,9 @@ class TextEncoder:
     that need a text's score to depend on that text alone embed it alone, as the harm tier does;
     "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`), and there the bf16 weights are
     laid out for oneDNN once (`pack_linears`: the embeddings of the plain products on one thread,
-    bit for bit, also on two threads; `packed` says whether it happened). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
+    bit for bit, also on two threads; `packed` says whether it happened); elsewhere it runs fp32 with
+    the fp32 weights laid out for oneDNN (~1.3x faster per window on AVX-512; the same bits on one and
+    two threads; within ~1e-6 of "fp32", which keeps the plain products and is what training uses). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
     re-checks on unpickle)."""
@@ -328,12 +353,16 @@ class TextEncoder:
         self._model = self._load_model(_read_pinned(found, "model.safetensors"))
         self.requested_precision = precision
         self.precision = ("bf16" if bf16_is_native() else "fp32") if precision == "auto" else precision
-        self.packed = False  # bf16 weights laid out once for oneDNN (`pack_linears`), where the CPU has AMX
+        self.packed = (
+            False  # weights laid out once for oneDNN (`pack_linears`): bf16 with AMX, "auto" fp32 without
+        )
         if self.precision == "bf16":
             for layer in self._model.layers:
                 layer.products_in(torch.bfloat16)
             if bf16_is_native():
                 self.packed = pack_linears(self._model.layers, self.max_tokens)
+        elif precision == "auto":
+            self.packed = pack_linears(self._model.layers, self.max_tokens, exact=False)
 
     def __getstate__(self) -> dict[str, Any]:
         return {
