@@ -262,12 +262,17 @@ def test_packed_bf16_products_are_bit_identical(model_dir: Path, monkeypatch: py
 def test_auto_packs_fp32_weights_without_amx_close_to_plain_and_thread_stable(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """`auto` on a CPU without AMX lays the fp32 weights out for oneDNN: each embedding the same bits on
+    """`auto` on an AVX-512 CPU without AMX lays the fp32 weights out for oneDNN: each embedding the same bits on
     one and two threads (the plain products are not, for some lengths) and within 1e-5 of the plain
     fp32 one (oneDNN sums in another order); `fp32` keeps the plain products, the training reference."""
     import filters.detectors.encoder as encoder
 
     monkeypatch.setattr(encoder, "bf16_is_native", lambda: False)
+    monkeypatch.setattr(
+        encoder, "fp32_packing_measured", lambda: False
+    )  # an AVX2-only CPU: not measured there
+    assert TextEncoder(model_dir, max_tokens=32, precision="auto").packed is False
+    monkeypatch.setattr(encoder, "fp32_packing_measured", lambda: True)
     plain = TextEncoder(model_dir, max_tokens=128, precision="fp32")
     assert plain.packed is False
     threads = torch.get_num_threads()

