@@ -21,8 +21,9 @@ Cold, fair, medians:
 Contenders: winnow rules (terms + PII/secrets + URL blocklist), winnow whole chain (configs/policy.yaml,
 pretrain mode), the same chain without its harm classifier entries (what the harm classifier's cost is added
 to: "harm adds" = median over sets of chain / chain-without-harm CPU time - 1), the chain with the harm fast tier
-only (`pretrain_scope: off`, the cheaper choice), the chain with the encoder in fp32 (what a CPU without AMX
-runs; `encoder_precision: auto` picks bf16 only on AMX), the chain scoring every document with every detector
+only (`pretrain_scope: off`, the cheaper choice), the chain with the encoder's plain fp32 products
+(`encoder_precision: fp32`: what an AVX2-only CPU runs; `auto` picks bf16 on AMX and packed fp32 on other AVX-512
+CPUs), the chain scoring every document with every detector
 (`skip_dropped_in: []`: no stage skips what an earlier one dropped), each detector of that chain alone
 (each on every document), and datatrove's LanguageFilter (lid.176) +
 GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter + FineWebQualityFilter, all with their defaults.
@@ -263,8 +264,8 @@ def chain_fast_harm():
 
 
 def chain_fp32_encoder():
-    """The shipped pre-training chain with the encoder's products in fp32
-    (`detectors.harm.encoder_precision: fp32`): what a CPU without AMX runs, measured on this one."""
+    """The shipped pre-training chain with the encoder's plain fp32 products
+    (`detectors.harm.encoder_precision: fp32`): what an AVX2-only CPU runs, measured on this one."""
     data = _shipped_policy_data()
     data["detectors"]["harm"]["encoder_precision"] = "fp32"
     return _chain(data)
@@ -499,7 +500,7 @@ def _print_tables(results: dict) -> None:
     for key, what in (
         ("harm_adds", "The harm classifier"),
         ("fast_harm_adds", "Its fast tier alone"),
-        ("fp32_harm_adds", "With the encoder in fp32, it"),
+        ("fp32_harm_adds", "With the encoder's plain fp32 products, it"),
     ):
         if key in results:
             r = results[key]
