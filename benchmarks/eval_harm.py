@@ -559,6 +559,7 @@ def evaluate(
             "any_harm": any_harm(sc, apc),
             "false_positives": clean_fpr(sc),
             "encoder_precision": judge.harm.encoder.precision if judge.harm.encoder else None,
+            "encoder_packed": judge.harm.encoder.packed if judge.harm.encoder else None,
             "detector_options": judge.harm.__getstate__(),  # what was measured, as the policy set it
             "pretrain_documents": pretrain_documents(encoder, scope, precision, rows),
             "short_messages": short_messages(judge),

@@ -289,8 +289,9 @@ class HarmOptions(_Strict):
     # joined back first) are words it can read (harm_tiers.encoder_input): split words and digits
     # inside words keep the fast score.
     encoder_min_readable: float = Field(0.7, ge=0.0, le=1.0)
-    # The encoder's matrix products: fp32; bf16 (~1.9x faster per window where the CPU has AMX, slower
-    # without; scores move by ~1e-4); auto = bf16 only on a CPU with AMX (filters/detectors/encoder.py).
+    # The encoder's matrix products: fp32 (plain); bf16 (~1.9x faster per window where the CPU has AMX,
+    # slower without; scores move by ~1e-4); auto = bf16 on a CPU with AMX, fp32 with weights packed for
+    # oneDNN on other AVX-512 CPUs (scores move by ~1e-6), plain fp32 elsewhere (filters/detectors/encoder.py).
     encoder_precision: Literal["auto", "fp32", "bf16"] = "fp32"
 
     @field_validator("manifest_path")

@@ -154,9 +154,11 @@ def bf16_is_native() -> bool:
 
 
 def fp32_packing_measured() -> bool:
-    """Whether this CPU is of the kind where packing the fp32 weights for oneDNN was measured to pay
-    (AVX-512: ~1.25x per warm window, BENCHMARKS.md, eighteenth session). Elsewhere (AVX2 only) it was
-    not measured, so "auto" keeps the plain fp32 products there."""
+    """Whether this CPU is of the kind where packing the fp32 weights for oneDNN was measured to pay:
+    AVX-512 (measured on one AMD EPYC, Zen 4, 2026-12-06: the encoder 28.7 -> 22.4 CPU-ms per window in
+    the pipeline benchmark, the warm 2 KB check's p99 -20%; BENCHMARKS.md, eighteenth session; an Intel
+    AVX-512 CPU without AMX packs by the same test, unmeasured). AVX2-only CPUs keep the plain fp32
+    products."""
     try:
         return torch.backends.cpu.get_cpu_capability() == "AVX512"
     except (AttributeError, RuntimeError):
@@ -180,7 +182,7 @@ class Layer(nn.Module):
     def products_in(self, dtype: torch.dtype) -> None:
         """Run this block's matrix products (its four Linear layers, and so the attention) in `dtype`."""
         if isinstance(self.qkv, PackedLinear):
-            raise ValueError("this block's weights are packed for oneDNN in bf16 and cannot change dtype")
+            raise ValueError("this block's weights are packed for oneDNN and cannot change dtype")
         for linear in (self.qkv, self.attn_out, self.ffn_in, self.ffn_out):
             linear.to(dtype)
         self.products_dtype = dtype
@@ -202,8 +204,8 @@ class PackedLinear(nn.Module):
 
     Why: a plain `F.linear` on the CPU hands the weight to the BLAS in row-major form; in bf16 oneDNN
     re-lays it out for the AMX tiles on every product (on the harm tier's ~84-token windows packing
-    makes the encoder ~1.2x faster), and in fp32 oneDNN's packed product is ~1.3x faster than MKL's
-    on the AVX-512 CPUs measured (BENCHMARKS.md, eighteenth session). The packed bf16 product gives the
+    makes the encoder ~1.2x faster), and in fp32 the packed encoder took ~20% less CPU per window
+    than MKL's products on the AVX-512 AMD EPYC measured (BENCHMARKS.md, eighteenth session). The packed bf16 product gives the
     same bits as the plain one on one thread (`pack_linears` checks this on probe inputs); packed
     products, unlike plain ones, gave the same bits on one and on two threads (tests/test_encoder.py).
     Its weights are fixed in their dtype: cast a `Layer` before packing it."""
@@ -336,8 +338,8 @@ class TextEncoder:
     "auto" picks bf16 only where the CPU has AMX (`bf16_is_native`), and there the bf16 weights are
     laid out for oneDNN once (`pack_linears`: the embeddings of the plain products on one thread,
     bit for bit, also on two threads; `packed` says whether it happened); elsewhere it runs fp32, on an
-    AVX-512 CPU with the fp32 weights laid out for oneDNN (`fp32_packing_measured`; ~1.25x faster per
-    warm window; the same bits on one and two threads; within ~1e-6 of "fp32", which keeps the plain
+    AVX-512 CPU with the fp32 weights laid out for oneDNN (`fp32_packing_measured`; ~20% less CPU per
+    window; the same bits on one and two threads; within ~1e-6 of "fp32", which keeps the plain
     products and is what training uses). Dynamic int8 was measured too (benchmarks/encoder_speed.py) and is not
     offered: it moves embeddings too far (cosine to fp32 below 0.99). Missing files raise
     `EncoderUnavailable`, altered ones `EncoderError`. Picklable for Ray actors (reloads and
@@ -441,10 +443,11 @@ class TextEncoder:
         """Build oneDNN's kernels for one text of every token count (2..max_tokens) now; returns the
         token counts run (none where the weights are not packed or this process already did it).
 
-        Why: with packed bf16 weights oneDNN JIT-compiles a kernel per input shape, so the first text
-        of each length cost ~9 ms instead of ~5 ms (BENCHMARKS.md, 2026-12-05 fourteenth session), and
+        Why: with packed weights oneDNN JIT-compiles a kernel per input shape, so the first text of each
+        length cost ~9 ms instead of ~5 ms in bf16 (BENCHMARKS.md, 2026-12-05 fourteenth session; fp32:
+        ~2.5 ms more, eighteenth session), and
         a caller that embeds one text at a time (the harm tier) meets a new length on most texts of a
-        fresh process. Warming costs ~1.2 CPU-s once per process, more than building each length as it
+        fresh process. Warming costs ~1.2 CPU-s (bf16) to ~3 CPU-s (fp32) once per process, more than building each length as it
         comes: it is for callers whose first texts must not be the slow ones. The arithmetic of later
         passes is unchanged: same ops, shapes and weights."""
         key = (self.cfg.hidden_size, self.cfg.intermediate_size, self.max_tokens, self.precision)

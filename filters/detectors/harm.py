@@ -287,8 +287,9 @@ class HarmDetector:
     def warm_up(self) -> None:
         """Build the encoder's kernels for a window of every token count now (`Filter.warm_up`).
 
-        Why: windows are embedded one at a time, and on the packed bf16 path the first window of each
-        length costs ~4 ms more while oneDNN builds its kernels. Warming costs ~1.2 CPU-s, more than a
+        Why: windows are embedded one at a time, and on a packed path (bf16 with AMX, fp32 on other
+        AVX-512 CPUs) the first window of each length costs ~2.5–4 ms more while oneDNN builds its
+        kernels. Warming costs ~1.2 CPU-s (bf16) to ~3 CPU-s (fp32), more than a
         process ever pays for building them as it goes (each length once, at most ~0.5 s), so it is for
         long-lived callers whose first requests should not be the slow ones (the server), not for
         throughput (BENCHMARKS.md, 2026-12-05 fourteenth session)."""
