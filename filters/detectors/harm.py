@@ -224,8 +224,8 @@ class HarmDetector:
     you", and so do the encoder's heads; the curated terms still judge such texts). The encoder reads
     a window with spaced-apart words joined back (`harm_tiers.encoder_input`); a window whose
     readable share is still below `encoder_min_readable`, or in which leet remains after the
-    normalizer's reading (at least `harm_tiers.LEET_SHARE` of its lettered tokens, `leet_share` of what the encoder would read),
-    keeps its fast score: the encoder cannot read split words or digits inside words, and the fast
+    normalizer's reading (at least `harm_tiers.LEET_SHARE` of its lettered tokens, `leet_share` of
+    what the encoder would read), keeps its fast score: the encoder cannot read split words or digits inside words, and the fast
     tier's n-grams can. Leet the normalizer reads back into words ("m4ke 4 b0mb" is "make a bomb",
     `filters.leet_words`) reaches the encoder, so such a window is judged as the same window in letters.
     Loads and verifies every file at construction (the normalizer's word list too) so a bad one stops
