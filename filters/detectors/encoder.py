@@ -203,12 +203,12 @@ class PackedLinear(nn.Module):
     """A Linear (bf16 or fp32) whose weight is laid out once in oneDNN's blocked format.
 
     Why: a plain `F.linear` on the CPU hands the weight to the BLAS in row-major form; in bf16 oneDNN
-    re-lays it out for the AMX tiles on every product (on the harm tier's ~84-token windows packing
-    makes the encoder ~1.2x faster), and in fp32 the packed encoder took ~20% less CPU per window
-    than MKL's products on the AVX-512 AMD EPYC measured (BENCHMARKS.md, eighteenth session). The
-    packed bf16 product gives the same bits as the plain one on one thread (`pack_linears` checks this on probe inputs); packed
-    products, unlike plain ones, gave the same bits on one and on two threads (tests/test_encoder.py).
-    Its weights are fixed in their dtype: cast a `Layer` before packing it."""
+    re-lays it out for the AMX tiles on every product (on the harm tier's ~84-token windows packing makes
+    the encoder ~1.2x faster), and in fp32 the packed encoder took ~20% less CPU per window than MKL's
+    products on the AVX-512 AMD EPYC measured (BENCHMARKS.md, eighteenth session). The packed bf16 product
+    gives the same bits as the plain one on one thread (`pack_linears` checks this on probe inputs); packed
+    products, unlike plain ones, gave the same bits on one and on two threads (tests/test_encoder.py). Its
+    weights are fixed in their dtype: cast a `Layer` before packing it."""
 
     def __init__(self, linear: nn.Linear, rows_hint: int):
         super().__init__()
@@ -444,12 +444,11 @@ class TextEncoder:
         token counts run (none where the weights are not packed or this process already did it).
 
         Why: with packed weights oneDNN JIT-compiles a kernel per input shape, so the first text of each
-        length cost ~9 ms instead of ~5 ms in bf16 (BENCHMARKS.md, 2026-12-05 fourteenth session; fp32:
-        ~2.5 ms more, eighteenth session), and
-        a caller that embeds one text at a time (the harm tier) meets a new length on most texts of a
-        fresh process. Warming costs ~1.2 CPU-s (bf16) to ~3 CPU-s (fp32) once per process, more than
-        building each length as it comes: it is for callers whose first texts must not be the slow ones. The arithmetic of later
-        passes is unchanged: same ops, shapes and weights."""
+        length cost ~9 ms instead of ~5 ms in bf16 (BENCHMARKS.md, 2026-12-05 fourteenth session; fp32: ~2.5
+        ms more, eighteenth session), and a caller that embeds one text at a time (the harm tier) meets a
+        new length on most texts of a fresh process. Warming costs ~1.2 CPU-s (bf16) to ~3 CPU-s (fp32) once
+        per process, more than building each length as it comes: it is for callers whose first texts must
+        not be the slow ones. The arithmetic of later passes is unchanged: same ops, shapes and weights."""
         key = (self.cfg.hidden_size, self.cfg.intermediate_size, self.max_tokens, self.precision)
         if not self.packed or key in _WARMED_SINGLE_TEXTS:
             return []

@@ -220,14 +220,14 @@ class HarmDetector:
     another category than the fast tier's, which the held-out rows favour; cheap, cuts false
     positives), "all", or "off".
     A window with fewer than `min_content_words` non-framing word tokens scores 0 in every scope (the
-    classifier, both tiers, abstains: on one or two words a bag of n-grams fires on "ok" and "thank
-    you", and so do the encoder's heads; the curated terms still judge such texts). The encoder reads
-    a window with spaced-apart words joined back (`harm_tiers.encoder_input`); a window whose
-    readable share is still below `encoder_min_readable`, or in which leet remains after the
-    normalizer's reading (at least `harm_tiers.LEET_SHARE` of its lettered tokens, `leet_share` of
-    what the encoder would read), keeps its fast score: the encoder cannot read split words or digits inside words, and the fast
-    tier's n-grams can. Leet the normalizer reads back into words ("m4ke 4 b0mb" is "make a bomb",
-    `filters.leet_words`) reaches the encoder, so such a window is judged as the same window in letters.
+    classifier, both tiers, abstains: on one or two words a bag of n-grams fires on "ok" and "thank you",
+    and so do the encoder's heads; the curated terms still judge such texts). The encoder reads a window
+    with spaced-apart words joined back (`harm_tiers.encoder_input`); a window whose readable share is still
+    below `encoder_min_readable`, or in which leet remains after the normalizer's reading (at least
+    `harm_tiers.LEET_SHARE` of its lettered tokens, `leet_share` of what the encoder would read), keeps its
+    fast score: the encoder cannot read split words or digits inside words, and the fast tier's n-grams can.
+    Leet the normalizer reads back into words ("m4ke 4 b0mb" is "make a bomb", `filters.leet_words`) reaches
+    the encoder, so such a window is judged as the same window in letters.
     Loads and verifies every file at construction (the normalizer's word list too) so a bad one stops
     the policy from being built;
     picklable for Ray actors (reloads on unpickle)."""
