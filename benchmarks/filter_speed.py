@@ -15,7 +15,11 @@ Cold, fair, medians:
   every contender is its own fresh instance (no caches shared between contenders) and has run once on a
   fixed warm-up text, a two-word snippet and a threat (every model loaded, the second-opinion language
   model and the harm encoder included; lazy tables built) and on nothing else;
-- in that process the contenders take turns on the set, the order rotated from set to set;
+- in that process the contenders take turns on the set, the order rotated from set to set; what was built
+  before timing (every contender's models and tables) is frozen out of the garbage collector's scans, and
+  each turn starts with empty young generations (`_settle_heap`, `_timed_turn`): a full collection would
+  otherwise scan all contenders at once and land on whoever triggered it (the records before 2026-12-06
+  07:00 UTC did not do this; their "fast tier adds" carried one such collection in some sets);
 - the rate is documents per CPU-second (`time.process_time`, OMP_NUM_THREADS=1), and the MEDIAN over the
   --sets sets is reported with the range.
 Contenders: winnow rules (terms + PII/secrets + URL blocklist), winnow whole chain (configs/policy.yaml,
@@ -48,6 +52,7 @@ Writes benchmarks/results/filter_speed.json (benchmarks.machine.write_results).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -342,10 +347,30 @@ class EncoderMeter:
         return out
 
 
-def _cpu_per_doc(fn, docs: list[str]) -> float:
+def _settle_heap() -> None:
+    """Collect, then move every object built so far (every contender's models, tables and caches)
+    to the interpreter's permanent generation, which no later collection scans.
+
+    Why: the contenders share one process, so it holds seven chains, datatrove and spaCy at once.
+    A full collection scans them all, ~0.18 s here, and lands in the turn of whichever contender
+    happens to trigger it: on 2026-12-06 one added 1.2 ms per document to the quality detector of
+    the fast-tier-only chain's turn, and the record's "fast tier adds 42%" measured that, not the
+    fast tier (0.26 ms per document, timed inside the chain). A pipeline worker holds one chain,
+    whose models live for the whole run, so freezing what was built before timing leaves each
+    contender the collections of what it allocates itself (BENCHMARKS.md, nineteenth session)."""
+    gc.collect()
+    gc.freeze()
+
+
+def _timed_turn(fn, docs: list[str]) -> tuple[float, int]:
+    """(documents per CPU-second, full collections during the turn) of one contender on `docs`; the
+    young generations are emptied first, untimed, so no contender inherits another's garbage."""
+    gc.collect()
+    full = gc.get_stats()[2]["collections"]
     t0 = time.process_time()
     fn(docs)
-    return (time.process_time() - t0) / len(docs)
+    seconds = time.process_time() - t0
+    return len(docs) / seconds, gc.get_stats()[2]["collections"] - full
 
 
 def measure_set(k: int, n: int, sets: int) -> dict:
@@ -361,15 +386,17 @@ def measure_set(k: int, n: int, sets: int) -> dict:
     counter.take()
     if meter is not None:
         meter.take()
+    _settle_heap()
     names = list(contenders)
     order = names[k % len(names) :] + names[: k % len(names)]  # rotate who goes first
-    cold, hits, harm_work = {}, {}, {}
+    cold, hits, harm_work, full_collections = {}, {}, {}, {}
     for name in order:
-        cold[name] = 1.0 / _cpu_per_doc(contenders[name], docs)
+        cold[name], full_collections[name] = _timed_turn(contenders[name], docs)
         hits[name] = counter.take()
         if name == "winnow_full_chain":
             harm_work = meter.take()
     out = {"set": k, "docs": len(docs), "chars": sum(map(len, docs)), "note": note, "cold": cold}
+    out["full_collections"] = full_collections
     out["shipped_chain_harm_work"] = harm_work
     out["cold_quality_cache"] = hits.get("detector:quality")
     if "winnow_full_chain" in contenders:
@@ -388,7 +415,8 @@ def measure_set(k: int, n: int, sets: int) -> dict:
             fn(list(WARM_TEXTS))
             fn(others)  # caches filled by the other real documents
             counter.take()
-            filled[name] = 1.0 / _cpu_per_doc(fn, docs)
+            _settle_heap()
+            filled[name] = _timed_turn(fn, docs)[0]
             filled_hits[name] = counter.take()
         out["filled"] = filled
         out["filled_quality_cache"] = filled_hits["detector:quality"]
@@ -521,6 +549,7 @@ def _print_tables(results: dict) -> None:
                 else ""
             )
         )
+    print(f"\nFull garbage collections during timed turns, all sets: {results['full_collections_in_turns']}")
     print(f"\n{results['note']}")
 
 
@@ -588,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
         asked = sum(c["chunks"] for c in counts)
         hit[case] = 1 - sum(c["misses"] for c in counts) / asked if asked else None
     results["quality_cache_hit_rate"] = hit
+    results["full_collections_in_turns"] = sum(sum(r.get("full_collections", {}).values()) for r in per_set)
     split = harm_cost_split(per_set)
     if split:
         results["shipped_chain_harm_work"] = split
@@ -611,7 +641,9 @@ def main(argv: list[str] | None = None) -> None:
         f"cold: each of {args.sets} sets of {args.docs} real deduplicated documents in a fresh process pinned to "
         f"CPU {core}, every contender a fresh instance warmed on 3 fixed texts only, turns rotated per set; "
         "documents per CPU-second (process_time, one thread), median and range over the sets; filled: the same "
-        "after the caches ran over the other sets; pathological: one document per size, timed once"
+        "after the caches ran over the other sets; objects built before timing frozen out of the garbage "
+        "collector's scans (gc.freeze), young generations collected untimed before each turn; pathological: "
+        "one document per size, timed once"
     )
     figures = {k: v for k, v in results.items() if k != "machine"}
     write_results("filter_speed", figures, method=method, machine=results["machine"])

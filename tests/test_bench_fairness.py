@@ -120,3 +120,32 @@ def test_the_harm_cost_split_is_pooled_over_sets() -> None:
     assert abs(split["pooled_encoder_share"] - 0.25) < 1e-12  # 1 s / 4 s
     assert abs(split["pooled_rest"] - 0.25) < 1e-12  # (7 - 5 - 1) s / 4 s
     assert harm_cost_split([{"docs": 100, "cold": rates[0]}]) == {}
+
+
+def test_a_turn_scans_only_what_it_allocates() -> None:
+    """filter_speed's contenders share one process: what was built before timing is frozen out of the
+    collector's scans, and a turn starts with empty young generations, so a full collection of the
+    other contenders' objects cannot land in one contender's time (`_settle_heap`, `_timed_turn`)."""
+    import gc
+    import weakref
+
+    from benchmarks.filter_speed import _settle_heap, _timed_turn
+
+    class Node:
+        pass
+
+    built = [[i] for i in range(50_000)]  # another contender's models and tables
+    frozen_before = gc.get_freeze_count()
+    try:
+        _settle_heap()
+        assert gc.get_freeze_count() >= frozen_before + len(built)
+        cycle = Node()
+        cycle.me = cycle  # garbage a previous turn left behind, freed only by a collection
+        alive = weakref.ref(cycle)
+        del cycle
+        calls = []
+        rate, full = _timed_turn(lambda docs: calls.append(alive() is None), ["a", "b", "c", "d"])
+        assert calls == [True]  # collected before the turn's clock started
+        assert rate > 0 and full == 0
+    finally:
+        gc.unfreeze()
