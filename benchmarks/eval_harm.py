@@ -356,6 +356,7 @@ def pretrain_documents(encoder: str, scope: str, precision: str | None, rows: li
         "clean_prose_4kb": [r.text for r in rows if r.source.startswith("prose:")],
         "medquad_heldout": [r.text for r in rows if r.source == "medquad_benign_medical"],
         "news_articles": [r.text for r in rows if r.source == NEWS],
+        "project_web_pages": [r["text"] for r in _read_jsonl(WEB_PAGES)],
     }
     out = {}
     for name, texts in groups.items():
@@ -396,6 +397,27 @@ def short_messages(judge: Judge) -> dict:
 
 
 HARD_NEGATIVES = Path(__file__).resolve().parents[1] / "data" / "harm_hard_negatives" / "hard_negatives.jsonl"
+WEB_PAGES = Path(__file__).resolve().parents[1] / "data" / "harm_web_negatives" / "pages.jsonl"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _fired_share(judge: Judge, rows: list[dict], group: str) -> dict:
+    """Share of `rows` (each a dict with "text" and `group`) on which a harm category fires at run time,
+    overall, per category and per value of `group`."""
+    _, fired = judge.judge([r["text"] for r in rows])
+    per_group = {}
+    for value in sorted({r[group] for r in rows}):
+        m = np.array([r[group] == value for r in rows])
+        per_group[value] = round(float(fired[m].any(axis=1).mean()), 4)
+    return {
+        "n": len(rows),
+        "any_fpr": round(float(fired.any(axis=1).mean()), 4),
+        "per_category": {c: round(float(fired[:, k].mean()), 4) for k, c in enumerate(CATEGORIES)},
+        f"per_{group}": per_group,
+    }
 
 
 def project_hard_negatives(judge: Judge) -> dict:
@@ -404,19 +426,17 @@ def project_hard_negatives(judge: Judge) -> dict:
 
     Written for the project, not a public test source, and written knowing which kinds of text the
     classifier over-blocks; no shipped model was trained or tuned on it."""
-    rows = [json.loads(line) for line in HARD_NEGATIVES.read_text(encoding="utf-8").splitlines()]
-    _, fired = judge.judge([r["text"] for r in rows])
-    kinds = sorted({r["kind"] for r in rows})
-    per_kind = {}
-    for kind in kinds:
-        m = np.array([r["kind"] == kind for r in rows])
-        per_kind[kind] = round(float(fired[m].any(axis=1).mean()), 4)
-    return {
-        "n": len(rows),
-        "any_fpr": round(float(fired.any(axis=1).mean()), 4),
-        "per_category": {c: round(float(fired[:, k].mean()), 4) for k, c in enumerate(CATEGORIES)},
-        "per_kind": per_kind,
-    }
+    return _fired_share(judge, _read_jsonl(HARD_NEGATIVES), "kind")
+
+
+def project_web_pages(judge: Judge) -> dict:
+    """Share of the project's own benign web pages (160 commercial, blog and how-to pages of 1.2-2.5 KB,
+    16 genres, data/harm_web_negatives) on which a harm category fires, overall and per genre and category.
+
+    Written for the project without reading any data, after the fast tier was seen firing on such pages
+    in `benchmarks.filter_speed`; no shipped model was trained or tuned on them (two tries that trained on
+    them did not ship: BENCHMARKS.md, nineteenth session)."""
+    return _fired_share(judge, _read_jsonl(WEB_PAGES), "genre")
 
 
 def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCATED_SOURCES) -> dict:
@@ -564,6 +584,7 @@ def evaluate(
             "pretrain_documents": pretrain_documents(encoder, scope, precision, rows),
             "short_messages": short_messages(judge),
             "project_hard_negatives": project_hard_negatives(judge),
+            "project_web_pages": project_web_pages(judge),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
             "cost_one_core": speed(judge.harm, rows),
@@ -605,6 +626,8 @@ def print_summary(name: str, res: dict) -> None:
     )
     hard = res["project_hard_negatives"]
     print(f"a harm category fires on the project's hard negatives: {hard['any_fpr']} of {hard['n']}")
+    web = res["project_web_pages"]
+    print(f"a harm category fires on the project's benign web pages: {web['any_fpr']} of {web['n']}")
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
     print("cost", json.dumps(res["cost_one_core"]), flush=True)
