@@ -19,7 +19,8 @@ Cold, fair, medians:
   before timing (every contender's models and tables) is frozen out of the garbage collector's scans, and
   each turn starts with empty young generations (`_settle_heap`, `_timed_turn`): a full collection would
   otherwise scan all contenders at once and land on whoever triggered it (the records before 2026-12-06
-  07:00 UTC did not do this; their "fast tier adds" carried one such collection in some sets);
+  07:53 UTC did not do this; their "fast tier adds" carried one such collection in some sets; a process with
+  one chain runs none over 900 documents);
 - the rate is documents per CPU-second (`time.process_time`, OMP_NUM_THREADS=1), and the MEDIAN over the
   --sets sets is reported with the range.
 Contenders: winnow rules (terms + PII/secrets + URL blocklist), winnow whole chain (configs/policy.yaml,
