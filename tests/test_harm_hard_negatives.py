@@ -7,13 +7,13 @@ No model is loaded; these checks read the file only."""
 
 from __future__ import annotations
 
-import codecs
-import json
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests.project_data import DENY, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "harm_hard_negatives" / "hard_negatives.jsonl"
@@ -40,37 +40,12 @@ MIN_PER_KIND = 30
 MIN_CHARS, MAX_CHARS = 15, 600
 SHORT_MAX_WORDS = 30  # one-line prompts and chat messages
 LONG_MIN_CHARS = 250  # paragraphs of prose
-# Slurs and explicit terms that must never appear; stored in rot13 so the repo does not spell them out.
-DENY_ROT13 = (
-    "avttre",
-    "avttn",
-    "snttbg",
-    "xvxr",
-    "fcvp",
-    "genaal",
-    "ergneq",
-    "ergneqrq",
-    "phag",
-    "oybjwbo",
-    "unaqwbo",
-    "phzfubg",
-    "qvyqb",
-    "tnatont",
-)
-DENY = frozenset(codecs.decode(w, "rot13") for w in DENY_ROT13)
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, str]]:
     """Every row of the set; a missing file fails here rather than skipping."""
-    assert DATA.is_file(), f"missing {DATA.relative_to(ROOT)}"
-    out = []
-    for n, line in enumerate(DATA.read_text(encoding="utf-8").splitlines(), 1):
-        row = json.loads(line)
-        assert isinstance(row, dict) and set(row) == KEYS, f"line {n}: keys {sorted(row)}"
-        assert all(isinstance(row[k], str) for k in KEYS), f"line {n}: non-string value"
-        out.append(row)
-    return out
+    return read_rows(DATA, KEYS)
 
 
 def test_ids_unique_and_consecutive(rows: list[dict[str, str]]) -> None:

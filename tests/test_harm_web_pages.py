@@ -7,7 +7,6 @@ silently change what it measures. No model is loaded."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_harm_hard_negatives import DENY
+from tests.project_data import DENY, read_rows
 
 KEYS = {"id", "genre", "text"}
 GENRES = (
@@ -44,14 +43,7 @@ PROJECT_WEB_PAGES = Path(__file__).resolve().parents[1] / "data" / "harm_web_neg
 @pytest.fixture(scope="module")
 def pages() -> list[dict[str, str]]:
     """Every page; a missing file fails here rather than skipping."""
-    assert PROJECT_WEB_PAGES.is_file(), f"missing {PROJECT_WEB_PAGES}"
-    out = []
-    for n, line in enumerate(PROJECT_WEB_PAGES.read_text(encoding="utf-8").splitlines(), 1):
-        page = json.loads(line)
-        assert isinstance(page, dict) and set(page) == KEYS, f"line {n}: keys {sorted(page)}"
-        assert all(isinstance(page[k], str) for k in KEYS), f"line {n}: non-string value"
-        out.append(page)
-    return out
+    return read_rows(PROJECT_WEB_PAGES, KEYS)
 
 
 def test_ids_unique_and_in_order(pages: list[dict[str, str]]) -> None:
