@@ -17,7 +17,7 @@ Cold, fair, medians:
   model and the harm encoder included; lazy tables built) and on nothing else;
 - in that process the contenders take turns on the set, the order rotated from set to set; what was built
   before timing (every contender's models and tables) is frozen out of the garbage collector's scans, and
-  each turn starts with empty young generations (`_settle_heap`, `_timed_turn`): a full collection would
+  each turn starts after an untimed collection of the unfrozen heap (`_settle_heap`, `_timed_turn`): a full collection would
   otherwise scan all contenders at once and land on whoever triggered it (the records before 2026-12-06
   07:53 UTC did not do this; their "fast tier adds" carried one such collection in some sets; a process with
   one chain runs none over 900 documents);
@@ -365,7 +365,7 @@ def _settle_heap() -> None:
 
 def _timed_turn(fn, docs: list[str]) -> tuple[float, int]:
     """(documents per CPU-second, full collections during the turn) of one contender on `docs`; the
-    young generations are emptied first, untimed, so no contender inherits another's garbage."""
+    unfrozen heap is collected first, untimed, so no contender inherits another's garbage."""
     gc.collect()
     full = gc.get_stats()[2]["collections"]
     t0 = time.process_time()
@@ -550,7 +550,9 @@ def _print_tables(results: dict) -> None:
                 else ""
             )
         )
-    print(f"\nFull garbage collections during timed turns, all sets: {results['full_collections_in_turns']}")
+    print(
+        f"\nFull garbage collections during the timed cold turns, all sets: {results['full_collections_in_turns']}"
+    )
     print(f"\n{results['note']}")
 
 
@@ -643,7 +645,7 @@ def main(argv: list[str] | None = None) -> None:
         f"CPU {core}, every contender a fresh instance warmed on 3 fixed texts only, turns rotated per set; "
         "documents per CPU-second (process_time, one thread), median and range over the sets; filled: the same "
         "after the caches ran over the other sets; objects built before timing frozen out of the garbage "
-        "collector's scans (gc.freeze), young generations collected untimed before each turn; pathological: "
+        "collector's scans (gc.freeze), the unfrozen heap collected untimed before each turn; pathological: "
         "one document per size, timed once"
     )
     figures = {k: v for k, v in results.items() if k != "machine"}

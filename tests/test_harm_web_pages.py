@@ -80,7 +80,7 @@ def test_no_denied_words(pages: list[dict[str, str]]) -> None:
 
 def test_the_evaluation_reports_them_per_genre(pages: list[dict[str, str]]) -> None:
     """`benchmarks.eval_harm` counts a page as fired when any harm category fires on it, per genre."""
-    from benchmarks.eval_harm import CATEGORIES, WEB_PAGES, _fired_share, _read_jsonl
+    from benchmarks.eval_harm import CATEGORIES, WEB_PAGES, _fired_share, _read_jsonl, project_web_pages
 
     class FiresOnGardens:
         def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -97,3 +97,5 @@ def test_the_evaluation_reports_them_per_genre(pages: list[dict[str, str]]) -> N
     assert out["per_genre"]["gardening"] == round(
         sum("garden" in p["text"].lower() for p in gardening) / 10, 4
     )
+    # the evaluation's entry point reads this file and counts by genre
+    assert project_web_pages(FiresOnGardens()) == out
