@@ -268,9 +268,8 @@ def test_auto_packs_fp32_weights_without_amx_close_to_plain_and_thread_stable(
     import filters.detectors.encoder as encoder
 
     monkeypatch.setattr(encoder, "bf16_is_native", lambda: False)
-    measured = (
-        encoder.fp32_packing_measured()
-    )  # whether this CPU is AVX-512, the kind packing was measured on
+    # Whether this CPU is AVX-512, the kind packing was measured on.
+    measured = encoder.fp32_packing_measured()
     monkeypatch.setattr(encoder, "fp32_packing_measured", lambda: False)  # as on an AVX2-only CPU
     assert TextEncoder(model_dir, max_tokens=32, precision="auto").packed is False
     monkeypatch.setattr(encoder, "fp32_packing_measured", lambda: measured)
