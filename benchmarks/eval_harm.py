@@ -398,6 +398,7 @@ def short_messages(judge: Judge) -> dict:
 
 HARD_NEGATIVES = Path(__file__).resolve().parents[1] / "data" / "harm_hard_negatives" / "hard_negatives.jsonl"
 WEB_PAGES = Path(__file__).resolve().parents[1] / "data" / "harm_web_negatives" / "pages.jsonl"
+SHORT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_short_messages" / "messages.jsonl"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -437,6 +438,30 @@ def project_web_pages(judge: Judge) -> dict:
     in `benchmarks.filter_speed`; no shipped model was trained or tuned on them (two tries that trained on
     them did not ship: BENCHMARKS.md, nineteenth session)."""
     return _fired_share(judge, _read_jsonl(WEB_PAGES), "genre")
+
+
+def project_short_messages(judge: Judge) -> dict:
+    """The project's 222 short chat messages (2-12 words, data/harm_short_messages): the share of the
+    harmful ones on which any harm category fires at run time (per group: the category it was written
+    for), and of the benign ones (per group), with the texts that fired, so two runs can be paired.
+
+    Written for the project without reading any data, after a variant lost one of the 16 harmful
+    messages of `short_messages`; no shipped model was trained or tuned on them. No sexual_minors rows."""
+    rows = _read_jsonl(SHORT_PROBE)
+    _, fired = judge.judge([r["text"] for r in rows])
+    hit = fired.any(axis=1)
+    out = {}
+    for label in ("harmful", "benign"):
+        idx = [i for i, r in enumerate(rows) if r["label"] == label]
+        groups = sorted({rows[i]["group"] for i in idx})
+        out[label] = {
+            "n": len(idx),
+            "fired": int(hit[idx].sum()),
+            "share_fired": _rate(hit[idx]),
+            "per_group": {g: _rate(hit[[i for i in idx if rows[i]["group"] == g]]) for g in groups},
+            "texts_fired": [rows[i]["text"] for i in idx if hit[i]],
+        }
+    return out
 
 
 def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCATED_SOURCES) -> dict:
@@ -585,6 +610,7 @@ def evaluate(
             "short_messages": short_messages(judge),
             "project_hard_negatives": project_hard_negatives(judge),
             "project_web_pages": project_web_pages(judge),
+            "project_short_messages": project_short_messages(judge),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
             "cost_one_core": speed(judge.harm, rows),
@@ -628,6 +654,11 @@ def print_summary(name: str, res: dict) -> None:
     print(f"a harm category fires on the project's hard negatives: {hard['any_fpr']} of {hard['n']}")
     web = res["project_web_pages"]
     print(f"a harm category fires on the project's benign web pages: {web['any_fpr']} of {web['n']}")
+    probe = res["project_short_messages"]
+    print(
+        f"the project's short messages: a harm category fires on {probe['harmful']['fired']}/"
+        f"{probe['harmful']['n']} harmful, {probe['benign']['fired']}/{probe['benign']['n']} benign"
+    )
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
     print("cost", json.dumps(res["cost_one_core"]), flush=True)
