@@ -124,6 +124,16 @@ def _fpr(source: str) -> Callable[[Node], tuple[float, float]]:
     return lambda s: (s("false_positives", source, "any_fpr").num, s("false_positives", source, "n").num)
 
 
+def _short_probe(r: Node) -> str:
+    probe = r("shipped_confirm", "project_short_messages")
+    benign, harmful = probe("benign"), probe("harmful")
+    return (
+        f"{benign('fired').num:.0f} of {benign('n').num:.0f} benign fire "
+        f"(everyday requests {_pct(benign('per_group', 'everyday').num)}); "
+        f"{harmful('fired').num:.0f} of {harmful('n').num:.0f} harmful caught"
+    )
+
+
 def _check(r: Node, variant: str) -> str:
     row = r("figures", "check").pick(chars=2048, variant=variant)
     return f"{row('p50_ms').num:.2f} / {row('p99_ms').num:.2f} ms (n {_n(row('n').num)})"
@@ -344,6 +354,13 @@ FIGURES: tuple[Figure, ...] = (
         ("eval_harm.json", "eval_harm-second-sample.json"),
         lambda a, b: _harm(a, b, _fpr("xstest_safe"), _pct),
         "≤ 10%",
+    ),
+    Figure(
+        "harm",
+        "the project's 222 short chat messages (`data/harm_short_messages`, 2-12 words, never trained on): benign "
+        "ones on which a harm category fires, and harmful ones caught, shipped runtime policy",
+        ("eval_harm.json",),
+        _short_probe,
     ),
     Figure(
         "runtime check",
