@@ -1,5 +1,5 @@
-"""The project's own written data sets (data/harm_hard_negatives, data/harm_web_negatives), read strictly,
-and the words neither may contain.
+"""The project's own written data sets (data/harm_hard_negatives, data/harm_web_negatives,
+data/harm_short_messages), read strictly, the words none may contain, and a stand-in judge for counting tests.
 
 Both are JSON lines with a fixed set of string fields; a missing file, a line that is not an object, a
 missing or extra key or a non-string value fails the calling test, never skips it."""
@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 # Slurs and explicit terms that must never appear; stored in rot13 so the repo does not spell them out.
 DENY_ROT13 = (
@@ -40,3 +43,17 @@ def read_rows(path: Path, keys: set[str]) -> list[dict[str, str]]:
         assert all(isinstance(row[k], str) for k in keys), f"{path.name} line {n}: non-string value"
         out.append(row)
     return out
+
+
+class OneCategoryJudge:
+    """A stand-in for `benchmarks.eval_harm.Judge`: `category` fires on the texts `fires` accepts, no other."""
+
+    def __init__(self, category: str, fires: Callable[[str], bool]) -> None:
+        self.category, self.fires = category, fires
+
+    def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        from benchmarks.eval_harm import CATEGORIES
+
+        fired = np.zeros((len(texts), len(CATEGORIES)), dtype=bool)
+        fired[:, CATEGORIES.index(self.category)] = [self.fires(t) for t in texts]
+        return fired.astype(float), fired

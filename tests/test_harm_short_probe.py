@@ -11,10 +11,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.project_data import DENY, read_rows
+from tests.project_data import DENY, OneCategoryJudge, read_rows
 
 KEYS = {"text", "label", "group"}
 HARMFUL_GROUPS = ("hate", "harassment", "sexual", "violence", "self_harm", "illicit", "profanity")
@@ -65,16 +64,10 @@ def test_no_denied_words(messages: list[dict[str, str]]) -> None:
 
 def test_the_evaluation_counts_them_per_label_and_group(messages: list[dict[str, str]]) -> None:
     """A message counts as fired when any harm category fires on it; shares per group, texts listed."""
-    from benchmarks.eval_harm import CATEGORIES, SHORT_PROBE, project_short_messages
-
-    class FiresOnHow:
-        def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-            fired = np.zeros((len(texts), len(CATEGORIES)), dtype=bool)
-            fired[:, CATEGORIES.index("illicit")] = [t.lower().startswith("how") for t in texts]
-            return fired.astype(float), fired
+    from benchmarks.eval_harm import SHORT_PROBE, project_short_messages
 
     assert SHORT_PROBE == PROBE
-    out = project_short_messages(FiresOnHow())
+    out = project_short_messages(OneCategoryJudge("illicit", lambda t: t.lower().startswith("how")))
     for label in ("harmful", "benign"):
         rows = [m for m in messages if m["label"] == label]
         hits = [m["text"] for m in rows if m["text"].lower().startswith("how")]

@@ -11,10 +11,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.project_data import DENY, read_rows
+from tests.project_data import DENY, OneCategoryJudge, read_rows
 
 KEYS = {"id", "genre", "text"}
 GENRES = (
@@ -80,16 +79,11 @@ def test_no_denied_words(pages: list[dict[str, str]]) -> None:
 
 def test_the_evaluation_reports_them_per_genre(pages: list[dict[str, str]]) -> None:
     """`benchmarks.eval_harm` counts a page as fired when any harm category fires on it, per genre."""
-    from benchmarks.eval_harm import CATEGORIES, WEB_PAGES, _fired_share, _read_jsonl, project_web_pages
+    from benchmarks.eval_harm import WEB_PAGES, _fired_share, _read_jsonl, project_web_pages
 
-    class FiresOnGardens:
-        def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-            fired = np.zeros((len(texts), len(CATEGORIES)), dtype=bool)
-            fired[:, CATEGORIES.index("violence")] = ["garden" in t.lower() for t in texts]
-            return fired.astype(float), fired
-
+    fires_on_gardens = OneCategoryJudge("violence", lambda t: "garden" in t.lower())
     assert WEB_PAGES == PROJECT_WEB_PAGES and _read_jsonl(WEB_PAGES) == pages
-    out = _fired_share(FiresOnGardens(), pages, "genre")
+    out = _fired_share(fires_on_gardens, pages, "genre")
     expected = sum("garden" in p["text"].lower() for p in pages) / len(pages)
     assert out["n"] == 160 and out["any_fpr"] == round(expected, 4) == out["per_category"]["violence"]
     assert set(out["per_genre"]) == set(GENRES) and out["per_category"]["hate"] == 0.0
@@ -98,4 +92,4 @@ def test_the_evaluation_reports_them_per_genre(pages: list[dict[str, str]]) -> N
         sum("garden" in p["text"].lower() for p in gardening) / 10, 4
     )
     # the evaluation's entry point reads this file and counts by genre
-    assert project_web_pages(FiresOnGardens()) == out
+    assert project_web_pages(fires_on_gardens) == out
