@@ -441,9 +441,10 @@ def project_web_pages(judge: Judge) -> dict:
 
 
 def project_short_messages(judge: Judge) -> dict:
-    """The project's 222 short chat messages (2-12 words, data/harm_short_messages): the share of the
-    harmful ones on which any harm category fires at run time (per group: the category it was written
-    for), and of the benign ones (per group), with the texts that fired, so two runs can be paired.
+    """The project's 222 short chat messages (data/harm_short_messages): the share of the harmful ones on
+    which any harm category fires under `judge`'s configuration (any category counts, not only the one a
+    message was written for; shares per group = per written-for category), and of the benign ones (per
+    group), with the texts that fired, so two runs can be paired.
 
     Written for the project without reading any data, after a variant lost one of the 16 harmful
     messages of `short_messages`; no shipped model was trained or tuned on them. No sexual_minors rows."""

@@ -357,7 +357,7 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure(
         "harm",
-        "the project's 222 short chat messages (`data/harm_short_messages`, 2-12 words, never trained on): benign "
+        "the project's 222 short chat messages (`data/harm_short_messages`, 4-11 words, never trained on): benign "
         "ones on which a harm category fires, and harmful ones caught, shipped runtime policy",
         ("eval_harm.json",),
         _short_probe,

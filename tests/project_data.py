@@ -1,7 +1,7 @@
 """The project's own written data sets (data/harm_hard_negatives, data/harm_web_negatives,
 data/harm_short_messages), read strictly, the words none may contain, and a stand-in judge for counting tests.
 
-Both are JSON lines with a fixed set of string fields; a missing file, a line that is not an object, a
+Each is JSON lines with a fixed set of string fields; a missing file, a line that is not an object, a
 missing or extra key or a non-string value fails the calling test, never skips it."""
 
 from __future__ import annotations

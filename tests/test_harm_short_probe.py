@@ -44,9 +44,8 @@ def test_counts_per_label_and_group(messages: list[dict[str, str]]) -> None:
     assert {g for label, g in counts if label == "harmful"} == set(HARMFUL_GROUPS)
     assert {g for label, g in counts if label == "benign"} == set(BENIGN_GROUPS)
     assert all(14 <= counts["harmful", g] <= 15 for g in HARMFUL_GROUPS)
-    assert counts["benign", "everyday"] == 40 and all(
-        9 <= counts["benign", g] <= 10 for g in BENIGN_GROUPS[:-1]
-    )
+    assert counts["benign", "everyday"] == 40
+    assert all(9 <= counts["benign", g] <= 10 for g in BENIGN_GROUPS if g != "everyday")
 
 
 def test_short_ascii_and_unique(messages: list[dict[str, str]]) -> None:
@@ -79,3 +78,4 @@ def test_the_evaluation_counts_them_per_label_and_group(messages: list[dict[str,
         sum(m["text"].lower().startswith("how") for m in illicit) / len(illicit), 4
     )
     assert set(out["benign"]["per_group"]) == set(BENIGN_GROUPS)
+    assert set(out["harmful"]["per_group"]) == set(HARMFUL_GROUPS)
