@@ -56,6 +56,7 @@ from benchmarks.machine import (  # noqa: E402
     require_writable_file,
     shared_data_missing,
 )
+from benchmarks.policy_variants import shipped_policy_data, without_harm_classifier  # noqa: E402
 from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
@@ -227,9 +228,9 @@ class Judge:
     """The shipped policy in runtime mode with one harm-detector configuration."""
 
     def __init__(self, encoder: str, scope: str, precision: str | None = None):
-        policy = Policy.load(default_policy_path())
-        self.harm = shipped_harm(policy, "runtime", encoder, scope, precision)
-        self.filter = Filter(policy, mode="runtime", detectors={"harm": self.harm})
+        self.policy = Policy.load(default_policy_path())
+        self.harm = shipped_harm(self.policy, "runtime", encoder, scope, precision)
+        self.filter = Filter(self.policy, mode="runtime", detectors={"harm": self.harm})
 
     def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(scores, fired) per text and harm category."""
@@ -465,6 +466,68 @@ def project_short_messages(judge: Judge) -> dict:
     return out
 
 
+# Log-odds offsets by which `chat_operating_points` moves every harm classifier threshold (0: as shipped).
+OFFSETS = (-2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.log(p / (1 - p))
+
+
+def classifier_margins(policy: Policy, results: list) -> np.ndarray:
+    """Per text (one detector result of the harm classifier each), how far in log-odds its strongest
+    runtime harm-classifier entry of the policy lies above that entry's threshold (negative: below all)."""
+    margins = np.full(len(results), -np.inf)
+    for name, cat in policy.categories.items():
+        if name not in CATEGORIES or "runtime" not in cat.applies_to:
+            continue
+        for ref in cat.detectors:
+            if ref.detector != "harm" or not ref.applies_in("runtime"):
+                continue
+            scores = np.array([r.scores.get(ref.key, 0.0) for r in results])
+            margins = np.maximum(
+                margins, _log_odds(scores) - _log_odds(np.array(policy.threshold_for(name, ref)))
+            )
+    return margins
+
+
+def threshold_sweep(y: np.ndarray, other: np.ndarray, margin: np.ndarray, offsets=OFFSETS) -> list[dict]:
+    """Recall on the harmful texts (y == 1), the share of the others (y == 0) that fire, and F1, when every
+    harm classifier threshold moves by `offset` in log-odds: a text fires when another detector's entry
+    fires (`other`) or its classifier margin reaches the offset."""
+    pos, neg = y == 1, y == 0
+    out = []
+    for offset in offsets:
+        fire = other | (margin >= offset)
+        tp, fp = int((fire & pos).sum()), int((fire & neg).sum())
+        f1 = 2 * tp / max(tp + fp + int(pos.sum()), 1)
+        out.append(
+            {"offset": offset, "recall": _rate(fire[pos]), "safe_fired": _rate(fire[neg]), "f1": round(f1, 4)}
+        )
+    return out
+
+
+def chat_operating_points(judge: Judge, sc: Scored) -> dict:
+    """What other thresholds would give on the chat prompts (the harmful test prompts and XSTest's safe
+    ones): `threshold_sweep` over them. Why: chat-prompt F1 and XSTest's false positives pull thresholds
+    opposite ways, and a change that only moves along this curve is not a better classifier. The curve
+    describes the shipped policy only if offset 0 reproduces every shipped verdict (`reproduces_shipped`)."""
+    idx = [i for i, r in enumerate(sc.rows) if r.source in PROMPT_SOURCES and r.harmful in (0, 1)]
+    texts = [sc.rows[i].text for i in idx]
+    y = np.array([sc.rows[i].harmful for i in idx], dtype=np.int64)
+    others = Filter(Policy.model_validate(without_harm_classifier(shipped_policy_data())), mode="runtime")
+    other = np.array([any(c in v.fired for c in CATEGORIES) for v in others.check_batch(texts)], dtype=bool)
+    margin = classifier_margins(judge.policy, judge.harm.detect_batch(texts))
+    same = int(((other | (margin >= 0)) == sc.any_fired[idx]).sum())
+    return {
+        "n": len(idx),
+        "harmful": int(y.sum()),
+        "reproduces_shipped": f"{same} of {len(idx)}",
+        "points": threshold_sweep(y, other, margin),
+    }
+
+
 def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCATED_SOURCES) -> dict:
     """Detection rate (any harm category fired) of plain test positives vs each rewrite at half of
     the characters, overall and per source, and the false-positive rate of XSTest's safe prompts
@@ -612,6 +675,7 @@ def evaluate(
             "project_hard_negatives": project_hard_negatives(judge),
             "project_web_pages": project_web_pages(judge),
             "project_short_messages": project_short_messages(judge),
+            "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
             "cost_one_core": speed(judge.harm, rows),
@@ -659,6 +723,15 @@ def print_summary(name: str, res: dict) -> None:
     print(
         f"the project's short messages: a harm category fires on {probe['harmful']['fired']}/"
         f"{probe['harmful']['n']} harmful, {probe['benign']['fired']}/{probe['benign']['n']} benign"
+    )
+    points = res["chat_operating_points"]
+    print(
+        f"chat prompts, every classifier threshold moved by a log-odds offset ({points['reproduces_shipped']} "
+        "shipped verdicts reproduced at 0): "
+        + "; ".join(
+            f"{p['offset']:+g}: recall {p['recall']} XSTest safe {p['safe_fired']} F1 {p['f1']}"
+            for p in points["points"]
+        )
     )
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))

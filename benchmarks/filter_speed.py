@@ -66,6 +66,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from benchmarks.machine import cpu_probe, machine_info, number_list, pin_to_core, write_results
+from benchmarks.policy_variants import keep_detectors, shipped_policy_data, without_harm_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,31 +133,13 @@ class ChunkCounter:
         return out
 
 
-def _shipped_policy_data() -> dict:
-    """configs/policy.yaml as plain data, for the contenders that are the shipped chain with a change."""
-    import yaml
-
-    return yaml.safe_load((REPO / "configs" / "policy.yaml").read_text())
-
-
-def _keep_detectors(data: dict, keep) -> dict:
-    """`data` with only the category entries whose detector name passes `keep`; categories left
-    without an entry are removed."""
-    for cat in data["categories"].values():
-        cat["detectors"] = [
-            d for d in cat["detectors"] if keep((d if isinstance(d, str) else d["ref"]).split(":")[0])
-        ]
-    data["categories"] = {n: c for n, c in data["categories"].items() if c["detectors"]}
-    return data
-
-
 def rules_filter(with_language: bool = False):
     """The shipped policy's rule detectors only (terms, PII, URLs). `with_language`: also identify each
     document's language (lid.176; nothing is dropped for it), so language-specific term lists count
     only in their language, as in the pipeline."""
     from filters import Filter, Policy
 
-    data = _keep_detectors(_shipped_policy_data(), lambda name: name in ("terms", "pii", "urls"))
+    data = keep_detectors(shipped_policy_data(), lambda name: name in ("terms", "pii", "urls"))
     data.pop("calibration", None)
     data.pop("calibration_sha256", None)
     if with_language:
@@ -264,7 +247,7 @@ def _chain(data: dict):
 def chain_fast_harm():
     """The shipped pre-training chain with the harm classifier's fast tier only
     (`detectors.harm.pretrain_scope: off`): the cheaper choice a pipeline can make."""
-    data = _shipped_policy_data()
+    data = shipped_policy_data()
     data["detectors"]["harm"]["pretrain_scope"] = "off"
     return _chain(data)
 
@@ -272,7 +255,7 @@ def chain_fast_harm():
 def chain_fp32_encoder():
     """The shipped pre-training chain with the encoder's plain fp32 products
     (`detectors.harm.encoder_precision: fp32`): what an AVX2-only CPU runs, measured on this one."""
-    data = _shipped_policy_data()
+    data = shipped_policy_data()
     data["detectors"]["harm"]["encoder_precision"] = "fp32"
     return _chain(data)
 
@@ -280,7 +263,7 @@ def chain_fp32_encoder():
 def chain_scoring_every_document():
     """The shipped pre-training chain with `skip_dropped_in: []`: every detector scores every document,
     also those an earlier stage already dropped (the chain before the eleventh session)."""
-    data = _shipped_policy_data()
+    data = shipped_policy_data()
     data["skip_dropped_in"] = []
     return _chain(data)
 
@@ -288,9 +271,7 @@ def chain_scoring_every_document():
 def chain_without_harm():
     """The shipped pre-training chain with every harm classifier entry removed (terms, PII, quality,
     language ID and the rest as shipped): what the harm classifier's cost is added to."""
-    data = _keep_detectors(_shipped_policy_data(), lambda name: name != "harm")
-    data["detectors"] = {n: o for n, o in (data.get("detectors") or {}).items() if n != "harm"}
-    return _chain(data)
+    return _chain(without_harm_classifier(shipped_policy_data()))
 
 
 def contenders_fresh() -> tuple[dict, str]:
