@@ -24,6 +24,10 @@ Reports (and writes benchmarks/results/eval_harm.json):
 - obfuscation: detection rate of the plain test positives vs the same texts rewritten with
   homoglyphs, leet, fullwidth, zero-width characters or spaced letters at half of the characters.
   The transforms are written here, independently of filters/normalize.py;
+- the chat-prompt trade-off (`chat_operating_points`): recall, XSTest safe prompts firing and F1 when
+  every harm classifier threshold of the policy moves by one log-odds offset (the encoder's gate
+  fixed), checked to reproduce every shipped verdict at offset 0;
+- the project's own probes: hard negatives, benign web pages, short chat messages;
 - cost: ms per 2 KB text on one core (p50 / p99) of the harm detector per configuration, and the
   share of windows the encoder judged.
 """
@@ -477,7 +481,9 @@ def _log_odds(p: np.ndarray) -> np.ndarray:
 
 def classifier_margins(policy: Policy, results: list) -> np.ndarray:
     """Per text (one detector result of the harm classifier each), how far in log-odds its strongest
-    runtime harm-classifier entry of the policy lies above that entry's threshold (negative: below all)."""
+    runtime harm-classifier entry of the policy lies above that entry's threshold (negative: below all).
+    Scores are clipped to [1e-9, 1 - 1e-9]; categories limited to some `languages` are not handled (the
+    shipped policy has no such harm category), so `chat_operating_points` checks itself at offset 0."""
     margins = np.full(len(results), -np.inf)
     for name, cat in policy.categories.items():
         if name not in CATEGORIES or "runtime" not in cat.applies_to:
@@ -523,7 +529,9 @@ def chat_operating_points(judge: Judge, sc: Scored) -> dict:
     return {
         "n": len(idx),
         "harmful": int(y.sum()),
+        "fired_without_classifier": int(other.sum()),  # the floor: terms and other detectors
         "reproduces_shipped": f"{same} of {len(idx)}",
+        "curve_valid": same == len(idx),
         "points": threshold_sweep(y, other, margin),
     }
 
@@ -725,6 +733,10 @@ def print_summary(name: str, res: dict) -> None:
         f"{probe['harmful']['n']} harmful, {probe['benign']['fired']}/{probe['benign']['n']} benign"
     )
     points = res["chat_operating_points"]
+    if not points["curve_valid"]:
+        print(
+            f"WARNING: the operating-point sweep reproduces only {points['reproduces_shipped']} shipped verdicts"
+        )
     print(
         f"chat prompts, every classifier threshold moved by a log-odds offset ({points['reproduces_shipped']} "
         "shipped verdicts reproduced at 0): "

@@ -57,7 +57,10 @@ def test_offset_zero_reproduces_the_shipped_verdicts() -> None:
     judge = Judge("off", "off")
     sc = Scored(judge, rows)
     out = chat_operating_points(judge, sc)
-    assert out["n"] == 7 and out["harmful"] == 4 and out["reproduces_shipped"] == "7 of 7"
+    assert (
+        out["n"] == 7 and out["harmful"] == 4 and out["reproduces_shipped"] == "7 of 7" and out["curve_valid"]
+    )
+    assert out["fired_without_classifier"] == 1  # only the curated term; the others need the classifier
     at_zero = next(p for p in out["points"] if p["offset"] == 0.0)
     fired = sc.any_fired
     assert fired[6] and at_zero["recall"] == round(float(fired[[2, 3, 4, 6]].mean()), 4)
