@@ -470,8 +470,11 @@ def project_short_messages(judge: Judge) -> dict:
     return out
 
 
-# Log-odds offsets by which `chat_operating_points` moves every harm classifier threshold (0: as shipped).
-OFFSETS = (-2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+# Log-odds offsets by which `chat_operating_points` moves every harm classifier threshold (0: as shipped), in
+# steps of 0.25: between two offsets a curve's recall at a given false-positive rate is only known to lie between
+# their values, so a coarse grid leaves two variants' curves incomparable.
+OFFSETS = tuple(-2.0 + 0.25 * i for i in range(41))
+PRINTED_OFFSETS = (-2.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
 def _log_odds(p: np.ndarray) -> np.ndarray:
@@ -743,6 +746,7 @@ def print_summary(name: str, res: dict) -> None:
         + "; ".join(
             f"{p['offset']:+g}: recall {p['recall']} XSTest safe {p['safe_fired']} F1 {p['f1']}"
             for p in points["points"]
+            if p["offset"] in PRINTED_OFFSETS
         )
     )
     print("encoder window share", res["encoder_window_share"])
