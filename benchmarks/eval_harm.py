@@ -501,7 +501,9 @@ def classifier_margins(policy: Policy, results: list) -> np.ndarray:
     return margins
 
 
-def threshold_sweep(y: np.ndarray, other: np.ndarray, margin: np.ndarray, offsets=OFFSETS) -> list[dict]:
+def threshold_sweep(
+    y: np.ndarray, other: np.ndarray, margin: np.ndarray, offsets: tuple[float, ...] = OFFSETS
+) -> list[dict]:
     """Recall on the harmful texts (y == 1), the share of the others (y == 0) that fire, and F1, when every
     harm classifier threshold moves by `offset` in log-odds: a text fires when another detector's entry
     fires (`other`) or its classifier margin reaches the offset."""

@@ -52,7 +52,7 @@ class OneCategoryJudge:
         self.category, self.fires = category, fires
 
     def judge(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        from benchmarks.eval_harm import CATEGORIES
+        from filters.detectors.harm import CATEGORIES
 
         fired = np.zeros((len(texts), len(CATEGORIES)), dtype=bool)
         fired[:, CATEGORIES.index(self.category)] = [self.fires(t) for t in texts]
