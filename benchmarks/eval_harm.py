@@ -27,7 +27,8 @@ Reports (and writes benchmarks/results/eval_harm.json):
 - the chat-prompt trade-off (`chat_operating_points`): recall, XSTest safe prompts firing and F1 when
   every harm classifier threshold of the policy moves by one log-odds offset (the encoder's gate
   fixed), checked to reproduce every shipped verdict at offset 0;
-- the project's own probes: hard negatives, benign web pages, short chat messages;
+- the project's own probes: hard negatives, benign web pages, short chat messages, chat prompts (harmful
+  requests and safe prompts with harmful-sounding words);
 - cost: ms per 2 KB text on one core (p50 / p99) of the harm detector per configuration, and the
   share of windows the encoder judged.
 """
@@ -404,6 +405,7 @@ def short_messages(judge: Judge) -> dict:
 HARD_NEGATIVES = Path(__file__).resolve().parents[1] / "data" / "harm_hard_negatives" / "hard_negatives.jsonl"
 WEB_PAGES = Path(__file__).resolve().parents[1] / "data" / "harm_web_negatives" / "pages.jsonl"
 SHORT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_short_messages" / "messages.jsonl"
+PROMPT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_prompt_probe"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -445,19 +447,14 @@ def project_web_pages(judge: Judge) -> dict:
     return _fired_share(judge, _read_jsonl(WEB_PAGES), "genre")
 
 
-def project_short_messages(judge: Judge) -> dict:
-    """The project's 222 short chat messages (data/harm_short_messages): the share of the harmful ones on
-    which any harm category fires under `judge`'s configuration (any category counts, not only the one a
-    message was written for; shares per group = per written-for category), and of the benign ones (per
-    group), with the texts that fired, so two runs can be paired.
-
-    Written for the project without reading any data, after a variant lost one of the 16 harmful
-    messages of `short_messages`; no shipped model was trained or tuned on them. No sexual_minors rows."""
-    rows = _read_jsonl(SHORT_PROBE)
+def _probe_by_label(judge: Judge, rows: list[dict], labels: tuple[str, str]) -> dict:
+    """Per label of `rows` (dicts with "text", "label", "group"): how many fire any harm category under `judge`'s
+    configuration (any category counts, not only the one a message was written for), the share per group, how
+    many each category fires on, and the texts that fired, so two runs can be paired."""
     _, fired = judge.judge([r["text"] for r in rows])
     hit = fired.any(axis=1)
     out = {}
-    for label in ("harmful", "benign"):
+    for label in labels:
         idx = [i for i, r in enumerate(rows) if r["label"] == label]
         groups = sorted({rows[i]["group"] for i in idx})
         out[label] = {
@@ -465,9 +462,34 @@ def project_short_messages(judge: Judge) -> dict:
             "fired": int(hit[idx].sum()),
             "share_fired": _rate(hit[idx]),
             "per_group": {g: _rate(hit[[i for i in idx if rows[i]["group"] == g]]) for g in groups},
+            "per_category": {c: int(fired[idx, k].sum()) for k, c in enumerate(CATEGORIES)},
             "texts_fired": [rows[i]["text"] for i in idx if hit[i]],
         }
     return out
+
+
+def project_short_messages(judge: Judge) -> dict:
+    """The project's 222 short chat messages (data/harm_short_messages): the harmful ones on which any harm
+    category fires, per group (= the category a message was written for), and the benign ones.
+
+    Written for the project without reading any data, after a variant lost one of the 16 harmful
+    messages of `short_messages`; no shipped model was trained or tuned on them. No sexual_minors rows."""
+    return _probe_by_label(judge, _read_jsonl(SHORT_PROBE), ("harmful", "benign"))
+
+
+def project_prompt_probe(judge: Judge) -> dict:
+    """The project's 324 chat prompts (data/harm_prompt_probe): 150 harmful requests (25 per category, no
+    sexual_minors) on which any harm category fires, and 174 safe prompts with harmful-sounding words (seven kinds,
+    help-seeking among them) on which one fires.
+
+    Written for the project without reading any data, after the short-message probe had been read by several
+    variants; first scored by a ship rule's two runs (main and one variant), never trained or tuned on."""
+    rows = [
+        {**r, "label": label}
+        for label in ("harmful", "safe")
+        for r in _read_jsonl(PROMPT_PROBE / f"{label}.jsonl")
+    ]
+    return _probe_by_label(judge, rows, ("harmful", "safe"))
 
 
 # Log-odds offsets by which `chat_operating_points` moves every harm classifier threshold (0: as shipped), in
@@ -688,6 +710,7 @@ def evaluate(
             "project_hard_negatives": project_hard_negatives(judge),
             "project_web_pages": project_web_pages(judge),
             "project_short_messages": project_short_messages(judge),
+            "project_prompt_probe": project_prompt_probe(judge),
             "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),

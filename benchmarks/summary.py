@@ -134,6 +134,15 @@ def _short_probe(r: Node) -> str:
     )
 
 
+def _prompt_probe(r: Node) -> str:
+    probe = r("shipped_confirm", "project_prompt_probe")
+    safe, harmful = probe("safe"), probe("harmful")
+    return (
+        f"{safe('fired').num:.0f} of {safe('n').num:.0f} safe fire ({_pct(safe('share_fired').num)}); "
+        f"{harmful('fired').num:.0f} of {harmful('n').num:.0f} harmful caught ({_pct(harmful('share_fired').num)})"
+    )
+
+
 def _check(r: Node, variant: str) -> str:
     row = r("figures", "check").pick(chars=2048, variant=variant)
     return f"{row('p50_ms').num:.2f} / {row('p99_ms').num:.2f} ms (n {_n(row('n').num)})"
@@ -361,6 +370,15 @@ FIGURES: tuple[Figure, ...] = (
         "ones on which a harm category fires, and harmful ones caught, shipped runtime policy",
         ("eval_harm.json",),
         _short_probe,
+    ),
+    Figure(
+        "harm",
+        "the project's 324 chat prompts (`data/harm_prompt_probe`, 5-22 words, never trained or tuned on; scored by one "
+        "variant before): safe prompts with harmful-sounding words on which a harm category fires, and harmful "
+        "requests caught, shipped runtime policy",
+        ("eval_harm.json",),
+        _prompt_probe,
+        "safe: ≤ 10% (safe prompts with harmful-sounding words)",
     ),
     Figure(
         "runtime check",
