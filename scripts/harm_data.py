@@ -53,7 +53,10 @@ SOURCE_SPLIT: dict[str, tuple[str, str]] = {
     "jigsaw_ibm": ("test", "text CC BY-SA: evaluation only; obscene/insult/threat/identity_hate"),
     "wiki_toxicity": ("test", "text CC BY-SA: evaluation only; toxic comments (any-harm)"),
     "presidio_synth": ("train", "MIT (../pii); synthetic everyday text, all categories 0"),
-    "project_self_harm": ("train", "Apache-2.0, written for the project; self_harm 1 / 0, other categories null"),
+    "project_self_harm": (
+        "train",
+        "Apache-2.0, written for the project; self_harm 1 / 0, other categories null",
+    ),
     "hh_rlhf_harmless_base_test": ("unused", "MIT; no labels of any kind"),
 }
 MEDQUAD_SPLIT = {
