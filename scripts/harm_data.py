@@ -53,6 +53,10 @@ SOURCE_SPLIT: dict[str, tuple[str, str]] = {
     "jigsaw_ibm": ("test", "text CC BY-SA: evaluation only; obscene/insult/threat/identity_hate"),
     "wiki_toxicity": ("test", "text CC BY-SA: evaluation only; toxic comments (any-harm)"),
     "presidio_synth": ("train", "MIT (../pii); synthetic everyday text, all categories 0"),
+    "project_self_harm": (
+        "train",
+        "Apache-2.0, written for the project; self_harm 1 / 0, other categories null",
+    ),
     "hh_rlhf_harmless_base_test": ("unused", "MIT; no labels of any kind"),
 }
 MEDQUAD_SPLIT = {
@@ -169,6 +173,24 @@ def load_presidio(data: Path) -> list[Row]:
         for i, r in enumerate(recs)
         if r.get("full_text")
     ]
+
+
+# Self-harm texts and safe texts about self-harm, written for the project (data/harm_self_harm/README.md): the
+# licensed sources hold 110 self_harm positives, 100 of them topic labels. They label self_harm only; the other
+# heads mask them (null), so only the self_harm heads learn from them.
+PROJECT_SELF_HARM = Path(__file__).resolve().parents[1] / "data" / "harm_self_harm" / "rows.jsonl"
+
+
+def load_project_self_harm(path: Path = PROJECT_SELF_HARM) -> list[Row]:
+    """The rows, self_harm = their label and the other categories null, split by the hash of their id."""
+    k = CATEGORIES.index("self_harm")
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        labels = tuple(int(r["label"]) if i == k else NULL for i in range(len(CATEGORIES)))
+        split = _pack_split("project_self_harm", {"id": r["id"]})
+        out.append(Row(r["text"], labels, "project_self_harm", split, "prompt", int(r["label"])))
+    return out
 
 
 _TWEET_JUNK = re.compile(r"https?://\S{1,2000}|@\w{1,50}|(?<!\w)RT(?!\w)|&#?\w{1,32};?")
@@ -313,5 +335,5 @@ def load_all(data: Path) -> list[Row]:
             continue
         rows += load_pack(data, name)
     rows += load_davidson(data) + load_toxigen(data) + load_jigsaw(data) + load_wiki(data) + load_prose(data)
-    rows += load_presidio(data)
+    rows += load_presidio(data) + load_project_self_harm()
     return rows

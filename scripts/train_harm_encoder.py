@@ -9,7 +9,9 @@ one meaning together. A head reads the embedding alone where its category's labe
 so that it does not inherit the n-grams' confident false positives; it also reads the fast tier's
 eight log-odds where at least half of its train positives carry topic labels (AILuminate marks every
 prompt of a hazard area, benign ones too), since a head on the embedding alone learns the topic there
-(a suicide-prevention line scored 1.0 for self_harm). MedQuAD windows about suicide and its
+(a suicide-prevention line scored 1.0 for self_harm while its positives were AILuminate's topic labels; since
+the project's self-harm rows, `data/harm_self_harm`, they are a quarter of them and it reads the embedding
+alone, with safe texts about self-harm among its negatives). MedQuAD windows about suicide and its
 neighbours are negatives for every head. It runs only on the windows its scope names (shipped:
 those the fast tier would fire on), so its cost is paid on a small share of windows.
 

@@ -1,7 +1,8 @@
 """The harm classifier's stronger tier: linear heads over a sentence encoder's embedding of a window
 and the fast tier's eight log-odds, applied only where the fast tier is unsure. (Since 2026-12-05
 hate, harassment, sexual, violence and profanity heads have zero weight on the log-odds, i.e. read
-the embedding only; `scripts/train_harm_encoder.py` says why. The file format is unchanged.)
+the embedding only, and self_harm's since 2026-12-06; `scripts/train_harm_encoder.py` says why. The file
+format is unchanged.)
 
 Why two tiers: the fast tier (hashed n-grams, `filters/detectors/harm.py`) scores every window of
 every document cheaply but knows words, not meaning; the encoder (all-MiniLM-L6-v2,
