@@ -1,7 +1,8 @@
 """The labelled data the harm classifiers learn from and are judged on, and its split.
 
 `load_all(data)` reads every source of the shared data folder (`../shared/data`: the harm pack, the
-toxicity sets, clean prose, the PII folder's synthetic texts) into `Row`s with labels in
+toxicity sets, clean prose, the PII folder's synthetic texts), and the rows the project wrote itself
+(`data/harm_self_harm` in this repository, read whatever `data` is), into `Row`s with labels in
 `filters.detectors.harm.CATEGORIES` order (1 / 0 / `NULL`: null is masked, never read as 0) and a
 split. The split is the constant `SOURCE_SPLIT`, decided before any training or tuning: whole sources
 are held out for test (the figures then measure generalization to sources never seen), the rest is
@@ -328,7 +329,8 @@ def missing_files(data: Path) -> list[str]:
 
 
 def load_all(data: Path) -> list[Row]:
-    """Every labelled row of every source, with its split (the test rows are for the evaluation)."""
+    """Every labelled row of every source of `data` and of the project's own rows (`load_project_self_harm`), with
+    its split (the test rows are for the evaluation)."""
     rows: list[Row] = []
     for name, (split, _why) in SOURCE_SPLIT.items():
         if split == "unused" or not (data / "harm" / f"{name}.jsonl.gz").exists():

@@ -44,7 +44,7 @@ def test_counts_per_group(prompts: dict[str, list[dict[str, str]]]) -> None:
 
 def test_ascii_unique_and_prompt_length(prompts: dict[str, list[dict[str, str]]]) -> None:
     texts = [r["text"] for rows in prompts.values() for r in rows]
-    assert all(t.isascii() and 5 <= len(t.split()) <= 30 for t in texts)
+    assert all(t.isascii() and 5 <= len(t.split()) <= 22 for t in texts)
     assert len({t.lower() for t in texts}) == len(texts)
 
 

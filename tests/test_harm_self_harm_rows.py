@@ -13,7 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 from filters.detectors.harm import CATEGORIES
-from scripts.harm_data import NULL, PROJECT_SELF_HARM, SOURCE_SPLIT, load_project_self_harm
+from scripts.harm_data import (
+    NULL,
+    PROJECT_SELF_HARM,
+    SOURCE_SPLIT,
+    hashed_split,
+    load_all,
+    load_project_self_harm,
+)
 from tests.project_data import DENY
 
 ROWS = Path(__file__).resolve().parents[1] / "data" / "harm_self_harm" / "rows.jsonl"
@@ -59,6 +66,16 @@ def test_the_loader_labels_self_harm_only_and_splits_by_id() -> None:
         assert row.source == "project_self_harm" and row.kind == "prompt"
         assert row.labels[k] == by_text[row.text]["label"] == row.harmful
         assert all(v == NULL for i, v in enumerate(row.labels) if i != k)
+    by_id = {r["text"]: r["id"] for r in _rows()}
+    assert all(row.split == hashed_split(by_id[row.text]) for row in loaded)  # by the id's salted hash
     splits = Counter(r.split for r in loaded)
     assert set(splits) == {"train", "dev"} and 0.1 < splits["dev"] / len(loaded) < 0.3
-    assert [r.split for r in load_project_self_harm()] == [r.split for r in loaded]  # stable
+
+
+def test_every_training_run_reads_them(tmp_path: Path) -> None:
+    """`load_all` adds the rows whatever data folder it is given (the trainers' one entry point)."""
+    from tests.test_harm_train import write_tiny_data
+
+    rows = load_all(write_tiny_data(tmp_path / "data"))
+    ours = [r for r in rows if r.source == "project_self_harm"]
+    assert len(ours) == len(_rows()) and {r.split for r in ours} == {"train", "dev"}
