@@ -124,13 +124,17 @@ def _fpr(source: str) -> Callable[[Node], tuple[float, float]]:
     return lambda s: (s("false_positives", source, "any_fpr").num, s("false_positives", source, "n").num)
 
 
+def _fired_of(group: Node) -> str:
+    """How many of a probe's messages of one label fired, as "F of N"."""
+    return f"{group('fired').num:.0f} of {group('n').num:.0f}"
+
+
 def _short_probe(r: Node) -> str:
     probe = r("shipped_confirm", "project_short_messages")
     benign, harmful = probe("benign"), probe("harmful")
+    everyday = _pct(benign("per_group", "everyday").num)
     return (
-        f"{benign('fired').num:.0f} of {benign('n').num:.0f} benign fire "
-        f"(everyday requests {_pct(benign('per_group', 'everyday').num)}); "
-        f"{harmful('fired').num:.0f} of {harmful('n').num:.0f} harmful caught"
+        f"{_fired_of(benign)} benign fire (everyday requests {everyday}); {_fired_of(harmful)} harmful caught"
     )
 
 
@@ -138,8 +142,8 @@ def _prompt_probe(r: Node) -> str:
     probe = r("shipped_confirm", "project_prompt_probe")
     safe, harmful = probe("safe"), probe("harmful")
     return (
-        f"{safe('fired').num:.0f} of {safe('n').num:.0f} safe fire ({_pct(safe('share_fired').num)}); "
-        f"{harmful('fired').num:.0f} of {harmful('n').num:.0f} harmful caught ({_pct(harmful('share_fired').num)})"
+        f"{_fired_of(safe)} safe fire ({_pct(safe('share_fired').num)}); "
+        f"{_fired_of(harmful)} harmful caught ({_pct(harmful('share_fired').num)})"
     )
 
 
