@@ -479,8 +479,8 @@ def project_short_messages(judge: Judge) -> dict:
 
 def project_prompt_probe(judge: Judge) -> dict:
     """The project's 324 chat prompts (data/harm_prompt_probe): 150 harmful requests (25 per category, no
-    sexual_minors or profanity) on which any harm category fires, and 174 safe prompts with harmful-sounding words (seven kinds,
-    help-seeking among them) on which one fires.
+    sexual_minors or profanity) on which any harm category fires, and 174 safe prompts with harmful-sounding
+    words (seven kinds, help-seeking among them) on which one fires.
 
     Written for the project without reading any data, after the short-message probe had been read by several
     variants; never trained on, but used in two ship rules' decisions (data/harm_prompt_probe/README.md)."""
