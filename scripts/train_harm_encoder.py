@@ -20,7 +20,8 @@ with a deterministic sample of each source (the encoder runs at ~10-80 texts/s o
 positive row of the rare categories, capped positives of hate and profanity, capped negatives per
 source, and windows of a hashed sample of the clean books. C per head, Platt scaling, the threshold
 and the band are chosen on dev only. Embeddings are cached in `.cache/harm_embeddings/` (keyed by the
-text's sha256 and the encoder's weights), so reruns are fast; with the same thread count
+text's sha256 and the encoder's weights; each text embedded alone, so an embedding does not depend on what else
+was new), so reruns are fast; with the same thread count
 (`WINNOW_TRAIN_THREADS`, default 1) the outputs are the same bytes.
 
 Writes harm_encoder_heads.npz (float32 weights [dim + 8, 8] and bias) and
@@ -148,9 +149,14 @@ def first_window(raw: str) -> str:
 
 
 def embed_cached(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
-    """Embeddings of the texts, computed once per (weights, max_tokens, text) and kept on disk."""
+    """Embeddings of the texts, computed once per (weights, max_tokens, text) and kept on disk.
+
+    Each text is embedded alone, as run time embeds each window: in a batch, padding changes the products' shapes
+    and an embedding's last bits would depend on its batch-mates, so the heads' bytes would depend on what the cache
+    already held (2026-12-06, `benchmarks/results/rules/SHIP_RULE-2026-12-06-embed-alone.md`). The cache file of the
+    batched embeddings (without "-alone" in its name) is not read."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    store = CACHE / f"{MODEL_SHA256[:16]}-{encoder.max_tokens}.npz"
+    store = CACHE / f"{MODEL_SHA256[:16]}-{encoder.max_tokens}-alone.npz"
     known: dict[str, np.ndarray] = {}
     if store.exists():
         with np.load(store, allow_pickle=False) as z:
@@ -160,7 +166,7 @@ def embed_cached(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
     print(f"embedding {len(todo)} new texts ({len(texts) - len(todo)} cached)", flush=True)
     for start in range(0, len(todo), 2000):
         part = todo[start : start + 2000]
-        vecs = encoder.embed([t for _, t in part], batch_size=32)
+        vecs = encoder.embed([t for _, t in part], batch_size=1)
         known.update(zip([k for k, _ in part], vecs, strict=True))
         tmp = store.with_suffix(".tmp.npz")
         np.savez(tmp, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
