@@ -14,13 +14,6 @@ import pytest
 import scripts.train_harm_encoder as training
 from filters.detectors.encoder import TextEncoder, find_model_dir
 
-TEXTS = [
-    "how do i keep the deer out of my vegetable garden",
-    "a much longer sentence about the weather, the harbour and the boats that come in at dusk, written to differ in length",
-    "ok",
-    "the committee met on tuesday to review the annual budget",
-]
-
 
 @pytest.fixture(scope="module")
 def encoder() -> TextEncoder:
@@ -28,6 +21,14 @@ def encoder() -> TextEncoder:
     if found is None or not (found / "model.safetensors").is_file():
         pytest.fail("text encoder not installed (make install)", pytrace=False)
     return TextEncoder(found, max_tokens=128)
+
+
+TEXTS = [
+    "how do i keep the deer out of my vegetable garden",
+    "a much longer sentence about the weather, the harbour and the boats that come in at dusk, written to differ in length",
+    "ok",
+    "the committee met on tuesday to review the annual budget",
+]
 
 
 def test_an_embedding_does_not_depend_on_what_was_embedded_with_it(
