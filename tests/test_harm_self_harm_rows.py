@@ -66,8 +66,9 @@ def test_the_loader_labels_self_harm_only_and_splits_by_id() -> None:
         assert row.source == "project_self_harm" and row.kind == "prompt"
         assert row.labels[k] == by_text[row.text]["label"] == row.harmful
         assert all(v == NULL for i, v in enumerate(row.labels) if i != k)
-    by_id = {r["text"]: r["id"] for r in _rows()}
-    assert all(row.split == hashed_split(by_id[row.text]) for row in loaded)  # by the id's salted hash
+    assert all(
+        row.split == hashed_split(by_text[row.text]["id"]) for row in loaded
+    )  # by the id's salted hash
     splits = Counter(r.split for r in loaded)
     assert set(splits) == {"train", "dev"} and 0.1 < splits["dev"] / len(loaded) < 0.3
 
