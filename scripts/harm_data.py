@@ -2,8 +2,8 @@
 
 `load_all(data)` reads every source of the shared data folder (`../shared/data`: the harm pack, the
 toxicity sets, clean prose, the PII folder's synthetic texts), and the rows the project wrote itself
-(`data/harm_self_harm` in this repository, read whatever `data` is), into `Row`s with labels in
-`filters.detectors.harm.CATEGORIES` order (1 / 0 / `NULL`: null is masked, never read as 0) and a
+(`data/harm_self_harm`, `data/harm_violence` in this repository, read whatever `data` is), into `Row`s with labels
+in `filters.detectors.harm.CATEGORIES` order (1 / 0 / `NULL`: null is masked, never read as 0) and a
 split. The split is the constant `SOURCE_SPLIT`, decided before any training or tuning: whole sources
 are held out for test (the figures then measure generalization to sources never seen), the rest is
 split train / dev by a salted hash of a group key (pairs and conversations stay together). Nothing
@@ -57,6 +57,10 @@ SOURCE_SPLIT: dict[str, tuple[str, str]] = {
     "project_self_harm": (
         "train",
         "Apache-2.0, written for the project; self_harm 1 / 0, other categories null",
+    ),
+    "project_violence": (
+        "train",
+        "Apache-2.0, written for the project; violence 1 / 0, other categories null",
     ),
     "hh_rlhf_harmless_base_test": ("unused", "MIT; no labels of any kind"),
 }
@@ -176,21 +180,27 @@ def load_presidio(data: Path) -> list[Row]:
     ]
 
 
-# Self-harm texts and safe texts about self-harm, written for the project (data/harm_self_harm/README.md): the
-# licensed sources hold 110 self_harm positives, 100 of them topic labels. They label self_harm only; the other
-# heads mask them (null), so only the self_harm heads learn from them.
-PROJECT_SELF_HARM = Path(__file__).resolve().parents[1] / "data" / "harm_self_harm" / "rows.jsonl"
+# Rows written for the project, each file labelling one category only (its README says why): the licensed sources hold
+# 110 self_harm positives (100 of them topic labels) and no safe uses of violent words labelled as not violence. The
+# other heads mask these rows (null), so only the named category's heads learn from them.
+PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
+PROJECT_ROWS = {
+    "project_self_harm": ("self_harm", PROJECT_DATA / "harm_self_harm" / "rows.jsonl"),
+    "project_violence": ("violence", PROJECT_DATA / "harm_violence" / "rows.jsonl"),
+}
 
 
-def load_project_self_harm(path: Path = PROJECT_SELF_HARM) -> list[Row]:
-    """The rows, self_harm = their label and the other categories null, split by the hash of their id."""
-    k = CATEGORIES.index("self_harm")
+def load_project_rows(source: str, path: Path | None = None) -> list[Row]:
+    """One project source's rows: its category = the row's label, the others null, split by the hash of the id."""
+    category, default_path = PROJECT_ROWS[source]
+    k = CATEGORIES.index(category)
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in (path or default_path).read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
         labels = tuple(int(r["label"]) if i == k else NULL for i in range(len(CATEGORIES)))
-        split = _pack_split("project_self_harm", {"id": r["id"]})
-        out.append(Row(r["text"], labels, "project_self_harm", split, "prompt", int(r["label"])))
+        out.append(
+            Row(r["text"], labels, source, _pack_split(source, {"id": r["id"]}), "prompt", int(r["label"]))
+        )
     return out
 
 
@@ -329,13 +339,15 @@ def missing_files(data: Path) -> list[str]:
 
 
 def load_all(data: Path) -> list[Row]:
-    """Every labelled row of every source of `data` and of the project's own rows (`load_project_self_harm`), with
-    its split (the test rows are for the evaluation)."""
+    """Every labelled row of every source of `data` and of the project's own rows (`PROJECT_ROWS`), with its split
+    (the test rows are for the evaluation)."""
     rows: list[Row] = []
     for name, (split, _why) in SOURCE_SPLIT.items():
         if split == "unused" or not (data / "harm" / f"{name}.jsonl.gz").exists():
             continue
         rows += load_pack(data, name)
     rows += load_davidson(data) + load_toxigen(data) + load_jigsaw(data) + load_wiki(data) + load_prose(data)
-    rows += load_presidio(data) + load_project_self_harm()
+    rows += load_presidio(data)
+    for source in PROJECT_ROWS:
+        rows += load_project_rows(source)
     return rows
