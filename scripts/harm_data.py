@@ -189,6 +189,11 @@ PROJECT_ROWS = {
     "project_violence": ("violence", PROJECT_DATA / "harm_violence" / "rows.jsonl"),
 }
 
+# Sources only the encoder heads learn from; the fast tier skips them. Trained into the n-gram tier, the violence rows
+# cost it spaced-out text, which it carries at run time (a window the encoder cannot read keeps its fast score), and
+# moved the heads that read its scores (benchmarks/results/rules/SHIP_RULE-2026-12-06-violence-rows.md).
+HEADS_ONLY_SOURCES = frozenset({"project_violence"})
+
 
 def load_project_rows(source: str, path: Path | None = None) -> list[Row]:
     """One project source's rows: its category = the row's label, the others null, split by the hash of the id."""

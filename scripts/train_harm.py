@@ -49,6 +49,7 @@ from filters.detectors.harm import (  # noqa: E402
 from filters.normalize import normalize  # noqa: E402
 from scripts.harm_data import (  # noqa: E402
     DEV_PERCENT,
+    HEADS_ONLY_SOURCES,
     MEDQUAD_SPLIT,
     NULL,
     PROSE_SPLIT,
@@ -169,7 +170,7 @@ def split_counts(rows: list[Row]) -> dict[str, dict[str, int]]:
 def train(data: Path, out: Path) -> dict:
     """Fit, choose C per category on dev, calibrate, threshold; write the three model files."""
     spec = FeatureSpec()
-    rows = load_all(data)
+    rows = [r for r in load_all(data) if r.source not in HEADS_ONLY_SOURCES]
     check_rows_have_both_classes(rows)  # a data problem is one error line, before the long work
     per_split = {s: sum(r.split == s for r in rows) for s in ("train", "dev", "test")}
     progress(f"loaded {len(rows)} rows from {data}: " + ", ".join(f"{s} {n}" for s, n in per_split.items()))
@@ -257,7 +258,7 @@ def _write(out: Path, spec, weights, bias, platt_ab, thresholds, dev_report, row
             "dev_percent": DEV_PERCENT,
             "max_clean_doc_fpr": MAX_CLEAN_DOC_FPR,
             "train_windows": n_train,
-            "source_split": {k: list(v) for k, v in SOURCE_SPLIT.items()},
+            "source_split": {k: list(v) for k, v in SOURCE_SPLIT.items() if k not in HEADS_ONLY_SOURCES},
             "medquad_split": MEDQUAD_SPLIT,
             "prose_split": PROSE_SPLIT,
             "rows_per_split": split_counts(rows),
