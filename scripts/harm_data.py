@@ -2,8 +2,8 @@
 
 `load_all(data)` reads every source of the shared data folder (`../shared/data`: the harm pack, the
 toxicity sets, clean prose, the PII folder's synthetic texts), and the rows the project wrote itself
-(`data/harm_self_harm`, `data/harm_violence` in this repository, read whatever `data` is), into `Row`s with labels
-in `filters.detectors.harm.CATEGORIES` order (1 / 0 / `NULL`: null is masked, never read as 0) and a
+(`data/harm_self_harm`, `data/harm_violence`, `data/harm_illicit` in this repository, read whatever `data` is), into
+`Row`s with labels in `filters.detectors.harm.CATEGORIES` order (1 / 0 / `NULL`: null is masked, never read as 0) and a
 split. The split is the constant `SOURCE_SPLIT`, decided before any training or tuning: whole sources
 are held out for test (the figures then measure generalization to sources never seen), the rest is
 split train / dev by a salted hash of a group key (pairs and conversations stay together). Nothing
@@ -61,6 +61,10 @@ SOURCE_SPLIT: dict[str, tuple[str, str]] = {
     "project_violence": (
         "train",
         "Apache-2.0, written for the project; violence 1 / 0, other categories null",
+    ),
+    "project_illicit": (
+        "train",
+        "Apache-2.0, written for the project; illicit 1 / 0, other categories null",
     ),
     "hh_rlhf_harmless_base_test": ("unused", "MIT; no labels of any kind"),
 }
@@ -187,12 +191,14 @@ PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
 PROJECT_ROWS = {
     "project_self_harm": ("self_harm", PROJECT_DATA / "harm_self_harm" / "rows.jsonl"),
     "project_violence": ("violence", PROJECT_DATA / "harm_violence" / "rows.jsonl"),
+    "project_illicit": ("illicit", PROJECT_DATA / "harm_illicit" / "rows.jsonl"),
 }
 
 # Sources only the encoder heads learn from; the fast tier skips them. Trained into the n-gram tier, the violence rows
 # cost it spaced-out text, which it carries at run time (a window the encoder cannot read keeps its fast score), and
-# moved the heads that read its scores (benchmarks/results/rules/SHIP_RULE-2026-12-06-violence-rows.md).
-HEADS_ONLY_SOURCES = frozenset({"project_violence"})
+# moved the heads that read its scores (benchmarks/results/rules/SHIP_RULE-2026-12-06-violence-rows.md); the illicit
+# rows were written for the heads only (SHIP_RULE-2026-12-06-illicit-rows-heads.md).
+HEADS_ONLY_SOURCES = frozenset({"project_violence", "project_illicit"})
 
 
 def load_project_rows(source: str, path: Path | None = None) -> list[Row]:

@@ -1,5 +1,5 @@
-"""The project's own training rows (data/harm_self_harm, data/harm_violence): well-formed, balanced, free of the
-denied words, and each loaded as a train source that labels its one category only.
+"""The project's own training rows (data/harm_self_harm, data/harm_violence, data/harm_illicit): well-formed,
+balanced, free of the denied words, and each loaded as a train source that labels its one category only.
 
 They train that category's heads of both tiers (`scripts/harm_data.py`, `PROJECT_ROWS`); a malformed line, a lost
 kind or a label that leaked into another category would silently change the shipped models on the next retrain. No
@@ -38,6 +38,7 @@ SAFE_VIOLENCE_KINDS = (
     "fiction_film",
     "safety_law",
 )
+ILLICIT_KINDS = ("drugs", "weapons", "cyber", "fraud", "theft", "evasion")
 EXPECTED = {
     "project_self_harm": (
         DATA / "harm_self_harm" / "rows.jsonl",
@@ -54,6 +55,20 @@ EXPECTED = {
             **dict.fromkeys([(1, k) for k in VIOLENCE_KINDS] + [(0, k) for k in SAFE_VIOLENCE_KINDS], 50),
             (0, "homonym_tech"): 49,
             (0, "safety_law"): 49,
+        },
+    ),
+    "project_illicit": (
+        DATA / "harm_illicit" / "rows.jsonl",
+        "illicit",
+        {
+            **dict.fromkeys([(1, k) for k in ILLICIT_KINDS], 50),
+            (1, "fraud"): 49,
+            (0, "everyday_howto"): 50,
+            (0, "cooking_science"): 49,
+            (0, "security_it"): 48,
+            (0, "law_legal"): 47,
+            (0, "medicine_health"): 49,
+            (0, "money_business"): 49,
         },
     ),
 }
