@@ -60,7 +60,7 @@ from filters.detectors.harm import (  # noqa: E402
 )
 from filters.detectors.harm_tiers import ENCODER_FORMAT, LOGIT_CLIP, LOGIT_SCALE, MAX_TOKENS, head_features  # noqa: E402
 from filters.normalize import normalize  # noqa: E402
-from scripts.harm_data import NULL, Row, load_all, missing_files, pack_documents  # noqa: E402
+from scripts.harm_data import HEADS_ONLY_SOURCES, NULL, Row, load_all, missing_files, pack_documents  # noqa: E402
 from scripts.training_kit import (  # noqa: E402
     average_precision,
     best_f1_threshold,
@@ -222,8 +222,10 @@ def prepare(data: Path, encoder: TextEncoder, fast: HarmModel) -> tuple[Split, S
 def reads_fast_scores(items: list[Item], k: int) -> bool:
     """Whether category k's head also reads the fast tier's log-odds: only when at least
     MIXED_IF_WEAK_SHARE of its train positives carry weak (topic) labels, which an embedding-only head
-    would learn as a topic."""
-    positives = [it for it in items if it.labels[k] == 1]
+    would learn as a topic. Counted over the sources the fast tier also reads: rows written to correct a head
+    (`HEADS_ONLY_SOURCES`) do not change which inputs it reads (the illicit rows would have cut the illicit head off
+    the log-odds that carry a request diluted in a long page, SHIP_RULE-2026-12-06-illicit-rows-heads.md)."""
+    positives = [it for it in items if it.labels[k] == 1 and it.source not in HEADS_ONLY_SOURCES]
     weak = sum(it.source in WEAK_SOURCES for it in positives)
     return bool(positives) and weak / len(positives) >= MIXED_IF_WEAK_SHARE
 

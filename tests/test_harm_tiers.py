@@ -184,8 +184,7 @@ def test_shipped_heads_read_the_fast_scores_only_where_the_manifest_says() -> No
     heads = EncoderHeads(MODELS / "harm_encoder.json", MODELS / "harm_fast.json", CATEGORIES)
     log_odds = heads.weights[-len(CATEGORIES) :]
     both = {c for c in CATEGORIES if manifest["dev"][c]["reads_fast_scores"]}
-    # self_harm reads the embedding alone since the project's self-harm rows, illicit since its illicit rows
-    assert both == {"sexual_minors"}
+    assert both == {"sexual_minors", "illicit"}  # self_harm since the project's self-harm rows (2026-12-06)
     for k, cat in enumerate(CATEGORIES):
         assert np.any(log_odds[:, k] != 0) == (cat in both), cat
 
@@ -205,6 +204,11 @@ def test_a_head_reads_the_fast_scores_when_half_its_positives_carry_topic_labels
     assert reads_fast_scores(items(5, 5), 0) and reads_fast_scores(items(9, 1), 0)
     assert not reads_fast_scores(items(4, 5), 0) and not reads_fast_scores(items(0, 3), 0)
     assert not reads_fast_scores(items(0, 0), 0)  # no positives: embedding only
+    # rows written to correct a head (heads-only project sources) do not change which inputs it reads
+    label = (1,) + (0,) * (len(CATEGORIES) - 1)
+    written = [Item(f"p{i}", label, "project_illicit") for i in range(100)]
+    assert reads_fast_scores(items(5, 5) + written, 0)
+    assert not reads_fast_scores(items(5, 5) + [Item(f"x{i}", label, "catqa_en") for i in range(100)], 0)
 
 
 def test_one_score_scale_maps_the_head_threshold_onto_the_fast_threshold() -> None:
