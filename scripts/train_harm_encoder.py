@@ -12,8 +12,8 @@ prompt of a hazard area, benign ones too), since a head on the embedding alone l
 (a suicide-prevention line scored 1.0 for self_harm while its positives were AILuminate's topic labels; since
 the project's self-harm rows, `data/harm_self_harm`, they are a quarter of them and it reads the embedding
 alone, with safe texts about self-harm among its negatives). MedQuAD windows about suicide and its
-neighbours are negatives for every head. The project's violence rows (`data/harm_violence`) train the violence head
-here and nothing in the fast tier (`HEADS_ONLY_SOURCES`). It runs only on the windows its scope names (shipped:
+neighbours are negatives for every head. The project's violence and illicit rows (`data/harm_violence`,
+`data/harm_illicit`) train those heads here and nothing in the fast tier (`HEADS_ONLY_SOURCES`). It runs only on the windows its scope names (shipped:
 those the fast tier would fire on), so its cost is paid on a small share of windows.
 
 Split: exactly the fast tier's (`scripts/harm_data.py` SOURCE_SPLIT: whole test sources held out),

@@ -1,8 +1,9 @@
 """The project's own training rows (data/harm_self_harm, data/harm_violence, data/harm_illicit): well-formed,
 balanced, free of the denied words, and each loaded as a train source that labels its one category only.
 
-They train that category's heads of both tiers (`scripts/harm_data.py`, `PROJECT_ROWS`); a malformed line, a lost
-kind or a label that leaked into another category would silently change the shipped models on the next retrain. No
+They train that category's heads (`scripts/harm_data.py`, `PROJECT_ROWS`; of both tiers, or of the encoder only for
+`HEADS_ONLY_SOURCES`); a malformed line, a lost kind or a label that leaked into another category would silently
+change the shipped models on the next retrain. No
 model is loaded."""
 
 from __future__ import annotations
