@@ -377,8 +377,8 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure(
         "harm",
-        "the project's 324 chat prompts (`data/harm_prompt_probe`, 5-22 words, never trained on; used in six ship "
-        "decisions): safe prompts with harmful-sounding words on which a harm category fires, and harmful "
+        "the project's 324 chat prompts (`data/harm_prompt_probe`, 5-22 words, never trained on; used in eight ship "
+        "rules): safe prompts with harmful-sounding words on which a harm category fires, and harmful "
         "requests caught, shipped runtime policy",
         ("eval_harm.json",),
         _prompt_probe,

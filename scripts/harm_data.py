@@ -11,7 +11,7 @@ share-alike (CC BY-SA, CDLA-Sharing) or unlicensed is trained on; such sources a
 
 Used by the trainers (`scripts/train_harm.py`, `scripts/train_harm_encoder.py`,
 `scripts/tune_encoder_gate.py`) and the evaluations (`benchmarks.eval_harm`, ...), so all read the
-same rows.
+same rows, but for the fast tier, which skips `HEADS_ONLY_SOURCES`.
 """
 
 from __future__ import annotations
@@ -185,8 +185,9 @@ def load_presidio(data: Path) -> list[Row]:
 
 
 # Rows written for the project, each file labelling one category only (its README says why): the licensed sources hold
-# 110 self_harm positives (100 of them topic labels) and no safe uses of violent words labelled as not violence. The
-# other heads mask these rows (null), so only the named category's heads learn from them.
+# 110 self_harm positives (100 of them topic labels), no safe uses of violent words labelled as not violence, and few
+# safe requests in the form of illicit ones. The other heads mask these rows (null), so only the named category's heads
+# learn from them.
 PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
 PROJECT_ROWS = {
     "project_self_harm": ("self_harm", PROJECT_DATA / "harm_self_harm" / "rows.jsonl"),
@@ -201,12 +202,12 @@ PROJECT_ROWS = {
 HEADS_ONLY_SOURCES = frozenset({"project_violence", "project_illicit"})
 
 
-def load_project_rows(source: str, path: Path | None = None) -> list[Row]:
+def load_project_rows(source: str) -> list[Row]:
     """One project source's rows: its category = the row's label, the others null, split by the hash of the id."""
-    category, default_path = PROJECT_ROWS[source]
+    category, path = PROJECT_ROWS[source]
     k = CATEGORIES.index(category)
     out = []
-    for line in (path or default_path).read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
         labels = tuple(int(r["label"]) if i == k else NULL for i in range(len(CATEGORIES)))
         out.append(

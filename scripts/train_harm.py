@@ -7,7 +7,8 @@ Without --fast-only it then trains the stronger tier on this fast tier (scripts/
 Why a script: the shipped model must be rebuilt from the shared data by anyone, byte for byte on the
 same CPU type (other instruction sets move the last bits: see the model card). The data and its split
 (`SOURCE_SPLIT`, decided before any training or tuning: whole sources held out for test) are read by
-`scripts/harm_data.py`; nothing share-alike or unlicensed is trained on.
+`scripts/harm_data.py`; nothing share-alike or unlicensed is trained on. Rows of `HEADS_ONLY_SOURCES` (the
+project's violence and illicit rows) are skipped: only the stronger tier learns from them.
 
 Training: one L2 logistic regression per category (liblinear, one thread, fixed seed, balanced class
 weights) on the rows where that category is labelled 0 or 1 (null is masked, never read as 0),

@@ -13,10 +13,12 @@ prompt of a hazard area, benign ones too), since a head on the embedding alone l
 the project's self-harm rows, `data/harm_self_harm`, they are a quarter of them and it reads the embedding
 alone, with safe texts about self-harm among its negatives). MedQuAD windows about suicide and its
 neighbours are negatives for every head. The project's violence and illicit rows (`data/harm_violence`,
-`data/harm_illicit`) train those heads here and nothing in the fast tier (`HEADS_ONLY_SOURCES`). It runs only on the windows its scope names (shipped:
-those the fast tier would fire on), so its cost is paid on a small share of windows.
+`data/harm_illicit`) train those heads here and nothing in the fast tier (`HEADS_ONLY_SOURCES`). It runs only on the
+windows its scope names (shipped: those the fast tier would fire on), so its cost is paid on a small share of windows.
 
-Split: exactly the fast tier's (`scripts/harm_data.py` SOURCE_SPLIT: whole test sources held out),
+Split: exactly the fast tier's (`scripts/harm_data.py` SOURCE_SPLIT: whole test sources held out; the heads also
+read `HEADS_ONLY_SOURCES`, whose rows the fast tier skips, so the dev figures "fast alone" and the band edges of
+violence and illicit include rows the fast tier never trained on),
 with a deterministic sample of each source (the encoder runs at ~10-80 texts/s on one core): every
 positive row of the rare categories, capped positives of hate and profanity, capped negatives per
 source, and windows of a hashed sample of the clean books. C per head, Platt scaling, the threshold

@@ -3,8 +3,7 @@ balanced, free of the denied words, and each loaded as a train source that label
 
 They train that category's heads (`scripts/harm_data.py`, `PROJECT_ROWS`; of both tiers, or of the encoder only for
 `HEADS_ONLY_SOURCES`); a malformed line, a lost kind or a label that leaked into another category would silently
-change the shipped models on the next retrain. No
-model is loaded."""
+change the shipped models on the next retrain. No model is loaded."""
 
 from __future__ import annotations
 
@@ -16,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from filters.detectors.harm import CATEGORIES
-from scripts.harm_data import NULL, PROJECT_ROWS, SOURCE_SPLIT, hashed_split, load_all, load_project_rows
+from scripts.harm_data import (
+    HEADS_ONLY_SOURCES,
+    NULL,
+    PROJECT_ROWS,
+    SOURCE_SPLIT,
+    hashed_split,
+    load_all,
+    load_project_rows,
+)
 from tests.project_data import DENY
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -88,6 +95,11 @@ def _rows(path: Path) -> list[dict]:
 
 def test_every_project_source_is_checked_here() -> None:
     assert set(PROJECT_ROWS) == set(EXPECTED)
+
+
+def test_the_violence_and_illicit_rows_train_the_encoder_heads_only() -> None:
+    """Trained into the fast tier, the violence rows cost it spaced-out text (SHIP_RULE-2026-12-06-violence-rows.md)."""
+    assert set(HEADS_ONLY_SOURCES) == {"project_violence", "project_illicit"}
 
 
 @pytest.mark.parametrize("source", sorted(EXPECTED))

@@ -98,10 +98,9 @@ def test_training_twice_gives_identical_files_that_load(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     training = json.loads((tmp_path / "a" / "harm_fast.json").read_text())["training"]
     assert "project_self_harm" in training["rows_per_split"]
+    # heads-only sources: the fast tier neither reads nor lists them
     for recorded in (training["rows_per_split"], training["source_split"]):
-        assert not HEADS_ONLY_SOURCES & set(
-            recorded
-        )  # heads-only sources: the fast tier neither reads nor lists them
+        assert not HEADS_ONLY_SOURCES & set(recorded)
     model = HarmModel(tmp_path / "a" / "harm_fast.json")
     for cat in CATEGORIES:
         hit = model.score(f"{cat}marker says {cat}marker").scores[cat]
@@ -124,7 +123,8 @@ def test_missing_data_folder_is_one_error_line(tmp_path: Path) -> None:
 
 
 def test_category_without_positives_is_one_error_line(tmp_path: Path) -> None:
-    # harassment: the project's own rows label self_harm and violence only, so they cannot fill it
+    # harassment: the project's own rows label self_harm, violence and illicit only (and the fast tier reads only the
+    # self-harm ones), so they cannot fill it
     data = write_tiny_data(tmp_path / "data", tuple(c for c in CATEGORIES if c != "harassment"))
     _assert_one_error_line(run_train(data, tmp_path / "out"), "harassment")
     assert not (tmp_path / "out").exists()
