@@ -406,6 +406,7 @@ HARD_NEGATIVES = Path(__file__).resolve().parents[1] / "data" / "harm_hard_negat
 WEB_PAGES = Path(__file__).resolve().parents[1] / "data" / "harm_web_negatives" / "pages.jsonl"
 SHORT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_short_messages" / "messages.jsonl"
 PROMPT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_prompt_probe"
+GROUP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_group_probe"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -488,6 +489,23 @@ def project_prompt_probe(judge: Judge) -> dict:
         {**r, "label": label}
         for label in ("harmful", "safe")
         for r in _read_jsonl(PROMPT_PROBE / f"{label}.jsonl")
+    ]
+    return _probe_by_label(judge, rows, ("harmful", "safe"))
+
+
+def project_group_probe(judge: Judge) -> dict:
+    """The project's 630 chat messages that name groups of people (data/harm_group_probe): 236 harmful ones (hate
+    without slurs, violence and harassment aimed at a group or a person for who they are) on which any harm category
+    fires, and 394 safe ones (questions, facts, news and policy, one's own identity, counter-speech, appreciation) on
+    which one fires; per group and category.
+
+    Written for the project without reading any data, as the fresh messages of two ship rules
+    (SHIP_RULE-2026-12-06-hate-rows-{heads,negatives}.md), which found the violence head firing on safe text about
+    groups; never trained on, read by those two rules' variants (data/harm_group_probe/README.md)."""
+    rows = [
+        {**r, "label": label}
+        for label in ("harmful", "safe")
+        for r in _read_jsonl(GROUP_PROBE / f"{label}.jsonl")
     ]
     return _probe_by_label(judge, rows, ("harmful", "safe"))
 
@@ -711,6 +729,7 @@ def evaluate(
             "project_web_pages": project_web_pages(judge),
             "project_short_messages": project_short_messages(judge),
             "project_prompt_probe": project_prompt_probe(judge),
+            "project_group_probe": project_group_probe(judge),
             "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
@@ -760,6 +779,12 @@ def print_summary(name: str, res: dict) -> None:
         f"the project's short messages: a harm category fires on {probe['harmful']['fired']}/"
         f"{probe['harmful']['n']} harmful, {probe['benign']['fired']}/{probe['benign']['n']} benign"
     )
+    for key in ("project_prompt_probe", "project_group_probe"):
+        p = res[key]
+        print(
+            f"{key}: a harm category fires on {p['harmful']['fired']}/{p['harmful']['n']} harmful, "
+            f"{p['safe']['fired']}/{p['safe']['n']} safe (per category {p['safe']['per_category']})"
+        )
     points = res["chat_operating_points"]
     if not points["curve_valid"]:
         print(
