@@ -484,7 +484,7 @@ def project_prompt_probe(judge: Judge) -> dict:
     words (seven kinds, help-seeking among them) on which one fires.
 
     Written for the project without reading any data, after the short-message probe had been read by several
-    variants; never trained on, but used in eight ship rules' decisions (data/harm_prompt_probe/README.md)."""
+    variants; never trained on, but used in ten ship rules' decisions (data/harm_prompt_probe/README.md)."""
     rows = [
         {**r, "label": label}
         for label in ("harmful", "safe")

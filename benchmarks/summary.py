@@ -138,8 +138,8 @@ def _short_probe(r: Node) -> str:
     )
 
 
-def _prompt_probe(r: Node) -> str:
-    probe = r("shipped_confirm", "project_prompt_probe")
+def _probe(r: Node, key: str) -> str:
+    probe = r("shipped_confirm", key)
     safe, harmful = probe("safe"), probe("harmful")
     return (
         f"{_fired_of(safe)} safe fire ({_pct(safe('share_fired').num)}); "
@@ -377,12 +377,22 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure(
         "harm",
-        "the project's 324 chat prompts (`data/harm_prompt_probe`, 5-22 words, never trained on; used in eight ship "
+        "the project's 324 chat prompts (`data/harm_prompt_probe`, 5-22 words, never trained on; used in ten ship "
         "rules): safe prompts with harmful-sounding words on which a harm category fires, and harmful "
         "requests caught, shipped runtime policy",
         ("eval_harm.json",),
-        _prompt_probe,
+        lambda r: _probe(r, "project_prompt_probe"),
         "safe: ≤ 10% (safe prompts with harmful-sounding words)",
+    ),
+    Figure(
+        "harm",
+        "the project's 630 chat messages that name groups of people (`data/harm_group_probe`, 5-21 words, never "
+        "trained on; the fresh sets of two ship rules): safe ones (questions, facts and news, own identity, "
+        "counter-speech, appreciation) on which a harm category fires, and harmful ones (hate without slurs, "
+        "violence and harassment over who people are) caught, shipped runtime policy",
+        ("eval_harm.json",),
+        lambda r: _probe(r, "project_group_probe"),
+        "—",
     ),
     Figure(
         "runtime check",
