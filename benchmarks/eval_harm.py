@@ -407,6 +407,7 @@ WEB_PAGES = Path(__file__).resolve().parents[1] / "data" / "harm_web_negatives" 
 SHORT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_short_messages" / "messages.jsonl"
 PROMPT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_prompt_probe"
 GROUP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_group_probe"
+HELP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_help_probe"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -485,12 +486,7 @@ def project_prompt_probe(judge: Judge) -> dict:
 
     Written for the project without reading any data, after the short-message probe had been read by several
     variants; never trained on, but used in ten ship rules' decisions (data/harm_prompt_probe/README.md)."""
-    rows = [
-        {**r, "label": label}
-        for label in ("harmful", "safe")
-        for r in _read_jsonl(PROMPT_PROBE / f"{label}.jsonl")
-    ]
-    return _probe_by_label(judge, rows, ("harmful", "safe"))
+    return _probe_by_label(judge, _labelled_pair(PROMPT_PROBE), ("harmful", "safe"))
 
 
 def project_group_probe(judge: Judge) -> dict:
@@ -502,12 +498,25 @@ def project_group_probe(judge: Judge) -> dict:
     Written for the project without reading any data, as the fresh messages of two ship rules
     (SHIP_RULE-2026-12-06-hate-rows-{heads,negatives}.md), which found the violence head firing on safe text about
     groups; never trained on, read by those two rules' variants (data/harm_group_probe/README.md)."""
-    rows = [
-        {**r, "label": label}
-        for label in ("harmful", "safe")
-        for r in _read_jsonl(GROUP_PROBE / f"{label}.jsonl")
+    return _probe_by_label(judge, _labelled_pair(GROUP_PROBE), ("harmful", "safe"))
+
+
+def project_help_probe(judge: Judge) -> dict:
+    """The project's 303 chat messages about harm (data/harm_help_probe): 189 people asking for help (supporting a
+    friend who self-harms, escaping abuse, an overdose in front of them, a child's disclosure, reporting a crime, their
+    own recovery) on which a harm category fires, and 114 harmful requests on the same topics caught; per group and
+    category.
+
+    Written for the project without reading any data, as the fresh messages of SHIP_RULE-2026-12-06-help-seeking-rows.md;
+    never trained on, read by that rule's variant (data/harm_help_probe/README.md)."""
+    return _probe_by_label(judge, _labelled_pair(HELP_PROBE), ("harmful", "safe"))
+
+
+def _labelled_pair(folder: Path) -> list[dict]:
+    """A probe folder's harmful.jsonl and safe.jsonl rows, each with its file's name as "label"."""
+    return [
+        {**r, "label": label} for label in ("harmful", "safe") for r in _read_jsonl(folder / f"{label}.jsonl")
     ]
-    return _probe_by_label(judge, rows, ("harmful", "safe"))
 
 
 # Log-odds offsets by which `chat_operating_points` moves every harm classifier threshold (0: as shipped), in
@@ -730,6 +739,7 @@ def evaluate(
             "project_short_messages": project_short_messages(judge),
             "project_prompt_probe": project_prompt_probe(judge),
             "project_group_probe": project_group_probe(judge),
+            "project_help_probe": project_help_probe(judge),
             "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
@@ -779,7 +789,7 @@ def print_summary(name: str, res: dict) -> None:
         f"the project's short messages: a harm category fires on {probe['harmful']['fired']}/"
         f"{probe['harmful']['n']} harmful, {probe['benign']['fired']}/{probe['benign']['n']} benign"
     )
-    for key in ("project_prompt_probe", "project_group_probe"):
+    for key in ("project_prompt_probe", "project_group_probe", "project_help_probe"):
         p = res[key]
         print(
             f"{key}: a harm category fires on {p['harmful']['fired']}/{p['harmful']['n']} harmful, "

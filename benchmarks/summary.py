@@ -395,6 +395,16 @@ FIGURES: tuple[Figure, ...] = (
         "—",
     ),
     Figure(
+        "harm",
+        "the project's 303 chat messages about harm (`data/harm_help_probe`, 6-19 words, never trained on; the fresh "
+        "set of a ship rule): people asking for help (a friend who self-harms, abuse, an overdose, a child's "
+        "disclosure, reporting, recovery) on which a harm category fires, and harmful requests on the same topics "
+        "caught, shipped runtime policy",
+        ("eval_harm.json",),
+        lambda r: _probe(r, "project_help_probe"),
+        "—",
+    ),
+    Figure(
         "runtime check",
         "`Filter.check()` of 2 KB real texts, shipped runtime policy (harm encoder confirming), p50 / p99 wall "
         "clock, one core, each text timed once after warm-up",

@@ -1,0 +1,117 @@
+"""The probes made of ship rules' fresh messages (data/harm_group_probe: messages that name groups of people;
+data/harm_help_probe: people asking for help about harm, and harmful requests on the same topics): well-formed,
+balanced, free of the denied words, and counted by the evaluation per label, group and category.
+
+They are the evaluation's measure of over-blocking on safe text about groups and on help-seeking messages
+(`benchmarks.eval_harm`, `project_group_probe`, `project_help_probe`); a malformed line or a lost group would
+silently change what they measure. No model is loaded."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.project_data import DENY, OneCategoryJudge, read_rows
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+# probe -> (folder, keys of a line, {label: {group: messages}}); the counts are after the rules' overlap checks (READMEs).
+PROBES = {
+    "group": (
+        DATA / "harm_group_probe",
+        {"text", "group", "kind", "target"},
+        {
+            "harmful": {"hate": 156, "violence": 40, "harassment": 40},
+            "safe": {
+                "facts_news_policy": 129,
+                "question": 67,
+                "appreciation": 67,
+                "identity": 66,
+                "counter_speech": 65,
+            },
+        },
+    ),
+    "help": (
+        DATA / "harm_help_probe",
+        {"text", "group"},
+        {
+            "harmful": {
+                "self_harm": 18,
+                "abuse_stalking": 19,
+                "child_exploitation": 20,
+                "drugs_poison": 19,
+                "violence": 18,
+                "evasion": 20,
+            },
+            "safe": {
+                "support_someone": 34,
+                "victim_safety": 31,
+                "child_safety": 31,
+                "emergency": 30,
+                "reporting_law": 31,
+                "recovery": 32,
+            },
+        },
+    ),
+}
+GROUP_TARGETS = {
+    "race",
+    "ethnicity",
+    "nationality",
+    "immigrants",
+    "religion",
+    "gender",
+    "sexual_orientation",
+    "gender_identity",
+    "disability",
+}
+
+
+def _messages(probe: str) -> dict[str, list[dict[str, str]]]:
+    """Both files of a probe; a missing file fails here rather than skipping."""
+    folder, keys, expected = PROBES[probe]
+    return {label: read_rows(folder / f"{label}.jsonl", keys) for label in expected}
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_counts_per_group(probe: str) -> None:
+    for label, rows in _messages(probe).items():
+        assert Counter(r["group"] for r in rows) == PROBES[probe][2][label]
+
+
+def test_the_group_probe_names_every_target() -> None:
+    for rows in _messages("group").values():
+        assert {r["target"] for r in rows} == GROUP_TARGETS
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_unique_chat_length_and_no_denied_words(probe: str) -> None:
+    texts = [r["text"] for rows in _messages(probe).values() for r in rows]
+    assert all(4 <= len(t.split()) <= 25 for t in texts)
+    assert len({t.lower() for t in texts}) == len(texts)
+    hits = [t for t in texts if DENY & set(re.findall(r"[a-z]+", t.lower()))]
+    assert not hits, f"messages with a denied word: {hits}"
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_the_evaluation_counts_them_per_label_group_and_category(probe: str) -> None:
+    """A message counts as fired when any harm category fires on it; shares per group, counts per category."""
+    from benchmarks import eval_harm
+
+    folder, _keys, expected = PROBES[probe]
+    assert getattr(eval_harm, f"{probe.upper()}_PROBE") == folder
+    fires = lambda t: " my " in f" {t.lower()} " or " women " in f" {t.lower()} "  # noqa: E731
+    out = getattr(eval_harm, f"project_{probe}_probe")(OneCategoryJudge("violence", fires))
+    for label, rows in _messages(probe).items():
+        hits = [r["text"] for r in rows if fires(r["text"])]
+        assert out[label]["n"] == len(rows) and out[label]["fired"] == len(hits) > 0
+        assert out[label]["texts_fired"] == hits
+        assert out[label]["per_category"]["violence"] == len(hits)
+        assert sum(out[label]["per_category"].values()) == len(hits)
+        assert set(out[label]["per_group"]) == set(expected[label])
+        for group in expected[label]:
+            members = [r for r in rows if r["group"] == group]
+            share = sum(fires(r["text"]) for r in members) / len(members)
+            assert out[label]["per_group"][group] == round(share, 4)
