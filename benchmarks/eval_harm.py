@@ -28,7 +28,8 @@ Reports (and writes benchmarks/results/eval_harm.json):
   every harm classifier threshold of the policy moves by one log-odds offset (the encoder's gate
   fixed), checked to reproduce every shipped verdict at offset 0;
 - the project's own probes: hard negatives, benign web pages, short chat messages, chat prompts (harmful
-  requests and safe prompts with harmful-sounding words);
+  requests and safe prompts with harmful-sounding words), messages that name groups of people, and messages
+  about harm (people asking for help, and harmful requests on the same topics);
 - cost: ms per 2 KB text on one core (p50 / p99) of the harm detector per configuration, and the
   share of windows the encoder judged.
 """
@@ -485,7 +486,7 @@ def project_prompt_probe(judge: Judge) -> dict:
     words (seven kinds, help-seeking among them) on which one fires.
 
     Written for the project without reading any data, after the short-message probe had been read by several
-    variants; never trained on, but used in ten ship rules' decisions (data/harm_prompt_probe/README.md)."""
+    variants; never trained on, but used in eleven ship rules' decisions (data/harm_prompt_probe/README.md)."""
     return _probe_by_label(judge, _labelled_pair(PROMPT_PROBE), ("harmful", "safe"))
 
 
@@ -497,7 +498,7 @@ def project_group_probe(judge: Judge) -> dict:
 
     Written for the project without reading any data, as the fresh messages of two ship rules
     (SHIP_RULE-2026-12-06-hate-rows-{heads,negatives}.md), which found the violence head firing on safe text about
-    groups; never trained on, read by those two rules' variants (data/harm_group_probe/README.md)."""
+    groups; never trained on, read by those two rules' variants and a third's (data/harm_group_probe/README.md)."""
     return _probe_by_label(judge, _labelled_pair(GROUP_PROBE), ("harmful", "safe"))
 
 

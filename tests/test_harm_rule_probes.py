@@ -17,7 +17,8 @@ import pytest
 from tests.project_data import DENY, OneCategoryJudge, read_rows
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-# probe -> (folder, keys of a line, {label: {group: messages}}); the counts are after the rules' overlap checks (READMEs).
+# probe -> (folder, keys of a line, {label: {group: messages}}, {label: (fewest, most words)}); the counts are after the
+# rules' overlap checks, the lengths as the READMEs give them.
 PROBES = {
     "group": (
         DATA / "harm_group_probe",
@@ -32,6 +33,7 @@ PROBES = {
                 "counter_speech": 65,
             },
         },
+        {"harmful": (5, 16), "safe": (7, 21)},
     ),
     "help": (
         DATA / "harm_help_probe",
@@ -54,6 +56,7 @@ PROBES = {
                 "recovery": 32,
             },
         },
+        {"harmful": (8, 19), "safe": (6, 19)},
     ),
 }
 GROUP_TARGETS = {
@@ -71,7 +74,7 @@ GROUP_TARGETS = {
 
 def _messages(probe: str) -> dict[str, list[dict[str, str]]]:
     """Both files of a probe; a missing file fails here rather than skipping."""
-    folder, keys, expected = PROBES[probe]
+    folder, keys, expected, _lengths = PROBES[probe]
     return {label: read_rows(folder / f"{label}.jsonl", keys) for label in expected}
 
 
@@ -87,9 +90,12 @@ def test_the_group_probe_names_every_target() -> None:
 
 
 @pytest.mark.parametrize("probe", sorted(PROBES))
-def test_unique_chat_length_and_no_denied_words(probe: str) -> None:
-    texts = [r["text"] for rows in _messages(probe).values() for r in rows]
-    assert all(4 <= len(t.split()) <= 25 for t in texts)
+def test_unique_lengths_as_documented_and_no_denied_words(probe: str) -> None:
+    messages = _messages(probe)
+    for label, rows in messages.items():
+        words = [len(r["text"].split()) for r in rows]
+        assert (min(words), max(words)) == PROBES[probe][3][label]
+    texts = [r["text"] for rows in messages.values() for r in rows]
     assert len({t.lower() for t in texts}) == len(texts)
     hits = [t for t in texts if DENY & set(re.findall(r"[a-z]+", t.lower()))]
     assert not hits, f"messages with a denied word: {hits}"
@@ -100,7 +106,7 @@ def test_the_evaluation_counts_them_per_label_group_and_category(probe: str) -> 
     """A message counts as fired when any harm category fires on it; shares per group, counts per category."""
     from benchmarks import eval_harm
 
-    folder, _keys, expected = PROBES[probe]
+    folder, _keys, expected, _lengths = PROBES[probe]
     assert getattr(eval_harm, f"{probe.upper()}_PROBE") == folder
     fires = lambda t: " my " in f" {t.lower()} " or " women " in f" {t.lower()} "  # noqa: E731
     out = getattr(eval_harm, f"project_{probe}_probe")(OneCategoryJudge("violence", fires))
