@@ -377,7 +377,7 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure(
         "harm",
-        "the project's 324 chat prompts (`data/harm_prompt_probe`, 5-22 words, never trained on; used in eleven ship "
+        "the project's 324 chat prompts (`data/harm_prompt_probe`, 5-22 words, never trained on; used in thirteen ship "
         "rules): safe prompts with harmful-sounding words on which a harm category fires, and harmful "
         "requests caught, shipped runtime policy",
         ("eval_harm.json",),
