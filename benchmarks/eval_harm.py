@@ -486,7 +486,7 @@ def project_prompt_probe(judge: Judge) -> dict:
     words (seven kinds, help-seeking among them) on which one fires.
 
     Written for the project without reading any data, after the short-message probe had been read by several
-    variants; never trained on, but used in fifteen ship rules' decisions (data/harm_prompt_probe/README.md)."""
+    variants; never trained on, but used in ship rules' decisions (which ones: data/harm_prompt_probe/README.md)."""
     return _probe_by_label(judge, _labelled_pair(PROMPT_PROBE), ("harmful", "safe"))
 
 
@@ -498,7 +498,7 @@ def project_group_probe(judge: Judge) -> dict:
 
     Written for the project without reading any data, as the fresh messages of two ship rules
     (SHIP_RULE-2026-12-06-hate-rows-{heads,negatives}.md), which found the violence head firing on safe text about
-    groups; never trained on, read by those two rules' variants and five more (data/harm_group_probe/README.md)."""
+    groups; never trained on, read by later variants too (which ones: data/harm_group_probe/README.md)."""
     return _probe_by_label(judge, _labelled_pair(GROUP_PROBE), ("harmful", "safe"))
 
 
@@ -509,7 +509,7 @@ def project_help_probe(judge: Judge) -> dict:
     category.
 
     Written for the project without reading any data, as the fresh messages of SHIP_RULE-2026-12-06-help-seeking-rows.md;
-    never trained on, read by that rule's variant and four more (data/harm_help_probe/README.md)."""
+    never trained on, read by later variants too (which ones: data/harm_help_probe/README.md)."""
     return _probe_by_label(judge, _labelled_pair(HELP_PROBE), ("harmful", "safe"))
 
 
