@@ -90,7 +90,13 @@ def test_the_encoder_meter_counts_only_the_timed_documents() -> None:
     threat = "I am going to kill you and burn your house down tonight."
     harm.detect_batch([threat])
     assert meter.take()["encoder_windows"] == 1
-    assert meter.take() == {"windows": 0, "encoder_windows": 0, "unreadable_windows": 0, "encoder_cpu_s": 0.0}
+    assert meter.take() == {
+        "windows": 0,
+        "encoder_windows": 0,
+        "unreadable_windows": 0,
+        "resegmented_windows": 0,
+        "encoder_cpu_s": 0.0,
+    }
     page = "The garden club met on Tuesday to plan the spring planting of tomatoes and beans. " * 8
     harm.detect_batch([page, threat])
     work = meter.take()

@@ -24,7 +24,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -46,6 +46,9 @@ from filters.detectors.harm_features import (
 from filters.detectors.harm_minors import MINOR_PHRASES, MINOR_WORDS, SEXUAL_WITH_MINOR, minor_windows
 from filters.normalize import NormalizedText, normalize
 from filters.policy import HARM_CATEGORIES
+
+if TYPE_CHECKING:
+    from filters.detectors.harm_tiers import WordCosts
 
 __all__ = [
     "CATEGORIES",
@@ -225,7 +228,9 @@ class HarmDetector:
     with spaced-apart words joined back (`harm_tiers.encoder_input`); a window whose readable share is still
     below `encoder_min_readable`, or in which leet remains after the normalizer's reading (at least
     `harm_tiers.LEET_SHARE` of its lettered tokens, `leet_share` of what the encoder would read), keeps its
-    fast score: the encoder cannot read split words or digits inside words, and the fast tier's n-grams can.
+    fast score: the encoder cannot read split words or digits inside words, and the fast tier's n-grams can. Below
+    the gate, runs of letter pieces that look spaced out are first split back into frequent words
+    (`harm_tiers.resegmented`); a window that then reaches the gate is read by the encoder in that form.
     Leet the normalizer reads back into words ("m4ke 4 b0mb" is "make a bomb", `filters.leet_words`) reaches
     the encoder, so such a window is judged as the same window in letters.
     Loads and verifies every file at construction (the normalizer's word list too) so a bad one stops
@@ -267,7 +272,9 @@ class HarmDetector:
         self._fast_thr = np.array([self.model.thresholds[c] for c in self.model.categories])
         use_encoder = encoder != "off" and self.scope != "off"
         self.heads, self.encoder = self._load_encoder_tier() if use_encoder else (None, None)
-        self.stats = {"windows": 0, "encoder_windows": 0, "unreadable_windows": 0}
+        # resegmented_windows: windows below the gate that the spaced-out split made readable (and the encoder read)
+        self.stats = {"windows": 0, "encoder_windows": 0, "unreadable_windows": 0, "resegmented_windows": 0}
+        self._costs = None  # harm_tiers.WordCosts, built the first time a window needs re-segmenting
 
     def _load_encoder_tier(self) -> tuple[Any, Any]:
         from filters.detectors.encoder import MODEL_SHA256, EncoderError, EncoderUnavailable, TextEncoder
@@ -338,13 +345,24 @@ class HarmDetector:
     def _judge_band(self, per_text: list[_WindowsOfText]) -> None:
         """Replace the fast scores of the windows this scope judges by the stronger tier's (in place); a
         window on which the classifier abstains (too few content words) stays 0 in every scope."""
-        from filters.detectors.harm_tiers import LEET_SHARE, encoder_input, leet_share, to_fast_scale
+        from filters.detectors.harm_tiers import (
+            LEET_SHARE,
+            encoder_input,
+            leet_share,
+            readable_share,
+            resegmented,
+            to_fast_scale,
+        )
 
         vocabulary = self.encoder.vocabulary()
         todo = []  # (text index, window index, the window as the encoder reads it)
         for t, (text, bounds, probs, abstains) in enumerate(per_text):
             for w in np.flatnonzero(self._judged(probs) & ~abstains):
                 view, share = encoder_input(text[slice(*bounds[w])], vocabulary)
+                if leet_share(view) < LEET_SHARE and share < self.encoder_min_readable:
+                    view = resegmented(view, vocabulary, self._word_costs())  # spaced-out words split back
+                    share = readable_share(view, vocabulary)
+                    self.stats["resegmented_windows"] += share >= self.encoder_min_readable
                 if share >= self.encoder_min_readable and leet_share(view) < LEET_SHARE:
                     todo.append((t, w, view))
                 else:
@@ -357,6 +375,14 @@ class HarmDetector:
         for t, w, view in todo:
             p_head = self.heads.probabilities(self.encoder.embed([view]), per_text[t][2][w][None, :])
             per_text[t][2][w] = to_fast_scale(p_head, self.heads.thresholds, self._fast_thr)[0]
+
+    def _word_costs(self) -> WordCosts:
+        """The word costs `resegmented` splits by (built once, on the first window that needs them)."""
+        if self._costs is None:
+            from filters.detectors.harm_tiers import WordCosts
+
+            self._costs = WordCosts(self.encoder.vocabulary())
+        return self._costs
 
     def _judged(self, probs: np.ndarray) -> np.ndarray:
         """Which windows (rows of fast probabilities) the encoder judges in this mode."""

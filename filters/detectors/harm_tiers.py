@@ -20,8 +20,11 @@ The encoder reads a window with spaced-apart words joined back (`despaced`: "pi 
 bomb") and only judges it when it can read it (`readable_share`): letters spaced apart leave word
 pieces that carry no meaning, and a head that trusts them clears harm the n-grams had found
 (spaced-letter rewrites lost 11 points of detection with the encoder confirming; the fast tier
-alone gained 1.25). Below the share the detector's `encoder_min_readable` asks for, the fast score
-stands. Leetspeak arrives read back into words by the normalizer (`filters.leet_words`).
+alone gained 1.25). Below the share the detector's `encoder_min_readable` asks for, a run of pieces that
+looks spaced out (`looks_spaced`: three or more short fragments, short pieces on average) is split back into
+frequent words (`resegmented`: "wr it eatuto ri a lon" -> "write a tutorial on"), and if the window then
+reaches the share the encoder reads that; otherwise the fast score stands. Leetspeak arrives read back into
+words by the normalizer (`filters.leet_words`).
 """
 
 from __future__ import annotations
@@ -109,6 +112,81 @@ def despaced(text: str, vocabulary: frozenset[str]) -> str:
         else:
             i += 1
     return "".join([*out, text[pos:]])
+
+
+# Re-splitting glued fragments of spaced-out words (`resegmented`): which runs look spaced out, which words a
+# split may use, and the bar a split must pass.
+SEGMENT_MIN_FREQUENCY = 1000  # the same bar as filters.leet_words.MIN_WORD_FREQUENCY for a "frequent word"
+SEGMENT_MAX_WORD = 24
+SEGMENT_MIN_MEAN_LETTERS = 3.0  # a split into many short words is more likely junk than the text
+SPACED_MIN_FRAGMENTS = (
+    3  # pieces of at most 3 letters that are not words; plain text's runs rarely hold three
+)
+SPACED_MAX_MEAN_PIECE = 3.5  # plain text's pieces average ~5.5 letters, a spaced rewrite's ~3
+# Letter pieces joined by single spaces, from a token edge to a token edge: no letters taken from a token that holds
+# a digit or a letter of another script ("für", "4chan").
+_RUN = re.compile(r"(?<!\S)[a-z]+(?: [a-z]+)+(?!\w)")
+
+
+class WordCosts:
+    """Word -> cost (−log of its share of the candidates' total count) for the words a split may use: those the
+    encoder knows whole, frequent in the pinned English word list, of 2 to 24 letters, plus "a" and "i"."""
+
+    def __init__(self, vocabulary: frozenset[str]):
+        from filters.leet_words import word_frequencies
+
+        keep = {
+            w: n
+            for w, n in word_frequencies().items()
+            if (2 <= len(w) <= SEGMENT_MAX_WORD and w in vocabulary and n >= SEGMENT_MIN_FREQUENCY)
+            or w in ("a", "i")
+        }
+        total = float(sum(keep.values()))
+        self.cost = {w: float(np.log(total / n)) for w, n in keep.items() if n > 0}
+
+    def split(self, letters: str) -> list[str] | None:
+        """The cheapest split of `letters` into candidate words, or None when there is none."""
+        n = len(letters)
+        best = [0.0] + [np.inf] * n
+        back = [0] * (n + 1)
+        for end in range(1, n + 1):
+            for start in range(max(0, end - SEGMENT_MAX_WORD), end):
+                c = self.cost.get(letters[start:end])
+                if c is not None and best[start] + c < best[end]:
+                    best[end], back[end] = best[start] + c, start
+        if not np.isfinite(best[n]):
+            return None
+        words, end = [], n
+        while end > 0:
+            words.append(letters[back[end] : end])
+            end = back[end]
+        return words[::-1]
+
+
+def looks_spaced(pieces: list[str], vocabulary: frozenset[str]) -> bool:
+    """Whether a run of letter pieces is a spaced-out rewrite rather than plain text with words the encoder does not
+    know whole: several short fragments that are not words, and short pieces on average."""
+    fragments = sum(len(p) <= 3 and not _whole_word(p, vocabulary) for p in pieces)
+    return fragments >= SPACED_MIN_FRAGMENTS and sum(map(len, pieces)) / len(pieces) <= SPACED_MAX_MEAN_PIECE
+
+
+def resegmented(window: str, vocabulary: frozenset[str], costs: WordCosts) -> str:
+    """The window with glued fragments of spaced-out words split back into words ("wr it eatuto ri a lon" ->
+    "write a tutorial on"): each run of letter pieces that looks spaced out (`looks_spaced`) is glued and split
+    again into the cheapest sequence of candidate words; a run that cannot be split wholly, or whose words would
+    average fewer than three letters, stays as it was. For windows the encoder cannot read otherwise (the
+    detector asks only then): on readable text a rare word would be split into junk."""
+
+    def fix(m: re.Match[str]) -> str:
+        pieces = m.group().split(" ")
+        if not looks_spaced(pieces, vocabulary):
+            return m.group()
+        words = costs.split("".join(pieces))
+        if not words or sum(map(len, words)) / len(words) < SEGMENT_MIN_MEAN_LETTERS:
+            return m.group()
+        return " ".join(words)
+
+    return _RUN.sub(fix, window)
 
 
 # A digit or one of @ $ ! | + written between two letters of a word ("m4k3", "b0mb", "m@ke"): trailing
