@@ -274,7 +274,9 @@ class HarmDetector:
         self.heads, self.encoder = self._load_encoder_tier() if use_encoder else (None, None)
         # resegmented_windows: windows below the gate that the spaced-out split made readable (and the encoder read)
         self.stats = {"windows": 0, "encoder_windows": 0, "unreadable_windows": 0, "resegmented_windows": 0}
-        self._costs = None  # harm_tiers.WordCosts, built the first time a window needs re-segmenting
+        self._costs: WordCosts | None = (
+            None  # built the first time a window needs re-splitting (or at warm_up)
+        )
 
     def _load_encoder_tier(self) -> tuple[Any, Any]:
         from filters.detectors.encoder import MODEL_SHA256, EncoderError, EncoderUnavailable, TextEncoder
@@ -292,7 +294,8 @@ class HarmDetector:
             return None, None
 
     def warm_up(self) -> None:
-        """Build the encoder's kernels for a window of every token count now (`Filter.warm_up`).
+        """Build the encoder's kernels for a window of every token count, and the spaced-out split's word costs, now
+        (`Filter.warm_up`).
 
         Why: windows are embedded one at a time, and on a packed path (bf16 with AMX, fp32 on other
         AVX-512 CPUs) the first window of each length costs ~2.5–4 ms more while oneDNN builds its
@@ -303,6 +306,7 @@ class HarmDetector:
         if self.encoder is not None:
             with self._lock:  # the encoder's torch module is shared with detect_batch
                 self.encoder.warm_single_texts()
+                self._word_costs()  # ~0.2 s: the first spaced-out request should not pay it
 
     def __getstate__(self) -> dict[str, Any]:
         return {
