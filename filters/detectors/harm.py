@@ -274,9 +274,8 @@ class HarmDetector:
         self.heads, self.encoder = self._load_encoder_tier() if use_encoder else (None, None)
         # resegmented_windows: windows below the gate that the spaced-out split made readable (and the encoder read)
         self.stats = {"windows": 0, "encoder_windows": 0, "unreadable_windows": 0, "resegmented_windows": 0}
-        self._costs: WordCosts | None = (
-            None  # built the first time a window needs re-splitting (or at warm_up)
-        )
+        # the spaced-out split's word costs, built the first time a window needs them (or at warm_up)
+        self._costs: WordCosts | None = None
 
     def _load_encoder_tier(self) -> tuple[Any, Any]:
         from filters.detectors.encoder import MODEL_SHA256, EncoderError, EncoderUnavailable, TextEncoder
