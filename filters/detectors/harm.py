@@ -362,11 +362,12 @@ class HarmDetector:
         for t, (text, bounds, probs, abstains) in enumerate(per_text):
             for w in np.flatnonzero(self._judged(probs) & ~abstains):
                 view, share = encoder_input(text[slice(*bounds[w])], vocabulary)
-                if leet_share(view) < LEET_SHARE and share < self.encoder_min_readable:
+                leet = leet_share(view)
+                if leet < LEET_SHARE and share < self.encoder_min_readable:
                     view = resegmented(view, vocabulary, self._word_costs())  # spaced-out words split back
-                    share = readable_share(view, vocabulary)
+                    share, leet = readable_share(view, vocabulary), leet_share(view)
                     self.stats["resegmented_windows"] += share >= self.encoder_min_readable
-                if share >= self.encoder_min_readable and leet_share(view) < LEET_SHARE:
+                if share >= self.encoder_min_readable and leet < LEET_SHARE:
                     todo.append((t, w, view))
                 else:
                     self.stats["unreadable_windows"] += 1
