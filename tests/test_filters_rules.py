@@ -301,6 +301,38 @@ def test_sense_words_nearby_silence_an_ambiguous_term(shared_data):
     assert [s.category for s in m.match(far)[1]] == ["sexual"]
 
 
+LEAFLET = (
+    "Pelvic organ prolapse happens when the bladder, rectum or uterus drops into the vagina. The rectum can "
+    "bulge into the back wall of the vagina; a pessary placed in the vagina supports it."
+)
+
+
+def test_anatomy_in_a_clinical_text_is_not_sexual():
+    """LDNOOBW's anatomical words near a clinical word ("bladder", "uterus") keep their clinical sense
+    (SHIP_RULE-2026-12-07-clinical-senses.md); without one nearby they count as listed."""
+    plain = TermMatcher(load_default_entries())
+    m = default_matcher()
+    assert plain.match(LEAFLET)[0]["sexual"] >= 0.65  # five LDNOOBW hits, without the senses
+    assert m.match(LEAFLET)[0]["sexual"] == 0.0
+    explicit = "Rub your penis against her vagina, then her anus; I want to see your semen."
+    assert m.match(explicit)[0]["sexual"] >= 0.65
+    far = explicit + " and so on" * 60 + " The bladder."  # the clinical word is out of reach
+    assert m.match(far)[0]["sexual"] >= 0.65
+
+
+def test_sex_alone_is_an_ordinary_word_but_its_phrases_count():
+    """"sex" joins "sexual", "sexuality" and "sexually" in the allowlist: same-sex marriage and a sex
+    chromosome are not sexual content; LDNOOBW's and the curated phrases that hold it still count."""
+    from filters.terms import DATA_DIR
+
+    assert "sex" in (DATA_DIR / "ldnoobw/en.txt").read_text(encoding="utf-8").splitlines()
+    m = default_matcher()
+    assert m.match("same-sex marriage, same-sex couples and the sex chromosomes of each sex")[1] == []
+    for phrase in ("phone sex", "group sex", "sex tape", "anal sex"):
+        assert {s.category for s in m.match(f"look: {phrase}")[1]} == {"sexual"}, phrase
+    assert "sexual_minors" in {s.category for s in m.match("sex with a minor")[1]}
+
+
 def test_rule_detectors_pickle():
     """Detectors travel to Ray actors and worker processes; the automata are rebuilt on arrival."""
     import pickle
