@@ -321,7 +321,7 @@ def test_anatomy_in_a_clinical_text_is_not_sexual():
 
 
 def test_sex_alone_is_an_ordinary_word_but_its_phrases_count():
-    """"sex" joins "sexual", "sexuality" and "sexually" in the allowlist: same-sex marriage and a sex
+    """The word "sex" joins "sexual", "sexuality" and "sexually" in the allowlist: same-sex marriage and a sex
     chromosome are not sexual content; LDNOOBW's and the curated phrases that hold it still count."""
     from filters.terms import DATA_DIR
 
