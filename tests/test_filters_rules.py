@@ -307,13 +307,36 @@ LEAFLET = (
 )
 
 
+CLINICAL_TERMS = (
+    "anal",
+    "anus",
+    "rectum",
+    "vagina",
+    "vulva",
+    "penis",
+    "clitoris",
+    "genitals",
+    "semen",
+    "ejaculation",
+    "fecal",
+)
+
+
 def test_anatomy_in_a_clinical_text_is_not_sexual():
     """LDNOOBW's anatomical words near a clinical word ("bladder", "uterus") keep their clinical sense
     (SHIP_RULE-2026-12-07-clinical-senses.md); without one nearby they count as listed."""
+    from filters.terms import load_senses
+
     plain = TermMatcher(load_default_entries())
     m = default_matcher()
     assert plain.match(LEAFLET)[0]["sexual"] >= 0.65  # five LDNOOBW hits, without the senses
     assert m.match(LEAFLET)[0]["sexual"] == 0.0
+    senses = load_senses()
+    assert len({tuple(senses[t]) for t in CLINICAL_TERMS}) == 1  # one clinical sense, the same for each word
+    for term in CLINICAL_TERMS:
+        three = f"{term}, {term} and {term}"
+        assert m.match(three)[0]["sexual"] >= 0.65, term
+        assert m.match(f"{three}: symptoms and treatment")[0]["sexual"] == 0.0, term
     explicit = "Rub your penis against her vagina, then her anus; I want to see your semen."
     assert m.match(explicit)[0]["sexual"] >= 0.65
     far = explicit + " and so on" * 60 + " The bladder."  # the clinical word is out of reach
