@@ -161,11 +161,14 @@ def load_innocent_phrases(data_dir: Path = DATA_DIR) -> list[str]:
 
 
 def load_senses(data_dir: Path = DATA_DIR) -> dict[str, list[str]]:
-    """Terms with a common innocent sense and the words that signal it (``terms/senses.tsv``)."""
+    """Terms with a common innocent sense and the words that signal it (``terms/senses.tsv``; a line may
+    name several terms, comma separated, that share their sense words)."""
     out = {}
     for line in _read_lines(data_dir / "terms" / "senses.tsv"):
-        term, _, words = line.partition("\t")
-        out[term.strip()] = [w.strip() for w in words.split(",") if w.strip()]
+        terms, _, words = line.partition("\t")
+        sense_words = [w.strip() for w in words.split(",") if w.strip()]
+        for term in terms.split(","):
+            out[term.strip()] = sense_words
     return out
 
 
