@@ -25,8 +25,8 @@ source, and windows of a hashed sample of the clean books. C per head, Platt sca
 and the band are chosen on dev only. Embeddings are cached in `.cache/harm_embeddings/` (keyed by the
 text's sha256 and the encoder's weights; each text embedded alone, so an embedding does not depend on what else
 was new), so reruns are fast; with the same thread count
-(`WINNOW_TRAIN_THREADS`, default 1) on one CPU type the outputs are the same bytes (another CPU's kernels move the
-embeddings' last bits, and with them the heads' by ~1e-3: HARM_MODEL_CARD.md).
+(`WINNOW_TRAIN_THREADS`, default 1) on one CPU type the outputs are the same bytes (on another CPU type the heads differ by
+~1e-3, likely through its floating-point kernels: HARM_MODEL_CARD.md).
 
 Writes harm_encoder_heads.npz (float32 weights [dim + 8, 8] and bias) and
 harm_encoder.json (sha256 of the heads file and of the fast tier's manifest it was trained with,
