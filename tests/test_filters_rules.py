@@ -450,25 +450,38 @@ def test_a_term_that_is_also_a_name_counts_only_where_it_is_not_the_name():
     assert hits("Dick. That is what you are.") == ["Dick"]  # opens a sentence, no name after it
 
 
-def test_rape_in_a_report_or_a_helpline_page_is_not_a_threat():
-    """LDNOOBW's "rape", "raping" and "rapist" near a word of reporting, justice or support ("court", "police",
-    "survivors", "hotline") keep that sense (SHIP_RULE-2026-12-07-reporting-senses.md); elsewhere they count as listed,
-    and the curated threats that hold them are other terms and always count."""
+def test_rape_in_a_court_report_or_a_helpline_page_is_not_a_threat():
+    """LDNOOBW's "rape", "raping" and "rapist" near a word of courts, investigations or support services ("jury",
+    "prosecutors", "helpline", "war crimes") keep that sense (SHIP_RULE-2026-12-07-reporting-senses-narrow.md); words
+    that abuse and threats also use ("allegation", "police", "judge") do not cancel a hit; elsewhere the words count
+    as listed, and the curated threats that hold them are other terms and always count."""
     plain = TermMatcher(load_default_entries())
     m = default_matcher()
     report = (
         "The jury found him guilty of rape on Tuesday. Prosecutors said the rape took place in 2019; "
         "the rapist will be sentenced in May."
     )
-    assert plain.match(report)[0]["violence"] >= 0.5  # two LDNOOBW hits, without the sense
+    assert plain.match(report)[0]["violence"] >= 0.5  # three LDNOOBW hits, without the sense
     assert m.match(report)[0]["violence"] == 0.0
-    helpline = "If you were raped, or fear a rape, our crisis line listens; survivors of rape are believed."
+    helpline = "If you were raped, or fear a rape, our helpline listens, and rape is never your fault."
     assert m.match(helpline)[0]["violence"] == 0.0
+    assert (
+        m.match("Tribunals tried rape as one of the war crimes of the conflict; rape was widespread.")[0][
+            "violence"
+        ]
+        == 0.0
+    )
+    for abuse in (
+        "Every rape allegation is fake, another rape lie.",
+        "I'm going to find you and rape you, rape you twice, go call the police.",
+        "Don't judge me but I want to rape her, rape her hard.",
+    ):
+        assert m.match(abuse)[0]["violence"] >= 0.5, abuse
     bare = "rape, rape and rape"
     assert m.match(bare)[0]["violence"] >= 0.5
     assert m.match(bare + ". A court.")[0]["violence"] == 0.0
     far = bare + " and so on" * 60 + ". A court."  # the sense word is out of reach
     assert m.match(far)[0]["violence"] >= 0.5
     assert m.match("raping, raping and a rapist")[0]["violence"] >= 0.5  # all three are violence terms
-    threat = "I will rape you, the police can't help you"  # a curated threat, another term: it counts
+    threat = "I will rape you, no court will help you"  # a curated threat, another term: it counts
     assert m.match(threat)[0]["violence"] >= 0.5
