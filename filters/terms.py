@@ -185,6 +185,16 @@ def _inside(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
     return k >= 0 and spans[k][0] <= start and end <= spans[k][1]
 
 
+def _has_sense_word(pattern: re.Pattern[str], text: str, start: int, end: int) -> bool:
+    """A sense word wholly within SENSE_WINDOW characters of the hit ``text[start:end]``.
+
+    ``re`` takes ``endpos`` for the end of the string, so a word cut there would pass the pattern's
+    closing ``\\b`` ("court" of "courtship"): the search reads one character more and drops a match
+    that ends past the window."""
+    hi = end + SENSE_WINDOW
+    return any(m.end() <= hi for m in pattern.finditer(text, max(0, start - SENSE_WINDOW), hi + 1))
+
+
 class TermMatcher:
     """One automaton over all terms; ``match`` returns per-category scores and raw spans."""
 
@@ -294,9 +304,7 @@ class TermMatcher:
                 continue
             if not hits:
                 innocent.append((start, end))
-            elif index in self._senses and self._senses[index].search(
-                text, max(0, start - SENSE_WINDOW), end + SENSE_WINDOW
-            ):
+            elif index in self._senses and _has_sense_word(self._senses[index], text, start, end):
                 continue  # the innocent sense is nearby ("Pussy" among cats and kittens)
             elif index in self._names and used_as_name(norm.raw, *norm.raw_span(start, end)):
                 continue  # "Dick" in the middle of a sentence, "Dick Cheney"

@@ -301,6 +301,30 @@ def test_sense_words_nearby_silence_an_ambiguous_term(shared_data):
     assert [s.category for s in m.match(far)[1]] == ["sexual"]
 
 
+def test_a_sense_word_counts_only_as_a_whole_word_at_the_window_edge():
+    """The sense search stops SENSE_WINDOW characters after the hit, but a word cut there ("court" of
+    "courtship") is not the sense word; a whole one ending at the edge, or starting at the left edge, is."""
+    from filters.terms import SENSE_WINDOW
+
+    m = TermMatcher([TermEntry("zorb", "violence", 1.0, "test")], senses={"zorb": ["court"]})
+
+    def filler(n: int) -> str:  # n characters of words that normalize to themselves: offsets stay raw
+        text = ("and so on " * 60)[: n - 1] + "x"
+        assert normalize(text).text == text
+        return text
+
+    def after(word: str, gap: int) -> str:  # `word` starts `gap` characters after the hit's end
+        return "zorb " + filler(gap - 2) + " " + word
+
+    edge = SENSE_WINDOW - len("court")  # "court" starting here ends exactly at the window's edge
+    assert m.match(after("court is", edge))[1] == []  # a whole sense word ending at the edge cancels
+    assert [s.category for s in m.match(after("courtship", edge))[1]] == ["violence"]  # a cut one does not
+    assert [s.category for s in m.match(after("court", edge + 1))[1]] == ["violence"]  # beyond the edge
+    before = "court " + filler(SENSE_WINDOW - len("court ") - 1) + " zorb"  # starts exactly at the left edge
+    assert m.match(before)[1] == []
+    assert [s.category for s in m.match("x" + before)[1]] == ["violence"]  # "xcourt" is no sense word
+
+
 LEAFLET = (
     "Pelvic organ prolapse happens when the bladder, rectum or uterus drops into the vagina. The rectum can "
     "bulge into the back wall of the vagina; a pessary placed in the vagina supports it."

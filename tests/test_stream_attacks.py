@@ -183,6 +183,17 @@ def test_context_rules_across_checkpoints(rules, text):
         assert not g.stopped
 
 
+@pytest.mark.parametrize("tail, blocked", [(" catalog", True), (" cat is", False)])
+def test_a_word_cut_by_the_sense_window_streams_like_check(rules, tail, blocked):
+    """ "cat" of "catalog" ending at the sense window's edge is no sense word, so "pussy" counts and the
+    text is blocked; a whole "cat" there cancels it. The stream waits for the character after the edge."""
+    text = "porn porn pussy a " + FILLER[:493] + tail  # the tail's "cat" ends 500 characters after "pussy"
+    for size in (1, 3, 7, 16, 64):
+        g, out = _stream(rules, [text[i : i + size] for i in range(0, len(text), size)])
+        _assert_like_check(rules, text, g, out)
+        assert g.stopped == blocked
+
+
 # -- the property: every rule, every chunking, several seeds ------------------------------------
 
 # "|" is replaced by a drawn separator (line breaks included), so attacks straddle it.
