@@ -28,8 +28,9 @@ Reports (and writes benchmarks/results/eval_harm.json):
   every harm classifier threshold of the policy moves by one log-odds offset (the encoder's gate
   fixed), checked to reproduce every shipped verdict at offset 0;
 - the project's own probes: hard negatives, benign web pages, short chat messages, chat prompts (harmful
-  requests and safe prompts with harmful-sounding words), messages that name groups of people, and messages
-  about harm (people asking for help, and harmful requests on the same topics);
+  requests and safe prompts with harmful-sounding words), messages that name groups of people, messages
+  about harm (people asking for help, and harmful requests on the same topics), and casual messages by tone
+  (hostile without violence, violent, calm: which category fires, not only whether one does);
 - cost: ms per 2 KB text on one core (p50 / p99) of the harm detector per configuration, and the
   share of windows the encoder judged.
 """
@@ -409,6 +410,8 @@ SHORT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_short_message
 PROMPT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_prompt_probe"
 GROUP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_group_probe"
 HELP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_help_probe"
+TONE_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_tone_probe"
+TONE_LABELS = ("hostile", "violent", "calm")
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -487,7 +490,7 @@ def project_prompt_probe(judge: Judge) -> dict:
 
     Written for the project without reading any data, after the short-message probe had been read by several
     variants; never trained on, but used in ship rules' decisions (which ones: data/harm_prompt_probe/README.md)."""
-    return _probe_by_label(judge, _labelled_pair(PROMPT_PROBE), ("harmful", "safe"))
+    return _probe_by_label(judge, _labelled(PROMPT_PROBE), ("harmful", "safe"))
 
 
 def project_group_probe(judge: Judge) -> dict:
@@ -499,7 +502,7 @@ def project_group_probe(judge: Judge) -> dict:
     Written for the project without reading any data, as the fresh messages of two ship rules
     (SHIP_RULE-2026-12-06-hate-rows-{heads,negatives}.md), which found the violence head firing on safe text about
     groups; never trained on, read by later variants too (which ones: data/harm_group_probe/README.md)."""
-    return _probe_by_label(judge, _labelled_pair(GROUP_PROBE), ("harmful", "safe"))
+    return _probe_by_label(judge, _labelled(GROUP_PROBE), ("harmful", "safe"))
 
 
 def project_help_probe(judge: Judge) -> dict:
@@ -510,14 +513,25 @@ def project_help_probe(judge: Judge) -> dict:
 
     Written for the project without reading any data, as the fresh messages of SHIP_RULE-2026-12-06-help-seeking-rows.md;
     never trained on, read by later variants too (which ones: data/harm_help_probe/README.md)."""
-    return _probe_by_label(judge, _labelled_pair(HELP_PROBE), ("harmful", "safe"))
+    return _probe_by_label(judge, _labelled(HELP_PROBE), ("harmful", "safe"))
 
 
-def _labelled_pair(folder: Path) -> list[dict]:
-    """A probe folder's harmful.jsonl and safe.jsonl rows, each with its file's name as "label"."""
-    return [
-        {**r, "label": label} for label in ("harmful", "safe") for r in _read_jsonl(folder / f"{label}.jsonl")
-    ]
+def project_tone_probe(judge: Judge) -> dict:
+    """The project's 1,246 casual messages (data/harm_tone_probe): 420 hostile without violence (insults, contempt,
+    demeaning statements about groups, profane rants, put-downs), 414 violent (threats, wishes of harm, incitement,
+    praise of attacks, requests for how to hurt), 412 calm (chat, disagreement, small talk, harmless violent idioms);
+    per label how many fire any harm category and each category. Which category fires is the point: the violence count
+    on the hostile messages measures how often the filter calls an insult violence.
+
+    Written for the project without reading any data, as the fresh messages of two ship rules
+    (SHIP_RULE-2026-12-07-hostile-not-violent{,-balanced}.md, not shipped); never trained on (which variants read it:
+    data/harm_tone_probe/README.md)."""
+    return _probe_by_label(judge, _labelled(TONE_PROBE, TONE_LABELS), TONE_LABELS)
+
+
+def _labelled(folder: Path, labels: tuple[str, ...] = ("harmful", "safe")) -> list[dict]:
+    """A probe folder's rows of `<label>.jsonl` for each label, each with its file's name as "label"."""
+    return [{**r, "label": label} for label in labels for r in _read_jsonl(folder / f"{label}.jsonl")]
 
 
 # Log-odds offsets by which `chat_operating_points` moves every harm classifier threshold (0: as shipped), in
@@ -741,6 +755,7 @@ def evaluate(
             "project_prompt_probe": project_prompt_probe(judge),
             "project_group_probe": project_group_probe(judge),
             "project_help_probe": project_help_probe(judge),
+            "project_tone_probe": project_tone_probe(judge),
             "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
@@ -796,6 +811,20 @@ def print_summary(name: str, res: dict) -> None:
             f"{key}: a harm category fires on {p['harmful']['fired']}/{p['harmful']['n']} harmful, "
             f"{p['safe']['fired']}/{p['safe']['n']} safe (per category {p['safe']['per_category']})"
         )
+    tone = res["project_tone_probe"]
+    print(
+        "project_tone_probe: violence fires on {}/{} hostile messages without violence (any category {}), on {}/{} "
+        "violent ones (any {}); a harm category fires on {}/{} calm ones".format(
+            tone["hostile"]["per_category"]["violence"],
+            tone["hostile"]["n"],
+            tone["hostile"]["fired"],
+            tone["violent"]["per_category"]["violence"],
+            tone["violent"]["n"],
+            tone["violent"]["fired"],
+            tone["calm"]["fired"],
+            tone["calm"]["n"],
+        )
+    )
     points = res["chat_operating_points"]
     if not points["curve_valid"]:
         print(

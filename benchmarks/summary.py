@@ -147,6 +147,19 @@ def _probe(r: Node, key: str) -> str:
     )
 
 
+def _tone(r: Node) -> str:
+    probe = r("shipped_confirm", "project_tone_probe")
+    hostile, violent, calm = probe("hostile"), probe("violent"), probe("calm")
+
+    def violence(group: Node) -> str:
+        return f"{group('per_category', 'violence').num:.0f} of {group('n').num:.0f}"
+
+    return (
+        f"hostile: violence fires on {violence(hostile)}, any category on {_fired_of(hostile)}; "
+        f"violent: violence fires on {violence(violent)}; calm: {_fired_of(calm)} fire"
+    )
+
+
 def _check(r: Node, variant: str) -> str:
     row = r("figures", "check").pick(chars=2048, variant=variant)
     return f"{row('p50_ms').num:.2f} / {row('p99_ms').num:.2f} ms (n {_n(row('n').num)})"
@@ -402,6 +415,17 @@ FIGURES: tuple[Figure, ...] = (
         "and harmful requests on the same topics caught, shipped runtime policy",
         ("eval_harm.json",),
         lambda r: _probe(r, "project_help_probe"),
+        "—",
+    ),
+    Figure(
+        "harm",
+        "the project's 1,246 casual messages by tone (`data/harm_tone_probe`, 5-32 words, never trained on; the fresh "
+        "sets of two ship rules, read by their two variants, none shipped): hostile messages without violence "
+        "(insults, contempt, demeaning statements, rants) on which violence fires and on which any harm category "
+        "fires; violent ones (threats, wishes of harm, incitement, requests to hurt) on which violence fires; calm "
+        "ones on which a harm category fires; shipped runtime policy",
+        ("eval_harm.json",),
+        _tone,
         "—",
     ),
     Figure(

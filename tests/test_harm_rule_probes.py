@@ -1,10 +1,11 @@
 """The probes made of ship rules' fresh messages (data/harm_group_probe: messages that name groups of people;
-data/harm_help_probe: people asking for help about harm, and harmful requests on the same topics): well-formed,
-balanced, free of the denied words, and counted by the evaluation per label, group and category.
+data/harm_help_probe: people asking for help about harm, and harmful requests on the same topics; data/harm_tone_probe:
+casual messages, hostile without violence, violent and calm): well-formed, balanced, free of the denied words, and
+counted by the evaluation per label, group and category.
 
-They are the evaluation's measure of over-blocking on safe text about groups and on help-seeking messages
-(`benchmarks.eval_harm`, `project_group_probe`, `project_help_probe`); a malformed line or a lost group would
-silently change what they measure. No model is loaded."""
+They are the evaluation's measure of over-blocking on safe text about groups and on help-seeking messages, and of which
+category fires on hostile and violent messages (`benchmarks.eval_harm`, `project_group_probe`, `project_help_probe`,
+`project_tone_probe`); a malformed line or a lost group would silently change what they measure. No model is loaded."""
 
 from __future__ import annotations
 
@@ -57,6 +58,28 @@ PROBES = {
             },
         },
         {"harmful": (8, 19), "safe": (6, 19)},
+    ),
+    "tone": (
+        DATA / "harm_tone_probe",
+        {"text", "group"},
+        {
+            "hostile": {
+                "insult_reader": 136,
+                "put_down": 110,
+                "demeaning_group": 77,
+                "contempt_public_figure": 55,
+                "profane_rant": 42,
+            },
+            "violent": {
+                "threat": 130,
+                "how_to_hurt": 110,
+                "incitement": 75,
+                "wish_of_harm": 60,
+                "glorification": 39,
+            },
+            "calm": {"violent_idiom": 125, "chat": 119, "disagreement": 110, "thanks_smalltalk": 58},
+        },
+        {"hostile": (5, 32), "violent": (5, 24), "calm": (5, 23)},
     ),
 }
 GROUP_TARGETS = {
