@@ -453,7 +453,7 @@ def project_web_pages(judge: Judge) -> dict:
     return _fired_share(judge, _read_jsonl(WEB_PAGES), "genre")
 
 
-def _probe_by_label(judge: Judge, rows: list[dict], labels: tuple[str, str]) -> dict:
+def _probe_by_label(judge: Judge, rows: list[dict], labels: tuple[str, ...]) -> dict:
     """Per label of `rows` (dicts with "text", "label", "group"): how many fire any harm category under `judge`'s
     configuration (any category counts, not only the one a message was written for), the share per group, how
     many each category fires on, and the texts that fired, so two runs can be paired."""

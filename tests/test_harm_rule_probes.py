@@ -96,7 +96,7 @@ GROUP_TARGETS = {
 
 
 def _messages(probe: str) -> dict[str, list[dict[str, str]]]:
-    """Both files of a probe; a missing file fails here rather than skipping."""
+    """Every file of a probe (one per label); a missing file fails here rather than skipping."""
     folder, keys, expected, _lengths = PROBES[probe]
     return {label: read_rows(folder / f"{label}.jsonl", keys) for label in expected}
 
