@@ -410,7 +410,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "harm",
         "the project's 303 chat messages about harm (`data/harm_help_probe`, 6-19 words, never trained on; the fresh "
-        "set of a ship rule, read by six variants, none shipped): people asking for help (a friend who "
+        "set of a ship rule, read by seven variants, none shipped): people asking for help (a friend who "
         "self-harms, abuse, an overdose, a child's disclosure, reporting, recovery) on which a harm category fires, "
         "and harmful requests on the same topics caught, shipped runtime policy",
         ("eval_harm.json",),
@@ -420,7 +420,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "harm",
         "the project's 1,246 casual messages by tone (`data/harm_tone_probe`, 5-32 words, never trained on; the fresh "
-        "sets of two ship rules, read by three variants, none shipped): hostile messages without violence "
+        "sets of two ship rules, read by four variants, none shipped): hostile messages without violence "
         "(insults, contempt, demeaning statements, rants) on which violence fires and on which any harm category "
         "fires; violent ones (threats, wishes of harm, incitement, requests to hurt) on which violence fires; calm "
         "ones on which a harm category fires; shipped runtime policy",
