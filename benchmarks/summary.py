@@ -400,7 +400,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "harm",
         "the project's 630 chat messages that name groups of people (`data/harm_group_probe`, 5-21 words, never "
-        "trained on; the fresh sets of two ship rules, read by seven variants, none shipped): safe ones (questions, "
+        "trained on; the fresh sets of two ship rules, read by every variant evaluated since, none shipped): safe ones (questions, "
         "facts and news, own identity, counter-speech, appreciation) on which a harm category fires, and harmful "
         "ones (hate without slurs, violence and harassment over who people are) caught, shipped runtime policy",
         ("eval_harm.json",),
@@ -410,7 +410,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "harm",
         "the project's 303 chat messages about harm (`data/harm_help_probe`, 6-19 words, never trained on; the fresh "
-        "set of a ship rule, read by seven variants, none shipped): people asking for help (a friend who "
+        "set of a ship rule, read by every variant evaluated since, none shipped): people asking for help (a friend who "
         "self-harms, abuse, an overdose, a child's disclosure, reporting, recovery) on which a harm category fires, "
         "and harmful requests on the same topics caught, shipped runtime policy",
         ("eval_harm.json",),
