@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.executor import run_on_actors
-from scripts.cluster_test import diff_outputs, job_status, output_files
+from scripts.cluster_test import NO_AGENT_YET, diff_outputs, job_status, output_files, submit_until_accepted
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,6 +101,27 @@ def test_job_status_reads_both_forms_of_ray_job_status():
     assert job_status(ok, "winnow-ct-1") == "SUCCEEDED"
     assert job_status("Status for job 'winnow-ct-1': FAILED\nStatus message: boom", "winnow-ct-1") == "FAILED"
     assert job_status(ok, "winnow-ct-2") == "UNKNOWN"  # another job's success is not ours
+
+
+def _answers(*outputs: tuple[int, str]):
+    """A stand-in for `ray job submit`: each call returns the next (returncode, stderr)."""
+    calls = iter(outputs)
+
+    def submit() -> subprocess.CompletedProcess:
+        rc, err = next(calls)
+        return subprocess.CompletedProcess(["ray"], rc, stdout="", stderr=err)
+
+    return submit
+
+
+def test_submission_is_retried_only_while_ray_has_no_agent_for_the_job():
+    busy = (1, f"RuntimeError: Request failed with status code 500: {NO_AGENT_YET}, please try again later..")
+    done, attempts = submit_until_accepted(_answers(busy, busy, (0, "Job 'x' succeeded")), pause_s=0.0)
+    assert (done.returncode, attempts) == (0, 3)
+    failed, attempts = submit_until_accepted(_answers((1, "Job 'x' failed"), (0, "unused")), pause_s=0.0)
+    assert (failed.returncode, attempts) == (1, 1)  # another failure is the job's own: not retried
+    stuck, attempts = submit_until_accepted(_answers(*[busy] * 5), budget_s=0.05, pause_s=0.02)
+    assert stuck.returncode == 1 and NO_AGENT_YET in stuck.stderr and 1 <= attempts < 5  # bounded
 
 
 def test_output_comparison_ignores_temporaries_and_the_run_path_only(tmp_path):
