@@ -490,7 +490,7 @@ def project_prompt_probe(judge: Judge) -> dict:
 
     Written for the project without reading any data, after the short-message probe had been read by several
     variants; never trained on, but used in ship rules' decisions (which ones: data/harm_prompt_probe/README.md)."""
-    return _probe_by_label(judge, _labelled(PROMPT_PROBE), ("harmful", "safe"))
+    return _folder_probe(judge, PROMPT_PROBE)
 
 
 def project_group_probe(judge: Judge) -> dict:
@@ -502,7 +502,7 @@ def project_group_probe(judge: Judge) -> dict:
     Written for the project without reading any data, as the fresh messages of two ship rules
     (SHIP_RULE-2026-12-06-hate-rows-{heads,negatives}.md), which found the violence head firing on safe text about
     groups; never trained on, read by later variants too (which ones: data/harm_group_probe/README.md)."""
-    return _probe_by_label(judge, _labelled(GROUP_PROBE), ("harmful", "safe"))
+    return _folder_probe(judge, GROUP_PROBE)
 
 
 def project_help_probe(judge: Judge) -> dict:
@@ -513,7 +513,7 @@ def project_help_probe(judge: Judge) -> dict:
 
     Written for the project without reading any data, as the fresh messages of SHIP_RULE-2026-12-06-help-seeking-rows.md;
     never trained on, read by later variants too (which ones: data/harm_help_probe/README.md)."""
-    return _probe_by_label(judge, _labelled(HELP_PROBE), ("harmful", "safe"))
+    return _folder_probe(judge, HELP_PROBE)
 
 
 def project_tone_probe(judge: Judge) -> dict:
@@ -526,12 +526,13 @@ def project_tone_probe(judge: Judge) -> dict:
     Written for the project without reading any data, as the fresh messages of two ship rules
     (SHIP_RULE-2026-12-07-hostile-not-violent{,-balanced}.md, not shipped); never trained on (which variants read it:
     data/harm_tone_probe/README.md)."""
-    return _probe_by_label(judge, _labelled(TONE_PROBE, TONE_LABELS), TONE_LABELS)
+    return _folder_probe(judge, TONE_PROBE, TONE_LABELS)
 
 
-def _labelled(folder: Path, labels: tuple[str, ...] = ("harmful", "safe")) -> list[dict]:
-    """A probe folder's rows of `<label>.jsonl` for each label, each with its file's name as "label"."""
-    return [{**r, "label": label} for label in labels for r in _read_jsonl(folder / f"{label}.jsonl")]
+def _folder_probe(judge: Judge, folder: Path, labels: tuple[str, ...] = ("harmful", "safe")) -> dict:
+    """`_probe_by_label` over a probe folder's `<label>.jsonl` files, each row labelled by its file's name."""
+    rows = [{**r, "label": label} for label in labels for r in _read_jsonl(folder / f"{label}.jsonl")]
+    return _probe_by_label(judge, rows, labels)
 
 
 # Log-odds offsets by which `chat_operating_points` moves every harm classifier threshold (0: as shipped), in
