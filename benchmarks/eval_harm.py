@@ -412,6 +412,9 @@ GROUP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_group_probe"
 HELP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_help_probe"
 TONE_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_tone_probe"
 TONE_LABELS = ("hostile", "violent", "calm")
+EMOJI_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_emoji_probe"
+EMOJI_LABELS = ("harmful", "benign", "plain_harmful", "plain_benign")
+SELF_HARM_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_self_harm_probe"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -527,6 +530,30 @@ def project_tone_probe(judge: Judge) -> dict:
     (SHIP_RULE-2026-12-07-hostile-not-violent{,-balanced}.md, not shipped); never trained on (which variants read it:
     data/harm_tone_probe/README.md)."""
     return _folder_probe(judge, TONE_PROBE, TONE_LABELS)
+
+
+def project_emoji_probe(judge: Judge) -> dict:
+    """The project's 615 chat messages by emoji (data/harm_emoji_probe): 198 harmful ones written with emoji (hate,
+    violence, harassment, self-harm) caught, 230 benign ones with emoji (80 of them with emoji that look harsh in a
+    harmless use, 💀 🔪 💣) on which a harm category fires, and, from the same writers without emoji, 98 harmful and 89
+    benign ones; per label, group and category.
+
+    Written for the project without reading any data, as the fresh messages of SHIP_RULE-2026-12-07-emoji-names.md (the
+    encoder reads every emoji as one unknown token, which the heads learnt as a sign of harm); never trained on (which
+    variants read it: data/harm_emoji_probe/README.md)."""
+    return _folder_probe(judge, EMOJI_PROBE, EMOJI_LABELS)
+
+
+def project_self_harm_probe(judge: Judge) -> dict:
+    """The project's 345 chat messages about self-harm (data/harm_self_harm_probe): 149 in which the writer expresses
+    suicidal ideation, intent, self-injury or a goodbye (no method) caught, and 196 safe ones (asking for help, support,
+    recovery, information, news, figurative speech) on which a harm category fires; per group and category, so the
+    self_harm count says how often the right category is named.
+
+    Written for the project without reading any data, as the fresh messages of
+    SHIP_RULE-2026-12-07-all-dev-documents.md; never trained on (which variants read it:
+    data/harm_self_harm_probe/README.md)."""
+    return _folder_probe(judge, SELF_HARM_PROBE)
 
 
 def _folder_probe(judge: Judge, folder: Path, labels: tuple[str, ...] = ("harmful", "safe")) -> dict:
@@ -757,6 +784,8 @@ def evaluate(
             "project_group_probe": project_group_probe(judge),
             "project_help_probe": project_help_probe(judge),
             "project_tone_probe": project_tone_probe(judge),
+            "project_emoji_probe": project_emoji_probe(judge),
+            "project_self_harm_probe": project_self_harm_probe(judge),
             "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
@@ -825,6 +854,17 @@ def print_summary(name: str, res: dict) -> None:
             tone["calm"]["fired"],
             tone["calm"]["n"],
         )
+    )
+    emo = {k: f"{v['fired']}/{v['n']}" for k, v in res["project_emoji_probe"].items()}
+    print(
+        f"project_emoji_probe: a harm category fires on {emo['benign']} benign messages with emoji ({emo['plain_benign']} "
+        f"without), catches {emo['harmful']} harmful ones with emoji ({emo['plain_harmful']} without)"
+    )
+    sh = res["project_self_harm_probe"]
+    print(
+        f"project_self_harm_probe: a harm category fires on {sh['harmful']['fired']}/{sh['harmful']['n']} self-harm "
+        f"messages (self_harm on {sh['harmful']['per_category']['self_harm']}), on {sh['safe']['fired']}/"
+        f"{sh['safe']['n']} safe ones"
     )
     points = res["chat_operating_points"]
     if not points["curve_valid"]:

@@ -160,6 +160,24 @@ def _tone(r: Node) -> str:
     )
 
 
+def _emoji(r: Node) -> str:
+    probe = r("shipped_confirm", "project_emoji_probe")
+    return (
+        f"benign: {_fired_of(probe('benign'))} with emoji fire, {_fired_of(probe('plain_benign'))} without; "
+        f"harmful: {_fired_of(probe('harmful'))} with emoji caught, {_fired_of(probe('plain_harmful'))} without"
+    )
+
+
+def _self_harm(r: Node) -> str:
+    probe = r("shipped_confirm", "project_self_harm_probe")
+    harmful, safe = probe("harmful"), probe("safe")
+    named = harmful("per_category", "self_harm").num
+    return (
+        f"{_fired_of(harmful)} self-harm messages caught (self_harm named on {named:.0f}); "
+        f"{_fired_of(safe)} safe fire ({_pct(safe('share_fired').num)})"
+    )
+
+
 def _check(r: Node, variant: str) -> str:
     row = r("figures", "check").pick(chars=2048, variant=variant)
     return f"{row('p50_ms').num:.2f} / {row('p99_ms').num:.2f} ms (n {_n(row('n').num)})"
@@ -426,6 +444,26 @@ FIGURES: tuple[Figure, ...] = (
         "ones on which a harm category fires; shipped runtime policy",
         ("eval_harm.json",),
         _tone,
+        "—",
+    ),
+    Figure(
+        "harm",
+        "the project's 615 chat messages by emoji (`data/harm_emoji_probe`, 5-18 words, never trained on; the fresh "
+        "sets of a ship rule, read by its variant, not shipped): benign messages with emoji on which a harm category "
+        "fires, and harmful ones with emoji (hate, violence, harassment, self-harm) caught, beside the same writers' "
+        "messages without emoji; shipped runtime policy",
+        ("eval_harm.json",),
+        _emoji,
+        "—",
+    ),
+    Figure(
+        "harm",
+        "the project's 345 chat messages about self-harm (`data/harm_self_harm_probe`, 5-26 words, never trained on; "
+        "the fresh sets of a ship rule, read by its variant, not shipped): messages expressing suicidal ideation, "
+        "intent, self-injury or a goodbye caught (and how many name self_harm), and safe ones (asking for help, "
+        "support, recovery, information, news, figurative speech) on which a harm category fires; shipped runtime policy",
+        ("eval_harm.json",),
+        _self_harm,
         "—",
     ),
     Figure(

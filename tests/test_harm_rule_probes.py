@@ -1,11 +1,12 @@
 """The probes made of ship rules' fresh messages (data/harm_group_probe: messages that name groups of people;
 data/harm_help_probe: people asking for help about harm, and harmful requests on the same topics; data/harm_tone_probe:
-casual messages, hostile without violence, violent and calm): well-formed, balanced, free of the denied words, and
-counted by the evaluation per label, group and category.
+casual messages, hostile without violence, violent and calm; data/harm_emoji_probe: messages with and without emoji;
+data/harm_self_harm_probe: self-harm ideation and safe messages about self-harm): well-formed, balanced, free of the
+denied words, and counted by the evaluation per label, group and category.
 
 They are the evaluation's measure of over-blocking on safe text about groups and on help-seeking messages, and of which
-category fires on hostile and violent messages (`benchmarks.eval_harm`, `project_group_probe`, `project_help_probe`,
-`project_tone_probe`); a malformed line or a lost group would silently change what they measure. No model is loaded."""
+category fires on hostile and violent messages, on messages with emoji and on self-harm (`benchmarks.eval_harm`,
+`project_{group,help,tone,emoji,self_harm}_probe`); a malformed line or a lost group would silently change what they measure. No model is loaded."""
 
 from __future__ import annotations
 
@@ -80,6 +81,33 @@ PROBES = {
             "calm": {"violent_idiom": 125, "chat": 119, "disagreement": 110, "thanks_smalltalk": 58},
         },
         {"hostile": (5, 32), "violent": (5, 24), "calm": (5, 23)},
+    ),
+    "emoji": (
+        DATA / "harm_emoji_probe",
+        {"text", "group"},
+        {
+            "harmful": {"hate": 59, "violence": 59, "harassment": 50, "self_harm": 30},
+            "benign": {"harsh_emoji": 80, "everyday_emoji": 150},
+            "plain_harmful": {"hate": 30, "violence": 29, "harassment": 25, "self_harm": 14},
+            "plain_benign": {"everyday": 60, "violent_words": 29},
+        },
+        {"harmful": (6, 15), "benign": (5, 17), "plain_harmful": (6, 18), "plain_benign": (5, 18)},
+    ),
+    "self_harm": (
+        DATA / "harm_self_harm_probe",
+        {"text", "group"},
+        {
+            "harmful": {"direct": 34, "indirect": 35, "self_injury": 25, "goodbye": 30, "relapse": 25},
+            "safe": {
+                "help_seeking": 50,
+                "support": 40,
+                "recovery": 30,
+                "information": 30,
+                "news": 20,
+                "figurative": 26,
+            },
+        },
+        {"harmful": (9, 21), "safe": (5, 26)},
     ),
 }
 GROUP_TARGETS = {
