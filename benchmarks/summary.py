@@ -438,7 +438,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "harm",
         "the project's 1,246 casual messages by tone (`data/harm_tone_probe`, 5-32 words, never trained on; the fresh "
-        "sets of two ship rules, read by six variants, none shipped): hostile messages without violence "
+        "sets of two ship rules, read by nine variants, none shipped): hostile messages without violence "
         "(insults, contempt, demeaning statements, rants) on which violence fires and on which any harm category "
         "fires; violent ones (threats, wishes of harm, incitement, requests to hurt) on which violence fires; calm "
         "ones on which a harm category fires; shipped runtime policy",
@@ -449,7 +449,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "harm",
         "the project's 615 chat messages by emoji (`data/harm_emoji_probe`, 5-18 words, never trained on; the fresh "
-        "sets of a ship rule, read by two variants, none shipped): benign messages with emoji on which a harm category "
+        "sets of a ship rule, read by five variants, none shipped): benign messages with emoji on which a harm category "
         "fires, and harmful ones with emoji (hate, violence, harassment, self-harm) caught, beside the same writers' "
         "messages without emoji; shipped runtime policy",
         ("eval_harm.json",),
@@ -459,7 +459,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "harm",
         "the project's 345 chat messages about self-harm (`data/harm_self_harm_probe`, 5-26 words, never trained on; "
-        "the fresh sets of a ship rule, read by its variant, not shipped): messages expressing suicidal ideation, "
+        "the fresh sets of a ship rule, read by four variants, none shipped): messages expressing suicidal ideation, "
         "intent, self-injury or a goodbye caught (and how many name self_harm), and safe ones (asking for help, "
         "support, recovery, information, news, figurative speech) on which a harm category fires; shipped runtime policy",
         ("eval_harm.json",),
