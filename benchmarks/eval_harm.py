@@ -387,7 +387,7 @@ def pretrain_documents(encoder: str, scope: str, precision: str | None, rows: li
     return out
 
 
-SHORT_MESSAGES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "harm" / "short_messages.json"
+SHORT_MESSAGES = ROOT / "tests" / "fixtures" / "harm" / "short_messages.json"
 
 
 def short_messages(judge: Judge) -> dict:
@@ -404,17 +404,17 @@ def short_messages(judge: Judge) -> dict:
     return out
 
 
-HARD_NEGATIVES = Path(__file__).resolve().parents[1] / "data" / "harm_hard_negatives" / "hard_negatives.jsonl"
-WEB_PAGES = Path(__file__).resolve().parents[1] / "data" / "harm_web_negatives" / "pages.jsonl"
-SHORT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_short_messages" / "messages.jsonl"
-PROMPT_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_prompt_probe"
-GROUP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_group_probe"
-HELP_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_help_probe"
-TONE_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_tone_probe"
+HARD_NEGATIVES = ROOT / "data" / "harm_hard_negatives" / "hard_negatives.jsonl"
+WEB_PAGES = ROOT / "data" / "harm_web_negatives" / "pages.jsonl"
+SHORT_PROBE = ROOT / "data" / "harm_short_messages" / "messages.jsonl"
+PROMPT_PROBE = ROOT / "data" / "harm_prompt_probe"
+GROUP_PROBE = ROOT / "data" / "harm_group_probe"
+HELP_PROBE = ROOT / "data" / "harm_help_probe"
+TONE_PROBE = ROOT / "data" / "harm_tone_probe"
 TONE_LABELS = ("hostile", "violent", "calm")
-EMOJI_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_emoji_probe"
+EMOJI_PROBE = ROOT / "data" / "harm_emoji_probe"
 EMOJI_LABELS = ("harmful", "benign", "plain_harmful", "plain_benign")
-SELF_HARM_PROBE = Path(__file__).resolve().parents[1] / "data" / "harm_self_harm_probe"
+SELF_HARM_PROBE = ROOT / "data" / "harm_self_harm_probe"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
