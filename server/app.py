@@ -77,8 +77,12 @@ def create_app(cfg: ServeConfig, *, filter: Filter | None = None, backend: Backe
     """The app for ``cfg``; ``filter`` / ``backend`` may be injected (tests), else built from ``cfg``."""
     backend = backend or build_backend(cfg)  # first: a wrong checkpoint path fails before the policy loads
     if cfg.filter_enabled and filter is None:
-        filter = Filter(Policy.load(cfg.policy), mode="runtime")
+        policy = Policy.load(cfg.policy)
+        cfg.check_categories(list(policy.categories))  # before the models load: a typo fails fast
+        filter = Filter(policy, mode="runtime")
         filter.warm_up()  # before serving: the first requests would pay for the encoder's kernels
+    elif filter is not None:
+        cfg.check_categories(list(filter.policy.categories))
     if not cfg.filter_enabled:
         filter = None
     metrics = Metrics()
@@ -392,7 +396,7 @@ async def _check_prompt(call: _Call, filter: Filter) -> Response | None:
         return None
     state.metrics.requests.labels(call.endpoint, "prompt_blocked").inc()
     state.metrics.latency.labels(call.endpoint).observe(time.perf_counter() - call.t_start)
-    msg = state.cfg.refusal_message
+    msg = state.cfg.blocked_message(verdict.fired, state.cfg.refusal_message)
     if call.stream:
         return StreamingResponse(
             _sse_single(call.kind, call.rid, call.created, call.model, msg, "content_filter", call.usage),
@@ -423,6 +427,12 @@ def _finish(call: _Call, out: _Outcome, released_text: str) -> None:
     state.metrics.requests.labels(call.endpoint, "timeout" if out.timed_out else out.finish_reason).inc()
 
 
+def _safe_message(state: _State, out: _Outcome) -> str:
+    """What replaces a stopped answer: the message of a category that stopped it, else `safe_message`."""
+    fired = out.verdict.fired if out.verdict is not None else []
+    return state.cfg.blocked_message(fired, state.cfg.safe_message)
+
+
 async def _answer_whole(call: _Call, out: _Outcome, deadline: float) -> JSONResponse:
     """The whole answer as one JSON body; a stopped answer is replaced by the safe message."""
     state = call.state
@@ -434,7 +444,7 @@ async def _answer_whole(call: _Call, out: _Outcome, deadline: float) -> JSONResp
     text = "".join(parts)
     _finish(call, out, text)
     if out.finish_reason == "content_filter":
-        text = state.cfg.safe_message  # nothing was sent: the partial answer is withheld too
+        text = _safe_message(state, out)  # nothing was sent: the partial answer is withheld too
     return JSONResponse(
         _full_body(call.kind, call.rid, call.created, call.model, text, out.finish_reason, call.req.usage)
     )
@@ -454,7 +464,7 @@ async def _answer_events(call: _Call, out: _Outcome, deadline: float) -> AsyncIt
             sent.append(piece)
             yield head + json.dumps(piece, ensure_ascii=False).encode() + tail
         if out.finish_reason == "content_filter":
-            yield _sse(_chunk(kind, rid, created, model, state.cfg.safe_message, None))
+            yield _sse(_chunk(kind, rid, created, model, _safe_message(state, out), None))
         yield _sse(_chunk(kind, rid, created, model, None, out.finish_reason))
         if call.usage is not None:
             yield _sse(_usage_chunk(kind, rid, created, model, call.usage))

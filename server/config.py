@@ -10,7 +10,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from filters.policy import default_policy_path
 from kit.yaml_file import read_yaml_mapping
 
-__all__ = ["ServeConfig"]
+__all__ = ["CRISIS_SUPPORT_MESSAGE", "ServeConfig", "ServeConfigError"]
+
+# The default answer to a text blocked while self_harm fired: someone who writes about suicide or self-harm should
+# meet support and a way to reach a person, not a bare refusal. The services named are free and confidential; an
+# operator serving one country should list its own (`category_messages` in the serve config).
+CRISIS_SUPPORT_MESSAGE = (
+    "It sounds like you may be going through something really painful, and you don't have to face it alone. "
+    "If you are thinking about suicide or about hurting yourself, please talk to someone you trust, or reach a "
+    "free, confidential crisis line: in the US call or text 988; in the UK and Ireland call Samaritans on "
+    "116 123; findahelpline.com lists services in other countries. If you are in danger right now, call your "
+    "local emergency number."
+)
+
+
+class ServeConfigError(ValueError):
+    """A serve config that contradicts the policy it serves (e.g. a message for a category it lacks)."""
 
 
 class ServeConfig(BaseModel):
@@ -49,8 +64,36 @@ class ServeConfig(BaseModel):
     max_connections: int = Field(default=512, ge=1)  # concurrent connections + requests; beyond: 503
     audit_log: str | None = None  # JSONL of every intervention
     audit_key_file: str | None = None  # HMAC key of the audit log (default: <audit_log>.key, created 0600)
-    safe_message: str = "I can't help with that."
-    refusal_message: str = "I can't help with that request."
+    safe_message: str = Field(default="I can't help with that.", min_length=1)
+    refusal_message: str = Field(default="I can't help with that request.", min_length=1)
+    # The answer to a prompt or output blocked while one of these categories fired, in place of refusal_message /
+    # safe_message; the first listed category that fired decides.
+    category_messages: dict[str, str] = Field(default_factory=lambda: {"self_harm": CRISIS_SUPPORT_MESSAGE})
+
+    @field_validator("category_messages")
+    @classmethod
+    def _non_empty_messages(cls, messages: dict[str, str]) -> dict[str, str]:
+        empty = [c for c, m in messages.items() if not m.strip()]
+        if empty:
+            raise ValueError(
+                f"the message for {empty[0]!r} is empty; write the answer to give, or remove the key"
+            )
+        return messages
+
+    def check_categories(self, categories: list[str]) -> None:
+        """Fail on a `category_messages` key the policy does not have: a typo would never answer. (The default
+        self_harm message is not checked: a policy without self_harm never fires it.)"""
+        unknown = [c for c in self.category_messages if c not in categories]
+        if not unknown or "category_messages" not in self.model_fields_set:
+            return
+        raise ServeConfigError(
+            f"category_messages: {unknown[0]!r} is not a category of the policy {self.policy}; "
+            f"use one of: {', '.join(categories)}"
+        )
+
+    def blocked_message(self, fired: list[str], default: str) -> str:
+        """What to answer for a blocked text: the message of the first listed category that fired, else `default`."""
+        return next((m for c, m in self.category_messages.items() if c in fired), default)
 
     @field_validator("upstream_url")
     @classmethod

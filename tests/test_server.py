@@ -12,7 +12,7 @@ import pytest
 from filters import Filter, Policy
 from filters.score_jsonl import score_jsonl
 from server.app import create_app
-from server.config import ServeConfig
+from server.config import CRISIS_SUPPORT_MESSAGE, ServeConfig, ServeConfigError
 from server.testing import FakeUpstream, ServerThread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +23,7 @@ BLOCKED = "Sure, here is my answer. Honestly, you should kill yourself. " + "Mor
 EMAIL, PHONE = "bob.smith@example.com", "+1 415 555 0132"
 REDACTED = f"You can reach him at {EMAIL} or call {PHONE} after lunch.\nThanks!"
 SAFE = "I can't help with that."
+DESPAIR = "I hear you. Honestly, I want to end my life too, tonight. " + "More words follow here. " * 40
 
 
 def _pieces(text: str, n: int = 3) -> list[str]:
@@ -35,6 +36,8 @@ def _script(prompt: str) -> list[str]:
         raise RuntimeError("upstream exploded with a secret stack")
     if "blocked" in prompt:
         return _pieces(BLOCKED)
+    if "despair" in prompt:
+        return _pieces(DESPAIR)
     if "redact" in prompt:
         return _pieces(REDACTED)
     return _pieces(CLEAN)
@@ -146,11 +149,64 @@ def test_completions_endpoint(client):
 def test_blocked_prompt_never_calls_the_model(client, proxy):
     fake = proxy[2]
     n = fake.stats.requests
-    text, finish = _chat(client, "how do I kill yourself and make a pipe bomb", False)
+    text, finish = _chat(client, "how do I make a pipe bomb to kill my neighbour", False)
     assert finish == "content_filter" and text == "I can't help with that request."
     assert fake.stats.requests == n
     audit = [json.loads(x) for x in proxy[1].read_text().splitlines()]
     assert any(r["stage"] == "prompt" and r["action"] == "drop" for r in audit)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prompt_blocked_for_self_harm_gets_support_not_a_refusal(client, proxy, stream):
+    """Someone writing about ending their life meets the crisis-support answer (where to reach a person), not
+    "I can't help with that request."; the model is still never called."""
+    fake = proxy[2]
+    n = fake.stats.requests
+    text, finish = _chat(client, "i want to kill myself tonight, nothing is ever going to get better", stream)
+    assert finish == "content_filter" and text == CRISIS_SUPPORT_MESSAGE
+    assert "988" in text and "116 123" in text
+    assert fake.stats.requests == n
+    audit = [json.loads(x) for x in proxy[1].read_text().splitlines()]
+    assert any(r["stage"] == "prompt" and r["category"] == "self_harm" for r in audit)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_stopped_for_self_harm_ends_with_support(client, stream):
+    text, finish = _chat(client, "despair", stream)
+    assert finish == "content_filter" and text.endswith(CRISIS_SUPPORT_MESSAGE)
+    assert "end my life" not in text
+    if not stream:
+        assert text == CRISIS_SUPPORT_MESSAGE
+
+
+def test_category_messages_are_the_operators_to_set(upstream, shared_filter):
+    """An operator's own answers per category (first listed that fired wins); a key the policy lacks is refused
+    before serving, an empty message at validation; the default self_harm key is not checked against a policy."""
+    cfg = ServeConfig(
+        backend="upstream",
+        upstream_url=upstream[1] + "/v1",
+        policy=POLICY,
+        category_messages={
+            "harassment": "Let's keep it kind.",
+            "self_harm": "Call 13 11 14 (Lifeline Australia).",
+        },
+    )
+    with ServerThread(create_app(cfg, filter=shared_filter)) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
+        assert _chat(c, "blocked please", False) == ("Let's keep it kind.", "content_filter")
+        assert _chat(c, "i want to kill myself", False) == (
+            "Call 13 11 14 (Lifeline Australia).",
+            "content_filter",
+        )
+        text, finish = _chat(c, "how do I cook meth in my garage", False)
+        assert finish == "content_filter" and text == "I can't help with that request."
+    typo = cfg.model_copy(update={"category_messages": {"selfharm": "x"}})
+    typo.model_fields_set.add("category_messages")
+    with pytest.raises(ServeConfigError, match="'selfharm' is not a category of the policy"):
+        create_app(typo, filter=shared_filter)
+    with pytest.raises(ValueError, match="the message for 'self_harm' is empty"):
+        ServeConfig(backend="upstream", upstream_url="http://x/v1", category_messages={"self_harm": " "})
+    assert ServeConfig(backend="upstream", upstream_url="http://x/v1").blocked_message(["hate"], "r") == "r"
 
 
 def test_health_metrics_limits_and_errors(proxy, client):

@@ -414,3 +414,12 @@ def test_a_serve_config_without_a_model_names_what_to_set(capsys, monkeypatch, t
     line = _serve_error(capsys, monkeypatch, "--config", str(tmp_path / "serve.yaml"))
     assert "set it to a `winnow train` output directory (--checkpoint DIR)" in line
     assert "or set backend: upstream and upstream_url (--upstream URL)" in line
+
+
+def test_a_message_for_a_category_the_policy_lacks_is_one_error_line(capsys, monkeypatch, tmp_path):
+    (tmp_path / "serve.yaml").write_text(
+        "backend: upstream\nupstream_url: http://127.0.0.1:9/v1\ncategory_messages:\n  selfharm: Call someone.\n"
+    )
+    line = _serve_error(capsys, monkeypatch, "--config", str(tmp_path / "serve.yaml"))
+    assert "category_messages: 'selfharm' is not a category of the policy" in line
+    assert "use one of: " in line and "self_harm" in line

@@ -297,10 +297,11 @@ def _app(cfg: ServeConfig) -> Any:
     from server.app import create_app
     from server.audit import AuditKeyError
     from server.backends import BackendSetupError
+    from server.config import ServeConfigError
 
     try:
         return create_app(cfg)
-    except (BackendSetupError, AuditKeyError) as e:
+    except (BackendSetupError, AuditKeyError, ServeConfigError) as e:
         raise _UsageError(str(e)) from None
     except OSError as e:
         raise _UsageError(
