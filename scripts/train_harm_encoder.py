@@ -88,6 +88,9 @@ CACHE = ROOT / ".cache" / "harm_embeddings"
 SENSITIVE = re.compile(r"suicid|self-harm|self harm|overdos|depress|crisis line|hotline", re.IGNORECASE)
 # Sources whose labels mark a topic, not the text (every prompt of a hazard area is positive, benign ones too).
 WEAK_SOURCES = frozenset({"ailuminate_demo_en"})
+# Sources whose every row enters the sample (no cap on negatives or on hate and profanity positives): the project's
+# chat rows were written to be read whole (scripts/build_harm_chat_rows.py).
+UNCAPPED_SOURCES = frozenset({"project_chat"})
 # A category with at least this share of weak-labelled train positives also reads the fast scores.
 MIXED_IF_WEAK_SHARE = 0.5
 
@@ -109,8 +112,10 @@ def _rank(key: str) -> int:
 def sample_items(rows: list[Row], split: str) -> tuple[list[Item], int]:
     """The split's sampled windows and how many clean documents they hold (see the module doc)."""
     rows = [r for r in rows if r.split == split]
-    chosen: list[Row] = []
+    chosen: list[Row] = [r for r in rows if r.source in UNCAPPED_SOURCES]
     for r in rows:
+        if r.source in UNCAPPED_SOURCES:
+            continue
         if r.source.startswith("prose:") or r.source == "medquad_benign_medical":
             continue
         pos = {c for c, v in zip(CATEGORIES, r.labels, strict=True) if v == 1}
@@ -118,12 +123,23 @@ def sample_items(rows: list[Row], split: str) -> tuple[list[Item], int]:
             chosen.append(r)
     for cat in ("hate", "profanity"):
         k = CATEGORIES.index(cat)
-        pos = [r for r in rows if r.labels[k] == 1 and r not in chosen and not r.source.startswith("prose:")]
+        pos = [
+            r
+            for r in rows
+            if r.labels[k] == 1
+            and r not in chosen
+            and not r.source.startswith("prose:")
+            and r.source not in UNCAPPED_SOURCES
+        ]
         chosen += sorted(pos, key=lambda r: _rank(r.text))[: CAP_POSITIVES[split]]
     taken = set(map(id, chosen))
     by_source: dict[str, list[Row]] = {}
     for r in rows:
-        if id(r) in taken or r.source.startswith("prose:") or r.source == "medquad_benign_medical":
+        if (
+            id(r) in taken
+            or r.source.startswith(("prose:", "medquad_benign_medical"))
+            or r.source in UNCAPPED_SOURCES
+        ):
             continue
         if all(v != 1 for v in r.labels):
             by_source.setdefault(r.source, []).append(r)
