@@ -21,7 +21,7 @@ read `HEADS_ONLY_SOURCES`, whose rows the fast tier skips, so the dev figures "f
 violence and illicit include rows the fast tier never trained on),
 with a deterministic sample of each source (the encoder runs at ~10-80 texts/s on one core): every
 positive row of the rare categories, capped positives of hate and profanity, capped negatives per
-source, and windows of a hashed sample of the clean books. C per head, Platt scaling, the threshold
+source, windows of a hashed sample of the train clean documents and of every dev clean document. C per head, Platt scaling, the threshold
 and the band are chosen on dev only. Embeddings are cached in `.cache/harm_embeddings/` (keyed by the
 text's sha256 and the encoder's weights; each text embedded alone, so an embedding does not depend on what else
 was new), so reruns are fast; with the same thread count
@@ -78,7 +78,10 @@ C_GRID = (0.25, 1.0, 4.0)
 RARE = ("harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit")
 CAP_POSITIVES = {"train": 1500, "dev": 500}  # hate, profanity positives per split
 CAP_NEGATIVES = {"train": 700, "dev": 250}  # negative rows per source and split
-PROSE_DOCS = {"train": 120, "dev": 80}  # clean ~4 KB documents per split (all their windows)
+# Clean ~4 KB documents per split (all their windows): train's are negatives; dev's set each head's clean-document limit,
+# so dev takes every one (None): with a sample of 80, "at most 1%" meant none, and one 15-word tail window of a
+# weight-loss page set the self_harm threshold (SHIP_RULE-2026-12-07-all-dev-documents.md).
+PROSE_DOCS: dict[str, int | None] = {"train": 120, "dev": None}
 MAX_CLEAN_DOC_FPR = 0.01
 # The band's lower edge: the fast score above which this share of dev positives lie.
 BAND_RECALL = 0.98
