@@ -66,10 +66,6 @@ SOURCE_SPLIT: dict[str, tuple[str, str]] = {
         "train",
         "Apache-2.0, written for the project; illicit 1 / 0, other categories null",
     ),
-    "project_chat": (
-        "train",
-        "Apache-2.0, written for the project as the ship rules' fresh sets; every category labelled per row",
-    ),
     "hh_rlhf_harmless_base_test": ("unused", "MIT; no labels of any kind"),
 }
 MEDQUAD_SPLIT = {
@@ -203,11 +199,7 @@ PROJECT_ROWS = {
 # cost it spaced-out text, which it carries at run time (a window the encoder cannot read keeps its fast score), and
 # moved the heads that read its scores (benchmarks/results/rules/SHIP_RULE-2026-12-06-violence-rows.md); the illicit
 # rows were written for the heads only (SHIP_RULE-2026-12-06-illicit-rows-heads.md).
-HEADS_ONLY_SOURCES = frozenset({"project_violence", "project_illicit", "project_chat"})
-
-# The chat messages, prompts and comments the ship rules had written as fresh data, labelled per category from how
-# each set was written (`scripts/build_harm_chat_rows.py`; the sets that became probes are not among them).
-CHAT_ROWS = PROJECT_DATA / "harm_chat_rows" / "rows.jsonl"
+HEADS_ONLY_SOURCES = frozenset({"project_violence", "project_illicit"})
 
 
 def load_project_rows(source: str) -> list[Row]:
@@ -221,17 +213,6 @@ def load_project_rows(source: str) -> list[Row]:
         out.append(
             Row(r["text"], labels, source, _pack_split(source, {"id": r["id"]}), "prompt", int(r["label"]))
         )
-    return out
-
-
-def load_chat_rows(path: Path = CHAT_ROWS) -> list[Row]:
-    """The project's chat rows: each row's own 8 labels, split by the hash of its id; harmful when any label is 1."""
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        labels = _labels(r["labels"])
-        split = _pack_split("project_chat", {"id": r["id"]})
-        out.append(Row(r["text"], labels, "project_chat", split, "prompt", int(1 in labels)))
     return out
 
 
@@ -381,5 +362,4 @@ def load_all(data: Path) -> list[Row]:
     rows += load_presidio(data)
     for source in PROJECT_ROWS:
         rows += load_project_rows(source)
-    rows += load_chat_rows()
     return rows

@@ -21,7 +21,7 @@ read `HEADS_ONLY_SOURCES`, whose rows the fast tier skips, so the dev figures "f
 violence and illicit include rows the fast tier never trained on),
 with a deterministic sample of each source (the encoder runs at ~10-80 texts/s on one core): every
 positive row of the rare categories, capped positives of hate and profanity, capped negatives per
-source, windows of a hashed sample of the train clean documents and of every dev clean document. C per head, Platt scaling, the threshold
+source, and windows of a hashed sample of the clean books. C per head, Platt scaling, the threshold
 and the band are chosen on dev only. Embeddings are cached in `.cache/harm_embeddings/` (keyed by the
 text's sha256 and the encoder's weights; each text embedded alone, so an embedding does not depend on what else
 was new), so reruns are fast; with the same thread count
@@ -78,10 +78,7 @@ C_GRID = (0.25, 1.0, 4.0)
 RARE = ("harassment", "sexual", "sexual_minors", "violence", "self_harm", "illicit")
 CAP_POSITIVES = {"train": 1500, "dev": 500}  # hate, profanity positives per split
 CAP_NEGATIVES = {"train": 700, "dev": 250}  # negative rows per source and split
-# Clean ~4 KB documents per split (all their windows): train's are negatives; dev's set each head's clean-document limit,
-# so dev takes every one (None): with a sample of 80, "at most 1%" meant none, and one 15-word tail window of a
-# weight-loss page set the self_harm threshold (SHIP_RULE-2026-12-07-all-dev-documents.md).
-PROSE_DOCS: dict[str, int | None] = {"train": 120, "dev": None}
+PROSE_DOCS = {"train": 120, "dev": 80}  # clean ~4 KB documents per split (all their windows)
 MAX_CLEAN_DOC_FPR = 0.01
 # The band's lower edge: the fast score above which this share of dev positives lie.
 BAND_RECALL = 0.98
@@ -91,9 +88,6 @@ CACHE = ROOT / ".cache" / "harm_embeddings"
 SENSITIVE = re.compile(r"suicid|self-harm|self harm|overdos|depress|crisis line|hotline", re.IGNORECASE)
 # Sources whose labels mark a topic, not the text (every prompt of a hazard area is positive, benign ones too).
 WEAK_SOURCES = frozenset({"ailuminate_demo_en"})
-# Sources whose every row enters the sample (no cap on negatives or on hate and profanity positives): the project's
-# chat rows were written to be read whole (scripts/build_harm_chat_rows.py).
-UNCAPPED_SOURCES = frozenset({"project_chat"})
 # A category with at least this share of weak-labelled train positives also reads the fast scores.
 MIXED_IF_WEAK_SHARE = 0.5
 
@@ -115,10 +109,8 @@ def _rank(key: str) -> int:
 def sample_items(rows: list[Row], split: str) -> tuple[list[Item], int]:
     """The split's sampled windows and how many clean documents they hold (see the module doc)."""
     rows = [r for r in rows if r.split == split]
-    chosen: list[Row] = [r for r in rows if r.source in UNCAPPED_SOURCES]
+    chosen: list[Row] = []
     for r in rows:
-        if r.source in UNCAPPED_SOURCES:
-            continue
         if r.source.startswith("prose:") or r.source == "medquad_benign_medical":
             continue
         pos = {c for c, v in zip(CATEGORIES, r.labels, strict=True) if v == 1}
@@ -126,23 +118,12 @@ def sample_items(rows: list[Row], split: str) -> tuple[list[Item], int]:
             chosen.append(r)
     for cat in ("hate", "profanity"):
         k = CATEGORIES.index(cat)
-        pos = [
-            r
-            for r in rows
-            if r.labels[k] == 1
-            and r not in chosen
-            and not r.source.startswith("prose:")
-            and r.source not in UNCAPPED_SOURCES
-        ]
+        pos = [r for r in rows if r.labels[k] == 1 and r not in chosen and not r.source.startswith("prose:")]
         chosen += sorted(pos, key=lambda r: _rank(r.text))[: CAP_POSITIVES[split]]
     taken = set(map(id, chosen))
     by_source: dict[str, list[Row]] = {}
     for r in rows:
-        if (
-            id(r) in taken
-            or r.source.startswith(("prose:", "medquad_benign_medical"))
-            or r.source in UNCAPPED_SOURCES
-        ):
+        if id(r) in taken or r.source.startswith("prose:") or r.source == "medquad_benign_medical":
             continue
         if all(v != 1 for v in r.labels):
             by_source.setdefault(r.source, []).append(r)
