@@ -64,11 +64,19 @@ class ServeConfig(BaseModel):
     max_connections: int = Field(default=512, ge=1)  # concurrent connections + requests; beyond: 503
     audit_log: str | None = None  # JSONL of every intervention
     audit_key_file: str | None = None  # HMAC key of the audit log (default: <audit_log>.key, created 0600)
-    safe_message: str = Field(default="I can't help with that.", min_length=1)
-    refusal_message: str = Field(default="I can't help with that request.", min_length=1)
+    safe_message: str = "I can't help with that."
+    refusal_message: str = "I can't help with that request."
     # The answer to a prompt or output blocked while one of these categories fired, in place of refusal_message /
-    # safe_message; the first listed category that fired decides.
+    # safe_message; the first listed category that fired decides. Setting it replaces the default (list self_harm too
+    # to keep the support answer).
     category_messages: dict[str, str] = Field(default_factory=lambda: {"self_harm": CRISIS_SUPPORT_MESSAGE})
+
+    @field_validator("safe_message", "refusal_message")
+    @classmethod
+    def _non_blank(cls, message: str) -> str:
+        if not message.strip():
+            raise ValueError("is blank; write the answer to give")
+        return message
 
     @field_validator("category_messages")
     @classmethod

@@ -206,6 +206,9 @@ def test_category_messages_are_the_operators_to_set(upstream, shared_filter):
         create_app(typo, filter=shared_filter)
     with pytest.raises(ValueError, match="the message for 'self_harm' is empty"):
         ServeConfig(backend="upstream", upstream_url="http://x/v1", category_messages={"self_harm": " "})
+    for field in ("safe_message", "refusal_message"):
+        with pytest.raises(ValueError, match="is blank"):
+            ServeConfig(backend="upstream", upstream_url="http://x/v1", **{field: "  "})
     assert ServeConfig(backend="upstream", upstream_url="http://x/v1").blocked_message(["hate"], "r") == "r"
 
 
