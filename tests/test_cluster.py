@@ -140,3 +140,21 @@ def test_output_comparison_ignores_temporaries_and_the_run_path_only(tmp_path):
     assert diff_outputs(a, b) == []
     assert diff_outputs(c, a) == ["differs: filter/part-00000.parquet"]
     assert diff_outputs({}, a) == ["missing: filter/part-00000.parquet", "missing: tokens/manifest.json"]
+
+
+def test_the_checkout_a_job_uploads_fits_rays_limit_and_holds_what_a_run_needs(tmp_path):
+    """`ray job submit --working-dir .` zips this checkout (minus .gitignore and .rayignore) and the job server refuses
+    a body over 100 MiB; with the evaluation evidence in, the upload had grown past it (2026-12-07, 413 from the job
+    server). Ray's own packaging builds the zip here; half the limit is Ray's own warning level."""
+    import logging
+    import zipfile
+
+    from ray._private.runtime_env.packaging import create_package
+
+    package = tmp_path / "package.zip"
+    create_package(str(REPO_ROOT), package, include_gitignore=True, logger=logging.getLogger("test"))
+    assert package.stat().st_size < 50 * 2**20
+    names = set(zipfile.ZipFile(package).namelist())
+    assert {"configs/default.yaml", "filters/models/harm_fast.npz", "winnow/cli.py"} <= names
+    assert any(n.startswith("data/sample/") for n in names)
+    assert not any(n.startswith(("benchmarks/results/", "tests/", ".git/", ".venv/")) for n in names)
