@@ -46,6 +46,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -666,6 +667,80 @@ def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFU
     return out
 
 
+LONG_DOC_SAMPLE = 400  # harmful rows placed in clean documents (hash order), as the obfuscation
+
+
+class LongCase(NamedTuple):
+    """A harmful row placed as its own paragraph inside a clean document: the page and where the row lies in it."""
+
+    text: str
+    start: int
+    end: int
+    where: str  # "end": after the document's last paragraph; "middle": at a paragraph break past its middle
+
+
+def long_document_cases(message: str, document: str) -> list[LongCase]:
+    """`message` appended to `document` as its last paragraph, and inserted as a paragraph at the document's first
+    paragraph break ("\n\n", else a line break, else a space) at or past its middle."""
+    document = document.rstrip()
+    half = len(document) // 2
+    cut = next(
+        (i for i in (document.find(sep, half) for sep in ("\n\n", "\n", " ")) if i != -1), len(document)
+    )
+    head, tail = document[:cut].rstrip(), document[cut:].lstrip()
+    middle = head + "\n\n" + message + ("\n\n" + tail if tail else "")
+    return [
+        LongCase(document + "\n\n" + message, len(document) + 2, len(document) + 2 + len(message), "end"),
+        LongCase(middle, len(head) + 2, len(head) + 2 + len(message), "middle"),
+    ]
+
+
+def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCATED_SOURCES) -> dict:
+    """Deliverable 4 of the harm issue, measured: is a harmful paragraph inside a long clean page found? Each harmful
+    row of `sources` (the obfuscation's, at most LONG_DOC_SAMPLE in hash order) is placed in a clean held-out prose
+    document of the sample (picked by the row's hash), after its end and in its middle (`long_document_cases`).
+    Rates per placement: `located`: a harm category fires on the page with a span overlapping the row (the
+    classifier's best window for a category that reached its threshold, or a term match); `classifier_located`: the
+    same from the classifier's windows alone; `page_fired`: a harm category fires anywhere on the page (what a
+    pre-training drop or a runtime block sees; the clean documents alone fire at `clean_pages_fired`). Beside them,
+    the same rows alone: `alone` (a harm category fires) and `classifier_alone` (the classifier fires)."""
+    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in sources]
+    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
+    documents = sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
+    if not idx or not documents:
+        return {"n": 0, "documents": len(documents)}
+    messages = [sc.rows[i].text for i in idx]
+
+    def pick(message: str) -> str:
+        return documents[int(hashlib.sha256(message.encode()).hexdigest()[:12], 16) % len(documents)]
+
+    cases = [c for m in messages for c in long_document_cases(m, pick(m))]
+    verdicts = judge.filter.check_batch([c.text for c in cases])
+    found = judge.harm.detect_batch([c.text for c in cases])
+    harm = set(CATEGORIES)
+    out: dict = {
+        "n": len(idx),
+        "documents": len(documents),
+        "alone": _rate(sc.any_fired[idx]),
+        "classifier_alone": _rate(np.array([bool(r.spans) for r in judge.harm.detect_batch(messages)])),
+        "clean_pages_fired": _rate(judge.judge(sorted({pick(m) for m in messages}))[1].any(axis=1)),
+    }
+    for where in ("end", "middle"):
+        picked = [(c, v, f) for c, v, f in zip(cases, verdicts, found, strict=True) if c.where == where]
+        by_terms = np.array(
+            [any(k in harm and a < c.end and b > c.start for k, a, b in v.spans) for c, v, _ in picked]
+        )
+        by_classifier = np.array(
+            [any(s.start < c.end and s.end > c.start for s in f.spans) for c, _, f in picked]
+        )
+        out[where] = {
+            "located": _rate(by_terms | by_classifier),
+            "classifier_located": _rate(by_classifier),
+            "page_fired": _rate(np.array([bool(harm & set(v.fired)) for _, v, _ in picked])),
+        }
+    return out
+
+
 def _rate(flags: np.ndarray) -> float | None:
     """The share of True, rounded; None for no rows (a mean over nothing is not a figure)."""
     return round(float(flags.mean()), 4) if len(flags) else None
@@ -789,6 +864,7 @@ def evaluate(
             "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
+            "long_documents": long_documents(judge, sc),
             "cost_one_core": speed(judge.harm, rows),
         }
         print_summary(name, res[name])
@@ -882,6 +958,7 @@ def print_summary(name: str, res: dict) -> None:
     )
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
+    print("long documents", json.dumps(res["long_documents"]))
     print("cost", json.dumps(res["cost_one_core"]), flush=True)
 
 
