@@ -124,6 +124,15 @@ def _fpr(source: str) -> Callable[[Node], tuple[float, float]]:
     return lambda s: (s("false_positives", source, "any_fpr").num, s("false_positives", source, "n").num)
 
 
+def _long_documents(first: Node, second: Node) -> str:
+    """Found in the middle of a page vs alone, first / second sample."""
+    a, b = first("shipped_confirm", "long_documents"), second("shipped_confirm", "long_documents")
+    return (
+        f"{_pct(a('middle', 'located').num)} / {_pct(b('middle', 'located').num)} (alone "
+        f"{_pct(a('alone').num)} / {_pct(b('alone').num)}; n {_n(a('n').num)} / {_n(b('n').num)})"
+    )
+
+
 def _fired_of(group: Node) -> str:
     """How many of a probe's messages of one label fired, as "F of N"."""
     return f"{group('fired').num:.0f} of {group('n').num:.0f}"
@@ -398,6 +407,15 @@ FIGURES: tuple[Figure, ...] = (
         ("eval_harm.json", "eval_harm-second-sample.json"),
         lambda a, b: _harm(a, b, _fpr("xstest_safe"), _pct),
         "≤ 10%",
+    ),
+    Figure(
+        "harm",
+        "test sources, rows read repeatedly: a harmful chat prompt or comment placed as its own paragraph in the "
+        "middle of a clean held-out ~4 KB page, found at its place (a harm category fires with a span over it), "
+        "vs the same rows alone, same policy, first / second sample (`long_documents`)",
+        ("eval_harm.json", "eval_harm-second-sample.json"),
+        _long_documents,
+        "found (deliverable 4; no figure set)",
     ),
     Figure(
         "harm",
