@@ -68,6 +68,7 @@ from benchmarks.policy_variants import shipped_policy_data, without_harm_classif
 from filters.detectors.harm import CATEGORIES, HarmDetector  # noqa: E402
 from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
+from filters.stream import BLOCKING, StreamGuard  # noqa: E402
 from scripts.harm_data import NULL, REQUIRED_FILES, Row, load_all  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "eval_harm.json"
@@ -695,6 +696,11 @@ def long_document_cases(message: str, document: str) -> list[LongCase]:
     ]
 
 
+def _picked(message: str, documents: list[str]) -> str:
+    """The clean document a harmful row is placed in: chosen by the row's hash."""
+    return documents[int(hashlib.sha256(message.encode()).hexdigest()[:12], 16) % len(documents)]
+
+
 def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCATED_SOURCES) -> dict:
     """Deliverable 4 of the harm issue, measured: is a harmful paragraph inside a long clean page found? Each harmful
     row of `sources` (the obfuscation's, at most LONG_DOC_SAMPLE in hash order) is placed in a clean held-out prose
@@ -711,10 +717,7 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
         return {"n": 0, "documents": len(documents)}
     messages = [sc.rows[i].text for i in idx]
 
-    def pick(message: str) -> str:
-        return documents[int(hashlib.sha256(message.encode()).hexdigest()[:12], 16) % len(documents)]
-
-    cases = [c for m in messages for c in long_document_cases(m, pick(m))]
+    cases = [c for m in messages for c in long_document_cases(m, _picked(m, documents))]
     verdicts = judge.filter.check_batch([c.text for c in cases])
     found = judge.harm.detect_batch([c.text for c in cases])
     harm = set(CATEGORIES)
@@ -723,7 +726,9 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
         "documents": len(documents),
         "alone": _rate(sc.any_fired[idx]),
         "classifier_alone": _rate(np.array([bool(r.spans) for r in judge.harm.detect_batch(messages)])),
-        "clean_pages_fired": _rate(judge.judge(sorted({pick(m) for m in messages}))[1].any(axis=1)),
+        "clean_pages_fired": _rate(
+            judge.judge(sorted({_picked(m, documents) for m in messages}))[1].any(axis=1)
+        ),
     }
     for where in ("end", "middle"):
         picked = [(c, v, f) for c, v, f in zip(cases, verdicts, found, strict=True) if c.where == where]
@@ -737,6 +742,59 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
             "located": _rate(by_terms | by_classifier),
             "classifier_located": _rate(by_classifier),
             "page_fired": _rate(np.array([bool(harm & set(v.fired)) for _, v, _ in picked])),
+        }
+    return out
+
+
+STREAM_CHUNK = 16  # characters per piece fed to the stream guard
+
+
+def served(judge: Judge, texts: list[str]) -> list[tuple[bool, str]]:
+    """Each text as a model's answer through `StreamGuard` with `winnow serve`'s defaults (every answer, streamed or
+    not, goes through it), fed in STREAM_CHUNK-character pieces: (the answer was stopped, the stop reason)."""
+    out = []
+    for text in texts:
+        guard = StreamGuard(judge.filter)
+        for i in range(0, len(text), STREAM_CHUNK):
+            guard.feed(text[i : i + STREAM_CHUNK])
+            if guard.stopped:
+                break
+        if not guard.stopped:
+            guard.close()
+        verdict = guard.verdict
+        out.append((verdict is not None and verdict.action in BLOCKING, guard.stop_reason))
+    return out
+
+
+def served_documents(judge: Judge, sc: Scored) -> dict:
+    """The same clean held-out documents, and the long-document cases' harmful rows in the middle of a clean page
+    (`long_document_cases`), served as model answers (`served`). The guard also scores each complete line on its
+    own and stops at a score of max(threshold, its `line_min_score`): stricter than `check()` of the whole text, in
+    both directions. Per group: answers stopped, stopped by a line (reason "<category> (line)"), and blocked by
+    `check()` of the whole text."""
+    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in OBFUSCATED_SOURCES]
+    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
+    documents = sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
+    groups = {
+        "clean_prose_4kb": documents,
+        "news_articles": [r.text for r in sc.rows if r.source == NEWS],
+        "long_documents_middle": [
+            long_document_cases(sc.rows[i].text, _picked(sc.rows[i].text, documents))[1].text for i in idx
+        ]
+        if documents
+        else [],
+    }
+    out = {}
+    for name, texts in groups.items():
+        answers = served(judge, texts)
+        blocked = judge.judge(texts)[1].any(axis=1) if texts else np.zeros(0, dtype=bool)
+        out[name] = {
+            "n": len(texts),
+            "stopped": _rate(np.array([s for s, _ in answers], dtype=bool)),
+            "stopped_by_a_line": _rate(
+                np.array([s and r.endswith("(line)") for s, r in answers], dtype=bool)
+            ),
+            "check_blocks": _rate(blocked),
         }
     return out
 
@@ -865,6 +923,7 @@ def evaluate(
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
             "long_documents": long_documents(judge, sc),
+            "served_documents": served_documents(judge, sc),
             "cost_one_core": speed(judge.harm, rows),
         }
         print_summary(name, res[name])
@@ -959,6 +1018,7 @@ def print_summary(name: str, res: dict) -> None:
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
     print("long documents", json.dumps(res["long_documents"]))
+    print("served as answers (stream guard)", json.dumps(res["served_documents"]))
     print("cost", json.dumps(res["cost_one_core"]), flush=True)
 
 
