@@ -70,6 +70,7 @@ from filters.engine import Filter  # noqa: E402
 from filters.policy import Policy, default_policy_path  # noqa: E402
 from filters.stream import BLOCKING, StreamGuard  # noqa: E402
 from scripts.harm_data import NULL, REQUIRED_FILES, Row, load_all  # noqa: E402
+from server.config import ServeConfig  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "eval_harm.json"
 PROMPT_SOURCES = ("xstest_prompts", "simplesafetytests", "harmbench_behaviors", "advbench")
@@ -752,9 +753,13 @@ STREAM_CHUNK = 16  # characters per piece fed to the stream guard
 def served(judge: Judge, texts: list[str]) -> list[tuple[bool, str]]:
     """Each text as a model's answer through `StreamGuard` with `winnow serve`'s defaults (every answer, streamed or
     not, goes through it), fed in STREAM_CHUNK-character pieces: (the answer was stopped, the stop reason)."""
+    defaults = {
+        k: ServeConfig.model_fields[k].default
+        for k in ("strict", "max_holdback", "classify_lines", "line_margin", "fail_closed", "scan_every")
+    }
     out = []
     for text in texts:
-        guard = StreamGuard(judge.filter)
+        guard = StreamGuard(judge.filter, **defaults)
         for i in range(0, len(text), STREAM_CHUNK):
             guard.feed(text[i : i + STREAM_CHUNK])
             if guard.stopped:

@@ -263,6 +263,16 @@ class _Acc:
         )
 
 
+def _bar(threshold: float, min_score: float, margin: float) -> float:
+    """The score a line must reach: the threshold, at least ``min_score``, and ``margin`` log-odds above the
+    threshold (thresholds differ per category, 0.25 to 0.96 for harm, so one probability floor raises some not at
+    all)."""
+    bar = max(threshold, min_score)
+    if margin > 0.0 and 0.0 < threshold < 1.0:
+        bar = max(bar, 1.0 / (1.0 + math.exp(-(math.log(threshold / (1.0 - threshold)) + margin))))
+    return bar
+
+
 class StreamGuard:
     """Feed model output chunks; get back only the text that is safe to release.
 
@@ -288,6 +298,7 @@ class StreamGuard:
         max_segment: int = 4096,
         classify_lines: bool = True,
         line_min_score: float = 0.9,
+        line_margin: float = 0.0,
         fail_closed: bool = True,
         scan_every: int = 0,
     ):
@@ -299,6 +310,9 @@ class StreamGuard:
         self.max_segment = max_segment
         self.classify_lines = classify_lines
         self.line_min_score = line_min_score
+        if not 0.0 <= line_margin <= 20.0:
+            raise ValueError(f"StreamGuard: line_margin must be in [0, 20] (log-odds), got {line_margin!r}")
+        self.line_margin = line_margin
         self.fail_closed = fail_closed
         self.scan_every = max(0, scan_every)
         self._pending = ""  # fed but not yet scanned (shorter than scan_every)
@@ -568,7 +582,7 @@ class StreamGuard:
                     return
                 continue
             line_scores.update({(name, k): v for k, v in r.scores.items()})
-        cat = self._blocking(line_scores, min_score=self.line_min_score)
+        cat = self._blocking(line_scores, min_score=self.line_min_score, margin=self.line_margin)
         if cat:
             self._stop(cat, why="line")
 
@@ -767,11 +781,18 @@ class StreamGuard:
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def _blocking(self, scores: dict[tuple[str, str], float], min_score: float = 0.0) -> str:
-        """The first category (canonical order) whose blocking action fires on ``scores``."""
+    def _blocking(
+        self, scores: dict[tuple[str, str], float], min_score: float = 0.0, margin: float = 0.0
+    ) -> str:
+        """The first category (canonical order) whose blocking action fires on ``scores``: at or above its
+        threshold, ``min_score`` and, with a ``margin``, the threshold raised by that many log-odds."""
         for name, refs in self._plan.items():
             for det, key, thr, action in refs:
-                if (det, key) in scores and scores[(det, key)] >= max(thr, min_score) and action in BLOCKING:
+                if (
+                    (det, key) in scores
+                    and action in BLOCKING
+                    and scores[(det, key)] >= _bar(thr, min_score, margin)
+                ):
                     return name
         return ""
 

@@ -48,6 +48,9 @@ class ServeConfig(BaseModel):
     strict: bool = True
     max_holdback: int = Field(default=2048, ge=64)
     classify_lines: bool = True
+    # A line stops the answer only this many log-odds above its category's threshold (and at 0.9 or more):
+    # judged alone, short lines of clean prose and news score high (docs/SERVING.md, "Lines").
+    line_margin: float = Field(default=0.0, ge=0.0, le=20.0)
     # Scan the stream at most once per this many new characters (0: every piece); delays release only.
     scan_every: int = Field(default=0, ge=0, le=4096)
     api_keys: list[str] = Field(default_factory=list)  # Bearer keys; empty = no auth

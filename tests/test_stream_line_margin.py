@@ -1,0 +1,77 @@
+"""The stream guard's line rule with a margin: a complete line stops an answer only `line_margin` log-odds above its
+category's threshold (and at `line_min_score` or more). Judged alone, short lines of clean prose and news score high,
+so with the old floor alone the server stopped 8% of clean ~4 KB prose answers that check() allows (BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from filters import Filter, Policy
+from filters.stream import StreamGuard, _bar
+from server.config import ServeConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = (ROOT / "tests" / "fixtures" / "harm" / "clean_page.txt").read_text(encoding="utf-8")
+# Written for this test: a dehumanizing line that check() of the whole page does not block (its window is mostly
+# the page) but that scores high on its own.
+LINE = "Those people are animals and should all be driven out of our country for good."
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _serve(f: Filter, text: str, **kw) -> StreamGuard:
+    guard = StreamGuard(f, **kw)
+    for i in range(0, len(text), 16):
+        guard.feed(text[i : i + 16])
+        if guard.stopped:
+            return guard
+    guard.close()
+    return guard
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Filter:
+    return Filter(Policy.load(ROOT / "configs" / "policy.yaml"), mode="runtime")
+
+
+def test_the_bar_is_the_threshold_raised_in_log_odds_and_never_below_the_floor() -> None:
+    assert _bar(0.961, 0.9, 0.0) == 0.961  # the 0.9 floor raises nothing for a threshold above it
+    assert _bar(0.25, 0.9, 0.0) == 0.9
+    assert _logit(_bar(0.961, 0.9, 2.0)) == pytest.approx(_logit(0.961) + 2.0)
+    assert _bar(0.25, 0.9, 2.0) == 0.9  # 0.25 raised by 2 log-odds is ~0.71, under the floor
+    assert _bar(0.5, 0.0, 0.0) == 0.5
+
+
+def test_a_line_stops_the_answer_only_as_far_above_its_threshold_as_the_margin(runtime: Filter) -> None:
+    cut = PAGE.find("\n\n", len(PAGE) // 2)
+    answer = PAGE[:cut] + "\n\n" + LINE + "\n\n" + PAGE[cut:].lstrip("\n")
+    assert runtime.check(answer).action == "allow"
+    harm = runtime.detectors["harm"]
+    scores = harm.detect_batch([LINE + "\n\n"])[0].scores
+    lead = max(
+        _logit(min(scores[c], 1 - 1e-12)) - _logit(harm.model.thresholds[c])
+        for c in ("violence", "hate", "harassment")
+        if scores[c] >= harm.model.thresholds[c]
+    )
+    assert lead > 0.5
+    below, above = (
+        _serve(runtime, answer, line_margin=lead - 0.25),
+        _serve(runtime, answer, line_margin=lead + 0.25),
+    )
+    assert below.stopped and below.stop_reason.endswith("(line)")
+    assert not above.stopped and above.verdict.action == "allow"
+    assert not _serve(runtime, PAGE, line_margin=0.0).stopped
+
+
+def test_a_bad_margin_is_refused_by_the_guard_and_the_server_config() -> None:
+    with pytest.raises(ValueError, match="line_margin"):
+        StreamGuard(Filter(Policy.load(ROOT / "configs" / "policy.yaml"), mode="runtime"), line_margin=-1.0)
+    with pytest.raises(ValidationError):
+        ServeConfig(backend="upstream", upstream_url="http://x/v1", line_margin=-0.5)
+    assert ServeConfig(backend="upstream", upstream_url="http://x/v1").line_margin == 0.0
