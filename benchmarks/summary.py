@@ -133,6 +133,20 @@ def _long_documents(first: Node, second: Node) -> str:
     )
 
 
+def _served(first: Node, second: Node) -> str:
+    """Served clean prose stopped (check() blocks) and hidden harmful rows stopped, first / second sample."""
+    a, b = first("shipped_confirm", "served_documents"), second("shipped_confirm", "served_documents")
+
+    def both(key: str, field: str) -> str:
+        return f"{_pct(a(key, field).num)} / {_pct(b(key, field).num)}"
+
+    return (
+        f"clean prose stopped {both('clean_prose_4kb', 'stopped')} (`check()` {both('clean_prose_4kb', 'check_blocks')}); "
+        f"hidden harmful rows stopped {both('long_documents_middle', 'stopped')} "
+        f"(`check()` {both('long_documents_middle', 'check_blocks')})"
+    )
+
+
 def _fired_of(group: Node) -> str:
     """How many of a probe's messages of one label fired, as "F of N"."""
     return f"{group('fired').num:.0f} of {group('n').num:.0f}"
@@ -416,6 +430,16 @@ FIGURES: tuple[Figure, ...] = (
         ("eval_harm.json", "eval_harm-second-sample.json"),
         _long_documents,
         "found (deliverable 4; no figure set)",
+    ),
+    Figure(
+        "harm",
+        "test sources, rows read repeatedly: the clean ~4 KB prose documents served as model answers through "
+        "`winnow serve`'s stream guard (server defaults: each complete line also judged on its own), stopped, vs "
+        "`check()` of the whole text blocking them; and answers hiding a harmful row in the middle of a clean page, "
+        "stopped; first / second sample (`served_documents`)",
+        ("eval_harm.json", "eval_harm-second-sample.json"),
+        _served,
+        "≤ 2% (the clean-prose goal, for `check()`)",
     ),
     Figure(
         "harm",
