@@ -709,7 +709,8 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
     Rates per placement: `located`: a harm category fires on the page with a span overlapping the row (the
     classifier's best window for a category that reached its threshold, or a term match); `classifier_located`: the
     same from the classifier's windows alone; `page_fired`: a harm category fires anywhere on the page (what a
-    pre-training drop or a runtime block sees; the clean documents alone fire at `clean_pages_fired`). Beside them,
+    pre-training drop or a runtime block sees; the `clean_pages` documents that received a row fire alone at
+    `clean_pages_fired`). A profanity flag counts as firing here, as in the other detection rates. Beside them,
     the same rows alone: `alone` (a harm category fires) and `classifier_alone` (the classifier fires)."""
     idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in sources]
     idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
@@ -719,6 +720,7 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
     messages = [sc.rows[i].text for i in idx]
 
     cases = [c for m in messages for c in long_document_cases(m, _picked(m, documents))]
+    pages = sorted({_picked(m, documents) for m in messages})  # the clean documents that received a row
     verdicts = judge.filter.check_batch([c.text for c in cases])
     found = judge.harm.detect_batch([c.text for c in cases])
     harm = set(CATEGORIES)
@@ -727,9 +729,8 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
         "documents": len(documents),
         "alone": _rate(sc.any_fired[idx]),
         "classifier_alone": _rate(np.array([bool(r.spans) for r in judge.harm.detect_batch(messages)])),
-        "clean_pages_fired": _rate(
-            judge.judge(sorted({_picked(m, documents) for m in messages}))[1].any(axis=1)
-        ),
+        "clean_pages": len(pages),
+        "clean_pages_fired": _rate(judge.judge(pages)[1].any(axis=1)),
     }
     for where in ("end", "middle"):
         picked = [(c, v, f) for c, v, f in zip(cases, verdicts, found, strict=True) if c.where == where]
@@ -773,10 +774,11 @@ def served(judge: Judge, texts: list[str]) -> list[tuple[bool, str]]:
 
 def served_documents(judge: Judge, sc: Scored) -> dict:
     """The same clean held-out documents, and the long-document cases' harmful rows in the middle of a clean page
-    (`long_document_cases`), served as model answers (`served`). The guard also scores each complete line on its
-    own and stops at a score of max(threshold, its `line_min_score`): stricter than `check()` of the whole text, in
-    both directions. Per group: answers stopped, stopped by a line (reason "<category> (line)"), and blocked by
-    `check()` of the whole text."""
+    (`long_document_cases`), served as model answers (`served`). The guard also scores the lines each piece
+    completes on their own and stops at max(threshold, `line_min_score`, the threshold raised by `line_margin`
+    log-odds): stricter than `check()` of the whole text, in both directions (the figures depend a little on the
+    piece size: a piece may complete two short lines at once). Per group: answers stopped, stopped by a line
+    (reason "<category> (line)"), and blocked by `check()` of the whole text (a profanity flag is not a block)."""
     idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in OBFUSCATED_SOURCES]
     idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
     documents = sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
@@ -792,7 +794,10 @@ def served_documents(judge: Judge, sc: Scored) -> dict:
     out = {}
     for name, texts in groups.items():
         answers = served(judge, texts)
-        blocked = judge.judge(texts)[1].any(axis=1) if texts else np.zeros(0, dtype=bool)
+        verdicts = judge.filter.check_batch(texts) if texts else []
+        blocked = np.array(
+            [v.action in BLOCKING for v in verdicts], dtype=bool
+        )  # a profanity flag does not block
         out[name] = {
             "n": len(texts),
             "stopped": _rate(np.array([s for s, _ in answers], dtype=bool)),

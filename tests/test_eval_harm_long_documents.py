@@ -91,7 +91,7 @@ def test_rates_count_the_row_where_it_was_placed_and_the_classifier_apart_from_t
     out = long_documents(judge, _StubScored(rows, judge), sources=("advbench",))
     assert out["n"] == 3 and out["documents"] == 1
     assert out["alone"] == round(2 / 3, 4) and out["classifier_alone"] == round(1 / 3, 4)
-    assert out["clean_pages_fired"] == 1.0
+    assert out["clean_pages"] == 1 and out["clean_pages_fired"] == 1.0
     for where in ("end", "middle"):
         # the page fires every time (the clean page's own "storm"), but only two rows are found at their place
         assert out[where] == {

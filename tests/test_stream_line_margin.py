@@ -48,6 +48,14 @@ def test_the_bar_is_the_threshold_raised_in_log_odds_and_never_below_the_floor()
     assert _bar(0.5, 0.0, 0.0) == 0.5
 
 
+@pytest.mark.parametrize("threshold", [0.01, 0.25, 0.471, 0.66, 0.9, 0.961, 0.999])
+@pytest.mark.parametrize("min_score", [0.0, 0.5, 0.9, 0.95])
+def test_margin_zero_is_the_former_rule_exactly(threshold: float, min_score: float) -> None:
+    """The former rule stopped at max(threshold, line_min_score); the default margin must not move that bar at all."""
+    assert _bar(threshold, min_score, 0.0) == max(threshold, min_score)
+    assert _bar(threshold, min_score, 0.5) > threshold
+
+
 def test_a_line_stops_the_answer_only_as_far_above_its_threshold_as_the_margin(runtime: Filter) -> None:
     cut = PAGE.find("\n\n", len(PAGE) // 2)
     answer = PAGE[:cut] + "\n\n" + LINE + "\n\n" + PAGE[cut:].lstrip("\n")
