@@ -697,6 +697,12 @@ def long_document_cases(message: str, document: str) -> list[LongCase]:
     ]
 
 
+def _placed_rows(sc: Scored, sources: tuple[str, ...]) -> list[int]:
+    """The harmful rows of `sources` placed in clean documents: at most LONG_DOC_SAMPLE, in hash order."""
+    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in sources]
+    return sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
+
+
 def _picked(message: str, documents: list[str]) -> str:
     """The clean document a harmful row is placed in: chosen by the row's hash."""
     return documents[int(hashlib.sha256(message.encode()).hexdigest()[:12], 16) % len(documents)]
@@ -712,13 +718,11 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
     pre-training drop or a runtime block sees; the `clean_pages` documents that received a row fire alone at
     `clean_pages_fired`). A profanity flag counts as firing here, as in the other detection rates. Beside them,
     the same rows alone: `alone` (a harm category fires) and `classifier_alone` (the classifier fires)."""
-    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in sources]
-    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
+    idx = _placed_rows(sc, sources)
     documents = sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
     if not idx or not documents:
         return {"n": 0, "documents": len(documents)}
     messages = [sc.rows[i].text for i in idx]
-
     cases = [c for m in messages for c in long_document_cases(m, _picked(m, documents))]
     pages = sorted({_picked(m, documents) for m in messages})  # the clean documents that received a row
     verdicts = judge.filter.check_batch([c.text for c in cases])
@@ -779,8 +783,7 @@ def served_documents(judge: Judge, sc: Scored) -> dict:
     log-odds): stricter than `check()` of the whole text, in both directions (the figures depend a little on the
     piece size: a piece may complete two short lines at once). Per group: answers stopped, stopped by a line
     (reason "<category> (line)"), and blocked by `check()` of the whole text (a profanity flag is not a block)."""
-    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in OBFUSCATED_SOURCES]
-    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
+    idx = _placed_rows(sc, OBFUSCATED_SOURCES)
     documents = sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
     groups = {
         "clean_prose_4kb": documents,
@@ -795,9 +798,8 @@ def served_documents(judge: Judge, sc: Scored) -> dict:
     for name, texts in groups.items():
         answers = served(judge, texts)
         verdicts = judge.filter.check_batch(texts) if texts else []
-        blocked = np.array(
-            [v.action in BLOCKING for v in verdicts], dtype=bool
-        )  # a profanity flag does not block
+        # a block, not a firing: a profanity flag does not block
+        blocked = np.array([v.action in BLOCKING for v in verdicts], dtype=bool)
         out[name] = {
             "n": len(texts),
             "stopped": _rate(np.array([s for s, _ in answers], dtype=bool)),
