@@ -382,6 +382,31 @@ def test_the_start_up_line_names_the_policy_and_warns_when_fail_open(capsys):
     ]
 
 
+def test_the_start_up_warns_when_the_harm_classifier_has_no_encoder_tier(capsys):
+    """Without the encoder the line rule stops ~40% of clean prose answers (BENCHMARKS.md): say so at start."""
+    from benchmarks.policy_variants import shipped_policy_data
+    from filters import Filter, Policy
+    from winnow.serve import fast_tier_only
+
+    data = shipped_policy_data()
+    data["detectors"]["harm"]["encoder"] = "off"
+    assert fast_tier_only(Filter(Policy.model_validate(data), mode="runtime"))
+    assert not fast_tier_only(None)
+    cfg = ServeConfig(checkpoint="runs/default/train", policy=POLICY)
+    _announce(cfg, [("127.0.0.1", 8000)], fast_only=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(
+        "warning: the harm classifier runs without its encoder tier"
+    )
+    assert lines[1].startswith("winnow serve: ready on http://127.0.0.1:8000")
+    _announce(
+        ServeConfig(checkpoint="runs/default/train", policy=POLICY, filter_enabled=False),
+        [("127.0.0.1", 8000)],
+        True,
+    )
+    assert not any("encoder" in line for line in capsys.readouterr().err.splitlines())
+
+
 # -- 7. messages that say what to do ----------------------------------------------------------------
 
 

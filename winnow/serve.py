@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     except _UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    serve(cfg, app, sockets=sockets, on_ready=lambda addresses: _announce(cfg, addresses))
+    fast_only = fast_tier_only(_filter_of(app))
+    serve(cfg, app, sockets=sockets, on_ready=lambda addresses: _announce(cfg, addresses, fast_only))
     return 0
 
 
@@ -268,14 +269,33 @@ def _close(sockets: list[socket.socket]) -> None:
         sock.close()
 
 
-def _announce(cfg: ServeConfig, addresses: list[tuple[Any, ...]]) -> None:
+def _filter_of(app: Any) -> Any:
+    """The filter an app built by `server.app.create_app` serves with (None when it holds none)."""
+    state = getattr(getattr(app, "state", None), "winnow", None)
+    return getattr(state, "filter", None)
+
+
+def fast_tier_only(filter: Any) -> bool:
+    """Whether the served policy's harm classifier judges without its encoder tier (not installed, or turned off);
+    False without a filter (an unfiltered server, or an app that holds none)."""
+    harm = None if filter is None else filter.detectors.get("harm")
+    return harm is not None and harm.encoder is None
+
+
+def _announce(cfg: ServeConfig, addresses: list[tuple[Any, ...]], fast_only: bool = False) -> None:
     """The start-up line (what serves, under which policy, where the audit goes), after a warning for
-    each protection that is off: a server run unfiltered by mistake should say so where it starts."""
+    each protection that is off or weaker: a server run unfiltered by mistake should say so where it starts."""
     if not cfg.filter_enabled:
         print("warning: the filter is off (--no-filter): answers reach clients unchecked", file=sys.stderr)
     elif not cfg.fail_closed:
         print(
             "warning: fail-open (--fail-open): an answer passes unchecked when a detector errors",
+            file=sys.stderr,
+        )
+    if cfg.filter_enabled and fast_only:
+        print(
+            "warning: the harm classifier runs without its encoder tier: it stops about 4 in 10 clean prose "
+            'answers (docs/SERVING.md, "Lines"); `make` installs the encoder',
             file=sys.stderr,
         )
     where = ", ".join(_url(a) for a in addresses)
