@@ -697,10 +697,12 @@ def long_document_cases(message: str, document: str) -> list[LongCase]:
     ]
 
 
-def _placed_rows(sc: Scored, sources: tuple[str, ...]) -> list[int]:
-    """The harmful rows of `sources` placed in clean documents: at most LONG_DOC_SAMPLE, in hash order."""
+def _placement(sc: Scored, sources: tuple[str, ...]) -> tuple[list[int], list[str]]:
+    """The harmful rows of `sources` placed in clean documents (at most LONG_DOC_SAMPLE, in hash order) and the
+    sample's clean prose documents they are placed in."""
     idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and r.source in sources]
-    return sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
+    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:LONG_DOC_SAMPLE]
+    return idx, sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
 
 
 def _picked(message: str, documents: list[str]) -> str:
@@ -718,8 +720,7 @@ def long_documents(judge: Judge, sc: Scored, sources: tuple[str, ...] = OBFUSCAT
     pre-training drop or a runtime block sees; the `clean_pages` documents that received a row fire alone at
     `clean_pages_fired`). A profanity flag counts as firing here, as in the other detection rates. Beside them,
     the same rows alone: `alone` (a harm category fires) and `classifier_alone` (the classifier fires)."""
-    idx = _placed_rows(sc, sources)
-    documents = sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
+    idx, documents = _placement(sc, sources)
     if not idx or not documents:
         return {"n": 0, "documents": len(documents)}
     messages = [sc.rows[i].text for i in idx]
@@ -783,8 +784,7 @@ def served_documents(judge: Judge, sc: Scored) -> dict:
     log-odds): stricter than `check()` of the whole text, in both directions (the figures depend a little on the
     piece size: a piece may complete two short lines at once). Per group: answers stopped, stopped by a line
     (reason "<category> (line)"), and blocked by `check()` of the whole text (a profanity flag is not a block)."""
-    idx = _placed_rows(sc, OBFUSCATED_SOURCES)
-    documents = sorted({r.text for r in sc.rows if r.source.startswith("prose:")})
+    idx, documents = _placement(sc, OBFUSCATED_SOURCES)
     groups = {
         "clean_prose_4kb": documents,
         "news_articles": [r.text for r in sc.rows if r.source == NEWS],

@@ -124,21 +124,24 @@ def _fpr(source: str) -> Callable[[Node], tuple[float, float]]:
     return lambda s: (s("false_positives", source, "any_fpr").num, s("false_positives", source, "n").num)
 
 
+def _pair(first: Node, second: Node, *keys: str, fmt: Callable[[float], str] = _pct) -> str:
+    """One figure of the shipped configuration in both samples, as "first / second"."""
+    return f"{fmt(first('shipped_confirm', *keys).num)} / {fmt(second('shipped_confirm', *keys).num)}"
+
+
 def _long_documents(first: Node, second: Node) -> str:
     """Found in the middle of a page vs alone, first / second sample."""
-    a, b = first("shipped_confirm", "long_documents"), second("shipped_confirm", "long_documents")
     return (
-        f"{_pct(a('middle', 'located').num)} / {_pct(b('middle', 'located').num)} (alone "
-        f"{_pct(a('alone').num)} / {_pct(b('alone').num)}; n {_n(a('n').num)} / {_n(b('n').num)})"
+        f"{_pair(first, second, 'long_documents', 'middle', 'located')} (alone "
+        f"{_pair(first, second, 'long_documents', 'alone')}; n {_pair(first, second, 'long_documents', 'n', fmt=_n)})"
     )
 
 
 def _served(first: Node, second: Node) -> str:
     """Served clean prose stopped (check() blocks) and hidden harmful rows stopped, first / second sample."""
-    a, b = first("shipped_confirm", "served_documents"), second("shipped_confirm", "served_documents")
 
-    def both(key: str, field: str) -> str:
-        return f"{_pct(a(key, field).num)} / {_pct(b(key, field).num)}"
+    def both(group: str, field: str) -> str:
+        return _pair(first, second, "served_documents", group, field)
 
     return (
         f"clean prose stopped {both('clean_prose_4kb', 'stopped')} (`check()` {both('clean_prose_4kb', 'check_blocks')}); "
