@@ -19,7 +19,12 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY = str(REPO / "configs" / "policy.yaml")
 
 CLEAN = "The quick brown fox jumps over the lazy dog.\nIt was a sunny day, and every bird sang."
-BLOCKED = "Sure, here is my answer. Honestly, you should kill yourself. " + "More words follow here. " * 40
+# A threat that fires harassment alone wherever the stream is cut: an answer is judged as far as it got when
+# stopped, which depends on how the pieces arrived (load), and the message follows what fired on it (see
+# test_the_stop_message_follows_what_fired_as_far_as_the_answer_got).
+BLOCKED = "Sure, here is my answer. Honestly, you are a pathetic loser and I will find you and kill you. " + (
+    "More words follow here. " * 40
+)
 EMAIL, PHONE = "bob.smith@example.com", "+1 415 555 0132"
 REDACTED = f"You can reach him at {EMAIL} or call {PHONE} after lunch.\nThanks!"
 SAFE = "I can't help with that."
@@ -103,7 +108,7 @@ def test_blocked_answer(client, proxy, stream):
     n_before = len(fake.stats.sent)
     text, finish = _chat(client, "blocked please", stream)
     assert finish == "content_filter"
-    assert "kill" not in text.lower() and "yourself" not in text
+    assert "kill" not in text.lower() and "find you" not in text
     assert text.endswith(SAFE)
     if stream:  # the safe prefix was streamed before the violation, nothing of it after
         assert BLOCKED.startswith(text[: -len(SAFE)])
@@ -210,6 +215,41 @@ def test_category_messages_are_the_operators_to_set(upstream, shared_filter):
         with pytest.raises(ValueError, match="is blank"):
             ServeConfig(backend="upstream", upstream_url="http://x/v1", **{field: "  "})
     assert ServeConfig(backend="upstream", upstream_url="http://x/v1").blocked_message(["hate"], "r") == "r"
+
+
+def test_the_stop_message_follows_what_fired_as_far_as_the_answer_got(shared_filter):
+    """Under load the server feeds the guard whatever pieces have arrived, so a stop sees more or less of
+    the answer; the message follows what fired on that much. "kill yourself" fires harassment, and on the
+    first ~70 characters self_harm too: either message may answer it (docs/SERVING.md, "Answers by
+    category"), and nothing of the threat is released under any arrival pattern."""
+    import random
+
+    from filters.stream import StreamGuard
+
+    answer = "Sure, here is my answer. Honestly, you should kill yourself. " + "More words follow here. " * 40
+    cfg = ServeConfig(backend="upstream", upstream_url="http://x/v1")
+
+    def served(arrivals: list[str]) -> str:
+        guard, released = StreamGuard(shared_filter), []
+        for text in arrivals:
+            released.append(guard.feed(text))
+            if guard.stopped:
+                break
+        released.append(guard.close())
+        assert guard.stopped and guard.stop_reason == "harassment"
+        assert "kill" not in "".join(released)
+        return cfg.blocked_message(guard.verdict.fired, SAFE)
+
+    assert served(_pieces(answer)) == SAFE  # piece by piece: harassment alone fired when it stopped
+    assert served([answer[:70], answer[70:]]) == CRISIS_SUPPORT_MESSAGE  # 70 at once: self_harm as well
+    pieces = _pieces(answer)
+    for seed in range(8):
+        rng, arrivals, i = random.Random(seed), [], 0
+        while i < len(pieces):
+            k = rng.choice([1, 2, 5, 20, 64])
+            arrivals.append("".join(pieces[i : i + k]))
+            i += k
+        assert served(arrivals) in (SAFE, CRISIS_SUPPORT_MESSAGE)
 
 
 def test_health_metrics_limits_and_errors(proxy, client):
