@@ -760,7 +760,7 @@ def served(judge: Judge, texts: list[str]) -> list[tuple[bool, str]]:
     """Each text as a model's answer through `StreamGuard` with `winnow serve`'s defaults (every answer, streamed or
     not, goes through it), fed in STREAM_CHUNK-character pieces: (the answer was stopped, the stop reason)."""
     defaults = {
-        k: ServeConfig.model_fields[k].default
+        k: ServeConfig.model_fields[k].get_default(call_default_factory=True)
         for k in ("strict", "max_holdback", "classify_lines", "line_margin", "fail_closed", "scan_every")
     }
     out = []
