@@ -54,14 +54,13 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 from filters.detectors.base import DetectorResult, Span
 from filters.engine import Filter, Verdict, placeholder_for
-from filters.line_bar import NO_MARGIN, Margins, line_bar, line_margins
 from filters.normalize import normalize, normalize_term
 from filters.pii import PHONE_CONTEXT_AFTER, PHONE_STREET_WORDS, redact
 from filters.policy import SPAN_DETECTORS
@@ -264,6 +263,16 @@ class _Acc:
         )
 
 
+def _bar(threshold: float, min_score: float, margin: float) -> float:
+    """The score a line must reach: the threshold, at least ``min_score``, and ``margin`` log-odds above the
+    threshold (thresholds differ per category, 0.25 to 0.96 for harm, so one probability floor raises some not at
+    all)."""
+    bar = max(threshold, min_score)
+    if margin > 0.0 and 0.0 < threshold < 1.0:
+        bar = max(bar, 1.0 / (1.0 + math.exp(-(math.log(threshold / (1.0 - threshold)) + margin))))
+    return bar
+
+
 class StreamGuard:
     """Feed model output chunks; get back only the text that is safe to release.
 
@@ -273,11 +282,6 @@ class StreamGuard:
     ``check`` of the text seen so far, and ``stop_reason`` names the category that stopped it (with
     " (line)" or " (holdback)" when that was a line's classifier score or the hold-back bound).
     At most ``max_holdback`` characters are held; past it the held text is decided conservatively.
-
-    ``classify_lines``: also judge each completed line on its own with the classifiers, and stop at
-    ``filters.line_bar.line_bar`` (max(threshold, ``line_min_score``, the threshold raised by the line margin in
-    log-odds)); ``line_margin`` is one number for every category or a mapping category -> log-odds (0 for a category
-    not named), checked against the policy's categories.
 
     ``scan_every``: scan at most once per this many new characters (0: on every chunk). Shorter chunks
     are only buffered until then, so a stream of small pieces costs one scan per ``scan_every``
@@ -294,7 +298,7 @@ class StreamGuard:
         max_segment: int = 4096,
         classify_lines: bool = True,
         line_min_score: float = 0.9,
-        line_margin: float | Mapping[str, float] = 0.0,
+        line_margin: float = 0.0,
         fail_closed: bool = True,
         scan_every: int = 0,
     ):
@@ -306,8 +310,9 @@ class StreamGuard:
         self.max_segment = max_segment
         self.classify_lines = classify_lines
         self.line_min_score = line_min_score
+        if not 0.0 <= line_margin <= 20.0:
+            raise ValueError(f"StreamGuard: line_margin must be in [0, 20] (log-odds), got {line_margin!r}")
         self.line_margin = line_margin
-        self._line_margins = line_margins(line_margin)
         self.fail_closed = fail_closed
         self.scan_every = max(0, scan_every)
         self._pending = ""  # fed but not yet scanned (shorter than scan_every)
@@ -366,12 +371,6 @@ class StreamGuard:
                 getattr(getattr(self._span_dets["terms"], "matcher", None), "categories", ()) or ()
             )
         self._term_keys = tuple(sorted(term_keys))
-        unknown = sorted(set(self._line_margins[1]) - set(filter.categories))
-        if unknown:
-            raise ValueError(
-                f"StreamGuard: line_margin names {unknown[0]!r}, not a category of the policy; "
-                f"use one of: {', '.join(c for c in filter.categories if c != 'language')}"
-            )
         self._error: str | None = None
 
     # -- public API --------------------------------------------------------------------------
@@ -583,7 +582,7 @@ class StreamGuard:
                     return
                 continue
             line_scores.update({(name, k): v for k, v in r.scores.items()})
-        cat = self._blocking(line_scores, min_score=self.line_min_score, margins=self._line_margins)
+        cat = self._blocking(line_scores, min_score=self.line_min_score, margin=self.line_margin)
         if cat:
             self._stop(cat, why="line")
 
@@ -783,19 +782,16 @@ class StreamGuard:
     # -- decisions ---------------------------------------------------------------------------
 
     def _blocking(
-        self, scores: dict[tuple[str, str], float], min_score: float = 0.0, margins: Margins = NO_MARGIN
+        self, scores: dict[tuple[str, str], float], min_score: float = 0.0, margin: float = 0.0
     ) -> str:
         """The first category (canonical order) whose blocking action fires on ``scores``: at or above its
-        threshold, ``min_score`` and, with a margin (``margins``: every category's, then per category), the
-        threshold raised by that many log-odds."""
-        every, per_category = margins
+        threshold, ``min_score`` and, with a ``margin``, the threshold raised by that many log-odds."""
         for name, refs in self._plan.items():
-            margin = per_category.get(name, every)
             for det, key, thr, action in refs:
                 if (
                     (det, key) in scores
                     and action in BLOCKING
-                    and scores[(det, key)] >= line_bar(thr, min_score, margin)
+                    and scores[(det, key)] >= _bar(thr, min_score, margin)
                 ):
                     return name
         return ""

@@ -266,7 +266,7 @@ async def _guarded(state: _State, req: GenRequest, out: _Outcome, deadline: floa
             strict=state.cfg.strict,
             max_holdback=state.cfg.max_holdback,
             classify_lines=state.cfg.classify_lines,
-            line_margin=state.cfg.line_margin_for(list(state.filter.categories)),
+            line_margin=state.cfg.line_margin,
             fail_closed=state.cfg.fail_closed,
             scan_every=state.cfg.scan_every,
         )

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from filters.line_bar import line_margins
 from filters.policy import default_policy_path
 from kit.yaml_file import read_yaml_mapping
 
@@ -51,8 +50,7 @@ class ServeConfig(BaseModel):
     classify_lines: bool = True
     # A line stops the answer only this many log-odds above its category's threshold (and at 0.9 or more):
     # judged alone, short lines of clean prose and news score high (docs/SERVING.md, "Lines").
-    # One number for every category, or category -> log-odds (a category not named: 0).
-    line_margin: float | dict[str, float] = 0.0
+    line_margin: float = Field(default=0.0, ge=0.0, le=20.0)
     # Scan the stream at most once per this many new characters (0: every piece); delays release only.
     scan_every: int = Field(default=0, ge=0, le=4096)
     api_keys: list[str] = Field(default_factory=list)  # Bearer keys; empty = no auth
@@ -83,15 +81,6 @@ class ServeConfig(BaseModel):
             raise ValueError("is blank; write the answer to give")
         return message
 
-    @field_validator("line_margin")
-    @classmethod
-    def _line_margin_in_range(cls, margin: float | dict[str, float]) -> float | dict[str, float]:
-        try:
-            line_margins(margin)
-        except ValueError as e:
-            raise ValueError(str(e).removeprefix("StreamGuard: ")) from None
-        return margin
-
     @field_validator("category_messages")
     @classmethod
     def _non_empty_messages(cls, messages: dict[str, str]) -> dict[str, str]:
@@ -103,26 +92,15 @@ class ServeConfig(BaseModel):
         return messages
 
     def check_categories(self, categories: list[str]) -> None:
-        """Fail on a `category_messages` or `line_margin` key the policy does not have: a typo would never answer
-        or never raise a bar. (The defaults are not checked: a policy without self_harm never fires it, and one
-        without violence never judges a violence line.)"""
-        for field, keys in (
-            ("category_messages", self.category_messages),
-            ("line_margin", self.line_margin if isinstance(self.line_margin, dict) else {}),
-        ):
-            unknown = [c for c in keys if c not in categories]
-            if unknown and field in self.model_fields_set:
-                raise ServeConfigError(
-                    f"{field}: {unknown[0]!r} is not a category of the policy {self.policy}; "
-                    f"use one of: {', '.join(categories)}"
-                )
-
-    def line_margin_for(self, categories: list[str]) -> float | dict[str, float]:
-        """The guard's line margin under a policy with these categories: a category the policy lacks is dropped from
-        the default mapping (one the operator set was refused at start, `check_categories`)."""
-        if not isinstance(self.line_margin, dict):
-            return self.line_margin
-        return {c: m for c, m in self.line_margin.items() if c in categories}
+        """Fail on a `category_messages` key the policy does not have: a typo would never answer. (The default
+        self_harm message is not checked: a policy without self_harm never fires it.)"""
+        unknown = [c for c in self.category_messages if c not in categories]
+        if not unknown or "category_messages" not in self.model_fields_set:
+            return
+        raise ServeConfigError(
+            f"category_messages: {unknown[0]!r} is not a category of the policy {self.policy}; "
+            f"use one of: {', '.join(categories)}"
+        )
 
     def blocked_message(self, fired: list[str], default: str) -> str:
         """What to answer for a blocked text: the message of the first listed category that fired, else `default`."""

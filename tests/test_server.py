@@ -19,8 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY = str(REPO / "configs" / "policy.yaml")
 
 CLEAN = "The quick brown fox jumps over the lazy dog.\nIt was a sunny day, and every bird sang."
-# A threat that fires harassment alone wherever the stream is cut: an answer is judged as far as it got when
-# stopped, which depends on how the pieces arrived (load), and the message follows what fired on it (see
+# A threat on which harassment alone had fired at the stop under each of 100 arrival patterns tried
+# (benchmarks/results/rules/session33-explore/arrivals.*): an answer is judged as far as it got when stopped, which
+# depends on how the pieces arrived (load), and the message follows what fired on it (see
 # test_the_stop_message_follows_what_fired_as_far_as_the_answer_got).
 BLOCKED = "Sure, here is my answer. Honestly, you are a pathetic loser and I will find you and kill you. " + (
     "More words follow here. " * 40
@@ -238,6 +239,8 @@ def test_the_stop_message_follows_what_fired_as_far_as_the_answer_got(shared_fil
         released.append(guard.close())
         assert guard.stopped and guard.stop_reason == "harassment"
         assert "kill" not in "".join(released)
+        seen = shared_filter.check(guard.text)  # what fired on the answer as far as the guard saw it
+        assert guard.verdict.fired == seen.fired
         return cfg.blocked_message(guard.verdict.fired, SAFE)
 
     assert served(_pieces(answer)) == SAFE  # piece by piece: harassment alone fired when it stopped
