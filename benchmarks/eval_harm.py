@@ -669,6 +669,51 @@ def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFU
     return out
 
 
+# Neutral framings written for the evaluation (thirty-third session): a chat answer or message often opens with one.
+# The rows' meaning is unchanged, so a robust classifier's verdicts should be too.
+FRAMINGS: dict[str, str] = {
+    "honestly": "Honestly, ",
+    "well": "Well, ",
+    "quick_question": "Quick question: ",
+    "sure_answer": "Sure, here is my answer. ",
+    "lol": "lol ",
+}
+
+
+def framing(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCATED_SOURCES) -> dict:
+    """The obfuscation's harmful rows (same sample) and XSTest's safe prompts, each with a neutral phrase put before
+    it: detection rate (any harm category fired), points against the plain rows, and how many rows the phrase turns
+    from fired to not fired ("lost") and back ("gained"). The phrases are not transforms of the text, so they say how
+    much a verdict leans on the opening words rather than on what is asked."""
+    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and (sources is None or r.source in sources)]
+    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
+    safe_idx = [i for i, r in enumerate(sc.rows) if r.source == "xstest_prompts" and r.harmful == 0]
+    plain, plain_safe = sc.any_fired[idx], sc.any_fired[safe_idx]
+    out: dict = {"n": len(idx), "plain_detection_rate": _rate(plain), "xstest_safe_n": len(safe_idx)}
+    for name, prefix in FRAMINGS.items():
+        fired = (
+            judge.judge([prefix + sc.rows[i].text for i in idx])[1].any(axis=1) if idx else np.zeros(0, bool)
+        )
+        safe = (
+            judge.judge([prefix + sc.rows[i].text for i in safe_idx])[1].any(axis=1)
+            if safe_idx
+            else np.zeros(0, bool)
+        )
+        rate = _rate(fired)
+        out[name] = {
+            "prefix": prefix,
+            "detection_rate": rate,
+            "points_vs_plain": None if rate is None else round(100 * (fired.mean() - plain.mean()), 2),
+            "lost": int((plain & ~fired).sum()),
+            "gained": int((fired & ~plain).sum()),
+            "xstest_safe_fpr": _rate(safe),
+            "xstest_safe_points_vs_plain": None
+            if not safe_idx
+            else round(100 * (safe.mean() - plain_safe.mean()), 2),
+        }
+    return out
+
+
 LONG_DOC_SAMPLE = 400  # harmful rows placed in clean documents (hash order), as the obfuscation
 
 
@@ -934,6 +979,7 @@ def evaluate(
             "chat_operating_points": chat_operating_points(judge, sc),
             "encoder_window_share": round(sc.encoder_share, 4),
             "obfuscation": obfuscation(judge, sc, obfuscated),
+            "framing": framing(judge, sc, obfuscated),
             "long_documents": long_documents(judge, sc),
             "served_documents": served_documents(judge, sc),
             "cost_one_core": speed(judge.harm, rows),
@@ -1029,6 +1075,7 @@ def print_summary(name: str, res: dict) -> None:
     )
     print("encoder window share", res["encoder_window_share"])
     print("obfuscation", json.dumps(res["obfuscation"]))
+    print("framing", json.dumps(res["framing"]))
     print("long documents", json.dumps(res["long_documents"]))
     print("served as answers (stream guard)", json.dumps(res["served_documents"]))
     print("cost", json.dumps(res["cost_one_core"]), flush=True)
