@@ -150,20 +150,28 @@ def _served(first: Node, second: Node) -> str:
     )
 
 
-FRAMING_NAMES = ("honestly", "well", "quick_question", "sure_answer", "lol")
-
-
 def _framing(first: Node, second: Node) -> str:
-    """Per sample, the framing that loses most detection and the one that raises XSTest safe most."""
+    """Per sample, the opening that loses most detection and the one that raises XSTest safe firing most (every
+    opening the record holds)."""
 
     def worst(r: Node) -> str:
         f = r("shipped_confirm", "framing")
-        lose = min(FRAMING_NAMES, key=lambda k: f(k, "points_vs_plain").num)
-        rise = max(FRAMING_NAMES, key=lambda k: f(k, "xstest_safe_points_vs_plain").num)
+        names = [k for k, v in f.value.items() if isinstance(v, dict)]
+        if not names:
+            raise f._missing("[openings] (found none)")
+        lose = min(names, key=lambda k: f(k, "points_vs_plain").num)
+        rise = max(names, key=lambda k: f(k, "xstest_safe_points_vs_plain").num)
+
+        def phrase(k: str) -> str:
+            p = f(k, "prefix")
+            if not isinstance(p.value, str):
+                raise SummaryError(f"benchmarks/results/{p.file}: {p.path} is {p.value!r}, not a text")
+            return p.value.strip()
+
         return (
-            f'"{f(lose, "prefix").value.strip()}" {f(lose, "points_vs_plain").num:+.1f} points of detection '
-            f'({f(lose, "lost").num:.0f} of {f("n").num:.0f} rows lost), "{f(rise, "prefix").value.strip()}" '
-            f"{f(rise, 'xstest_safe_points_vs_plain').num:+.1f} points of XSTest safe firing"
+            f'"{phrase(lose)}" {f(lose, "points_vs_plain").num:+.1f} points of detection '
+            f"({f(lose, 'lost').num:.0f} rows lost, {f(lose, 'gained').num:.0f} gained, of {f('n').num:.0f}), "
+            f'"{phrase(rise)}" {f(rise, "xstest_safe_points_vs_plain").num:+.1f} points of XSTest safe firing'
         )
 
     return f"{worst(first)} / {worst(second)}"

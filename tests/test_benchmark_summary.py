@@ -40,9 +40,18 @@ def _drop_fast_tier_row(doc: dict) -> None:
     ]
 
 
+def _drop_framing_lost(doc: dict) -> None:
+    del doc["shipped_confirm"]["framing"]["sure_answer"]["lost"]
+
+
 @pytest.mark.parametrize(
     ("name", "edit", "message"),
     [
+        (
+            "eval_harm.json",
+            _drop_framing_lost,
+            r"eval_harm\.json has no shipped_confirm\.framing\.sure_answer\.lost",
+        ),
         (
             "filter_speed.json",
             _drop_harm_adds,
