@@ -636,15 +636,21 @@ def chat_operating_points(judge: Judge, sc: Scored) -> dict:
     }
 
 
+def _obfuscation_rows(sc: Scored, sources: tuple[str, ...] | None) -> tuple[list[int], list[int]]:
+    """The harmful rows of `sources` (None: every source) that are rewritten or framed (at most OBFUSCATION_SAMPLE, in
+    hash order), and XSTest's safe prompts."""
+    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and (sources is None or r.source in sources)]
+    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
+    return idx, [i for i, r in enumerate(sc.rows) if r.source == "xstest_prompts" and r.harmful == 0]
+
+
 def obfuscation(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCATED_SOURCES) -> dict:
     """Detection rate (any harm category fired) of plain test positives vs each rewrite at half of
     the characters, overall and per source, and the false-positive rate of XSTest's safe prompts
     under the same rewrite. `sources`: whose harmful rows are rewritten (None: every test source's).
     A rate over no rows is None."""
-    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and (sources is None or r.source in sources)]
-    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
+    idx, safe_idx = _obfuscation_rows(sc, sources)
     plain = sc.any_fired[idx]
-    safe_idx = [i for i, r in enumerate(sc.rows) if r.source == "xstest_prompts" and r.harmful == 0]
     by_source = {
         src: np.array([sc.rows[i].source == src for i in idx])
         for src in sorted({sc.rows[i].source for i in idx})
@@ -685,20 +691,16 @@ def framing(judge: Judge, sc: Scored, sources: tuple[str, ...] | None = OBFUSCAT
     it: detection rate (any harm category fired), points against the plain rows, and how many rows the phrase turns
     from fired to not fired ("lost") and back ("gained"). The phrases are not transforms of the text, so they say how
     much a verdict leans on the opening words rather than on what is asked."""
-    idx = [i for i, r in enumerate(sc.rows) if r.harmful == 1 and (sources is None or r.source in sources)]
-    idx = sorted(idx, key=lambda i: hashlib.sha256(sc.rows[i].text.encode()).hexdigest())[:OBFUSCATION_SAMPLE]
-    safe_idx = [i for i, r in enumerate(sc.rows) if r.source == "xstest_prompts" and r.harmful == 0]
+    idx, safe_idx = _obfuscation_rows(sc, sources)
     plain, plain_safe = sc.any_fired[idx], sc.any_fired[safe_idx]
     out: dict = {"n": len(idx), "plain_detection_rate": _rate(plain), "xstest_safe_n": len(safe_idx)}
+
+    def fired_on(prefix: str, rows: list[int]) -> np.ndarray:
+        texts = [prefix + sc.rows[i].text for i in rows]
+        return judge.judge(texts)[1].any(axis=1) if texts else np.zeros(0, dtype=bool)
+
     for name, prefix in FRAMINGS.items():
-        fired = (
-            judge.judge([prefix + sc.rows[i].text for i in idx])[1].any(axis=1) if idx else np.zeros(0, bool)
-        )
-        safe = (
-            judge.judge([prefix + sc.rows[i].text for i in safe_idx])[1].any(axis=1)
-            if safe_idx
-            else np.zeros(0, bool)
-        )
+        fired, safe = fired_on(prefix, idx), fired_on(prefix, safe_idx)
         rate = _rate(fired)
         out[name] = {
             "prefix": prefix,
