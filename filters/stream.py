@@ -42,8 +42,9 @@ with the text before it as context (up to ``_MAX_CONTEXT`` raw characters: a sen
 only through longer whitespace or format-character runs is not seen), and the hit is neither counted
 nor released until SENSE_WINDOW characters of stable text follow it.
 
-Classifier categories: when ``classify_lines`` is on, each run of complete lines is scored by the
-classifiers when its newline arrives and a blocking score stops the stream early; the final verdict
+Classifier categories: when ``classify_lines`` is on, each complete line is scored by the classifiers on
+its own when its newline arrives (lines that arrive together one by one) and a blocking score stops the
+stream early; the final verdict
 of a stream that ran to the end is still ``check(whole text)``. A line-level stop is stricter than
 ``check`` on the whole text (a toxic line is not diluted by the clean lines around it); such a
 verdict names the category with reason ``"<category> (line)"``.
@@ -561,30 +562,37 @@ class StreamGuard:
         self._ck_acc = _Acc()
 
     def _classify_complete_lines(self, chunk: str) -> None:
-        """Score the lines that ``chunk`` completes (or ``max_segment`` characters without a newline)
-        with the classifiers; a blocking score stops the stream."""
+        """Score each line that ``chunk`` completes on its own (or ``max_segment`` characters without a
+        newline) with the classifiers; the first line with a blocking score stops the stream. Lines that
+        arrive together are scored one by one, so whether a line stops the answer does not depend on how
+        the answer was cut into pieces."""
         self._unclassified += chunk
         nl = self._unclassified.rfind("\n")
         if nl < 0 and len(self._unclassified) <= self.max_segment:
             return
         cut = nl + 1 if nl >= 0 else len(self._unclassified)
-        lines, self._unclassified = self._unclassified[:cut], self._unclassified[cut:]
-        if not lines.strip():
+        done, self._unclassified = self._unclassified[:cut], self._unclassified[cut:]
+        parts = done.split("\n")  # each line keeps its newline, as when it arrives on its own
+        lines = [line for line in [p + "\n" for p in parts[:-1]] + parts[-1:] if line.strip()]
+        if not lines:
             return
-        line_scores = {}
+        line_scores: list[dict[tuple[str, str], float]] = [{} for _ in lines]
         for name, det in self._line_dets.items():
             try:
-                r = det.detect_batch([lines])[0]
-            except Exception as e:  # classifier broke on this line
+                results = det.detect_batch(lines)
+            except Exception as e:  # classifier broke on these lines
                 self.detector_errors.append(f"{name}: {type(e).__name__}: {e}")
                 if self.fail_closed:
                     self._stop("detector_error")
                     return
                 continue
-            line_scores.update({(name, k): v for k, v in r.scores.items()})
-        cat = self._blocking(line_scores, min_score=self.line_min_score, margin=self.line_margin)
-        if cat:
-            self._stop(cat, why="line")
+            for scores, r in zip(line_scores, results, strict=True):
+                scores.update({(name, k): v for k, v in r.scores.items()})
+        for scores in line_scores:
+            cat = self._blocking(scores, min_score=self.line_min_score, margin=self.line_margin)
+            if cat:
+                self._stop(cat, why="line")
+                return
 
     # -- the open segment --------------------------------------------------------------------
 

@@ -83,3 +83,19 @@ def test_a_bad_margin_is_refused_by_the_guard_and_the_server_config() -> None:
     with pytest.raises(ValidationError):
         ServeConfig(backend="upstream", upstream_url="http://x/v1", line_margin=-0.5)
     assert ServeConfig(backend="upstream", upstream_url="http://x/v1").line_margin == 0.0
+
+
+@pytest.mark.parametrize("piece", [16, 200, 10**6])
+def test_lines_that_arrive_together_are_judged_one_by_one(runtime: Filter, piece: int) -> None:
+    """Under load the server feeds the guard every piece that has arrived at once; lines that complete in one piece
+    are still judged each on its own, so the harmful line stops the answer however the answer was cut (judged as one
+    run with the clean lines around it, its windows are mostly the page and it did not)."""
+    cut = PAGE.find("\n\n", len(PAGE) // 2)
+    answer = PAGE[:cut] + "\n\n" + LINE + "\n\n" + PAGE[cut:].lstrip("\n")
+    assert runtime.check(answer).action == "allow"
+    guard = StreamGuard(runtime)
+    for i in range(0, len(answer), piece):
+        guard.feed(answer[i : i + piece])
+        if guard.stopped:
+            break
+    assert guard.stopped and guard.stop_reason == "violence (line)"
