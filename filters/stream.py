@@ -27,7 +27,10 @@ trailing digit groups, the capitalized words after them that may still make them
 phone, card, IBAN or secret, (d) an open PEM block (scanned once its END marker is stable, not on
 each of its lines). Spans of redacting categories are replaced by
 their placeholders in the released text. The stream stops at the first *stable* blocking verdict,
-before the violating span is released.
+before the violating span is released; the stop's verdict is ``check`` of the text up to where the stop
+was found (the end of the first hit at which ``check`` of the text up to there blocks a category the
+rules block, or of the stopping line, whichever comes first in the text), so it does not depend on how
+much more text had arrived in the same chunk.
 
 Hold-back bound: when more than ``max_holdback`` characters are held (a long run without whitespace),
 the held text is decided on as it stands, conservatively, and never released raw: the stream stops
@@ -82,6 +85,9 @@ _PEM_MAX = 16384 + 256  # the PRIVATE_KEY pattern's own bound on a block
 # Stable characters seen after a checkpoint before it is made: more than any rule reads past a cut
 # that the split check accepts (the phone rule's street look-ahead is the longest).
 _LOOKAHEAD = 128
+# A rule stop is placed at the first hit whose prefix check() blocks, trying at most this many hits (each try is
+# one check() of the answer so far, paid once, when the answer stops; a category blocks after a few hits).
+_MAX_STOP_CHECKS = 16
 assert _LOOKAHEAD > PHONE_CONTEXT_AFTER
 _WS_RE = re.compile(r"\s")
 # The checkpoint moves once the stable open text behind it is this much longer than _LOOKAHEAD.
@@ -280,7 +286,8 @@ class StreamGuard:
     ``feed(chunk) -> str`` returns the newly releasable text (redacted, possibly ""); ``close() -> str``
     releases the rest or nothing if the whole text is blocked. ``stopped`` is True once a blocking
     violation was seen (``feed`` then returns ""), ``verdict`` is the final ``Verdict``: on a stop,
-    ``check`` of the text seen so far, and ``stop_reason`` names the category that stopped it (with
+    ``check`` of the text up to where the stop was found (``stop_at``: the end of the stopping line or of
+    the hit at which a rule blocks; on a hold-back stop, all the text seen), and ``stop_reason`` names the category (with
     " (line)" or " (holdback)" when that was a line's classifier score or the hold-back bound).
     At most ``max_holdback`` characters are held; past it the held text is decided conservatively.
 
@@ -321,10 +328,14 @@ class StreamGuard:
         self.stopped = False
         self.verdict: Verdict | None = None
         self.stop_reason = ""
+        self.stop_at: int | None = (
+            None  # on a line or rule stop: where it was found (the verdict's text ends there)
+        )
         self.released_chars = 0  # raw characters released so far
         self.holdback_max_seen = 0
         self.undecided_releases = 0  # releases decided at the hold-back bound (see the module doc)
         self._unclassified = ""  # text not yet scored by the line classifiers (no newline yet)
+        self._unclassified_at = 0  # its absolute offset
         self._chunks: list[str] = []
         self._closed_len = 0  # absolute offset of the open segment
         self._open = ""
@@ -395,8 +406,9 @@ class StreamGuard:
         # scan and every hold except the length bounds stay as they were (see _stable_open).
         grows_token = _WS_RE.search(chunk) is None and self._open_cache is not None
         try:
+            line_stop = None
             if self.classify_lines and self._line_dets:
-                self._classify_complete_lines(chunk)
+                line_stop = self._classify_complete_lines(chunk)
             if self.stopped:
                 return ""
             if len(self._open) > self.max_segment:
@@ -405,6 +417,14 @@ class StreamGuard:
             blocking = acc.memo.get("blocking")
             if blocking is None:
                 blocking = acc.memo["blocking"] = self._blocking(acc.scores())
+            rule_stop = self._rule_stop(acc) if blocking else None  # (category, end, verdict)
+            # The stop found earliest in the text wins, whichever check found it in this piece.
+            if line_stop and (rule_stop is None or line_stop[1] < rule_stop[1]):
+                self._stop(line_stop[0], why="line", upto=line_stop[1])
+                return ""
+            if rule_stop:
+                self._stop(rule_stop[0], upto=rule_stop[1], verdict=rule_stop[2])
+                return ""
             if blocking:
                 self._stop(blocking)
                 return ""
@@ -561,21 +581,26 @@ class StreamGuard:
         self._ck = 0
         self._ck_acc = _Acc()
 
-    def _classify_complete_lines(self, chunk: str) -> None:
+    def _classify_complete_lines(self, chunk: str) -> tuple[str, int] | None:
         """Score each line that ``chunk`` completes on its own (or ``max_segment`` characters without a
-        newline) with the classifiers; the first line with a blocking score stops the stream. Lines that
-        arrive together are scored one by one, so whether a line stops the answer does not depend on how
-        the answer was cut into pieces."""
+        newline) with the classifiers: the blocking category of the first line that has one, and that
+        line's absolute end (the caller stops there unless a rule's hit ends earlier). Lines that arrive
+        together are scored one by one, so a line stop does not depend on how the answer was cut into
+        pieces. A classifier error stops the stream here when failing closed."""
         self._unclassified += chunk
         nl = self._unclassified.rfind("\n")
         if nl < 0 and len(self._unclassified) <= self.max_segment:
-            return
+            return None
         cut = nl + 1 if nl >= 0 else len(self._unclassified)
         done, self._unclassified = self._unclassified[:cut], self._unclassified[cut:]
+        base, self._unclassified_at = self._unclassified_at, self._unclassified_at + cut
         parts = done.split("\n")  # each line keeps its newline, as when it arrives on its own
-        lines = [line for line in [p + "\n" for p in parts[:-1]] + parts[-1:] if line.strip()]
+        ends = [*itertools.accumulate(len(p) + 1 for p in parts[:-1]), cut]
+        texts = [p + "\n" for p in parts[:-1]] + parts[-1:]
+        kept = [(line, base + end) for line, end in zip(texts, ends, strict=True) if line.strip()]
+        lines = [line for line, _ in kept]
         if not lines:
-            return
+            return None
         line_scores: list[dict[tuple[str, str], float]] = [{} for _ in lines]
         for name, det in self._line_dets.items():
             try:
@@ -584,15 +609,15 @@ class StreamGuard:
                 self.detector_errors.append(f"{name}: {type(e).__name__}: {e}")
                 if self.fail_closed:
                     self._stop("detector_error")
-                    return
+                    return None
                 continue
             for scores, r in zip(line_scores, results, strict=True):
                 scores.update({(name, k): v for k, v in r.scores.items()})
-        for scores in line_scores:
+        for scores, (_, end) in zip(line_scores, kept, strict=True):
             cat = self._blocking(scores, min_score=self.line_min_score, margin=self.line_margin)
             if cat:
-                self._stop(cat, why="line")
-                return
+                return cat, end
+        return None
 
     # -- the open segment --------------------------------------------------------------------
 
@@ -804,6 +829,38 @@ class StreamGuard:
                     return name
         return ""
 
+    def _rule_stop(self, acc: _Acc) -> tuple[str, int, Verdict] | None:
+        """Where a rule stop is found in the text: the first end of a hit of a category the scanned rules block at
+        which ``check`` of the text up to there blocks one of those categories (a category that needs several hits
+        is found at the hit that completes it); that category, the end and that verdict. The hits before the stop
+        are the same whatever pieces the text arrived in, so this is too. None when no such end is found among
+        the first ``_MAX_STOP_CHECKS`` (the caller then judges all the text seen)."""
+        scores = acc.scores()
+        blocking = {
+            name
+            for name, refs in self._plan.items()
+            if any(
+                action in BLOCKING and det in SPAN_DETECTORS and scores.get((det, key), 0.0) >= thr
+                for det, key, thr, action in refs
+            )
+        }
+        keys = {
+            (det, key)
+            for name, refs in self._plan.items()
+            if name in blocking
+            for det, key, _, action in refs
+            if action in BLOCKING
+        }
+        ends = {sp.end for sp in acc.all_term_spans() if ("terms", sp.category) in keys}
+        ends |= {sp.end for sp in acc.all_pii_spans() if ("pii", sp.category) in keys}
+        text = self.text
+        for end in sorted(ends)[:_MAX_STOP_CHECKS]:
+            v = self.filter.check(text[:end])
+            category = next((c for c in v.fired if c in blocking), "") if v.action in BLOCKING else ""
+            if category:
+                return category, end, v
+        return None
+
     def _redact_categories(self, scores: dict[tuple[str, str], float]) -> set[str]:
         out = set()
         for name, refs in self._plan.items():
@@ -903,11 +960,24 @@ class StreamGuard:
             return self._open[start - self._closed_len : end - self._closed_len]
         return self.text[start:end]
 
-    def _stop(self, category: str, why: str = "") -> None:
-        """Stop the stream; ``why``: "line" (a line's classifier score) or "holdback" (the bound)."""
+    def _stop(
+        self, category: str, why: str = "", upto: int | None = None, verdict: Verdict | None = None
+    ) -> None:
+        """Stop the stream; ``why``: "line" (a line's classifier score) or "holdback" (the bound). With
+        ``upto`` (where the stop was found: the end of the stopping line or of the hit at which a rule blocks)
+        the verdict is ``check`` of the text up to there (``verdict`` when the caller has it), so the stopped answer's verdict and message do not
+        depend on how much more had arrived in the same piece; otherwise of all the text seen."""
         self.stopped = True
         self.stop_reason = category + (f" ({why})" if why else "")
-        v = self._final_verdict(partial=True)
+        self.stop_at = upto
+        v = verdict
+        if v is None and upto is not None:
+            try:
+                v = self.filter.check(self.text[:upto])
+            except Exception as e:  # a detector failed on the prefix: the replayed verdict, failing closed
+                self._error = f"{type(e).__name__}: {e}"
+        if v is None:
+            v = self._final_verdict(partial=True)
         if v.action not in BLOCKING:  # a line or hold-back stop: stricter than check() on the text
             fired = v.fired + ([category] if category not in v.fired else [])
             v = replace(

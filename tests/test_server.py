@@ -19,10 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY = str(REPO / "configs" / "policy.yaml")
 
 CLEAN = "The quick brown fox jumps over the lazy dog.\nIt was a sunny day, and every bird sang."
-# A threat on which harassment alone had fired at the stop under each of 100 arrival patterns tried
-# (benchmarks/results/rules/session33-explore/arrivals.*): an answer is judged as far as it got when stopped, which
-# depends on how the pieces arrived (load), and the message follows what fired on it (see
-# test_the_stop_message_follows_what_fired_as_far_as_the_answer_got).
+# A threat. A stopped answer is judged up to the hit that stopped it, whatever pieces it arrived in, and the message
+# follows what fired on that (test_the_stop_message_does_not_depend_on_how_the_answer_arrived).
 BLOCKED = "Sure, here is my answer. Honestly, you are a pathetic loser and I will find you and kill you. " + (
     "More words follow here. " * 40
 )
@@ -218,17 +216,20 @@ def test_category_messages_are_the_operators_to_set(upstream, shared_filter):
     assert ServeConfig(backend="upstream", upstream_url="http://x/v1").blocked_message(["hate"], "r") == "r"
 
 
-def test_the_stop_message_follows_what_fired_as_far_as_the_answer_got(shared_filter):
-    """Under load the server feeds the guard whatever pieces have arrived, so a stop sees more or less of
-    the answer; the message follows what fired on that much. "kill yourself" fires harassment, and on the
-    first ~70 characters self_harm too: either message may answer it (docs/SERVING.md, "Answers by
-    category"), and nothing of the threat is released under any arrival pattern."""
+def test_the_stop_message_does_not_depend_on_how_the_answer_arrived(shared_filter):
+    """Under load the server feeds the guard whatever pieces have arrived, so a stop can see more or less of
+    the answer. The verdict of a stopped answer is `check()` of the answer up to where the stop was found (the
+    end of the first blocking hit), so its message is the same under every arrival pattern; before, the first
+    ~70 characters at once gave the crisis message and piece by piece the safe one (docs/SERVING.md, "Answers by
+    category"); now each gives the crisis message, as `check()` of the answer up to "kill yourself" fires
+    self_harm. Nothing of the threat is released either way."""
     import random
 
     from filters.stream import StreamGuard
 
     answer = "Sure, here is my answer. Honestly, you should kill yourself. " + "More words follow here. " * 40
     cfg = ServeConfig(backend="upstream", upstream_url="http://x/v1")
+    hit_end = answer.index("kill yourself") + len("kill yourself")
 
     def served(arrivals: list[str]) -> str:
         guard, released = StreamGuard(shared_filter), []
@@ -239,20 +240,20 @@ def test_the_stop_message_follows_what_fired_as_far_as_the_answer_got(shared_fil
         released.append(guard.close())
         assert guard.stopped and guard.stop_reason == "harassment"
         assert "kill" not in "".join(released)
-        seen = shared_filter.check(guard.text)  # what fired on the answer as far as the guard saw it
-        assert guard.verdict.fired == seen.fired
+        assert guard.verdict.fired == shared_filter.check(answer[:hit_end]).fired
         return cfg.blocked_message(guard.verdict.fired, SAFE)
 
-    assert served(_pieces(answer)) == SAFE  # piece by piece: harassment alone fired when it stopped
-    assert served([answer[:70], answer[70:]]) == CRISIS_SUPPORT_MESSAGE  # 70 at once: self_harm as well
+    assert "self_harm" in shared_filter.check(answer[:hit_end]).fired
     pieces = _pieces(answer)
+    patterns = [pieces, [answer[:70], answer[70:]], [answer]]
     for seed in range(8):
         rng, arrivals, i = random.Random(seed), [], 0
         while i < len(pieces):
             k = rng.choice([1, 2, 5, 20, 64])
             arrivals.append("".join(pieces[i : i + k]))
             i += k
-        assert served(arrivals) in (SAFE, CRISIS_SUPPORT_MESSAGE)
+        patterns.append(arrivals)
+    assert {served(arrivals) for arrivals in patterns} == {CRISIS_SUPPORT_MESSAGE}
 
 
 def test_health_metrics_limits_and_errors(proxy, client):

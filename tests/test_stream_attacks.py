@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from filters import Filter, StreamGuard
 from tests.policy_data import rules_only_policy
+from tests.stream_checks import assert_found_first
 
 POLICY = Path(__file__).resolve().parents[1] / "configs" / "policy.yaml"
 
@@ -44,18 +45,21 @@ def _split(text: str, cuts: list[int]) -> list[str]:
 
 
 def _assert_like_check(filt: Filter, text: str, g: StreamGuard, out: str) -> None:
-    """Run to the end: exactly check()'s verdict and text. Stopped: check() blocks the whole text, the
-    guard's verdict is check() of the text it saw, and no character of the span that completed the
-    block was released."""
+    """Run to the end: exactly check()'s verdict and text. Stopped: check() blocks the whole text, the stop was
+    found at the first hit whose prefix check() blocks, the guard's verdict is check() of the text up to there, and
+    no character of the span that completed the block was released."""
     want = filt.check(text)
     if not g.stopped:
         assert g.verdict == want, text
         assert out == want.text, text
         return
-    # The stop category is decided on stable text; the verdict also sees the unstable tail.
+    # The stop category is decided on stable text.
     assert want.action == "drop" and g.stop_reason in want.fired, text
     seen = filt.check(g.text)
-    assert g.verdict == seen, text
+    if g.stop_at is not None:  # a rule stop (a hold-back stop or a block found at close: all the text seen)
+        assert_found_first(filt, g, seen)
+    else:
+        assert g.verdict == seen, text
     ends = [e for c, _, e in seen.spans if c == g.stop_reason]
     last_start = min(s for c, s, e in seen.spans if c == g.stop_reason and e == max(ends))
     assert g.released_chars <= last_start, text

@@ -99,3 +99,37 @@ def test_lines_that_arrive_together_are_judged_one_by_one(runtime: Filter, piece
         if guard.stopped:
             break
     assert guard.stopped and guard.stop_reason == "violence (line)"
+
+
+def _stopped(f: Filter, arrivals: list[str]) -> StreamGuard:
+    guard = StreamGuard(f)
+    for text in arrivals:
+        guard.feed(text)
+        if guard.stopped:
+            break
+    return guard
+
+
+@pytest.mark.parametrize("order", ["line first", "hit first"])
+def test_the_stop_found_first_in_the_text_decides_however_the_answer_arrived(
+    runtime: Filter, order: str
+) -> None:
+    """A line the classifier stops and a rule's blocking hit in one answer: the one that comes first in the text
+    stops it and its verdict is `check()` of the answer up to there, whether the answer arrives piece by piece or
+    at once (before, a piece holding both stopped on the line whatever came first)."""
+    threat = "Honestly, you should kill yourself if you think that."
+    head, tail = PAGE[: PAGE.find("\n\n")], PAGE[PAGE.find("\n\n") :]
+    parts = [head, LINE, threat] if order == "line first" else [head, threat, LINE]
+    answer = "\n\n".join(parts) + tail
+    if order == "line first":
+        want_reason, upto = "violence (line)", answer.index(LINE) + len(LINE) + 1
+    else:
+        want_reason, upto = "harassment", answer.index("kill yourself") + len("kill yourself")
+    outcomes = set()
+    for piece in (16, 50, 200, len(answer)):
+        guard = _stopped(runtime, [answer[i : i + piece] for i in range(0, len(answer), piece)])
+        assert guard.stopped and guard.stop_reason == want_reason, piece
+        seen = runtime.check(answer[:upto])
+        assert guard.verdict.text == seen.text and set(seen.fired) <= set(guard.verdict.fired)
+        outcomes.add((guard.stop_reason, tuple(guard.verdict.fired)))
+    assert len(outcomes) == 1

@@ -86,4 +86,7 @@ def test_blocked_phrase_inside_an_open_pem_block_stops_when_it_ends(runtime):
     out = "".join(g.feed(text[i : i + 4]) for i in range(0, len(text), 4)) + g.close()
     assert g.stopped and g.stop_reason == runtime.check(text).reason
     assert "BEGIN" not in out and "kill" not in out
-    assert g.verdict == runtime.check(g.text)
+    assert g.stop_at == text.index("yourself") + len(
+        "yourself"
+    )  # the first blocking hit, not the block's end
+    assert g.verdict == runtime.check(text[: g.stop_at])

@@ -1,0 +1,15 @@
+"""Checks shared by the stream guard's tests."""
+
+from __future__ import annotations
+
+from filters import Filter, StreamGuard, Verdict
+
+
+def assert_found_first(filt: Filter, g: StreamGuard, seen: Verdict) -> None:
+    """A rule stop was found at the first hit whose prefix check() blocks (a hit of a category whose action drops,
+    `seen` being check() of all the text the guard saw), and its verdict is that check()."""
+    assert g.verdict == filt.check(g.text[: g.stop_at])
+    assert g.verdict.action == "drop" and g.stop_reason in g.verdict.fired
+    assert g.stop_at in {e for _, _, e in seen.spans}
+    earlier = {e for c, _, e in seen.spans if e < g.stop_at and filt.categories[c].action == "drop"}
+    assert all(filt.check(g.text[:e]).action != "drop" for e in earlier)
