@@ -28,9 +28,9 @@ phone, card, IBAN or secret, (d) an open PEM block (scanned once its END marker 
 each of its lines). Spans of redacting categories are replaced by
 their placeholders in the released text. The stream stops at the first *stable* blocking verdict,
 before the violating span is released; the stop's verdict is ``check`` of the text up to where the stop
-was found (the end of the first hit at which ``check`` of the text up to there blocks a category the
-rules block, or of the stopping line, whichever comes first in the text), so it does not depend on how
-much more text had arrived in the same chunk.
+was found (the end of the first rule hit at which the rules alone block on the text up to there, or of
+the stopping line, whichever comes first in the text), so it does not depend on how much more text had
+arrived in the same chunk (docs/SERVING.md lists what still can).
 
 Hold-back bound: when more than ``max_holdback`` characters are held (a long run without whitespace),
 the held text is decided on as it stands, conservatively, and never released raw: the stream stops
@@ -85,9 +85,9 @@ _PEM_MAX = 16384 + 256  # the PRIVATE_KEY pattern's own bound on a block
 # Stable characters seen after a checkpoint before it is made: more than any rule reads past a cut
 # that the split check accepts (the phone rule's street look-ahead is the longest).
 _LOOKAHEAD = 128
-# A rule stop is placed at the first hit whose prefix check() blocks, trying at most this many hits (each try is
-# one check() of the answer so far, paid once, when the answer stops; a category blocks after a few hits).
-_MAX_STOP_CHECKS = 16
+# A rule stop is placed at the first hit at which the rules block on the text up to it, trying at most this many
+# hits (each try scans the answer so far with the rules, once, when the answer stops).
+_MAX_STOP_CHECKS = 64
 assert _LOOKAHEAD > PHONE_CONTEXT_AFTER
 _WS_RE = re.compile(r"\s")
 # The checkpoint moves once the stable open text behind it is this much longer than _LOOKAHEAD.
@@ -287,8 +287,9 @@ class StreamGuard:
     releases the rest or nothing if the whole text is blocked. ``stopped`` is True once a blocking
     violation was seen (``feed`` then returns ""), ``verdict`` is the final ``Verdict``: on a stop,
     ``check`` of the text up to where the stop was found (``stop_at``: the end of the stopping line or of
-    the hit at which a rule blocks; on a hold-back stop, all the text seen), and ``stop_reason`` names the category (with
-    " (line)" or " (holdback)" when that was a line's classifier score or the hold-back bound).
+    the hit at which the rules block; on a hold-back stop, a detector error or a block found only at
+    ``close``, all the text seen), and ``stop_reason`` names the category (with " (line)" or
+    " (holdback)" when that was a line's classifier score or the hold-back bound).
     At most ``max_holdback`` characters are held; past it the held text is decided conservatively.
 
     ``scan_every``: scan at most once per this many new characters (0: on every chunk). Shorter chunks
@@ -328,9 +329,7 @@ class StreamGuard:
         self.stopped = False
         self.verdict: Verdict | None = None
         self.stop_reason = ""
-        self.stop_at: int | None = (
-            None  # on a line or rule stop: where it was found (the verdict's text ends there)
-        )
+        self.stop_at: int | None = None  # line or rule stop: where found (the verdict's text ends there)
         self.released_chars = 0  # raw characters released so far
         self.holdback_max_seen = 0
         self.undecided_releases = 0  # releases decided at the hold-back bound (see the module doc)
@@ -372,6 +371,13 @@ class StreamGuard:
             if name != "language"
         }
         self._span_dets = {n: filter.detectors[n] for n in SPAN_DETECTORS if n in filter.detectors}
+        # The rule hits a stop can be found at: those of a term list or PII type some category blocks on.
+        self._rule_stop_keys = {
+            (det, key)
+            for refs in self._plan.values()
+            for det, key, _, action in refs
+            if det in SPAN_DETECTORS and action in BLOCKING
+        }
         self._line_dets = {
             n: d
             for n, d in filter.detectors.items()
@@ -417,15 +423,15 @@ class StreamGuard:
             blocking = acc.memo.get("blocking")
             if blocking is None:
                 blocking = acc.memo["blocking"] = self._blocking(acc.scores())
-            rule_stop = self._rule_stop(acc) if blocking else None  # (category, end, verdict)
             # The stop found earliest in the text wins, whichever check found it in this piece.
-            if line_stop and (rule_stop is None or line_stop[1] < rule_stop[1]):
+            rule_stop = self._rule_stop(acc, line_stop[1] if line_stop else None) if blocking else None
+            if rule_stop:
+                self._stop(rule_stop[0], upto=rule_stop[1])
+                return ""
+            if line_stop:
                 self._stop(line_stop[0], why="line", upto=line_stop[1])
                 return ""
-            if rule_stop:
-                self._stop(rule_stop[0], upto=rule_stop[1], verdict=rule_stop[2])
-                return ""
-            if blocking:
+            if blocking:  # no scanned hit blocks on its own prefix (past the cap): all the text seen
                 self._stop(blocking)
                 return ""
             if self._over_holdback(r_abs):
@@ -829,36 +835,25 @@ class StreamGuard:
                     return name
         return ""
 
-    def _rule_stop(self, acc: _Acc) -> tuple[str, int, Verdict] | None:
-        """Where a rule stop is found in the text: the first end of a hit of a category the scanned rules block at
-        which ``check`` of the text up to there blocks one of those categories (a category that needs several hits
-        is found at the hit that completes it); that category, the end and that verdict. The hits before the stop
-        are the same whatever pieces the text arrived in, so this is too. None when no such end is found among
-        the first ``_MAX_STOP_CHECKS`` (the caller then judges all the text seen)."""
-        scores = acc.scores()
-        blocking = {
-            name
-            for name, refs in self._plan.items()
-            if any(
-                action in BLOCKING and det in SPAN_DETECTORS and scores.get((det, key), 0.0) >= thr
-                for det, key, thr, action in refs
-            )
-        }
-        keys = {
-            (det, key)
-            for name, refs in self._plan.items()
-            if name in blocking
-            for det, key, _, action in refs
-            if action in BLOCKING
-        }
+    def _rule_stop(self, acc: _Acc, before: int | None) -> tuple[str, int] | None:
+        """Where a rule stop is found in the text: the end of the first scanned hit (of a term list or PII
+        type some category blocks on) at which the rules alone block on the text up to there (a category
+        that needs several hits is found at the hit that completes it), and that category. The hits tried
+        are the first ``_MAX_STOP_CHECKS``, ending at or before ``before`` (a line stop found there comes
+        first); None when none blocks (the caller then judges all the text seen)."""
+        keys = self._rule_stop_keys
         ends = {sp.end for sp in acc.all_term_spans() if ("terms", sp.category) in keys}
         ends |= {sp.end for sp in acc.all_pii_spans() if ("pii", sp.category) in keys}
         text = self.text
         for end in sorted(ends)[:_MAX_STOP_CHECKS]:
-            v = self.filter.check(text[:end])
-            category = next((c for c in v.fired if c in blocking), "") if v.action in BLOCKING else ""
+            if before is not None and end > before:
+                break
+            prefix = text[:end]
+            found = _Acc()
+            found.add(self._scan_one("terms", prefix), self._scan_one("pii", prefix), 0)
+            category = self._blocking(found.scores())
             if category:
-                return category, end, v
+                return category, end
         return None
 
     def _redact_categories(self, scores: dict[tuple[str, str], float]) -> set[str]:
@@ -960,24 +955,16 @@ class StreamGuard:
             return self._open[start - self._closed_len : end - self._closed_len]
         return self.text[start:end]
 
-    def _stop(
-        self, category: str, why: str = "", upto: int | None = None, verdict: Verdict | None = None
-    ) -> None:
+    def _stop(self, category: str, why: str = "", upto: int | None = None) -> None:
         """Stop the stream; ``why``: "line" (a line's classifier score) or "holdback" (the bound). With
-        ``upto`` (where the stop was found: the end of the stopping line or of the hit at which a rule blocks)
-        the verdict is ``check`` of the text up to there (``verdict`` when the caller has it), so the stopped answer's verdict and message do not
-        depend on how much more had arrived in the same piece; otherwise of all the text seen."""
+        ``upto`` (where the stop was found: the end of the stopping line or of the hit at which the rules
+        block) the verdict is ``check`` of the text up to there, so the stopped answer's verdict and
+        message do not depend on how much more had arrived in the same piece; otherwise of all the text
+        seen."""
         self.stopped = True
         self.stop_reason = category + (f" ({why})" if why else "")
         self.stop_at = upto
-        v = verdict
-        if v is None and upto is not None:
-            try:
-                v = self.filter.check(self.text[:upto])
-            except Exception as e:  # a detector failed on the prefix: the replayed verdict, failing closed
-                self._error = f"{type(e).__name__}: {e}"
-        if v is None:
-            v = self._final_verdict(partial=True)
+        v = self.filter.check(self.text[:upto]) if upto is not None else self._final_verdict(partial=True)
         if v.action not in BLOCKING:  # a line or hold-back stop: stricter than check() on the text
             fired = v.fired + ([category] if category not in v.fired else [])
             v = replace(

@@ -6,8 +6,9 @@ from filters import Filter, StreamGuard, Verdict
 
 
 def assert_found_first(filt: Filter, g: StreamGuard, seen: Verdict) -> None:
-    """A rule stop was found at the first hit whose prefix check() blocks (a hit of a category whose action drops,
-    `seen` being check() of all the text the guard saw), and its verdict is that check()."""
+    """For a rules-only `filt` (no classifier): a rule stop was found at the end of the first hit, of a category
+    whose action drops, at which check() of the text up to there blocks, and the verdict is that check() (`seen`:
+    check() of all the text the guard saw)."""
     assert g.verdict == filt.check(g.text[: g.stop_at])
     assert g.verdict.action == "drop" and g.stop_reason in g.verdict.fired
     assert g.stop_at in {e for _, _, e in seen.spans}

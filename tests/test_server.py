@@ -219,7 +219,7 @@ def test_category_messages_are_the_operators_to_set(upstream, shared_filter):
 def test_the_stop_message_does_not_depend_on_how_the_answer_arrived(shared_filter):
     """Under load the server feeds the guard whatever pieces have arrived, so a stop can see more or less of
     the answer. The verdict of a stopped answer is `check()` of the answer up to where the stop was found (the
-    end of the first blocking hit), so its message is the same under every arrival pattern; before, the first
+    end of the first blocking hit), so its message is the same under each arrival pattern tried; before, the first
     ~70 characters at once gave the crisis message and piece by piece the safe one (docs/SERVING.md, "Answers by
     category"); now each gives the crisis message, as `check()` of the answer up to "kill yourself" fires
     self_harm. Nothing of the threat is released either way."""

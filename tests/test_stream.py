@@ -64,10 +64,10 @@ def _run(guard: StreamGuard, text: str, cuts: list[int]) -> str:
 
 
 def _assert_strict_stop(filt: Filter, g: StreamGuard) -> None:
-    """A rule stop: it was found at the end of the stopping category's first hit, the verdict is check() of the
-    text up to there, and no character of the span of the stopping category that completed the block was released.
-    (Not "the first prefix check() blocks": a later innocent-sense word can cancel a hit, so a blocked prefix need
-    not stay blocked.) A block found only at close() is the final verdict: check() of the whole text."""
+    """A rule stop: found at the first scanned hit at which check() of the text up to there blocks (a later
+    innocent-sense word can still cancel a hit, so a blocked prefix need not stay blocked), the verdict is that
+    check(), and no character of the span of the stopping category that completed the block in all the text seen
+    was released. A block found only at close() (no `stop_at`) is the final verdict: check() of the whole text."""
     seen = filt.check(g.text)
     if g.stop_at is None:
         assert g.verdict == seen
@@ -101,7 +101,8 @@ def test_property_rules_exact(rules, corpus, data):
 @given(data=st.data())
 def test_property_full_policy(full, corpus, data):
     """Shipped policy (with the toxicity classifier). Run to the end: verdict == check(text). Stopped:
-    blocked by check() as well, or by a line the classifier scores >= line_min_score on its own."""
+    blocked by check() as well, or by a line the classifier scores >= line_min_score on its own; and judged on
+    the text up to where the stop was found."""
     text = data.draw(st.sampled_from(corpus))
     cuts = data.draw(st.lists(st.integers(0, max(len(text), 1)), max_size=30))
     lines = data.draw(st.booleans())
@@ -115,6 +116,9 @@ def test_property_full_policy(full, corpus, data):
         assert lines and g.verdict.action == "drop"
     else:
         assert want.action == "drop" and g.stop_reason in want.fired
+    if g.stopped and g.stop_at is not None:  # judged on the text up to where the stop was found
+        upto = full.check(g.text[: g.stop_at])
+        assert g.verdict.text == upto.text and set(upto.fired) <= set(g.verdict.fired)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -289,3 +293,19 @@ def test_name_and_other_language_terms_exact_at_every_cut(rules, text, action):
             g = StreamGuard(rules, scan_every=every)
             assert _run(g, text, [cut, cut + 3, cut + 11]) == want.text
             assert g.verdict == want, (cut, every)
+
+
+def test_past_the_cap_of_hits_tried_the_stop_is_judged_on_all_the_text_seen(rules, monkeypatch):
+    """The guard tries at most `_MAX_STOP_CHECKS` rule hits for where a stop was found; past them it still stops,
+    judged on all the text seen (no `stop_at`)."""
+    import filters.stream as stream
+
+    text = "Honestly you should kill yourself tonight. More text after it follows here."
+    monkeypatch.setattr(stream, "_MAX_STOP_CHECKS", 0)
+    g = StreamGuard(rules)
+    assert g.feed(text) == "" and g.stopped and g.stop_at is None
+    assert g.verdict == rules.check(g.text) and g.stop_reason in g.verdict.fired
+    monkeypatch.undo()
+    g = StreamGuard(rules)
+    assert g.feed(text) == "" and g.stopped
+    assert g.stop_at == text.index("yourself") + len("yourself")

@@ -56,7 +56,8 @@ def _assert_like_check(filt: Filter, text: str, g: StreamGuard, out: str) -> Non
     # The stop category is decided on stable text.
     assert want.action == "drop" and g.stop_reason in want.fired, text
     seen = filt.check(g.text)
-    if g.stop_at is not None:  # a rule stop (a hold-back stop or a block found at close: all the text seen)
+    # No `stop_at`: a hold-back stop, a detector error, a block found at close(): judged on all the text seen.
+    if g.stop_at is not None:
         assert_found_first(filt, g, seen)
     else:
         assert g.verdict == seen, text
