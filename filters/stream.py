@@ -28,7 +28,7 @@ phone, card, IBAN or secret, (d) an open PEM block (scanned once its END marker 
 each of its lines). Spans of redacting categories are replaced by
 their placeholders in the released text. The stream stops at the first *stable* blocking verdict,
 before the violating span is released; the stop's verdict is ``check`` of the text up to where the stop
-was found (the end of the first rule hit at which the rules alone block on the text up to there, or of
+was found (the end of the first rule hit at which the rules alone block on the hits up to there, or of
 the stopping line, whichever comes first in the text), so it does not depend on how much more text had
 arrived in the same chunk (docs/SERVING.md lists what still can).
 
@@ -837,20 +837,23 @@ class StreamGuard:
 
     def _rule_stop(self, acc: _Acc, before: int | None) -> tuple[str, int] | None:
         """Where a rule stop is found in the text: the end of the first scanned hit (of a term list or PII
-        type some category blocks on) at which the rules alone block on the text up to there (a category
-        that needs several hits is found at the hit that completes it), and that category. The hits tried
-        are the first ``_MAX_STOP_CHECKS``, ending at or before ``before`` (a line stop found there comes
-        first); None when none blocks (the caller then judges all the text seen)."""
+        type some category blocks on) at which the rules alone block on the hits that start before it (a
+        category that needs several hits is found at the hit that completes it), and that category. Terms
+        are read in all the text seen, so an innocent-sense word after a hit still cancels it, as in the
+        guard's own scan; hits in released text are never a stop. The hits tried are the first
+        ``_MAX_STOP_CHECKS``, ending at or before ``before`` (a line stop found there comes first); None when
+        none blocks (the caller then judges all the text seen)."""
         keys = self._rule_stop_keys
         ends = {sp.end for sp in acc.all_term_spans() if ("terms", sp.category) in keys}
         ends |= {sp.end for sp in acc.all_pii_spans() if ("pii", sp.category) in keys}
         text = self.text
-        for end in sorted(ends)[:_MAX_STOP_CHECKS]:
+        terms = self._span_dets.get("terms")
+        for end in [e for e in sorted(ends) if e > self.released_chars][:_MAX_STOP_CHECKS]:
             if before is not None and end > before:
                 break
-            prefix = text[:end]
             found = _Acc()
-            found.add(self._scan_one("terms", prefix), self._scan_one("pii", prefix), 0)
+            term_hits = terms.detect_batch([text], windows=[(0, end)])[0] if terms is not None else None
+            found.add(term_hits, self._scan_one("pii", text[:end]), 0)
             category = self._blocking(found.scores())
             if category:
                 return category, end
@@ -965,7 +968,8 @@ class StreamGuard:
         self.stop_reason = category + (f" ({why})" if why else "")
         self.stop_at = upto
         v = self.filter.check(self.text[:upto]) if upto is not None else self._final_verdict(partial=True)
-        if v.action not in BLOCKING:  # a line or hold-back stop: stricter than check() on the text
+        if v.action not in BLOCKING:  # a line or hold-back stop, or a rule stop on a list check() leaves out
+            # for the text's language: stricter than check() on the text; the verdict drops, naming the category
             fired = v.fired + ([category] if category not in v.fired else [])
             v = replace(
                 v,

@@ -309,3 +309,25 @@ def test_past_the_cap_of_hits_tried_the_stop_is_judged_on_all_the_text_seen(rule
     g = StreamGuard(rules)
     assert g.feed(text) == "" and g.stopped
     assert g.stop_at == text.index("yourself") + len("yourself")
+
+
+@pytest.mark.parametrize("piece", [8, 64, 10**6])
+def test_a_hit_cancelled_by_a_later_sense_word_is_not_where_a_stop_is_found(rules, piece):
+    """ "pussy" is cancelled by "cat" after it, so the sexual hits before the threat do not block; the stop is the
+    threat's, at its end, never inside text already released (a scan of the text cut at each hit would see the
+    first hit without "cat" and place a sexual stop there)."""
+    clean = "The garden needs water and light every morning so the young plants grow strong and green. " * 8
+    text = (
+        "The pussy sat on the mat. I saw porn and porn. My cat purred.\n"
+        + clean
+        + "\nYou should kill yourself now.\n"
+    )
+    assert rules.check(text).fired == ["harassment"]
+    g = StreamGuard(rules)
+    for i in range(0, len(text), piece):
+        g.feed(text[i : i + piece])
+        if g.stopped:
+            break
+    assert g.stopped and g.stop_reason == "harassment"
+    assert g.stop_at == text.index("kill yourself") + len("kill yourself") > g.released_chars
+    assert g.verdict.fired == ["harassment"]

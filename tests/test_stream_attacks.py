@@ -46,8 +46,8 @@ def _split(text: str, cuts: list[int]) -> list[str]:
 
 def _assert_like_check(filt: Filter, text: str, g: StreamGuard, out: str) -> None:
     """Run to the end: exactly check()'s verdict and text. Stopped: check() blocks the whole text, the stop was
-    found at the first hit whose prefix check() blocks, the guard's verdict is check() of the text up to there, and
-    no character of the span that completed the block was released."""
+    found at the first hit whose prefix check() blocks (`assert_found_first`), the guard's verdict is check() of
+    the text up to there, and no character of the span that completed the block was released."""
     want = filt.check(text)
     if not g.stopped:
         assert g.verdict == want, text
