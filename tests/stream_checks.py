@@ -18,3 +18,13 @@ def assert_found_first(filt: Filter, g: StreamGuard, seen: Verdict) -> None:
     assert g.stop_at in {e for _, _, e in seen.spans}
     earlier = {e for c, _, e in seen.spans if e < g.stop_at and filt.categories[c].action == "drop"}
     assert all(filt.check(g.text[:e]).action != "drop" for e in earlier)
+
+
+def fed_in_pieces(filt: Filter, text: str, piece: int) -> StreamGuard:
+    """A guard fed `text` in pieces of `piece` characters, as a server under load feeds it, until it stops."""
+    guard = StreamGuard(filt)
+    for i in range(0, len(text), piece):
+        guard.feed(text[i : i + piece])
+        if guard.stopped:
+            break
+    return guard

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from filters import Filter, Policy
 from filters.stream import StreamGuard
 from tests.policy_data import rules_only_policy
-from tests.stream_checks import assert_found_first
+from tests.stream_checks import assert_found_first, fed_in_pieces
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "configs" / "policy.yaml"
@@ -323,11 +323,7 @@ def test_a_hit_cancelled_by_a_later_sense_word_is_not_where_a_stop_is_found(rule
         + "\nYou should kill yourself now.\n"
     )
     assert rules.check(text).fired == ["harassment"]
-    g = StreamGuard(rules)
-    for i in range(0, len(text), piece):
-        g.feed(text[i : i + piece])
-        if g.stopped:
-            break
+    g = fed_in_pieces(rules, text, piece)
     assert g.stopped and g.stop_reason == "harassment"
     assert g.stop_at == text.index("kill yourself") + len("kill yourself") > g.released_chars
     assert g.verdict.fired == ["harassment"]

@@ -13,12 +13,19 @@ from pydantic import ValidationError
 from filters import Filter, Policy
 from filters.stream import StreamGuard, _bar
 from server.config import ServeConfig
+from tests.stream_checks import fed_in_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "tests" / "fixtures" / "harm" / "clean_page.txt").read_text(encoding="utf-8")
 # Written for this test: a dehumanizing line that check() of the whole page does not block (its window is mostly
 # the page) but that scores high on its own.
 LINE = "Those people are animals and should all be driven out of our country for good."
+
+
+def _page_with_line() -> str:
+    """The clean page with LINE as its own paragraph at the first paragraph break past its middle."""
+    cut = PAGE.find("\n\n", len(PAGE) // 2)
+    return PAGE[:cut] + "\n\n" + LINE + "\n\n" + PAGE[cut:].lstrip("\n")
 
 
 def _logit(p: float) -> float:
@@ -57,8 +64,7 @@ def test_margin_zero_is_the_former_rule_exactly(threshold: float, min_score: flo
 
 
 def test_a_line_stops_the_answer_only_as_far_above_its_threshold_as_the_margin(runtime: Filter) -> None:
-    cut = PAGE.find("\n\n", len(PAGE) // 2)
-    answer = PAGE[:cut] + "\n\n" + LINE + "\n\n" + PAGE[cut:].lstrip("\n")
+    answer = _page_with_line()
     assert runtime.check(answer).action == "allow"
     harm = runtime.detectors["harm"]
     scores = harm.detect_batch([LINE + "\n\n"])[0].scores
@@ -90,24 +96,10 @@ def test_lines_that_arrive_together_are_judged_one_by_one(runtime: Filter, piece
     """Under load the server feeds the guard every piece that has arrived at once; lines that complete in one piece
     are still judged each on its own, so the harmful line stops the answer however the answer was cut (judged as one
     run with the clean lines around it, its windows are mostly the page and it did not)."""
-    cut = PAGE.find("\n\n", len(PAGE) // 2)
-    answer = PAGE[:cut] + "\n\n" + LINE + "\n\n" + PAGE[cut:].lstrip("\n")
+    answer = _page_with_line()
     assert runtime.check(answer).action == "allow"
-    guard = StreamGuard(runtime)
-    for i in range(0, len(answer), piece):
-        guard.feed(answer[i : i + piece])
-        if guard.stopped:
-            break
+    guard = fed_in_pieces(runtime, answer, piece)
     assert guard.stopped and guard.stop_reason == "violence (line)"
-
-
-def _stopped(f: Filter, arrivals: list[str]) -> StreamGuard:
-    guard = StreamGuard(f)
-    for text in arrivals:
-        guard.feed(text)
-        if guard.stopped:
-            break
-    return guard
 
 
 @pytest.mark.parametrize("order", ["line first", "hit first"])
@@ -127,7 +119,7 @@ def test_the_stop_found_first_in_the_text_decides_however_the_answer_arrived(
         want_reason, upto = "harassment", answer.index("kill yourself") + len("kill yourself")
     outcomes = set()
     for piece in (16, 50, 200, len(answer)):
-        guard = _stopped(runtime, [answer[i : i + piece] for i in range(0, len(answer), piece)])
+        guard = fed_in_pieces(runtime, answer, piece)
         assert guard.stopped and guard.stop_reason == want_reason, piece
         seen = runtime.check(answer[:upto])
         assert guard.verdict.text == seen.text and set(seen.fired) <= set(guard.verdict.fired)
